@@ -1,0 +1,1 @@
+"""AVWAP family registration (filled in by the AVWAP work)."""

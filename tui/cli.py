@@ -1,0 +1,68 @@
+"""The ``avwap`` command line: one argparse tree, one module per command.
+
+Each module in ``tui.commands`` exposes ``register(subparsers, parent)``; the
+``parent`` parser carries the options every command accepts (``--db``,
+``--config``), so ``avwap --db X cache info`` and ``avwap cache info --db X``
+both work. Errors of the project's own type print one line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from storage.errors import AvwapError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from tui.commands import COMMANDS
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--db", metavar="PATH", default=argparse.SUPPRESS,
+        help="DuckDB cache file (default: from the config, else the user data dir)",
+    )
+    common.add_argument(
+        "--config", metavar="PATH", default=argparse.SUPPRESS,
+        help="config TOML (default: $AVWAP_CONFIG, else the user config dir)",
+    )
+    parser = argparse.ArgumentParser(
+        prog="avwap",
+        description="AVWAP Console: anchored VWAP levels and indicators on minute bars.",
+        parents=[common],
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in COMMANDS:
+        module.register(sub, common)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        # `avwap` alone starts the console when the TUI exists, else shows help.
+        tui_args = parser.parse_args([*(argv or sys.argv[1:]), "tui"]) if _has_tui() else None
+        if tui_args is None:
+            parser.print_help()
+            return 0
+        args = tui_args
+    try:
+        return int(args.func(args) or 0)
+    except AvwapError as e:
+        print(f"avwap: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("avwap: interrupted", file=sys.stderr)
+        return 130
+
+
+def _has_tui() -> bool:
+    from tui.commands import COMMANDS
+
+    return any(m.__name__.endswith(".tui_cmd") for m in COMMANDS)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,7 @@
+"""The ``avwap`` subcommands, one module each (see ``tui.cli``)."""
+
+from __future__ import annotations
+
+from tui.commands import cache_cmd, demo_cmd, import_cmd
+
+COMMANDS = [cache_cmd, demo_cmd, import_cmd]
