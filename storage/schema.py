@@ -1,0 +1,65 @@
+"""DuckDB schema and forward-only migrations.
+
+``schema_version`` records each applied migration; opening a cache applies the
+missing ones in order inside one transaction. Never edit a shipped migration:
+add the next one.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: bars and the rejected rows kept with their reason.
+    """
+    CREATE TABLE bars (
+        symbol VARCHAR NOT NULL,
+        ts TIMESTAMPTZ NOT NULL,   -- bar start, UTC
+        open DOUBLE NOT NULL,
+        high DOUBLE NOT NULL,
+        low DOUBLE NOT NULL,
+        close DOUBLE NOT NULL,
+        volume DOUBLE NOT NULL
+        -- key (symbol, ts): enforced by Cache.write_bars, see storage/cache.py
+    );
+    CREATE TABLE rejected_bars (
+        symbol VARCHAR, ts VARCHAR,
+        open VARCHAR, high VARCHAR, low VARCHAR, close VARCHAR, volume VARCHAR,
+        reason VARCHAR NOT NULL,
+        source VARCHAR NOT NULL,
+        rejected_at TIMESTAMPTZ NOT NULL
+    );
+    """,
+)
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER, applied_at TIMESTAMPTZ)"
+    )
+    row = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+    return int(row[0]) if row else 0
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> int:
+    """Apply pending migrations; returns the resulting version."""
+    version = current_version(con)
+    if version > len(MIGRATIONS):
+        from storage.errors import CacheError
+
+        raise CacheError(
+            f"the cache has schema version {version}, newer than this program knows "
+            f"({len(MIGRATIONS)}); upgrade avwap-console"
+        )
+    if version == len(MIGRATIONS):
+        return version
+    con.execute("BEGIN TRANSACTION")
+    try:
+        for i in range(version, len(MIGRATIONS)):
+            con.execute(MIGRATIONS[i])
+            con.execute("INSERT INTO schema_version VALUES (?, now())", [i + 1])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return len(MIGRATIONS)
