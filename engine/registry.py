@@ -21,7 +21,14 @@ is not advanced by a bar (calendar resets still apply) and its outputs are those
 of the unchanged state: a rolling indicator repeats its last value, an AVWAP in
 a new segment is NaN until that segment's first bar. Batch forms reproduce this
 (compute on each symbol's sequence of real bars, then carry values forward).
-Warm-up: the first ``warmup`` real bars of a symbol give NaN, as TA-Lib does.
+Warm-up: the first ``warmup`` real bars of a symbol give NaN, as TA-Lib does
+(``warmups`` overrides it per output when one computation's outputs differ, e.g.
+ADX and +DI). Session-anchored (intraday) outputs are NaN until their segment's
+data exists instead, and ``warmup`` is 0 for them.
+
+``talib`` maps an output to the TA-Lib expression it must match (evaluated by the
+parity tests and the benchmark with ``talib``, ``o h l c v`` float64 in scope);
+``talipp`` likewise names the talipp indicator the benchmark steps against.
 """
 
 from __future__ import annotations
@@ -85,6 +92,12 @@ class Indicator:
     step: Callable[[State, StepInputs], tuple[State, Outputs]]
     description: str = ""
     talib: dict[str, str] = field(default_factory=dict)  # output -> TA-Lib expression, if any
+    warmups: dict[str, int] = field(default_factory=dict)  # per-output override of ``warmup``
+    talipp: dict[str, str] = field(default_factory=dict)  # output -> talipp expression, if any
+
+    def warmup_of(self, name: str) -> int:
+        """Real bars of NaN before ``name`` has a value (``warmup`` unless overridden)."""
+        return self.warmups.get(name, self.warmup)
 
 
 _REGISTRY: dict[str, Indicator] = {}

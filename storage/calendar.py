@@ -19,6 +19,7 @@ Segment ids are stable integers (see ``storage.types``):
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -67,12 +68,16 @@ def schedule() -> Schedule:
     import exchange_calendars as xcals
     import pandas as pd
 
-    cal = xcals.get_calendar("XNYS", start="2000-01-01")
+    with warnings.catch_warnings():
+        # exchange-calendars uses a pandas API that pandas 3.1 deprecates; not ours to fix.
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message="Series.values returning")
+        cal = xcals.get_calendar("XNYS", start="2000-01-01")
     sched = cal.schedule
     dates = np.asarray(sched.index.values, dtype="datetime64[D]")
-    opens = sched["open"].dt.tz_convert("UTC").dt.tz_localize(None).values.astype("datetime64[m]")
-    closes = sched["close"].dt.tz_convert("UTC").dt.tz_localize(None).values
-    closes = closes.astype("datetime64[m]")
+    opens = sched["open"].dt.tz_convert(None).to_numpy().astype("datetime64[m]")
+    closes = sched["close"].dt.tz_convert(None).to_numpy().astype("datetime64[m]")
     day_idx = pd.DatetimeIndex(sched.index)
     pre = (day_idx + pd.Timedelta(hours=4)).tz_localize(EXCHANGE_TZ).tz_convert("UTC")
     regular_len = (closes - opens).astype(np.int64)
@@ -83,8 +88,8 @@ def schedule() -> Schedule:
         dates=dates,
         open=opens,
         close=closes,
-        ext_open=pre.tz_localize(None).values.astype("datetime64[m]"),
-        ext_close=post.tz_localize(None).values.astype("datetime64[m]"),
+        ext_open=pre.tz_localize(None).to_numpy().astype("datetime64[m]"),
+        ext_close=post.tz_localize(None).to_numpy().astype("datetime64[m]"),
     )
 
 

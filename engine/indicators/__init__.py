@@ -3,3 +3,4 @@
 from __future__ import annotations
 
 from engine.indicators import avwap  # noqa: F401
+from engine.indicators import trend  # noqa: F401

@@ -1,0 +1,397 @@
+"""Anchored VWAP kernels in MLX: batch segmented scans and the one-minute step.
+
+Why this module exists: AVWAP levels and bands are the console's main product,
+and they must be both fast (every symbol, every anchor, every minute) and right
+in float32 at real price levels. A naive running ``Σv·p²`` in float32 loses the
+variance entirely at $4,000, so every sum here is *shifted*: each anchor segment
+keeps a reference price ``ref`` (its first real bar's price) and accumulates
+``Σv``, ``Σv·(p−ref)`` and ``Σv·(p−ref)²``. Then
+
+    level = ref + Σv(p−ref)/Σv,   σ² = Σv(p−ref)²/Σv − (Σv(p−ref)/Σv)²
+
+which is TradingView's formula (σ² = Σv·p²/Σv − VWAP²) without the cancellation.
+
+Batch (``calendar_batch``): the time axis is cut into blocks of ``B`` minutes
+chosen so that every anchor boundary falls on a block edge (minute grids make
+B = 30 or 39 typical), so ``[S, T]`` reshapes to ``[S, nB, B]`` for free. One
+cumsum per quantity inside blocks (block-local reference) is shared by all
+anchors; a compensated segmented scan over the small ``[K, S, nB]`` block
+totals, re-shifted to each anchor's reference, gives each block's carry; one
+fused elementwise kernel combines carry and in-block prefix into every output.
+Everything is O(S·T) with no Python loop over symbols, anchors or time.
+
+Incremental (``calendar_step``): Kahan-compensated shifted sums per
+``[anchor, symbol]``; a segment id different from the stored one resets the
+anchor; an invalid bar contributes nothing; outputs come from the state.
+
+Custom anchors (``anchored_batch``/``anchored_init``/``anchored_step``) start at
+a per-symbol timestamp (e.g. an earnings date); auto anchors live in
+``engine.avwap_auto``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import mlx.core as mx
+import numpy as np
+
+from engine.registry import BatchInputs, Outputs, State, StepInputs
+from storage.types import SEGMENT_KINDS
+
+SOURCES: tuple[str, ...] = ("hlc3", "close", "hl2", "ohlc4")
+BAND_MODES: tuple[str, ...] = ("stdev", "percent")
+MULTS: tuple[float, ...] = (1.0, 2.0, 3.0)
+_NAN = float("nan")
+_MAX_BLOCK = 64
+
+
+def band_suffixes(n: int = 3) -> tuple[str, ...]:
+    """Output suffixes after the level: ``up1, dn1, …, upN, dnN, z``."""
+    return (*(f"{s}{i}" for i in range(1, n + 1) for s in ("up", "dn")), "z")
+
+
+def price(o: mx.array, h: mx.array, lo: mx.array, c: mx.array, source: str) -> mx.array:
+    """The price a bar contributes: hlc3 (TradingView's default), close, hl2 or ohlc4."""
+    if source == "hlc3":
+        return (h + lo + c) / 3.0
+    if source == "close":
+        return c
+    if source == "hl2":
+        return (h + lo) / 2.0
+    if source == "ohlc4":
+        return (o + h + lo + c) / 4.0
+    raise ValueError(f"price source must be one of {SOURCES}, not {source!r}")
+
+
+def finish(
+    ref: mx.array,
+    s0: mx.array,
+    s1: mx.array,
+    s2: mx.array,
+    last_close: mx.array,
+    mode: str = "stdev",
+    mults: Sequence[float] = MULTS,
+) -> dict[str, mx.array]:
+    """Level, bands and z from shifted sums (NaN where Σv is 0).
+
+    ``percent`` mode draws bands at ``level·(1 ± mult/100)`` as TradingView's
+    "Percentage" band mode does; z is in σ in both modes (NaN where σ is 0).
+    """
+    if mode not in BAND_MODES:
+        raise ValueError(f"band mode must be one of {BAND_MODES}, not {mode!r}")
+    m = s1 / s0
+    level = ref + m
+    sd = mx.sqrt(mx.maximum(s2 / s0 - m * m, 0.0))
+    basis = sd if mode == "stdev" else level * 0.01
+    out = {"level": level}
+    for i, k in enumerate(mults, start=1):
+        out[f"up{i}"] = level + k * basis
+        out[f"dn{i}"] = level - k * basis
+    out["z"] = mx.where(sd > 0, ((last_close - ref) - m) / sd, _NAN)
+    return out
+
+
+# --------------------------------------------------------------------------- batch
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Host-side block layout for a set of segmentations ``[K, T]``."""
+
+    block: int
+    n_blocks: int
+    pad: int
+    start_block: np.ndarray  # int32 [K, nB]: first block of each block's segment
+    active: np.ndarray  # bool [K, nB]: block lies in a segment (id != -1)
+
+
+def _plan(seg: np.ndarray) -> _Plan:
+    t = seg.shape[1]
+    change = np.zeros(t, dtype=bool)
+    change[0] = True
+    change[1:] = (seg[:, 1:] != seg[:, :-1]).any(axis=0)
+    g = int(np.gcd.reduce(np.flatnonzero(change)))
+    block = _MAX_BLOCK if g == 0 else max(d for d in range(1, _MAX_BLOCK + 1) if g % d == 0)
+    n_blocks = -(-t // block)
+    pad = n_blocks * block - t
+    blk = np.pad(seg, ((0, 0), (0, pad)), mode="edge")[:, ::block]
+    first = np.ones_like(blk, dtype=bool)
+    first[:, 1:] = blk[:, 1:] != blk[:, :-1]
+    idx = np.where(first, np.arange(n_blocks), 0)
+    start = np.maximum.accumulate(idx, axis=1).astype(np.int32)
+    return _Plan(block, n_blocks, pad, start, blk != -1)
+
+
+def _ffill_close(close: mx.array, valid: mx.array) -> mx.array:
+    """Each cell's latest real close at or before it (NaN before the first)."""
+    t = mx.arange(close.shape[1], dtype=mx.int32)
+    last = mx.cummax(mx.where(valid, t, -1), axis=1)
+    got = mx.take_along_axis(close, mx.maximum(last, 0), axis=1)
+    return mx.where(last >= 0, got, _NAN)
+
+
+def _comp_cumsum(x: mx.array) -> tuple[mx.array, mx.array]:
+    """Cumsum along the last axis as a (high, low) pair: Σx ≈ hi + lo to ~eps·|Σx|.
+
+    The low part sums what each float32 step of the high cumsum dropped
+    (``x − (C[t] − C[t−1])``); the telescoping differences are exact or nearly
+    so, so the pair is accurate whatever order the cumsum adds in.
+    """
+    hi = mx.cumsum(x, axis=-1)
+    prev = mx.concatenate([mx.zeros_like(hi[..., :1]), hi[..., :-1]], axis=-1)
+    lo = mx.cumsum(x - (hi - prev), axis=-1)
+    return hi, lo
+
+
+def _seg_exclusive(x: mx.array, start: mx.array) -> mx.array:
+    """Σ of ``x`` over earlier blocks of the same segment (compensated), ``[K, S, nB]``."""
+    hi, lo = _comp_cumsum(x)
+    zero = mx.zeros_like(hi[..., :1])
+    hz = mx.concatenate([zero, hi], axis=-1)
+    lz = mx.concatenate([zero, lo], axis=-1)
+    nb = x.shape[-1]
+    return (hz[..., :nb] - mx.take_along_axis(hz, start, axis=-1)) + (
+        lz[..., :nb] - mx.take_along_axis(lz, start, axis=-1)
+    )
+
+
+@mx.compile
+def _cell_sums(
+    x0: mx.array,
+    x1: mx.array,
+    x2: mx.array,
+    dq: mx.array,
+    p0: mx.array,
+    p1: mx.array,
+    p2: mx.array,
+    act: mx.array,
+) -> tuple[mx.array, mx.array, mx.array]:
+    s0 = mx.where(act, x0 + p0, 0.0)
+    return s0, x1 + p1 + dq * p0, x2 + p2 + (2.0 * dq) * p1 + (dq * dq) * p0
+
+
+def _finish_fn(mode: str, mults: tuple[float, ...]):  # noqa: ANN202 (compiled closure)
+    def f(ref, s0, s1, s2, lc):  # noqa: ANN001, ANN202
+        out = finish(ref, s0, s1, s2, lc, mode, mults)
+        return tuple(out.values())
+
+    return mx.compile(f)
+
+
+_FINISHERS: dict[tuple[str, tuple[float, ...]], object] = {}
+
+
+def _finisher(mode: str, mults: tuple[float, ...]):  # noqa: ANN202
+    key = (mode, mults)
+    if key not in _FINISHERS:
+        _FINISHERS[key] = _finish_fn(mode, mults)
+    return _FINISHERS[key]
+
+
+def segmented_batch(
+    p: mx.array,
+    volume: mx.array,
+    valid: mx.array,
+    close: mx.array,
+    seg: np.ndarray,
+    mode: str = "stdev",
+    mults: Sequence[float] = MULTS,
+) -> list[dict[str, mx.array]]:
+    """AVWAP outputs for K segmentations ``seg[K, T]`` (id -1 = outside, NaN).
+
+    ``p``/``volume``/``close`` are float32 ``[S, T]``; returns, per row of
+    ``seg``, a dict of ``[S, T]`` arrays keyed ``level, up1, dn1, …, z``.
+    """
+    s, t = p.shape
+    k = seg.shape[0]
+    plan = _plan(np.asarray(seg))
+    b, nb = plan.block, plan.n_blocks
+    ok = valid
+    v = mx.where(ok, volume, 0.0)
+    lc = _ffill_close(close, ok)
+    if plan.pad:
+        padw = [(0, 0), (0, plan.pad)]
+        p, v, lc = (mx.pad(a, padw) for a in (p, v, lc))
+        ok = mx.pad(ok, padw, constant_values=False)
+    pb, vb, okb = (a.reshape(s, nb, b) for a in (p, v, ok))
+    has = mx.any(okb, axis=-1)
+    first = mx.argmax(okb.astype(mx.int32), axis=-1).astype(mx.int32)
+    q = mx.where(has, mx.take_along_axis(pb, first[..., None], axis=-1)[..., 0], 0.0)
+    d = mx.where(okb, pb - q[..., None], 0.0)
+    x1 = vb * d
+    p0, p1, p2 = (mx.cumsum(x, axis=-1) for x in (vb, x1, x1 * d))
+    a0, a1, a2 = (x[..., -1][None] for x in (p0, p1, p2))
+    # each segment's reference: the first real bar's price in the segment
+    blocks = mx.arange(nb, dtype=mx.int32)
+    nxt = mx.cummin(mx.where(has, blocks, nb), axis=-1, reverse=True)
+    start = mx.array(plan.start_block)[:, None, :]
+    fb = mx.take_along_axis(mx.broadcast_to(nxt[None], (k, s, nb)), start, axis=-1)
+    r = mx.take_along_axis(mx.broadcast_to(q[None], (k, s, nb)), mx.minimum(fb, nb - 1), -1)
+    r = mx.where(fb < nb, r, 0.0)
+    act = mx.array(plan.active)[:, None, :]
+    dq = q[None] - r
+    t0 = mx.where(act, a0, 0.0)
+    t1 = mx.where(act, a1 + dq * a0, 0.0)
+    t2 = mx.where(act, a2 + 2.0 * dq * a1 + dq * dq * a0, 0.0)
+    x = [_seg_exclusive(a, start)[..., None] for a in (t0, t1, t2)]
+    cs = _cell_sums(*x, dq[..., None], p0[None], p1[None], p2[None], act[..., None])
+    refc = r[..., None]
+    outs = _finisher(mode, tuple(mults))(refc, *cs, lc.reshape(1, s, nb, b))
+    names = ("level", *band_suffixes(len(mults)))
+    res: list[dict[str, mx.array]] = []
+    for i in range(k):
+        row = {n: o[i].reshape(s, nb * b) for n, o in zip(names, outs, strict=True)}
+        res.append({n: a[:, :t] for n, a in row.items()} if plan.pad else row)
+    return res
+
+
+def calendar_batch(
+    inp: BatchInputs,
+    kinds: Sequence[str] = SEGMENT_KINDS,
+    source: str = "hlc3",
+    mode: str = "stdev",
+    mults: Sequence[float] = MULTS,
+) -> dict[str, mx.array]:
+    """Calendar-anchored AVWAPs over a panel, named ``avwap_<kind>[_<suffix>]``."""
+    seg = np.stack([np.asarray(inp.segments[kd]) for kd in kinds])
+    p = price(inp.open, inp.high, inp.low, inp.close, source)
+    rows = segmented_batch(p, inp.volume, inp.valid, inp.close, seg, mode, mults)
+    return {_name(kd, n): a for kd, row in zip(kinds, rows, strict=True) for n, a in row.items()}
+
+
+def _name(kind: str, suffix: str) -> str:
+    return f"avwap_{kind}" if suffix == "level" else f"avwap_{kind}_{suffix}"
+
+
+def output_names(kinds: Sequence[str] = SEGMENT_KINDS, n_mults: int = 3) -> tuple[str, ...]:
+    return tuple(_name(kd, n) for kd in kinds for n in ("level", *band_suffixes(n_mults)))
+
+
+# --------------------------------------------------------------------- incremental
+
+
+def _kahan(s: mx.array, c: mx.array, x: mx.array) -> tuple[mx.array, mx.array]:
+    y = x - c
+    t = s + y
+    return t, (t - s) - y
+
+
+def shifted_init(k: int, s: int) -> State:
+    """Empty shifted sums for ``[k, s]`` anchors × symbols."""
+    z = mx.zeros((k, s), dtype=mx.float32)
+    return {
+        "ref": mx.full((k, s), _NAN, dtype=mx.float32),
+        **{n: z for n in ("s0", "s1", "s2", "c0", "c1", "c2")},
+        "last": mx.full((s,), _NAN, dtype=mx.float32),
+    }
+
+
+def shifted_update(
+    st: State, reset: mx.array, bar: mx.array, p: mx.array, vol: mx.array, inp: StepInputs
+) -> State:
+    """Reset where ``reset`` ([k,1] or [k,s]); add the bar where ``bar`` ([k,s])."""
+    ref = mx.where(reset, _NAN, st["ref"])
+    ref = mx.where(bar & mx.isnan(ref), p, ref)
+    d = mx.where(bar, p - ref, 0.0)
+    v = mx.where(bar, vol, 0.0)
+    out = {"ref": ref}
+    for j, x in enumerate((v, v * d, v * d * d)):
+        s0 = mx.where(reset, 0.0, st[f"s{j}"])
+        c0 = mx.where(reset, 0.0, st[f"c{j}"])
+        out[f"s{j}"], out[f"c{j}"] = _kahan(s0, c0, x)
+    out["last"] = mx.where(inp.valid, inp.close, st["last"])
+    return out
+
+
+def shifted_outputs(st: State, mode: str, mults: Sequence[float]) -> dict[str, mx.array]:
+    return finish(st["ref"], st["s0"], st["s1"], st["s2"], st["last"][None], mode, mults)
+
+
+def calendar_init(s: int, kinds: Sequence[str] = SEGMENT_KINDS) -> State:
+    st = shifted_init(len(kinds), s)
+    st["seg"] = mx.full((len(kinds), 1), -(2**31), dtype=mx.int32)
+    return st
+
+
+def calendar_step(
+    st: State,
+    inp: StepInputs,
+    kinds: Sequence[str] = SEGMENT_KINDS,
+    source: str = "hlc3",
+    mode: str = "stdev",
+    mults: Sequence[float] = MULTS,
+) -> tuple[State, Outputs]:
+    """Advance every calendar anchor of every symbol by one minute (pure MLX)."""
+    seg = mx.stack([inp.segments[kd] for kd in kinds])  # [K, 1]
+    reset = seg != st["seg"]
+    bar = inp.valid[None, :] & (seg != -1)
+    p = price(inp.open, inp.high, inp.low, inp.close, source)[None, :]
+    new = shifted_update(st, reset, bar, p, inp.volume[None, :], inp)
+    new["seg"] = seg
+    out = shifted_outputs(new, mode, mults)
+    return new, {_name(kd, n): a[i] for n, a in out.items() for i, kd in enumerate(kinds)}
+
+
+# -------------------------------------------------------------------- custom anchors
+
+
+def anchor_minutes(ts: np.ndarray | np.datetime64 | Sequence[np.datetime64]) -> np.ndarray:
+    """UTC minutes since 1970 (int32) of anchor timestamps, as ``ts_minutes`` uses."""
+    return np.asarray(ts, dtype="datetime64[m]").astype(np.int64).astype(np.int32)
+
+
+def anchored_batch(
+    inp: BatchInputs,
+    anchor: np.ndarray | int,
+    source: str = "hlc3",
+    mode: str = "stdev",
+    mults: Sequence[float] = MULTS,
+) -> dict[str, mx.array]:
+    """AVWAP from a custom anchor (UTC minute, scalar or per symbol ``[S]``) onward.
+
+    The anchor bar is the first minute at or after the timestamp; cells before
+    it are NaN. Keys: ``level, up1, dn1, …, z``.
+    """
+    s, t = inp.close.shape
+    a = np.broadcast_to(np.asarray(anchor, dtype=np.int64), (s,))
+    start = np.searchsorted(np.asarray(inp.ts_minutes).astype(np.int64), a, side="left")
+    pos = mx.arange(t, dtype=mx.int32)[None, :]
+    on = (pos >= mx.array(start.astype(np.int32))[:, None]) & inp.valid
+    p = price(inp.open, inp.high, inp.low, inp.close, source)
+    nxt = mx.cummin(mx.where(on, pos, t), axis=1, reverse=True)[:, :1]
+    ref = mx.where(nxt < t, mx.take_along_axis(p, mx.minimum(nxt, t - 1), axis=1), 0.0)
+    d = mx.where(on, p - ref, 0.0)
+    v = mx.where(on, inp.volume, 0.0)
+    s0, s1, s2 = (sum(_comp_cumsum(x)) for x in (v, v * d, v * d * d))
+    lc = _ffill_close(inp.close, inp.valid)
+    return finish(ref, s0, s1, s2, lc, mode, mults)
+
+
+def anchored_init(anchor: np.ndarray | int, s: int) -> State:
+    """State for a custom anchor (UTC minute, scalar or ``[S]``)."""
+    st = shifted_init(1, s)
+    a = np.broadcast_to(np.asarray(anchor, dtype=np.int64), (s,)).astype(np.int32)
+    st["anchor"] = mx.array(a)[None, :]
+    return st
+
+
+def anchored_step(
+    st: State,
+    inp: StepInputs,
+    source: str = "hlc3",
+    mode: str = "stdev",
+    mults: Sequence[float] = MULTS,
+) -> tuple[State, Outputs]:
+    """One minute of a custom-anchored AVWAP for all symbols; keys as ``anchored_batch``."""
+    bar = inp.valid[None, :] & (inp.ts_minutes[None, :] >= st["anchor"])
+    p = price(inp.open, inp.high, inp.low, inp.close, source)[None, :]
+    new = shifted_update(st, mx.array(False), bar, p, inp.volume[None, :], inp)
+    new["anchor"] = st["anchor"]
+    return new, {n: a[0] for n, a in shifted_outputs(new, mode, mults).items()}
+
+
+def is_finite_ratio(x: float) -> bool:
+    return math.isfinite(x)

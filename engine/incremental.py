@@ -1,0 +1,139 @@
+"""Incremental engine: every indicator's state for all symbols, one compiled step.
+
+``IncrementalEngine(symbols, names)`` composes the ``step`` of each needed
+indicator (plus the regime) into one pure function and ``mx.compile``s it, so a
+live minute for hundreds of symbols is a single call. A batch with the same
+``ts`` as the previous one revises that still-forming minute: the engine keeps
+the state from before the minute and re-steps from it, so nothing is counted
+twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import mlx.core as mx
+import numpy as np
+
+from engine.inputs import step_inputs
+from engine.registry import Indicator, State, StepInputs, needed, output_names
+from engine.snapshot import Snapshot
+from storage.types import BarBatch, Panel
+
+REGIME = "regime"
+Tree = dict[str, dict[str, mx.array]]
+
+
+class IncrementalEngine:
+    """Stateful, per-minute evaluation of registry outputs for a fixed symbol list."""
+
+    def __init__(self, symbols: Sequence[str], names: Iterable[str] | None = None) -> None:
+        self.symbols = tuple(symbols)
+        self.names = tuple(names) if names is not None else tuple(output_names())
+        with_regime = (*self.names, REGIME) if REGIME in output_names() else self.names
+        self._inds: list[Indicator] = needed(with_regime)
+        self._has_regime = REGIME in with_regime
+        self._state: Tree = self._init_state()
+        self._before: Tree | None = None  # state before the last stepped minute
+        self._last_ts: np.datetime64 | None = None
+        self._fn = mx.compile(self._step_all)
+
+    def _init_state(self) -> Tree:
+        s = len(self.symbols)
+        tree: Tree = {ind.key: ind.init(s) for ind in self._inds}
+        tree["_engine"] = {"last": mx.full((s,), float("nan")), "vol": mx.zeros((s,))}
+        return tree
+
+    def reset(self) -> None:
+        self._state, self._before, self._last_ts = self._init_state(), None, None
+
+    # ------------------------------------------------------------------ core
+
+    def _step_all(self, state: Tree, raw: dict[str, mx.array]) -> tuple[Tree, mx.array, mx.array]:
+        inp = StepInputs(
+            open=raw["open"], high=raw["high"], low=raw["low"], close=raw["close"],
+            volume=raw["volume"], valid=raw["valid"],
+            segments={k[4:]: v for k, v in raw.items() if k.startswith("seg:")},
+            minute_of_session=raw["minute_of_session"], session_minutes=raw["session_minutes"],
+            ts_minutes=raw["ts_minutes"],
+        )
+        new: Tree = {}
+        outs: dict[str, mx.array] = {}
+        for ind in self._inds:
+            st, o = ind.step(state[ind.key], inp)
+            new[ind.key] = st
+            outs.update(o)
+        eng = state["_engine"]
+        new["_engine"] = {
+            "last": mx.where(inp.valid, inp.close, eng["last"]),
+            "vol": mx.where(inp.valid, inp.volume, eng["vol"]),
+        }
+        values = mx.stack([outs[n].astype(mx.float32) for n in self.names], axis=1)
+        regime = outs[REGIME] if self._has_regime else mx.full(inp.close.shape, -1.0)
+        return new, values, regime
+
+    @staticmethod
+    def _raw(inp: StepInputs) -> dict[str, mx.array]:
+        raw = {
+            "open": inp.open, "high": inp.high, "low": inp.low, "close": inp.close,
+            "volume": inp.volume, "valid": inp.valid,
+            "minute_of_session": inp.minute_of_session, "session_minutes": inp.session_minutes,
+            "ts_minutes": inp.ts_minutes,
+        }
+        raw.update({"seg:" + k: v for k, v in inp.segments.items()})
+        return raw
+
+    def _advance(self, batch: BarBatch) -> tuple[mx.array, mx.array]:
+        if tuple(batch.symbols) != self.symbols:
+            raise ValueError("BarBatch symbols differ from the engine's symbols")
+        ts = np.datetime64(batch.ts, "m")
+        if self._last_ts is not None and ts == self._last_ts and self._before is not None:
+            start = self._before  # revision of the still-forming minute
+        elif self._last_ts is not None and ts < self._last_ts:
+            raise ValueError(f"bar at {ts} is older than the last stepped minute {self._last_ts}")
+        else:
+            start = self._state
+        new, values, regime = self._fn(start, self._raw(step_inputs(batch)))
+        self._before, self._state, self._last_ts = start, new, ts
+        return values, regime
+
+    # ------------------------------------------------------------------ API
+
+    def step(self, batch: BarBatch) -> Snapshot:
+        """Advance (or revise) one minute for all symbols and return its Snapshot."""
+        values, regime = self._advance(batch)
+        eng = self._state["_engine"]
+        mx.eval(values, regime, eng["last"], eng["vol"])
+        return Snapshot(
+            ts=np.datetime64(batch.ts, "m"),
+            symbols=self.symbols,
+            names=self.names,
+            values=np.array(values),
+            last=np.array(eng["last"]),
+            volume=np.array(eng["vol"]),
+            valid=np.asarray(batch.valid, dtype=bool).copy(),
+            regime=np.nan_to_num(np.array(regime), nan=-1.0).astype(np.int8),
+            final=bool(batch.final),
+        )
+
+    def warm(self, panel: Panel) -> Snapshot | None:
+        """Step every minute of ``panel`` (same state as live stepping); last Snapshot."""
+        if panel.symbols != self.symbols:
+            panel = panel.select(list(self.symbols))
+        snap = None
+        t = len(panel.ts)
+        for i in range(t):
+            values, regime = self._advance(panel.batch(i))
+            if i % 64 == 63:
+                mx.eval(self._state)
+        if t:
+            snap = self.step(panel.batch(t - 1))  # re-step of the last minute: a no-op revision
+        return snap
+
+    @property
+    def state(self) -> Tree:
+        return self._state
+
+    def values_state(self) -> State:
+        """Flat view of the state (for tests and debugging)."""
+        return {f"{k}/{n}": a for k, d in self._state.items() for n, a in d.items()}

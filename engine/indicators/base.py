@@ -1,0 +1,153 @@
+"""The glue every bar-sequence indicator shares, so family files hold only maths.
+
+``seq_indicator`` turns two small functions into a registry ``Indicator``:
+
+- ``batch(bars: Compact) -> {name: [S, T]}`` on each symbol's real bars packed
+  to the front (``engine.kernels.compact``); values at warm-up positions may be
+  any finite number, they are masked here.
+- ``step(state, bar: Bar) -> (state, {name: [S]})`` for one real bar of every
+  symbol; it never sees a missing bar (the wrapper keeps the old state and the
+  last outputs where ``valid`` is False) and never handles warm-up NaNs (the
+  wrapper counts real bars and masks).
+
+Both forms thus share one definition of warm-up and missing-minute semantics.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import mlx.core as mx
+
+from engine import kernels as K
+from engine.registry import BatchInputs, Indicator, Outputs, State, StepInputs, register
+
+NAN = float("nan")
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One real bar per symbol (``[S]``) and how many real bars, this one included."""
+
+    open: mx.array
+    high: mx.array
+    low: mx.array
+    close: mx.array
+    volume: mx.array
+    n: mx.array  # int32 [S]
+
+
+BatchFn = Callable[[K.Compact], Outputs]
+InitFn = Callable[[int], State]
+StepFn = Callable[[State, Bar], tuple[State, Outputs]]
+
+
+def compacted(inp: BatchInputs) -> K.Compact:
+    """The panel's compacted bars, computed once per ``BatchInputs``."""
+    c = inp.extra.get("_compact")
+    if c is None:
+        c = K.compact(inp.open, inp.high, inp.low, inp.close, inp.volume, inp.valid)
+        inp.extra["_compact"] = c
+    return c
+
+
+def seq_indicator(
+    key: str,
+    family: str,
+    outputs: tuple[str, ...],
+    params: dict[str, Any],
+    warmup: int,
+    batch: BatchFn,
+    init: InitFn,
+    step: StepFn,
+    *,
+    description: str = "",
+    talib: dict[str, str] | None = None,
+    talipp: dict[str, str] | None = None,
+    warmups: dict[str, int] | None = None,
+) -> Indicator:
+    """Register an indicator computed on each symbol's sequence of real bars."""
+    warm = {o: (warmups or {}).get(o, warmup) for o in outputs}
+
+    def batch_form(inp: BatchInputs) -> Outputs:
+        c = compacted(inp)
+        raw = batch(c)
+        return {o: K.expand(K.mask_warmup(raw[o], warm[o]), c.pos) for o in outputs}
+
+    def init_form(s: int) -> State:
+        st = dict(init(s))
+        st["_n"] = mx.zeros((s,), dtype=mx.int32)
+        for o in outputs:
+            st["_o:" + o] = mx.full((s,), NAN)
+        return st
+
+    def step_form(state: State, inp: StepInputs) -> tuple[State, Outputs]:
+        v = inp.valid
+        n = state["_n"] + v.astype(mx.int32)
+        inner = {k: a for k, a in state.items() if not k.startswith("_")}
+        bar = Bar(inp.open, inp.high, inp.low, inp.close, inp.volume, n)
+        new, outs = step(inner, bar)
+        st: State = {}
+        for k, a in new.items():
+            vv = v.reshape((-1,) + (1,) * (a.ndim - 1))
+            st[k] = mx.where(vv, a, inner[k])
+        st["_n"] = n
+        res: Outputs = {}
+        for o in outputs:
+            val = mx.where(n > warm[o], outs[o].astype(mx.float32), NAN)
+            val = mx.where(v, val, state["_o:" + o])
+            st["_o:" + o] = val
+            res[o] = val
+        return st, res
+
+    return register(
+        Indicator(
+            key=key, family=family, outputs=outputs, params=params, warmup=warmup,
+            batch=batch_form, init=init_form, step=step_form, description=description,
+            talib=talib or {}, talipp=talipp or {}, warmups=dict(warmups or {}),
+        )
+    )
+
+
+# ---------------------------------------------------------------------------
+# step-side helpers (pure functions of [S] / [S, n] arrays)
+
+
+def push(buf: mx.array, x: mx.array) -> mx.array:
+    """Append ``x`` to a ``[S, n]`` window, dropping the oldest value."""
+    return mx.concatenate([buf[:, 1:], x[:, None]], axis=1)
+
+
+def zeros(s: int, n: int | None = None) -> mx.array:
+    return mx.zeros((s,) if n is None else (s, n), dtype=mx.float32)
+
+
+def ema_step(st: State, p: str, x: mx.array, n: mx.array, period: int, *, lead: int = 0,
+             seed_at: int | None = None, k: float | None = None) -> mx.array:
+    """Advance an SMA-seeded EMA kept under keys ``p+'buf'``/``p+'y'`` (see ``K.ema``).
+
+    ``n`` counts real bars (1 on the first), so the bar index is ``n - 1``.
+    """
+    k = 2.0 / (period + 1) if k is None else k
+    seed_at = lead + period - 1 if seed_at is None else seed_at
+    buf = push(st[p + "buf"], x)
+    idx = n - 1
+    y = mx.where(idx == seed_at, buf.mean(axis=1),
+                 mx.where(idx > seed_at, st[p + "y"] + k * (x - st[p + "y"]), 0.0))
+    st[p + "buf"] = buf
+    st[p + "y"] = y
+    return y
+
+
+def ema_state(st: State, p: str, s: int, period: int) -> State:
+    st[p + "buf"] = zeros(s, period)
+    st[p + "y"] = zeros(s)
+    return st
+
+
+def safe_div(num: mx.array, den: mx.array, default: float = 0.0) -> mx.array:
+    """``num / den`` where ``den != 0``, else ``default`` (TA-Lib's zero guards)."""
+    ok = den != 0
+    return mx.where(ok, num / mx.where(ok, den, 1.0), default)

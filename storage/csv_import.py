@@ -1,0 +1,205 @@
+"""Import minute bars from CSV files with a stated layout, zone and labelling.
+
+Vendors disagree on three things, and all three are stated, never guessed:
+- the **layout**: delimiter, header or not, which column is which;
+- the **time zone** of timestamps that carry no offset (one with an offset,
+  like ``2011-01-03T04:00:00-05:00``, always wins);
+- the **labelling**: a bar stamped with its start (09:30 is the first regular
+  minute) or with its end (NinjaTrader stamps that bar 09:31).
+
+Rows that cannot become bars (a bad number, an unparsable or zone-less time, a
+local time that does not exist or is ambiguous at a DST change) are stored in
+``rejected_bars`` with the text as received and the reason; the rest go
+through the cache's validation. Nothing is dropped silently.
+
+Presets: ``ninjatrader`` (``YYYYMMDD HHMMSS;o;h;l;c;v``, UTC, bar end) and
+``iso`` (``timestamp,open,high,low,close,volume[,…]`` header, bar start).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from storage.cache import Cache, WriteResult, bars_table
+from storage.errors import ImportError_
+from storage.types import FIELDS
+
+_OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
+UNPARSABLE_TIME = "unparsable timestamp"
+NONEXISTENT_TIME = "local time does not exist or is ambiguous (DST)"
+NOT_A_NUMBER = "not a number"
+NO_SYMBOL = "missing value"
+UNKNOWN_TZ = "unknown timezone"
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """How to read one CSV format. ``columns`` name the fields in file order
+    (``ts``, ``symbol``, ``open`` … ``volume``; any other name is ignored)."""
+
+    columns: tuple[str, ...] | None = None  # None: take names from the header
+    delimiter: str = ","
+    header: bool = True
+    ts_format: str | None = None  # strptime format; None: ISO 8601
+    tz: str | None = None  # zone of timestamps without an offset
+    label: str = "start"  # "start" or "end" of the minute
+    symbol: str | None = None  # symbol for files without a symbol column
+
+    def __post_init__(self) -> None:
+        if self.label not in ("start", "end"):
+            raise ImportError_(f"label must be 'start' or 'end', not {self.label!r}")
+
+
+PRESETS: dict[str, CsvLayout] = {
+    "ninjatrader": CsvLayout(
+        columns=("ts", *FIELDS),
+        delimiter=";",
+        header=False,
+        ts_format="%Y%m%d %H%M%S",
+        tz="UTC",
+        label="end",
+    ),
+    "iso": CsvLayout(label="start"),
+}
+
+_ALIASES = {"timestamp": "ts", "time": "ts", "datetime": "ts", "date": "ts", "ticker": "symbol"}
+
+
+def layout_for(preset: str | None, **overrides: object) -> CsvLayout:
+    """A preset with explicit options on top (None values are ignored)."""
+    if preset is not None and preset not in PRESETS:
+        raise ImportError_(f"unknown CSV preset {preset!r}; choose from {', '.join(PRESETS)}")
+    base = PRESETS[preset] if preset else CsvLayout()
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return replace(base, **given)  # type: ignore[arg-type]
+
+
+def import_csv(
+    cache: Cache, path: Path | str, layout: CsvLayout, *, chunk_rows: int = 1_000_000
+) -> WriteResult:
+    """Import one file in chunks (bounded memory); returns the summed result."""
+    p = Path(path)
+    total = WriteResult()
+    for bars, rejected in read_csv(p, layout, chunk_rows=chunk_rows):
+        if rejected is not None and rejected.num_rows:
+            total.add(cache.reject(rejected, source=f"csv:{p.name}"))
+        if bars.num_rows:
+            total.add(cache.write_bars(bars, source=f"csv:{p.name}"))
+    return total
+
+
+def read_csv(
+    path: Path, layout: CsvLayout, *, chunk_rows: int = 1_000_000
+) -> Iterator[tuple[pa.Table, pa.Table | None]]:
+    """Yield (bars, rows rejected while parsing) per chunk of the file."""
+    if not path.exists():
+        raise ImportError_(f"{path}: no such file")
+    names = list(layout.columns) if layout.columns else None
+    try:
+        reader = pd.read_csv(
+            path,
+            sep=layout.delimiter,
+            header=0 if layout.header else None,
+            names=names,
+            dtype=str,
+            keep_default_na=False,
+            chunksize=chunk_rows,
+            skipinitialspace=True,
+        )
+        for chunk in reader:
+            yield _convert(path, chunk, layout)
+    except pd.errors.ParserError as e:
+        raise ImportError_(f"{path}: not a CSV of the stated layout: {e}") from e
+    except UnicodeDecodeError as e:
+        raise ImportError_(f"{path}: not a text file ({e.reason})") from e
+
+
+def _convert(path: Path, df: pd.DataFrame, layout: CsvLayout) -> tuple[pa.Table, pa.Table | None]:
+    df = df.rename(columns=lambda c: _ALIASES.get(str(c).strip().lower(), str(c).strip().lower()))
+    need = ["ts", *FIELDS]
+    lacking = [c for c in need if c not in df.columns]
+    if lacking:
+        raise ImportError_(
+            f"{path}: no column(s) {', '.join(lacking)} (columns: {', '.join(map(str, df.columns))});"
+            " state the layout with --columns"
+        )
+    if "symbol" in df.columns:
+        symbol = df["symbol"].str.strip().str.upper()
+    elif layout.symbol:
+        symbol = pd.Series(layout.symbol.upper(), index=df.index)
+    else:
+        raise ImportError_(f"{path}: the file has no symbol column; give --symbol")
+
+    n = len(df)
+    reason = np.full(n, None, dtype=object)
+    ts = _parse_ts(df["ts"].astype(str).str.strip(), layout, reason)
+    values = {}
+    for f in FIELDS:
+        num = pd.to_numeric(df[f].str.strip(), errors="coerce")
+        bad = num.isna().to_numpy() & (reason == None)  # noqa: E711
+        reason[bad] = f"{NOT_A_NUMBER} in {f}"
+        values[f] = num.to_numpy(dtype=np.float64, na_value=np.nan)
+    empty_sym = (symbol.fillna("") == "").to_numpy() & (reason == None)  # noqa: E711
+    reason[empty_sym] = NO_SYMBOL
+
+    bad_rows = reason != None  # noqa: E711
+    rejected = None
+    if bad_rows.any():
+        raw = df.loc[bad_rows]
+        rejected = pa.table(
+            {
+                "symbol": pa.array(symbol[bad_rows].astype(str).tolist(), pa.string()),
+                "ts": pa.array(raw["ts"].astype(str).tolist(), pa.string()),
+                **{f: pa.array(raw[f].astype(str).tolist(), pa.string()) for f in FIELDS},
+                "reason": pa.array(reason[bad_rows].tolist(), pa.string()),
+            }
+        )
+    good = ~bad_rows
+    ts_good = ts[good]
+    if layout.label == "end":
+        ts_good = ts_good - np.timedelta64(1, "m")
+    bars = bars_table(
+        symbol.to_numpy(dtype=object)[good], ts_good, *(values[f][good] for f in FIELDS)
+    )
+    return bars, rejected
+
+
+def _parse_ts(text: pd.Series, layout: CsvLayout, reason: np.ndarray) -> np.ndarray:
+    """UTC ``datetime64[us]`` per row; rows that fail get a reason and NaT."""
+    out = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[us]")
+    has_offset = text.str.contains(_OFFSET).to_numpy()
+    if has_offset.any():
+        parsed = pd.to_datetime(text[has_offset], utc=True, errors="coerce", format="ISO8601")
+        _store(out, reason, has_offset, parsed, UNPARSABLE_TIME)
+    naive = ~has_offset
+    if naive.any():
+        fmt = layout.ts_format or "ISO8601"
+        parsed = pd.to_datetime(text[naive], errors="coerce", format=fmt)
+        if layout.tz is None:
+            idx = np.flatnonzero(naive)
+            reason[idx] = np.where(parsed.isna().to_numpy(), UNPARSABLE_TIME, UNKNOWN_TZ)
+        else:
+            unparsable = parsed.isna().to_numpy()
+            local = parsed.dt.tz_localize(layout.tz, ambiguous="NaT", nonexistent="NaT")
+            idx = np.flatnonzero(naive)
+            reason[idx[unparsable]] = UNPARSABLE_TIME
+            _store(out, reason, naive, local.dt.tz_convert("UTC"), NONEXISTENT_TIME)
+    return out
+
+
+def _store(
+    out: np.ndarray, reason: np.ndarray, mask: np.ndarray, parsed: pd.Series, why: str
+) -> None:
+    idx = np.flatnonzero(mask)
+    vals = parsed.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy(dtype="datetime64[us]")
+    nat = np.isnat(vals)
+    out[idx[~nat]] = vals[~nat]
+    fresh = idx[nat][reason[idx[nat]] == None]  # noqa: E711
+    reason[fresh] = why

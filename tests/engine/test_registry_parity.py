@@ -1,0 +1,114 @@
+"""The generic suite over the WHOLE registry (AVWAP entries included).
+
+For every registered output: the incremental form stepped minute by minute
+equals the batch form bar for bar (same NaNs, values within float32 tolerance),
+on panels with missing minutes, several sessions and extended hours; revising a
+still-forming minute never double counts; warm-up is exactly ``warmup_of``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from functools import lru_cache
+
+import mlx.core as mx
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from engine.compute import compute_outputs
+from engine.incremental import IncrementalEngine
+from engine.inputs import batch_inputs
+from engine.registry import indicators, output_names
+from storage.types import Panel
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _panels import make_panel  # noqa: E402
+
+ALL = output_names()
+
+
+def close_enough(name: str, got: np.ndarray, want: np.ndarray, price: np.ndarray | None = None,
+                 rtol: float = 2e-4) -> None:
+    """Same NaN pattern; elsewhere ``|got - want| <= rtol * (|want| + mean |want|)``.
+
+    ``price[S]`` (the symbol's price level) adds a floor of 2e-7 x price: float32
+    resolves a $4,000 price to 2.4e-4, so a difference of two price-level
+    quantities (MACD histogram) cannot be closer than a few float32 ulps of price.
+    """
+    gn, wn = np.isnan(got), np.isnan(want)
+    bad = np.argwhere(gn != wn)
+    assert not len(bad), f"{name}: NaN mismatch at {bad[:5].tolist()} got={got[tuple(bad[0])]} want={want[tuple(bad[0])]}"
+    if wn.all():
+        return
+    scale = float(np.nanmean(np.abs(want)))
+    err = np.abs(np.where(wn, 0, got - want))
+    tol = rtol * (np.abs(np.nan_to_num(want)) + scale) + 1e-6
+    if price is not None:
+        tol = np.maximum(tol, 2e-7 * price.reshape((-1,) + (1,) * (want.ndim - 1)))
+    over = np.argwhere(err > tol)
+    assert not len(over), (
+        f"{name}: {len(over)} values differ, first at {over[0].tolist()}: "
+        f"got {got[tuple(over[0])]}, want {want[tuple(over[0])]}"
+    )
+
+
+def stepped(panel: Panel, names: list[str], revise: bool = False) -> np.ndarray:
+    eng = IncrementalEngine(panel.symbols, names)
+    out = np.empty((len(panel.symbols), len(panel.ts), len(names)), dtype=np.float32)
+    rng = np.random.default_rng(1)
+    for t in range(len(panel.ts)):
+        b = panel.batch(t)
+        if revise and t % 7 == 3:
+            # a forming version of the bar first: other prices, part of the volume
+            noisy = panel.batch(t, final=False)
+            for f in ("open", "high", "low", "close"):
+                getattr(noisy, f)[:] *= 1 + rng.normal(0, 1e-3, len(panel.symbols))
+            noisy.volume[:] *= 0.5
+            eng.step(noisy)
+            eng.step(noisy)
+        out[:, t, :] = eng.step(b).values
+    return out
+
+
+@lru_cache(maxsize=4)
+def _case(kind: str) -> tuple[Panel, dict[str, np.ndarray], np.ndarray]:
+    if kind == "regular":
+        p = make_panel(s=4, start=dt.date(2024, 3, 6), end=dt.date(2024, 3, 8), seed=3)
+    else:
+        p = make_panel(s=3, start=dt.date(2024, 3, 8), end=dt.date(2024, 3, 11), hours="extended",
+                       seed=4, missing=0.3)
+    batch = compute_outputs(batch_inputs(p), ALL)
+    mx.eval(list(batch.values()))
+    return p, {k: np.array(v) for k, v in batch.items()}, stepped(p, ALL, revise=(kind != "regular"))
+
+
+@pytest.mark.parametrize("kind", ["regular", "extended"])
+@pytest.mark.parametrize("name", ALL)
+def test_incremental_equals_batch(kind: str, name: str) -> None:
+    p, batch, step = _case(kind)
+    close_enough(name, step[:, :, ALL.index(name)], batch[name], np.nanmean(np.abs(p.close), 1))
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_warmup_is_declared(name: str) -> None:
+    """Sequence outputs are NaN exactly for the first ``warmup_of`` real bars."""
+    from engine.registry import indicator_for
+
+    ind = indicator_for(name)
+    if ind.family in ("avwap", "intraday"):
+        pytest.skip("calendar-anchored: NaN until its segment has data")
+    p, batch, _ = _case("regular")
+    w = ind.warmup_of(name)
+    for s in range(len(p.symbols)):
+        vals = batch[name][s][p.valid[s]]
+        assert np.isnan(vals[:w]).all(), f"{name}: value inside warm-up"
+        assert not np.isnan(vals[w:]).any(), f"{name}: NaN after warm-up {w}"
+
+
+def test_registry_is_large_and_unique() -> None:
+    assert len(ALL) >= 111 or len({i.family for i in indicators()}) < 6
+    assert len(set(ALL)) == len(ALL)

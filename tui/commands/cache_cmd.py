@@ -1,0 +1,82 @@
+"""``avwap cache info`` / ``avwap cache rejected``: what the local cache holds."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from storage.cache import Cache
+from storage.calendar import EXCHANGE_TZ
+from tui.commands.common import db_of
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("cache", help="inspect the DuckDB cache", parents=[common])
+    csub = p.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
+    info = csub.add_parser("info", help="per-symbol coverage of the cache", parents=[common])
+    info.add_argument("--symbols", help="comma-separated symbols (default: all)")
+    info.set_defaults(func=run_info)
+    rej = csub.add_parser("rejected", help="rows rejected on import, with reasons", parents=[common])
+    rej.add_argument("--limit", type=int, default=50)
+    rej.set_defaults(func=run_rejected)
+
+
+def _et(ts: np.datetime64 | None) -> str:
+    if ts is None:
+        return "—"
+    import pandas as pd
+
+    return pd.Timestamp(ts, tz="UTC").tz_convert(EXCHANGE_TZ).strftime("%Y-%m-%d %H:%M")
+
+
+def run_info(args: argparse.Namespace) -> int:
+    console = Console()
+    with Cache(db_of(args)) as cache:
+        info = cache.info()
+        symbols = args.symbols.split(",") if args.symbols else None
+        cov = cache.coverage([s.strip().upper() for s in symbols] if symbols else None)
+    head = Table(title=f"AVWAP cache · {info['path']}", show_header=False, title_justify="left")
+    head.add_row("bars", f"{info['bars']:,}")
+    head.add_row("symbols", f"{info['symbols']:,}")
+    head.add_row("first bar (ET)", _et(info["first"]))
+    head.add_row("last bar (ET)", _et(info["last"]))
+    head.add_row("rejected rows", f"{info['rejected']:,}")
+    head.add_row("file size", f"{info['bytes'] / 1e6:,.1f} MB")
+    if info["bars"]:
+        head.add_row("bytes per bar", f"{info['bytes'] / info['bars']:.1f}")
+    head.add_row("schema version", str(info["schema_version"]))
+    console.print(head)
+    table = Table(title="Coverage (times in exchange time, America/New_York)")
+    for col in ("symbol", "first", "last", "bars", "sessions", "missing sessions"):
+        table.add_column(col, justify="right" if col in ("bars", "sessions") else "left")
+    for c in cov:
+        missing = ", ".join(str(d) for d in c.missing_sessions[:3])
+        if len(c.missing_sessions) > 3:
+            missing += f" … (+{len(c.missing_sessions) - 3})"
+        style = "red" if c.bars == 0 else ("yellow" if c.missing_sessions else "")
+        table.add_row(
+            c.symbol, _et(c.first), _et(c.last), f"{c.bars:,}", str(c.trading_days),
+            missing or "none", style=style,
+        )
+    if not cov:
+        console.print("[yellow]The cache is empty: run `avwap demo-data` or `avwap sync`.[/]")
+    else:
+        console.print(table)
+    return 0
+
+
+def run_rejected(args: argparse.Namespace) -> int:
+    console = Console()
+    with Cache(db_of(args)) as cache:
+        rows = cache.rejected(limit=args.limit).to_pylist()
+    table = Table(title=f"Rejected rows (first {args.limit})")
+    for col in ("source", "reason", "symbol", "ts", "open", "high", "low", "close", "volume"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(str(r[c]) for c in ("source", "reason", "symbol", "ts", "open", "high",
+                                             "low", "close", "volume")))
+    console.print(table if rows else "No rejected rows.")
+    return 0

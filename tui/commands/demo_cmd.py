@@ -1,0 +1,63 @@
+"""``avwap demo-data``: seed the cache with deterministic demo bars."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+from rich.console import Console
+
+from storage import demo
+from storage.cache import Cache
+from storage.tickers import load_list
+from tui.commands.common import db_of
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "demo-data", help="write deterministic demo minute bars into the cache", parents=[common]
+    )
+    p.add_argument(
+        "--symbols", default="curated",
+        help="a ticker list name (curated, all, …), a list file, or A,B,C (default: curated)",
+    )
+    p.add_argument("--days", type=int, default=20, help="sessions to generate (default: 20)")
+    p.add_argument(
+        "--end", type=dt.date.fromisoformat, default=demo.DEFAULT_END,
+        help=f"last session, YYYY-MM-DD (default: {demo.DEFAULT_END})",
+    )
+    p.add_argument("--seed", type=int, default=demo.DEFAULT_SEED)
+    p.add_argument("--extended", action="store_true", help="add sparse pre/after-hours bars")
+    p.add_argument(
+        "--if-empty", action="store_true", help="do nothing when the cache already has bars"
+    )
+    p.set_defaults(func=run)
+
+
+def symbols_from(spec: str) -> list[str]:
+    """A list name / list file, or comma-separated symbols."""
+    if "," in spec or (spec.isupper() and not spec.endswith((".json", ".txt"))):
+        return [s.strip().upper() for s in spec.split(",") if s.strip()]
+    return list(load_list(spec).symbols)
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console()
+    if args.days < 1:
+        console.print("[red]--days must be at least 1[/]")
+        return 2
+    with Cache(db_of(args)) as cache:
+        if args.if_empty and cache.bar_count() > 0:
+            console.print(f"Cache {cache.path} already has bars; leaving it as it is.")
+            return 0
+        symbols = symbols_from(args.symbols)
+        with console.status(f"Generating {args.days} sessions for {len(symbols)} symbols…"):
+            result = demo.seed_cache(
+                cache, symbols, args.days, end=args.end, seed=args.seed, extended=args.extended
+            )
+            cache.checkpoint()
+    console.print(
+        f"Wrote {result.written:,} demo bars for {len(symbols)} symbols "
+        f"({args.days} sessions to {args.end}) into {cache.path}."
+    )
+    return 0
