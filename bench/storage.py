@@ -22,8 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from storage import calendar  # noqa: E402
-from storage.cache import Cache, bars_table  # noqa: E402
+from storage import calendar
+from storage.cache import Cache, bars_table
 
 S, START, END = 650, dt.date(2025, 10, 24), dt.date(2025, 11, 20)
 
@@ -40,7 +40,13 @@ def make_bars() -> tuple[object, list[str]]:
     low = np.round(np.minimum(open_, close) - 0.01, 2)
     vol = rng.integers(1, 100_000, close.size).astype(np.float64)
     table = bars_table(
-        np.repeat(np.array(syms, dtype=object), t), np.tile(grid.ts, S), open_, high, low, close, vol
+        np.repeat(np.array(syms, dtype=object), t),
+        np.tile(grid.ts, S),
+        open_,
+        high,
+        low,
+        close,
+        vol,
     )
     return table, syms
 

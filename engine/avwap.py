@@ -31,7 +31,6 @@ a per-symbol timestamp (e.g. an earnings date); auto anchors live in
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -169,8 +168,9 @@ def _cell_sums(
     p2: mx.array,
     act: mx.array,
 ) -> tuple[mx.array, mx.array, mx.array]:
-    s0 = mx.where(act, x0 + p0, 0.0)
-    return s0, x1 + p1 + dq * p0, x2 + p2 + (2.0 * dq) * p1 + (dq * dq) * p0
+    s1 = x1 + p1 + dq * p0
+    s2 = x2 + p2 + (2.0 * dq) * p1 + (dq * dq) * p0
+    return mx.where(act, x0 + p0, 0.0), mx.where(act, s1, 0.0), mx.where(act, s2, 0.0)
 
 
 def _finish_fn(mode: str, mults: tuple[float, ...]):  # noqa: ANN202 (compiled closure)
@@ -392,6 +392,3 @@ def anchored_step(
     new["anchor"] = st["anchor"]
     return new, {n: a[0] for n, a in shifted_outputs(new, mode, mults).items()}
 
-
-def is_finite_ratio(x: float) -> bool:
-    return math.isfinite(x)

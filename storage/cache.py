@@ -158,7 +158,9 @@ class Cache:
             raise CacheError(f"writing bars to {self.path} failed: {_first_line(e)}") from e
         return result
 
-    def _upsert(self, cur: duckdb.DuckDBPyConnection, staged: pa.Table, result: WriteResult) -> None:
+    def _upsert(
+        self, cur: duckdb.DuckDBPyConnection, staged: pa.Table, result: WriteResult
+    ) -> None:
         cur.register("staged_bars", staged)
         try:
             lo = pc.min(staged["ts"]).as_py()
@@ -210,9 +212,7 @@ class Cache:
         counts: dict[str, int] = {}
         for r in table["reason"].to_pylist():
             counts[r] = counts.get(r, 0) + 1
-        return WriteResult(
-            received=len(table), rejected=len(table), rejected_by_reason=counts
-        )
+        return WriteResult(received=len(table), rejected=len(table), rejected_by_reason=counts)
 
     # -- reads -----------------------------------------------------------------
     def symbols(self) -> list[str]:
@@ -239,10 +239,15 @@ class Cache:
     ) -> pa.Table:
         """Raw bars (Arrow) ordered by symbol, ts; ``end`` is exclusive."""
         where, params = _where(symbols, start, end)
-        return self.cursor().sql(
-            f"SELECT symbol, ts, open, high, low, close, volume FROM bars {where} ORDER BY symbol, ts",
-            params=params,
-        ).to_arrow_table()
+        return (
+            self.cursor()
+            .sql(
+                "SELECT symbol, ts, open, high, low, close, volume FROM bars "
+                f"{where} ORDER BY symbol, ts",
+                params=params,
+            )
+            .to_arrow_table()
+        )
 
     def rejected(self, limit: int | None = None) -> pa.Table:
         sql = "SELECT * FROM rejected_bars ORDER BY rejected_at"
@@ -279,16 +284,20 @@ class Cache:
             lookup[grid.ts.astype(np.int64) - t0] = np.arange(t)
             start_ts = np.datetime64(int(t0), "m").astype("datetime64[us]").item()
             end_ts = np.datetime64(int(t1), "m").astype("datetime64[us]").item()
-            reader = self.cursor().sql(
-                """
+            reader = (
+                self.cursor()
+                .sql(
+                    """
                 SELECT s.i AS si, (epoch_us(b.ts) // 60000000)::BIGINT AS m,
                        b.open, b.high, b.low, b.close, b.volume
                 FROM bars b JOIN (SELECT unnest(?) AS symbol, generate_subscripts(?, 1) - 1 AS i) s
                   USING (symbol)
                 WHERE b.ts >= ? AND b.ts < ?
                 """,
-                params=[list(syms), list(syms), start_ts, end_ts],
-            ).to_arrow_reader(1 << 20)
+                    params=[list(syms), list(syms), start_ts, end_ts],
+                )
+                .to_arrow_reader(1 << 20)
+            )
             flat_valid = valid.ravel()
             for rb in reader:  # scatter batch by batch: no concatenation copy
                 ti = lookup[rb.column(1).to_numpy() - t0]
@@ -318,14 +327,18 @@ class Cache:
     def coverage(self, symbols: Sequence[str] | None = None) -> list[Coverage]:
         """Per symbol: first/last bar, bar count, trading days, missing sessions."""
         where, params = _where(symbols, None, None)
-        rows = self.cursor().execute(
-            f"""
+        rows = (
+            self.cursor()
+            .execute(
+                f"""
             SELECT symbol, epoch_us(min(ts)), epoch_us(max(ts)), count(*),
                    list(DISTINCT CAST(timezone('{calendar.EXCHANGE_TZ}', ts) AS DATE))
             FROM bars {where} GROUP BY symbol ORDER BY symbol
             """,
-            params,
-        ).fetchall()
+                params,
+            )
+            .fetchall()
+        )
         found = {r[0]: r for r in rows}
         out = []
         for sym in symbols if symbols is not None else list(found):
@@ -336,7 +349,7 @@ class Cache:
             first64, last64 = _us_to_dt64(first), _us_to_dt64(last)
             sess_idx = calendar.session_index_of(np.array([first64, last64]))
             all_sessions = calendar.schedule().dates[sess_idx[0] : sess_idx[1] + 1]
-            have = np.array(sorted(days), dtype="datetime64[D]")
+            have = np.array(days, dtype="datetime64[D]")
             traded = np.isin(all_sessions, have)
             missing = tuple(d.astype(object) for d in all_sessions[~traded])
             out.append(Coverage(sym, first64, last64, int(count), int(traded.sum()), missing))
@@ -365,9 +378,14 @@ class Cache:
 
     def check_unique(self) -> int:
         """Number of duplicated (symbol, ts) keys; 0 is the invariant."""
-        row = self.cursor().execute(
-            "SELECT count(*) FROM (SELECT symbol, ts FROM bars GROUP BY ALL HAVING count(*) > 1)"
-        ).fetchone()
+        row = (
+            self.cursor()
+            .execute(
+                "SELECT count(*) FROM"
+                " (SELECT symbol, ts FROM bars GROUP BY ALL HAVING count(*) > 1)"
+            )
+            .fetchone()
+        )
         return int(row[0]) if row else 0
 
     def checkpoint(self) -> None:
@@ -411,7 +429,7 @@ def _stage(table: pa.Table) -> tuple[pa.Table, pa.Table | None, WriteResult]:
     uniq = pc.unique(sym).to_pylist()
     bad = validate.check_symbols([u for u in uniq if u is not None])
     bad_sym = (
-        pc.is_in(sym, value_set=pa.array(sorted(bad), pa.string())).to_numpy(zero_copy_only=False)
+        pc.is_in(sym, value_set=pa.array(sorted(map(str, bad)), pa.string())).to_numpy(zero_copy_only=False)
         if bad
         else np.zeros(n, dtype=bool)
     )
@@ -493,7 +511,8 @@ def _empty_bars() -> pa.Table:
 
 
 def _where(symbols: Sequence[str] | None, start: Any, end: Any) -> tuple[str, list[Any]]:
-    conds, params = [], []
+    conds: list[str] = []
+    params: list[Any] = []
     if symbols is not None:
         conds.append("symbol IN (SELECT unnest(?))")
         params.append(list(symbols))

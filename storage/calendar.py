@@ -135,8 +135,8 @@ def _segment_ids(dates: np.ndarray) -> dict[str, np.ndarray]:
 def minute_grid(start: dt.date, end: dt.date, hours: str = "regular") -> MinuteGrid:
     """All exchange minutes of the sessions in ``[start, end]`` for ``hours``."""
     s = schedule()
-    lo = np.searchsorted(s.dates, np.datetime64(start, "D"), side="left")
-    hi = np.searchsorted(s.dates, np.datetime64(end, "D"), side="right")
+    lo = int(np.searchsorted(s.dates, np.datetime64(start, "D"), side="left"))
+    hi = int(np.searchsorted(s.dates, np.datetime64(end, "D"), side="right"))
     first, last = (a[lo:hi] for a in s.bounds(hours))
     return _grid_for(lo, hi, first, last)
 
@@ -145,12 +145,12 @@ def grid_between(start: np.datetime64, end: np.datetime64, hours: str = "regular
     """Exchange minutes in the UTC half-open range ``[start, end)``."""
     s = schedule()
     opens, closes = s.bounds(hours)
-    start = np.datetime64(start, "m")
-    end = np.datetime64(end, "m")
-    lo = int(np.searchsorted(closes, start, side="right"))
-    hi = int(np.searchsorted(opens, end, side="left"))
+    start_m = np.asarray(start).astype("datetime64[m]")
+    end_m = np.asarray(end).astype("datetime64[m]")
+    lo = int(np.searchsorted(closes, start_m, side="right"))
+    hi = int(np.searchsorted(opens, end_m, side="left"))
     grid = _grid_for(lo, hi, opens[lo:hi], closes[lo:hi])
-    keep = (grid.ts >= start) & (grid.ts < end)
+    keep = (grid.ts >= start_m) & (grid.ts < end_m)
     if keep.all():
         return grid
     return MinuteGrid(
@@ -162,7 +162,6 @@ def grid_between(start: np.datetime64, end: np.datetime64, hours: str = "regular
 
 
 def _grid_for(lo: int, hi: int, first: np.ndarray, last: np.ndarray) -> MinuteGrid:
-    s = schedule()
     lengths = (last - first).astype(np.int64)
     total = int(lengths.sum())
     session_of = np.repeat(np.arange(lo, hi), lengths)

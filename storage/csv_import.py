@@ -127,8 +127,8 @@ def _convert(path: Path, df: pd.DataFrame, layout: CsvLayout) -> tuple[pa.Table,
     lacking = [c for c in need if c not in df.columns]
     if lacking:
         raise ImportError_(
-            f"{path}: no column(s) {', '.join(lacking)} (columns: {', '.join(map(str, df.columns))});"
-            " state the layout with --columns"
+            f"{path}: no column(s) {', '.join(lacking)} "
+            f"(columns: {', '.join(map(str, df.columns))}); state the layout with --columns"
         )
     if "symbol" in df.columns:
         symbol = df["symbol"].str.strip().str.upper()

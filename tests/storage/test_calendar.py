@@ -62,7 +62,12 @@ def test_week_month_quarter_year_boundaries():
     first = {k: v[::390] for k, v in grid.segments.items()}  # one per regular session
     # Sessions: Fri 12-27, Mon 12-30, Tue 12-31, Thu 1-2, Fri 1-3, Mon 1-6 (1-1 holiday).
     assert [str(d) for d in days] == [
-        "2024-12-27", "2024-12-30", "2024-12-31", "2025-01-02", "2025-01-03", "2025-01-06",
+        "2024-12-27",
+        "2024-12-30",
+        "2024-12-31",
+        "2025-01-02",
+        "2025-01-03",
+        "2025-01-06",
     ]
     weeks = first["week"]
     assert weeks[1] == weeks[2] == weeks[3] == weeks[4] != weeks[0] != weeks[5]

@@ -36,7 +36,9 @@ def test_errors_are_one_line_and_exit_2(tmp_path):
     bad.write_text("db = [unclosed")
     proc = subprocess.run(
         [sys.executable, "-m", "tui.cli", "--config", str(bad), "cache", "info"],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()

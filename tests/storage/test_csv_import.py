@@ -101,12 +101,16 @@ def test_layout_errors_name_the_problem(cache, tmp_path):
     with pytest.raises(ImportError_, match=r"x\.csv: no column\(s\) ts, open"):
         import_csv(cache, f, layout_for(None, symbol="A"))
     ok = import_csv(
-        cache, f, layout_for(None, symbol="A", columns=("ts", "open", "high", "low", "close",
-                                                        "volume"), header=False)
+        cache,
+        f,
+        layout_for(
+            None, symbol="A", columns=("ts", "open", "high", "low", "close", "volume"), header=False
+        ),
     )
     assert ok.written == 1 and ok.rejected == 1  # the header line is a bad row, not lost
     with pytest.raises(ImportError_, match="no such file"):
         import_csv(cache, tmp_path / "missing.csv", layout_for("iso"))
     with pytest.raises(ImportError_, match="no symbol column"):
-        import_csv(cache, f, layout_for(None, columns=("ts", "open", "high", "low", "close",
-                                                       "volume")))
+        import_csv(
+            cache, f, layout_for(None, columns=("ts", "open", "high", "low", "close", "volume"))
+        )

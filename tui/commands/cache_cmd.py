@@ -19,7 +19,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     info = csub.add_parser("info", help="per-symbol coverage of the cache", parents=[common])
     info.add_argument("--symbols", help="comma-separated symbols (default: all)")
     info.set_defaults(func=run_info)
-    rej = csub.add_parser("rejected", help="rows rejected on import, with reasons", parents=[common])
+    rej = csub.add_parser(
+        "rejected", help="rows rejected on import, with reasons", parents=[common]
+    )
     rej.add_argument("--limit", type=int, default=50)
     rej.set_defaults(func=run_rejected)
 
@@ -58,8 +60,13 @@ def run_info(args: argparse.Namespace) -> int:
             missing += f" … (+{len(c.missing_sessions) - 3})"
         style = "red" if c.bars == 0 else ("yellow" if c.missing_sessions else "")
         table.add_row(
-            c.symbol, _et(c.first), _et(c.last), f"{c.bars:,}", str(c.trading_days),
-            missing or "none", style=style,
+            c.symbol,
+            _et(c.first),
+            _et(c.last),
+            f"{c.bars:,}",
+            str(c.trading_days),
+            missing or "none",
+            style=style,
         )
     if not cov:
         console.print("[yellow]The cache is empty: run `avwap demo-data` or `avwap sync`.[/]")
@@ -76,7 +83,21 @@ def run_rejected(args: argparse.Namespace) -> int:
     for col in ("source", "reason", "symbol", "ts", "open", "high", "low", "close", "volume"):
         table.add_column(col)
     for r in rows:
-        table.add_row(*(str(r[c]) for c in ("source", "reason", "symbol", "ts", "open", "high",
-                                             "low", "close", "volume")))
+        table.add_row(
+            *(
+                str(r[c])
+                for c in (
+                    "source",
+                    "reason",
+                    "symbol",
+                    "ts",
+                    "open",
+                    "high",
+                    "low",
+                    "close",
+                    "volume",
+                )
+            )
+        )
     console.print(table if rows else "No rejected rows.")
     return 0

@@ -18,12 +18,15 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         "demo-data", help="write deterministic demo minute bars into the cache", parents=[common]
     )
     p.add_argument(
-        "--symbols", default="curated",
+        "--symbols",
+        default="curated",
         help="a ticker list name (curated, all, …), a list file, or A,B,C (default: curated)",
     )
     p.add_argument("--days", type=int, default=20, help="sessions to generate (default: 20)")
     p.add_argument(
-        "--end", type=dt.date.fromisoformat, default=demo.DEFAULT_END,
+        "--end",
+        type=dt.date.fromisoformat,
+        default=demo.DEFAULT_END,
         help=f"last session, YYYY-MM-DD (default: {demo.DEFAULT_END})",
     )
     p.add_argument("--seed", type=int, default=demo.DEFAULT_SEED)

@@ -60,8 +60,12 @@ def run(args: argparse.Namespace) -> int:
             total.add(r)
             reasons = ", ".join(f"{k}: {v}" for k, v in sorted(r.rejected_by_reason.items()))
             table.add_row(
-                path, f"{r.received:,}", f"{r.written:,}", f"{r.replaced:,}",
-                f"{r.rejected:,}", reasons or "—",
+                path,
+                f"{r.received:,}",
+                f"{r.written:,}",
+                f"{r.replaced:,}",
+                f"{r.rejected:,}",
+                reasons or "—",
             )
         cache.checkpoint()
     console.print(table)
