@@ -428,11 +428,10 @@ def _stage(table: pa.Table) -> tuple[pa.Table, pa.Table | None, WriteResult]:
 
     uniq = pc.unique(sym).to_pylist()
     bad = validate.check_symbols([u for u in uniq if u is not None])
-    bad_sym = (
-        pc.is_in(sym, value_set=pa.array(sorted(map(str, bad)), pa.string())).to_numpy(zero_copy_only=False)
-        if bad
-        else np.zeros(n, dtype=bool)
-    )
+    bad_sym = np.zeros(n, dtype=bool)
+    if bad:
+        bad_set = pa.array(sorted(map(str, bad)), pa.string())
+        bad_sym = pc.is_in(sym, value_set=bad_set).to_numpy(zero_copy_only=False)
     code = validate.reasons(
         ts_np,
         prices["open"],
