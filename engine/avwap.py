@@ -73,8 +73,9 @@ def finish(
     last_close: mx.array,
     mode: str = "stdev",
     mults: Sequence[float] = MULTS,
+    with_sd: bool = False,
 ) -> dict[str, mx.array]:
-    """Level, bands and z from shifted sums (NaN where Σv is 0).
+    """Level, bands and z (and σ as ``sd`` if asked) from shifted sums (NaN where Σv is 0).
 
     ``percent`` mode draws bands at ``level·(1 ± mult/100)`` as TradingView's
     "Percentage" band mode does; z is in σ in both modes (NaN where σ is 0).
@@ -90,6 +91,8 @@ def finish(
         out[f"up{i}"] = level + k * basis
         out[f"dn{i}"] = level - k * basis
     out["z"] = mx.where(sd > 0, ((last_close - ref) - m) / sd, _NAN)
+    if with_sd:
+        out["sd"] = sd
     return out
 
 

@@ -1,0 +1,1 @@
+"""Regime-aware indicator selection (MLX transformer, training, checkpoints): a later issue."""

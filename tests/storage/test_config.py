@@ -1,0 +1,46 @@
+"""Config: path resolution, defaults, and clear errors naming the file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from storage.config import config_path, load_config
+from storage.errors import ConfigError
+
+
+def test_env_overrides_the_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("AVWAP_CONFIG", str(tmp_path / "my.toml"))
+    assert config_path() == tmp_path / "my.toml"
+
+
+def test_missing_file_gives_defaults(tmp_path):
+    cfg = load_config(tmp_path / "absent.toml")
+    assert cfg.tickers == "curated" and cfg.db.name == "cache.duckdb" and cfg.raw == {}
+
+
+def test_values_and_sections(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('db = "~/x.duckdb"\ntickers = "all"\n[pg]\ntable = "public.minute_bars"\n')
+    cfg = load_config(f)
+    assert cfg.db == Path("~/x.duckdb").expanduser() and cfg.tickers == "all"
+    assert cfg.section("pg") == {"table": "public.minute_bars"}
+    assert cfg.section("ib") == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("db = [", "not valid TOML"),
+        ("db = 3", "'db' must be a string"),
+        ("tickers = 1", "'tickers' must be the name"),
+        ("pg = 1", "[pg] must be a table"),
+    ],
+)
+def test_errors_name_the_file_and_problem(tmp_path, text, problem):
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(f).section("pg")
+    assert str(f) in str(err.value) and problem in str(err.value)
