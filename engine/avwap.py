@@ -25,13 +25,18 @@ Incremental (``calendar_step``): Kahan-compensated shifted sums per
 anchor; an invalid bar contributes nothing; outputs come from the state.
 
 Custom anchors (``anchored_batch``/``anchored_init``/``anchored_step``) start at
-a per-symbol timestamp (e.g. an earnings date); auto anchors live in
-``engine.avwap_auto``.
+a per-symbol timestamp (e.g. an earnings date). Auto anchors (highest high /
+lowest low / highest volume of the prior N sessions) are not built yet.
+
+Known float32 limit: σ's relative error grows like eps·(level − ref)²/σ², so a
+segment whose first bar is a thin outlier followed by bars 8 decades heavier
+clustered far from it can lose up to ~1e-2 of σ at its start (tested).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import mlx.core as mx
@@ -160,38 +165,42 @@ def _seg_exclusive(x: mx.array, start: mx.array) -> mx.array:
     )
 
 
+# Single-output compiled kernels: on MLX's CPU backend one fused kernel per
+# output is several times faster than one kernel with many outputs.
+
+
 @mx.compile
-def _cell_sums(
-    x0: mx.array,
-    x1: mx.array,
-    x2: mx.array,
-    dq: mx.array,
-    p0: mx.array,
-    p1: mx.array,
-    p2: mx.array,
-    act: mx.array,
-) -> tuple[mx.array, mx.array, mx.array]:
-    s1 = x1 + p1 + dq * p0
+def _mean_dev(
+    x0: mx.array, x1: mx.array, dq: mx.array, p0: mx.array, p1: mx.array, act: mx.array
+) -> mx.array:
+    """VWAP − ref (NaN outside a segment or before its first volume)."""
+    return mx.where(act, (x1 + p1 + dq * p0) / (x0 + p0), _NAN)
+
+
+@mx.compile
+def _sigma(
+    x0: mx.array, x2: mx.array, dq: mx.array, p0: mx.array, p1: mx.array, p2: mx.array,
+    m: mx.array,
+) -> mx.array:  # fmt: skip
     s2 = x2 + p2 + (2.0 * dq) * p1 + (dq * dq) * p0
-    return mx.where(act, x0 + p0, 0.0), mx.where(act, s1, 0.0), mx.where(act, s2, 0.0)
+    return mx.sqrt(mx.maximum(s2 / (x0 + p0) - m * m, 0.0))
 
 
-def _finish_fn(mode: str, mults: tuple[float, ...]):  # noqa: ANN202 (compiled closure)
-    def f(ref, s0, s1, s2, lc):  # noqa: ANN001, ANN202
-        out = finish(ref, s0, s1, s2, lc, mode, mults)
-        return tuple(out.values())
-
-    return mx.compile(f)
+@mx.compile
+def _zscore(r: mx.array, m: mx.array, sd: mx.array, lc: mx.array) -> mx.array:
+    return mx.where(sd > 0, ((lc - r) - m) / sd, _NAN)
 
 
-_FINISHERS: dict[tuple[str, tuple[float, ...]], object] = {}
-
-
-def _finisher(mode: str, mults: tuple[float, ...]):  # noqa: ANN202
-    key = (mode, mults)
-    if key not in _FINISHERS:
-        _FINISHERS[key] = _finish_fn(mode, mults)
-    return _FINISHERS[key]
+def _bands(level: mx.array, sd: mx.array, mode: str, mults: Sequence[float]) -> list[mx.array]:
+    if mode not in BAND_MODES:
+        raise ValueError(f"band mode must be one of {BAND_MODES}, not {mode!r}")
+    out = []
+    for k in mults:
+        if mode == "stdev":
+            out += [level + k * sd, level - k * sd]
+        else:
+            out += [level * (1.0 + k / 100.0), level * (1.0 - k / 100.0)]
+    return out
 
 
 def segmented_batch(
@@ -202,6 +211,7 @@ def segmented_batch(
     seg: np.ndarray,
     mode: str = "stdev",
     mults: Sequence[float] = MULTS,
+    with_sd: bool = False,
 ) -> list[dict[str, mx.array]]:
     """AVWAP outputs for K segmentations ``seg[K, T]`` (id -1 = outside, NaN).
 
@@ -239,11 +249,16 @@ def segmented_batch(
     t0 = mx.where(act, a0, 0.0)
     t1 = mx.where(act, a1 + dq * a0, 0.0)
     t2 = mx.where(act, a2 + 2.0 * dq * a1 + dq * dq * a0, 0.0)
-    x = [_seg_exclusive(a, start)[..., None] for a in (t0, t1, t2)]
-    cs = _cell_sums(*x, dq[..., None], p0[None], p1[None], p2[None], act[..., None])
-    refc = r[..., None]
-    outs = _finisher(mode, tuple(mults))(refc, *cs, lc.reshape(1, s, nb, b))
-    names = ("level", *band_suffixes(len(mults)))
+    x0, x1, x2 = (_seg_exclusive(a, start)[..., None] for a in (t0, t1, t2))
+    dq, r = dq[..., None], r[..., None]
+    p0, p1, p2 = p0[None], p1[None], p2[None]
+    m = _mean_dev(x0, x1, dq, p0, p1, act[..., None])
+    level = r + m
+    sd = _sigma(x0, x2, dq, p0, p1, p2, m)
+    outs = [level, *_bands(level, sd, mode, mults), _zscore(r, m, sd, lc.reshape(1, s, nb, b))]
+    if with_sd:
+        outs.append(sd)
+    names = ("level", *band_suffixes(len(mults)), *(("sd",) if with_sd else ()))
     res: list[dict[str, mx.array]] = []
     for i in range(k):
         row = {n: o[i].reshape(s, nb * b) for n, o in zip(names, outs, strict=True)}
@@ -257,11 +272,12 @@ def calendar_batch(
     source: str = "hlc3",
     mode: str = "stdev",
     mults: Sequence[float] = MULTS,
+    with_sd: bool = False,
 ) -> dict[str, mx.array]:
     """Calendar-anchored AVWAPs over a panel, named ``avwap_<kind>[_<suffix>]``."""
     seg = np.stack([np.asarray(inp.segments[kd]) for kd in kinds])
     p = price(inp.open, inp.high, inp.low, inp.close, source)
-    rows = segmented_batch(p, inp.volume, inp.valid, inp.close, seg, mode, mults)
+    rows = segmented_batch(p, inp.volume, inp.valid, inp.close, seg, mode, mults, with_sd)
     return {_name(kd, n): a for kd, row in zip(kinds, rows, strict=True) for n, a in row.items()}
 
 
@@ -309,8 +325,11 @@ def shifted_update(
     return out
 
 
-def shifted_outputs(st: State, mode: str, mults: Sequence[float]) -> dict[str, mx.array]:
-    return finish(st["ref"], st["s0"], st["s1"], st["s2"], st["last"][None], mode, mults)
+def shifted_outputs(
+    st: State, mode: str, mults: Sequence[float], with_sd: bool = False
+) -> dict[str, mx.array]:
+    last = st["last"][None]
+    return finish(st["ref"], st["s0"], st["s1"], st["s2"], last, mode, mults, with_sd)
 
 
 def calendar_init(s: int, kinds: Sequence[str] = SEGMENT_KINDS) -> State:
@@ -352,6 +371,7 @@ def anchored_batch(
     source: str = "hlc3",
     mode: str = "stdev",
     mults: Sequence[float] = MULTS,
+    with_sd: bool = False,
 ) -> dict[str, mx.array]:
     """AVWAP from a custom anchor (UTC minute, scalar or per symbol ``[S]``) onward.
 
@@ -370,7 +390,7 @@ def anchored_batch(
     v = mx.where(on, inp.volume, 0.0)
     s0, s1, s2 = (sum(_comp_cumsum(x)) for x in (v, v * d, v * d * d))
     lc = _ffill_close(inp.close, inp.valid)
-    return finish(ref, s0, s1, s2, lc, mode, mults)
+    return finish(ref, s0, s1, s2, lc, mode, mults, with_sd)
 
 
 def anchored_init(anchor: np.ndarray | int, s: int) -> State:
@@ -395,3 +415,50 @@ def anchored_step(
     new["anchor"] = st["anchor"]
     return new, {n: a[0] for n, a in shifted_outputs(new, mode, mults).items()}
 
+
+# ------------------------------------------------------------------- local driver
+
+
+def step_at(inp: BatchInputs, t: int) -> StepInputs:
+    """Minute ``t`` of a panel as StepInputs (what a live feed would deliver)."""
+    return StepInputs(
+        open=inp.open[:, t],
+        high=inp.high[:, t],
+        low=inp.low[:, t],
+        close=inp.close[:, t],
+        volume=inp.volume[:, t],
+        valid=inp.valid[:, t],
+        segments={k: v[t : t + 1] for k, v in inp.segments.items()},
+        minute_of_session=inp.minute_of_session[t : t + 1],
+        session_minutes=inp.session_minutes[t : t + 1],
+        ts_minutes=inp.ts_minutes[t : t + 1],
+    )
+
+
+Step = Callable[[State, StepInputs], tuple[State, Outputs]]
+
+
+def compile_step(step: Step) -> Callable[[State, StepInputs], tuple[State, Outputs]]:
+    """``step`` as one compiled call (StepInputs flattened to a dict for mx.compile).
+
+    A stand-in for the app's IncrementalEngine, for tests and benchmarks.
+    """
+    fields = [f.name for f in dataclasses.fields(StepInputs)]
+    fn = mx.compile(lambda st, d: step(st, StepInputs(**d)))
+
+    def run(st: State, inp: StepInputs) -> tuple[State, Outputs]:
+        return fn(st, {f: getattr(inp, f) for f in fields})
+
+    return run
+
+
+def replay(step: Step, state: State, inp: BatchInputs) -> dict[str, mx.array]:
+    """Step through every minute of a panel; outputs stacked to ``[S, T]``."""
+    run = compile_step(step)
+    rows: dict[str, list[mx.array]] = {}
+    for t in range(inp.close.shape[1]):
+        state, out = run(state, step_at(inp, t))
+        mx.eval(state, out)
+        for k, a in out.items():
+            rows.setdefault(k, []).append(a)
+    return {k: mx.stack(v, axis=1) for k, v in rows.items()}

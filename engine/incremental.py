@@ -123,7 +123,7 @@ class IncrementalEngine:
         snap = None
         t = len(panel.ts)
         for i in range(t):
-            values, regime = self._advance(panel.batch(i))
+            self._advance(panel.batch(i))
             if i % 64 == 63:
                 mx.eval(self._state)
         if t:

@@ -48,7 +48,7 @@ class Compact:
 def compact(open_: mx.array, high: mx.array, low: mx.array, close: mx.array,
             volume: mx.array, valid: mx.array) -> Compact:
     """Gather valid bars to the front; padding repeats the last bar (finite)."""
-    s, t = valid.shape
+    t = valid.shape[1]
     ar = mx.arange(t, dtype=mx.int32)[None, :]
     order = mx.argsort(mx.where(valid, ar, ar + t), axis=1).astype(mx.int32)
     count = valid.astype(mx.int32).sum(axis=1, keepdims=True)
@@ -278,3 +278,40 @@ def ema_diff(d: mx.array, n: int, lead: int, k: float | None = None) -> mx.array
     # x[s+1] - mean(x[s-n+1..s]) = (1/n) * sum_i i * d[s-n+1+i]
     seed = (d[:, s - n + 2 : s + 2] * w[None, :]).sum(axis=1, keepdims=True) * k
     return scan_const(1.0 - k, _seed_series(d, k, s + 1, seed))
+
+
+# ---------------------------------------------------------------------------
+# calendar segments (intraday family works on the minute grid, not compacted)
+
+
+def seg_scan(x: mx.array, seg: mx.array, op) -> mx.array:  # type: ignore[no-untyped-def]
+    """Running ``op`` (max/min) along time, restarting where ``seg`` [1, T] changes."""
+    seg = seg.reshape(1, -1)
+    span, t = 1, x.shape[1]
+    while span < t:
+        same = seg == shift(seg, span, -(2**30))
+        x = mx.where(same, op(x, shift(x, span, 0)), x)
+        span *= 2
+    return x
+
+
+def seg_last_index(idx: mx.array, seg: mx.array) -> mx.array:
+    """Latest non-negative index so far within each segment (-1 when none)."""
+    return seg_scan(idx, seg, mx.maximum)
+
+
+@dataclass(frozen=True)
+class DayLayout:
+    day_index: np.ndarray  # [T] 0-based index of the day segment within the panel
+    prev_day_end: np.ndarray  # [T] grid index of the previous day's last minute (-1: none)
+
+
+def day_layout(day: np.ndarray) -> DayLayout:
+    day = np.asarray(day)
+    t = len(day)
+    if t == 0:
+        return DayLayout(np.zeros(0, np.int64), np.zeros(0, np.int32))
+    starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
+    day_index = np.cumsum(np.r_[True, day[1:] != day[:-1]]) - 1
+    prev_end = np.where(day_index > 0, starts[day_index] - 1, -1)
+    return DayLayout(day_index, np.asarray(prev_end, dtype=np.int32))

@@ -60,6 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("avwap: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `avwap indicators | head`: the reader left, not an error
+        sys.stderr.close()
+        return 0
 
 
 def _has_tui() -> bool:

@@ -172,7 +172,7 @@ def _kama(n: int) -> None:
 
 def _hma(n: int) -> None:
     name = f"hma_{n}"
-    half, sq = n // 2, int(math.isqrt(n))
+    half, sq = n // 2, math.isqrt(n)
 
     def batch(c: K.Compact) -> dict[str, mx.array]:
         ref = K.first_col(c.close)
@@ -191,7 +191,8 @@ def _hma(n: int) -> None:
         return {"ref": ref, "buf": buf, "dbuf": dbuf}, {name: wma_buf(dbuf) + ref}
 
     seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1 + sq - 1, batch, init, step,
-                  description=f"Hull moving average {n}: WMA(2·WMA(n/2) − WMA(n), √n)")
+                  description=f"Hull moving average {n}: WMA(2·WMA(n/2) − WMA(n), √n)",
+                  talipp={name: f"HMA({n})"})
 
 
 def _macd(fast: int = 12, slow: int = 26, signal: int = 9) -> None:

@@ -10,7 +10,8 @@ import numpy as np
 from storage.calendar import minute_grid
 from storage.types import SEGMENT_KINDS, Panel
 
-SPY_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "spy-2011" / "SPY_1min_2011-03.csv"
+SPY_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "spy-2011"
+SPY_CSV = SPY_DIR / "SPY_1min_2011-03.csv"
 
 
 def make_panel(
@@ -33,7 +34,8 @@ def make_panel(
     lv = np.array([levels[i % len(levels)] for i in range(s)])[:, None]
     ret = rng.normal(0, 8e-4, (s, t)) + rng.normal(0, 2e-4, (s, 1))
     close = lv * np.exp(np.cumsum(ret, axis=1))
-    open_ = np.concatenate([close[:, :1], close[:, :-1]], axis=1) * (1 + rng.normal(0, 2e-4, (s, t)))
+    prev = np.concatenate([close[:, :1], close[:, :-1]], axis=1)
+    open_ = prev * (1 + rng.normal(0, 2e-4, (s, t)))
     spread = np.abs(rng.normal(0, 6e-4, (s, t))) * lv
     high = np.maximum(open_, close) + spread * rng.random((s, t))
     low = np.minimum(open_, close) - spread * rng.random((s, t))
@@ -59,7 +61,8 @@ def spy_panel(hours: str = "extended") -> Panel | None:
     import pandas as pd
 
     df = pd.read_csv(SPY_CSV)
-    ts = pd.to_datetime(df["timestamp"], utc=True).dt.tz_localize(None).values.astype("datetime64[m]")
+    ts = pd.to_datetime(df["timestamp"], utc=True).dt.tz_localize(None).values
+    ts = ts.astype("datetime64[m]")
     g = minute_grid(dt.date(2011, 3, 1), dt.date(2011, 3, 31), hours)
     idx = np.searchsorted(g.ts, ts)
     ok = (idx < len(g.ts)) & (g.ts[np.minimum(idx, len(g.ts) - 1)] == ts)

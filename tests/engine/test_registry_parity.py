@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from pathlib import Path
 from functools import lru_cache
+from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 from engine.compute import compute_outputs
 from engine.incremental import IncrementalEngine
@@ -26,7 +24,7 @@ from engine.registry import indicators, output_names
 from storage.types import Panel
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _panels import make_panel  # noqa: E402
+from _panels import make_panel
 
 ALL = output_names()
 
@@ -41,7 +39,8 @@ def close_enough(name: str, got: np.ndarray, want: np.ndarray, price: np.ndarray
     """
     gn, wn = np.isnan(got), np.isnan(want)
     bad = np.argwhere(gn != wn)
-    assert not len(bad), f"{name}: NaN mismatch at {bad[:5].tolist()} got={got[tuple(bad[0])]} want={want[tuple(bad[0])]}"
+    assert not len(bad), (f"{name}: NaN mismatch at {bad[:5].tolist()} "
+                          f"got={got[tuple(bad[0])]} want={want[tuple(bad[0])]}")
     if wn.all():
         return
     scale = float(np.nanmean(np.abs(want)))
@@ -83,7 +82,8 @@ def _case(kind: str) -> tuple[Panel, dict[str, np.ndarray], np.ndarray]:
                        seed=4, missing=0.3)
     batch = compute_outputs(batch_inputs(p), ALL)
     mx.eval(list(batch.values()))
-    return p, {k: np.array(v) for k, v in batch.items()}, stepped(p, ALL, revise=(kind != "regular"))
+    step = stepped(p, ALL, revise=(kind != "regular"))
+    return p, {k: np.array(v) for k, v in batch.items()}, step
 
 
 @pytest.mark.parametrize("kind", ["regular", "extended"])

@@ -1,7 +1,9 @@
 """Every output TA-Lib also computes matches TA-Lib: same warm-up NaNs, 1e-4 relative.
 
-TA-Lib runs in float64 on each symbol's sequence of real bars (the inputs are
-the same float32-representable prices the engine sees). The tolerance is
+TA-Lib runs in float64 on each symbol's sequence of real bars. Its inputs are
+the prices the engine sees, i.e. rounded to float32 (the engine's input
+precision, as on Apple GPUs): SPY's cent prices are not float32-exact, and a
+0.02 stochastic range would otherwise compare input rounding, not maths. The tolerance is
 1e-4 relative to the value plus the output's mean magnitude (an oscillator
 crossing zero has no relative precision at zero), with a floor of 2e-7 x the
 price level for differences of price-level quantities (see
@@ -26,8 +28,8 @@ from engine.registry import indicators
 from storage.types import Panel
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _panels import make_panel, spy_panel  # noqa: E402
-from test_registry_parity import close_enough  # noqa: E402
+from _panels import make_panel, spy_panel
+from test_registry_parity import close_enough
 
 SHARED = [(name, expr) for ind in indicators() for name, expr in ind.talib.items()]
 
@@ -37,9 +39,10 @@ def talib_reference(panel: Panel, expr: str) -> np.ndarray:
     out = np.full(panel.close.shape, np.nan)
     for s in range(len(panel.symbols)):
         m = panel.valid[s]
-        env = {"talib": talib, "np": np, **{k: getattr(panel, f)[s][m].astype(np.float64)
-               for k, f in (("o", "open"), ("h", "high"), ("l", "low"), ("c", "close"),
-                            ("v", "volume"))}}
+        cols = {k: getattr(panel, f)[s][m].astype(np.float32).astype(np.float64)
+                for k, f in (("o", "open"), ("h", "high"), ("l", "low"), ("c", "close"),
+                             ("v", "volume"))}
+        env = {"talib": talib, "np": np, **cols}
         out[s, m] = eval(expr, env)  # expressions come from the registry, not from input
     return out
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tui.commands import cache_cmd, demo_cmd, import_cmd
+from tui.commands import cache_cmd, demo_cmd, import_cmd, indicators_cmd
 
-COMMANDS = [cache_cmd, demo_cmd, import_cmd]
+COMMANDS = [cache_cmd, demo_cmd, import_cmd, indicators_cmd]

@@ -1,0 +1,183 @@
+"""Intraday family: levels anchored to the regular session, from the calendar's facts.
+
+Unlike the bar-sequence families these reset with the calendar (the ``day``
+segment id and ``minute_of_session`` the Panel carries), so they work on the
+minute grid directly. Only regular-session bars (09:30 to the close) count.
+
+- ``or_high_N``/``or_low_N``: range of the first N minutes; NaN until minute
+  N-1 of the session has passed, and on a day without bars in that window.
+- ``prior_high``/``prior_low``/``prior_close``: the last earlier day with
+  regular bars. ``gap_pct``: today's first regular open vs ``prior_close``.
+- ``session_high``/``session_low``: so far today; NaN before today's first bar.
+- ``rvol_10``: the bar's volume over the mean volume at the same minute of the
+  session in the prior (up to) 10 days; NaN outside the regular session.
+- ``minutes_since_open``: the calendar's minute of session (negative pre-market).
+
+At a missing minute each output keeps its last value for the day, as the
+contract in ``engine.registry`` requires.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import numpy as np
+
+from engine.kernels import day_layout, seg_last_index, seg_scan
+from engine.registry import BatchInputs, Indicator, State, StepInputs, register
+
+NAN = float("nan")
+INF = float("inf")
+OR_MINUTES = (5, 15, 30)
+RVOL_DAYS = 10
+SLOTS = 390  # regular-session minutes in a full day
+NAMES: tuple[str, ...] = (
+    *(f"or_{k}_{m}" for m in OR_MINUTES for k in ("high", "low")),
+    "prior_high", "prior_low", "prior_close", "gap_pct",
+    "session_high", "session_low", f"rvol_{RVOL_DAYS}", "minutes_since_open",
+)
+
+
+def _fin(x: mx.array) -> mx.array:
+    return mx.where(mx.abs(x) == INF, NAN, x)
+
+
+def _batch(inp: BatchInputs) -> dict[str, mx.array]:
+    s, t = inp.close.shape
+    mos, day = inp.minute_of_session[None, :], inp.segments["day"][None, :]
+    reg = (mos >= 0) & (mos < inp.session_minutes[None, :]) & inp.valid
+    out: dict[str, mx.array] = {}
+    for m in OR_MINUTES:
+        w = reg & (mos < m)
+        hi = seg_scan(mx.where(w, inp.high, -INF), day, mx.maximum)
+        lo = seg_scan(mx.where(w, inp.low, INF), day, mx.minimum)
+        ready = mos >= m - 1
+        out[f"or_high_{m}"] = mx.where(ready, _fin(hi), NAN)
+        out[f"or_low_{m}"] = mx.where(ready, _fin(lo), NAN)
+    sh = seg_scan(mx.where(reg, inp.high, -INF), day, mx.maximum)
+    sl = seg_scan(mx.where(reg, inp.low, INF), day, mx.minimum)
+    out["session_high"], out["session_low"] = _fin(sh), _fin(sl)
+    # last regular bar of each day so far, then the value at the previous day's end
+    ar = mx.broadcast_to(mx.arange(t, dtype=mx.int32)[None, :], (s, t))
+    last_i = seg_last_index(mx.where(reg, ar, -1), day)  # -1: none yet today
+    lay = day_layout(np.array(inp.segments["day"]))
+    prev_end = mx.array(lay.prev_day_end)[None, :]  # index of previous day's last minute
+    def at(x: mx.array, idx: mx.array) -> mx.array:
+        return mx.where(idx >= 0, mx.take_along_axis(x, mx.maximum(idx, 0), axis=1), NAN)
+    day_end_has = mx.take_along_axis(last_i, mx.broadcast_to(mx.maximum(prev_end, 0), (s, t)),
+                                     axis=1)
+    # carry across days without bars: the last day-end index that had bars
+    ok_end = mx.where((prev_end >= 0) & (day_end_has >= 0), day_end_has, -1)
+    src = seg_last_index(ok_end, mx.zeros_like(day))
+    out["prior_high"] = at(mx.broadcast_to(sh, (s, t)), src)
+    out["prior_low"] = at(mx.broadcast_to(sl, (s, t)), src)
+    out["prior_close"] = at(at(inp.close, last_i), src)
+    first_i = seg_scan(mx.where(reg, ar, t + 1), day, mx.minimum)
+    first_open = at(inp.open, mx.where(first_i <= t, first_i, -1))
+    pc = out["prior_close"]
+    out["gap_pct"] = 100.0 * (first_open - pc) / pc
+    out[f"rvol_{RVOL_DAYS}"] = _rvol_batch(inp, reg, lay, last_i)
+    out["minutes_since_open"] = mx.broadcast_to(mos.astype(mx.float32), (s, t))
+    return out
+
+
+def _rvol_batch(inp: BatchInputs, reg: mx.array, lay, last_i: mx.array) -> mx.array:  # type: ignore[no-untyped-def]
+    s = inp.close.shape[0]
+    mos = np.array(inp.minute_of_session)
+    slot = np.clip(mos, 0, SLOTS - 1)
+    d = lay.day_index
+    nd = int(d.max()) + 1 if len(d) else 0
+    flat = mx.array((d * SLOTS + slot).astype(np.int32))
+    inreg = mx.array((mos >= 0) & (mos < SLOTS))[None, :]
+    vol = mx.where(reg & inreg, inp.volume, 0.0)
+    grid = mx.zeros((s, nd * SLOTS))
+    grid = grid.at[:, flat].add(vol).reshape(s, nd, SLOTS)
+    csum = mx.cumsum(grid, axis=1)
+    zero = mx.zeros((s, 1, SLOTS))
+    csum = mx.concatenate([zero, csum], axis=1)  # csum[:, k] = sum of days < k
+    lo = np.maximum(np.arange(nd) - RVOL_DAYS, 0)
+    prior = csum[:, mx.arange(nd)] - csum[:, mx.array(lo)]
+    count = mx.array(np.minimum(np.arange(nd), RVOL_DAYS).astype(np.float32))[None, :, None]
+    mean = (prior / mx.maximum(count, 1.0)).reshape(s, nd * SLOTS)
+    mean_t = mx.take(mean, flat, axis=1)
+    ok = (mean_t > 0) & mx.array(np.minimum(d, RVOL_DAYS) > 0)[None, :]
+    rv = mx.where(ok, inp.volume / mx.where(ok, mean_t, 1.0), NAN)
+    rv = mx.where(inreg, rv, NAN)
+    idx = mx.maximum(last_i, 0)
+    carried = mx.take_along_axis(rv, idx, axis=1)
+    return mx.where((last_i >= 0) & inreg, carried, NAN)
+
+
+def _init(s: int) -> State:
+    st: State = {
+        "day": mx.full((1,), -(2**30), dtype=mx.int32), "ndays": mx.zeros((1,), dtype=mx.int32),
+        "sh": mx.full((s,), -INF), "sl": mx.full((s,), INF),
+        "close": mx.full((s,), NAN), "open": mx.full((s,), NAN),
+        "ph": mx.full((s,), NAN), "pl": mx.full((s,), NAN), "pc": mx.full((s,), NAN),
+        "rv": mx.full((s,), NAN),
+        "hist": mx.zeros((s, RVOL_DAYS * SLOTS)), "today": mx.zeros((s, SLOTS)),
+    }
+    for m in OR_MINUTES:
+        st[f"orh{m}"], st[f"orl{m}"] = mx.full((s,), -INF), mx.full((s,), INF)
+    return st
+
+
+def _step(st: State, inp: StepInputs) -> tuple[State, dict[str, mx.array]]:
+    mos, day = inp.minute_of_session, inp.segments["day"]
+    new_day = day != st["day"]  # [1]
+    had = st["sh"] > -INF
+    roll = new_day & had
+    ph = mx.where(roll, st["sh"], st["ph"])
+    pl = mx.where(roll, st["sl"], st["pl"])
+    pc = mx.where(roll, st["close"], st["pc"])
+
+    def fresh(key: str, init: float) -> mx.array:
+        return mx.where(new_day, init, st[key])
+
+    reg = (mos >= 0) & (mos < inp.session_minutes) & inp.valid
+    out: dict[str, mx.array] = {}
+    new: State = {"ph": ph, "pl": pl, "pc": pc}
+    for m in OR_MINUTES:
+        w = reg & (mos < m)
+        hi = mx.where(w, mx.maximum(fresh(f"orh{m}", -INF), inp.high), fresh(f"orh{m}", -INF))
+        lo = mx.where(w, mx.minimum(fresh(f"orl{m}", INF), inp.low), fresh(f"orl{m}", INF))
+        new[f"orh{m}"], new[f"orl{m}"] = hi, lo
+        ready = mos >= m - 1
+        out[f"or_high_{m}"] = mx.where(ready, _fin(hi), NAN)
+        out[f"or_low_{m}"] = mx.where(ready, _fin(lo), NAN)
+    sh = mx.where(reg, mx.maximum(fresh("sh", -INF), inp.high), fresh("sh", -INF))
+    sl = mx.where(reg, mx.minimum(fresh("sl", INF), inp.low), fresh("sl", INF))
+    close = mx.where(reg, inp.close, fresh("close", NAN))
+    open_ = fresh("open", NAN)
+    open_ = mx.where(reg & mx.isnan(open_), inp.open, open_)
+    new.update({"sh": sh, "sl": sl, "close": close, "open": open_})
+    out.update({"session_high": _fin(sh), "session_low": _fin(sl), "prior_high": ph,
+                "prior_low": pl, "prior_close": pc, "gap_pct": 100.0 * (open_ - pc) / pc})
+    # relative volume: history of the last RVOL_DAYS days, one row of SLOTS each
+    ndays = st["ndays"] + new_day.astype(mx.int32)
+    hist = mx.where(new_day, mx.concatenate([st["hist"][:, SLOTS:], st["today"]], axis=1),
+                    st["hist"])
+    today = mx.where(new_day, 0.0, st["today"])
+    inreg = (mos >= 0) & (mos < SLOTS)
+    slot = mx.clip(mos, 0, SLOTS - 1)
+    onehot = (mx.arange(SLOTS)[None, :] == slot[:, None]) & inreg[:, None]
+    today = today + mx.where(onehot & reg[:, None], inp.volume[:, None], 0.0)
+    cols = (mx.arange(RVOL_DAYS) * SLOTS)[None, :] + slot[:, None]
+    past = mx.take(hist, cols.reshape(-1), axis=1)
+    prior_days = mx.minimum(ndays - 1, RVOL_DAYS)
+    mean = past.sum(axis=1) / mx.maximum(prior_days, 1).astype(mx.float32)
+    ok = (mean > 0) & (prior_days > 0)
+    rv_now = mx.where(ok, inp.volume / mx.where(ok, mean, 1.0), NAN)
+    rv = mx.where(reg & inreg, rv_now, fresh("rv", NAN))
+    out[f"rvol_{RVOL_DAYS}"] = mx.where(inreg, rv, NAN)
+    out["minutes_since_open"] = mx.broadcast_to(mos.astype(mx.float32), inp.close.shape)
+    new.update({"day": day, "ndays": ndays, "hist": hist, "today": today, "rv": rv})
+    return new, out
+
+
+register(Indicator(
+    key="intraday", family="intraday", outputs=NAMES,
+    params={"opening_range_minutes": OR_MINUTES, "rvol_days": RVOL_DAYS}, warmup=0,
+    batch=_batch, init=_init, step=_step,
+    description="Opening ranges 5/15/30, prior day H/L/C, gap %, session H/L so far, "
+                "relative volume vs the same minute over 10 days, minutes since the open",
+))

@@ -1,0 +1,340 @@
+"""Momentum family: oscillators (RSI, stochastics, %R, CCI, ROC, MOM, TRIX, PPO, UO, BOP).
+
+All follow TA-Lib's definitions, including its zero-division guards (a flat
+window gives 0, not NaN) and its warm-ups. TRIX is computed from first
+differences carried through the EMA chain, because the ratio of two
+consecutive triple-EMA values is below float32 resolution on minute bars.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+
+from engine import kernels as K
+from engine.indicators.base import (
+    Bar,
+    ema_state,
+    ema_step,
+    push,
+    safe_div,
+    seq_indicator,
+    zeros,
+)
+from engine.registry import State
+
+FAMILY = "momentum"
+Out = dict[str, mx.array]
+
+
+def _diff(x: mx.array) -> mx.array:
+    return x - K.shift(x, 1, K.first_col(x))
+
+
+def _prev(st: State, b: Bar) -> mx.array:
+    return mx.where(b.n == 1, b.close, st["prev"])
+
+
+# --------------------------------------------------------------------- RSI
+
+
+def rsi_batch(x: mx.array, n: int) -> mx.array:
+    d = _diff(x)
+    g = K.ema(mx.maximum(d, 0.0), n, lead=1, k=1.0 / n)
+    lo = K.ema(mx.maximum(-d, 0.0), n, lead=1, k=1.0 / n)
+    return safe_div(100.0 * g, g + lo)
+
+
+def rsi_init(st: State, p: str, s: int, n: int) -> State:
+    st[p + "prev"] = zeros(s)
+    ema_state(st, p + "g", s, n)
+    return ema_state(st, p + "l", s, n)
+
+
+def rsi_step(st: State, p: str, b: Bar, x: mx.array, n: int) -> mx.array:
+    d = mx.where(b.n == 1, 0.0, x - st[p + "prev"])
+    st[p + "prev"] = x
+    g = ema_step(st, p + "g", mx.maximum(d, 0.0), b.n, n, lead=1, k=1.0 / n)
+    lo = ema_step(st, p + "l", mx.maximum(-d, 0.0), b.n, n, lead=1, k=1.0 / n)
+    return safe_div(100.0 * g, g + lo)
+
+
+def _rsi(n: int) -> None:
+    name = f"rsi_{n}"
+
+    def batch(c: K.Compact) -> Out:
+        return {name: rsi_batch(c.close, n)}
+
+    def init(s: int) -> State:
+        return rsi_init({}, "", s, n)
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        st = dict(st)
+        return st, {name: rsi_step(st, "", b, b.close, n)}
+
+    seq_indicator(name, FAMILY, (name,), {"period": n}, n, batch, init, step,
+                  description=f"Relative strength index, Wilder smoothing over {n}",
+                  talib={name: f"talib.RSI(c, {n})"}, talipp={name: f"RSI({n})"})
+
+
+# ----------------------------------------------------------- stochastics
+
+
+def _stoch_k(x: mx.array, hh: mx.array, ll: mx.array) -> mx.array:
+    return safe_div(100.0 * (x - ll), hh - ll)
+
+
+def _stoch(n: int = 14, sk: int = 3, sd: int = 3) -> None:
+    names = ("stoch_k", "stoch_d")
+    warm = n - 1 + sk - 1 + sd - 1
+
+    def batch(c: K.Compact) -> Out:
+        fk = _stoch_k(c.close, K.rolling_max(c.high, n), K.rolling_min(c.low, n))
+        k = K.rolling_mean(fk, sk)
+        return {"stoch_k": k, "stoch_d": K.rolling_mean(k, sd)}
+
+    def init(s: int) -> State:
+        return {"h": zeros(s, n), "l": zeros(s, n), "fk": zeros(s, sk), "k": zeros(s, sd)}
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        h, lo = push(st["h"], b.high), push(st["l"], b.low)
+        fk = push(st["fk"], _stoch_k(b.close, h.max(axis=1), lo.min(axis=1)))
+        k = push(st["k"], fk.mean(axis=1))
+        return {"h": h, "l": lo, "fk": fk, "k": k}, {"stoch_k": k[:, -1],
+                                                     "stoch_d": k.mean(axis=1)}
+
+    seq_indicator("stoch", FAMILY, names, {"fastk": n, "slowk": sk, "slowd": sd}, warm, batch,
+                  init, step, description="Slow stochastic %K/%D (14, 3, 3; SMA smoothing)",
+                  talib={"stoch_k": f"talib.STOCH(h, l, c, {n}, {sk}, 0, {sd}, 0)[0]",
+                         "stoch_d": f"talib.STOCH(h, l, c, {n}, {sk}, 0, {sd}, 0)[1]"},
+                  talipp={"stoch_k": f"Stoch({n}, {sk})"})
+
+
+def _stochrsi(n: int = 14, fk_n: int = 14, fd: int = 3) -> None:
+    names = ("stochrsi_k", "stochrsi_d")
+    warm = n + fk_n - 1 + fd - 1
+
+    def batch(c: K.Compact) -> Out:
+        r = rsi_batch(c.close, n)
+        k = _stoch_k(r, K.rolling_max(r, fk_n), K.rolling_min(r, fk_n))
+        return {"stochrsi_k": k, "stochrsi_d": K.rolling_mean(k, fd)}
+
+    def init(s: int) -> State:
+        return rsi_init({"r": zeros(s, fk_n), "k": zeros(s, fd)}, "", s, n)
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        st = dict(st)
+        r = push(st["r"], rsi_step(st, "", b, b.close, n))
+        k = push(st["k"], _stoch_k(r[:, -1], r.max(axis=1), r.min(axis=1)))
+        st["r"], st["k"] = r, k
+        return st, {"stochrsi_k": k[:, -1], "stochrsi_d": k.mean(axis=1)}
+
+    seq_indicator("stochrsi", FAMILY, names, {"period": n, "fastk": fk_n, "fastd": fd}, warm,
+                  batch, init, step, description="Stochastic RSI (14, 14, 3): fast %K, %D",
+                  talib={"stochrsi_k": f"talib.STOCHRSI(c, {n}, {fk_n}, {fd}, 0)[0]",
+                         "stochrsi_d": f"talib.STOCHRSI(c, {n}, {fk_n}, {fd}, 0)[1]"})
+
+
+def _willr(n: int) -> None:
+    name = f"willr_{n}"
+
+    def f(c: mx.array, hh: mx.array, ll: mx.array) -> mx.array:
+        return safe_div(-100.0 * (hh - c), hh - ll)
+
+    def batch(c: K.Compact) -> Out:
+        return {name: f(c.close, K.rolling_max(c.high, n), K.rolling_min(c.low, n))}
+
+    def init(s: int) -> State:
+        return {"h": zeros(s, n), "l": zeros(s, n)}
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        h, lo = push(st["h"], b.high), push(st["l"], b.low)
+        return {"h": h, "l": lo}, {name: f(b.close, h.max(axis=1), lo.min(axis=1))}
+
+    seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
+                  description=f"Williams %R over {n} bars",
+                  talib={name: f"talib.WILLR(h, l, c, {n})"}, talipp={name: f"Williams({n})"})
+
+
+def _cci_from_offsets(u: list[mx.array]) -> mx.array:
+    """CCI from ``u_i = 3 * (tp_i - tp_now)`` over the window (exact float32 differences)."""
+    n = len(u)
+    mean = sum(u[1:], u[0]) / n  # 3 * (mean - tp_now)
+    dev = sum((mx.abs(x - mean) for x in u[1:]), mx.abs(u[0] - mean)) / n
+    return safe_div(-mean, 0.015 * dev)
+
+
+def _cci(n: int) -> None:
+    name = f"cci_{n}"
+
+    def batch(c: K.Compact) -> Out:
+        cols = [K.window_stack(a, n) for a in (c.high, c.low, c.close)]
+        u = [(hs - c.high) + (ls - c.low) + (cs - c.close)
+             for hs, ls, cs in zip(*cols, strict=True)]
+        return {name: _cci_from_offsets(u)}
+
+    def init(s: int) -> State:
+        return {"h": zeros(s, n), "l": zeros(s, n), "c": zeros(s, n)}
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        h, lo, c = push(st["h"], b.high), push(st["l"], b.low), push(st["c"], b.close)
+        u = (h - b.high[:, None]) + (lo - b.low[:, None]) + (c - b.close[:, None])
+        mean = u.mean(axis=1)
+        dev = mx.abs(u - mean[:, None]).mean(axis=1)
+        return {"h": h, "l": lo, "c": c}, {name: safe_div(-mean, 0.015 * dev)}
+
+    seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
+                  description=f"Commodity channel index over {n} bars",
+                  talib={name: f"talib.CCI(h, l, c, {n})"}, talipp={name: f"CCI({n})"})
+
+
+def _roc_mom(n: int) -> None:
+    roc, mom = f"roc_{n}", f"mom_{n}"
+
+    def batch(c: K.Compact) -> Out:
+        p = K.shift(c.close, n, K.first_col(c.close))
+        return {roc: safe_div(100.0 * (c.close - p), p), mom: c.close - p}
+
+    def init(s: int) -> State:
+        return {"buf": zeros(s, n + 1)}
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        buf = push(st["buf"], b.close)
+        p = buf[:, 0]
+        return {"buf": buf}, {roc: safe_div(100.0 * (b.close - p), p), mom: b.close - p}
+
+    seq_indicator(f"roc_mom_{n}", FAMILY, (roc, mom), {"period": n}, n, batch, init, step,
+                  description=f"Rate of change (%) and momentum over {n} bars",
+                  talib={roc: f"talib.ROC(c, {n})", mom: f"talib.MOM(c, {n})"},
+                  talipp={roc: f"ROC({n})"})
+
+
+def _trix(n: int) -> None:
+    name = f"trix_{n}"
+    k = 2.0 / (n + 1)
+
+    def batch(c: K.Compact) -> Out:
+        x = c.close - K.first_col(c.close)
+        e1 = K.ema(x, n)
+        e2 = K.ema(e1, n, lead=n - 1)
+        e3 = K.ema(e2, n, lead=2 * (n - 1))
+        d3 = K.ema_diff(K.ema_diff(K.ema_diff(_diff(x), n, 0), n, n - 1), n, 2 * (n - 1))
+        e3 = e3 + K.first_col(c.close)
+        return {name: safe_div(100.0 * d3, e3 - d3)}
+
+    def init(s: int) -> State:
+        st: State = {"ref": zeros(s), "prev": zeros(s)}
+        for i in range(3):
+            ema_state(st, f"e{i}", s, n)
+            st[f"d{i}"] = zeros(s)
+        return st
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        st = dict(st)
+        ref = mx.where(b.n == 1, b.close, st["ref"])
+        x = b.close - ref
+        d_in = mx.where(b.n == 1, 0.0, x - (st["prev"] - ref))
+        st["ref"], st["prev"] = ref, b.close
+        level, idx = x, b.n - 1
+        for i in range(3):
+            e_prev = st[f"e{i}y"]
+            seed = (i + 1) * (n - 1)
+            d = mx.where(idx == seed + 1, k * (level - e_prev),
+                         mx.where(idx > seed + 1, (1 - k) * st[f"d{i}"] + k * d_in, 0.0))
+            e = ema_step(st, f"e{i}", level, b.n, n, lead=i * (n - 1))
+            st[f"d{i}"] = d
+            level, d_in = e, d
+        e3 = level + ref
+        return st, {name: safe_div(100.0 * d_in, e3 - d_in)}
+
+    seq_indicator(name, FAMILY, (name,), {"period": n}, 3 * (n - 1) + 1, batch, init, step,
+                  description=f"TRIX: 1-bar % change of the triple EMA ({n})",
+                  talib={name: f"talib.TRIX(c, {n})"}, talipp={name: f"TRIX({n})"})
+
+
+def _ppo(fast: int = 12, slow: int = 26) -> None:
+    name = "ppo"
+    lead = slow - 1
+
+    def batch(c: K.Compact) -> Out:
+        ref = K.first_col(c.close)
+        x = c.close - ref
+        f, s_ = K.ema(x, fast), K.ema(x, slow)
+        return {name: safe_div(100.0 * (f - s_), s_ + ref)}
+
+    def init(s: int) -> State:
+        return ema_state(ema_state({"ref": zeros(s)}, "f", s, fast), "s", s, slow)
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        st = dict(st)
+        ref = mx.where(b.n == 1, b.close, st["ref"])
+        st["ref"] = ref
+        x = b.close - ref
+        f = ema_step(st, "f", x, b.n, fast)
+        s_ = ema_step(st, "s", x, b.n, slow)
+        return st, {name: safe_div(100.0 * (f - s_), s_ + ref)}
+
+    seq_indicator(name, FAMILY, (name,), {"fast": fast, "slow": slow}, lead, batch, init, step,
+                  description="Percentage price oscillator, EMA 12/26",
+                  talib={name: f"talib.PPO(c, {fast}, {slow}, 1)"})
+
+
+def _ultosc(p1: int = 7, p2: int = 14, p3: int = 28) -> None:
+    name = "ultosc"
+
+    def combine(sums: list[tuple[mx.array, mx.array]]) -> mx.array:
+        out = mx.zeros_like(sums[0][0])
+        for w, (a, b_) in zip((4.0, 2.0, 1.0), sums, strict=True):
+            out = out + w * safe_div(a, b_)
+        return 100.0 * out / 7.0
+
+    def parts(c: mx.array, h: mx.array, lo: mx.array, pc: mx.array) -> tuple[mx.array, mx.array]:
+        tl = mx.minimum(lo, pc)
+        return c - tl, mx.maximum(h, pc) - tl
+
+    def batch(c: K.Compact) -> Out:
+        bp, tr = parts(c.close, c.high, c.low, K.shift(c.close, 1, K.first_col(c.close)))
+        return {name: combine([(K.rolling_sum(bp, p), K.rolling_sum(tr, p))
+                               for p in (p1, p2, p3)])}
+
+    def init(s: int) -> State:
+        return {"prev": zeros(s), "bp": zeros(s, p3), "tr": zeros(s, p3)}
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        bp, tr = parts(b.close, b.high, b.low, _prev(st, b))
+        bpb, trb = push(st["bp"], bp), push(st["tr"], tr)
+        sums = [(bpb[:, -p:].sum(axis=1), trb[:, -p:].sum(axis=1)) for p in (p1, p2, p3)]
+        return {"prev": b.close, "bp": bpb, "tr": trb}, {name: combine(sums)}
+
+    seq_indicator(name, FAMILY, (name,), {"p1": p1, "p2": p2, "p3": p3}, p3, batch, init, step,
+                  description="Ultimate oscillator 7/14/28",
+                  talib={name: f"talib.ULTOSC(h, l, c, {p1}, {p2}, {p3})"},
+                  talipp={name: f"UO({p1}, {p2}, {p3})"})
+
+
+def _bop() -> None:
+    def f(o: mx.array, h: mx.array, lo: mx.array, c: mx.array) -> mx.array:
+        rng = h - lo
+        return mx.where(rng > 0, (c - o) / mx.where(rng > 0, rng, 1.0), 0.0)
+
+    def batch(c: K.Compact) -> Out:
+        return {"bop": f(c.open, c.high, c.low, c.close)}
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        return st, {"bop": f(b.open, b.high, b.low, b.close)}
+
+    seq_indicator("bop", FAMILY, ("bop",), {}, 0, batch, lambda s: {}, step,
+                  description="Balance of power (close − open) / (high − low)",
+                  talib={"bop": "talib.BOP(o, h, l, c)"}, talipp={"bop": "BOP()"})
+
+
+for _n in (7, 14, 21):
+    _rsi(_n)
+_stoch()
+_stochrsi()
+_willr(14)
+_cci(20)
+_roc_mom(10)
+_trix(15)
+_ppo()
+_ultosc()
+_bop()

@@ -1,0 +1,106 @@
+"""Parabolic SAR (TA-Lib's algorithm, acceleration 0.02 up to 0.2).
+
+SAR flips on comparisons between price and the stop, so it is sequential by
+nature. The step works in prices offset by the symbol's first close (more
+float32 digits near the stop); the batch form runs that same step's maths in
+NumPy float32, one bar at a time, vectorized over symbols.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mlx.core as mx
+import numpy as np
+
+from engine import kernels as K
+from engine.indicators.base import Bar, seq_indicator, zeros
+from engine.registry import State
+
+ACC, MAX_AF = 0.02, 0.2
+Out = dict[str, mx.array]
+
+
+def _sar_core(st: State, h: Any, lo: Any, n: Any, xp: Any = mx) -> tuple[State, Any]:
+    """One bar of TA-Lib SAR on offset prices; ``n`` counts bars (1 on the first).
+
+    ``xp`` is ``mlx.core`` (the step) or ``numpy`` (the batch loop): same float32 maths.
+    """
+    ph, pl = st["ph"], st["pl"]
+    is_init = n == 2
+    # bar 2 decides the first direction from -DM and takes itself as the previous bar
+    dn, up = pl - lo, h - ph
+    init_long = ~((dn > 0) & (up < dn))
+    long_ = xp.where(is_init, init_long.astype(xp.float32), st["long"]) > 0.5
+    sar = xp.where(is_init, xp.where(init_long, pl, ph), st["sar"])
+    ep = xp.where(is_init, xp.where(init_long, h, lo), st["ep"])
+    af = xp.where(is_init, ACC, st["af"])
+    ph = xp.where(is_init, h, ph)
+    pl = xp.where(is_init, lo, pl)
+
+    hi2, lo2 = xp.maximum(ph, h), xp.minimum(pl, lo)
+    # long, stopped out -> short
+    ls = xp.maximum(ep, hi2)
+    ls_next = xp.maximum(ls + ACC * (lo - ls), hi2)
+    # long, continuing
+    l_ep = xp.maximum(ep, h)
+    l_af = xp.where(h > ep, xp.minimum(af + ACC, MAX_AF), af)
+    l_next = xp.minimum(sar + l_af * (l_ep - sar), lo2)
+    # short, stopped out -> long
+    sl = xp.minimum(ep, lo2)
+    sl_next = xp.minimum(sl + ACC * (h - sl), lo2)
+    # short, continuing
+    s_ep = xp.minimum(ep, lo)
+    s_af = xp.where(lo < ep, xp.minimum(af + ACC, MAX_AF), af)
+    s_next = xp.maximum(sar + s_af * (s_ep - sar), hi2)
+
+    flip_ls = long_ & (lo <= sar)
+    flip_sl = (~long_) & (h >= sar)
+    out = xp.where(flip_ls, ls, xp.where(flip_sl, sl, sar))
+    new_long = xp.where(flip_ls, False, xp.where(flip_sl, True, long_))
+    new_sar = xp.where(long_, xp.where(flip_ls, ls_next, l_next),
+                       xp.where(flip_sl, sl_next, s_next))
+    new_ep = xp.where(long_, xp.where(flip_ls, lo, l_ep), xp.where(flip_sl, h, s_ep))
+    new_af = xp.where(flip_ls | flip_sl, ACC, xp.where(long_, l_af, s_af))
+    started = n >= 2
+    res = {
+        "long": xp.where(started, new_long.astype(xp.float32), st["long"]),
+        "sar": xp.where(started, new_sar, st["sar"]),
+        "ep": xp.where(started, new_ep, st["ep"]),
+        "af": xp.where(started, new_af, st["af"]),
+        "ph": h, "pl": lo,
+    }
+    return res, out
+
+
+def _init(s: int) -> State:
+    return {"ref": zeros(s), "long": zeros(s), "sar": zeros(s), "ep": zeros(s),
+            "af": zeros(s), "ph": zeros(s), "pl": zeros(s)}
+
+
+def _step(st: State, b: Bar) -> tuple[State, Out]:
+    ref = mx.where(b.n == 1, b.close, st["ref"])
+    core = {k: v for k, v in st.items() if k != "ref"}
+    new, out = _sar_core(core, b.high - ref, b.low - ref, b.n)
+    new["ref"] = ref
+    return new, {"sar": out + ref}
+
+
+def _batch(c: K.Compact) -> Out:
+    """Loop over bars with NumPy float32 ops vectorized over symbols (cheaper per op
+    than dispatching tiny MLX kernels; the maths is the step's, line for line)."""
+    s, t = c.shape
+    ref = K.first_col(c.close)
+    h = np.array(c.high - ref, dtype=np.float32)
+    lo = np.array(c.low - ref, dtype=np.float32)
+    st = {k: np.zeros(s, dtype=np.float32) for k in _init(s) if k != "ref"}
+    out = np.empty((s, t), dtype=np.float32)
+    for i in range(t):
+        st, out[:, i] = _sar_core(st, h[:, i], lo[:, i], i + 1, xp=np)
+    return {"sar": mx.array(out) + ref}
+
+
+seq_indicator("sar", "trend", ("sar",), {"acceleration": ACC, "maximum": MAX_AF}, 1, _batch,
+              _init, _step, description="Parabolic SAR (0.02, 0.2)",
+              talib={"sar": f"talib.SAR(h, l, {ACC}, {MAX_AF})"},
+              talipp={"sar": f"ParabolicSAR({ACC}, {ACC}, {MAX_AF})"})

@@ -1,0 +1,142 @@
+"""Trend family, part 2: direction and strength (ADX/±DI, Aroon, regression slope, SAR).
+
+ADX and ±DI use TA-Lib's running sums (seeded with n-1 values, then
+``s - s/n + x``), which is why +DI starts at bar n and ADX at bar 2n-1.
+Parabolic SAR is truly sequential: its batch form runs the same step, compiled
+and unrolled over chunks of minutes, so the two forms cannot disagree.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+import numpy as np
+
+from engine import kernels as K
+from engine.indicators.base import Bar, ema_state, ema_step, push, safe_div, seq_indicator, zeros
+from engine.registry import State
+
+FAMILY = "trend"
+Out = dict[str, mx.array]
+
+
+def _dm(h: mx.array, lo: mx.array, ph: mx.array, pl: mx.array) -> tuple[mx.array, mx.array]:
+    up, dn = h - ph, pl - lo
+    return (mx.where((up > 0) & (up > dn), up, 0.0), mx.where((dn > 0) & (dn > up), dn, 0.0))
+
+
+def _di_dx(sp: mx.array, sm: mx.array, st_: mx.array) -> tuple[mx.array, mx.array, mx.array]:
+    pdi, mdi = safe_div(100.0 * sp, st_), safe_div(100.0 * sm, st_)
+    return pdi, mdi, safe_div(100.0 * mx.abs(pdi - mdi), pdi + mdi)
+
+
+def adx_batch(c: K.Compact, n: int) -> tuple[mx.array, mx.array, mx.array]:
+    """(+DI, −DI, ADX) as TA-Lib computes them."""
+    ph = K.shift(c.high, 1, K.first_col(c.high))
+    pl = K.shift(c.low, 1, K.first_col(c.low))
+    pc = K.shift(c.close, 1, K.first_col(c.close))
+    pdm, mdm = _dm(c.high, c.low, ph, pl)
+    tr = mx.maximum(c.high, pc) - mx.minimum(c.low, pc)
+    pdi, mdi, dx = _di_dx(*(K.wilder_sum(x, n, 1) for x in (pdm, mdm, tr)))
+    return pdi, mdi, K.ema(dx, n, lead=n, k=1.0 / n)
+
+
+def adx_init(st: State, s: int, n: int) -> State:
+    st.update({"p": zeros(s, 3), "sp": zeros(s), "sm": zeros(s), "st": zeros(s)})
+    return ema_state(st, "adx", s, n)
+
+
+def adx_step(st: State, b: Bar, n: int) -> tuple[mx.array, mx.array, mx.array]:
+    p = st["p"]
+    first = b.n == 1
+    pdm, mdm = _dm(b.high, b.low, p[:, 0], p[:, 1])
+    tr = mx.maximum(b.high, p[:, 2]) - mx.minimum(b.low, p[:, 2])
+    idx = b.n - 1
+    sums = []
+    for key, x in (("sp", pdm), ("sm", mdm), ("st", tr)):
+        x = mx.where(first, 0.0, x)
+        s_ = mx.where(idx <= n - 1, st[key] + x, st[key] - st[key] / n + x)
+        st[key] = s_
+        sums.append(s_)
+    st["p"] = mx.stack([b.high, b.low, b.close], axis=1)
+    pdi, mdi, dx = _di_dx(*sums)
+    return pdi, mdi, ema_step(st, "adx", dx, b.n, n, lead=n, k=1.0 / n)
+
+
+def _adx(n: int) -> None:
+    a, p, m = f"adx_{n}", f"plus_di_{n}", f"minus_di_{n}"
+
+    def batch(c: K.Compact) -> Out:
+        pdi, mdi, adx = adx_batch(c, n)
+        return {a: adx, p: pdi, m: mdi}
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        st = dict(st)
+        pdi, mdi, adx = adx_step(st, b, n)
+        return st, {a: adx, p: pdi, m: mdi}
+
+    seq_indicator(f"adx_{n}", FAMILY, (a, p, m), {"period": n}, 2 * n - 1, batch,
+                  lambda s: adx_init({}, s, n), step, warmups={p: n, m: n},
+                  description=f"Average directional index and ±DI ({n})",
+                  talib={a: f"talib.ADX(h, l, c, {n})", p: f"talib.PLUS_DI(h, l, c, {n})",
+                         m: f"talib.MINUS_DI(h, l, c, {n})"},
+                  talipp={a: f"ADX({n}, {n})"})
+
+
+def _aroon(n: int) -> None:
+    up, dn, osc = f"aroon_up_{n}", f"aroon_down_{n}", f"aroon_osc_{n}"
+
+    def outs(since_h: mx.array, since_l: mx.array) -> Out:
+        u, d = 100.0 * (n - since_h) / n, 100.0 * (n - since_l) / n
+        return {up: u, dn: d, osc: u - d}
+
+    def batch(c: K.Compact) -> Out:
+        return outs(K.rolling_arg_extreme(c.high, n + 1, True),
+                    K.rolling_arg_extreme(c.low, n + 1, False))
+
+    def since(buf: mx.array, highest: bool) -> mx.array:
+        ext = buf.max(axis=1) if highest else buf.min(axis=1)
+        pos = mx.arange(n + 1, dtype=mx.float32)[None, :]
+        last = mx.where(buf == ext[:, None], pos, -1.0).max(axis=1)
+        return n - last
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        h, lo = push(st["h"], b.high), push(st["l"], b.low)
+        return {"h": h, "l": lo}, outs(since(h, True), since(lo, False))
+
+    seq_indicator(f"aroon_{n}", FAMILY, (up, dn, osc), {"period": n}, n, batch,
+                  lambda s: {"h": zeros(s, n + 1), "l": zeros(s, n + 1)}, step,
+                  description=f"Aroon up/down/oscillator over {n} bars",
+                  talib={up: f"talib.AROON(h, l, {n})[1]", dn: f"talib.AROON(h, l, {n})[0]",
+                         osc: f"talib.AROONOSC(h, l, {n})"},
+                  talipp={up: f"Aroon({n})"})
+
+
+def _slope_weights(n: int) -> np.ndarray:
+    j = np.arange(n, dtype=np.float64) - (n - 1) / 2.0
+    return (j / np.sum(j * j)).astype(np.float32)
+
+
+def _linreg_slope(n: int) -> None:
+    name = f"linreg_slope_{n}"
+    w = _slope_weights(n)
+
+    def batch(c: K.Compact) -> Out:
+        cols = K.window_stack(c.close, n)
+        acc = (cols[0] - c.close) * float(w[0])
+        for i in range(1, n):
+            acc = acc + (cols[i] - c.close) * float(w[i])
+        return {name: acc}
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        buf = push(st["buf"], b.close)
+        return {"buf": buf}, {name: (buf - b.close[:, None]) @ mx.array(w)}
+
+    seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch,
+                  lambda s: {"buf": zeros(s, n)}, step,
+                  description=f"Least-squares slope of close over {n} bars (price per bar)",
+                  talib={name: f"talib.LINEARREG_SLOPE(c, {n})"})
+
+
+_adx(14)
+_aroon(25)
+_linreg_slope(14)

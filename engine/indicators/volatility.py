@@ -1,0 +1,170 @@
+"""Volatility family: ATR/NATR, Bollinger, Keltner, Donchian, rolling stdev and z-score.
+
+Window statistics are computed from offsets to the current bar (``x_i - x_t``),
+which float32 subtracts exactly, so a 20-bar standard deviation of a $4,000
+stock keeps its digits instead of cancelling in ``E[x²] - E[x]²``.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+
+from engine import kernels as K
+from engine.indicators.base import Bar, ema_state, ema_step, push, safe_div, seq_indicator, zeros
+from engine.registry import State
+
+FAMILY = "volatility"
+Out = dict[str, mx.array]
+
+
+def true_range(h: mx.array, lo: mx.array, pc: mx.array) -> mx.array:
+    return mx.maximum(h, pc) - mx.minimum(lo, pc)
+
+
+def tr_batch(c: K.Compact) -> mx.array:
+    return true_range(c.high, c.low, K.shift(c.close, 1, K.first_col(c.close)))
+
+
+def atr_batch(c: K.Compact, n: int) -> mx.array:
+    return K.ema(tr_batch(c), n, lead=1, k=1.0 / n)
+
+
+def atr_init(st: State, p: str, s: int, n: int) -> State:
+    st[p + "prev"] = zeros(s)
+    return ema_state(st, p + "a", s, n)
+
+
+def atr_step(st: State, p: str, b: Bar, n: int) -> mx.array:
+    pc = mx.where(b.n == 1, b.close, st[p + "prev"])
+    st[p + "prev"] = b.close
+    return ema_step(st, p + "a", true_range(b.high, b.low, pc), b.n, n, lead=1, k=1.0 / n)
+
+
+def _atr(n: int) -> None:
+    atr, natr = f"atr_{n}", f"natr_{n}"
+
+    def batch(c: K.Compact) -> Out:
+        a = atr_batch(c, n)
+        return {atr: a, natr: safe_div(100.0 * a, c.close)}
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        st = dict(st)
+        a = atr_step(st, "", b, n)
+        return st, {atr: a, natr: safe_div(100.0 * a, b.close)}
+
+    seq_indicator(f"atr_natr_{n}", FAMILY, (atr, natr), {"period": n}, n, batch,
+                  lambda s: atr_init({}, "", s, n), step,
+                  description=f"Average true range (Wilder, {n}) and ATR as % of close",
+                  talib={atr: f"talib.ATR(h, l, c, {n})", natr: f"talib.NATR(h, l, c, {n})"},
+                  talipp={atr: f"ATR({n})"})
+
+
+def window_moments(u: list[mx.array]) -> tuple[mx.array, mx.array]:
+    """Mean offset and population stdev from offsets ``u_i = x_i - x_now``."""
+    n = len(u)
+    mean = sum(u[1:], u[0]) / n
+    var = sum((mx.square(x - mean) for x in u[1:]), mx.square(u[0] - mean)) / n
+    return mean, mx.sqrt(var)
+
+
+def _offsets_batch(x: mx.array, n: int) -> list[mx.array]:
+    return [w - x for w in K.window_stack(x, n)]
+
+
+def _bbands(n: int = 20, k: float = 2.0) -> None:
+    names = ("bb_upper", "bb_middle", "bb_lower", "bb_pctb", "bb_width")
+
+    def outs(x: mx.array, mean: mx.array, sd: mx.array) -> Out:
+        mid = x + mean
+        return {"bb_upper": mid + k * sd, "bb_middle": mid, "bb_lower": mid - k * sd,
+                "bb_pctb": mx.where(sd > 0, (k * sd - mean) / mx.where(sd > 0, 2 * k * sd, 1.0),
+                                    0.5),
+                "bb_width": safe_div(2 * k * sd, mid)}
+
+    def batch(c: K.Compact) -> Out:
+        mean, sd = window_moments(_offsets_batch(c.close, n))
+        return outs(c.close, mean, sd)
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        buf = push(st["buf"], b.close)
+        u = buf - b.close[:, None]
+        mean = u.mean(axis=1)
+        sd = mx.sqrt(mx.square(u - mean[:, None]).mean(axis=1))
+        return {"buf": buf}, outs(b.close, mean, sd)
+
+    bb = f"talib.BBANDS(c, {n}, {k}, {k}, 0)"
+    seq_indicator("bbands", FAMILY, names, {"period": n, "k": k}, n - 1, batch,
+                  lambda s: {"buf": zeros(s, n)}, step,
+                  description="Bollinger bands 20/2: upper, middle, lower, %B, width/middle",
+                  talib={"bb_upper": f"{bb}[0]", "bb_middle": f"{bb}[1]", "bb_lower": f"{bb}[2]"},
+                  talipp={"bb_upper": f"BB({n}, {k})"})
+
+
+def _stddev_z(n: int) -> None:
+    sd_name, z_name = f"stddev_{n}", f"zscore_{n}"
+
+    def outs(mean: mx.array, sd: mx.array) -> Out:
+        return {sd_name: sd, z_name: safe_div(-mean, sd)}
+
+    def batch(c: K.Compact) -> Out:
+        return outs(*window_moments(_offsets_batch(c.close, n)))
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        buf = push(st["buf"], b.close)
+        u = buf - b.close[:, None]
+        mean = u.mean(axis=1)
+        return {"buf": buf}, outs(mean, mx.sqrt(mx.square(u - mean[:, None]).mean(axis=1)))
+
+    seq_indicator(f"stddev_z_{n}", FAMILY, (sd_name, z_name), {"period": n}, n - 1, batch,
+                  lambda s: {"buf": zeros(s, n)}, step,
+                  description=f"Rolling population stdev of close ({n}) and z-score of close",
+                  talib={sd_name: f"talib.STDDEV(c, {n}, 1)"}, talipp={sd_name: f"StdDev({n})"})
+
+
+def _keltner(n: int = 20, atr_n: int = 10, k: float = 2.0) -> None:
+    names = ("kc_upper", "kc_middle", "kc_lower")
+
+    def outs(mid: mx.array, a: mx.array) -> Out:
+        return {"kc_upper": mid + k * a, "kc_middle": mid, "kc_lower": mid - k * a}
+
+    def batch(c: K.Compact) -> Out:
+        return outs(K.ema(c.close, n), atr_batch(c, atr_n))
+
+    def init(s: int) -> State:
+        return atr_init(ema_state({}, "e", s, n), "t", s, atr_n)
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        st = dict(st)
+        return st, outs(ema_step(st, "e", b.close, b.n, n), atr_step(st, "t", b, atr_n))
+
+    seq_indicator("keltner", FAMILY, names, {"period": n, "atr": atr_n, "k": k},
+                  max(n - 1, atr_n), batch, init, step,
+                  description="Keltner channel: EMA 20 ± 2 × ATR 10",
+                  talipp={"kc_upper": f"KeltnerChannels({n}, {atr_n}, {k}, {k})"})
+
+
+def _donchian(n: int) -> None:
+    up, lo_, mid = f"dc_upper_{n}", f"dc_lower_{n}", f"dc_middle_{n}"
+
+    def outs(hh: mx.array, ll: mx.array) -> Out:
+        return {up: hh, lo_: ll, mid: (hh + ll) / 2}
+
+    def batch(c: K.Compact) -> Out:
+        return outs(K.rolling_max(c.high, n), K.rolling_min(c.low, n))
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        h, lo = push(st["h"], b.high), push(st["l"], b.low)
+        return {"h": h, "l": lo}, outs(h.max(axis=1), lo.min(axis=1))
+
+    seq_indicator(f"donchian_{n}", FAMILY, (up, lo_, mid), {"period": n}, n - 1, batch,
+                  lambda s: {"h": zeros(s, n), "l": zeros(s, n)}, step,
+                  description=f"Donchian channel {n}: highest high, lowest low, midpoint",
+                  talib={up: f"talib.MAX(h, {n})", lo_: f"talib.MIN(l, {n})"},
+                  talipp={up: f"DonchianChannels({n})"})
+
+
+_atr(14)
+_bbands()
+_stddev_z(20)
+_keltner()
+_donchian(20)

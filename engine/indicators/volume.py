@@ -1,0 +1,131 @@
+"""Volume family: OBV, A/D line, ADOSC, MFI, CMF.
+
+ADOSC is the difference of two EMAs of the (cumulative, ever-growing) A/D
+line; it is computed from each EMA's lag ``A/D - EMA(A/D)``, which follows a
+bounded recurrence on the bar's money-flow volume, so float32 keeps it exact
+however large the A/D line grows.
+"""
+
+from __future__ import annotations
+
+import mlx.core as mx
+
+from engine import kernels as K
+from engine.indicators.base import Bar, push, safe_div, seq_indicator, zeros
+from engine.registry import State
+
+FAMILY = "volume"
+Out = dict[str, mx.array]
+
+
+def _clv_vol(h: mx.array, lo: mx.array, c: mx.array, v: mx.array) -> mx.array:
+    """Money-flow volume ((c-l) - (h-c)) / (h-l) * v, 0 on a flat bar (TA-Lib AD)."""
+    return safe_div(((c - lo) - (h - c)) * v, h - lo)
+
+
+def _obv_ad() -> None:
+    def sign_vol(c: mx.array, pc: mx.array, v: mx.array) -> mx.array:
+        return mx.where(c > pc, v, mx.where(c < pc, -v, 0.0))
+
+    def batch(c: K.Compact) -> Out:
+        sv = sign_vol(c.close, K.shift(c.close, 1, K.first_col(c.close)), c.volume)
+        sv = mx.where(mx.arange(sv.shape[1])[None, :] == 0, c.volume, sv)
+        return {"obv": mx.cumsum(sv, axis=1),
+                "ad": mx.cumsum(_clv_vol(c.high, c.low, c.close, c.volume), axis=1)}
+
+    def init(s: int) -> State:
+        return {"prev": zeros(s), "obv": zeros(s), "ad": zeros(s)}
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        sv = mx.where(b.n == 1, b.volume, sign_vol(b.close, st["prev"], b.volume))
+        obv = st["obv"] + sv
+        ad = st["ad"] + _clv_vol(b.high, b.low, b.close, b.volume)
+        return {"prev": b.close, "obv": obv, "ad": ad}, {"obv": obv, "ad": ad}
+
+    seq_indicator("obv_ad", FAMILY, ("obv", "ad"), {}, 0, batch, init, step,
+                  description="On-balance volume and the Chaikin accumulation/distribution line",
+                  talib={"obv": "talib.OBV(c, v)", "ad": "talib.AD(h, l, c, v)"},
+                  talipp={"obv": "OBV()", "ad": "AccuDist()"})
+
+
+def _adosc(fast: int = 3, slow: int = 10) -> None:
+    kf, ks = 2.0 / (fast + 1), 2.0 / (slow + 1)
+
+    def batch(c: K.Compact) -> Out:
+        m = _clv_vol(c.high, c.low, c.close, c.volume)
+        m = mx.where(mx.arange(m.shape[1])[None, :] == 0, 0.0, m)
+        # lag g = AD - EMA(AD):  g[t] = (1-k) * (g[t-1] + m[t]),  g[0] = 0
+        gf = K.scan_const(1.0 - kf, (1.0 - kf) * m)
+        gs = K.scan_const(1.0 - ks, (1.0 - ks) * m)
+        return {"adosc": gs - gf}
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        m = mx.where(b.n == 1, 0.0, _clv_vol(b.high, b.low, b.close, b.volume))
+        gf = (1.0 - kf) * (st["gf"] + m)
+        gs = (1.0 - ks) * (st["gs"] + m)
+        return {"gf": gf, "gs": gs}, {"adosc": gs - gf}
+
+    seq_indicator("adosc", FAMILY, ("adosc",), {"fast": fast, "slow": slow}, slow - 1, batch,
+                  lambda s: {"gf": zeros(s), "gs": zeros(s)}, step,
+                  description="Chaikin A/D oscillator: EMA 3 − EMA 10 of the A/D line",
+                  talib={"adosc": f"talib.ADOSC(h, l, c, v, {fast}, {slow})"},
+                  talipp={"adosc": f"ChaikinOsc({fast}, {slow})"})
+
+
+def _mfi(n: int) -> None:
+    name = f"mfi_{n}"
+
+    def flows(tp: mx.array, dtp: mx.array, v: mx.array) -> tuple[mx.array, mx.array]:
+        mf = tp * v
+        return mx.where(dtp > 0, mf, 0.0), mx.where(dtp < 0, mf, 0.0)
+
+    def out(pos: mx.array, neg: mx.array) -> mx.array:
+        tot = pos + neg
+        return mx.where(tot < 1.0, 0.0, 100.0 * pos / mx.where(tot < 1.0, 1.0, tot))
+
+    def batch(c: K.Compact) -> Out:
+        tp = (c.high + c.low + c.close) / 3.0
+        sh = lambda a: K.shift(a, 1, K.first_col(a))  # noqa: E731
+        dtp = (c.high - sh(c.high)) + (c.low - sh(c.low)) + (c.close - sh(c.close))
+        pos, neg = flows(tp, dtp, c.volume)
+        return {name: out(K.rolling_sum(pos, n), K.rolling_sum(neg, n))}
+
+    def init(s: int) -> State:
+        return {"p": zeros(s, 3), "pos": zeros(s, n), "neg": zeros(s, n)}
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        p = st["p"]
+        dtp = (b.high - p[:, 0]) + (b.low - p[:, 1]) + (b.close - p[:, 2])
+        dtp = mx.where(b.n == 1, 0.0, dtp)
+        pos, neg = flows((b.high + b.low + b.close) / 3.0, dtp, b.volume)
+        pb, nb = push(st["pos"], pos), push(st["neg"], neg)
+        return ({"p": mx.stack([b.high, b.low, b.close], axis=1), "pos": pb, "neg": nb},
+                {name: out(pb.sum(axis=1), nb.sum(axis=1))})
+
+    seq_indicator(name, FAMILY, (name,), {"period": n}, n, batch, init, step,
+                  description=f"Money flow index over {n} bars",
+                  talib={name: f"talib.MFI(h, l, c, v, {n})"})
+
+
+def _cmf(n: int) -> None:
+    name = f"cmf_{n}"
+
+    def batch(c: K.Compact) -> Out:
+        m = _clv_vol(c.high, c.low, c.close, c.volume)
+        return {name: safe_div(K.rolling_sum(m, n), K.rolling_sum(c.volume, n))}
+
+    def step(st: State, b: Bar) -> tuple[State, Out]:
+        mb = push(st["m"], _clv_vol(b.high, b.low, b.close, b.volume))
+        vb = push(st["v"], b.volume)
+        return {"m": mb, "v": vb}, {name: safe_div(mb.sum(axis=1), vb.sum(axis=1))}
+
+    seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch,
+                  lambda s: {"m": zeros(s, n), "v": zeros(s, n)}, step,
+                  description=f"Chaikin money flow over {n} bars",
+                  )
+
+
+_obv_ad()
+_adosc()
+_mfi(14)
+_cmf(20)

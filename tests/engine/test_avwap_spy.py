@@ -1,0 +1,74 @@
+"""Real SPY minute bars (March 2011, across the DST change): session AVWAP of
+2011-03-14 and month AVWAP of March agree with a float64 reference to 1e-6.
+
+Reads ``../shared/data/spy-2011`` at run time (never copied into the repo) and
+skips when it is absent. The CSV is parsed here on purpose (the storage
+importer is a separate component) onto the calendar's extended-hours grid.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from engine import avwap as A
+from engine.inputs import batch_inputs
+from storage.calendar import minute_grid
+from storage.types import Panel
+
+CSV = Path(__file__).resolve().parents[3] / "shared/data/spy-2011/SPY_1min_2011-03.csv"
+pytestmark = pytest.mark.skipif(not CSV.exists(), reason=f"{CSV} not present")
+
+
+@pytest.fixture(scope="module")
+def spy() -> Panel:
+    df = pd.read_csv(CSV)
+    ts = pd.to_datetime(df["timestamp"], utc=True).dt.tz_localize(None)
+    ts = ts.to_numpy().astype("datetime64[m]")
+    g = minute_grid(dt.date(2011, 3, 1), dt.date(2011, 3, 31), "extended")
+    idx = np.minimum(np.searchsorted(g.ts, ts), len(g.ts) - 1)
+    on = g.ts[idx] == ts
+    # one print starts at 20:00 ET (2011-03-29), the extended session's exclusive end
+    assert (~on).sum() == 1 and df["timestamp"][~on].str.contains("T20:00").all()
+    df, idx = df[on], idx[on]
+    t = len(g.ts)
+    arrs = {f: np.full((1, t), np.nan) for f in ("open", "high", "low", "close")}
+    for f, a in arrs.items():
+        a[0, idx] = df[f].to_numpy(dtype=np.float64)
+    vol = np.zeros((1, t))
+    vol[0, idx] = df["volume"].to_numpy(dtype=np.float64)
+    valid = np.zeros((1, t), dtype=bool)
+    valid[0, idx] = True
+    return Panel(
+        ("SPY",), g.ts, arrs["open"], arrs["high"], arrs["low"], arrs["close"], vol, valid,
+        g.segments, g.minute_of_session, g.session_minutes, "extended",
+    )  # fmt: skip
+
+
+def ref_vwap(panel: Panel, mask: np.ndarray) -> np.ndarray:
+    """Float64 running VWAP (hlc3) over the cells in ``mask``."""
+    p = (panel.high[0] + panel.low[0] + panel.close[0]) / 3
+    v = np.where(mask & panel.valid[0], panel.volume[0], 0.0)
+    num = np.cumsum(np.where(v > 0, v * p, 0.0)[mask])
+    return num / np.cumsum(v[mask])
+
+
+def test_spy_session_after_dst_and_month(spy: Panel) -> None:
+    out = A.calendar_batch(batch_inputs(spy), kinds=("session", "month"))
+    assert spy.n_bars == 17_577 - 1
+    day = spy.segments["session"] == dt.date(2011, 3, 14).toordinal()
+    # after the DST change the 09:30 ET open is 13:30 UTC
+    assert spy.ts[day][0] == np.datetime64("2011-03-14T13:30")
+    got = np.array(out["avwap_session"])[0, day]
+    want = ref_vwap(spy, day)
+    assert np.max(np.abs(got - want) / want) < 1e-6
+    month = spy.segments["month"] == 2011 * 12 + 2
+    got_m = np.array(out["avwap_month"])[0, month]
+    want_m = ref_vwap(spy, month)
+    ok = np.isfinite(want_m)
+    assert ok[-1] and np.isfinite(got_m[ok]).all()
+    assert np.max(np.abs(got_m[ok] - want_m[ok]) / want_m[ok]) < 1e-6
