@@ -1,0 +1,80 @@
+"""The ``[ib]`` config section: where TWS / IB Gateway listens and how the feed behaves.
+
+Fields (all optional)::
+
+    [ib]
+    host = "127.0.0.1"        # TWS / IB Gateway host
+    port = 4001               # IB Gateway live 4001, paper 4002; TWS live 7496, paper 7497
+    client_id = 17            # unique per API connection to the same TWS
+    backfill_days = 2         # prior sessions backfilled besides today
+    market_data_lines = 100   # the account's market-data lines (live streams at most)
+    use_rth = true            # regular trading hours only
+    stall_after_s = 90        # no update for this long (market open) = stalled stream
+    api = ""                  # "ib_async" or "ib_insync"; empty picks what is installed
+
+``readonly`` is not configurable: the console never places orders, so it
+always connects read-only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from storage.config import Config
+from storage.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class IBConfig:
+    host: str = "127.0.0.1"
+    port: int = 4001
+    client_id: int = 17
+    backfill_days: int = 2
+    market_data_lines: int = 100
+    use_rth: bool = True
+    stall_after_s: float = 90.0
+    connect_timeout_s: float = 5.0
+    reconnect_initial_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    close_grace_s: float = 3.0
+    api: str = ""
+
+    @property
+    def readonly(self) -> bool:
+        """Always True: the console only reads (no order can be placed)."""
+        return True
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], where: str = "[ib]") -> IBConfig:
+        known = {f.name: f for f in fields(cls)}
+        if "readonly" in raw and raw["readonly"] is not True:
+            raise ConfigError(f"{where}: readonly cannot be turned off; the console never trades")
+        values: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key == "readonly":
+                continue
+            f = known.get(key)
+            if f is None:
+                raise ConfigError(f"{where}: unknown key {key!r}")
+            default = getattr(cls, key)
+            ok = isinstance(value, type(default)) and not (
+                isinstance(value, bool) and not isinstance(default, bool)
+            )
+            if isinstance(default, float) and isinstance(value, int) and not isinstance(
+                value, bool
+            ):
+                value, ok = float(value), True
+            if not ok:
+                raise ConfigError(f"{where}: {key} must be {type(default).__name__}")
+            values[key] = value
+        cfg = cls(**values)
+        if cfg.backfill_days < 0 or cfg.market_data_lines < 1 or not 0 < cfg.port < 65536:
+            raise ConfigError(f"{where}: backfill_days >= 0, market_data_lines >= 1, valid port")
+        if cfg.api not in ("", "ib_async", "ib_insync"):
+            raise ConfigError(f"{where}: api must be 'ib_async' or 'ib_insync'")
+        return cfg
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> IBConfig:
+        return cls.from_dict(cfg.section("ib"), f"{cfg.path}: [ib]")
