@@ -165,18 +165,25 @@ class Cache:
         try:
             lo = pc.min(staged["ts"]).as_py()
             hi = pc.max(staged["ts"]).as_py()
+            # The symbol range too: DuckDB's zone maps then skip the row groups
+            # of other symbols (a sync writes symbol by symbol), so a chunk's
+            # check does not scan the whole cache.
+            s_lo = pc.min(staged["symbol"]).as_py()
+            s_hi = pc.max(staged["symbol"]).as_py()
+            bounds = [lo, hi, s_lo, s_hi]
             has_any = cur.execute(
-                "SELECT count(*) FROM bars WHERE ts BETWEEN ? AND ?", [lo, hi]
+                "SELECT count(*) FROM bars WHERE ts BETWEEN ? AND ? AND symbol BETWEEN ? AND ?",
+                bounds,
             ).fetchone()
             replaced = 0
             if has_any and has_any[0]:
                 row = cur.execute(
                     """
                     DELETE FROM bars USING staged_bars s
-                    WHERE bars.ts BETWEEN ? AND ?
+                    WHERE bars.ts BETWEEN ? AND ? AND bars.symbol BETWEEN ? AND ?
                       AND bars.symbol = s.symbol AND bars.ts = s.ts
                     """,
-                    [lo, hi],
+                    bounds,
                 ).fetchone()
                 replaced = int(row[0]) if row else 0
             cur.execute(

@@ -1,0 +1,39 @@
+"""Fixtures for the storage tests: one throwaway PostgreSQL server per session.
+
+Why session-scoped: ``initdb`` plus start costs a few seconds; every sync
+test gets its own database on the one server instead, so tests stay
+independent. Skips (with the reason) only where no server can be made.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from pg_server import PgServer, unavailable
+
+_db_names = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    reason = unavailable()
+    if reason:
+        pytest.skip(f"no throwaway PostgreSQL: {reason}")
+    server = PgServer.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_dsn(pg_server: PgServer) -> str:
+    """A fresh, empty database on the session's server."""
+    return pg_server.create_db(f"t{next(_db_names)}")

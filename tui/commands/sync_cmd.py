@@ -1,0 +1,235 @@
+"""``avwap sync``: bring minute bars from the user's PostgreSQL into the cache.
+
+Why a thin command: the work (planning, streaming, validation, commits) is in
+``storage.pg_sync`` so the TUI can run the same code in a worker and show the
+same events; this module only turns options into a ``Selection``, renders the
+events (a rich progress bar on a terminal, one plain line per committed chunk
+otherwise) and prints the summary. Ctrl-C asks the sync to stop after the
+chunk being written; a second Ctrl-C interrupts at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from storage.cache import Cache
+from storage.errors import ConfigError
+from storage.pg_config import PgSource
+from storage.pg_sync import Selection, SyncEvent, SyncReport, merge_symbols, symbols_of, sync_events
+from storage.tickers import load_list
+from tui.commands.common import config_of, db_of
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "sync",
+        help="copy minute bars from PostgreSQL into the cache",
+        parents=[common],
+        description=(
+            "Copy the minute bars the cache lacks from the PostgreSQL table in the [pg] config "
+            "section (DSN from $AVWAP_PG_DSN or [pg] dsn). Incremental: each symbol starts at "
+            "its newest cached bar minus [pg] overlap_minutes. Bad rows are kept in "
+            "rejected_bars with their reason (see `avwap cache rejected`). Ctrl-C stops after "
+            "the current chunk and keeps what was committed."
+        ),
+    )
+    p.add_argument(
+        "--tickers",
+        metavar="LIST",
+        help="'all' (default: every symbol in the source), a list name such as 'curated', "
+        "or a ticker list file",
+    )
+    p.add_argument("--symbols", help="comma-separated symbols (added to --tickers)")
+    when = p.add_mutually_exclusive_group()
+    when.add_argument("--days", type=int, metavar="N", help="only bars of the last N days")
+    when.add_argument("--since", metavar="DATE", help="only bars from DATE (YYYY-MM-DD, UTC)")
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="ignore what the cache holds and re-read everything selected (repair, backfill)",
+    )
+    p.add_argument(
+        "--chunk-rows", type=int, metavar="N", help="rows per commit (config: chunk_rows)"
+    )
+    p.add_argument(
+        "--overlap-minutes", type=int, metavar="N", help="re-read window (config: overlap_minutes)"
+    )
+    p.add_argument(
+        "--progress",
+        choices=("auto", "bar", "plain", "none"),
+        default="auto",
+        help="progress display (auto: a bar on a terminal, plain lines otherwise)",
+    )
+    p.set_defaults(func=run)
+
+
+def selection_of(args: argparse.Namespace) -> Selection:
+    listed: tuple[str, ...] | None = None
+    if args.tickers and args.tickers != "all":
+        listed = load_list(args.tickers).symbols
+    symbols = merge_symbols(listed, symbols_of(args.symbols))
+    since: dt.datetime | None = None
+    if args.days is not None:
+        if args.days <= 0:
+            raise ConfigError("--days must be a positive number of days")
+        since = Selection.days_ago(args.days)
+    elif args.since:
+        try:
+            day = dt.date.fromisoformat(args.since)
+        except ValueError:
+            raise ConfigError(f"--since {args.since!r} is not a date like 2024-01-31") from None
+        since = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+    return Selection(symbols=symbols, since=since, full=bool(args.full))
+
+
+def source_of(args: argparse.Namespace) -> PgSource:
+    src = PgSource.from_section(config_of(args).section("pg"))
+    changes: dict[str, Any] = {}
+    if args.chunk_rows is not None:
+        if args.chunk_rows < 1:
+            raise ConfigError("--chunk-rows must be at least 1")
+        changes["chunk_rows"] = args.chunk_rows
+    if args.overlap_minutes is not None:
+        if args.overlap_minutes < 0:
+            raise ConfigError("--overlap-minutes must be 0 or more")
+        changes["overlap_minutes"] = args.overlap_minutes
+    return dataclasses.replace(src, **changes) if changes else src
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed / 1e6:,.2f} M rows/s" if speed else "— rows/s", style="cyan")
+
+
+def run(args: argparse.Namespace) -> int:
+    src = source_of(args)
+    sel = selection_of(args)
+    src.require_dsn()
+    out = Console()
+    err = Console(stderr=True)
+    mode = args.progress
+    if mode == "auto":
+        mode = "bar" if out.is_terminal else "plain"
+    stop = threading.Event()
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        err.print("avwap: Ctrl-C: stopping after the current chunk (Ctrl-C again to abort)")
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    report: SyncReport | None = None
+    try:
+        with Cache(db_of(args)) as cache:
+            events = sync_events(cache, src, sel, stop=stop)
+            if mode == "bar":
+                report = _with_bar(events, out)
+            else:
+                for ev in events:
+                    report = ev.report
+                    if mode == "plain":
+                        _plain(ev)
+            cache.checkpoint()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert report is not None
+    _summary(out, report)
+    if report.stopped:
+        err.print(
+            f"avwap: sync stopped by Ctrl-C after {report.chunks} committed chunk(s) "
+            f"({report.rows_read:,} rows); what was committed is kept. "
+            "Run `avwap sync` again to continue."
+        )
+        return 130
+    return 0
+
+
+def _plain(ev: SyncEvent) -> None:
+    if ev.kind == "start":
+        est = f"about {ev.total:,} rows" if ev.total is not None else "row count unknown"
+        line = f"sync: reading {ev.report.table} ({est})"
+    elif ev.kind == "chunk":
+        line = (
+            f"sync: chunk {ev.chunks} committed: {ev.rows_read:,} rows read, "
+            f"{ev.rows_per_s:,.0f} rows/s, at {ev.last_symbol}"
+        )
+    else:
+        line = f"sync: {ev.kind}: {ev.rows_read:,} rows in {ev.elapsed_s:.1f} s"
+    print(line, flush=True)
+
+
+def _with_bar(events: object, console: Console) -> SyncReport | None:
+    report: SyncReport | None = None
+    columns = (
+        TextColumn("[bold]sync[/] {task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.completed:,.0f} rows"),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("", total=None)
+        for ev in events:  # type: ignore[attr-defined]
+            report = ev.report
+            total = ev.total if ev.total is None else max(ev.total, ev.rows_read)
+            bar.update(task, completed=ev.rows_read, total=total, description=ev.last_symbol or "")
+            if ev.kind in ("done", "stopped"):
+                bar.update(task, total=ev.rows_read, completed=ev.rows_read)
+    return report
+
+
+def _summary(console: Console, r: SyncReport) -> None:
+    table = Table(title=f"Sync summary · {r.table} · {r.rows_read:,} rows in {r.seconds:.1f} s")
+    for col in ("symbol", "read", "written", "replaced", "rejected", "reasons"):
+        table.add_column(col, justify="left" if col in ("symbol", "reasons") else "right")
+    for sym, st in sorted(r.per_symbol.items()):
+        reasons = ", ".join(f"{k}: {v}" for k, v in sorted(st.rejected_by_reason.items()))
+        table.add_row(
+            sym,
+            f"{st.read:,}",
+            f"{st.written:,}",
+            f"{st.replaced:,}",
+            f"{st.rejected:,}",
+            reasons or "—",
+            style="yellow" if st.rejected else "",
+        )
+    t = r.result
+    reasons = ", ".join(f"{k}: {v}" for k, v in sorted(t.rejected_by_reason.items()))
+    table.add_section()
+    table.add_row(
+        "total",
+        f"{t.received:,}",
+        f"{t.written:,}",
+        f"{t.replaced:,}",
+        f"{t.rejected:,}",
+        reasons or "—",
+        style="bold",
+    )
+    console.print(table)
+    if not r.per_symbol:
+        console.print("Nothing new in the source.")
+    sys.stdout.flush()
