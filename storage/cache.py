@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,23 +36,69 @@ _UTC = "UTC"
 _MINUTE_US = 60_000_000
 
 
+NULL_SYMBOL = "(null)"
+
+
+@dataclass
+class SymbolCounts:
+    """One symbol's part of a write: rows received, written (incl. replaced),
+    replaced, and rejected by reason."""
+
+    read: int = 0
+    written: int = 0
+    replaced: int = 0
+    rejected_by_reason: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.rejected_by_reason.values())
+
+    def add(self, other: SymbolCounts) -> None:
+        self.read += other.read
+        self.written += other.written
+        self.replaced += other.replaced
+        _merge_counts(self.rejected_by_reason, other.rejected_by_reason)
+
+
 @dataclass
 class WriteResult:
-    """What one write did. ``written`` includes ``replaced`` rows."""
+    """What one write did. ``written`` includes ``replaced`` rows.
+
+    ``by_symbol`` is filled when the write was asked for it
+    (``write_bars(..., by_symbol=True)``); rows without a symbol count under
+    ``NULL_SYMBOL``.
+    """
 
     received: int = 0
     written: int = 0
     replaced: int = 0
     rejected: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    by_symbol: dict[str, SymbolCounts] = field(default_factory=dict)
 
     def add(self, other: WriteResult) -> None:
         self.received += other.received
         self.written += other.written
         self.replaced += other.replaced
         self.rejected += other.rejected
-        for k, v in other.rejected_by_reason.items():
-            self.rejected_by_reason[k] = self.rejected_by_reason.get(k, 0) + v
+        _merge_counts(self.rejected_by_reason, other.rejected_by_reason)
+        for sym, counts in other.by_symbol.items():
+            self.by_symbol.setdefault(sym, SymbolCounts()).add(counts)
+
+    def _symbol(self, sym: str | None) -> SymbolCounts:
+        return self.by_symbol.setdefault(NULL_SYMBOL if sym is None else sym, SymbolCounts())
+
+
+def _merge_counts(into: dict[str, int], other: dict[str, int]) -> None:
+    for k, v in other.items():
+        into[k] = into.get(k, 0) + v
+
+
+def _value_counts(col: pa.ChunkedArray | pa.Array) -> list[tuple[str | None, int]]:
+    vc = pc.value_counts(col)
+    if isinstance(vc, pa.ChunkedArray):
+        vc = vc.combine_chunks()
+    return list(zip(vc.field("values").to_pylist(), vc.field("counts").to_pylist(), strict=True))
 
 
 @dataclass(frozen=True)
@@ -138,20 +185,36 @@ class Cache:
                 cur.close()
 
     # -- writes ----------------------------------------------------------------
-    def write_bars(self, bars: pa.Table | Mapping[str, Any], *, source: str = "api") -> WriteResult:
+    def write_bars(
+        self,
+        bars: pa.Table | Mapping[str, Any],
+        *,
+        source: str = "api",
+        by_symbol: bool = False,
+    ) -> WriteResult:
         """Validate and upsert bars in one transaction; bad rows go to ``rejected_bars``.
 
         ``bars`` has columns symbol, ts, open, high, low, close, volume. ``ts``
         must carry a time zone (an Arrow timestamp with tz, or NumPy
         ``datetime64`` which is taken as UTC); a zone-less Arrow timestamp
-        rejects its rows as "unknown timezone".
+        rejects its rows as "unknown timezone". ``by_symbol`` also fills
+        ``WriteResult.by_symbol`` (the sync's per-symbol summary).
         """
         table = bars if isinstance(bars, pa.Table) else pa.table(dict(bars))
         staged, rejected, result = _stage(table)
+        if by_symbol:
+            for sym, n in _value_counts(table["symbol"]):
+                result._symbol(sym).read += n
+            if rejected is not None:
+                for sym, reason in zip(
+                    rejected["symbol"].to_pylist(), rejected["reason"].to_pylist(), strict=True
+                ):
+                    counts = result._symbol(sym).rejected_by_reason
+                    counts[reason] = counts.get(reason, 0) + 1
         try:
             with self._txn() as cur:
                 if len(staged):
-                    self._upsert(cur, staged, result)
+                    self._upsert(cur, staged, result, by_symbol)
                 if rejected is not None and len(rejected):
                     self._insert_rejects(cur, rejected, source)
         except duckdb.Error as e:
@@ -159,7 +222,11 @@ class Cache:
         return result
 
     def _upsert(
-        self, cur: duckdb.DuckDBPyConnection, staged: pa.Table, result: WriteResult
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        staged: pa.Table,
+        result: WriteResult,
+        by_symbol: bool = False,
     ) -> None:
         cur.register("staged_bars", staged)
         try:
@@ -177,15 +244,24 @@ class Cache:
             ).fetchone()
             replaced = 0
             if has_any and has_any[0]:
-                row = cur.execute(
+                cur.execute(
                     """
                     DELETE FROM bars USING staged_bars s
                     WHERE bars.ts BETWEEN ? AND ? AND bars.symbol BETWEEN ? AND ?
                       AND bars.symbol = s.symbol AND bars.ts = s.ts
+                    RETURNING bars.symbol
                     """,
                     bounds,
-                ).fetchone()
-                replaced = int(row[0]) if row else 0
+                )
+                with warnings.catch_warnings():
+                    # A DML result can only be fetched from the DB-API cursor; the
+                    # extra copy DuckDB warns about is one string column.
+                    warnings.simplefilter("ignore", UserWarning)
+                    deleted = cur.to_arrow_table()
+                replaced = deleted.num_rows
+                if by_symbol and replaced:
+                    for sym, n in _value_counts(deleted["symbol"]):
+                        result._symbol(sym).replaced += n
             cur.execute(
                 "INSERT INTO bars SELECT symbol, ts, open, high, low, close, volume"
                 " FROM staged_bars"
@@ -194,6 +270,9 @@ class Cache:
             cur.unregister("staged_bars")
         result.written += len(staged)
         result.replaced += replaced
+        if by_symbol:
+            for sym, n in _value_counts(staged["symbol"]):
+                result._symbol(sym).written += n
 
     def _insert_rejects(self, cur: duckdb.DuckDBPyConnection, rej: pa.Table, source: str) -> None:
         cur.register("rejected_in", rej)

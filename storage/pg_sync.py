@@ -37,8 +37,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from storage import validate
-from storage.cache import Cache, WriteResult
+from storage.cache import Cache, SymbolCounts, WriteResult
 from storage.pg_config import PgSource
 from storage.pg_source import PgReader, ReadPlan
 from storage.types import FIELDS
@@ -67,18 +66,8 @@ class Selection:
         return now - dt.timedelta(days=days)
 
 
-@dataclass
-class SymbolStats:
-    """Per symbol: rows read, written (incl. replaced), replaced, rejected by reason."""
-
-    read: int = 0
-    written: int = 0
-    replaced: int = 0
-    rejected_by_reason: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def rejected(self) -> int:
-        return sum(self.rejected_by_reason.values())
+#: Per symbol: rows read, written (incl. replaced), replaced, rejected by reason.
+SymbolStats = SymbolCounts
 
 
 @dataclass
@@ -159,9 +148,6 @@ def sync_events(
         table=src.qualified, source_tag=f"pg {src.qualified} {uuid.uuid4().hex[:8]}"
     )
     plan = plan_for(cache, src, sel)
-    # Symbols whose bars a chunk may replace: only those cached before the run
-    # (a run never splits a key between chunks, see _chunks).
-    cached = set(cache.latest(sel.symbols))
 
     def event(kind: str, total: int | None = None, last: str | None = None) -> SyncEvent:
         report.seconds = time.perf_counter() - t0
@@ -172,7 +158,7 @@ def sync_events(
         yield event("start", total)
         with contextlib.closing(_chunks(_prefetch(reader.batches(plan)), src.chunk_rows)) as chunks:
             for chunk in chunks:
-                _write_chunk(cache, chunk, cached, report)
+                _write_chunk(cache, chunk, report)
                 yield event("chunk", total, chunk.column(0)[-1].as_py())
                 if stop is not None and stop.is_set():
                     report.stopped = True
@@ -317,85 +303,14 @@ def _changed(sym: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return pc.and_(ne, pc.invert(both_null)).to_numpy(zero_copy_only=False).astype(bool)
 
 
-def _write_chunk(cache: Cache, chunk: pa.Table, cached: set[str], report: SyncReport) -> None:
-    """One transaction; per-symbol figures computed beside it from the same rules."""
-    replaced = _replaced_by_symbol(cache, chunk, cached) if cached else {}
-    result = cache.write_bars(chunk, source=report.source_tag)
+def _write_chunk(cache: Cache, chunk: pa.Table, report: SyncReport) -> None:
+    """One transaction; the cache reports what it did per symbol."""
+    result = cache.write_bars(chunk, source=report.source_tag, by_symbol=True)
+    for sym, counts in result.by_symbol.items():
+        report.per_symbol.setdefault(sym, SymbolStats()).add(counts)
+    result.by_symbol = {}
     report.result.add(result)
     report.chunks += 1
-    _per_symbol(chunk, replaced, report.per_symbol)
-
-
-def _replaced_by_symbol(cache: Cache, chunk: pa.Table, cached: set[str]) -> dict[str, int]:
-    """How many cached bars each symbol of ``chunk`` will replace (only cached symbols)."""
-    syms = chunk.column("symbol")
-    in_cache = pc.is_in(syms, value_set=pa.array(sorted(cached), pa.string()))
-    keys = chunk.filter(pc.fill_null(in_cache, False)).select(["symbol", "ts"])
-    if not keys.num_rows:
-        return {}
-    cur = cache.cursor()
-    cur.register("chunk_keys", keys)
-    try:
-        rows = cur.execute(
-            "SELECT b.symbol, count(*) FROM bars b "
-            "JOIN (SELECT DISTINCT symbol, ts FROM chunk_keys) k "
-            "ON b.symbol = k.symbol AND b.ts = k.ts "
-            "WHERE b.symbol IN (SELECT DISTINCT symbol FROM chunk_keys) "
-            "AND b.ts >= (SELECT min(ts) FROM chunk_keys) GROUP BY 1"
-        ).fetchall()
-    finally:
-        cur.unregister("chunk_keys")
-        cur.close()
-    return {s: int(n) for s, n in rows}
-
-
-def _per_symbol(chunk: pa.Table, replaced: dict[str, int], out: dict[str, SymbolStats]) -> None:
-    """Read / written / rejected-by-reason per symbol, by the storage layer's rules."""
-    n = chunk.num_rows
-    sym = chunk.column("symbol")
-    ts = chunk.column("ts")
-    ts_us = pc.fill_null(pc.cast(ts, pa.int64()), 0).to_numpy()
-    vals = {f: pc.fill_null(chunk.column(f), np.nan).to_numpy() for f in FIELDS}
-    missing = np.zeros(n, dtype=bool)
-    for col in (sym, ts, *(chunk.column(f) for f in FIELDS)):
-        missing |= pc.is_null(col).to_numpy(zero_copy_only=False)
-    uniq = [u for u in pc.unique(sym).to_pylist() if u is not None]
-    bad = validate.check_symbols(list(uniq))
-    bad_sym = (
-        pc.is_in(sym, value_set=pa.array(sorted(map(str, bad)), pa.string()))
-        .to_numpy(zero_copy_only=False)
-        .astype(bool)
-        if bad
-        else np.zeros(n, dtype=bool)
-    )
-    code = validate.reasons(
-        ts_us,
-        vals["open"],
-        vals["high"],
-        vals["low"],
-        vals["close"],
-        vals["volume"],
-        missing=missing,
-        bad_symbol=bad_sym,
-        no_timezone=np.zeros(n, dtype=bool),
-    )
-    # Symbols arrive grouped: run boundaries give each symbol's slice.
-    starts = np.flatnonzero(np.r_[True, _changed(sym)])
-    ends = np.r_[starts[1:], n]
-    for a, b in zip(starts, ends, strict=True):
-        name = sym[int(a)].as_py()
-        key = "(null)" if name is None else str(name)
-        st = out.setdefault(key, SymbolStats())
-        st.read += int(b - a)
-        c = code[a:b]
-        good = c < 0
-        if not good.all():
-            for r, k in zip(*np.unique(c[~good], return_counts=True), strict=True):
-                reason = validate.REASONS[int(r)]
-                st.rejected_by_reason[reason] = st.rejected_by_reason.get(reason, 0) + int(k)
-        t_good = ts_us[a:b][good]
-        st.written += int(len(t_good) - np.count_nonzero(t_good[1:] == t_good[:-1]))
-        st.replaced += replaced.get(key, 0)
 
 
 def symbols_of(text: str | None) -> tuple[str, ...] | None:

@@ -199,3 +199,16 @@ def test_unopenable_cache_is_a_clear_error(tmp_path):
     path.write_text("this is not a database")
     with pytest.raises(CacheError, match="cannot open the cache"):
         Cache(path)
+
+
+def test_per_symbol_counts(cache):
+    cache.write_bars(_bars(n=10))
+    again = _bars(n=10).slice(5, 12)  # AAA 5..9 (replaced) and BBB 0..6 (replaced)
+    vol = again["volume"].to_pylist()
+    vol[0] = -1.0  # one AAA row rejected
+    r = cache.write_bars(again.set_column(6, "volume", pa.array(vol)), by_symbol=True)
+    aaa, bbb = r.by_symbol["AAA"], r.by_symbol["BBB"]
+    assert (aaa.read, aaa.written, aaa.replaced) == (5, 4, 4)
+    assert aaa.rejected_by_reason == {validate.BAD_VOLUME: 1}
+    assert (bbb.read, bbb.written, bbb.replaced, bbb.rejected) == (7, 7, 7, 0)
+    assert cache.write_bars(_bars(n=2)).by_symbol == {}  # only when asked for
