@@ -76,6 +76,7 @@ class ReplayFeed:
         warm_sessions: int | None = None,
         speed: float | None = 1.0,
         resume_at: np.datetime64 | None = None,
+        limit: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         hours: str = "regular",
@@ -87,6 +88,7 @@ class ReplayFeed:
         self.warm_sessions = warm_sessions
         self._speed = speed
         self.resume_at = resume_at
+        self.limit = limit  # replay at most this many minutes (tests, benchmarks)
         self.clock = clock
         self.sleep = sleep
         self.hours = hours
@@ -154,7 +156,10 @@ class ReplayFeed:
 
     @property
     def remaining(self) -> int:
-        return len(self.panel.ts) - self._pos
+        stop = len(self.panel.ts)
+        if self.limit is not None:
+            stop = min(stop, self._start + self.limit)
+        return stop - self._pos
 
     @property
     def replay_ts(self) -> np.ndarray:
@@ -213,7 +218,9 @@ class ReplayFeed:
     def next_batch(self) -> BarBatch | None:
         """The next minute without pacing (``None`` when the replay is over)."""
         panel = self.panel
-        if self._pos >= len(panel.ts):
+        stop = len(panel.ts) if self.limit is None else min(len(panel.ts),
+                                                             self._start + self.limit)
+        if self._pos >= stop:
             if self.state is not FeedState.DONE:
                 self.state = FeedState.DONE
                 self._emit("info", "replay finished")

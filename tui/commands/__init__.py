@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tui.commands import cache_cmd, demo_cmd, import_cmd, indicators_cmd
+from tui.commands import cache_cmd, demo_cmd, import_cmd, indicators_cmd, sim_cmd, sync_cmd, tui_cmd
 
-COMMANDS = [cache_cmd, demo_cmd, import_cmd, indicators_cmd]
+COMMANDS = [cache_cmd, demo_cmd, import_cmd, indicators_cmd, sim_cmd, sync_cmd, tui_cmd]

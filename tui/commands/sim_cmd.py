@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from engine.feeds.sim import GatewaySim, SimBars
 from storage.cache import Cache
 from tui.commands.common import db_of
 from tui.commands.demo_cmd import symbols_from
+
+if TYPE_CHECKING:  # the simulator pulls in the engine package (MLX): load it on use
+    from engine.feeds.sim import SimBars
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -37,6 +40,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.feeds.sim import SimBars
+
     console = Console()
     if args.demo:
         bars = SimBars.from_demo(symbols_from(args.symbols), days=args.days)
@@ -51,6 +56,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(console: Console, bars: SimBars, args: argparse.Namespace) -> None:
+    from engine.feeds.sim import GatewaySim
+
     kw = {"pacing": None} if args.no_pacing else {}
     async with GatewaySim(bars, host=args.host, port=args.port, **kw) as sim:  # type: ignore[arg-type]
         console.print(

@@ -1,0 +1,134 @@
+"""Console benchmark: first frame, per-minute update cost, peak RSS (headless Textual).
+
+Seeds a temporary cache with the ``all`` list (~650 symbols) × 20 demo sessions,
+then runs the real app headless (``App.run_test``) on it:
+
+- ``first_frame_s``: from before importing the app to the first painted screen
+  (the engine warms in the background; the screen is interactive at once);
+- ``update_p50_ms`` / ``update_p99_ms``: per replayed minute, the engine step
+  on the session thread (wall) plus updating every pane (wall) plus the CPU
+  time Textual spends painting it (its frame-pacing waits are not counted);
+  ``step_*`` and ``render_*`` split it; ``render_max_ms`` is the worst UI-thread frame;
+- ``peak_rss_mb``: the process's peak RSS with all × 20 days loaded and warmed.
+
+Prints one JSON object as the last line. Usage: ``.venv/bin/python bench/tui.py
+[--minutes 120] [--days 20] [--warm-days N]``. Goals: first frame ≤ 1.5 s,
+update p99 ≤ 50 ms, RSS ≤ 600 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def _pct(xs: list[float], q: float) -> float:
+    import numpy as np
+
+    return float(np.percentile(np.asarray(xs), q)) if xs else float("nan")
+
+
+async def run(args: argparse.Namespace, db: Path, t_start: float) -> dict[str, float]:
+    from engine.feeds.replay import ReplayFeed
+    from storage.cache import Cache
+    from tui.app import AvwapApp
+    from tui.controller import Controller
+
+    cache = Cache(db, read_only=True)
+
+    def factory(symbols: tuple[str, ...], resume_at: object) -> ReplayFeed:
+        return ReplayFeed(cache, symbols, warm_sessions=args.days - 1, speed=None,
+                          resume_at=resume_at)  # type: ignore[arg-type]
+
+    ctl = Controller(cache, factory, engine_warm=args.warm_days)
+    app = AvwapApp(ctl, list_name="all", speed=None, live=False)
+    out: dict[str, float] = {}
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        out["first_frame_s"] = time.perf_counter() - t_start
+        t0 = time.perf_counter()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        out["warm_s"] = time.perf_counter() - t0
+        screen = app.main_screen
+        steps: list[float] = []
+        renders: list[float] = []
+        totals: list[float] = []
+        for _ in range(args.minutes):
+            a = time.perf_counter()
+            frame = await screen.run_blocking(ctl.step_next)
+            b = time.perf_counter()
+            if frame is None:
+                break
+            screen.show_frame(frame)
+            c = time.perf_counter()
+            # Painting: CPU spent until Textual is idle again (its frame pacing
+            # waits are not work, so wall time would overstate the cost).
+            cpu = time.process_time()
+            await pilot.pause()
+            paint = time.process_time() - cpu
+            steps.append((b - a) * 1e3)
+            renders.append((c - b + paint) * 1e3)
+            totals.append((c - a + paint) * 1e3)
+        out.update(
+            update_p50_ms=_pct(totals, 50), update_p99_ms=_pct(totals, 99),
+            step_p50_ms=_pct(steps, 50), step_p99_ms=_pct(steps, 99),
+            render_p50_ms=_pct(renders, 50), render_p99_ms=_pct(renders, 99),
+            render_max_ms=max(renders) if renders else float("nan"),
+            minutes=len(totals), symbols=len(ctl.symbols),
+        )
+        await pilot.press("q")
+    cache.close()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--minutes", type=int, default=120)
+    ap.add_argument("--profile", action="store_true", help="cProfile to stderr")
+    ap.add_argument("--days", type=int, default=20)
+    ap.add_argument("--warm-days", type=int, default=None,
+                    help="sessions the engine warms on (default: the app's, week start)")
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="avwap-bench-"))
+    db = tmp / "bench.duckdb"
+    t = time.perf_counter()
+    # Seed in a child process so its memory does not count in this one's peak RSS.
+    subprocess.run(
+        [sys.executable, "-m", "tui.cli", "--db", str(db), "demo-data", "--symbols", "all",
+         "--days", str(args.days)],
+        check=True, stdout=subprocess.DEVNULL, cwd=Path(__file__).resolve().parent.parent,
+    )
+    seed_s = time.perf_counter() - t
+    print(f"seeded all × {args.days} days in {seed_s:.1f} s", file=sys.stderr)
+
+    t_start = time.perf_counter()  # before the app and its libraries are imported
+    if "--profile" in sys.argv[1:] or False:
+        import cProfile
+        import pstats
+        prof = cProfile.Profile()
+        prof.enable()
+        out = asyncio.run(run(args, db, t_start))
+        prof.disable()
+        pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
+    else:
+        out = asyncio.run(run(args, db, t_start))
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    out["peak_rss_mb"] = rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+    out["seed_s"] = seed_s
+    out["days"] = args.days
+    print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}))
+
+
+if __name__ == "__main__":
+    main()

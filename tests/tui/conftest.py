@@ -1,0 +1,104 @@
+"""Fixtures for the console tests: a small fixed demo cache and an app factory.
+
+Everything is deterministic: demo bars for six symbols over three sessions ending
+at ``storage.demo.DEFAULT_END``, a frozen clock (no wall time on screen), and
+rendering without throttling, so Pilot and snapshot tests see exact values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engine.feeds.replay import ReplayFeed
+from storage import demo
+from storage.cache import Cache
+from tui.app import AvwapApp
+from tui.controller import Controller
+
+SYMBOLS = ("SPY", "AAPL", "MSFT", "NVDA", "TSLA", "JPM")
+DAYS = 3
+
+
+@pytest.fixture(scope="session")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("db") / "demo.duckdb"
+    with Cache(path) as cache:
+        demo.seed_cache(cache, SYMBOLS, DAYS, end=demo.DEFAULT_END)
+        cache.checkpoint()
+    return path
+
+
+@pytest.fixture
+def user_dir(tmp_path: Path) -> Path:
+    """A user tickers folder: ``mini`` (all in the cache), ``half`` (some missing), ``broken``."""
+    d = tmp_path / "tickers"
+    d.mkdir()
+    (d / "mini.json").write_text(json.dumps({"description": "six", "symbols": list(SYMBOLS)}))
+    (d / "half.txt").write_text("SPY, AAPL\nZZZZ\n")
+    (d / "broken.json").write_text('{"symbols": ["SPY", ')
+    (d / "nodata.txt").write_text("QQQQ\n")
+    return d
+
+
+def make_controller(db: Path, user_dir: Path | None, *, warm: int = 0,
+                    limit: int | None = None) -> Controller:
+    """A controller replaying the demo cache's last session at max speed.
+
+    ``warm=0`` (no warm-up: indicators start NaN, RVol and change % unknown)
+    keeps Pilot tests fast on a busy machine; value and snapshot tests warm one
+    session.
+    """
+    cache = Cache(db, read_only=True)
+
+    def factory(symbols: tuple[str, ...], resume_at: object) -> ReplayFeed:
+        return ReplayFeed(cache, symbols, end=demo.DEFAULT_END, warm_sessions=warm,
+                          speed=None, resume_at=resume_at, limit=limit)  # type: ignore[arg-type]
+
+    return Controller(cache, factory, clock=lambda: 0.0, user_dir=user_dir)
+
+
+@pytest.fixture
+def make_app(demo_db: Path, user_dir: Path) -> Callable[..., AvwapApp]:
+    def make(list_name: str = "mini", *, live: bool = False, db: Path | None = None,
+             warm: int = 0, limit: int | None = None, **kw: object) -> AvwapApp:
+        ctl = make_controller(db or demo_db, user_dir, warm=warm, limit=limit)
+        opts: dict[str, object] = {"clock": lambda: 0.0, "render_interval": 0.0,
+                                   "chart_interval": 0.0, **kw}
+        return AvwapApp(ctl, list_name=list_name, speed=None, live=live,
+                        **opts)  # type: ignore[arg-type]
+
+    return make
+
+
+async def _ready(pilot: object) -> None:
+    """Wait until the list is loaded and warmed (workers done), then settle."""
+    app = pilot.app  # type: ignore[attr-defined]
+    await app.workers.wait_for_complete()
+    await pilot.pause()  # type: ignore[attr-defined]
+    await app.workers.wait_for_complete()
+    await pilot.pause()  # type: ignore[attr-defined]
+
+
+async def _replay(pilot: object, minutes: int) -> None:
+    """Step ``minutes`` minutes synchronously and render the last one."""
+    app = pilot.app  # type: ignore[attr-defined]
+    frame = None
+    for _ in range(minutes):
+        frame = await app.main_screen.run_blocking(app.controller.step_next)
+    assert frame is not None
+    app.main_screen.show_frame(frame)
+    await pilot.pause()  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def ready() -> Callable[..., object]:
+    return _ready
+
+
+@pytest.fixture
+def replay() -> Callable[..., object]:
+    return _replay

@@ -1,0 +1,51 @@
+"""Alert rules: crossing detection on hand-made Snapshots."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.snapshot import Snapshot
+from tui.alerts import AlertBook, AlertRule, output_name
+
+NAMES = ("avwap_session", "avwap_session_up2")
+
+
+def snap(last: float, level: float, up2: float = np.nan, minute: int = 0) -> Snapshot:
+    return Snapshot(
+        ts=np.datetime64("2025-11-21T14:30") + np.timedelta64(minute, "m"),
+        symbols=("AAPL",), names=NAMES, values=np.array([[level, up2]], dtype=np.float32),
+        last=np.array([last], dtype=np.float32), volume=np.zeros(1), valid=np.ones(1, bool),
+        regime=np.zeros(1, np.int8),
+    )
+
+
+def test_fires_on_each_cross_not_on_touch() -> None:
+    book = AlertBook()
+    book.add(AlertRule("AAPL", "session", "level"))
+    assert book.evaluate(snap(99, 100)) == []  # first side seen: no cross yet
+    assert book.evaluate(snap(100, 100)) == []  # touching is not crossing
+    hits = book.evaluate(snap(101, 100))
+    assert [h.direction for h in hits] == ["up"]
+    assert book.evaluate(snap(102, 100)) == []
+    assert [h.direction for h in book.evaluate(snap(98, 100))] == ["down"]
+    assert len(book.history) == 2 and "crosses session AVWAP" in book.history[0].message
+
+
+def test_nan_level_forgets_the_side_and_removed_rule_is_silent() -> None:
+    book = AlertBook()
+    rule = book.add(AlertRule("AAPL", "session", "up2"))
+    book.evaluate(snap(99, 90, up2=100))
+    book.evaluate(snap(99, 90, up2=np.nan))  # new segment: no level yet
+    assert book.evaluate(snap(101, 90, up2=100)) == []
+    book.remove(rule.id)
+    assert book.evaluate(snap(99, 90, up2=100)) == []
+
+
+def test_unknown_symbol_is_skipped_and_bad_band_rejected() -> None:
+    book = AlertBook()
+    book.add(AlertRule("MSFT", "session", "level"))
+    assert book.evaluate(snap(1, 2)) == []
+    with pytest.raises(ValueError):
+        AlertRule("AAPL", "session", "up4")
+    assert output_name("week", "dn3") == "avwap_week_dn3"

@@ -1,0 +1,44 @@
+"""SVG snapshots of the main screen, the help overlay and the list picker.
+
+Fixed demo data (six symbols, three sessions to ``DEFAULT_END``), a fixed terminal
+size and a frozen clock: the images change only when the console's look does.
+"""
+
+from __future__ import annotations
+
+SIZE = (160, 48)
+
+
+def _prepared(make_app, ready, replay, minutes: int = 30):
+    app = make_app(warm=1)
+
+    async def run_before(pilot) -> None:
+        await ready(pilot)
+        await replay(pilot, minutes)
+
+    return app, run_before
+
+
+def test_main_screen(snap_compare, make_app, ready, replay) -> None:
+    app, before = _prepared(make_app, ready, replay)
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+def test_help_overlay(snap_compare, make_app, ready, replay) -> None:
+    app, before = _prepared(make_app, ready, replay, 5)
+
+    async def run_before(pilot) -> None:
+        await before(pilot)
+        await pilot.press("question_mark")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_list_picker(snap_compare, make_app, ready, replay) -> None:
+    app, before = _prepared(make_app, ready, replay, 5)
+
+    async def run_before(pilot) -> None:
+        await before(pilot)
+        await pilot.press("L")
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)

@@ -1,0 +1,73 @@
+"""The panes show exactly the engine's Snapshot values after N replayed minutes."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.incremental import IncrementalEngine
+from engine.snapshot import REGIMES
+from tui import fmt
+from tui.alerts import ANCHORS
+from tui.widgets.avwap_pane import BAND_COLUMNS, AvwapTable, band_cell, z_cell
+from tui.widgets.watchlist import COLUMNS, Watchlist
+
+N = 45
+
+
+async def test_watchlist_and_avwap_pane_match_the_snapshot(make_app, ready, replay) -> None:
+    app = make_app(warm=1)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await ready(pilot)
+        await replay(pilot, N)
+        ctl = app.controller
+        snap = app.main_screen.frame.snapshot
+        assert snap.ts == np.datetime64("2025-11-21T14:30") + np.timedelta64(N - 1, "m")
+
+        # An independent engine over the same minutes gives the same Snapshot.
+        def reference():
+            eng = IncrementalEngine(snap.symbols, snap.names)
+            feed = ctl.feed
+            eng.warm(feed.history())
+            for t in range(N):
+                ref = eng.step(feed.panel.batch(len(feed.history().ts) + t))
+            return ref
+
+        ref = await app.main_screen.run_blocking(reference)
+        np.testing.assert_array_equal(ref.values, snap.values)
+        np.testing.assert_array_equal(ref.last, snap.last)
+
+        wl = app.main_screen.query_one(Watchlist)
+        frame = app.main_screen.frame
+        for row in range(len(snap.symbols)):
+            line = wl.render_line(row + 1).text
+            i = int(wl.order[row])
+            code = int(snap.regime[i])
+            expected = [
+                snap.symbols[i], fmt.price(float(snap.last[i])),
+                fmt.pct(float(frame.change_pct[i])), fmt.volume(float(frame.day_volume[i])),
+                fmt.ratio(float(frame.rvol[i])),
+                fmt.sigma(float(snap.values[i, snap.names.index("avwap_session_z")])),
+                REGIMES[code] if code >= 0 else fmt.DASH,
+            ]
+            cells = []
+            x = 0
+            for col in COLUMNS:
+                cells.append(line[x : x + col.width].strip())
+                x += col.width + 1
+            assert cells == expected
+        # Change % and day volume are the cache's own numbers.
+        panel = ctl.feed.panel
+        start = len(ctl.feed.history().ts)
+        today = panel.volume[:, start : start + N]
+        np.testing.assert_allclose(frame.day_volume, np.where(
+            panel.valid[:, start : start + N], today, 0).sum(axis=1))
+
+        symbol = wl.cursor_symbol
+        table = app.main_screen.query_one(AvwapTable).table
+        row = snap.row(symbol)
+        for r, anchor in enumerate(ANCHORS):
+            shown = [table.columns[c + 1]._cells[r] for c in range(len(BAND_COLUMNS))]
+            assert shown == [band_cell(anchor, b, row) for b, _ in BAND_COLUMNS]
+            assert str(table.columns[-1]._cells[r]) == z_cell(anchor, row)
+        assert band_cell("session", "level", row) == fmt.price(
+            snap.value(symbol, "avwap_session"))

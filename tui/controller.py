@@ -1,0 +1,313 @@
+"""The console's session: feed + engine + derived columns, with no widgets in sight.
+
+Why a separate layer: everything the screen shows per minute (the Snapshot plus
+change %, day volume, relative volume, today's chart series and fired alerts)
+is computed here in plain Python/NumPy, so it runs in a worker thread and the
+tests can drive it minute by minute without a terminal. The app only moves
+``Frame`` objects from here to the panes.
+
+Relative volume is today's cumulative volume divided by the average cumulative
+volume at the same minute of the session over the warm-up sessions (1.0 = a
+normal day so far). Change % is against the previous session's last close.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from engine.feeds.base import FeedState
+from engine.feeds.replay import auto_warm_sessions
+from engine.incremental import IncrementalEngine
+from engine.snapshot import Snapshot
+from storage.cache import Cache
+from storage.errors import CacheError
+from storage.tickers import TickerList, load_list
+from storage.types import BarBatch, Panel
+from tui.alerts import AlertBook, AlertHit
+
+#: Series kept per minute of today for the chart (besides the close).
+CHART_NAMES: tuple[str, ...] = (
+    "avwap_session", "avwap_session_up1", "avwap_session_dn1",
+    "avwap_session_up2", "avwap_session_dn2", "avwap_day",
+)
+SESSION_MINUTES = 390
+
+
+class Feed(Protocol):
+    """What the controller needs from a feed (``ReplayFeed`` has all of it)."""
+
+    state: FeedState
+    speed: float | None
+
+    def load(self) -> Panel: ...
+
+    def next_batch(self) -> BarBatch | None: ...
+
+
+FeedFactory = Callable[[tuple[str, ...], "np.datetime64 | None"], Any]
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What the panes render for one minute (all arrays are ``[S]``)."""
+
+    snapshot: Snapshot
+    change_pct: np.ndarray
+    day_volume: np.ndarray
+    rvol: np.ndarray
+    minute: int  # minutes of today recorded in the chart series
+    seq: int
+    received_at: float  # controller clock when the batch arrived
+    hits: tuple[AlertHit, ...] = ()
+    prev_values: np.ndarray | None = None  # the previous minute's ``snapshot.values``
+
+
+class Controller:
+    """Owns the cache, the ticker list, the feed and the engine of one console."""
+
+    def __init__(
+        self,
+        cache: Cache,
+        feed_factory: FeedFactory,
+        *,
+        names: Sequence[str] | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+        user_dir: Path | None = None,
+        engine_warm: int | None = None,
+    ) -> None:
+        self.cache = cache
+        #: Sessions of history the engine warms on (None: back to the week start);
+        #: all of the feed's history still feeds the relative-volume baseline.
+        self.engine_warm = engine_warm
+        self.feed_factory = feed_factory
+        self.names = tuple(names) if names is not None else None
+        self.clock = clock
+        self.user_dir = user_dir
+        self.alerts = AlertBook()
+        self.ticker_list: TickerList | None = None
+        self.missing: tuple[str, ...] = ()
+        self.feed: Any = None
+        self.engine: IncrementalEngine | None = None
+        self.symbols: tuple[str, ...] = ()
+        self.frame: Frame | None = None
+        self._seq = 0
+        self._rate: deque[tuple[float, int]] = deque()
+        self._reset_day(0)
+
+    # -- lists -----------------------------------------------------------------
+    def resolve_list(self, name: str) -> tuple[TickerList, tuple[str, ...], tuple[str, ...]]:
+        """Load ``name`` and split its symbols into (with data, without data).
+
+        Raises ``TickerListError`` for a broken list and ``CacheError`` when the
+        cache has no bars for any of its symbols.
+        """
+        tl = load_list(name, self.user_dir)
+        have = self.cache.latest(tl.symbols)
+        present = tuple(s for s in tl.symbols if s in have)
+        missing = tuple(s for s in tl.symbols if s not in have)
+        if not present:
+            if self.cache.bar_count() == 0:
+                raise CacheError(
+                    f"the cache {self.cache.path} is empty; seed it with "
+                    "`avwap demo-data` or import bars first"
+                )
+            raise CacheError(f"the cache has no bars for any symbol of the list {tl.name!r}")
+        return tl, present, missing
+
+    # -- session ---------------------------------------------------------------
+    def prepare(
+        self,
+        tl: TickerList,
+        symbols: Sequence[str],
+        missing: Sequence[str] = (),
+        *,
+        resume_at: np.datetime64 | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> Frame | None:
+        """Build the feed and the engine for ``symbols`` and warm it (blocking)."""
+        self.symbols = tuple(symbols)
+        feed = self.feed_factory(self.symbols, resume_at)
+        history = feed.load()
+        engine = IncrementalEngine(self.symbols, self.names)
+        self.ticker_list, self.missing, self.feed, self.engine = tl, tuple(missing), feed, engine
+        self.frame = None
+        self._reset_day(len(self.symbols))
+        if len(history.ts) == 0:
+            return None
+        # Warm on the sessions before today in one call; step today's minutes so
+        # the chart and the day totals have them.
+        # "Today" is the replay's first day: minutes of it already in the history
+        # (a list switch mid-session) are stepped one by one below.
+        sess = history.segments["session"]
+        full = feed.panel
+        first_day = full.segments["day"][min(len(history.ts), len(full.ts) - 1)]
+        today = int(np.searchsorted(history.segments["day"], first_day, side="left"))
+        prior = history.slice_time(0, today)
+        self._profile(prior)
+        prior = self._warm_window(prior, full.segments["day"][min(today, len(full.ts) - 1)])
+        chunks = max(1, len(prior.ts) // 390)
+        for k in range(chunks):  # warm in session-sized pieces for a progress bar
+            lo, hi = k * len(prior.ts) // chunks, (k + 1) * len(prior.ts) // chunks
+            if hi > lo:
+                engine.warm(prior.slice_time(lo, hi))
+            if progress:
+                progress((k + 1) / (chunks + 1))
+        if len(prior.ts):
+            self._prev_close = _last_valid(prior.close, prior.valid)
+            self._session = int(sess[today - 1]) if today else None
+        frame = None
+        for t in range(today, len(history.ts)):
+            frame = self.step(history.batch(t))
+        if progress:
+            progress(1.0)
+        return frame
+
+    def _warm_window(self, prior: Panel, replay_day: int) -> Panel:
+        """The last ``engine_warm`` sessions of ``prior`` (all of it if fewer)."""
+        if len(prior.ts) == 0:
+            return prior
+        k = self.engine_warm
+        if k is None:
+            day = np.datetime64(dt.date.fromordinal(int(replay_day)), "D")
+            k = auto_warm_sessions(day)
+        days = prior.segments["day"]
+        starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
+        if k <= 0:
+            return prior.slice_time(len(prior.ts), len(prior.ts))
+        return prior.slice_time(int(starts[max(0, len(starts) - k)]), len(prior.ts))
+
+    def _reset_day(self, s: int) -> None:
+        self._session: int | None = None
+        self._prev_close = np.full(s, np.nan)
+        self._day_close = np.full(s, np.nan)
+        self._cum_vol = np.zeros(s)
+        self._avg_cum = np.full((s, SESSION_MINUTES), np.nan)
+        self._chart = np.full((1 + len(CHART_NAMES), s, SESSION_MINUTES), np.nan, np.float32)
+        self._minute = 0
+
+    def _profile(self, prior: Panel) -> None:
+        """Average cumulative volume by minute of session over ``prior``'s sessions."""
+        s = len(self.symbols)
+        mos = prior.minute_of_session
+        keep = (mos >= 0) & (mos < SESSION_MINUTES)
+        if not keep.any():
+            return
+        vol = np.where(prior.valid, prior.volume, 0.0)[:, keep]
+        sess = prior.segments["session"][keep]
+        m = mos[keep].astype(np.int64)
+        cum = np.cumsum(vol, axis=1)
+        starts = np.r_[True, sess[1:] != sess[:-1]]
+        base = np.where(starts, cum - vol, np.nan)
+        base = _ffill(base)
+        day_cum = cum - base
+        total = np.zeros((s, SESSION_MINUTES))
+        count = np.zeros(SESSION_MINUTES)
+        np.add.at(total.T, m, day_cum.T)
+        np.add.at(count, m, 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self._avg_cum = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+    def step(self, batch: BarBatch) -> Frame:
+        """Advance the engine one minute and derive the frame (blocking)."""
+        assert self.engine is not None
+        received = self.clock()
+        sess = int(batch.segments["session"])
+        if self._session is not None and sess != self._session and sess >= 0:
+            self._prev_close = np.where(
+                np.isfinite(self._day_close), self._day_close, self._prev_close
+            )
+            self._cum_vol[:] = 0.0
+            self._chart[:] = np.nan
+            self._minute = 0
+        if sess >= 0:
+            self._session = sess
+        prev = self.frame
+        snap = self.engine.step(batch)
+        if batch.final:
+            self._cum_vol += np.where(batch.valid, batch.volume, 0.0)
+        self._day_close = np.where(batch.valid, batch.close, self._day_close)
+        m = int(batch.minute_of_session)
+        if 0 <= m < SESSION_MINUTES:
+            self._chart[0, :, m] = snap.last
+            for k, name in enumerate(CHART_NAMES, start=1):
+                if name in snap.names:
+                    self._chart[k, :, m] = snap.column(name)
+            self._minute = max(self._minute, m + 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            change = (snap.last / self._prev_close - 1.0) * 100.0
+            mi = min(max(m, 0), SESSION_MINUTES - 1)
+            rvol = self._cum_vol / self._avg_cum[:, mi]
+        rvol = np.where(np.isfinite(rvol), rvol, np.nan)
+        hits = tuple(self.alerts.evaluate(snap))
+        self._seq += 1
+        self._count_rate(received, int(np.count_nonzero(batch.valid)))
+        frame = Frame(
+            snapshot=snap,
+            change_pct=change,
+            day_volume=self._cum_vol.copy(),
+            rvol=rvol,
+            minute=self._minute,
+            seq=self._seq,
+            received_at=received,
+            hits=hits,
+            prev_values=None if prev is None else prev.snapshot.values,
+        )
+        self.frame = frame
+        return frame
+
+    def step_next(self) -> Frame | None:
+        """Pull the next minute from the feed without pacing and step it (tests, bench)."""
+        batch = self.feed.next_batch() if self.feed is not None else None
+        return None if batch is None else self.step(batch)
+
+    # -- what panes read -------------------------------------------------------
+    def chart_series(self, symbol: str) -> dict[str, np.ndarray]:
+        """Today's close and chart levels for ``symbol`` up to the current minute."""
+        if symbol not in self.symbols:
+            return {}
+        i = self.symbols.index(symbol)
+        n = self._minute
+        out = {"close": self._chart[0, i, :n].copy()}
+        for k, name in enumerate(CHART_NAMES, start=1):
+            out[name] = self._chart[k, i, :n].copy()
+        return out
+
+    def _count_rate(self, now: float, bars: int) -> None:
+        self._rate.append((now, bars))
+        while len(self._rate) > 2 and now - self._rate[0][0] > 2.0:
+            self._rate.popleft()
+
+    def bars_per_second(self) -> float:
+        """Symbol-bars stepped per second over the last ~2 s of clock."""
+        if len(self._rate) < 2:
+            return 0.0
+        span = self._rate[-1][0] - self._rate[0][0]
+        if span <= 0:
+            return 0.0
+        return sum(b for _, b in list(self._rate)[1:]) / span
+
+
+def _last_valid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Each row's last valid value (NaN if none)."""
+    s, t = values.shape
+    if t == 0:
+        return np.full(s, np.nan)
+    idx = np.where(valid, np.arange(t), -1).max(axis=1)
+    out = values[np.arange(s), np.maximum(idx, 0)].astype(np.float64)
+    return np.where(idx >= 0, out, np.nan)
+
+
+def _ffill(a: np.ndarray) -> np.ndarray:
+    """Forward-fill NaNs along the last axis."""
+    mask = np.isnan(a)
+    idx = np.where(~mask, np.arange(a.shape[-1]), 0)
+    np.maximum.accumulate(idx, axis=-1, out=idx)
+    return np.take_along_axis(a, idx, axis=-1)

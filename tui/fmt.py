@@ -1,0 +1,72 @@
+"""Number and time formatting shared by every pane (and by the tests that read panes).
+
+One place decides how a price, a percentage or a σ distance looks, so a test can
+format the engine's Snapshot value the same way and compare strings exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from zoneinfo import ZoneInfo
+
+import numpy as np
+
+from storage.calendar import EXCHANGE_TZ
+
+DASH = "—"
+_TZ = ZoneInfo(EXCHANGE_TZ)
+
+
+def _bad(x: float) -> bool:
+    return x is None or not math.isfinite(x)
+
+
+def price(x: float) -> str:
+    if _bad(x):
+        return DASH
+    return f"{x:,.2f}" if abs(x) >= 1 else f"{x:.4f}"
+
+
+def pct(x: float) -> str:
+    return DASH if _bad(x) else f"{x:+.2f}%"
+
+
+def sigma(x: float) -> str:
+    return DASH if _bad(x) else f"{x:+.2f}σ"
+
+
+def ratio(x: float) -> str:
+    return DASH if _bad(x) else f"{x:.2f}"
+
+
+def volume(x: float) -> str:
+    if _bad(x):
+        return DASH
+    for div, unit in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if abs(x) >= div:
+            return f"{x / div:.1f}{unit}"
+    return f"{x:.0f}"
+
+
+def value(x: float) -> str:
+    """A generic indicator value: 4 significant-ish digits, grouped."""
+    if _bad(x):
+        return DASH
+    ax = abs(x)
+    if ax >= 1e6:
+        return volume(x)
+    if ax >= 100:
+        return f"{x:,.1f}"
+    if ax >= 1:
+        return f"{x:.2f}"
+    return f"{x:.4f}"
+
+
+def exchange_time(ts: np.datetime64 | None) -> str:
+    """A UTC bar start as exchange wall time ``YYYY-MM-DD HH:MM ET``."""
+    if ts is None:
+        return "--:--"
+    utc = np.datetime64(ts, "m").astype("datetime64[s]").astype(object)
+    local = utc.replace(tzinfo=dt.UTC).astimezone(_TZ)
+    return local.strftime("%Y-%m-%d %H:%M ET")

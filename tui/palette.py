@@ -1,0 +1,54 @@
+"""Command-palette entries, "category: action" style (``list: all``, ``speed: max``).
+
+Why a Provider: everything the keys do is also reachable by name from ctrl+p,
+which is how a user finds an action without knowing its key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from engine.feeds.replay import SPEEDS, speed_label
+from storage.tickers import available_lists
+from tui.widgets.watchlist import COLUMNS
+
+if TYPE_CHECKING:
+    from tui.app import AvwapApp
+
+
+class ConsoleCommands(Provider):
+    """Lists, speeds, sort columns and screens."""
+
+    def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
+        app: AvwapApp = self.app  # type: ignore[assignment]
+        cmds: list[tuple[str, Callable[[], object], str]] = []
+        for name in available_lists(app.controller.user_dir):
+            cmds.append((f"list: {name}", partial(app.switch_list, name),
+                         f"Watch the {name!r} ticker list"))
+        for speed in SPEEDS:
+            cmds.append((f"speed: {speed_label(speed)}", partial(app.set_speed, speed),
+                         "Replay speed"))
+        for col in COLUMNS:
+            cmds.append((f"sort: {col.key}", partial(app.sort_by, col.key),
+                         f"Sort the watchlist by {col.title}"))
+        for mode, label in (("console", "console"), ("training", "training"),
+                            ("backtests", "backtests")):
+            cmds.append((f"screen: {label}", partial(app.switch_mode, mode),
+                         f"Show the {label} screen"))
+        cmds.append(("alerts: list", app.show_alerts, "Show alert rules and firings"))
+        return cmds
+
+    async def discover(self) -> Hits:
+        for name, cb, help_text in self._commands():
+            yield DiscoveryHit(name, cb, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, cb, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), cb, help=help_text)

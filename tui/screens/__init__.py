@@ -1,0 +1,1 @@
+"""Screens of the console: the main console, overlays, and later-issue placeholders."""

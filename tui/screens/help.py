@@ -1,0 +1,53 @@
+"""The ``?`` overlay: every key of the screen it was opened on, with its binding id.
+
+Why ids are shown: they are what the ``[keys]`` section of the config remaps
+(``sort.next = "ctrl+o"``), so the help doubles as the remapping reference.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+HelpRow = tuple[str, str, str]  # key display, description, binding id
+
+
+class HelpScreen(ModalScreen[None]):
+    """A centred list of keys; escape, ``?`` or ``q`` closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 80; height: auto; max-height: 90%; border: round $accent;
+        background: $surface; padding: 0 1;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape,question_mark,q", "dismiss", "Close", id="help.close"),
+    ]
+
+    def __init__(self, rows: list[HelpRow]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        table = Table(title="Keys (remap in the config's [keys] table by id)",
+                      expand=True, box=None, padding=(0, 1))
+        table.add_column("key", style="bold cyan", no_wrap=True)
+        table.add_column("action")
+        table.add_column("id", style="dim")
+        for key, desc, bid in self.rows:
+            table.add_row(key, desc, bid)
+        table.add_row("", "", "")
+        table.add_row("mouse", "click a row to select, a header to sort; wheel scrolls", "")
+        with VerticalScroll():
+            yield Static(table, id="help-table")
+
+    async def action_dismiss(self, result: None = None) -> None:
+        self.dismiss(None)
