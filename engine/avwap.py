@@ -26,7 +26,7 @@ anchor; an invalid bar contributes nothing; outputs come from the state.
 
 Custom anchors (``anchored_batch``/``anchored_init``/``anchored_step``) start at
 a per-symbol timestamp (e.g. an earnings date). Auto anchors (highest high /
-lowest low / highest volume of the prior N sessions) are not built yet.
+lowest low / highest volume of the prior N sessions) live in ``engine.avwap_auto``.
 
 Known float32 limit: σ's relative error grows like eps·(level − ref)²/σ², so a
 segment whose first bar is a thin outlier followed by bars 8 decades heavier
@@ -153,6 +153,12 @@ def _comp_cumsum(x: mx.array) -> tuple[mx.array, mx.array]:
     return hi, lo
 
 
+def _comp_sum(x: mx.array) -> mx.array:
+    """The compensated cumsum folded back into one float32 array."""
+    hi, lo = _comp_cumsum(x)
+    return hi + lo
+
+
 def _seg_exclusive(x: mx.array, start: mx.array) -> mx.array:
     """Σ of ``x`` over earlier blocks of the same segment (compensated), ``[K, S, nB]``."""
     hi, lo = _comp_cumsum(x)
@@ -166,28 +172,37 @@ def _seg_exclusive(x: mx.array, start: mx.array) -> mx.array:
 
 
 # Single-output compiled kernels: on MLX's CPU backend one fused kernel per
-# output is several times faster than one kernel with many outputs.
+# output is several times faster than one kernel with many outputs. Each
+# output of each anchor is its own [S, T] array: the allocator reuses buffers of
+# that size, while [K, S, T] stacks were fresh pages (page faults) every call.
 
 
 @mx.compile
-def _mean_dev(
-    x0: mx.array, x1: mx.array, dq: mx.array, p0: mx.array, p1: mx.array, act: mx.array
-) -> mx.array:
-    """VWAP − ref (NaN outside a segment or before its first volume)."""
-    return mx.where(act, (x1 + p1 + dq * p0) / (x0 + p0), _NAN)
+def _level(
+    x0: mx.array, x1: mx.array, dq: mx.array, r: mx.array, p0: mx.array, p1: mx.array,
+    act: mx.array,
+) -> mx.array:  # fmt: skip
+    """The VWAP (NaN outside a segment or before its first volume)."""
+    return mx.where(act, r + (x1 + p1 + dq * p0) / (x0 + p0), _NAN)
 
 
 @mx.compile
 def _sigma(
-    x0: mx.array, x2: mx.array, dq: mx.array, p0: mx.array, p1: mx.array, p2: mx.array,
-    m: mx.array,
+    x0: mx.array, x1: mx.array, x2: mx.array, dq: mx.array, p0: mx.array, p1: mx.array,
+    p2: mx.array, act: mx.array,
 ) -> mx.array:  # fmt: skip
+    s0 = x0 + p0
+    m = (x1 + p1 + dq * p0) / s0
     s2 = x2 + p2 + (2.0 * dq) * p1 + (dq * dq) * p0
-    return mx.sqrt(mx.maximum(s2 / (x0 + p0) - m * m, 0.0))
+    return mx.where(act, mx.sqrt(mx.maximum(s2 / s0 - m * m, 0.0)), _NAN)
 
 
 @mx.compile
-def _zscore(r: mx.array, m: mx.array, sd: mx.array, lc: mx.array) -> mx.array:
+def _zscore(
+    x0: mx.array, x1: mx.array, dq: mx.array, r: mx.array, p0: mx.array, p1: mx.array,
+    sd: mx.array, lc: mx.array,
+) -> mx.array:  # fmt: skip
+    m = (x1 + p1 + dq * p0) / (x0 + p0)
     return mx.where(sd > 0, ((lc - r) - m) / sd, _NAN)
 
 
@@ -201,6 +216,18 @@ def _bands(level: mx.array, sd: mx.array, mode: str, mults: Sequence[float]) -> 
         else:
             out += [level * (1.0 + k / 100.0), level * (1.0 - k / 100.0)]
     return out
+
+
+def _finish_blocks(
+    x0: mx.array, x1: mx.array, x2: mx.array, dq: mx.array, r: mx.array, act: mx.array,
+    p0: mx.array, p1: mx.array, p2: mx.array, lc: mx.array, mode: str,
+    mults: Sequence[float], with_sd: bool,
+) -> list[mx.array]:  # fmt: skip
+    """One anchor's outputs ``[S, nB, B]`` from block carries and in-block prefixes."""
+    level = _level(x0, x1, dq, r, p0, p1, act)
+    sd = _sigma(x0, x1, x2, dq, p0, p1, p2, act)
+    outs = [level, *_bands(level, sd, mode, mults), _zscore(x0, x1, dq, r, p0, p1, sd, lc)]
+    return [*outs, sd] if with_sd else outs
 
 
 def segmented_batch(
@@ -251,17 +278,15 @@ def segmented_batch(
     t2 = mx.where(act, a2 + 2.0 * dq * a1 + dq * dq * a0, 0.0)
     x0, x1, x2 = (_seg_exclusive(a, start)[..., None] for a in (t0, t1, t2))
     dq, r = dq[..., None], r[..., None]
-    p0, p1, p2 = p0[None], p1[None], p2[None]
-    m = _mean_dev(x0, x1, dq, p0, p1, act[..., None])
-    level = r + m
-    sd = _sigma(x0, x2, dq, p0, p1, p2, m)
-    outs = [level, *_bands(level, sd, mode, mults), _zscore(r, m, sd, lc.reshape(1, s, nb, b))]
-    if with_sd:
-        outs.append(sd)
+    lc = lc.reshape(s, nb, b)
     names = ("level", *band_suffixes(len(mults)), *(("sd",) if with_sd else ()))
     res: list[dict[str, mx.array]] = []
     for i in range(k):
-        row = {n: o[i].reshape(s, nb * b) for n, o in zip(names, outs, strict=True)}
+        outs = _finish_blocks(
+            x0[i], x1[i], x2[i], dq[i], r[i], act[i, :, :, None], p0, p1, p2, lc, mode, mults,
+            with_sd,
+        )  # fmt: skip
+        row = {n: o.reshape(s, nb * b) for n, o in zip(names, outs, strict=True)}
         res.append({n: a[:, :t] for n, a in row.items()} if plan.pad else row)
     return res
 
@@ -388,7 +413,7 @@ def anchored_batch(
     ref = mx.where(nxt < t, mx.take_along_axis(p, mx.minimum(nxt, t - 1), axis=1), 0.0)
     d = mx.where(on, p - ref, 0.0)
     v = mx.where(on, inp.volume, 0.0)
-    s0, s1, s2 = (sum(_comp_cumsum(x)) for x in (v, v * d, v * d * d))
+    s0, s1, s2 = (_comp_sum(x) for x in (v, v * d, v * d * d))
     lc = _ffill_close(inp.close, inp.valid)
     return finish(ref, s0, s1, s2, lc, mode, mults, with_sd)
 

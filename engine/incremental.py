@@ -15,12 +15,14 @@ from collections.abc import Iterable, Sequence
 import mlx.core as mx
 import numpy as np
 
+from engine.indicators.base import Bar
 from engine.inputs import step_inputs
 from engine.registry import Indicator, State, StepInputs, needed, output_names
 from engine.snapshot import Snapshot
 from storage.types import BarBatch, Panel
 
 REGIME = "regime"
+NAN = float("nan")
 Tree = dict[str, dict[str, mx.array]]
 
 
@@ -33,6 +35,18 @@ class IncrementalEngine:
         with_regime = (*self.names, REGIME) if REGIME in output_names() else self.names
         self._inds: list[Indicator] = needed(with_regime)
         self._has_regime = REGIME in with_regime
+        self._hosts = [(ind.host, ind.host.init(len(self.symbols))) for ind in self._inds
+                       if ind.host is not None]
+        # bar-sequence indicators are stepped together (one bar count, one output mask)
+        self._seq = [ind for ind in self._inds if ind.seq is not None]
+        self._other = [ind for ind in self._inds if ind.seq is None]
+        self._seq_names = [n for ind in self._seq for n in ind.outputs]
+        self._seq_warm = mx.array(np.array(
+            [ind.seq.warm[n] for ind in self._seq for n in ind.outputs], dtype=np.int32))
+        other_names = [n for ind in self._other for n in ind.outputs]
+        col = {n: i for i, n in enumerate([*self._seq_names, *other_names])}
+        self._order = mx.array(np.array([col[n] for n in self.names], dtype=np.int32))
+        self._regime_col = col.get(REGIME, -1)
         self._state: Tree = self._init_state()
         self._before: Tree | None = None  # state before the last stepped minute
         self._last_ts: np.datetime64 | None = None
@@ -40,12 +54,16 @@ class IncrementalEngine:
 
     def _init_state(self) -> Tree:
         s = len(self.symbols)
-        tree: Tree = {ind.key: ind.init(s) for ind in self._inds}
+        tree: Tree = {ind.key: ind.init(s) for ind in self._other}
+        tree.update({ind.key: ind.seq.init(s) for ind in self._seq})
+        tree["_seq"] = {"n": mx.zeros((s,), dtype=mx.int32),
+                        "last": mx.full((s, len(self._seq_names)), float("nan"))}
         tree["_engine"] = {"last": mx.full((s,), float("nan")), "vol": mx.zeros((s,))}
         return tree
 
     def reset(self) -> None:
         self._state, self._before, self._last_ts = self._init_state(), None, None
+        self._hosts = [(h, h.init(len(self.symbols))) for h, _ in self._hosts]
 
     # ------------------------------------------------------------------ core
 
@@ -56,21 +74,49 @@ class IncrementalEngine:
             segments={k[4:]: v for k, v in raw.items() if k.startswith("seg:")},
             minute_of_session=raw["minute_of_session"], session_minutes=raw["session_minutes"],
             ts_minutes=raw["ts_minutes"],
+            extra={k[2:]: v for k, v in raw.items() if k.startswith("x:")},
         )
         new: Tree = {}
-        outs: dict[str, mx.array] = {}
-        for ind in self._inds:
+        cols = self._step_seq(state, inp, new)
+        outs: list[mx.array] = []
+        for ind in self._other:
             st, o = ind.step(state[ind.key], inp)
             new[ind.key] = st
-            outs.update(o)
+            outs.extend(o[n].astype(mx.float32) for n in ind.outputs)
         eng = state["_engine"]
         new["_engine"] = {
             "last": mx.where(inp.valid, inp.close, eng["last"]),
             "vol": mx.where(inp.valid, inp.volume, eng["vol"]),
         }
-        values = mx.stack([outs[n].astype(mx.float32) for n in self.names], axis=1)
-        regime = outs[REGIME] if self._has_regime else mx.full(inp.close.shape, -1.0)
+        every = mx.concatenate([cols, mx.stack(outs, axis=1)], axis=1) if outs else cols
+        values = mx.take(every, self._order, axis=1)
+        regime = (every[:, self._regime_col] if self._has_regime
+                  else mx.full(inp.close.shape, -1.0))
         return new, values, regime
+
+    def _step_seq(self, state: Tree, inp: StepInputs, new: Tree) -> mx.array:
+        """Step every bar-sequence indicator on this minute's real bars: ``[S, F_seq]``.
+
+        A symbol without a bar keeps its state and repeats its last outputs; the
+        first ``warm`` real bars of each output are NaN (``engine.indicators.base``).
+        """
+        v = inp.valid
+        n = state["_seq"]["n"] + v.astype(mx.int32)
+        bar = Bar(inp.open, inp.high, inp.low, inp.close, inp.volume, n)
+        outs: list[mx.array] = []
+        for ind in self._seq:
+            inner = state[ind.key]
+            st, o = ind.seq.step(dict(inner), bar)
+            new[ind.key] = {k: mx.where(v.reshape((-1,) + (1,) * (a.ndim - 1)), a, inner[k])
+                            for k, a in st.items()}
+            outs.extend(o[name].astype(mx.float32) for name in ind.outputs)
+        if not outs:
+            new["_seq"] = state["_seq"]
+            return mx.zeros((v.shape[0], 0))
+        cols = mx.where(n[:, None] > self._seq_warm[None, :], mx.stack(outs, axis=1), NAN)
+        cols = mx.where(v[:, None], cols, state["_seq"]["last"])
+        new["_seq"] = {"n": n, "last": cols}
+        return cols
 
     @staticmethod
     def _raw(inp: StepInputs) -> dict[str, mx.array]:
@@ -93,7 +139,12 @@ class IncrementalEngine:
             raise ValueError(f"bar at {ts} is older than the last stepped minute {self._last_ts}")
         else:
             start = self._state
-        new, values, regime = self._fn(start, self._raw(step_inputs(batch)))
+        raw = self._raw(step_inputs(batch))
+        for host, hs in self._hosts:
+            raw.update({"x:" + k: mx.array(v) for k, v in host.read(hs, batch).items()})
+        new, values, regime = self._fn(start, raw)
+        for host, hs in self._hosts:
+            host.write(hs, batch)
         self._before, self._state, self._last_ts = start, new, ts
         return values, regime
 

@@ -181,28 +181,38 @@ def rolling_arg_extreme(x: mx.array, n: int, highest: bool) -> mx.array:
 
 
 @lru_cache(maxsize=128)
-def _decay(a: float, b: int) -> tuple[np.ndarray, np.ndarray]:
-    e = np.arange(b)[:, None] - np.arange(b)[None, :]
-    m = np.where(e >= 0, np.power(a, np.maximum(e, 0), dtype=np.float64), 0.0)
-    return m.T.astype(np.float32), np.power(a, np.arange(1, b + 1, dtype=np.float64)).astype(
-        np.float32
-    )
+def _rebase(a: float) -> tuple[int, np.ndarray, np.ndarray]:
+    """Block length and the ``a**-j`` / ``a**(j+1)`` weights for ``scan_const``.
+
+    The block is short enough that ``a**-(b-1)`` stays far from float32 overflow.
+    """
+    b = _BLOCK
+    if 0.0 < a < 1.0:
+        while b > 1 and (b - 1) * -np.log10(a) > 12.0:
+            b //= 2
+    j = np.arange(b, dtype=np.float64)
+    inv = np.power(a, -j) if a != 0.0 else (j == 0).astype(np.float64)
+    return b, inv.astype(np.float32), np.power(a, j + 1).astype(np.float32)
 
 
 def scan_const(a: float, b_: mx.array) -> mx.array:
-    """``y[t] = a * y[t-1] + b[t]`` (``y[-1] = 0``) over axis 1, by block matmul."""
+    """``y[t] = a * y[t-1] + b[t]`` (``y[-1] = 0``) over axis 1.
+
+    Inside a block of ``bl`` steps ``y[t] = a**t * cumsum(b[j] * a**-j)`` (one
+    cumsum, no matmul); block ends are chained by a log-depth scan over blocks.
+    Rounding is relative to the largest recent terms, as with a direct loop.
+    """
     s, t = b_.shape
-    bl = _BLOCK
+    a = float(a)
+    bl, inv, powers = _rebase(a)
     k = -(-t // bl)
     pad = k * bl - t
     x = mx.concatenate([b_, mx.zeros((s, pad), b_.dtype)], axis=1) if pad else b_
-    mt, powers = _decay(float(a), bl)
-    local = (x.reshape(s * k, bl) @ mx.array(mt)).reshape(s, k, bl)
+    x = x.reshape(s, k, bl)
+    fwd = mx.array(np.concatenate([[1.0], powers[:-1]]).astype(np.float32))
+    local = mx.cumsum(x * mx.array(inv), axis=2) * fwd
     if k > 1:
-        ends = local[:, :, -1]  # [S, K]
-        ab = float(a) ** bl
-        mk, _ = _decay(ab, k)
-        carry = ends @ mx.array(mk)  # y at each block end
+        carry = scan_var(mx.full((s, k), a ** bl), local[:, :, -1])  # y at each block end
         carry = mx.concatenate([mx.zeros((s, 1)), carry[:, :-1]], axis=1)
         local = local + carry[:, :, None] * mx.array(powers)[None, None, :]
     return local.reshape(s, k * bl)[:, :t]

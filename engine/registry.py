@@ -26,6 +26,13 @@ Warm-up: the first ``warmup`` real bars of a symbol give NaN, as TA-Lib does
 ADX and +DI). Session-anchored (intraday) outputs are NaN until their segment's
 data exists instead, and ``warmup`` is 0 for them.
 
+``host`` (optional) keeps a large history outside the compiled step, in NumPy:
+copying a ``[S, days, minutes]`` array through a pure step every minute costs
+more than all the maths. Before each step the engine asks the host for the
+current minute's small slice (``read`` -> ``StepInputs.extra``); after it, the
+host writes that minute's column in place (``write``). Both must be idempotent
+for a revised minute (same ``ts``), so re-stepping never double counts.
+
 ``talib`` maps an output to the TA-Lib expression it must match (evaluated by the
 parity tests and the benchmark with ``talib``, ``o h l c v`` float64 in scope);
 ``talipp`` likewise names the talipp indicator the benchmark steps against.
@@ -35,9 +42,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import mlx.core as mx
+import numpy as np
+
+from storage.types import BarBatch
 
 State = dict[str, mx.array]
 Outputs = dict[str, mx.array]
@@ -76,6 +86,17 @@ class StepInputs:
     minute_of_session: mx.array  # int32 [1]
     session_minutes: mx.array  # int32 [1]
     ts_minutes: mx.array  # int32 [1]
+    extra: dict[str, mx.array] = field(default_factory=dict)  # host slices (see ``Host``)
+
+
+class Host(Protocol):
+    """History an indicator keeps in NumPy, outside the compiled step."""
+
+    def init(self, s: int) -> Any: ...
+
+    def read(self, hs: Any, batch: BarBatch) -> dict[str, np.ndarray]: ...
+
+    def write(self, hs: Any, batch: BarBatch) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -94,6 +115,8 @@ class Indicator:
     talib: dict[str, str] = field(default_factory=dict)  # output -> TA-Lib expression, if any
     warmups: dict[str, int] = field(default_factory=dict)  # per-output override of ``warmup``
     talipp: dict[str, str] = field(default_factory=dict)  # output -> talipp expression, if any
+    host: Host | None = None  # NumPy-side history, read/written around each step
+    seq: Any = None  # ``engine.indicators.base.SeqSpec`` when built by ``seq_indicator``
 
     def warmup_of(self, name: str) -> int:
         """Real bars of NaN before ``name`` has a value (``warmup`` unless overridden)."""

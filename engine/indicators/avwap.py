@@ -5,17 +5,25 @@ scans in batch and one compiled step), so its outputs are, for each anchor
 ``session, day, week, month, quarter, year``: ``avwap_<anchor>`` (level),
 ``avwap_<anchor>_up1 … _up3`` / ``_dn1 … _dn3`` (±1/2/3 volume-weighted σ, as
 TradingView draws them) and ``avwap_<anchor>_z`` (the close's distance from the
-level in σ). Custom anchors are per user, so they are an API
-(``engine.avwap.anchored_batch``/``anchored_step``), not registry entries.
+level in σ).
+
+A second entry, ``avwap_auto``, anchors at the highest high, the lowest low and
+the highest-volume bar of the prior five trading days (re-chosen at each day's
+first minute; see ``engine.avwap_auto`` for the exact rules): ``avwap_hh``,
+``avwap_ll``, ``avwap_hv`` with the same band and z suffixes. Custom anchors are
+per user, so they are an API (``engine.avwap.anchored_batch``/``anchored_step``),
+not registry entries.
 """
 
 from __future__ import annotations
 
 from engine import avwap as kernels
+from engine import avwap_auto as auto
 from engine.registry import BatchInputs, Indicator, Outputs, State, StepInputs, register
 from storage.types import SEGMENT_KINDS
 
 CALENDAR_OUTPUTS: tuple[str, ...] = kernels.output_names(SEGMENT_KINDS)
+AUTO_OUTPUTS: tuple[str, ...] = auto.output_names()
 
 
 def _batch(inp: BatchInputs) -> Outputs:
@@ -43,6 +51,42 @@ register(
         description=(
             "Anchored VWAP at the session (09:30 open), trading day, week, month, quarter "
             "and year, with ±1/2/3σ volume-weighted bands and the close's z-score"
+        ),
+    )
+)
+
+
+def _auto_batch(inp: BatchInputs) -> Outputs:
+    return auto.auto_batch(inp)
+
+
+def _auto_init(s: int) -> State:
+    return auto.auto_init(s)
+
+
+def _auto_step(state: State, inp: StepInputs) -> tuple[State, Outputs]:
+    return auto.auto_step(state, inp)
+
+
+register(
+    Indicator(
+        key="avwap_auto",
+        family="avwap",
+        outputs=AUTO_OUTPUTS,
+        params={
+            "anchors": auto.KINDS,
+            "days": auto.DEFAULT_DAYS,
+            "source": "hlc3",
+            "bands": "stdev",
+            "mults": (1, 2, 3),
+        },
+        warmup=0,
+        batch=_auto_batch,
+        init=_auto_init,
+        step=_auto_step,
+        description=(
+            "Anchored VWAP from the highest high, the lowest low and the highest-volume bar "
+            "of the prior 5 trading days (re-anchored each day), with ±1/2/3σ bands and z"
         ),
     )
 )

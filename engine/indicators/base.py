@@ -44,6 +44,20 @@ InitFn = Callable[[int], State]
 StepFn = Callable[[State, Bar], tuple[State, Outputs]]
 
 
+@dataclass(frozen=True)
+class SeqSpec:
+    """The raw maths of a bar-sequence indicator, for an engine that fuses them.
+
+    ``IncrementalEngine`` steps every ``seq_indicator`` with one shared real-bar
+    count and masks all their outputs at once (warm-up, missing bars), instead
+    of each wrapper doing it per output: far fewer graph nodes per minute.
+    """
+
+    init: InitFn
+    step: StepFn
+    warm: dict[str, int]
+
+
 def compacted(inp: BatchInputs) -> K.Compact:
     """The panel's compacted bars, computed once per ``BatchInputs``."""
     c = inp.extra.get("_compact")
@@ -107,6 +121,7 @@ def seq_indicator(
             key=key, family=family, outputs=outputs, params=params, warmup=warmup,
             batch=batch_form, init=init_form, step=step_form, description=description,
             talib=talib or {}, talipp=talipp or {}, warmups=dict(warmups or {}),
+            seq=SeqSpec(init, step, warm),
         )
     )
 
@@ -126,23 +141,25 @@ def zeros(s: int, n: int | None = None) -> mx.array:
 
 def ema_step(st: State, p: str, x: mx.array, n: mx.array, period: int, *, lead: int = 0,
              seed_at: int | None = None, k: float | None = None) -> mx.array:
-    """Advance an SMA-seeded EMA kept under keys ``p+'buf'``/``p+'y'`` (see ``K.ema``).
+    """Advance an SMA-seeded EMA kept under key ``p+'y'`` (see ``K.ema``).
 
-    ``n`` counts real bars (1 on the first), so the bar index is ``n - 1``.
+    ``n`` counts real bars (1 on the first), so the bar index is ``n - 1``. Before
+    the seed, ``y`` accumulates the seed window's sum (no window buffer to copy
+    every minute); at ``seed_at`` it becomes the window's mean.
     """
     k = 2.0 / (period + 1) if k is None else k
     seed_at = lead + period - 1 if seed_at is None else seed_at
-    buf = push(st[p + "buf"], x)
+    start = seed_at - period + 1
+    y0 = st[p + "y"]
     idx = n - 1
-    y = mx.where(idx == seed_at, buf.mean(axis=1),
-                 mx.where(idx > seed_at, st[p + "y"] + k * (x - st[p + "y"]), 0.0))
-    st[p + "buf"] = buf
+    acc = mx.where(idx >= start, y0 + x, 0.0)
+    y = mx.where(idx < seed_at, acc,
+                 mx.where(idx == seed_at, acc * (1.0 / period), y0 + k * (x - y0)))
     st[p + "y"] = y
     return y
 
 
 def ema_state(st: State, p: str, s: int, period: int) -> State:
-    st[p + "buf"] = zeros(s, period)
     st[p + "y"] = zeros(s)
     return st
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from engine.kernels import day_layout, seg_last_index, seg_scan
 from engine.registry import BatchInputs, Indicator, State, StepInputs, register
+from storage.types import BarBatch
 
 NAN = float("nan")
 INF = float("inf")
@@ -107,14 +108,51 @@ def _rvol_batch(inp: BatchInputs, reg: mx.array, lay, last_i: mx.array) -> mx.ar
     return mx.where((last_i >= 0) & inreg, carried, NAN)
 
 
+class RvolHistory:
+    """Regular-session volume of the last ``RVOL_DAYS`` days, kept in NumPy.
+
+    A ring of ``RVOL_DAYS + 1`` day rows of ``SLOTS`` minutes (today's row
+    included): the step reads one ``[S, days]`` column and writes one cell per
+    symbol, instead of copying ``[S, days * SLOTS]`` through the compiled graph.
+    A day starts when the ``day`` segment changes (with or without bars), as in
+    the batch form. Reads and writes are idempotent for a revised minute.
+    """
+
+    ROWS = RVOL_DAYS + 1
+
+    def init(self, s: int) -> dict[str, object]:
+        return {"hist": np.zeros((s, self.ROWS, SLOTS), np.float32), "day": None, "ndays": 0}
+
+    def _roll(self, hs: dict, batch: BarBatch) -> int:  # type: ignore[type-arg]
+        day = int(batch.segments["day"])
+        if day != hs["day"]:
+            hs["day"], hs["ndays"] = day, hs["ndays"] + 1
+            hs["hist"][:, hs["ndays"] % self.ROWS, :] = 0.0
+        return hs["ndays"]
+
+    def read(self, hs: dict, batch: BarBatch) -> dict[str, np.ndarray]:  # type: ignore[type-arg]
+        ndays, mos = self._roll(hs, batch), int(batch.minute_of_session)
+        prior = min(ndays - 1, RVOL_DAYS)
+        if prior <= 0 or not 0 <= mos < SLOTS:
+            return {"rvol_mean": np.zeros(len(batch.valid), np.float32)}
+        rows = [(ndays - j) % self.ROWS for j in range(1, prior + 1)]
+        mean = hs["hist"][:, rows, mos].sum(axis=1, dtype=np.float32) / np.float32(prior)
+        return {"rvol_mean": mean}
+
+    def write(self, hs: dict, batch: BarBatch) -> None:  # type: ignore[type-arg]
+        ndays, mos = self._roll(hs, batch), int(batch.minute_of_session)
+        if 0 <= mos < SLOTS:
+            reg = np.asarray(batch.valid, bool) & (mos < int(batch.session_minutes))
+            hs["hist"][:, ndays % self.ROWS, mos] = np.where(reg, batch.volume, 0.0)
+
+
 def _init(s: int) -> State:
     st: State = {
-        "day": mx.full((1,), -(2**30), dtype=mx.int32), "ndays": mx.zeros((1,), dtype=mx.int32),
+        "day": mx.full((1,), -(2**30), dtype=mx.int32),
         "sh": mx.full((s,), -INF), "sl": mx.full((s,), INF),
         "close": mx.full((s,), NAN), "open": mx.full((s,), NAN),
         "ph": mx.full((s,), NAN), "pl": mx.full((s,), NAN), "pc": mx.full((s,), NAN),
         "rv": mx.full((s,), NAN),
-        "hist": mx.zeros((s, RVOL_DAYS * SLOTS)), "today": mx.zeros((s, SLOTS)),
     }
     for m in OR_MINUTES:
         st[f"orh{m}"], st[f"orl{m}"] = mx.full((s,), -INF), mx.full((s,), INF)
@@ -152,32 +190,22 @@ def _step(st: State, inp: StepInputs) -> tuple[State, dict[str, mx.array]]:
     new.update({"sh": sh, "sl": sl, "close": close, "open": open_})
     out.update({"session_high": _fin(sh), "session_low": _fin(sl), "prior_high": ph,
                 "prior_low": pl, "prior_close": pc, "gap_pct": 100.0 * (open_ - pc) / pc})
-    # relative volume: history of the last RVOL_DAYS days, one row of SLOTS each
-    ndays = st["ndays"] + new_day.astype(mx.int32)
-    hist = mx.where(new_day, mx.concatenate([st["hist"][:, SLOTS:], st["today"]], axis=1),
-                    st["hist"])
-    today = mx.where(new_day, 0.0, st["today"])
+    # relative volume: the prior days' mean at this minute comes from ``RvolHistory``
     inreg = (mos >= 0) & (mos < SLOTS)
-    slot = mx.clip(mos, 0, SLOTS - 1)
-    onehot = (mx.arange(SLOTS)[None, :] == slot[:, None]) & inreg[:, None]
-    today = today + mx.where(onehot & reg[:, None], inp.volume[:, None], 0.0)
-    cols = (mx.arange(RVOL_DAYS) * SLOTS)[None, :] + slot[:, None]
-    past = mx.take(hist, cols.reshape(-1), axis=1)
-    prior_days = mx.minimum(ndays - 1, RVOL_DAYS)
-    mean = past.sum(axis=1) / mx.maximum(prior_days, 1).astype(mx.float32)
-    ok = (mean > 0) & (prior_days > 0)
+    mean = inp.extra["rvol_mean"]
+    ok = mean > 0
     rv_now = mx.where(ok, inp.volume / mx.where(ok, mean, 1.0), NAN)
     rv = mx.where(reg & inreg, rv_now, fresh("rv", NAN))
     out[f"rvol_{RVOL_DAYS}"] = mx.where(inreg, rv, NAN)
     out["minutes_since_open"] = mx.broadcast_to(mos.astype(mx.float32), inp.close.shape)
-    new.update({"day": day, "ndays": ndays, "hist": hist, "today": today, "rv": rv})
+    new.update({"day": day, "rv": rv})
     return new, out
 
 
 register(Indicator(
     key="intraday", family="intraday", outputs=NAMES,
     params={"opening_range_minutes": OR_MINUTES, "rvol_days": RVOL_DAYS}, warmup=0,
-    batch=_batch, init=_init, step=_step,
+    batch=_batch, init=_init, step=_step, host=RvolHistory(),
     description="Opening ranges 5/15/30, prior day H/L/C, gap %, session H/L so far, "
                 "relative volume vs the same minute over 10 days, minutes since the open",
 ))

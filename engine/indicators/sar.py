@@ -87,17 +87,42 @@ def _step(st: State, b: Bar) -> tuple[State, Out]:
 
 
 def _batch(c: K.Compact) -> Out:
-    """Loop over bars with NumPy float32 ops vectorized over symbols (cheaper per op
-    than dispatching tiny MLX kernels; the maths is the step's, line for line)."""
+    """Loop over bars with NumPy float32 ops vectorized over symbols.
+
+    The step's long and short branches are one branch here, in a frame where a
+    short position's prices are negated (``d = -1``): negation, max/min and the
+    stop's update commute exactly in IEEE arithmetic, so this gives the step's
+    float32 numbers bit for bit with ~20 NumPy calls per bar instead of ~45.
+    """
     s, t = c.shape
     ref = K.first_col(c.close)
-    h = np.array(c.high - ref, dtype=np.float32)
-    lo = np.array(c.low - ref, dtype=np.float32)
-    st = {k: np.zeros(s, dtype=np.float32) for k in _init(s) if k != "ref"}
-    out = np.empty((s, t), dtype=np.float32)
-    for i in range(t):
-        st, out[:, i] = _sar_core(st, h[:, i], lo[:, i], i + 1, xp=np)
-    return {"sar": mx.array(out) + ref}
+    h = np.ascontiguousarray(np.array(c.high - ref, dtype=np.float32).T)  # [T, S]
+    lo = np.ascontiguousarray(np.array(c.low - ref, dtype=np.float32).T)
+    out = np.zeros((t, s), dtype=np.float32)
+    if t >= 2:
+        hi2, lo2 = np.maximum(h[:-1], h[1:]), np.minimum(lo[:-1], lo[1:])
+        hi2[0], lo2[0] = h[1], lo[1]  # bar 2 takes itself as the previous bar
+        dn, up = lo[0] - lo[1], h[1] - h[0]
+        long_ = ~((dn > 0) & (up < dn))
+        d = np.where(long_, np.float32(1), np.float32(-1))
+        sar = np.where(long_, lo[0], -h[0])  # stop and extreme in the position's frame
+        ep = np.where(long_, h[1], -lo[1])
+        af = np.full(s, ACC, dtype=np.float32)
+        for i in range(1, t):
+            lg = d > 0
+            hd, ld = np.where(lg, h[i], -lo[i]), np.where(lg, lo[i], -h[i])
+            h2d, l2d = np.where(lg, hi2[i - 1], -lo2[i - 1]), np.where(lg, lo2[i - 1], -hi2[i - 1])
+            c_ep = np.maximum(ep, hd)
+            c_af = np.where(hd > ep, np.minimum(af + ACC, MAX_AF), af)
+            c_sar = np.minimum(sar + c_af * (c_ep - sar), l2d)
+            x = np.maximum(ep, h2d)
+            flip = ld <= sar
+            out[i] = d * np.where(flip, x, sar)
+            sar = np.where(flip, np.minimum(-x + ACC * (x - ld), -h2d), c_sar)
+            ep = np.where(flip, -ld, c_ep)
+            af = np.where(flip, np.float32(ACC), c_af)
+            d = np.where(flip, -d, d)
+    return {"sar": mx.array(np.ascontiguousarray(out.T)) + ref}
 
 
 seq_indicator("sar", "trend", ("sar",), {"acceleration": ACC, "maximum": MAX_AF}, 1, _batch,
