@@ -34,6 +34,8 @@ from storage.types import FIELDS, Panel
 
 _UTC = "UTC"
 _MINUTE_US = 60_000_000
+#: DuckDB buffer pool cap: bounds memory whatever the cache size (DuckDB would take 80 % of RAM).
+MEMORY_LIMIT = "256MB"
 
 
 NULL_SYMBOL = "(null)"
@@ -139,13 +141,16 @@ def bars_table(
 class Cache:
     """One DuckDB file. Thread-safe: writes serialize on a lock, reads use cursors."""
 
-    def __init__(self, path: Path | str, *, read_only: bool = False) -> None:
+    def __init__(
+        self, path: Path | str, *, read_only: bool = False, memory_limit: str = MEMORY_LIMIT
+    ) -> None:
         self.path = Path(path)
         try:
             if not read_only:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             self._con = duckdb.connect(str(self.path), read_only=read_only)
             self._con.execute("SET TimeZone = 'UTC'")
+            self._con.execute(f"SET memory_limit = '{memory_limit}'")
             if not read_only:
                 migrate(self._con)
         except duckdb.Error as e:

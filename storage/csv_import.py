@@ -22,14 +22,17 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 
 from storage.cache import Cache, WriteResult, bars_table
 from storage.errors import ImportError_
 from storage.types import FIELDS
+
+if TYPE_CHECKING:  # pandas loads only when a CSV is read (it costs every command ~0.2 s)
+    import pandas as pd
 
 _OFFSET = re.compile(r"(?:Z|[+-]\d\d:?\d\d)$")
 UNPARSABLE_TIME = "unparsable timestamp"
@@ -99,6 +102,8 @@ def read_csv(
     path: Path, layout: CsvLayout, *, chunk_rows: int = 1_000_000
 ) -> Iterator[tuple[pa.Table, pa.Table | None]]:
     """Yield (bars, rows rejected while parsing) per chunk of the file."""
+    import pandas as pd
+
     if not path.exists():
         raise ImportError_(f"{path}: no such file")
     names = list(layout.columns) if layout.columns else None
@@ -122,6 +127,8 @@ def read_csv(
 
 
 def _convert(path: Path, df: pd.DataFrame, layout: CsvLayout) -> tuple[pa.Table, pa.Table | None]:
+    import pandas as pd
+
     df = df.rename(columns=lambda c: _ALIASES.get(str(c).strip().lower(), str(c).strip().lower()))
     need = ["ts", *FIELDS]
     lacking = [c for c in need if c not in df.columns]
@@ -173,6 +180,8 @@ def _convert(path: Path, df: pd.DataFrame, layout: CsvLayout) -> tuple[pa.Table,
 
 def _parse_ts(text: pd.Series, layout: CsvLayout, reason: np.ndarray) -> np.ndarray:
     """UTC ``datetime64[us]`` per row; rows that fail get a reason and NaT."""
+    import pandas as pd
+
     out = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[us]")
     has_offset = text.str.contains(_OFFSET).to_numpy()
     if has_offset.any():
