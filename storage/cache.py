@@ -262,7 +262,7 @@ class Cache:
                     # A DML result can only be fetched from the DB-API cursor; the
                     # extra copy DuckDB warns about is one string column.
                     warnings.simplefilter("ignore", UserWarning)
-                    deleted = cur.to_arrow_table()
+                    deleted: pa.Table = cur.to_arrow_table()
                 replaced = deleted.num_rows
                 if by_symbol and replaced:
                     for sym, n in _value_counts(deleted["symbol"]):
