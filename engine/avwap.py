@@ -43,7 +43,7 @@ import mlx.core as mx
 import numpy as np
 
 from engine.registry import BatchInputs, Outputs, State, StepInputs
-from storage.types import SEGMENT_KINDS
+from storage.types import SEGMENT_KINDS, Panel
 
 SOURCES: tuple[str, ...] = ("hlc3", "close", "hl2", "ohlc4")
 BAND_MODES: tuple[str, ...] = ("stdev", "percent")
@@ -380,6 +380,65 @@ def calendar_step(
     new["seg"] = seg
     out = shifted_outputs(new, mode, mults)
     return new, {_name(kd, n): a[i] for n, a in out.items() for i, kd in enumerate(kinds)}
+
+
+def calendar_state_from_panel(
+    panel: Panel, kinds: Sequence[str] = SEGMENT_KINDS, source: str = "hlc3"
+) -> State:
+    """The ``calendar_step`` state after the panel's last minute, without stepping.
+
+    Why: warming a live console by stepping every minute of a month of history
+    costs thousands of compiled calls, yet the AVWAP state is only each anchor's
+    sums over its current segment. Those are computed here in float64 in one
+    vectorized pass per anchor (shifted by the segment's first price, exactly as
+    the step shifts), so month, quarter and year levels are exact from the first
+    live minute. Continuing with ``calendar_step`` from this state equals having
+    stepped every minute (``tests/engine/test_avwap_warm.py``).
+    """
+    s, t = panel.shape
+    st = calendar_init(s, kinds)
+    if t == 0:
+        return st
+    f64 = {"open": panel.open, "high": panel.high, "low": panel.low, "close": panel.close}
+    p_all = np.asarray(
+        price(
+            *(mx.array(f64[k], dtype=mx.float32) for k in ("open", "high", "low", "close")), source
+        )
+    )
+    ref = np.full((len(kinds), s), np.nan, dtype=np.float32)
+    sums = np.zeros((3, len(kinds), s), dtype=np.float64)
+    seg_now = np.empty((len(kinds), 1), dtype=np.int32)
+    for i, kind in enumerate(kinds):
+        seg = panel.segments[kind]
+        last_id = int(seg[-1])
+        seg_now[i, 0] = last_id
+        if last_id == -1:
+            continue  # outside any such segment: the step keeps zero sums
+        change = np.flatnonzero(seg != last_id)
+        start = int(change[-1]) + 1 if len(change) else 0
+        bars = panel.valid[:, start:]
+        p = p_all[:, start:].astype(np.float64)
+        first = np.argmax(bars, axis=1)
+        has = bars.any(axis=1)
+        r = np.where(has, p_all[np.arange(s), start + first], np.nan).astype(np.float32)
+        ref[i] = r
+        d = np.where(bars, p - r[:, None].astype(np.float64), 0.0)
+        v = np.where(bars, panel.volume[:, start:], 0.0)
+        sums[0, i] = v.sum(axis=1)
+        sums[1, i] = (v * d).sum(axis=1)
+        sums[2, i] = (v * d * d).sum(axis=1)
+    any_bar = panel.valid.any(axis=1)
+    last_t = t - 1 - np.argmax(panel.valid[:, ::-1], axis=1)
+    last = np.where(any_bar, panel.close[np.arange(s), last_t], np.nan)
+    st.update(
+        ref=mx.array(ref),
+        s0=mx.array(sums[0], dtype=mx.float32),
+        s1=mx.array(sums[1], dtype=mx.float32),
+        s2=mx.array(sums[2], dtype=mx.float32),
+        last=mx.array(last, dtype=mx.float32),
+        seg=mx.array(seg_now),
+    )
+    return st
 
 
 # -------------------------------------------------------------------- custom anchors
