@@ -49,6 +49,16 @@ SOURCES: tuple[str, ...] = ("hlc3", "close", "hl2", "ohlc4")
 BAND_MODES: tuple[str, ...] = ("stdev", "percent")
 MULTS: tuple[float, ...] = (1.0, 2.0, 3.0)
 _NAN = float("nan")
+#: A variance below this fraction of Σv·d²/Σv (4 float32 ulps) is rounding noise
+#: of the shifted sums, not spread: both forms report σ = 0 there, so a segment
+#: whose weighted bars share one price has no bands whatever the summation order.
+VAR_FLOOR = 4.0 * 2.0**-23
+
+
+def _sd(mean_sq: mx.array, m: mx.array) -> mx.array:
+    """σ from the shifted moments, with variance under the rounding floor as 0."""
+    var = mean_sq - m * m
+    return mx.sqrt(mx.where(var > VAR_FLOOR * mean_sq, var, 0.0))
 _MAX_BLOCK = 64
 
 
@@ -89,7 +99,7 @@ def finish(
         raise ValueError(f"band mode must be one of {BAND_MODES}, not {mode!r}")
     m = s1 / s0
     level = ref + m
-    sd = mx.sqrt(mx.maximum(s2 / s0 - m * m, 0.0))
+    sd = _sd(s2 / s0, m)
     basis = sd if mode == "stdev" else level * 0.01
     out = {"level": level}
     for i, k in enumerate(mults, start=1):
@@ -194,7 +204,7 @@ def _sigma(
     s0 = x0 + p0
     m = (x1 + p1 + dq * p0) / s0
     s2 = x2 + p2 + (2.0 * dq) * p1 + (dq * dq) * p0
-    return mx.where(act, mx.sqrt(mx.maximum(s2 / s0 - m * m, 0.0)), _NAN)
+    return mx.where(act, _sd(s2 / s0, m), _NAN)
 
 
 @mx.compile

@@ -96,6 +96,12 @@ class IBFeed:
     def symbols(self) -> tuple[str, ...]:
         return self._symbols
 
+    @property
+    def next_minute(self) -> np.datetime64 | None:
+        """The minute after the last one queued for ``batches()`` (None before ``start``)."""
+        upto = self._asm.emitted_upto
+        return None if upto is None else np.datetime64(upto + 1, "m")
+
     def on_event(self, callback: Callable[[FeedEvent], None]) -> None:
         self._callbacks.append(callback)
 
