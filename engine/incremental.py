@@ -167,19 +167,53 @@ class IncrementalEngine:
             final=bool(batch.final),
         )
 
-    def warm(self, panel: Panel) -> Snapshot | None:
-        """Step every minute of ``panel`` (same state as live stepping); last Snapshot."""
+    def warm(self, panel: Panel, step_sessions: int | None = None) -> Snapshot | None:
+        """Bring the state to the end of ``panel``; returns the last Snapshot.
+
+        ``step_sessions=None`` steps every minute: the same state as live
+        stepping, for every output. A month of minutes for hundreds of symbols
+        is thousands of compiled calls, so ``step_sessions=K`` warms a console
+        quickly instead: indicators with a closed-form ``warm_state`` (the
+        calendar AVWAP, the traders' key levels) get their exact state from the
+        whole panel; NumPy-side histories (relative volume) are replayed over the
+        whole panel; the compiled step runs over the last ``K`` trading days
+        only, which bar-sequence indicators need to be past their warm-up
+        (K = 2 covers 780 regular bars, over the longest window of 200).
+        """
         if panel.symbols != self.symbols:
             panel = panel.select(list(self.symbols))
-        snap = None
         t = len(panel.ts)
-        for i in range(t):
+        if t == 0:
+            return None
+        first = 0
+        if step_sessions is not None:
+            day = panel.segments["day"]
+            starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
+            first = int(starts[max(0, len(starts) - max(step_sessions, 1))])
+            for i in range(first):  # histories kept outside the compiled step
+                batch = panel.batch(i)
+                for host, hs in self._hosts:
+                    host.write(hs, batch)
+        for i in range(first, t - 1):
             self._advance(panel.batch(i))
             if i % 64 == 63:
                 mx.eval(self._state)
-        if t:
-            snap = self.step(panel.batch(t - 1))  # re-step of the last minute: a no-op revision
-        return snap
+        if first > 0:  # exact state before the last minute, then step that minute
+            self._adopt_closed_forms(panel.slice_time(0, t - 1))
+        return self.step(panel.batch(t - 1))
+
+    def _adopt_closed_forms(self, panel: Panel) -> None:
+        """Replace stepped-from-the-tail state by the exact whole-panel state where known."""
+        for ind in self._other:
+            if ind.warm_state is not None:
+                self._state[ind.key] = ind.warm_state(panel)
+        any_bar = panel.valid.any(axis=1)
+        last_t = len(panel.ts) - 1 - np.argmax(panel.valid[:, ::-1], axis=1)
+        rows = np.arange(len(self.symbols))
+        self._state["_engine"] = {
+            "last": mx.array(np.where(any_bar, panel.close[rows, last_t], np.nan), mx.float32),
+            "vol": mx.array(np.where(any_bar, panel.volume[rows, last_t], 0.0), mx.float32),
+        }
 
     @property
     def state(self) -> Tree:

@@ -47,7 +47,7 @@ from typing import Any, Protocol
 import mlx.core as mx
 import numpy as np
 
-from storage.types import BarBatch
+from storage.types import BarBatch, Panel
 
 State = dict[str, mx.array]
 Outputs = dict[str, mx.array]
@@ -116,6 +116,10 @@ class Indicator:
     warmups: dict[str, int] = field(default_factory=dict)  # per-output override of ``warmup``
     talipp: dict[str, str] = field(default_factory=dict)  # output -> talipp expression, if any
     host: Host | None = None  # NumPy-side history, read/written around each step
+    #: The state after a whole panel in closed form, when one exists (the calendar
+    #: AVWAP: sums over each anchor's current segment). ``IncrementalEngine.warm``
+    #: uses it to warm exactly without stepping every minute of a long history.
+    warm_state: Callable[[Panel], State] | None = None
     seq: Any = None  # ``engine.indicators.base.SeqSpec`` when built by ``seq_indicator``
 
     def warmup_of(self, name: str) -> int:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from engine import avwap as kernels
 from engine import avwap_auto as auto
 from engine.registry import BatchInputs, Indicator, Outputs, State, StepInputs, register
-from storage.types import SEGMENT_KINDS
+from storage.types import SEGMENT_KINDS, Panel
 
 CALENDAR_OUTPUTS: tuple[str, ...] = kernels.output_names(SEGMENT_KINDS)
 AUTO_OUTPUTS: tuple[str, ...] = auto.output_names()
@@ -38,6 +38,10 @@ def _step(state: State, inp: StepInputs) -> tuple[State, Outputs]:
     return kernels.calendar_step(state, inp)
 
 
+def _warm_state(panel: Panel) -> State:
+    return kernels.calendar_state_from_panel(panel)
+
+
 register(
     Indicator(
         key="avwap_calendar",
@@ -48,6 +52,7 @@ register(
         batch=_batch,
         init=_init,
         step=_step,
+        warm_state=_warm_state,
         description=(
             "Anchored VWAP at the session (09:30 open), trading day, week, month, quarter "
             "and year, with ±1/2/3σ volume-weighted bands and the close's z-score"
