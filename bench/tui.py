@@ -4,11 +4,17 @@ Seeds a temporary cache with the ``all`` list (~650 symbols) × 20 demo sessions
 then runs the real app headless (``App.run_test``) on it:
 
 - ``first_frame_s``: from before importing the app to the first painted screen
-  (the engine warms in the background; the screen is interactive at once);
+  (Textual's ``Ready`` event, posted right after the first compositor refresh;
+  the engine warms in the background; the screen is interactive at once);
+- ``first_idle_s``: the previous definition of the first frame — until Pilot's
+  ``pause()`` returns, which waits for the *process* to go idle (or 1 s), so it
+  also counts the background warm-up keeping a core busy, not just the paint;
 - ``update_p50_ms`` / ``update_p99_ms``: per replayed minute, the engine step
   on the session thread (wall) plus updating every pane (wall) plus the CPU
   time Textual spends painting it (its frame-pacing waits are not counted);
   ``step_*`` and ``render_*`` split it; ``render_max_ms`` is the worst UI-thread frame;
+- ``max_frame_ms``: the worst single update (step + panes + paint, the quantity
+  the ``update_*`` percentiles summarise) — the issue asks for none over 100 ms;
 - ``peak_rss_mb``: the process's peak RSS with all × 20 days loaded and warmed.
 
 Prints one JSON object as the last line. Usage: ``.venv/bin/python bench/tui.py
@@ -38,6 +44,9 @@ def _pct(xs: list[float], q: float) -> float:
 
 
 async def run(args: argparse.Namespace, db: Path, t_start: float) -> dict[str, float]:
+    from textual import events
+    from textual.message import Message
+
     from engine.feeds.replay import ReplayFeed
     from storage.cache import Cache
     from tui.app import AvwapApp
@@ -52,9 +61,16 @@ async def run(args: argparse.Namespace, db: Path, t_start: float) -> dict[str, f
     ctl = Controller(cache, factory, engine_warm=args.warm_days)
     app = AvwapApp(ctl, list_name="all", speed=None, live=False)
     out: dict[str, float] = {}
-    async with app.run_test(size=(160, 48)) as pilot:
+    painted: list[float] = []
+
+    def hook(message: Message) -> None:
+        if isinstance(message, events.Ready) and not painted:
+            painted.append(time.perf_counter())
+
+    async with app.run_test(size=(160, 48), message_hook=hook) as pilot:
         await pilot.pause()
-        out["first_frame_s"] = time.perf_counter() - t_start
+        out["first_idle_s"] = time.perf_counter() - t_start
+        out["first_frame_s"] = (painted[0] if painted else float("nan")) - t_start
         t0 = time.perf_counter()
         await app.workers.wait_for_complete()
         await pilot.pause()
@@ -84,6 +100,7 @@ async def run(args: argparse.Namespace, db: Path, t_start: float) -> dict[str, f
             step_p50_ms=_pct(steps, 50), step_p99_ms=_pct(steps, 99),
             render_p50_ms=_pct(renders, 50), render_p99_ms=_pct(renders, 99),
             render_max_ms=max(renders) if renders else float("nan"),
+            max_frame_ms=max(totals) if totals else float("nan"),
             minutes=len(totals), symbols=len(ctl.symbols),
         )
         await pilot.press("q")

@@ -10,7 +10,7 @@ twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import mlx.core as mx
 import numpy as np
@@ -167,7 +167,12 @@ class IncrementalEngine:
             final=bool(batch.final),
         )
 
-    def warm(self, panel: Panel, step_sessions: int | None = None) -> Snapshot | None:
+    def warm(
+        self,
+        panel: Panel,
+        step_sessions: int | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> Snapshot | None:
         """Bring the state to the end of ``panel``; returns the last Snapshot.
 
         ``step_sessions=None`` steps every minute: the same state as live
@@ -179,6 +184,8 @@ class IncrementalEngine:
         whole panel; the compiled step runs over the last ``K`` trading days
         only, which bar-sequence indicators need to be past their warm-up
         (K = 2 covers 780 regular bars, over the longest window of 200).
+        ``progress(fraction)`` is called every 64 stepped minutes; it may raise
+        to abandon the warm-up (a console quitting mid-warm-up does).
         """
         if panel.symbols != self.symbols:
             panel = panel.select(list(self.symbols))
@@ -198,6 +205,8 @@ class IncrementalEngine:
             self._advance(panel.batch(i))
             if i % 64 == 63:
                 mx.eval(self._state)
+                if progress is not None:
+                    progress((i - first) / max(t - first, 1))
         if first > 0:  # exact state before the last minute, then step that minute
             self._adopt_closed_forms(panel.slice_time(0, t - 1))
         return self.step(panel.batch(t - 1))

@@ -6,6 +6,13 @@ is computed here in plain Python/NumPy, so it runs in a worker thread and the
 tests can drive it minute by minute without a terminal. The app only moves
 ``Frame`` objects from here to the panes.
 
+Memory: loading ~650 symbols × 20 days leaves a few hundred MB of freed
+allocator pages behind (DuckDB's Arrow batches, the panel scatter, the engine's
+warm-up buffers), much of it in the session thread's malloc arena, which glibc
+does not hand back by itself. ``prepare`` returns them (``malloc_trim``, MLX's
+buffer cache) after the load and after the warm-up, so the warm-up's own peak
+does not stack on top of the load's leftovers.
+
 Relative volume is today's cumulative volume divided by the average cumulative
 volume at the same minute of the session over the warm-up sessions (1.0 = a
 normal day so far). Change % is against the previous session's last close.
@@ -13,7 +20,10 @@ normal day so far). Change % is against the previous session's last close.
 
 from __future__ import annotations
 
-import datetime as dt
+import contextlib
+import ctypes
+import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -21,10 +31,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+import mlx.core as mx
 import numpy as np
 
 from engine.feeds.base import FeedState
-from engine.feeds.replay import auto_warm_sessions
 from engine.incremental import IncrementalEngine
 from engine.snapshot import Snapshot
 from storage.cache import Cache
@@ -70,6 +80,15 @@ class Frame:
     prev_values: np.ndarray | None = None  # the previous minute's ``snapshot.values``
 
 
+#: Sessions stepped minute by minute at the end of a warm-up: enough for every
+#: bar-sequence indicator's window (780 regular bars > 200); the rest is exact.
+WARM_STEP_SESSIONS = 2
+
+
+class WarmUpCancelled(Exception):
+    """The console is closing: the warm-up stopped where it was."""
+
+
 class Controller:
     """Owns the cache, the ticker list, the feed and the engine of one console."""
 
@@ -84,9 +103,11 @@ class Controller:
         engine_warm: int | None = None,
     ) -> None:
         self.cache = cache
-        #: Sessions of history the engine warms on (None: back to the week start);
-        #: all of the feed's history still feeds the relative-volume baseline.
+        #: Sessions the engine steps minute by minute at the end of the history
+        #: (None: ``WARM_STEP_SESSIONS``). The AVWAP anchors and the relative-volume
+        #: history are warmed exactly from the whole history whatever this is.
         self.engine_warm = engine_warm
+        self._cancel = threading.Event()
         self.feed_factory = feed_factory
         self.names = tuple(names) if names is not None else None
         self.clock = clock
@@ -102,6 +123,10 @@ class Controller:
         self._rate: deque[tuple[float, int]] = deque()
         self._reset_day(0)
 
+    def cancel(self) -> None:
+        """Stop a warm-up in progress (the console is closing); idempotent."""
+        self._cancel.set()
+
     # -- lists -----------------------------------------------------------------
     def resolve_list(self, name: str) -> tuple[TickerList, tuple[str, ...], tuple[str, ...]]:
         """Load ``name`` and split its symbols into (with data, without data).
@@ -110,6 +135,8 @@ class Controller:
         cache has no bars for any of its symbols.
         """
         tl = load_list(name, self.user_dir)
+        if getattr(self.feed_factory, "fills_cache", False):
+            return tl, tl.symbols, ()  # a live feed (IB) backfills the cache itself
         have = self.cache.latest(tl.symbols)
         present = tuple(s for s in tl.symbols if s in have)
         missing = tuple(s for s in tl.symbols if s not in have)
@@ -136,6 +163,7 @@ class Controller:
         self.symbols = tuple(symbols)
         feed = self.feed_factory(self.symbols, resume_at)
         history = feed.load()
+        release_memory()
         engine = IncrementalEngine(self.symbols, self.names)
         self.ticker_list, self.missing, self.feed, self.engine = tl, tuple(missing), feed, engine
         self.frame = None
@@ -152,37 +180,30 @@ class Controller:
         today = int(np.searchsorted(history.segments["day"], first_day, side="left"))
         prior = history.slice_time(0, today)
         self._profile(prior)
-        prior = self._warm_window(prior, full.segments["day"][min(today, len(full.ts) - 1)])
-        chunks = max(1, len(prior.ts) // 390)
-        for k in range(chunks):  # warm in session-sized pieces for a progress bar
-            lo, hi = k * len(prior.ts) // chunks, (k + 1) * len(prior.ts) // chunks
-            if hi > lo:
-                engine.warm(prior.slice_time(lo, hi))
+        release_memory()
+        steps = self.engine_warm if self.engine_warm is not None else WARM_STEP_SESSIONS
+
+        def tick(fraction: float) -> None:
+            if self._cancel.is_set():
+                raise WarmUpCancelled
             if progress:
-                progress((k + 1) / (chunks + 1))
+                progress(fraction * 0.95)
+
+        if len(prior.ts):
+            engine.warm(prior, step_sessions=max(steps, 1), progress=tick)
         if len(prior.ts):
             self._prev_close = _last_valid(prior.close, prior.valid)
             self._session = int(sess[today - 1]) if today else None
         frame = None
         for t in range(today, len(history.ts)):
+            if self._cancel.is_set():
+                raise WarmUpCancelled
             frame = self.step(history.batch(t))
+        mx.clear_cache()  # the warm-up's buffers; steady stepping refills a small cache
+        release_memory()
         if progress:
             progress(1.0)
         return frame
-
-    def _warm_window(self, prior: Panel, replay_day: int) -> Panel:
-        """The last ``engine_warm`` sessions of ``prior`` (all of it if fewer)."""
-        if len(prior.ts) == 0:
-            return prior
-        k = self.engine_warm
-        if k is None:
-            day = np.datetime64(dt.date.fromordinal(int(replay_day)), "D")
-            k = auto_warm_sessions(day)
-        days = prior.segments["day"]
-        starts = np.flatnonzero(np.r_[True, days[1:] != days[:-1]])
-        if k <= 0:
-            return prior.slice_time(len(prior.ts), len(prior.ts))
-        return prior.slice_time(int(starts[max(0, len(starts) - k)]), len(prior.ts))
 
     def _reset_day(self, s: int) -> None:
         self._session: int | None = None
@@ -194,24 +215,28 @@ class Controller:
         self._minute = 0
 
     def _profile(self, prior: Panel) -> None:
-        """Average cumulative volume by minute of session over ``prior``'s sessions."""
+        """Average cumulative volume by minute of session over ``prior``'s sessions.
+
+        One session at a time: the whole-history version's temporaries (masked
+        volume, running sums, forward-filled session bases: each ``[S, T]``
+        float64, ~40 MB apiece for 650 symbols × 19 days) set the console's
+        peak memory; per session they are ~2 MB.
+        """
         s = len(self.symbols)
         mos = prior.minute_of_session
-        keep = (mos >= 0) & (mos < SESSION_MINUTES)
-        if not keep.any():
+        cols = np.flatnonzero((mos >= 0) & (mos < SESSION_MINUTES))
+        if not len(cols):
             return
-        vol = np.where(prior.valid, prior.volume, 0.0)[:, keep]
-        sess = prior.segments["session"][keep]
-        m = mos[keep].astype(np.int64)
-        cum = np.cumsum(vol, axis=1)
-        starts = np.r_[True, sess[1:] != sess[:-1]]
-        base = np.where(starts, cum - vol, np.nan)
-        base = _ffill(base)
-        day_cum = cum - base
+        sess = prior.segments["session"][cols]
+        cuts = np.flatnonzero(sess[1:] != sess[:-1]) + 1
         total = np.zeros((s, SESSION_MINUTES))
         count = np.zeros(SESSION_MINUTES)
-        np.add.at(total.T, m, day_cum.T)
-        np.add.at(count, m, 1)
+        for part in np.split(cols, cuts):  # one session's in-hours minutes
+            day_cum = np.cumsum(np.where(prior.valid[:, part], prior.volume[:, part], 0.0),
+                                axis=1)
+            m = mos[part].astype(np.int64)
+            np.add.at(total.T, m, day_cum.T)
+            np.add.at(count, m, 1)
         with np.errstate(invalid="ignore", divide="ignore"):
             self._avg_cum = np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
@@ -295,6 +320,14 @@ class Controller:
         return sum(b for _, b in list(self._rate)[1:]) / span
 
 
+def release_memory() -> None:
+    """Hand freed heap pages back to the OS (glibc only; elsewhere a no-op)."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):  # not glibc (musl): nothing to trim
+        ctypes.CDLL(None).malloc_trim(0)
+
+
 def _last_valid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """Each row's last valid value (NaN if none)."""
     s, t = values.shape
@@ -304,10 +337,3 @@ def _last_valid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
     out = values[np.arange(s), np.maximum(idx, 0)].astype(np.float64)
     return np.where(idx >= 0, out, np.nan)
 
-
-def _ffill(a: np.ndarray) -> np.ndarray:
-    """Forward-fill NaNs along the last axis."""
-    mask = np.isnan(a)
-    idx = np.where(~mask, np.arange(a.shape[-1]), 0)
-    np.maximum.accumulate(idx, axis=-1, out=idx)
-    return np.take_along_axis(a, idx, axis=-1)

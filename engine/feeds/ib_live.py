@@ -158,7 +158,7 @@ class IBLiveSession:
     # -- history ---------------------------------------------------------------
     def history(self, symbols: Sequence[str], cut: np.datetime64) -> Panel:
         """Cached sessions (``history_sessions`` + the current one) before minute ``cut``."""
-        last = np.datetime64(cut, "m") - np.timedelta64(1, "m")
+        last = cut.astype("datetime64[m]") - np.timedelta64(1, "m")
         end = _exchange_date(last)
         dates = calendar.previous_sessions(end, self.history_sessions + 1)
         first = dates[0].astype(object) if len(dates) else end
@@ -245,5 +245,5 @@ async def _call(work: Callable[[], Awaitable[T]]) -> T:
 
 def _exchange_date(minute: np.datetime64) -> dt.date:
     """The exchange (New York) date of a UTC minute."""
-    utc = np.datetime64(minute, "s").astype(object).replace(tzinfo=dt.UTC)
+    utc = minute.astype("datetime64[s]").astype(object).replace(tzinfo=dt.UTC)
     return utc.astimezone(ZoneInfo(calendar.EXCHANGE_TZ)).date()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +35,9 @@ async def test_panes_show_the_first_frame(make_app, ready, replay) -> None:
         wl = screen.query_one(Watchlist)
         assert wl.symbols == ("SPY", "AAPL", "MSFT", "NVDA", "TSLA", "JPM")
         assert wl.cursor_symbol == "AAPL"  # first by symbol
-        table = screen.query_one(AvwapTable).table
-        assert table is not None and list(table.columns[0]._cells) == [
+        table = screen.query_one(AvwapTable)
+        assert table.render_line(1).text.split()[:2] == ["Anchor", "−3σ"]
+        assert [table.render_line(2 + r).text.split()[0] for r in range(6)] == [
             "session", "day", "week", "month", "quarter", "year"]
         chart = screen.query_one(AvwapChart)
         assert chart._key == ("AAPL", 5)
@@ -287,3 +289,37 @@ async def test_keys_remap_from_config(make_app, ready, replay) -> None:
         await pilot.press("o")  # no longer bound
         assert wl.sort_key == "last"
         assert any("nonsense.id" in m for m in messages(app))
+
+
+async def test_throttled_chart_catches_up_with_the_last_minute(make_app, ready, replay) -> None:
+    # A long chart interval and a frozen clock: frames inside the interval skip
+    # the chart but arm its timer; when it fires the chart shows the newest minute.
+    app = make_app(chart_interval=3600.0)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await replay(pilot, 5)
+        screen = app.main_screen
+        chart = screen.query_one(AvwapChart)
+        assert chart._key == ("AAPL", 5)  # a new symbol draws at once
+        await replay(pilot, 3)
+        assert chart._key == ("AAPL", 5) and screen._chart_timer is not None
+        screen._chart_due()  # what the armed timer runs
+        assert chart._key == ("AAPL", 8) and screen._chart_timer is None
+
+
+def test_braille_chart_draws_lines_axes_and_gaps() -> None:
+    from rich.style import Style
+
+    from tui.widgets.chart import Series, render_chart
+
+    y = np.array([10.0, 10.0, np.nan, 12.0, 11.0])
+    strips = render_chart([Series(y, Style(color="cyan"))], 40, 10, x_max=5,
+                          x_ticks=[(0, "9:30")])
+    assert len(strips) == 10 and all(s.cell_length == 40 for s in strips)
+    text = [s.text for s in strips]
+    assert text[-1].strip() == "9:30" and "└┬" in text[-2]
+    plot = [line.split("┤")[-1].split("│")[-1] for line in text[:-2]]
+    assert any(ch != " " for line in plot for ch in line)  # something is drawn
+    # The NaN at x=2 breaks the line: the cells between x=1 and x=3 stay empty.
+    cols = sorted({c for line in plot for c, ch in enumerate(line) if ch != " "})
+    assert max(b - a for a, b in itertools.pairwise(cols)) > 5

@@ -63,11 +63,14 @@ async def test_watchlist_and_avwap_pane_match_the_snapshot(make_app, ready, repl
             panel.valid[:, start : start + N], today, 0).sum(axis=1))
 
         symbol = wl.cursor_symbol
-        table = app.main_screen.query_one(AvwapTable).table
+        table = app.main_screen.query_one(AvwapTable)
         row = snap.row(symbol)
+        last = float(snap.last[snap.symbols.index(symbol)])
+        assert table.render_line(0).text.split()[:2] == [symbol, fmt.price(last)]
         for r, anchor in enumerate(ANCHORS):
-            shown = [table.columns[c + 1]._cells[r] for c in range(len(BAND_COLUMNS))]
-            assert shown == [band_cell(anchor, b, row) for b, _ in BAND_COLUMNS]
-            assert str(table.columns[-1]._cells[r]) == z_cell(anchor, row)
+            # What is painted: anchor, the seven band prices and z, in column order.
+            shown = table.render_line(2 + r).text.split()
+            assert shown == [anchor, *(band_cell(anchor, b, row) for b, _ in BAND_COLUMNS),
+                             z_cell(anchor, row)]
         assert band_cell("session", "level", row) == fmt.price(
             snap.value(symbol, "avwap_session"))

@@ -3,24 +3,35 @@
 Why the feed is chosen here: the app only sees a ``Controller`` with a feed
 factory, so ``--feed replay`` (any cache, replayed as live), ``--feed demo``
 (seed the demo data first if the cache is empty, then replay) and ``--feed ib``
-(the live IB feed, when ``engine.feeds.ib`` exists) differ only in this file.
+(live minutes from TWS / IB Gateway) differ only in this file.
+
+``--feed ib`` needs two things the replay does not: the IB client runs on the
+app's own event loop (``IBLiveSession.bind``, before the first list loads), and
+the connection is closed on that loop when the app exits. ``run_live`` does
+both around ``App.run_async``; the tests call ``build_app`` and do the same
+around ``App.run_test``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
+import asyncio
+import contextlib
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from storage.cache import Cache
 from storage.config import Config
-from storage.errors import AvwapError, ConfigError
+from storage.errors import ConfigError
 from tui.commands.common import config_of, db_of
 
 if TYPE_CHECKING:  # the engine (MLX) loads only when the console starts
+    from engine.feeds.base import FeedEvent, FeedState
+    from engine.feeds.ib_live import IBLiveSession
     from engine.feeds.replay import ReplayFeed
+    from tui.app import AvwapApp
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -35,12 +46,26 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--sessions", type=int, default=1,
                    help="sessions to replay, ending at the cache's last one (default: 1)")
     p.add_argument("--warm-days", type=int, default=None, metavar="N",
-                   help="sessions to warm the engine on before the replay "
-                        "(default: back to the start of the replay day's week)")
+                   help="sessions stepped minute by minute at the end of the warm-up "
+                        "(default: 2); AVWAP anchors and relative volume are warmed "
+                        "exactly from all --history-days sessions whatever this is")
     p.add_argument("--history-days", type=int, default=19, metavar="N",
-                   help="sessions of history loaded before the replay, the relative-volume "
+                   help="sessions of history loaded before the replay: the AVWAP anchors' "
+                        "and the relative-volume "
                         "baseline (default: 19)")
+    p.add_argument("--ib-port", type=_port, default=None, metavar="PORT",
+                   help="with --feed ib: TWS / IB Gateway port (default: the config's [ib] port)")
     p.set_defaults(func=run)
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = 0
+    if not 0 < port < 65536:
+        raise argparse.ArgumentTypeError(f"bad port {text!r}")
+    return port
 
 
 def _speed(text: str) -> float | None:
@@ -63,44 +88,93 @@ def replay_factory(cache: Cache, args: argparse.Namespace) -> Any:
     return make
 
 
-def ib_factory(cfg: Config) -> Any:
+def ib_factory(cfg: Config, cache: Cache, args: argparse.Namespace) -> IBLiveSession:
+    """One IB session for the console: host/port/clientId from ``[ib]``, ``--ib-port`` wins."""
     try:
-        ib = importlib.import_module("engine.feeds.ib")
+        from engine.feeds.ib_client import load_api
+        from engine.feeds.ib_config import IBConfig
+        from engine.feeds.ib_live import IBLiveSession
     except ModuleNotFoundError as e:
-        raise ConfigError("the IB feed is not part of this build yet; use --feed replay") from e
-    make = getattr(ib, "make_feed", None)
-    if make is None:
-        raise ConfigError("engine.feeds.ib has no make_feed(config, symbols, resume_at)")
-    return lambda symbols, resume_at: make(cfg, symbols, resume_at)
+        raise ConfigError("the IB feed is not part of this build; use --feed replay") from e
+    ib_cfg = IBConfig.from_config(cfg)
+    if args.ib_port is not None:
+        ib_cfg = dataclasses.replace(ib_cfg, port=args.ib_port)
+    try:
+        load_api(ib_cfg.api)
+    except ImportError as e:
+        raise ConfigError(f"--feed ib: {e}") from e
+    return IBLiveSession(ib_cfg, cache, history_sessions=args.history_days)
 
 
-def run(args: argparse.Namespace) -> int:
+def build_app(
+    args: argparse.Namespace, cfg: Config, cache: Cache
+) -> tuple[AvwapApp, IBLiveSession | None]:
+    """The app for ``args`` and, with ``--feed ib``, the IB session it runs on."""
     from tui.app import AvwapApp
     from tui.controller import Controller
 
-    cfg = config_of(args)
     list_name = args.list_name or cfg.tickers
+    session = ib_factory(cfg, cache, args) if args.feed == "ib" else None
+    factory = session if session is not None else replay_factory(cache, args)
+    app = AvwapApp(
+        Controller(cache, factory, engine_warm=args.warm_days),
+        list_name=list_name,
+        speed=args.speed,
+        feed_kind=args.feed,
+        keys=cfg.section("keys"),
+    )
+    if session is not None:
+        _show_feed(app, session)
+    return app, session
+
+
+def _show_feed(app: AvwapApp, session: IBLiveSession) -> None:
+    """Feed states go to the status bar at once (no frames arrive while IB is away);
+    warnings and errors become notifications. Both run on the app's loop."""
+    from textual.css.query import NoMatches
+
+    from tui.widgets.status_bar import StatusBar
+
+    def state(value: FeedState) -> None:
+        # Before the screen is mounted (or after it is gone) there is nothing to update.
+        with contextlib.suppress(NoMatches, AssertionError, IndexError, KeyError):
+            app.main_screen.query_one(StatusBar).set(state=value)
+
+    def event(ev: FeedEvent) -> None:
+        if ev.level in ("warning", "error") and app.is_running:
+            app.notify(ev.message, title="IB", timeout=8,
+                       severity="error" if ev.level == "error" else "warning")
+
+    session.on_state(state)
+    session.on_event(event)
+
+
+async def run_live(app: AvwapApp, session: IBLiveSession) -> None:
+    """Run ``app`` with the IB client on its loop; disconnect when it exits."""
+    session.bind(asyncio.get_running_loop())
     try:
-        cache = Cache(db_of(args, cfg))
-    except AvwapError:
-        raise
+        await app.run_async()
+    finally:
+        await session.aclose()
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_of(args)
+    cache = Cache(db_of(args, cfg))
     try:
         if args.feed == "demo" and cache.bar_count() == 0:
             from storage import demo
             from storage.tickers import load_list
 
+            list_name = args.list_name or cfg.tickers
             print(f"Seeding demo data for {list_name!r} into {cache.path}…")
             demo.seed_cache(cache, load_list(list_name).symbols)
             cache.checkpoint()
-        factory = ib_factory(cfg) if args.feed == "ib" else replay_factory(cache, args)
-        app = AvwapApp(
-            Controller(cache, factory, engine_warm=args.warm_days),
-            list_name=list_name,
-            speed=args.speed,
-            feed_kind=args.feed,
-            keys=cfg.section("keys"),
-        )
-        app.run()
+        app, session = build_app(args, cfg, cache)
+        if session is None:
+            app.run()
+        else:
+            asyncio.run(run_live(app, session))
     finally:
         cache.close()
     return 0

@@ -7,11 +7,23 @@ async feed worker just paces, hands batches to that thread and posts
 ``SnapshotReady``. Frames collapse under bursts (``can_replace``) and the
 panes redraw at most every ``render_interval`` seconds: at max speed the screen
 shows the newest minute ~10 times a second while the engine runs flat out.
+Garbage collection: a warmed session holds ~110k long-lived Python objects
+(Textual's DOM and caches, the registry, calendars), and a full (gen-2)
+collection over them took 70–120 ms on a busy 2-core machine, every ~13 frames
+at max speed — the worst frames the console had. Once a list is warmed the
+screen collects once and freezes those objects (``gc.freeze``) so later
+collections only scan what the replay allocates; a list switch unfreezes first
+so the previous session's objects can be freed.
+
+The chart redraws at most every ``chart_interval`` seconds; a frame that falls
+inside the interval arms a one-shot timer, so the chart always catches up with
+the last minute shown (even when the feed stops right after it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -21,6 +33,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer
 
 from engine.feeds.base import FeedState
@@ -34,7 +47,7 @@ from tui.messages import AlertsFired, SessionFailed, SessionReady, SnapshotReady
 from tui.screens.alert_dialog import AlertDialog
 from tui.screens.alerts_list import AlertsScreen
 from tui.screens.list_picker import ListPicker
-from tui.widgets.avwap_pane import AvwapPane
+from tui.widgets.avwap_pane import AvwapChart, AvwapPane
 from tui.widgets.indicators_pane import IndicatorsPane
 from tui.widgets.status_bar import StatusBar
 from tui.widgets.watchlist import Watchlist
@@ -66,6 +79,7 @@ class MainScreen(Screen[None]):
         self._last_flush = -1e9
         self._last_chart = -1e9
         self._chart_symbol: str | None = None
+        self._chart_timer: Timer | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avwap-session")
 
     @property
@@ -88,7 +102,12 @@ class MainScreen(Screen[None]):
         self.switch_list(app.list_name, first=True)
 
     def on_unmount(self) -> None:
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        # Stop a warm-up, then wait for the session thread: closing the cache or
+        # exiting while it is inside DuckDB or MLX aborts the process natively
+        # ("terminate called without an active exception", exit 134).
+        self.avwap_app.controller.cancel()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        gc.unfreeze()  # let interpreter shutdown free the session like any other heap
 
     # -- session ---------------------------------------------------------------
     async def run_blocking(self, fn: Any, *args: Any) -> Any:
@@ -109,6 +128,7 @@ class MainScreen(Screen[None]):
         if self.frame is not None:
             resume_at = self.frame.snapshot.ts + np.timedelta64(1, "m")
         self.workers.cancel_group(self, "feed")
+        gc.unfreeze()  # the previous session's objects become collectable again
         status = self.query_one(StatusBar)
         status.set(state=FeedState.BACKFILLING, warm=0.0, list_name=tl.name, symbols=len(present))
 
@@ -122,6 +142,10 @@ class MainScreen(Screen[None]):
         except AvwapError as e:
             self.post_message(SessionFailed(str(e)))
             return
+        # One full collection now (the screen shows warm-up), then keep the
+        # session's long-lived objects out of every later collection.
+        gc.collect()
+        gc.freeze()
         self.list_name = tl.name
         self.avwap_app.list_name = tl.name
         if frame is not None:
@@ -216,9 +240,22 @@ class MainScreen(Screen[None]):
                  or now - self._last_chart >= app.chart_interval)
         if chart:
             self._last_chart, self._chart_symbol = now, symbol
+        elif self._chart_timer is None:
+            wait = max(0.0, self._last_chart + app.chart_interval - now)
+            self._chart_timer = self.set_timer(wait, self._chart_due)
         series = app.controller.chart_series(symbol) if chart else {}
         self.query_one(AvwapPane).show(symbol, self.frame, series, chart=chart)
         self.query_one(IndicatorsPane).show(symbol, self.frame)
+
+    def _chart_due(self) -> None:
+        """The throttled chart redraw: today's series of the highlighted symbol."""
+        self._chart_timer = None
+        symbol = self.query_one(Watchlist).cursor_symbol
+        if symbol is None or self.frame is None or symbol not in self.frame.snapshot.symbols:
+            return
+        app = self.avwap_app
+        self._last_chart, self._chart_symbol = app.clock(), symbol
+        self.query_one(AvwapChart).show(symbol, app.controller.chart_series(symbol))
 
     @on(Watchlist.Highlighted)
     def _highlighted(self, msg: Watchlist.Highlighted) -> None:

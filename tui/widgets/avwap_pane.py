@@ -3,29 +3,42 @@
 Why two parts: the table answers "where is price against each anchor right now"
 (read off the Snapshot, nothing recomputed), the chart answers "how did it get
 there today" (the controller's per-minute series of close, session AVWAP with
-±1/2σ and day AVWAP). The chart is the costly part, so it redraws only when the
-symbol or the minute changed.
+±1/2σ and day AVWAP).
+
+Why hand-laid strips and not a Rich ``Table``: at ~650 symbols the pane is
+redrawn several times a second, and profiling showed Rich's table layout
+(measuring, wrapping and padding every cell, plus an ``auto`` height that made
+Textual re-measure the table on every update) costing tens of milliseconds per
+frame. The table has a fixed shape (six anchors × eight numbers), so the widget
+lays the columns out once per width and each update only formats ~50 strings.
+The chart is a ``BrailleChart`` (NumPy raster, cached) for the same reason.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from rich.table import Table
+from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.strip import Strip
+from textual.widget import Widget
 from textual.widgets import Static
-from textual_plotext import PlotextPlot
 
 from tui import fmt
 from tui.alerts import ANCHORS, output_name
 from tui.controller import Frame
+from tui.widgets.chart import BrailleChart, Series
 
 #: Table columns after the anchor name: band -> header.
 BAND_COLUMNS: tuple[tuple[str, str], ...] = (
     ("dn3", "−3σ"), ("dn2", "−2σ"), ("dn1", "−1σ"), ("level", "AVWAP"),
     ("up1", "+1σ"), ("up2", "+2σ"), ("up3", "+3σ"),
 )
+ANCHOR_WIDTH = max(len("Anchor"), *(len(a) for a in ANCHORS))
+BOLD = Style(bold=True)
+GREEN, RED = Style(color="green"), Style(color="red")
 
 
 def band_cell(anchor: str, band: str, snap_row: dict[str, float]) -> str:
@@ -37,43 +50,102 @@ def z_cell(anchor: str, snap_row: dict[str, float]) -> str:
     return fmt.sigma(snap_row.get(f"avwap_{anchor}_z", float("nan")))
 
 
-class AvwapTable(Static):
-    """Levels and bands of every calendar anchor for one symbol."""
+def _z_style(z: float) -> Style:
+    if not np.isfinite(z):
+        return Style()
+    if z >= 2:
+        return Style(bold=True, reverse=True, color="green")
+    if z <= -2:
+        return Style(bold=True, reverse=True, color="red")
+    return GREEN if z > 0 else RED
 
-    table: Table | None = None  # the last table shown (the tests read its cells)
+
+class AvwapTable(Widget):
+    """Levels and bands of every calendar anchor for one symbol (a fixed 8-line grid)."""
+
+    DEFAULT_CSS = """
+    AvwapTable { height: 8; }
+    """
+
+    def __init__(self, text: str = "", *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.title: list[tuple[str, Style]] = [(text, Style(dim=True))]
+        #: One row per anchor: anchor, the seven band prices, z (the tests read these).
+        self.cells: list[list[str]] = []
+        self._z_styles: list[Style] = []
+        self._strips: dict[int, Strip] = {}
 
     def show(self, symbol: str, frame: Frame) -> None:
         snap = frame.snapshot
-        row = snap.row(symbol)
         i = snap.symbols.index(symbol)
+        row = dict(zip(snap.names, snap.values[i].tolist(), strict=True))
         last = float(snap.last[i])
         chg = float(frame.change_pct[i])
-        title = Text.assemble(
-            (f"{symbol} ", "bold"),
-            (fmt.price(last), "bold green" if chg > 0 else "bold red" if chg < 0 else "bold"),
-            (f"  {fmt.pct(chg)}", "green" if chg > 0 else "red" if chg < 0 else ""),
-        )
-        table = Table(title=title, title_justify="left", expand=True, box=None, padding=(0, 1))
-        table.add_column("Anchor", style="bold")
-        for _, header in BAND_COLUMNS:
-            table.add_column(header, justify="right",
-                             style="bold" if header == "AVWAP" else "")
-        table.add_column("z", justify="right")
-        for anchor in ANCHORS:
-            z = row.get(f"avwap_{anchor}_z", float("nan"))
-            cells: list[Text | str] = [band_cell(anchor, b, row) for b, _ in BAND_COLUMNS]
-            z_style = "" if not np.isfinite(z) else (
-                "bold reverse green" if z >= 2 else "bold reverse red" if z <= -2 else
-                "green" if z > 0 else "red")
-            table.add_row(anchor, *cells, Text(z_cell(anchor, row), style=z_style))
-        self.table = table
-        self.update(table)
+        color = "green" if chg > 0 else "red" if chg < 0 else None
+        self.title = [(f"{symbol} ", BOLD), (fmt.price(last), Style(bold=True, color=color)),
+                      (f"  {fmt.pct(chg)}", Style(color=color))]
+        self.cells = [[anchor, *(band_cell(anchor, b, row) for b, _ in BAND_COLUMNS),
+                       z_cell(anchor, row)] for anchor in ANCHORS]
+        self._z_styles = [_z_style(row.get(f"avwap_{a}_z", float("nan"))) for a in ANCHORS]
+        self._strips.clear()
+        self.refresh()
 
     def show_empty(self, text: str) -> None:
-        self.update(Text(text, style="dim"))
+        self.title, self.cells, self._z_styles = [(text, Style(dim=True))], [], []
+        self._strips.clear()
+        self.refresh()
+
+    def _line(self, y: int, width: int) -> Strip:
+        base = self.rich_style
+        if y == 0:
+            return Strip([Segment(t, base + s) for t, s in self.title]).extend_cell_length(
+                width, base).crop(0, width)
+        if not self.cells:
+            return Strip.blank(width, base)
+        # Anchor column, then eight right-aligned numeric columns sharing the rest.
+        col = max(4, (width - ANCHOR_WIDTH - 2) // (len(BAND_COLUMNS) + 1))
+        if y == 1:
+            cells = ["Anchor", *(h for _, h in BAND_COLUMNS), "z"]
+            styles = [BOLD] * len(cells)
+        elif y - 2 < len(self.cells):
+            cells = self.cells[y - 2]
+            styles = [BOLD, *(BOLD if b == "level" else Style() for b, _ in BAND_COLUMNS),
+                      self._z_styles[y - 2]]
+        else:
+            return Strip.blank(width, base)
+        segs = [Segment(" " + cells[0].ljust(ANCHOR_WIDTH) + " ", base + styles[0])]
+        for text, style in zip(cells[1:], styles[1:], strict=True):
+            segs += [Segment(text.rjust(col - 1)[-(col - 1):], base + style),
+                     Segment(" ", base)]
+        return Strip(segs).extend_cell_length(width, base).crop(0, width)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        strip = self._strips.get(y)
+        if strip is None or strip.cell_length != width:
+            strip = self._strips[y] = self._line(y, width)
+        return strip
+
+    def on_resize(self) -> None:
+        self._strips.clear()
 
 
-class AvwapChart(PlotextPlot):
+#: Chart lines: series name, colour (drawn in this order; price on top).
+CHART_LINES: tuple[tuple[str, str], ...] = (
+    ("avwap_session_up2", "red"),
+    ("avwap_session_up1", "#ff8700"),
+    ("avwap_session", "cyan"),
+    ("avwap_session_dn1", "#ff8700"),
+    ("avwap_session_dn2", "red"),
+    ("avwap_day", "magenta"),
+    ("close", "white"),
+)
+X_TICKS: tuple[tuple[int, str], ...] = tuple(
+    (m, f"{9 + (30 + m) // 60}:{(30 + m) % 60:02d}") for m in range(0, 391, 60)
+)
+
+
+class AvwapChart(BrailleChart):
     """Today's close with the session AVWAP, its ±1/2σ bands and the day AVWAP."""
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -86,31 +158,10 @@ class AvwapChart(PlotextPlot):
         if key == self._key:
             return
         self._key = key
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
-        x = np.arange(n)
-        lines = (
-            ("avwap_session_up2", "session +2σ", "red"),
-            ("avwap_session_up1", "session +1σ", "orange"),
-            ("avwap_session", "session AVWAP", "cyan"),
-            ("avwap_session_dn1", "session −1σ", "orange"),
-            ("avwap_session_dn2", "session −2σ", "red"),
-            ("avwap_day", "day AVWAP", "magenta"),
-            ("close", "price", "white"),
-        )
-        for name, _label, color in lines:
-            y = series.get(name)
-            if y is None or not len(y):
-                continue
-            ok = np.isfinite(y)
-            if ok.any():
-                plt.plot(x[ok].tolist(), y[ok].astype(float).tolist(),
-                         color=color, marker="braille")
-        ticks = [m for m in range(0, 391, 60) if m <= max(n, 1)]
-        plt.xticks(ticks, [f"{9 + (30 + m) // 60}:{(30 + m) % 60:02d}" for m in ticks])
-        plt.xlim(0, max(n, 60))
-        self.refresh()
+        lines = [Series(series[name], Style(color=color)) for name, color in CHART_LINES
+                 if name in series and len(series[name])]
+        ticks = [(m, t) for m, t in X_TICKS if m <= max(n, 1)]  # the minutes seen so far
+        self.plot(lines, x_max=max(n, 60), x_ticks=ticks)
 
 
 LEGEND = Text.assemble(
@@ -124,7 +175,6 @@ class AvwapPane(Vertical):
 
     DEFAULT_CSS = """
     AvwapPane { height: 1fr; }
-    AvwapPane > AvwapTable { height: auto; }
     AvwapPane > AvwapChart { height: 1fr; min-height: 8; }
     AvwapPane > #avwap-legend { height: 1; padding: 0 1; }
     """

@@ -52,7 +52,7 @@ class StatusBar(Static):
         new = replace(self.status, **changes)  # type: ignore[arg-type]
         if new != self.status:
             self.status = new
-            self.update(self.render_status())
+            self.update(self.render_status(), layout=False)  # fixed 1-line size
 
     def render_status(self) -> Text:
         s = self.status
