@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/avwap --db $(DEMO_DB) demo-data --if-empty
+	$(BIN)/avwap --db $(DEMO_DB) demo-data --symbols all --if-empty
 	$(BIN)/avwap --db $(DEMO_DB) tui --feed replay
 
 test: $(STAMP)

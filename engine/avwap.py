@@ -59,6 +59,8 @@ def _sd(mean_sq: mx.array, m: mx.array) -> mx.array:
     """σ from the shifted moments, with variance under the rounding floor as 0."""
     var = mean_sq - m * m
     return mx.sqrt(mx.where(var > VAR_FLOOR * mean_sq, var, 0.0))
+
+
 _MAX_BLOCK = 64
 
 
@@ -392,6 +394,54 @@ def calendar_step(
     return new, {_name(kd, n): a[i] for n, a in out.items() for i, kd in enumerate(kinds)}
 
 
+def _price_f32(
+    o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, source: str
+) -> np.ndarray:
+    """``price`` in NumPy float32: the same IEEE operations, so the same values as
+    the step sees, without MLX buffers for a whole history."""
+    three, two, four = np.float32(3), np.float32(2), np.float32(4)
+    if source == "hlc3":
+        return (h + lo + c) / three
+    if source == "close":
+        return c
+    if source == "hl2":
+        return (h + lo) / two
+    if source == "ohlc4":
+        return (o + h + lo + c) / four
+    raise ValueError(f"price source must be one of {SOURCES}, not {source!r}")
+
+
+def _segment_sums(
+    panel: Panel, start: int, source: str, chunk: int = 1024
+) -> tuple[np.ndarray, np.ndarray]:
+    """Reference price and float64 (Σv, Σv·d, Σv·d²) of minutes ``start:`` per symbol.
+
+    Summed over time chunks, so memory stays bounded for a long history.
+    """
+    s, t = panel.shape
+    ref = np.full(s, np.nan, dtype=np.float32)
+    out = np.zeros((3, s), dtype=np.float64)
+    for lo in range(start, t, chunk):
+        hi = min(lo + chunk, t)
+        o, h, lw, c = (
+            a[:, lo:hi].astype(np.float32)
+            for a in (panel.open, panel.high, panel.low, panel.close)
+        )
+        p32 = _price_f32(o, h, lw, c, source)  # the float32 price the step sees
+        bars = panel.valid[:, lo:hi]
+        need = np.isnan(ref) & bars.any(axis=1)
+        if need.any():
+            first = np.argmax(bars, axis=1)
+            ref = np.where(need, p32[np.arange(s), first], ref)
+        d = np.where(bars, p32.astype(np.float64) - ref[:, None].astype(np.float64), 0.0)
+        v = np.where(bars, panel.volume[:, lo:hi], 0.0)
+        vd = v * d
+        out[0] += v.sum(axis=1)
+        out[1] += vd.sum(axis=1)
+        out[2] += (vd * d).sum(axis=1)
+    return ref, out
+
+
 def calendar_state_from_panel(
     panel: Panel, kinds: Sequence[str] = SEGMENT_KINDS, source: str = "hlc3"
 ) -> State:
@@ -409,15 +459,10 @@ def calendar_state_from_panel(
     st = calendar_init(s, kinds)
     if t == 0:
         return st
-    f64 = {"open": panel.open, "high": panel.high, "low": panel.low, "close": panel.close}
-    p_all = np.asarray(
-        price(
-            *(mx.array(f64[k], dtype=mx.float32) for k in ("open", "high", "low", "close")), source
-        )
-    )
     ref = np.full((len(kinds), s), np.nan, dtype=np.float32)
     sums = np.zeros((3, len(kinds), s), dtype=np.float64)
     seg_now = np.empty((len(kinds), 1), dtype=np.int32)
+    done: dict[int, int] = {}  # segment start -> the anchor already summed from there
     for i, kind in enumerate(kinds):
         seg = panel.segments[kind]
         last_id = int(seg[-1])
@@ -426,17 +471,11 @@ def calendar_state_from_panel(
             continue  # outside any such segment: the step keeps zero sums
         change = np.flatnonzero(seg != last_id)
         start = int(change[-1]) + 1 if len(change) else 0
-        bars = panel.valid[:, start:]
-        p = p_all[:, start:].astype(np.float64)
-        first = np.argmax(bars, axis=1)
-        has = bars.any(axis=1)
-        r = np.where(has, p_all[np.arange(s), start + first], np.nan).astype(np.float32)
-        ref[i] = r
-        d = np.where(bars, p - r[:, None].astype(np.float64), 0.0)
-        v = np.where(bars, panel.volume[:, start:], 0.0)
-        sums[0, i] = v.sum(axis=1)
-        sums[1, i] = (v * d).sum(axis=1)
-        sums[2, i] = (v * d * d).sum(axis=1)
+        if start in done:  # month, quarter and year often start together
+            ref[i], sums[:, i] = ref[done[start]], sums[:, done[start]]
+            continue
+        done[start] = i
+        ref[i], sums[:, i] = _segment_sums(panel, start, source)
     any_bar = panel.valid.any(axis=1)
     last_t = t - 1 - np.argmax(panel.valid[:, ::-1], axis=1)
     last = np.where(any_bar, panel.close[np.arange(s), last_t], np.nan)
