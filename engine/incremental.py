@@ -19,7 +19,7 @@ from engine.indicators.base import Bar
 from engine.inputs import step_inputs
 from engine.registry import Indicator, State, StepInputs, needed, output_names
 from engine.snapshot import Snapshot
-from storage.types import BarBatch, Panel
+from storage.types import BarBatch, Panel, as_dt64
 
 REGIME = "regime"
 NAN = float("nan")
@@ -132,7 +132,7 @@ class IncrementalEngine:
     def _advance(self, batch: BarBatch) -> tuple[mx.array, mx.array]:
         if tuple(batch.symbols) != self.symbols:
             raise ValueError("BarBatch symbols differ from the engine's symbols")
-        ts = np.datetime64(batch.ts, "m")
+        ts = as_dt64(batch.ts)
         if self._last_ts is not None and ts == self._last_ts and self._before is not None:
             start = self._before  # revision of the still-forming minute
         elif self._last_ts is not None and ts < self._last_ts:
@@ -156,7 +156,7 @@ class IncrementalEngine:
         eng = self._state["_engine"]
         mx.eval(values, regime, eng["last"], eng["vol"])
         return Snapshot(
-            ts=np.datetime64(batch.ts, "m"),
+            ts=as_dt64(batch.ts),
             symbols=self.symbols,
             names=self.names,
             values=np.array(values),

@@ -33,6 +33,16 @@ FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 Hours = str  # "regular" | "extended"
 
 
+def as_dt64(ts: object, unit: str = "m") -> np.datetime64:
+    """Any timestamp (datetime64 of any unit, datetime, ISO string) as ``datetime64[unit]``.
+
+    One typed spelling of ``np.datetime64(ts, unit)``, which NumPy's stubs reject
+    for a value that is already a datetime64.
+    """
+    value: np.datetime64 = np.asarray(ts, dtype=f"datetime64[{unit}]")[()]  # type: ignore[assignment]
+    return value
+
+
 @dataclass(frozen=True)
 class Panel:
     """Dense ``[S, T]`` minute bars for S symbols on one shared UTC minute grid.

@@ -92,6 +92,8 @@ class WarmUpCancelled(Exception):
 class Controller:
     """Owns the cache, the ticker list, the feed and the engine of one console."""
 
+    _session: int | None
+
     def __init__(
         self,
         cache: Cache,
@@ -206,7 +208,7 @@ class Controller:
         return frame
 
     def _reset_day(self, s: int) -> None:
-        self._session: int | None = None
+        self._session = None
         self._prev_close = np.full(s, np.nan)
         self._day_close = np.full(s, np.nan)
         self._cum_vol = np.zeros(s)

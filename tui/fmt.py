@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from storage.calendar import EXCHANGE_TZ
+from storage.types import as_dt64
 
 DASH = "—"
 _TZ = ZoneInfo(EXCHANGE_TZ)
@@ -67,6 +68,6 @@ def exchange_time(ts: np.datetime64 | None) -> str:
     """A UTC bar start as exchange wall time ``YYYY-MM-DD HH:MM ET``."""
     if ts is None:
         return "--:--"
-    utc = np.datetime64(ts, "m").astype("datetime64[s]").astype(object)
+    utc = as_dt64(ts).astype("datetime64[s]").astype(object)
     local = utc.replace(tzinfo=dt.UTC).astimezone(_TZ)
     return local.strftime("%Y-%m-%d %H:%M ET")

@@ -35,7 +35,7 @@ from engine.feeds.minutes import MinuteAssembler, Ohlcv
 from engine.feeds.pacing import HistoricalPacer
 from storage import calendar
 from storage.cache import Cache, bars_table
-from storage.types import BarBatch
+from storage.types import BarBatch, as_dt64
 
 Row = tuple[str, int, float, float, float, float, float]
 
@@ -247,7 +247,7 @@ class IBFeed:
             if self.cache is not None:
                 latest = await asyncio.to_thread(self.cache.latest, list(symbols))
                 for s, t in latest.items():
-                    m = int(np.datetime64(t, "m").astype(np.int64))
+                    m = int(as_dt64(t).astype(np.int64))
                     self._last_closed[s] = max(self._last_closed.get(s, m), m)
             want = [s for s in symbols if s in self._contracts]
             await asyncio.gather(*(self._subscribe(s, live=s in live) for s in want))

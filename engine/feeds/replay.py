@@ -27,7 +27,7 @@ from engine.feeds.base import FeedEvent, FeedState
 from storage import calendar
 from storage.cache import Cache
 from storage.errors import CacheError
-from storage.types import BarBatch, Panel
+from storage.types import BarBatch, Panel, as_dt64
 
 #: Speeds the console cycles through; ``None`` is "max" (no waiting).
 SPEEDS: tuple[float | None, ...] = (1.0, 10.0, 60.0, None)
@@ -57,7 +57,7 @@ def auto_warm_sessions(replay_day: np.datetime64) -> int:
     history; the week start keeps the session, day and week anchors exact and
     every rolling indicator (longest window: a few hundred bars) warmed.
     """
-    day = np.datetime64(replay_day, "D")
+    day = as_dt64(replay_day, "D")
     monday = day - ((day.astype(np.int64) + 3) % 7)
     prior = calendar.sessions(monday.astype(object), (day - 1).astype(object))
     return max(1, len(prior))
@@ -268,5 +268,5 @@ def _exchange_date(ts: np.datetime64) -> dt.date:
     """The exchange (New York) date of a UTC minute."""
     from zoneinfo import ZoneInfo
 
-    utc = np.datetime64(ts, "m").astype("datetime64[s]").astype(object).replace(tzinfo=dt.UTC)
+    utc = as_dt64(ts).astype("datetime64[s]").astype(object).replace(tzinfo=dt.UTC)
     return utc.astimezone(ZoneInfo(calendar.EXCHANGE_TZ)).date()

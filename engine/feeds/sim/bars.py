@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from storage import calendar
 from storage.cache import Cache, bars_table
+from storage.types import as_dt64
 
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*([SDWMY])\s*$")
 
@@ -73,7 +74,7 @@ class SimBars:
             last_day = self._day_of(int(all_ts[-1]))
             first_of_day = all_ts[[self._day_of(int(t)) == last_day for t in all_ts]][0]
             start = np.datetime64(int(first_of_day) + 30 * 60, "s")
-        start_s = int(np.datetime64(start, "s").astype(np.int64)) if start is not None else 0
+        start_s = int(as_dt64(start, "s").astype(np.int64)) if start is not None else 0
         self.i = int(np.searchsorted(all_ts, start_s, side="left"))
         self.version = 0
 
@@ -190,7 +191,9 @@ class SimBars:
 
     def closed_table(self, symbols: Sequence[str] | None = None, rth: bool = False) -> pa.Table:
         """Every closed bar (start < now) of ``symbols``: what a perfect cache would hold."""
-        syms, ts, cols = [], [], [[] for _ in range(5)]
+        syms: list[str] = []
+        ts: list[np.ndarray] = []
+        cols: list[list[np.ndarray]] = [[] for _ in range(5)]
         for sym in symbols or self.symbols:
             s = self._series.get(sym)
             if s is None:
