@@ -2,8 +2,10 @@
 
 650 symbols × 20 sessions of regular-hours minutes (5.07 M bars), written to a
 fresh DuckDB file through ``Cache.write_bars`` (validation + dedupe + upsert),
-then read back with ``load_panel``. Peer in the same run: the raw DuckDB
-``INSERT … SELECT`` of the same Arrow table with no validation (the ceiling).
+then read back with ``load_panel``. Peers in the same run: the raw DuckDB
+``INSERT … SELECT`` of the same Arrow table with no validation (the ceiling),
+and the same insert into a table with ``PRIMARY KEY (symbol, ts)`` — the
+design the cache does not use, because of what this measures.
 
 Run: .venv/bin/python bench/storage.py
 """
@@ -18,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import duckdb
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -80,6 +83,19 @@ def main() -> None:
                 t0 = time.perf_counter()
                 cur.execute("INSERT INTO bars SELECT * FROM t")
                 raw_times.append(time.perf_counter() - t0)
+        pk_path = Path(tmp) / "pk.duckdb"
+        con = duckdb.connect(str(pk_path))
+        con.execute(
+            "CREATE TABLE bars (symbol VARCHAR, ts TIMESTAMPTZ, open DOUBLE, high DOUBLE,"
+            " low DOUBLE, close DOUBLE, volume DOUBLE, PRIMARY KEY (symbol, ts))"
+        )
+        con.register("t", table)
+        t0 = time.perf_counter()
+        con.execute("INSERT INTO bars SELECT * FROM t")
+        pk_s = time.perf_counter() - t0
+        con.execute("CHECKPOINT")
+        con.close()
+        pk_size = os.path.getsize(pk_path)
         path = Path(tmp) / "w0.duckdb"
         with Cache(path) as cache:
             cache.checkpoint()
@@ -100,6 +116,8 @@ def main() -> None:
                 "write_ratio_to_raw_insert": round(raw_s / write_s, 3),
                 "load_bars_per_s": round(n / load_s),
                 "bytes_per_bar": round(size / n, 2),
+                "primary_key_insert_bars_per_s": round(n / pk_s),
+                "primary_key_bytes_per_bar": round(pk_size / n, 2),
                 "goals": {"write_bars_per_s": 2e6, "load_bars_per_s": 1e7, "bytes_per_bar": 16},
             }
         )

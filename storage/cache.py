@@ -1,10 +1,10 @@
 """The local DuckDB minute-bar cache: schema, bulk idempotent writes, panel reads.
 
 Why no PRIMARY KEY index: DuckDB persists an ART index for it, which on 5 M
-bars costs ~82 bytes per bar on disk and halves bulk-insert speed (measured:
-12.8 vs 82 bytes/bar, 9.6 vs 1.1 M bars/s). The (symbol, ts) key is instead
-enforced by the only write path, ``write_bars``: it de-duplicates the batch
-(the last occurrence wins), deletes the cache rows with the same keys and
+bars costs ~78 bytes per bar on disk and slows bulk inserts several-fold
+(``bench/storage.py``: 77.7 vs 16.4 bytes/bar, 0.97 vs 8.4 M bars/s). The
+(symbol, ts) key is instead enforced by the only write path, ``write_bars``:
+it de-duplicates the batch (the last occurrence wins), deletes the cache rows with the same keys and
 inserts the batch, in one transaction. So writing the same bars twice leaves
 one copy, a newer value replaces an older one, and a crash mid-write leaves
 the cache as it was (DuckDB's WAL rolls the open transaction back).
