@@ -3,11 +3,12 @@
 Why no PRIMARY KEY index: DuckDB persists an ART index for it, which on 5 M
 bars costs ~78 bytes per bar on disk and slows bulk inserts several-fold
 (``bench/storage.py``: 77.7 vs 16.4 bytes/bar, 0.97 vs 8.4 M bars/s). The
-(symbol, ts) key is instead enforced by the only write path, ``write_bars``:
-it de-duplicates the batch (the last occurrence wins), deletes the cache rows with the same keys and
-inserts the batch, in one transaction. So writing the same bars twice leaves
-one copy, a newer value replaces an older one, and a crash mid-write leaves
-the cache as it was (DuckDB's WAL rolls the open transaction back).
+(symbol, ts) key is instead enforced by the only write path, ``write_bars``: it
+de-duplicates the batch (the last occurrence wins), deletes the cache rows with
+the same keys and inserts the batch, in one transaction. So writing the same
+bars twice leaves one copy, a newer value replaces an older one, and a crash
+mid-write leaves the cache as it was (DuckDB's WAL rolls the open transaction
+back).
 ``check_unique()`` verifies the invariant (the tests call it).
 """
 
