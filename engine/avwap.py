@@ -102,11 +102,9 @@ def finish(
     m = s1 / s0
     level = ref + m
     sd = _sd(s2 / s0, m)
-    basis = sd if mode == "stdev" else level * 0.01
     out = {"level": level}
-    for i, k in enumerate(mults, start=1):
-        out[f"up{i}"] = level + k * basis
-        out[f"dn{i}"] = level - k * basis
+    # the same band arithmetic as the batch form, so both agree to the bit
+    out.update(zip(band_suffixes(len(mults))[:-1], _bands(level, sd, mode, mults), strict=True))
     out["z"] = mx.where(sd > 0, ((last_close - ref) - m) / sd, _NAN)
     if with_sd:
         out["sd"] = sd

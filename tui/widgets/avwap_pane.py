@@ -30,6 +30,7 @@ from tui import fmt
 from tui.alerts import ANCHORS, output_name
 from tui.controller import Frame
 from tui.widgets.chart import BrailleChart, Series
+from tui.widgets.strip_cache import StripCache
 
 #: Table columns after the anchor name: band -> header.
 BAND_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -60,7 +61,7 @@ def _z_style(z: float) -> Style:
     return GREEN if z > 0 else RED
 
 
-class AvwapTable(Widget):
+class AvwapTable(StripCache, Widget):
     """Levels and bands of every calendar anchor for one symbol (a fixed 8-line grid)."""
 
     DEFAULT_CSS = """
@@ -119,15 +120,6 @@ class AvwapTable(Widget):
                      Segment(" ", base)]
         return Strip(segs).extend_cell_length(width, base).crop(0, width)
 
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        strip = self._strips.get(y)
-        if strip is None or strip.cell_length != width:
-            strip = self._strips[y] = self._line(y, width)
-        return strip
-
-    def on_resize(self) -> None:
-        self._strips.clear()
 
 
 #: Chart lines: series name, colour (drawn in this order; price on top).

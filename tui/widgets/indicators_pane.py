@@ -25,6 +25,7 @@ from textual.widget import Widget
 from engine.snapshot import REGIMES
 from tui import fmt
 from tui.controller import Frame
+from tui.widgets.strip_cache import StripCache
 
 DEFAULT_RANKING: tuple[str, ...] = (
     "avwap_session_z", "avwap_day_z", "avwap_week_z", "avwap_month_z",
@@ -57,7 +58,7 @@ def direction(now: float, before: float) -> str:
     return "▲" if now > before else "▼"
 
 
-class IndicatorsPane(Widget):
+class IndicatorsPane(StripCache, Widget):
     """Name, value and direction of the ranked indicators (as many as fit)."""
 
     DEFAULT_CSS = """
@@ -129,12 +130,3 @@ class IndicatorsPane(Widget):
                      Segment(arrow, base + ARROW_STYLE[arrow]), Segment(" ", base)]
         return Strip(segs).extend_cell_length(width, base).crop(0, width)
 
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        strip = self._strips.get(y)
-        if strip is None or strip.cell_length != width:
-            strip = self._strips[y] = self._line(y, width)
-        return strip
-
-    def on_resize(self) -> None:
-        self._strips.clear()
