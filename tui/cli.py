@@ -9,6 +9,9 @@ both work. Errors of the project's own type print one line and exit 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -65,6 +68,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
 
 
+def entry() -> None:
+    """The ``avwap`` console script: ``main``, then leave without interpreter teardown
+    when the console ran.
+
+    Why: the console computes on a worker thread, and MLX keeps a thread-local
+    compile cache whose C++ destructor calls back into Python. When that thread
+    ends, glibc runs the destructor *after* Python's ``join`` has returned, so it
+    can race the main thread's ``Py_Finalize``; CPython then ends the thread
+    from inside a ``noexcept`` destructor and the process aborts
+    ("terminate called without an active exception", exit 134, about one quit
+    in five under CI). By the time ``main`` returns, the app has restored the
+    terminal and closed the cache, so nothing is left for teardown to do:
+    flush, then ``os._exit`` with the real exit code.
+    """
+    code = main()
+    if not _console_ran:
+        raise SystemExit(code)
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a reader that left (BrokenPipe)
+            stream.flush()
+    os._exit(code)
+
+
+_console_ran = False
+
+
+def mark_console_ran() -> None:
+    """Called by ``avwap tui`` once the app has run: see ``entry``."""
+    global _console_ran
+    _console_ran = True
+
+
 def _has_tui() -> bool:
     from tui.commands import COMMANDS
 
@@ -72,4 +108,4 @@ def _has_tui() -> bool:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()

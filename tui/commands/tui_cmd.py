@@ -25,6 +25,7 @@ import numpy as np
 from storage.cache import Cache
 from storage.config import Config
 from storage.errors import ConfigError
+from tui.cli import mark_console_ran
 from tui.commands.common import config_of, db_of
 
 if TYPE_CHECKING:  # the engine (MLX) loads only when the console starts
@@ -171,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
             demo.seed_cache(cache, load_list(list_name).symbols)
             cache.checkpoint()
         app, session = build_app(args, cfg, cache)
+        mark_console_ran()  # the console's threads used MLX: see tui.cli.entry
         if session is None:
             app.run()
         else:
