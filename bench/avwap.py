@@ -10,6 +10,12 @@ buffer cache (32 MB) those pages are returned to the OS and faulted in again on
 every call, which is a large share of the time; ``batch_warm_cache_*`` repeats
 the measurement with ``mx.set_cache_limit(1 GiB)``, as a long-running app that
 recomputes panels would configure it.
+
+Anchors that cut the panel into the same segments share one computation (on
+regular hours the session and the day always do; over these four April weeks
+month, quarter and year do too, so 3 of the 6 partitions are distinct);
+``batch_unshared_*`` and ``speedup_vs_pandas_unshared`` compute all six anyway,
+the worst case (e.g. an extended-hours panel across a month end).
 Peer, measured in the same run on the same bars: pandas-ta's VWAP recipe,
 ``(hlc3·v).groupby(period).cumsum() / v.groupby(period).cumsum()``, daily anchor,
 one symbol Series at a time, level only (no bands).
@@ -20,6 +26,7 @@ Run: ``.venv/bin/python bench/avwap.py``
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import sys
@@ -35,7 +42,7 @@ import mlx.core as mx
 import numpy as np
 import pandas as pd
 
-from engine import avwap, avwap_auto
+from engine import avwap, avwap_auto, stepping
 from engine.inputs import batch_inputs
 from storage.calendar import minute_grid
 from storage.types import Panel
@@ -101,9 +108,9 @@ def bench_pandas(panel: Panel) -> float:
 
 def bench_step(panel: Panel, minutes: int) -> tuple[float, float]:
     inp = batch_inputs(panel)
-    run = avwap.compile_step(avwap.calendar_step)
+    run = stepping.compile_step(avwap.calendar_step)
     state = avwap.calendar_init(len(panel.symbols))
-    steps = [avwap.step_at(inp, t) for t in range(minutes)]
+    steps = [stepping.step_at(inp, t) for t in range(minutes)]
     for si in steps:
         mx.eval(*(getattr(si, f) for f in ("open", "high", "low", "close", "volume", "valid")))
     lat = []
@@ -124,12 +131,14 @@ def main() -> None:
     assert t == 20 * 390, t
     bars = s * t
     batch_s = bench_batch(panel)
+    unshared_s = bench_batch(panel, functools.partial(avwap.calendar_batch, dedupe=False))
     auto_s = bench_batch(panel, avwap_auto.auto_batch)
     pandas_s = bench_pandas(panel)
     old_limit = mx.set_cache_limit(1 << 30)
     warm_s = bench_batch(panel)
     mx.set_cache_limit(old_limit)
     anchors = len(avwap.SEGMENT_KINDS)
+    segs = np.stack([panel.segments[k] for k in avwap.SEGMENT_KINDS])
     p50, p99 = bench_step(synthetic(650, start, dt.date(2024, 4, 2), seed=1), 780)
     result = {
         "symbols": s,
@@ -146,6 +155,10 @@ def main() -> None:
         "auto_batch_bars_per_s": round(bars / auto_s),
         "pandas_day_anchor_ms": round(pandas_s * 1e3, 2),
         "speedup_vs_pandas": round(pandas_s / (batch_s / anchors), 2),
+        "distinct_partitions": len(set(avwap._distinct_partitions(segs))),
+        "batch_unshared_ms": round(unshared_s * 1e3, 2),
+        "batch_unshared_bars_per_s": round(bars / unshared_s),
+        "speedup_vs_pandas_unshared": round(pandas_s / (unshared_s / anchors), 2),
         "step_symbols": 650,
         "step_p50_ms": round(p50, 4),
         "step_p99_ms": round(p99, 4),

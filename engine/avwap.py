@@ -1,115 +1,66 @@
-"""Anchored VWAP kernels in MLX: batch segmented scans and the one-minute step.
+"""Calendar-anchored VWAP in MLX: batch segmented scans and the one-minute step.
 
 Why this module exists: AVWAP levels and bands are the console's main product,
 and they must be both fast (every symbol, every anchor, every minute) and right
-in float32 at real price levels. A naive running ``Σv·p²`` in float32 loses the
-variance entirely at $4,000, so every sum here is *shifted*: each anchor segment
-keeps a reference price ``ref`` (its first real bar's price) and accumulates
-``Σv``, ``Σv·(p−ref)`` and ``Σv·(p−ref)²``. Then
-
-    level = ref + Σv(p−ref)/Σv,   σ² = Σv(p−ref)²/Σv − (Σv(p−ref)/Σv)²
-
-which is TradingView's formula (σ² = Σv·p²/Σv − VWAP²) without the cancellation.
+in float32 at real price levels. Every form keeps the moments of
+``engine.avwap_core`` per anchor segment: the first real price ``ref``, the
+compensated ``Σv`` and ``Σv·(p − ref)`` (so the level is exact to the rounding
+of its offset from ``ref``) and ``m2 = Σv·(p − level)²`` grown by Welford's
+non-negative increments (so σ never comes from a subtraction of near-equal
+sums; TradingView's σ² = Σv·p²/Σv − VWAP² without the cancellation).
 
 Batch (``calendar_batch``): the time axis is cut into blocks of ``B`` minutes
 chosen so that every anchor boundary falls on a block edge (minute grids make
-B = 30 or 39 typical), so ``[S, T]`` reshapes to ``[S, nB, B]`` for free. One
-cumsum per quantity inside blocks (block-local reference) is shared by all
-anchors; a compensated segmented scan over the small ``[K, S, nB]`` block
-totals, re-shifted to each anchor's reference, gives each block's carry; one
-fused elementwise kernel combines carry and in-block prefix into every output.
-Everything is O(S·T) with no Python loop over symbols, anchors or time.
+B = 30 or 39 typical), so ``[S, T]`` reshapes to ``[S, nB, B]`` for free.
+In-block cumsums of ``v`` and ``v·(p − q)`` (block-local reference ``q``) are
+shared by all anchors; a compensated segmented scan over the small
+``[K, S, nB]`` block totals, re-shifted to each anchor's reference, carries
+them across blocks. That gives every cell's weight ``W`` and mean offset ``m``;
+the previous cell's ``W`` and ``m`` give each bar's Welford increment
+elementwise, and a second segmented scan of those increments gives ``m2``.
+Everything is O(S·T) with no Python loop over symbols or time (the loop over
+the six anchors is over graph-building, not data).
 
-Incremental (``calendar_step``): Kahan-compensated shifted sums per
-``[anchor, symbol]``; a segment id different from the stored one resets the
-anchor; an invalid bar contributes nothing; outputs come from the state.
+Incremental (``calendar_step``): the Kahan-compensated moments of
+``engine.avwap_state`` per ``[anchor, symbol]``; a segment id different from
+the stored one resets the anchor; an invalid bar contributes nothing.
 
-Custom anchors (``anchored_batch``/``anchored_init``/``anchored_step``) start at
-a per-symbol timestamp (e.g. an earnings date). Auto anchors (highest high /
-lowest low / highest volume of the prior N sessions) live in ``engine.avwap_auto``.
-
-Known float32 limit: σ's relative error grows like eps·(level − ref)²/σ², so a
-segment whose first bar is a thin outlier followed by bars 8 decades heavier
-clustered far from it can lose up to ~1e-2 of σ at its start (tested).
+Custom anchors live in ``engine.avwap_custom``, auto anchors (highest high /
+lowest low / highest volume of the prior N sessions) in ``engine.avwap_auto``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import mlx.core as mx
 import numpy as np
 
+from engine.avwap_core import (
+    BAND_MODES,
+    MULTS,
+    NAN,
+    SOURCES,
+    band_suffixes,
+    bands,
+    check_mode,
+    comp_cumsum,
+    ffill_close,
+    finish,
+    price,
+)
+from engine.avwap_state import shifted_init, shifted_outputs, shifted_update
 from engine.registry import BatchInputs, Outputs, State, StepInputs
 from storage.types import SEGMENT_KINDS, Panel
 
-SOURCES: tuple[str, ...] = ("hlc3", "close", "hl2", "ohlc4")
-BAND_MODES: tuple[str, ...] = ("stdev", "percent")
-MULTS: tuple[float, ...] = (1.0, 2.0, 3.0)
-_NAN = float("nan")
-#: A variance below this fraction of Σv·d²/Σv (4 float32 ulps) is rounding noise
-#: of the shifted sums, not spread: both forms report σ = 0 there, so a segment
-#: whose weighted bars share one price has no bands whatever the summation order.
-VAR_FLOOR = 4.0 * 2.0**-23
-
-
-def _sd(mean_sq: mx.array, m: mx.array) -> mx.array:
-    """σ from the shifted moments, with variance under the rounding floor as 0."""
-    var = mean_sq - m * m
-    return mx.sqrt(mx.where(var > VAR_FLOOR * mean_sq, var, 0.0))
-
+__all__ = [
+    "BAND_MODES", "MULTS", "SOURCES", "band_suffixes", "calendar_batch", "calendar_init",
+    "calendar_state_from_panel", "calendar_step", "finish", "output_names", "price",
+    "segmented_batch",
+]  # fmt: skip
 
 _MAX_BLOCK = 64
-
-
-def band_suffixes(n: int = 3) -> tuple[str, ...]:
-    """Output suffixes after the level: ``up1, dn1, …, upN, dnN, z``."""
-    return (*(f"{s}{i}" for i in range(1, n + 1) for s in ("up", "dn")), "z")
-
-
-def price(o: mx.array, h: mx.array, lo: mx.array, c: mx.array, source: str) -> mx.array:
-    """The price a bar contributes: hlc3 (TradingView's default), close, hl2 or ohlc4."""
-    if source == "hlc3":
-        return (h + lo + c) / 3.0
-    if source == "close":
-        return c
-    if source == "hl2":
-        return (h + lo) / 2.0
-    if source == "ohlc4":
-        return (o + h + lo + c) / 4.0
-    raise ValueError(f"price source must be one of {SOURCES}, not {source!r}")
-
-
-def finish(
-    ref: mx.array,
-    s0: mx.array,
-    s1: mx.array,
-    s2: mx.array,
-    last_close: mx.array,
-    mode: str = "stdev",
-    mults: Sequence[float] = MULTS,
-    with_sd: bool = False,
-) -> dict[str, mx.array]:
-    """Level, bands and z (and σ as ``sd`` if asked) from shifted sums (NaN where Σv is 0).
-
-    ``percent`` mode draws bands at ``level·(1 ± mult/100)`` as TradingView's
-    "Percentage" band mode does; z is in σ in both modes (NaN where σ is 0).
-    """
-    if mode not in BAND_MODES:
-        raise ValueError(f"band mode must be one of {BAND_MODES}, not {mode!r}")
-    m = s1 / s0
-    level = ref + m
-    sd = _sd(s2 / s0, m)
-    out = {"level": level}
-    # the same band arithmetic as the batch form, so both agree to the bit
-    out.update(zip(band_suffixes(len(mults))[:-1], _bands(level, sd, mode, mults), strict=True))
-    out["z"] = mx.where(sd > 0, ((last_close - ref) - m) / sd, _NAN)
-    if with_sd:
-        out["sd"] = sd
-    return out
-
 
 # --------------------------------------------------------------------------- batch
 
@@ -142,36 +93,9 @@ def _plan(seg: np.ndarray) -> _Plan:
     return _Plan(block, n_blocks, pad, start, blk != -1)
 
 
-def _ffill_close(close: mx.array, valid: mx.array) -> mx.array:
-    """Each cell's latest real close at or before it (NaN before the first)."""
-    t = mx.arange(close.shape[1], dtype=mx.int32)
-    last = mx.cummax(mx.where(valid, t, -1), axis=1)
-    got = mx.take_along_axis(close, mx.maximum(last, 0), axis=1)
-    return mx.where(last >= 0, got, _NAN)
-
-
-def _comp_cumsum(x: mx.array) -> tuple[mx.array, mx.array]:
-    """Cumsum along the last axis as a (high, low) pair: Σx ≈ hi + lo to ~eps·|Σx|.
-
-    The low part sums what each float32 step of the high cumsum dropped
-    (``x − (C[t] − C[t−1])``); the telescoping differences are exact or nearly
-    so, so the pair is accurate whatever order the cumsum adds in.
-    """
-    hi = mx.cumsum(x, axis=-1)
-    prev = mx.concatenate([mx.zeros_like(hi[..., :1]), hi[..., :-1]], axis=-1)
-    lo = mx.cumsum(x - (hi - prev), axis=-1)
-    return hi, lo
-
-
-def _comp_sum(x: mx.array) -> mx.array:
-    """The compensated cumsum folded back into one float32 array."""
-    hi, lo = _comp_cumsum(x)
-    return hi + lo
-
-
 def _seg_exclusive(x: mx.array, start: mx.array) -> mx.array:
     """Σ of ``x`` over earlier blocks of the same segment (compensated), ``[K, S, nB]``."""
-    hi, lo = _comp_cumsum(x)
+    hi, lo = comp_cumsum(x)
     zero = mx.zeros_like(hi[..., :1])
     hz = mx.concatenate([zero, hi], axis=-1)
     lz = mx.concatenate([zero, lo], axis=-1)
@@ -181,63 +105,55 @@ def _seg_exclusive(x: mx.array, start: mx.array) -> mx.array:
     )
 
 
-# Single-output compiled kernels: on MLX's CPU backend one fused kernel per
-# output is several times faster than one kernel with many outputs. Each
-# output of each anchor is its own [S, T] array: the allocator reuses buffers of
-# that size, while [K, S, T] stacks were fresh pages (page faults) every call.
+# Per-anchor kernels, each one fused single-output elementwise pass over
+# [S, nB, B] (on MLX's CPU backend a multi-output fused kernel is several times
+# slower than one kernel per output, and ``where`` costs ~4× an arithmetic op).
+# Outside segments the block carry ``x0`` is NaN, so weight, level and σ are
+# NaN there by arithmetic; before a segment's first volume they are 0/0.
+_TINY = 1e-30  # guards x/0 where the result is then multiplied by 0 anyway
 
 
 @mx.compile
-def _level(
-    x0: mx.array, x1: mx.array, dq: mx.array, r: mx.array, p0: mx.array, p1: mx.array,
-    act: mx.array,
+def _increment(
+    x0: mx.array, x1: mx.array, dq: mx.array, r: mx.array, v: mx.array, pz: mx.array,
+    p0: mx.array, e0: mx.array, e1: mx.array,
 ) -> mx.array:  # fmt: skip
-    """The VWAP (NaN outside a segment or before its first volume)."""
-    return mx.where(act, r + (x1 + p1 + dq * p0) / (x0 + p0), _NAN)
+    """Each bar's Welford increment to m2 (``welford_increment``, guarded arithmetically).
+
+    ``e0, e1`` are the in-block *exclusive* prefix sums, so the weight and mean
+    before the bar come without a shift; at a segment's first cell both the
+    carry and the exclusive prefix are 0, so the increment is 0 there.
+    """
+    w_prev = x0 + e0
+    m_prev = (x1 + e1 + dq * e0) / mx.maximum(w_prev, _TINY)
+    a = (pz - r) - m_prev
+    return v * (a * a) * (w_prev / mx.maximum(x0 + p0, _TINY))
 
 
 @mx.compile
-def _sigma(
-    x0: mx.array, x1: mx.array, x2: mx.array, dq: mx.array, p0: mx.array, p1: mx.array,
-    p2: mx.array, act: mx.array,
-) -> mx.array:  # fmt: skip
-    s0 = x0 + p0
-    m = (x1 + p1 + dq * p0) / s0
-    s2 = x2 + p2 + (2.0 * dq) * p1 + (dq * dq) * p0
-    return mx.where(act, _sd(s2 / s0, m), _NAN)
+def _mean(
+    x0: mx.array, x1: mx.array, dq: mx.array, p0: mx.array, p1: mx.array
+) -> mx.array:
+    """The level's offset from the segment's ref (NaN outside a segment or before
+    its first volume). z is taken from it, not from the level, so that z keeps
+    the offset's precision where σ is tiny next to the price."""
+    return (x1 + p1 + dq * p0) / (x0 + p0)
 
 
 @mx.compile
-def _zscore(
-    x0: mx.array, x1: mx.array, dq: mx.array, r: mx.array, p0: mx.array, p1: mx.array,
-    sd: mx.array, lc: mx.array,
-) -> mx.array:  # fmt: skip
-    m = (x1 + p1 + dq * p0) / (x0 + p0)
-    return mx.where(sd > 0, ((lc - r) - m) / sd, _NAN)
+def _level(r: mx.array, m: mx.array) -> mx.array:
+    return r + m
 
 
-def _bands(level: mx.array, sd: mx.array, mode: str, mults: Sequence[float]) -> list[mx.array]:
-    if mode not in BAND_MODES:
-        raise ValueError(f"band mode must be one of {BAND_MODES}, not {mode!r}")
-    out = []
-    for k in mults:
-        if mode == "stdev":
-            out += [level + k * sd, level - k * sd]
-        else:
-            out += [level * (1.0 + k / 100.0), level * (1.0 - k / 100.0)]
-    return out
+@mx.compile
+def _sd(x0: mx.array, xu: mx.array, u: mx.array, p0: mx.array) -> mx.array:
+    """σ = √(m2/Σv) (NaN where Σv is 0 or outside a segment)."""
+    return mx.sqrt((xu + u) / (x0 + p0))
 
 
-def _finish_blocks(
-    x0: mx.array, x1: mx.array, x2: mx.array, dq: mx.array, r: mx.array, act: mx.array,
-    p0: mx.array, p1: mx.array, p2: mx.array, lc: mx.array, mode: str,
-    mults: Sequence[float], with_sd: bool,
-) -> list[mx.array]:  # fmt: skip
-    """One anchor's outputs ``[S, nB, B]`` from block carries and in-block prefixes."""
-    level = _level(x0, x1, dq, r, p0, p1, act)
-    sd = _sigma(x0, x1, x2, dq, p0, p1, p2, act)
-    outs = [level, *_bands(level, sd, mode, mults), _zscore(x0, x1, dq, r, p0, p1, sd, lc)]
-    return [*outs, sd] if with_sd else outs
+@mx.compile
+def _zscore(lc: mx.array, r: mx.array, m: mx.array, sd: mx.array) -> mx.array:
+    return mx.where(sd > 0, ((lc - r) - m) / sd, NAN)
 
 
 def segmented_batch(
@@ -249,31 +165,67 @@ def segmented_batch(
     mode: str = "stdev",
     mults: Sequence[float] = MULTS,
     with_sd: bool = False,
+    dedupe: bool = True,
 ) -> list[dict[str, mx.array]]:
     """AVWAP outputs for K segmentations ``seg[K, T]`` (id -1 = outside, NaN).
 
     ``p``/``volume``/``close`` are float32 ``[S, T]``; returns, per row of
     ``seg``, a dict of ``[S, T]`` arrays keyed ``level, up1, dn1, …, z``.
+
+    Rows that cut the panel into the same segments (on a regular-hours grid the
+    session and the day always do; month, quarter and year often do over a
+    few weeks) have the same outputs: each distinct partition is computed once
+    and its arrays are shared, unless ``dedupe`` is False.
     """
+    check_mode(mode)
+    seg = np.asarray(seg)
+    rows = _distinct_partitions(seg) if dedupe else list(range(seg.shape[0]))
+    uniq = sorted(set(rows))
+    outs = _segmented(p, volume, valid, close, seg[uniq], mode, mults, with_sd)
+    return [outs[uniq.index(r)] for r in rows]
+
+
+def _distinct_partitions(seg: np.ndarray) -> list[int]:
+    """For each row, the first row that partitions the time axis identically."""
+    first: dict[bytes, int] = {}
+    rows = []
+    for i, row in enumerate(seg):
+        key = np.r_[row[1:] != row[:-1], row == -1].tobytes()
+        rows.append(first.setdefault(key, i))
+    return rows
+
+
+def _segmented(
+    p: mx.array,
+    volume: mx.array,
+    valid: mx.array,
+    close: mx.array,
+    seg: np.ndarray,
+    mode: str,
+    mults: Sequence[float],
+    with_sd: bool,
+) -> list[dict[str, mx.array]]:
+    """``segmented_batch`` for rows that are all distinct partitions."""
     s, t = p.shape
     k = seg.shape[0]
-    plan = _plan(np.asarray(seg))
+    plan = _plan(seg)
     b, nb = plan.block, plan.n_blocks
     ok = valid
     v = mx.where(ok, volume, 0.0)
-    lc = _ffill_close(close, ok)
+    pz = mx.where(ok, p, 0.0)  # finite everywhere: a missing bar has v = 0
+    lc = ffill_close(close, ok)
     if plan.pad:
         padw = [(0, 0), (0, plan.pad)]
-        p, v, lc = (mx.pad(a, padw) for a in (p, v, lc))
+        pz, v, lc = (mx.pad(a, padw) for a in (pz, v, lc))
         ok = mx.pad(ok, padw, constant_values=False)
-    pb, vb, okb = (a.reshape(s, nb, b) for a in (p, v, ok))
+    pb, vb, okb = (a.reshape(s, nb, b) for a in (pz, v, ok))
     has = mx.any(okb, axis=-1)
     first = mx.argmax(okb.astype(mx.int32), axis=-1).astype(mx.int32)
     q = mx.where(has, mx.take_along_axis(pb, first[..., None], axis=-1)[..., 0], 0.0)
-    d = mx.where(okb, pb - q[..., None], 0.0)
-    x1 = vb * d
-    p0, p1, p2 = (mx.cumsum(x, axis=-1) for x in (vb, x1, x1 * d))
-    a0, a1, a2 = (x[..., -1][None] for x in (p0, p1, p2))
+    x1 = vb * mx.where(okb, pb - q[..., None], 0.0)
+    p0, p1 = mx.cumsum(vb, axis=-1), mx.cumsum(x1, axis=-1)
+    e0, e1 = (mx.cumsum(x, axis=-1, inclusive=False) for x in (vb, x1))
+    a0, a1 = p0[..., -1][None], p1[..., -1][None]
     # each segment's reference: the first real bar's price in the segment
     blocks = mx.arange(nb, dtype=mx.int32)
     nxt = mx.cummin(mx.where(has, blocks, nb), axis=-1, reverse=True)
@@ -283,19 +235,22 @@ def segmented_batch(
     r = mx.where(fb < nb, r, 0.0)
     act = mx.array(plan.active)[:, None, :]
     dq = q[None] - r
-    t0 = mx.where(act, a0, 0.0)
-    t1 = mx.where(act, a1 + dq * a0, 0.0)
-    t2 = mx.where(act, a2 + 2.0 * dq * a1 + dq * dq * a0, 0.0)
-    x0, x1, x2 = (_seg_exclusive(a, start)[..., None] for a in (t0, t1, t2))
+    x0 = _seg_exclusive(mx.where(act, a0, 0.0), start)[..., None]
+    x1 = _seg_exclusive(mx.where(act, a1 + dq * a0, 0.0), start)[..., None]
     dq, r = dq[..., None], r[..., None]
+    x0n = mx.where(act[..., None], x0, NAN)  # NaN weight outside segments
     lc = lc.reshape(s, nb, b)
     names = ("level", *band_suffixes(len(mults)), *(("sd",) if with_sd else ()))
     res: list[dict[str, mx.array]] = []
     for i in range(k):
-        outs = _finish_blocks(
-            x0[i], x1[i], x2[i], dq[i], r[i], act[i, :, :, None], p0, p1, p2, lc, mode, mults,
-            with_sd,
-        )  # fmt: skip
+        u = mx.cumsum(_increment(x0[i], x1[i], dq[i], r[i], vb, pb, p0, e0, e1), axis=-1)
+        xu = _seg_exclusive(mx.where(act[i], u[..., -1], 0.0)[None], start[i : i + 1])
+        m = _mean(x0n[i], x1[i], dq[i], p0, p1)
+        level = _level(r[i], m)
+        sd = _sd(x0n[i], xu[0][..., None], u, p0)
+        outs = [level, *bands(level, sd, mode, mults), _zscore(lc, r[i], m, sd)]
+        if with_sd:
+            outs.append(sd)
         row = {n: o.reshape(s, nb * b) for n, o in zip(names, outs, strict=True)}
         res.append({n: a[:, :t] for n, a in row.items()} if plan.pad else row)
     return res
@@ -308,11 +263,14 @@ def calendar_batch(
     mode: str = "stdev",
     mults: Sequence[float] = MULTS,
     with_sd: bool = False,
+    dedupe: bool = True,
 ) -> dict[str, mx.array]:
     """Calendar-anchored AVWAPs over a panel, named ``avwap_<kind>[_<suffix>]``."""
     seg = np.stack([np.asarray(inp.segments[kd]) for kd in kinds])
     p = price(inp.open, inp.high, inp.low, inp.close, source)
-    rows = segmented_batch(p, inp.volume, inp.valid, inp.close, seg, mode, mults, with_sd)
+    rows = segmented_batch(
+        p, inp.volume, inp.valid, inp.close, seg, mode, mults, with_sd, dedupe
+    )
     return {_name(kd, n): a for kd, row in zip(kinds, rows, strict=True) for n, a in row.items()}
 
 
@@ -325,46 +283,6 @@ def output_names(kinds: Sequence[str] = SEGMENT_KINDS, n_mults: int = 3) -> tupl
 
 
 # --------------------------------------------------------------------- incremental
-
-
-def _kahan(s: mx.array, c: mx.array, x: mx.array) -> tuple[mx.array, mx.array]:
-    y = x - c
-    t = s + y
-    return t, (t - s) - y
-
-
-def shifted_init(k: int, s: int) -> State:
-    """Empty shifted sums for ``[k, s]`` anchors × symbols."""
-    z = mx.zeros((k, s), dtype=mx.float32)
-    return {
-        "ref": mx.full((k, s), _NAN, dtype=mx.float32),
-        **{n: z for n in ("s0", "s1", "s2", "c0", "c1", "c2")},
-        "last": mx.full((s,), _NAN, dtype=mx.float32),
-    }
-
-
-def shifted_update(
-    st: State, reset: mx.array, bar: mx.array, p: mx.array, vol: mx.array, inp: StepInputs
-) -> State:
-    """Reset where ``reset`` ([k,1] or [k,s]); add the bar where ``bar`` ([k,s])."""
-    ref = mx.where(reset, _NAN, st["ref"])
-    ref = mx.where(bar & mx.isnan(ref), p, ref)
-    d = mx.where(bar, p - ref, 0.0)
-    v = mx.where(bar, vol, 0.0)
-    out = {"ref": ref}
-    for j, x in enumerate((v, v * d, v * d * d)):
-        s0 = mx.where(reset, 0.0, st[f"s{j}"])
-        c0 = mx.where(reset, 0.0, st[f"c{j}"])
-        out[f"s{j}"], out[f"c{j}"] = _kahan(s0, c0, x)
-    out["last"] = mx.where(inp.valid, inp.close, st["last"])
-    return out
-
-
-def shifted_outputs(
-    st: State, mode: str, mults: Sequence[float], with_sd: bool = False
-) -> dict[str, mx.array]:
-    last = st["last"][None]
-    return finish(st["ref"], st["s0"], st["s1"], st["s2"], last, mode, mults, with_sd)
 
 
 def calendar_init(s: int, kinds: Sequence[str] = SEGMENT_KINDS) -> State:
@@ -380,6 +298,7 @@ def calendar_step(
     source: str = "hlc3",
     mode: str = "stdev",
     mults: Sequence[float] = MULTS,
+    with_sd: bool = False,
 ) -> tuple[State, Outputs]:
     """Advance every calendar anchor of every symbol by one minute (pure MLX)."""
     seg = mx.stack([inp.segments[kd] for kd in kinds])  # [K, 1]
@@ -388,8 +307,11 @@ def calendar_step(
     p = price(inp.open, inp.high, inp.low, inp.close, source)[None, :]
     new = shifted_update(st, reset, bar, p, inp.volume[None, :], inp)
     new["seg"] = seg
-    out = shifted_outputs(new, mode, mults)
+    out = shifted_outputs(new, mode, mults, with_sd)
     return new, {_name(kd, n): a[i] for n, a in out.items() for i, kd in enumerate(kinds)}
+
+
+# ------------------------------------------------------------------ warm-up state
 
 
 def _price_f32(
@@ -409,16 +331,18 @@ def _price_f32(
     raise ValueError(f"price source must be one of {SOURCES}, not {source!r}")
 
 
-def _segment_sums(
+def _segment_moments(
     panel: Panel, start: int, source: str, chunk: int = 1024
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Reference price and float64 (Σv, Σv·d, Σv·d²) of minutes ``start:`` per symbol.
+    """Reference price and float64 (Σv, Σv·d, m2) of minutes ``start:`` per symbol.
 
-    Summed over time chunks, so memory stays bounded for a long history.
+    Each time chunk's moments are exact two-pass sums around the chunk's own
+    mean, merged into the running total with Chan's update, so memory stays
+    bounded for a long history and nothing cancels.
     """
     s, t = panel.shape
     ref = np.full(s, np.nan, dtype=np.float32)
-    out = np.zeros((3, s), dtype=np.float64)
+    w, s1, m2 = (np.zeros(s) for _ in range(3))
     for lo in range(start, t, chunk):
         hi = min(lo + chunk, t)
         o, h, lw, c = (
@@ -431,13 +355,19 @@ def _segment_sums(
         if need.any():
             first = np.argmax(bars, axis=1)
             ref = np.where(need, p32[np.arange(s), first], ref)
-        d = np.where(bars, p32.astype(np.float64) - ref[:, None].astype(np.float64), 0.0)
-        v = np.where(bars, panel.volume[:, lo:hi], 0.0)
-        vd = v * d
-        out[0] += v.sum(axis=1)
-        out[1] += vd.sum(axis=1)
-        out[2] += (vd * d).sum(axis=1)
-    return ref, out
+        # the float32 offset the step computes, then float64 from there on
+        d = np.where(bars, (p32 - ref[:, None]).astype(np.float64), 0.0)
+        v = np.where(bars, panel.volume[:, lo:hi].astype(np.float32), 0.0).astype(np.float64)
+        cw = v.sum(axis=1)
+        cs1 = (v * d).sum(axis=1)
+        cm = np.divide(cs1, cw, out=np.zeros(s), where=cw > 0)
+        cm2 = (v * (d - cm[:, None]) ** 2).sum(axis=1)
+        tot = w + cw
+        mean = np.divide(s1, w, out=np.zeros(s), where=w > 0)
+        delta = cm - mean
+        m2 += cm2 + np.divide(delta * delta * w * cw, tot, out=np.zeros(s), where=tot > 0)
+        w, s1 = tot, s1 + cs1
+    return ref, np.stack([w, s1, m2])
 
 
 def calendar_state_from_panel(
@@ -448,8 +378,8 @@ def calendar_state_from_panel(
     Why: warming a live console by stepping every minute of a month of history
     costs thousands of compiled calls, yet the AVWAP state is only each anchor's
     sums over its current segment. Those are computed here in float64 in one
-    vectorized pass per anchor (shifted by the segment's first price, exactly as
-    the step shifts), so month, quarter and year levels are exact from the first
+    vectorized pass per anchor (offsets from the segment's first price, exactly
+    as the step takes them), so month, quarter and year levels are exact from the first
     live minute. Continuing with ``calendar_step`` from this state equals having
     stepped every minute (``tests/engine/test_avwap_warm.py``).
     """
@@ -473,7 +403,7 @@ def calendar_state_from_panel(
             ref[i], sums[:, i] = ref[done[start]], sums[:, done[start]]
             continue
         done[start] = i
-        ref[i], sums[:, i] = _segment_sums(panel, start, source)
+        ref[i], sums[:, i] = _segment_moments(panel, start, source)
     any_bar = panel.valid.any(axis=1)
     last_t = t - 1 - np.argmax(panel.valid[:, ::-1], axis=1)
     last = np.where(any_bar, panel.close[np.arange(s), last_t], np.nan)
@@ -481,115 +411,8 @@ def calendar_state_from_panel(
         ref=mx.array(ref),
         s0=mx.array(sums[0], dtype=mx.float32),
         s1=mx.array(sums[1], dtype=mx.float32),
-        s2=mx.array(sums[2], dtype=mx.float32),
+        m2=mx.array(sums[2], dtype=mx.float32),
         last=mx.array(last, dtype=mx.float32),
         seg=mx.array(seg_now),
     )
     return st
-
-
-# -------------------------------------------------------------------- custom anchors
-
-
-def anchor_minutes(ts: np.ndarray | np.datetime64 | Sequence[np.datetime64]) -> np.ndarray:
-    """UTC minutes since 1970 (int32) of anchor timestamps, as ``ts_minutes`` uses."""
-    return np.asarray(ts, dtype="datetime64[m]").astype(np.int64).astype(np.int32)
-
-
-def anchored_batch(
-    inp: BatchInputs,
-    anchor: np.ndarray | int,
-    source: str = "hlc3",
-    mode: str = "stdev",
-    mults: Sequence[float] = MULTS,
-    with_sd: bool = False,
-) -> dict[str, mx.array]:
-    """AVWAP from a custom anchor (UTC minute, scalar or per symbol ``[S]``) onward.
-
-    The anchor bar is the first minute at or after the timestamp; cells before
-    it are NaN. Keys: ``level, up1, dn1, …, z``.
-    """
-    s, t = inp.close.shape
-    a = np.broadcast_to(np.asarray(anchor, dtype=np.int64), (s,))
-    start = np.searchsorted(np.asarray(inp.ts_minutes).astype(np.int64), a, side="left")
-    pos = mx.arange(t, dtype=mx.int32)[None, :]
-    on = (pos >= mx.array(start.astype(np.int32))[:, None]) & inp.valid
-    p = price(inp.open, inp.high, inp.low, inp.close, source)
-    nxt = mx.cummin(mx.where(on, pos, t), axis=1, reverse=True)[:, :1]
-    ref = mx.where(nxt < t, mx.take_along_axis(p, mx.minimum(nxt, t - 1), axis=1), 0.0)
-    d = mx.where(on, p - ref, 0.0)
-    v = mx.where(on, inp.volume, 0.0)
-    s0, s1, s2 = (_comp_sum(x) for x in (v, v * d, v * d * d))
-    lc = _ffill_close(inp.close, inp.valid)
-    return finish(ref, s0, s1, s2, lc, mode, mults, with_sd)
-
-
-def anchored_init(anchor: np.ndarray | int, s: int) -> State:
-    """State for a custom anchor (UTC minute, scalar or ``[S]``)."""
-    st = shifted_init(1, s)
-    a = np.broadcast_to(np.asarray(anchor, dtype=np.int64), (s,)).astype(np.int32)
-    st["anchor"] = mx.array(a)[None, :]
-    return st
-
-
-def anchored_step(
-    st: State,
-    inp: StepInputs,
-    source: str = "hlc3",
-    mode: str = "stdev",
-    mults: Sequence[float] = MULTS,
-) -> tuple[State, Outputs]:
-    """One minute of a custom-anchored AVWAP for all symbols; keys as ``anchored_batch``."""
-    bar = inp.valid[None, :] & (inp.ts_minutes[None, :] >= st["anchor"])
-    p = price(inp.open, inp.high, inp.low, inp.close, source)[None, :]
-    new = shifted_update(st, mx.array(False), bar, p, inp.volume[None, :], inp)
-    new["anchor"] = st["anchor"]
-    return new, {n: a[0] for n, a in shifted_outputs(new, mode, mults).items()}
-
-
-# ------------------------------------------------------------------- local driver
-
-
-def step_at(inp: BatchInputs, t: int) -> StepInputs:
-    """Minute ``t`` of a panel as StepInputs (what a live feed would deliver)."""
-    return StepInputs(
-        open=inp.open[:, t],
-        high=inp.high[:, t],
-        low=inp.low[:, t],
-        close=inp.close[:, t],
-        volume=inp.volume[:, t],
-        valid=inp.valid[:, t],
-        segments={k: v[t : t + 1] for k, v in inp.segments.items()},
-        minute_of_session=inp.minute_of_session[t : t + 1],
-        session_minutes=inp.session_minutes[t : t + 1],
-        ts_minutes=inp.ts_minutes[t : t + 1],
-    )
-
-
-Step = Callable[[State, StepInputs], tuple[State, Outputs]]
-
-
-def compile_step(step: Step) -> Callable[[State, StepInputs], tuple[State, Outputs]]:
-    """``step`` as one compiled call (StepInputs flattened to a dict for mx.compile).
-
-    A stand-in for the app's IncrementalEngine, for tests and benchmarks.
-    """
-    fields = [f.name for f in dataclasses.fields(StepInputs)]
-    fn = mx.compile(lambda st, d: step(st, StepInputs(**d)))
-
-    def run(st: State, inp: StepInputs) -> tuple[State, Outputs]:
-        return fn(st, {f: getattr(inp, f) for f in fields})
-
-    return run
-
-
-def replay(step: Step, state: State, inp: BatchInputs) -> dict[str, mx.array]:
-    """Step through every minute of a panel; outputs stacked to ``[S, T]``."""
-    run = compile_step(step)
-    rows: dict[str, list[mx.array]] = {}
-    for t in range(inp.close.shape[1]):
-        state, out = run(state, step_at(inp, t))
-        mx.eval(state, out)
-        for k, a in out.items():
-            rows.setdefault(k, []).append(a)
-    return {k: mx.stack(v, axis=1) for k, v in rows.items()}

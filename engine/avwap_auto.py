@@ -20,24 +20,35 @@ Semantics (the contract both forms implement):
 - Fewer than N prior days (the start of a panel or stream): the days available
   are used, as TradingView's lookbacks clip to the history they have. No prior
   day with a bar: NaN for that whole day.
-- Levels, ±1/2/3σ bands and z follow ``engine.avwap.finish`` (hlc3 price by
+- Levels, ±1/2/3σ bands and z follow ``engine.avwap_core.finish`` (hlc3 price by
   default), so the outputs are ``avwap_hh, avwap_hh_up1, avwap_hh_dn1, …,
   avwap_hh_z`` and the same for ``ll`` and ``hv``.
 
-Precision: every sum is shifted. Each day keeps its sums relative to its first
-real price ``q``, and each day's candidate keeps "from the candidate to the
-end of the day" sums relative to the candidate's price. At a day boundary the
-chosen candidate's sums and the later days' full sums are re-shifted to the
-anchor price (``_reshift``; all refs lie within days of each other, so nothing
-cancels), which is then the reference of the running AVWAP.
+Precision: the stable moments of ``engine.avwap_core`` (``s0 = Σv``,
+``s1 = Σv·(p−ref)``, ``m2 = Σv·(p − mean)²``). Each day keeps them relative to
+its first real price ``q``, and each day's candidate keeps "from the candidate
+to the end of the day" moments relative to the candidate's price. At a day
+boundary the chosen candidate's moments and the later days' full-day moments
+are merged (``merge_moments``) after re-shifting every ``s1`` to the anchor
+price (``s1 + (old − new)·s0``; all refs lie within days of each other, so
+nothing cancels; m2 is shift-invariant); the current day's moments so far join
+that carry the same way at every minute. m2 only ever adds non-negative terms
+(Welford increments within a day, between-piece spreads at a merge), so σ's
+float32 error is about eps·|level − anchor price|/σ, not that ratio squared:
+a thin anchor bar far from heavy later bars keeps σ to ~1e-4 where the
+shifted Σv·(p−ref)² form lost ~1e-2 (tested).
 
-Incremental state: a ring of the N prior days (full-day sums, and per kind the
-best value, its price and its from-candidate sums), the current day's sums
-(Kahan-compensated; a new extreme restarts that kind's from-candidate sums at
-the bar) and the anchor's carried sums. The day boundary is O(N) per symbol
-and everything is elementwise, so the step compiles into the engine's call.
-Batch: the same quantities per ``[symbol, day]`` from compensated prefix sums
-and one ``[S, D, L]`` gather for the per-day argmax, then the same combination.
+Incremental state: a ring of the N prior days (full-day moments, and per kind
+the best value, its price and its from-candidate moments), the current day's
+moments (Kahan-compensated; m2 grows by Welford increments; a new extreme
+restarts that kind's from-candidate moments at the bar) and the anchor's
+carried moments. The day boundary is O(N) per symbol and everything is
+elementwise, so the step compiles into the engine's call.
+Batch: the same quantities per ``[symbol, day]``: in-day prefix s0, s1 from
+compensated cumsums, in-day prefix m2 as the segmented cumsum of Welford
+increments (each cell's ``m_prev``, ``W_prev`` being the previous cell's
+prefix), and per day and kind one ``[S, D, L]`` gather for the argmax and a
+two-pass tail m2; then the same merges.
 """
 
 from __future__ import annotations
@@ -47,7 +58,18 @@ from collections.abc import Sequence
 import mlx.core as mx
 import numpy as np
 
-from engine.avwap import MULTS, _comp_cumsum, _ffill_close, band_suffixes, finish, price
+from engine.avwap_core import (
+    MULTS,
+    band_suffixes,
+    comp_cumsum,
+    ffill_close,
+    finish,
+    kahan,
+    merge_moments,
+    price,
+    shift_right,
+    welford_increment,
+)
 from engine.registry import BatchInputs, Outputs, State, StepInputs
 
 KINDS: tuple[str, ...] = ("hh", "ll", "hv")
@@ -70,39 +92,36 @@ def _keys(high: mx.array, low: mx.array, vol: mx.array, ok: mx.array) -> mx.arra
     return mx.where(ok[None], mx.stack([high, -low, vol]), _NEG)
 
 
-def _reshift(
-    s0: mx.array, s1: mx.array, s2: mx.array, d: mx.array
-) -> tuple[mx.array, mx.array, mx.array]:
-    """Sums of ``v·(p−old)^k`` as sums of ``v·(p−new)^k`` where ``d = old − new``."""
-    return s0, s1 + d * s0, s2 + (2.0 * d) * s1 + (d * d) * s0
-
-
 def _anchor(
     cand: Sequence[mx.array], full: Sequence[mx.array]
 ) -> tuple[mx.array, mx.array, mx.array, mx.array]:
-    """Anchor price and carried sums from a window of days (both forms use this).
+    """Anchor price and carried moments from a window of days (both forms use this).
 
-    ``cand = (cv, cp, c0, c1, c2)`` are ``[3, N, *X]`` (best key, its price, sums
-    from it to the day's end relative to that price); ``full = (q, f0, f1, f2)``
-    are ``[N, *X]`` (the day's first price and full-day sums relative to it).
-    Slot 0 is the oldest day. Returns ``ar, a0, a1, a2`` of shape ``[3, *X]``.
+    ``cand = (cv, cp, c0, c1, cm)`` are ``[3, N, *X]`` (best key, its price,
+    moments from it to the day's end with ``c1`` relative to that price);
+    ``full = (q, f0, f1, fm)`` are ``[N, *X]`` (the day's first price and
+    full-day moments, ``f1`` relative to it). Slot 0 is the oldest day.
+    Returns ``ar, a0, a1, am`` of shape ``[3, *X]``, ``a1`` relative to ``ar``.
     """
-    cv, cp, c0, c1, c2 = cand
-    q, f0, f1, f2 = full
+    cv, cp, c0, c1, cm = cand
+    q, f0, f1, fm = full
     n = cv.shape[1]
     j = mx.argmax(cv, axis=1, keepdims=True)  # first (oldest) on ties
     has = mx.max(cv, axis=1) > _NEG
     ar = mx.take_along_axis(cp, j, axis=1)[:, 0]
-    t0, t1, t2 = (mx.take_along_axis(c, j, axis=1)[:, 0] for c in (c0, c1, c2))
+    t0, t1, tm = (mx.take_along_axis(c, j, axis=1) for c in (c0, c1, cm))  # [3, 1, *X]
     slot = mx.arange(n).reshape((1, n) + (1,) * (cv.ndim - 2))
     later = (slot > j) & ~mx.isnan(q)[None]
-    d = mx.where(later, q[None] - ar[:, None], 0.0)
-    g0, g1, g2 = (mx.where(later, f[None], 0.0) for f in (f0, f1, f2))
-    g0, g1, g2 = _reshift(g0, g1, g2, d)
-    a0 = t0 + mx.sum(g0, axis=1)
-    a1 = t1 + mx.sum(g1, axis=1)
-    a2 = t2 + mx.sum(g2, axis=1)
-    return mx.where(has, ar, _NAN), a0, a1, a2
+    g0 = mx.where(later, f0[None], 0.0)
+    g1 = mx.where(later, f1[None] + (q[None] - ar[:, None]) * f0[None], 0.0)
+    gm = mx.where(later, fm[None], 0.0)
+    a0, a1, am = merge_moments(
+        mx.concatenate([t0, g0], axis=1),
+        mx.concatenate([t1, g1], axis=1),
+        mx.concatenate([tm, gm], axis=1),
+        axis=1,
+    )
+    return mx.where(has, ar, _NAN), a0, a1, am
 
 
 def _cell(
@@ -110,15 +129,19 @@ def _cell(
     q: mx.array,
     p0: mx.array,
     p1: mx.array,
-    p2: mx.array,
+    pm: mx.array,
     last: mx.array,
     mults: Sequence[float],
+    with_sd: bool,
 ) -> dict[str, mx.array]:
-    """Outputs from the anchor's carried sums plus today's sums so far (ref ``q``)."""
-    ar, a0, a1, a2 = anchor
+    """Outputs from the anchor's carried moments merged with today's so far (ref ``q``)."""
+    ar, a0, a1, am = anchor
     d = mx.where(mx.isnan(q), 0.0, q - ar)
-    s0, s1, s2 = _reshift(p0, p1, p2, d)
-    return finish(ar, a0 + s0, a1 + s1, a2 + s2, last, "stdev", mults)
+    b0, bm = mx.broadcast_to(p0, a0.shape), mx.broadcast_to(pm, am.shape)
+    s0, s1, m2 = merge_moments(
+        mx.stack([a0, b0]), mx.stack([a1, p1 + d * p0]), mx.stack([am, bm]), axis=0
+    )
+    return finish(ar, s0, s1, m2, last, "stdev", mults, with_sd)
 
 
 def _named(out: dict[str, mx.array]) -> dict[str, mx.array]:
@@ -134,9 +157,10 @@ def _named(out: dict[str, mx.array]) -> dict[str, mx.array]:
 
 def auto_batch(
     inp: BatchInputs, n_days: int = DEFAULT_DAYS, source: str = "hlc3",
-    mults: Sequence[float] = MULTS,
+    mults: Sequence[float] = MULTS, with_sd: bool = False,
 ) -> dict[str, mx.array]:  # fmt: skip
-    """Auto-anchored AVWAPs over a panel, named as ``output_names``."""
+    """Auto-anchored AVWAPs over a panel, named as ``output_names``
+    (plus ``avwap_<kind>_sd``, σ itself, if ``with_sd``)."""
     s, t = inp.close.shape
     day = np.asarray(inp.segments["day"])
     change = np.r_[True, day[1:] != day[:-1]]
@@ -158,18 +182,25 @@ def auto_batch(
     q = mx.where(fidx <= en, mx.take_along_axis(p, mx.minimum(fidx, t - 1), axis=1), _NAN)
     qc = mx.take(q, di, axis=1)
     dev = mx.where(ok, p - qc, 0.0)
-    x1 = v * dev
     zero = mx.zeros((s, 1), dtype=mx.float32)
-    prefix, full = [], []
-    for x in (v, x1, x1 * dev):
-        hi, lo = _comp_cumsum(x)
+
+    def in_day(x: mx.array) -> mx.array:
+        """Inclusive prefix sum of ``x`` within each day (compensated)."""
+        hi, lo = comp_cumsum(x)
         h0, l0 = mx.concatenate([zero, hi], axis=1), mx.concatenate([zero, lo], axis=1)
         bh, bl = mx.take(h0, st_, axis=1), mx.take(l0, st_, axis=1)
-        prefix.append((hi - mx.take(bh, di, axis=1)) + (lo - mx.take(bl, di, axis=1)))
-        full.append(mx.take(prefix[-1], en, axis=1))
+        return (hi - mx.take(bh, di, axis=1)) + (lo - mx.take(bl, di, axis=1))
 
-    # each day's candidate per kind, and its sums to the day's end relative to
-    # its own price (as the step keeps them): [3, S, D] from [S, D, L] windows
+    w, x1 = in_day(v), in_day(v * dev)
+    # Welford: each cell's m_prev, W_prev are the previous cell's in-day prefix
+    w_prev = mx.where(mx.array(change), 0.0, shift_right(w))
+    m_prev = shift_right(x1) / mx.where(w_prev > 0, w_prev, 1.0)
+    pm = in_day(welford_increment(v, dev, w_prev, m_prev, w))
+    prefix = (w, x1, pm)
+    full = [mx.take(x, en, axis=1) for x in prefix]
+
+    # each day's candidate per kind, and its moments to the day's end relative
+    # to its own price (as the step keeps them): [3, S, D] from [S, D, L] windows
     flat = mx.array(gidx.reshape(-1))
     lanes = lambda x: mx.take(x, flat, axis=-1).reshape(*x.shape[:-1], nd, width)  # noqa: E731
     win = mx.where(inday, lanes(_keys(inp.high, inp.low, v, ok)), _NEG)
@@ -178,10 +209,12 @@ def auto_batch(
     pw, vw = lanes(p)[None], mx.where(inday, lanes(v), 0.0)[None]
     cp = mx.take_along_axis(mx.broadcast_to(pw, win.shape), j, axis=3)
     tail = (mx.arange(width) >= j) & (vw > 0)
+    vt = mx.where(tail, vw, 0.0)
     dc = mx.where(tail, pw - cp, 0.0)
-    vc = mx.where(tail, vw, 0.0) * dc
-    c0 = mx.sum(mx.where(tail, vw, 0.0), axis=3)
-    c1, c2 = mx.sum(vc, axis=3), mx.sum(vc * dc, axis=3)
+    c0, c1 = mx.sum(vt, axis=3), mx.sum(vt * dc, axis=3)
+    cm = mx.where(c0 > 0, c1 / mx.where(c0 > 0, c0, 1.0), 0.0)  # two-pass: tail mean first
+    e = mx.where(tail, dc - cm[..., None], 0.0)
+    c2 = mx.sum(vt * e * e, axis=3)
     cp = cp[..., 0]
 
     # the window of the N days before each day: slot n is day d − N + n
@@ -195,17 +228,16 @@ def auto_batch(
     fulls = [window(q, _NAN, 0), *(window(x, 0.0, 0) for x in full)]
     anchor = _anchor(cand, fulls)
     cells = mx.take(mx.stack(list(anchor)), di, axis=3)  # [4, 3, S, T]
-    lc = _ffill_close(inp.close, ok)
-    out = _cell(list(cells), qc, prefix[0], prefix[1], prefix[2], lc, mults)
-    return _named(out)
+    lc = ffill_close(inp.close, ok)
+    return _named(_cell(list(cells), qc, *prefix, lc, mults, with_sd))
 
 
 # --------------------------------------------------------------------- incremental
 
-_RING = ("rq", "r0", "r1", "r2")  # [N, S]
-_RCAND = ("rcv", "rcp", "rc0", "rc1", "rc2")  # [3, N, S]
-_CUR = ("q", "s0", "s1", "s2")  # [S]
-_CAND = ("cv", "cp", "c0", "c1", "c2")  # [3, S]
+_RING = ("rq", "r0", "r1", "rm")  # [N, S]
+_RCAND = ("rcv", "rcp", "rc0", "rc1", "rcm")  # [3, N, S]
+_CUR = ("q", "s0", "s1", "m2")  # [S]; compensations e0, e1, em
+_CAND = ("cv", "cp", "c0", "c1", "cm")  # [3, S]; compensations k0, k1, km
 
 
 def auto_init(s: int, n_days: int = DEFAULT_DAYS) -> State:
@@ -220,23 +252,33 @@ def auto_init(s: int, n_days: int = DEFAULT_DAYS) -> State:
         st[name] = fill((s,))
     for name, fill in zip(_CAND, (neg, nan, zero, zero, zero), strict=True):
         st[name] = fill((3, s))
-    for name in ("e0", "e1", "e2"):
+    for name in ("e0", "e1", "em"):
         st[name] = zero((s,))
-    for name in ("k0", "k1", "k2", "a0", "a1", "a2"):
+    for name in ("k0", "k1", "km", "a0", "a1", "am"):
         st[name] = zero((3, s))
     st["ar"] = nan((3, s))
     return st
 
 
-def _kahan(s: mx.array, c: mx.array, x: mx.array) -> tuple[mx.array, mx.array]:
-    y = x - c
-    t = s + y
-    return t, (t - s) - y
+def _grow(
+    st: State, new: State, names: tuple[str, str, str], comps: tuple[str, str, str],
+    restart: mx.array, v: mx.array, d: mx.array,
+) -> None:  # fmt: skip
+    """Add a bar (volume ``v``, offset ``d``) to the compensated moments ``names``
+    (s0, s1, m2; m2 by Welford's increment); ``restart`` empties them first."""
+    old = [mx.where(restart, 0.0, st[n]) for n in (*names, *comps)]
+    w_prev, s1_prev, m2_prev, e0, e1, em = old
+    new[names[0]], new[comps[0]] = kahan(w_prev, e0, v)
+    new[names[1]], new[comps[1]] = kahan(s1_prev, e1, v * d)
+    m_prev = s1_prev / mx.where(w_prev > 0, w_prev, 1.0)
+    inc = welford_increment(v, d, w_prev, m_prev, new[names[0]])
+    new[names[2]], new[comps[2]] = kahan(m2_prev, em, inc)
 
 
 def auto_step(
-    st: State, inp: StepInputs, source: str = "hlc3", mults: Sequence[float] = MULTS
-) -> tuple[State, Outputs]:
+    st: State, inp: StepInputs, source: str = "hlc3", mults: Sequence[float] = MULTS,
+    with_sd: bool = False,
+) -> tuple[State, Outputs]:  # fmt: skip
     """Advance the auto anchors of every symbol by one minute (pure MLX)."""
     new: State = {"day": inp.segments["day"]}
     newday = inp.segments["day"] != st["day"]  # [1]
@@ -248,36 +290,28 @@ def auto_step(
         pushed = mx.concatenate([st[name][:, 1:], st[cur][:, None]], axis=1)
         new[name] = mx.where(newday, pushed, st[name])
     chosen = _anchor([new[n] for n in _RCAND], [new[n] for n in _RING])
-    for name, a in zip(("ar", "a0", "a1", "a2"), chosen, strict=True):
+    for name, a in zip(("ar", "a0", "a1", "am"), chosen, strict=True):
         new[name] = mx.where(newday, a, st[name])
 
     ok = inp.valid
     p = price(inp.open, inp.high, inp.low, inp.close, source)
     v = mx.where(ok, inp.volume, 0.0)
-    # today's full sums, relative to its first real price
+    # today's moments, s1 relative to its first real price
     q = mx.where(newday, _NAN, st["q"])
     q = mx.where(ok & mx.isnan(q), p, q)
-    d = mx.where(ok, p - q, 0.0)
     new["q"] = q
-    for j, x in enumerate((v, v * d, v * d * d)):
-        s0 = mx.where(newday, 0.0, st[f"s{j}"])
-        c0 = mx.where(newday, 0.0, st[f"e{j}"])
-        new[f"s{j}"], new[f"e{j}"] = _kahan(s0, c0, x)
-    # today's candidates: a new extreme restarts the sums at this bar
+    _grow(st, new, ("s0", "s1", "m2"), ("e0", "e1", "em"), newday, v, mx.where(ok, p - q, 0.0))
+    # today's candidates: a new extreme restarts the moments at this bar
     cv = mx.where(newday, _NEG, st["cv"])
     key = _keys(inp.high, inp.low, v, ok)
     hit = key > cv
-    restart = newday | hit
     new["cv"] = mx.where(hit, key, cv)
     cp = mx.where(hit, p[None], mx.where(newday, _NAN, st["cp"]))
     new["cp"] = cp
     dc = mx.where(ok[None], p[None] - cp, 0.0)
     vc = mx.broadcast_to(v[None], cp.shape)
-    for j, x in enumerate((vc, vc * dc, vc * dc * dc)):
-        s0 = mx.where(restart, 0.0, st[f"c{j}"])
-        c0 = mx.where(restart, 0.0, st[f"k{j}"])
-        new[f"c{j}"], new[f"k{j}"] = _kahan(s0, c0, x)
+    _grow(st, new, ("c0", "c1", "cm"), ("k0", "k1", "km"), newday | hit, vc, dc)
     new["last"] = mx.where(ok, inp.close, st["last"])
-    anchor = [new[n] for n in ("ar", "a0", "a1", "a2")]
-    out = _cell(anchor, q, new["s0"], new["s1"], new["s2"], new["last"], mults)
+    anchor = [new[n] for n in ("ar", "a0", "a1", "am")]
+    out = _cell(anchor, q, new["s0"], new["s1"], new["m2"], new["last"], mults, with_sd)
     return new, _named(out)

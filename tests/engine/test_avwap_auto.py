@@ -1,13 +1,16 @@
 """Auto anchors (highest high / lowest low / highest volume of the prior N days):
-float32 batch against a float64 reference written straight from the documented
-rules, planted extremes and ties, gaps and whole missing days, and incremental
-equal to batch with live revisions on regular and extended grids.
+float32 batch against a float64 two-pass reference written straight from the
+documented rules (σ to 1e-4 wherever it is > 0), a thin anchor bar far from
+heavy later bars (where the shifted Σv·(p−ref)² form lost ~1e-2 of σ), planted
+extremes and ties, gaps and whole missing days, and incremental equal to batch
+(σ included) with live revisions on regular and extended grids.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import sys
 from pathlib import Path
 
@@ -15,8 +18,8 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-from engine import avwap as A
 from engine import avwap_auto as U
+from engine import stepping
 from engine.inputs import batch_inputs
 from engine.registry import BatchInputs, indicator_for
 from storage.types import Panel
@@ -29,18 +32,24 @@ KEYS = {"hh": "high", "ll": "low", "hv": "volume"}
 
 
 def reference(panel: Panel, n_days: int = U.DEFAULT_DAYS) -> dict[str, tuple[np.ndarray, ...]]:
-    """Float64 level and σ per kind, from the rules in ``engine.avwap_auto``'s docstring."""
+    """Float64 two-pass level, σ and anchor price per kind, from the rules in
+    ``engine.avwap_auto``'s docstring.
+
+    Pass one: the final VWAP ``c`` of the bars from the anchor to the day's end.
+    Pass two: prefix sums of ``v·(p−c)`` and ``v·(p−c)²`` around it, so nothing
+    cancels at float64.
+    """
     p = hlc3_f32(panel)
     v = np.where(panel.valid, panel.volume.astype(np.float32), 0.0).astype(np.float64)
     day = panel.segments["day"]
     starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
     ends = np.r_[starts[1:], len(day)]
     s_, t_ = p.shape
-    res = {}
+    res: dict[str, tuple[np.ndarray, ...]] = {}
     for kind, field in KEYS.items():
         key = getattr(panel, field).astype(np.float32).astype(np.float64)
         key = -key if kind == "ll" else key
-        lev, sd = np.full((s_, t_), np.nan), np.full((s_, t_), np.nan)
+        lev, sd, ar = (np.full((s_, t_), np.nan) for _ in range(3))
         for s in range(s_):
             for d, (a, b) in enumerate(zip(starts, ends, strict=True)):
                 lo = starts[max(d - n_days, 0)]
@@ -58,8 +67,18 @@ def reference(panel: Panel, n_days: int = U.DEFAULT_DAYS) -> dict[str, tuple[np.
                     var = np.cumsum(vs * dv * dv) / v0 - m * m
                 lev[s, a:b] = (c + m)[a - k :]
                 sd[s, a:b] = np.sqrt(np.maximum(var, 0))[a - k :]
-        res[kind] = (lev, sd)
+                ar[s, a:b] = p[s, k]
+        res[kind] = (lev, sd, ar)
     return res
+
+
+def assert_sigma(got: np.ndarray, sd: np.ndarray, what: object, rtol: float = 1e-3) -> None:
+    """σ within ``rtol`` of the reference wherever it is > 0, ~0 where it is 0."""
+    pos = sd > 0
+    err = np.abs(got[pos] - sd[pos]) / sd[pos]
+    assert err.max() <= rtol, (what, err.max())
+    zero = sd == 0
+    assert (np.abs(got[zero]) <= 1e-6 * np.abs(got[pos]).max()).all(), what
 
 
 def with_valid(pan: Panel, valid: np.ndarray) -> Panel:
@@ -70,18 +89,14 @@ def with_valid(pan: Panel, valid: np.ndarray) -> Panel:
     )  # fmt: skip
 
 
-def sigma(out: dict[str, mx.array], kind: str) -> np.ndarray:
-    return (np.array(out[f"avwap_{kind}_up1"]) - np.array(out[f"avwap_{kind}_dn1"])) / 2
-
-
 def live(inp: BatchInputs, s: int, seed: int, n_days: int) -> dict[str, np.ndarray]:
     """Step every minute; ~1/3 first arrive forming (stepped and dropped), then final."""
-    run = A.compile_step(U.auto_step)
+    run = stepping.compile_step(functools.partial(U.auto_step, with_sd=True))
     state = U.auto_init(s, n_days)
     rng = np.random.default_rng(seed)
     rows: dict[str, list[mx.array]] = {}
     for t in range(inp.close.shape[1]):
-        final = A.step_at(inp, t)
+        final = stepping.step_at(inp, t)
         if rng.random() < 0.33:
             _, out = run(state, forming(final, rng))  # state before the minute is kept
             mx.eval(out)
@@ -108,20 +123,53 @@ def gappy() -> Panel:
 
 
 def test_batch_matches_float64_reference(gappy: Panel) -> None:
-    out = U.auto_batch(batch_inputs(gappy))
+    out = {k: np.array(a) for k, a in U.auto_batch(batch_inputs(gappy), with_sd=True).items()}
     ref = reference(gappy)
     day = gappy.segments["day"]
     first = day == day[0]
-    for kind, (lev, sd) in ref.items():
-        got = np.array(out[f"avwap_{kind}"])
+    for kind, (lev, sd, _) in ref.items():
+        got = out[f"avwap_{kind}"]
         assert np.isnan(got[:, first]).all(), kind  # no prior day yet
         assert np.array_equal(np.isfinite(got), np.isfinite(lev)), kind
         ok = np.isfinite(lev)
         assert ok[:, ~first].mean() > 0.99
         assert (np.abs(got[ok] - lev[ok]) / lev[ok]).max() < 1e-6, kind
-        big = sd > 1e-5 * lev
-        s32 = sigma(out, kind)
-        assert (np.abs(s32[big] - sd[big]) / sd[big]).max() < 1e-3, kind
+        assert_sigma(out[f"avwap_{kind}_sd"], sd, kind, rtol=1e-4)
+        assert np.allclose(out[f"avwap_{kind}_up1"][ok], (got + out[f"avwap_{kind}_sd"])[ok])
+
+
+def outlier_panel() -> Panel:
+    """Heavy bars (~1e7) clustered tightly at $4,000 and $37, with one thin (volume 1)
+    bar 3 % above them on day 1 (the ``hh`` anchor) and one 3 % below (``ll``)."""
+    pan = make_panel(
+        dt.date(2024, 6, 3), dt.date(2024, 6, 11), n=2, base=np.array([4000.0, 37.0]),
+        vol=1e7, vol_spread=0.3, missing=0.0, seed=3, drift=2e-5,
+    )  # fmt: skip
+    o, h, lo, c, v = (getattr(pan, f).copy() for f in ("open", "high", "low", "close", "volume"))
+    for bar, f in ((100, 1.03), (200, 0.97)):
+        o[:, bar] = h[:, bar] = lo[:, bar] = c[:, bar] = c[:, bar] * f
+        v[:, bar] = 1.0
+    return dataclasses.replace(pan, open=o, high=h, low=lo, close=c, volume=v)
+
+
+def test_thin_outlier_anchor_keeps_sigma() -> None:
+    """The shifted form lost ~1e-2 of σ here even with exact sums (rounding
+    Σv·(p−ref)²/Σv to float32 before subtracting the squared mean); m2 does not."""
+    pan = outlier_panel()
+    inp = batch_inputs(pan)
+    batch = {k: np.array(a) for k, a in U.auto_batch(inp, with_sd=True).items()}
+    step = stepping.replay(functools.partial(U.auto_step, with_sd=True), U.auto_init(2), inp)
+    ref = reference(pan)
+    for kind in ("hh", "ll"):
+        lev, sd, ar = ref[kind]
+        assert (np.abs(ar - lev) > 50 * sd)[:, 390 : 6 * 390].all(), kind  # days 2-6 are hard
+        f32 = np.float32
+        mean = (lev - ar).astype(f32)
+        shifted = np.sqrt(np.maximum((sd**2 + (lev - ar) ** 2).astype(f32) - mean * mean, 0))
+        pos = sd > 0
+        assert (np.abs(shifted[pos] - sd[pos]) / sd[pos]).max() > 5e-3, kind
+        assert_sigma(batch[f"avwap_{kind}_sd"], sd, kind, rtol=1e-3)
+        assert_sigma(np.array(step[f"avwap_{kind}_sd"]), sd, kind, rtol=1e-3)
 
 
 def test_planted_extremes_and_ties_anchor_as_documented() -> None:
@@ -190,17 +238,22 @@ def test_incremental_equals_batch_with_revisions(
     valid[2, day == np.unique(day)[1]] = False
     pan = with_valid(pan, valid)
     inp = batch_inputs(pan)
-    batch = {k: np.array(v) for k, v in U.auto_batch(inp, n_days).items()}
+    batch = {k: np.array(v) for k, v in U.auto_batch(inp, n_days, with_sd=True).items()}
     inc = live(inp, 3, seed=9, n_days=n_days)
-    assert set(inc) == set(batch) == set(U.output_names())
+    sds = {f"avwap_{k}_sd" for k in U.KINDS}
+    assert set(inc) == set(batch) == set(U.output_names()) | sds
     for name, want in batch.items():
         got = inc[name]
         assert np.array_equal(np.isnan(got), np.isnan(want)), name
         ok = ~np.isnan(want)
         if name.endswith("_z"):
             assert np.allclose(got[ok], want[ok], rtol=1e-4, atol=1e-4), name
+        elif name.endswith("_sd"):  # σ itself, relative to σ (measured ≤ 5e-7)
+            assert (np.abs(got[ok] - want[ok]) / want[ok]).max() <= 1e-5, name
         else:
             assert (np.abs(got[ok] - want[ok]) / np.abs(want[ok])).max() <= 1e-6, name
+    for kind, (_, sd, _) in reference(pan, n_days).items():
+        assert_sigma(inc[f"avwap_{kind}_sd"], sd, kind, rtol=1e-4)
 
 
 def test_registered_in_the_avwap_family() -> None:

@@ -8,7 +8,7 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-from engine import avwap
+from engine import avwap, stepping
 from engine.inputs import step_inputs
 from storage.calendar import minute_grid
 from storage.types import Panel
@@ -64,7 +64,7 @@ def _rel(a: mx.array, b: mx.array) -> float:
 def test_state_from_panel_continues_like_stepping(start, end, hours, cut):
     panel = _panel(start, end, hours)
     history, live = panel.slice_time(0, cut), panel.slice_time(cut, len(panel.ts))
-    step = avwap.compile_step(avwap.calendar_step)
+    step = stepping.compile_step(avwap.calendar_step)
     stepped = avwap.calendar_init(len(panel.symbols))
     for t in range(len(history.ts)):
         stepped, _ = step(stepped, step_inputs(history.batch(t)))

@@ -1,0 +1,181 @@
+"""The numerics every AVWAP form shares: price sources, stable moments, bands.
+
+Why this module exists: calendar, custom and auto anchors, in batch and step
+form, must all agree with a float64 reference in float32 (the dtype Apple GPUs
+have). They do so by keeping the same three moments per anchor, computed the
+same stable way:
+
+- ``ref``: the segment's first real price; every price enters as ``d = p − ref``
+  (exact by Sterbenz's lemma when the two are within a factor of two).
+- ``s0 = Σv`` and ``s1 = Σv·d`` (compensated), so ``level = ref + s1/s0`` is
+  exact to float32 rounding of the *offset*, not of the price.
+- ``m2 = Σv·(p − level)²``, the volume-weighted sum of squared deviations from
+  the current level, grown by Welford's increment
+
+      m2 += v · (d − m_prev)² · W_prev / W          (``welford_increment``)
+
+  where ``m_prev = s1/s0`` and ``W_prev = s0`` before the bar and ``W = s0``
+  after it. Every increment is ≥ 0, so nothing cancels; σ² = m2/s0 is
+  TradingView's σ² = Σv·p²/Σv − VWAP², computed without its subtraction.
+
+The old "shifted Σv·d²" form lost σ in proportion to eps·(level − ref)²/σ²:
+a thin first bar far from the segment's later prices cost up to ~1 % of σ.
+Welford's increment only needs ``d − m_prev`` to be accurate, so its error is
+about eps·|level − ref|/σ: linear, not squared, in the same ratio.
+
+A batch form computes ``m_prev`` and ``W_prev`` for every cell from the
+compensated prefix sums (the previous cell's values), the increments
+elementwise, and ``m2`` as their (segmented) cumulative sum. Pieces with their
+own moments (days, candidates, carries) combine with ``merge_moments``: the
+total m2 is the pieces' m2 plus each piece's weight times its mean's squared
+distance from the total mean (Chan et al.), again a sum of non-negative terms.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import mlx.core as mx
+
+SOURCES: tuple[str, ...] = ("hlc3", "close", "hl2", "ohlc4")
+BAND_MODES: tuple[str, ...] = ("stdev", "percent")
+MULTS: tuple[float, ...] = (1.0, 2.0, 3.0)
+NAN = float("nan")
+
+
+def band_suffixes(n: int = 3) -> tuple[str, ...]:
+    """Output suffixes after the level: ``up1, dn1, …, upN, dnN, z``."""
+    return (*(f"{s}{i}" for i in range(1, n + 1) for s in ("up", "dn")), "z")
+
+
+def price(o: mx.array, h: mx.array, lo: mx.array, c: mx.array, source: str) -> mx.array:
+    """The price a bar contributes: hlc3 (TradingView's default), close, hl2 or ohlc4."""
+    if source == "hlc3":
+        return (h + lo + c) / 3.0
+    if source == "close":
+        return c
+    if source == "hl2":
+        return (h + lo) / 2.0
+    if source == "ohlc4":
+        return (o + h + lo + c) / 4.0
+    raise ValueError(f"price source must be one of {SOURCES}, not {source!r}")
+
+
+def check_mode(mode: str) -> None:
+    if mode not in BAND_MODES:
+        raise ValueError(f"band mode must be one of {BAND_MODES}, not {mode!r}")
+
+
+def bands(level: mx.array, sd: mx.array, mode: str, mults: Sequence[float]) -> list[mx.array]:
+    """``up1, dn1, …`` around ``level``: ±k·σ, or ±k % of the level in ``percent`` mode
+    (TradingView's "Percentage" band mode)."""
+    check_mode(mode)
+    out = []
+    for k in mults:
+        if mode == "stdev":
+            out += [level + k * sd, level - k * sd]
+        else:
+            out += [level * (1.0 + k / 100.0), level * (1.0 - k / 100.0)]
+    return out
+
+
+def sigma(m2: mx.array, s0: mx.array) -> mx.array:
+    """Volume-weighted σ from the moments (m2 ≥ 0 by construction; NaN where Σv = 0)."""
+    return mx.sqrt(mx.maximum(m2, 0.0) / s0)
+
+
+def finish(
+    ref: mx.array,
+    s0: mx.array,
+    s1: mx.array,
+    m2: mx.array,
+    last_close: mx.array,
+    mode: str = "stdev",
+    mults: Sequence[float] = MULTS,
+    with_sd: bool = False,
+) -> dict[str, mx.array]:
+    """Level, bands and z (and σ as ``sd`` if asked) from the moments.
+
+    NaN where Σv is 0 (TradingView draws nothing before volume); z is the
+    close's distance from the level in σ in both band modes, NaN where σ is 0.
+    """
+    check_mode(mode)
+    m = s1 / s0
+    level = ref + m
+    sd = sigma(m2, s0)
+    out = {"level": level}
+    out.update(zip(band_suffixes(len(mults))[:-1], bands(level, sd, mode, mults), strict=True))
+    out["z"] = mx.where(sd > 0, ((last_close - ref) - m) / sd, NAN)
+    if with_sd:
+        out["sd"] = sd
+    return out
+
+
+def welford_increment(
+    v: mx.array, d: mx.array, w_prev: mx.array, m_prev: mx.array, w: mx.array
+) -> mx.array:
+    """What a bar of volume ``v`` at offset ``d`` adds to m2: v·(d − m_prev)²·W_prev/W.
+
+    Zero for the segment's first weighted bar (``W_prev = 0``) and for a bar
+    without volume; ``m_prev`` may be NaN there and is never read.
+    """
+    on = (w_prev > 0) & (v > 0)
+    a = mx.where(on, d - m_prev, 0.0)
+    return mx.where(on, (v * a * a) * (w_prev / mx.where(on, w, 1.0)), 0.0)
+
+
+def merge_moments(
+    s0: mx.array, s1: mx.array, m2: mx.array, axis: int
+) -> tuple[mx.array, mx.array, mx.array]:
+    """Moments of the union of pieces stacked on ``axis`` (all ``s1`` on one ref).
+
+    m2 = Σ m2ᵢ + Σ s0ᵢ·(meanᵢ − mean)²: the within-piece plus between-piece
+    spread, every term ≥ 0 (Chan, Golub & LeVeque's pairwise update, for many
+    pieces at once). Pieces with ``s0 = 0`` contribute nothing.
+    """
+    w = mx.sum(s0, axis=axis)
+    t1 = mx.sum(s1, axis=axis)
+    mean = mx.expand_dims(t1 / mx.where(w > 0, w, 1.0), axis)
+    has = s0 > 0
+    dm = mx.where(has, s1 / mx.where(has, s0, 1.0) - mean, 0.0)
+    return w, t1, mx.sum(m2 + s0 * dm * dm, axis=axis)
+
+
+def kahan(s: mx.array, c: mx.array, x: mx.array) -> tuple[mx.array, mx.array]:
+    """Add ``x`` to the compensated sum ``(s, c)``."""
+    y = x - c
+    t = s + y
+    return t, (t - s) - y
+
+
+def comp_cumsum(x: mx.array) -> tuple[mx.array, mx.array]:
+    """Cumsum along the last axis as a (high, low) pair: Σx ≈ hi + lo to ~eps·|Σx|.
+
+    The low part sums what each float32 step of the high cumsum dropped
+    (``x − (C[t] − C[t−1])``); the telescoping differences are exact or nearly
+    so, so the pair is accurate whatever order the cumsum adds in.
+    """
+    hi = mx.cumsum(x, axis=-1)
+    prev = mx.concatenate([mx.zeros_like(hi[..., :1]), hi[..., :-1]], axis=-1)
+    lo = mx.cumsum(x - (hi - prev), axis=-1)
+    return hi, lo
+
+
+def comp_sum(x: mx.array) -> mx.array:
+    """The compensated cumsum folded back into one float32 array."""
+    hi, lo = comp_cumsum(x)
+    return hi + lo
+
+
+def shift_right(x: mx.array, fill: float = 0.0) -> mx.array:
+    """``x`` one step later along the last axis: out[..., t] = x[..., t−1]."""
+    pad = mx.full((*x.shape[:-1], 1), fill, dtype=x.dtype)
+    return mx.concatenate([pad, x[..., :-1]], axis=-1)
+
+
+def ffill_close(close: mx.array, valid: mx.array) -> mx.array:
+    """Each cell's latest real close at or before it (NaN before the first)."""
+    t = mx.arange(close.shape[1], dtype=mx.int32)
+    last = mx.cummax(mx.where(valid, t, -1), axis=1)
+    got = mx.take_along_axis(close, mx.maximum(last, 0), axis=1)
+    return mx.where(last >= 0, got, NAN)

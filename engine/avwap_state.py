@@ -1,0 +1,55 @@
+"""The incremental AVWAP state shared by calendar and custom anchors.
+
+Per ``[anchor, symbol]``: the segment's reference price ``ref``, the
+compensated moments ``s0 = Σv``, ``s1 = Σv·(p − ref)`` and ``m2`` (see
+``engine.avwap_core``), their Kahan compensations ``c0, c1, c2``, and per
+symbol the last real close (for z). One update is elementwise, so every
+anchor of every symbol advances in the one compiled call of the engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import mlx.core as mx
+
+from engine.avwap_core import NAN, finish, kahan, welford_increment
+from engine.registry import State, StepInputs
+
+
+def shifted_init(k: int, s: int) -> State:
+    """Empty moments for ``[k, s]`` anchors × symbols."""
+    z = mx.zeros((k, s), dtype=mx.float32)
+    return {
+        "ref": mx.full((k, s), NAN, dtype=mx.float32),
+        **{n: z for n in ("s0", "s1", "m2", "c0", "c1", "c2")},
+        "last": mx.full((s,), NAN, dtype=mx.float32),
+    }
+
+
+def shifted_update(
+    st: State, reset: mx.array, bar: mx.array, p: mx.array, vol: mx.array, inp: StepInputs
+) -> State:
+    """Reset where ``reset`` ([k,1] or [k,s]); add the bar where ``bar`` ([k,s])."""
+    ref = mx.where(reset, NAN, st["ref"])
+    ref = mx.where(bar & mx.isnan(ref), p, ref)
+    d = mx.where(bar, p - ref, 0.0)
+    v = mx.where(bar, vol, 0.0)
+    s0, c0, s1, c1, m2, c2 = (
+        mx.where(reset, 0.0, st[n]) for n in ("s0", "c0", "s1", "c1", "m2", "c2")
+    )
+    n0, nc0 = kahan(s0, c0, v)
+    n1, nc1 = kahan(s1, c1, v * d)
+    m_prev = s1 / mx.where(s0 > 0, s0, 1.0)
+    n2, nc2 = kahan(m2, c2, welford_increment(v, d, s0, m_prev, n0))
+    return {
+        "ref": ref, "s0": n0, "c0": nc0, "s1": n1, "c1": nc1, "m2": n2, "c2": nc2,
+        "last": mx.where(inp.valid, inp.close, st["last"]),
+    }  # fmt: skip
+
+
+def shifted_outputs(
+    st: State, mode: str, mults: Sequence[float], with_sd: bool = False
+) -> dict[str, mx.array]:
+    last = st["last"][None]
+    return finish(st["ref"], st["s0"], st["s1"], st["m2"], last, mode, mults, with_sd)
