@@ -102,9 +102,10 @@ class MainScreen(Screen[None]):
         self.switch_list(app.list_name, first=True)
 
     def on_unmount(self) -> None:
-        # Stop a warm-up, then wait for the session thread: closing the cache or
-        # exiting while it is inside DuckDB or MLX aborts the process natively
-        # ("terminate called without an active exception", exit 134).
+        # Stop a warm-up, then wait for the session thread, so the cache is not
+        # closed under a DuckDB call it is making. (The thread's native teardown
+        # can still outlive this join; ``tui.cli.entry`` keeps it from racing
+        # interpreter shutdown.)
         self.avwap_app.controller.cancel()
         self._executor.shutdown(wait=True, cancel_futures=True)
         gc.unfreeze()  # let interpreter shutdown free the session like any other heap
