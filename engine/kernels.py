@@ -23,6 +23,7 @@ import mlx.core as mx
 import numpy as np
 
 NAN = float("nan")
+INF = float("inf")
 _BLOCK = 64
 
 
@@ -295,15 +296,53 @@ def ema_diff(d: mx.array, n: int, lead: int, k: float | None = None) -> mx.array
 # calendar segments (intraday family works on the minute grid, not compacted)
 
 
-def seg_scan(x: mx.array, seg: mx.array, op) -> mx.array:  # type: ignore[no-untyped-def]
-    """Running ``op`` (max/min) along time, restarting where ``seg`` [1, T] changes."""
-    seg = seg.reshape(1, -1)
-    span, t = 1, x.shape[1]
-    while span < t:
-        same = seg == shift(seg, span, -(2**30))
-        x = mx.where(same, op(x, shift(x, span, 0)), x)
+_CUMULATIVE = {mx.maximum: mx.cummax, mx.minimum: mx.cummin}
+
+
+def _identity(op, dtype: mx.Dtype) -> float | int:  # type: ignore[no-untyped-def]
+    """The value ``op`` leaves anything unchanged with, in ``dtype``."""
+    low = op is mx.maximum
+    if mx.issubdtype(dtype, mx.floating):
+        return -INF if low else INF
+    info = np.iinfo(np.dtype(str(dtype).split(".")[-1]))
+    return int(info.min if low else info.max)
+
+
+def seg_scan(x: mx.array, seg: mx.array | np.ndarray, op) -> mx.array:  # type: ignore[no-untyped-def]
+    """Running ``op`` (max/min) along time, restarting where ``seg`` [1, T] changes.
+
+    Why blocked: a log-step scan over T costs ~3·log2(T) full passes (where,
+    shift, op), ~20 ms on [100, 5000]. Segments here are calendar days, whose
+    edges share a large common divisor (30 minutes on an exchange grid), so time
+    is cut into blocks of that size: one native ``cummax``/``cummin`` inside the
+    blocks, a log-step scan over the few block totals, and one ``op`` with the
+    carry. Irregular edges fall back to blocks of 1 (the log-step scan).
+    """
+    try:
+        cum = _CUMULATIVE[op]
+    except KeyError as e:
+        raise ValueError("seg_scan supports mx.maximum and mx.minimum") from e
+    ids = np.asarray(seg).reshape(-1)
+    s, t = x.shape
+    edges = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+    if t == 0 or len(edges) == 0:
+        return cum(x, axis=1) if t else x
+    b = int(np.gcd.reduce(edges))
+    nb = -(-t // b)
+    ident = _identity(op, x.dtype)
+    if nb * b > t:
+        x = mx.pad(x, [(0, 0), (0, nb * b - t)], constant_values=ident)
+    inner = cum(x.reshape(s, nb, b), axis=-1)
+    bseg = np.resize(ids[::b], nb)  # each block lies in one segment
+    tot = inner[..., -1]
+    span = 1
+    while span < nb:
+        same = mx.array(np.r_[np.zeros(span, bool), bseg[span:] == bseg[:-span]])
+        tot = mx.where(same, op(tot, shift(tot, span, ident)), tot)
         span *= 2
-    return x
+    cont = mx.array(np.r_[False, bseg[1:] == bseg[:-1]])
+    carry = mx.where(cont, shift(tot, 1, ident), ident)
+    return op(carry[..., None], inner).reshape(s, nb * b)[:, :t]
 
 
 def seg_last_index(idx: mx.array, seg: mx.array) -> mx.array:
