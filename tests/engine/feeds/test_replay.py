@@ -60,7 +60,8 @@ def test_history_and_replay_split(cache: Cache) -> None:
     assert feed.remaining == 390
     ref = cache.load_panel(SYMS, "2025-11-21", "2025-11-21")
     b = feed.next_batch()
-    np.testing.assert_array_equal(b.close, ref.close[:, 0])
+    assert b.close.dtype == np.float32  # the engine's dtype, half the panel's memory
+    np.testing.assert_array_equal(b.close, ref.close[:, 0].astype(np.float32))
     assert b.ts == ref.ts[0] and b.segments == {k: int(v[0]) for k, v in ref.segments.items()}
 
 
