@@ -65,10 +65,17 @@ def shared_talib() -> list[tuple[str, str]]:
 def bench_batch(panel: Panel) -> dict[str, float]:
     names = output_names()
     compute_outputs(batch_inputs(panel.slice_time(0, 600)), names)  # warm the kernel caches
-    t0 = time.perf_counter()
-    res = compute_outputs(batch_inputs(panel), names)
-    mx.eval(list(res.values()))
-    batch_s = time.perf_counter() - t0
+    # The first call at the full shape also traces and compiles MLX graphs for
+    # that shape (what a console pays once per panel shape); the later ones are
+    # the steady state. Both are reported; ``batch_s`` is the best steady run.
+    runs = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        res = compute_outputs(batch_inputs(panel), names)
+        mx.eval(list(res.values()))
+        runs.append(time.perf_counter() - t0)
+        del res
+    batch_first_s, batch_s = runs[0], min(runs[1:])
 
     import talib
 
@@ -90,6 +97,7 @@ def bench_batch(panel: Panel) -> dict[str, float]:
         mx.eval(list(res.values()))
         best = min(best, time.perf_counter() - t0)
     return {"registry_size": len(names), "batch_s": round(batch_s, 4),
+            "batch_first_s": round(batch_first_s, 4),
             "talib_shared_s": round(talib_s, 4), "talib_shared_calls": len(pairs),
             "ours_shared_s": round(best, 4), "ratio_to_talib": round(best / talib_s, 3)}
 

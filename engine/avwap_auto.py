@@ -44,11 +44,15 @@ moments (Kahan-compensated; m2 grows by Welford increments; a new extreme
 restarts that kind's from-candidate moments at the bar) and the anchor's
 carried moments. The day boundary is O(N) per symbol and everything is
 elementwise, so the step compiles into the engine's call.
-Batch: the same quantities per ``[symbol, day]``: in-day prefix s0, s1 from
-compensated cumsums, in-day prefix m2 as the segmented cumsum of Welford
-increments (each cell's ``m_prev``, ``W_prev`` being the previous cell's
-prefix), and per day and kind one ``[S, D, L]`` gather for the argmax and a
-two-pass tail m2; then the same merges.
+Batch: the same quantities per ``[symbol, day]``, on blocks of ``B`` minutes
+that never straddle a day (``[S, T]`` reshapes to ``[S, nB, B]``, as in
+``engine.avwap``): in-day prefix s0, s1 from in-block cumsums plus a
+compensated carry over the day's earlier blocks, in-day prefix m2 the same way
+from Welford increments (each cell's ``m_prev``, ``W_prev`` being the previous
+cell's exclusive prefix), and per day and kind ``[S, D, L]`` windows (a reshape
+when all days are as long) for the argmax and a two-pass tail m2; then the same
+merges, and the outputs from one fused single-output kernel each with the day's
+anchor broadcast over its blocks (no per-minute gather).
 """
 
 from __future__ import annotations
@@ -58,16 +62,15 @@ from collections.abc import Sequence
 import mlx.core as mx
 import numpy as np
 
+from engine.avwap import _plan, _seg_exclusive
 from engine.avwap_core import (
     MULTS,
     band_suffixes,
-    comp_cumsum,
     ffill_close,
     finish,
     kahan,
     merge_moments,
     price,
-    shift_right,
     welford_increment,
 )
 from engine.registry import BatchInputs, Outputs, State, StepInputs
@@ -76,6 +79,7 @@ KINDS: tuple[str, ...] = ("hh", "ll", "hv")
 DEFAULT_DAYS = 5
 _NAN = float("nan")
 _NEG = float("-inf")
+_TINY = 1e-30  # guards x/0 where the result is then multiplied by 0
 
 
 def output_names(n_mults: int = 3) -> tuple[str, ...]:
@@ -144,6 +148,42 @@ def _cell(
     return finish(ar, s0, s1, m2, last, "stdev", mults, with_sd)
 
 
+@mx.compile
+def _increment(
+    v: mx.array, d: mx.array, w_prev: mx.array, x_prev: mx.array, w: mx.array
+) -> mx.array:
+    """``welford_increment`` with ``m_prev = x_prev / w_prev``, guarded by
+    arithmetic: 0 where ``w_prev`` or ``v`` is 0 (``x_prev`` is 0 with ``w_prev``)."""
+    m_prev = x_prev / mx.maximum(w_prev, _TINY)
+    a = d - m_prev
+    return (v * a * a) * (w_prev / mx.maximum(w, _TINY))
+
+
+# Each day's candidate tail (its bar through the day's end, bars with volume),
+# one fused kernel per summand over the [3, S, D, L] windows.
+
+
+@mx.compile
+def _t0(lane: mx.array, j: mx.array, vw: mx.array) -> mx.array:
+    return mx.where((lane >= j) & (vw > 0), vw, 0.0)
+
+
+@mx.compile
+def _t1(lane: mx.array, j: mx.array, vw: mx.array, pw: mx.array, cp: mx.array) -> mx.array:
+    tail = (lane >= j) & (vw > 0)
+    return mx.where(tail, vw, 0.0) * mx.where(tail, pw - cp, 0.0)
+
+
+@mx.compile
+def _t2(
+    lane: mx.array, j: mx.array, vw: mx.array, pw: mx.array, cp: mx.array, cm: mx.array
+) -> mx.array:
+    tail = (lane >= j) & (vw > 0)
+    e = mx.where(tail, mx.where(tail, pw - cp, 0.0) - cm, 0.0)
+    vt = mx.where(tail, vw, 0.0)
+    return vt * e * e
+
+
 def _named(out: dict[str, mx.array]) -> dict[str, mx.array]:
     return {
         (f"avwap_{k}" if n == "level" else f"avwap_{k}_{n}"): a[i]
@@ -167,7 +207,7 @@ def auto_batch(
     starts = np.flatnonzero(change)
     ends = np.r_[starts[1:], t]
     nd, width = len(starts), int((ends - starts).max())
-    di = mx.array((np.cumsum(change) - 1).astype(np.int32))
+    di = (np.cumsum(change) - 1).astype(np.int32)
     lane = np.arange(width)
     gidx = np.minimum(starts[:, None] + lane, ends[:, None] - 1).astype(np.int32)
     inday = mx.array(lane[None, :] < (ends - starts)[:, None])
@@ -180,41 +220,51 @@ def auto_batch(
     nxt = mx.cummin(mx.where(ok, pos, t), axis=1, reverse=True)
     fidx = mx.take(nxt, st_, axis=1)  # [S, D] first real bar at or after the day start
     q = mx.where(fidx <= en, mx.take_along_axis(p, mx.minimum(fidx, t - 1), axis=1), _NAN)
-    qc = mx.take(q, di, axis=1)
-    dev = mx.where(ok, p - qc, 0.0)
-    zero = mx.zeros((s, 1), dtype=mx.float32)
 
-    def in_day(x: mx.array) -> mx.array:
-        """Inclusive prefix sum of ``x`` within each day (compensated)."""
-        hi, lo = comp_cumsum(x)
-        h0, l0 = mx.concatenate([zero, hi], axis=1), mx.concatenate([zero, lo], axis=1)
-        bh, bl = mx.take(h0, st_, axis=1), mx.take(l0, st_, axis=1)
-        return (hi - mx.take(bh, di, axis=1)) + (lo - mx.take(bl, di, axis=1))
+    # in-day prefix moments on blocks of B minutes that never straddle a day
+    # (``[S, T]`` reshapes to ``[S, nB, B]``): in-block cumsums plus each
+    # block's compensated carry from the earlier blocks of its day
+    plan = _plan(day[None])
+    b, nb = plan.block, plan.n_blocks
+    bday = mx.array(di[np.minimum(np.arange(nb) * b, t - 1)])  # each block's day
+    start = mx.array(plan.start_block)  # [1, nB]
 
-    w, x1 = in_day(v), in_day(v * dev)
+    def blocks(x: mx.array) -> mx.array:
+        return (mx.pad(x, [(0, 0), (0, plan.pad)]) if plan.pad else x).reshape(s, nb, b)
+
+    def in_day(x: mx.array, exclusive: bool = False) -> tuple[mx.array, ...]:
+        inc = mx.cumsum(x, axis=-1)
+        carry = _seg_exclusive(inc[..., -1], start)[..., None]
+        if not exclusive:
+            return (carry + inc,)
+        return carry + inc, carry + mx.cumsum(x, axis=-1, inclusive=False)
+
+    vb = blocks(v)
+    dev = mx.where(blocks(ok), blocks(p) - mx.take(q, bday, axis=1)[..., None], 0.0)
+    w, w_prev = in_day(vb, True)
+    x1, x1_prev = in_day(vb * dev, True)
     # Welford: each cell's m_prev, W_prev are the previous cell's in-day prefix
-    w_prev = mx.where(mx.array(change), 0.0, shift_right(w))
-    m_prev = shift_right(x1) / mx.where(w_prev > 0, w_prev, 1.0)
-    pm = in_day(welford_increment(v, dev, w_prev, m_prev, w))
+    (pm,) = in_day(_increment(vb, dev, w_prev, x1_prev, w))
     prefix = (w, x1, pm)
-    full = [mx.take(x, en, axis=1) for x in prefix]
+    full = [mx.take(x.reshape(s, nb * b), en, axis=1) for x in prefix]
 
     # each day's candidate per kind, and its moments to the day's end relative
     # to its own price (as the step keeps them): [3, S, D] from [S, D, L] windows
-    flat = mx.array(gidx.reshape(-1))
-    lanes = lambda x: mx.take(x, flat, axis=-1).reshape(*x.shape[:-1], nd, width)  # noqa: E731
+    if nd * width == t:  # every day as long: the windows are a reshape
+        lanes = lambda x: x.reshape(*x.shape[:-1], nd, width)  # noqa: E731
+    else:
+        flat = mx.array(gidx.reshape(-1))
+        lanes = lambda x: mx.take(x, flat, axis=-1).reshape(*x.shape[:-1], nd, width)  # noqa: E731
     win = mx.where(inday, lanes(_keys(inp.high, inp.low, v, ok)), _NEG)
     cv = mx.max(win, axis=3)
     j = mx.argmax(win, axis=3, keepdims=True)
     pw, vw = lanes(p)[None], mx.where(inday, lanes(v), 0.0)[None]
     cp = mx.take_along_axis(mx.broadcast_to(pw, win.shape), j, axis=3)
-    tail = (mx.arange(width) >= j) & (vw > 0)
-    vt = mx.where(tail, vw, 0.0)
-    dc = mx.where(tail, pw - cp, 0.0)
-    c0, c1 = mx.sum(vt, axis=3), mx.sum(vt * dc, axis=3)
+    at = mx.arange(width)
+    c0 = mx.sum(_t0(at, j, vw), axis=3)
+    c1 = mx.sum(_t1(at, j, vw, pw, cp), axis=3)
     cm = mx.where(c0 > 0, c1 / mx.where(c0 > 0, c0, 1.0), 0.0)  # two-pass: tail mean first
-    e = mx.where(tail, dc - cm[..., None], 0.0)
-    c2 = mx.sum(vt * e * e, axis=3)
+    c2 = mx.sum(_t2(at, j, vw, pw, cp, cm[..., None]), axis=3)
     cp = cp[..., 0]
 
     # the window of the N days before each day: slot n is day d − N + n
@@ -226,10 +276,78 @@ def auto_batch(
 
     cand = [window(cv, _NEG, 1), *(window(x, 0.0, 1) for x in (cp, c0, c1, c2))]
     fulls = [window(q, _NAN, 0), *(window(x, 0.0, 0) for x in full)]
-    anchor = _anchor(cand, fulls)
-    cells = mx.take(mx.stack(list(anchor)), di, axis=3)  # [4, 3, S, T]
-    lc = ffill_close(inp.close, ok)
-    return _named(_cell(list(cells), qc, *prefix, lc, mults, with_sd))
+    ar, a0, a1, am = _anchor(cand, fulls)
+    dq = mx.where(mx.isnan(q), 0.0, q - ar)  # today's ref from the anchor's, [3, S, D]
+    lc = blocks(ffill_close(inp.close, ok))
+    outs = _cell_blocks(bday, (ar, a0, a1, am, dq), (*prefix, lc), mults, with_sd)
+    return _named({n: o.reshape(3, s, nb * b)[..., :t] for n, o in outs.items()})
+
+
+# The batch outputs, on blocks of ``B`` minutes that never straddle a day
+# (``[S, T]`` reshapes to ``[S, nB, B]``, a day's anchor broadcasts over its
+# blocks' minutes without a per-minute gather), one fused single-output kernel
+# per output: on MLX's CPU backend a multi-output fused kernel is several times
+# slower than one kernel per output, and unfused ``where`` is slow.
+
+
+@mx.compile
+def _b_mean(a0: mx.array, a1: mx.array, dq: mx.array, p0: mx.array, p1: mx.array) -> mx.array:
+    """The merged mean offset from the anchor price (``_cell``'s ``s1 / s0``)."""
+    return (a1 + (p1 + dq * p0)) / (a0 + p0)
+
+
+@mx.compile
+def _b_level(ar: mx.array, m: mx.array) -> mx.array:
+    return ar + m
+
+
+@mx.compile
+def _b_var(
+    a0: mx.array, ma: mx.array, am: mx.array, dq: mx.array, p0: mx.array, mt: mx.array,
+    pm: mx.array, m: mx.array,
+) -> mx.array:  # fmt: skip
+    """σ² from ``merge_moments`` of the anchor's carry (mean ``ma``) and today's
+    prefix (mean ``mt`` from today's ref, so ``mt + dq`` from the anchor's); ``m``
+    is their merged mean. A piece without weight adds 0 (``m`` is finite
+    wherever the total weight is not 0, and σ is NaN where it is)."""
+    da = ma - m
+    db = (mt + dq) - m
+    m2 = (am + a0 * da * da) + (pm + p0 * db * db)
+    return mx.maximum(m2, 0.0) / (a0 + p0)
+
+
+@mx.compile
+def _b_band(level: mx.array, sd: mx.array, k: mx.array) -> mx.array:
+    return level + k * sd
+
+
+@mx.compile
+def _b_z(lc: mx.array, ar: mx.array, m: mx.array, sd: mx.array) -> mx.array:
+    return mx.where(sd > 0, ((lc - ar) - m) / sd, _NAN)
+
+
+def _cell_blocks(
+    bday: mx.array, anchor: Sequence[mx.array], minute: Sequence[mx.array],
+    mults: Sequence[float], with_sd: bool,
+) -> dict[str, mx.array]:  # fmt: skip
+    """``_cell``'s outputs ``[3, S, nB, B]`` for the batch: ``anchor = (ar, a0, a1,
+    am, dq)`` per ``[3, S, D]`` day, ``minute = (p0, p1, pm, lc)`` per ``[S, nB, B]``
+    minute, ``bday`` each block's day."""
+    ar, a0, a1, am, dq = (mx.take(x, bday, axis=-1)[..., None] for x in anchor)
+    p0, p1, pm, lc = minute
+    ma = mx.where(a0 > 0, a1 / mx.where(a0 > 0, a0, 1.0), 0.0)
+    mt = p1 / mx.maximum(p0, _TINY)  # 0 before today's first volume
+    m = _b_mean(a0, a1, dq, p0, p1)
+    level = _b_level(ar, m)
+    sd = mx.sqrt(_b_var(a0, ma, am, dq, p0, mt, pm, m))  # unfused √ is faster here
+    outs = {"level": level}
+    signed = [x for k in mults for x in (k, -k)]  # level + k·σ, level − k·σ
+    for name, k in zip(band_suffixes(len(mults))[:-1], signed, strict=True):
+        outs[name] = _b_band(level, sd, mx.array(k, dtype=mx.float32))
+    outs["z"] = _b_z(lc, ar, m, sd)
+    if with_sd:
+        outs["sd"] = sd
+    return outs
 
 
 # --------------------------------------------------------------------- incremental
