@@ -32,7 +32,6 @@ lowest low / highest volume of the prior N sessions) in ``engine.avwap_auto``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import mlx.core as mx
 import numpy as np
@@ -44,11 +43,12 @@ from engine.avwap_core import (
     SOURCES,
     band_suffixes,
     bands,
+    block_plan,
     check_mode,
-    comp_cumsum,
     ffill_close,
     finish,
     price,
+    seg_exclusive,
 )
 from engine.avwap_state import shifted_init, shifted_outputs, shifted_update
 from engine.registry import BatchInputs, Outputs, State, StepInputs
@@ -60,49 +60,7 @@ __all__ = [
     "segmented_batch",
 ]  # fmt: skip
 
-_MAX_BLOCK = 64
-
 # --------------------------------------------------------------------------- batch
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """Host-side block layout for a set of segmentations ``[K, T]``."""
-
-    block: int
-    n_blocks: int
-    pad: int
-    start_block: np.ndarray  # int32 [K, nB]: first block of each block's segment
-    active: np.ndarray  # bool [K, nB]: block lies in a segment (id != -1)
-
-
-def _plan(seg: np.ndarray) -> _Plan:
-    t = seg.shape[1]
-    change = np.zeros(t, dtype=bool)
-    change[0] = True
-    change[1:] = (seg[:, 1:] != seg[:, :-1]).any(axis=0)
-    g = int(np.gcd.reduce(np.flatnonzero(change)))
-    block = _MAX_BLOCK if g == 0 else max(d for d in range(1, _MAX_BLOCK + 1) if g % d == 0)
-    n_blocks = -(-t // block)
-    pad = n_blocks * block - t
-    blk = np.pad(seg, ((0, 0), (0, pad)), mode="edge")[:, ::block]
-    first = np.ones_like(blk, dtype=bool)
-    first[:, 1:] = blk[:, 1:] != blk[:, :-1]
-    idx = np.where(first, np.arange(n_blocks), 0)
-    start = np.maximum.accumulate(idx, axis=1).astype(np.int32)
-    return _Plan(block, n_blocks, pad, start, blk != -1)
-
-
-def _seg_exclusive(x: mx.array, start: mx.array) -> mx.array:
-    """Σ of ``x`` over earlier blocks of the same segment (compensated), ``[K, S, nB]``."""
-    hi, lo = comp_cumsum(x)
-    zero = mx.zeros_like(hi[..., :1])
-    hz = mx.concatenate([zero, hi], axis=-1)
-    lz = mx.concatenate([zero, lo], axis=-1)
-    nb = x.shape[-1]
-    return (hz[..., :nb] - mx.take_along_axis(hz, start, axis=-1)) + (
-        lz[..., :nb] - mx.take_along_axis(lz, start, axis=-1)
-    )
 
 
 # Per-anchor kernels, each one fused single-output elementwise pass over
@@ -208,7 +166,7 @@ def _segmented(
     """``segmented_batch`` for rows that are all distinct partitions."""
     s, t = p.shape
     k = seg.shape[0]
-    plan = _plan(seg)
+    plan = block_plan(seg)
     b, nb = plan.block, plan.n_blocks
     ok = valid
     v = mx.where(ok, volume, 0.0)
@@ -235,8 +193,8 @@ def _segmented(
     r = mx.where(fb < nb, r, 0.0)
     act = mx.array(plan.active)[:, None, :]
     dq = q[None] - r
-    x0 = _seg_exclusive(mx.where(act, a0, 0.0), start)[..., None]
-    x1 = _seg_exclusive(mx.where(act, a1 + dq * a0, 0.0), start)[..., None]
+    x0 = seg_exclusive(mx.where(act, a0, 0.0), start)[..., None]
+    x1 = seg_exclusive(mx.where(act, a1 + dq * a0, 0.0), start)[..., None]
     dq, r = dq[..., None], r[..., None]
     x0n = mx.where(act[..., None], x0, NAN)  # NaN weight outside segments
     lc = lc.reshape(s, nb, b)
@@ -244,7 +202,7 @@ def _segmented(
     res: list[dict[str, mx.array]] = []
     for i in range(k):
         u = mx.cumsum(_increment(x0[i], x1[i], dq[i], r[i], vb, pb, p0, e0, e1), axis=-1)
-        xu = _seg_exclusive(mx.where(act[i], u[..., -1], 0.0)[None], start[i : i + 1])
+        xu = seg_exclusive(mx.where(act[i], u[..., -1], 0.0)[None], start[i : i + 1])
         m = _mean(x0n[i], x1[i], dq[i], p0, p1)
         level = _level(r[i], m)
         sd = _sd(x0n[i], xu[0][..., None], u, p0)

@@ -62,15 +62,16 @@ from collections.abc import Sequence
 import mlx.core as mx
 import numpy as np
 
-from engine.avwap import _plan, _seg_exclusive
 from engine.avwap_core import (
     MULTS,
     band_suffixes,
+    block_plan,
     ffill_close,
     finish,
     kahan,
     merge_moments,
     price,
+    seg_exclusive,
     welford_increment,
 )
 from engine.registry import BatchInputs, Outputs, State, StepInputs
@@ -224,7 +225,7 @@ def auto_batch(
     # in-day prefix moments on blocks of B minutes that never straddle a day
     # (``[S, T]`` reshapes to ``[S, nB, B]``): in-block cumsums plus each
     # block's compensated carry from the earlier blocks of its day
-    plan = _plan(day[None])
+    plan = block_plan(day[None])
     b, nb = plan.block, plan.n_blocks
     bday = mx.array(di[np.minimum(np.arange(nb) * b, t - 1)])  # each block's day
     start = mx.array(plan.start_block)  # [1, nB]
@@ -234,7 +235,7 @@ def auto_batch(
 
     def in_day(x: mx.array, exclusive: bool = False) -> tuple[mx.array, ...]:
         inc = mx.cumsum(x, axis=-1)
-        carry = _seg_exclusive(inc[..., -1], start)[..., None]
+        carry = seg_exclusive(inc[..., -1], start)[..., None]
         if not exclusive:
             return (carry + inc,)
         return carry + inc, carry + mx.cumsum(x, axis=-1, inclusive=False)

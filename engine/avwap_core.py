@@ -34,8 +34,10 @@ distance from the total mean (Chan et al.), again a sum of non-negative terms.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import mlx.core as mx
+import numpy as np
 
 SOURCES: tuple[str, ...] = ("hlc3", "close", "hl2", "ohlc4")
 BAND_MODES: tuple[str, ...] = ("stdev", "percent")
@@ -179,3 +181,53 @@ def ffill_close(close: mx.array, valid: mx.array) -> mx.array:
     last = mx.cummax(mx.where(valid, t, -1), axis=1)
     got = mx.take_along_axis(close, mx.maximum(last, 0), axis=1)
     return mx.where(last >= 0, got, NAN)
+
+
+# ------------------------------------------------------------------ block layout
+
+_MAX_BLOCK = 64
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    """Host-side block layout for a set of segmentations ``[K, T]``.
+
+    Time is cut into blocks of ``block`` minutes, the largest size up to 64 that
+    divides every segment edge, so ``[S, T]`` reshapes to ``[S, nB, B]`` and no
+    block straddles a segment: in-block scans are shared by every row, and only
+    the small ``[K, S, nB]`` block totals are scanned per segment."""
+
+    block: int
+    n_blocks: int
+    pad: int
+    start_block: np.ndarray  # int32 [K, nB]: first block of each block's segment
+    active: np.ndarray  # bool [K, nB]: block lies in a segment (id != -1)
+
+
+def block_plan(seg: np.ndarray) -> BlockPlan:
+    t = seg.shape[1]
+    change = np.zeros(t, dtype=bool)
+    change[0] = True
+    change[1:] = (seg[:, 1:] != seg[:, :-1]).any(axis=0)
+    g = int(np.gcd.reduce(np.flatnonzero(change)))
+    block = _MAX_BLOCK if g == 0 else max(d for d in range(1, _MAX_BLOCK + 1) if g % d == 0)
+    n_blocks = -(-t // block)
+    pad = n_blocks * block - t
+    blk = np.pad(seg, ((0, 0), (0, pad)), mode="edge")[:, ::block]
+    first = np.ones_like(blk, dtype=bool)
+    first[:, 1:] = blk[:, 1:] != blk[:, :-1]
+    idx = np.where(first, np.arange(n_blocks), 0)
+    start = np.maximum.accumulate(idx, axis=1).astype(np.int32)
+    return BlockPlan(block, n_blocks, pad, start, blk != -1)
+
+
+def seg_exclusive(x: mx.array, start: mx.array) -> mx.array:
+    """Σ of ``x`` over earlier blocks of the same segment (compensated), ``[K, S, nB]``."""
+    hi, lo = comp_cumsum(x)
+    zero = mx.zeros_like(hi[..., :1])
+    hz = mx.concatenate([zero, hi], axis=-1)
+    lz = mx.concatenate([zero, lo], axis=-1)
+    nb = x.shape[-1]
+    return (hz[..., :nb] - mx.take_along_axis(hz, start, axis=-1)) + (
+        lz[..., :nb] - mx.take_along_axis(lz, start, axis=-1)
+    )
