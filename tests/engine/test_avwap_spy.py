@@ -1,5 +1,6 @@
 """Real SPY minute bars (March 2011, across the DST change): session AVWAP of
-2011-03-14 and month AVWAP of March agree with a float64 reference to 1e-6.
+2011-03-14 and month AVWAP of March agree with a float64 reference to 1e-6,
+and their σ with a float64 two-pass σ to 1e-3 (batch) and 1e-4 (warm state).
 
 Reads ``../shared/data/spy-2011`` at run time (never copied into the repo) and
 skips when it is absent. The CSV is parsed here on purpose (the storage
@@ -72,3 +73,43 @@ def test_spy_session_after_dst_and_month(spy: Panel) -> None:
     ok = np.isfinite(want_m)
     assert ok[-1] and np.isfinite(got_m[ok]).all()
     assert np.max(np.abs(got_m[ok] - want_m[ok]) / want_m[ok]) < 1e-6
+
+
+def ref_sigma(panel: Panel, mask: np.ndarray) -> np.ndarray:
+    """Float64 two-pass running σ over the cells in ``mask``, on the float32 hlc3
+    the kernels see (pass one: the final VWAP ``c``; pass two: sums around it)."""
+    h, lo, c = (getattr(panel, f)[0].astype(np.float32) for f in ("high", "low", "close"))
+    p = (((h + lo) + c) / np.float32(3)).astype(np.float64)[mask]
+    v = np.where(panel.valid[0], panel.volume[0].astype(np.float32), 0.0).astype(np.float64)[mask]
+    px = np.where(v > 0, p, 0.0)
+    center = (v * px).sum() / v.sum()
+    d = np.where(v > 0, px - center, 0.0)
+    w = np.cumsum(v)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        m = np.cumsum(v * d) / w
+        sq = np.cumsum(v * d * d) / w
+    var = sq - m * m
+    var[var <= 1e-12 * sq] = 0.0  # float64 rounding of one repeated price, not spread
+    return np.sqrt(np.maximum(var, 0.0))
+
+
+def test_spy_sigma_batch_and_warm_state(spy: Panel) -> None:
+    """σ on real bars: batch at every minute of the session and the month, and the
+    step's warm state at the month's end, against the float64 two-pass σ."""
+    out = A.calendar_batch(batch_inputs(spy), kinds=("session", "month"), with_sd=True)
+    for kind, mask in (
+        ("session", spy.segments["session"] == dt.date(2011, 3, 14).toordinal()),
+        ("month", spy.segments["month"] == 2011 * 12 + 2),
+    ):
+        want = ref_sigma(spy, mask)
+        got = np.array(out[f"avwap_{kind}_sd"])[0, mask]
+        pos = np.isfinite(want) & (want > 0)
+        assert pos.sum() > 300, kind
+        assert np.all(got[np.isfinite(want) & (want == 0)] == 0), kind
+        assert np.max(np.abs(got[pos] - want[pos]) / want[pos]) < 1e-3, kind
+    march = spy.segments["month"] == 2011 * 12 + 2
+    end = int(np.flatnonzero(march)[-1]) + 1
+    st = A.calendar_state_from_panel(spy.slice_time(0, end), kinds=("month",))
+    sd = float(np.sqrt(np.array(st["m2"])[0, 0] / np.array(st["s0"])[0, 0]))
+    want_end = ref_sigma(spy, march)[-1]
+    assert abs(sd - want_end) / want_end < 1e-4
