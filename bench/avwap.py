@@ -155,7 +155,7 @@ def main() -> None:
         "auto_batch_bars_per_s": round(bars / auto_s),
         "pandas_day_anchor_ms": round(pandas_s * 1e3, 2),
         "speedup_vs_pandas": round(pandas_s / (batch_s / anchors), 2),
-        "distinct_partitions": len(set(avwap._distinct_partitions(segs))),
+        "distinct_partitions": len(set(avwap.distinct_partitions(segs))),
         "batch_unshared_ms": round(unshared_s * 1e3, 2),
         "batch_unshared_bars_per_s": round(bars / unshared_s),
         "speedup_vs_pandas_unshared": round(pandas_s / (unshared_s / anchors), 2),

@@ -47,8 +47,11 @@ from engine.avwap_core import (
     check_mode,
     ffill_close,
     finish,
+    level_kernel,
     price,
     seg_exclusive,
+    welford_increment,
+    zscore_kernel,
 )
 from engine.avwap_state import shifted_init, shifted_outputs, shifted_update
 from engine.registry import BatchInputs, Outputs, State, StepInputs
@@ -56,8 +59,8 @@ from storage.types import SEGMENT_KINDS, Panel
 
 __all__ = [
     "BAND_MODES", "MULTS", "SOURCES", "band_suffixes", "calendar_batch", "calendar_init",
-    "calendar_state_from_panel", "calendar_step", "finish", "output_names", "price",
-    "segmented_batch",
+    "calendar_state_from_panel", "calendar_step", "distinct_partitions", "finish",
+    "output_names", "price", "segmented_batch",
 ]  # fmt: skip
 
 # --------------------------------------------------------------------------- batch
@@ -68,7 +71,7 @@ __all__ = [
 # slower than one kernel per output, and ``where`` costs ~4× an arithmetic op).
 # Outside segments the block carry ``x0`` is NaN, so weight, level and σ are
 # NaN there by arithmetic; before a segment's first volume they are 0/0.
-_TINY = 1e-30  # guards x/0 where the result is then multiplied by 0 anyway
+# (``level_kernel`` and ``zscore_kernel`` come from ``engine.avwap_core``.)
 
 
 @mx.compile
@@ -76,16 +79,13 @@ def _increment(
     x0: mx.array, x1: mx.array, dq: mx.array, r: mx.array, v: mx.array, pz: mx.array,
     p0: mx.array, e0: mx.array, e1: mx.array,
 ) -> mx.array:  # fmt: skip
-    """Each bar's Welford increment to m2 (``welford_increment``, guarded arithmetically).
+    """Each bar's ``welford_increment``, fused with the block pieces it comes from.
 
     ``e0, e1`` are the in-block *exclusive* prefix sums, so the weight and mean
     before the bar come without a shift; at a segment's first cell both the
     carry and the exclusive prefix are 0, so the increment is 0 there.
     """
-    w_prev = x0 + e0
-    m_prev = (x1 + e1 + dq * e0) / mx.maximum(w_prev, _TINY)
-    a = (pz - r) - m_prev
-    return v * (a * a) * (w_prev / mx.maximum(x0 + p0, _TINY))
+    return welford_increment(v, pz - r, x0 + e0, x1 + e1 + dq * e0, x0 + p0)
 
 
 @mx.compile
@@ -94,24 +94,14 @@ def _mean(
 ) -> mx.array:
     """The level's offset from the segment's ref (NaN outside a segment or before
     its first volume). z is taken from it, not from the level, so that z keeps
-    the offset's precision where σ is tiny next to the price."""
+    the offset's precision where σ is tiny next to the price (``zscore``)."""
     return (x1 + p1 + dq * p0) / (x0 + p0)
-
-
-@mx.compile
-def _level(r: mx.array, m: mx.array) -> mx.array:
-    return r + m
 
 
 @mx.compile
 def _sd(x0: mx.array, xu: mx.array, u: mx.array, p0: mx.array) -> mx.array:
     """σ = √(m2/Σv) (NaN where Σv is 0 or outside a segment)."""
     return mx.sqrt((xu + u) / (x0 + p0))
-
-
-@mx.compile
-def _zscore(lc: mx.array, r: mx.array, m: mx.array, sd: mx.array) -> mx.array:
-    return mx.where(sd > 0, ((lc - r) - m) / sd, NAN)
 
 
 def segmented_batch(
@@ -137,13 +127,13 @@ def segmented_batch(
     """
     check_mode(mode)
     seg = np.asarray(seg)
-    rows = _distinct_partitions(seg) if dedupe else list(range(seg.shape[0]))
+    rows = distinct_partitions(seg) if dedupe else list(range(seg.shape[0]))
     uniq = sorted(set(rows))
     outs = _segmented(p, volume, valid, close, seg[uniq], mode, mults, with_sd)
     return [outs[uniq.index(r)] for r in rows]
 
 
-def _distinct_partitions(seg: np.ndarray) -> list[int]:
+def distinct_partitions(seg: np.ndarray) -> list[int]:
     """For each row, the first row that partitions the time axis identically."""
     first: dict[bytes, int] = {}
     rows = []
@@ -204,9 +194,9 @@ def _segmented(
         u = mx.cumsum(_increment(x0[i], x1[i], dq[i], r[i], vb, pb, p0, e0, e1), axis=-1)
         xu = seg_exclusive(mx.where(act[i], u[..., -1], 0.0)[None], start[i : i + 1])
         m = _mean(x0n[i], x1[i], dq[i], p0, p1)
-        level = _level(r[i], m)
+        level = level_kernel(r[i], m)
         sd = _sd(x0n[i], xu[0][..., None], u, p0)
-        outs = [level, *bands(level, sd, mode, mults), _zscore(lc, r[i], m, sd)]
+        outs = [level, *bands(level, sd, mode, mults), zscore_kernel(lc, r[i], m, sd)]
         if with_sd:
             outs.append(sd)
         row = {n: o.reshape(s, nb * b) for n, o in zip(names, outs, strict=True)}

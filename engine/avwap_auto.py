@@ -64,15 +64,19 @@ import numpy as np
 
 from engine.avwap_core import (
     MULTS,
+    TINY,
     band_suffixes,
     block_plan,
     ffill_close,
     finish,
+    increment_kernel,
     kahan,
+    level_kernel,
     merge_moments,
     price,
     seg_exclusive,
     welford_increment,
+    zscore_kernel,
 )
 from engine.registry import BatchInputs, Outputs, State, StepInputs
 
@@ -80,7 +84,6 @@ KINDS: tuple[str, ...] = ("hh", "ll", "hv")
 DEFAULT_DAYS = 5
 _NAN = float("nan")
 _NEG = float("-inf")
-_TINY = 1e-30  # guards x/0 where the result is then multiplied by 0
 
 
 def output_names(n_mults: int = 3) -> tuple[str, ...]:
@@ -147,17 +150,6 @@ def _cell(
         mx.stack([a0, b0]), mx.stack([a1, p1 + d * p0]), mx.stack([am, bm]), axis=0
     )
     return finish(ar, s0, s1, m2, last, "stdev", mults, with_sd)
-
-
-@mx.compile
-def _increment(
-    v: mx.array, d: mx.array, w_prev: mx.array, x_prev: mx.array, w: mx.array
-) -> mx.array:
-    """``welford_increment`` with ``m_prev = x_prev / w_prev``, guarded by
-    arithmetic: 0 where ``w_prev`` or ``v`` is 0 (``x_prev`` is 0 with ``w_prev``)."""
-    m_prev = x_prev / mx.maximum(w_prev, _TINY)
-    a = d - m_prev
-    return (v * a * a) * (w_prev / mx.maximum(w, _TINY))
 
 
 # Each day's candidate tail (its bar through the day's end, bars with volume),
@@ -245,7 +237,7 @@ def auto_batch(
     w, w_prev = in_day(vb, True)
     x1, x1_prev = in_day(vb * dev, True)
     # Welford: each cell's m_prev, W_prev are the previous cell's in-day prefix
-    (pm,) = in_day(_increment(vb, dev, w_prev, x1_prev, w))
+    (pm,) = in_day(increment_kernel(vb, dev, w_prev, x1_prev, w))
     prefix = (w, x1, pm)
     full = [mx.take(x.reshape(s, nb * b), en, axis=1) for x in prefix]
 
@@ -298,11 +290,6 @@ def _b_mean(a0: mx.array, a1: mx.array, dq: mx.array, p0: mx.array, p1: mx.array
 
 
 @mx.compile
-def _b_level(ar: mx.array, m: mx.array) -> mx.array:
-    return ar + m
-
-
-@mx.compile
 def _b_var(
     a0: mx.array, ma: mx.array, am: mx.array, dq: mx.array, p0: mx.array, mt: mx.array,
     pm: mx.array, m: mx.array,
@@ -322,11 +309,6 @@ def _b_band(level: mx.array, sd: mx.array, k: mx.array) -> mx.array:
     return level + k * sd
 
 
-@mx.compile
-def _b_z(lc: mx.array, ar: mx.array, m: mx.array, sd: mx.array) -> mx.array:
-    return mx.where(sd > 0, ((lc - ar) - m) / sd, _NAN)
-
-
 def _cell_blocks(
     bday: mx.array, anchor: Sequence[mx.array], minute: Sequence[mx.array],
     mults: Sequence[float], with_sd: bool,
@@ -337,15 +319,15 @@ def _cell_blocks(
     ar, a0, a1, am, dq = (mx.take(x, bday, axis=-1)[..., None] for x in anchor)
     p0, p1, pm, lc = minute
     ma = mx.where(a0 > 0, a1 / mx.where(a0 > 0, a0, 1.0), 0.0)
-    mt = p1 / mx.maximum(p0, _TINY)  # 0 before today's first volume
+    mt = p1 / mx.maximum(p0, TINY)  # 0 before today's first volume
     m = _b_mean(a0, a1, dq, p0, p1)
-    level = _b_level(ar, m)
+    level = level_kernel(ar, m)
     sd = mx.sqrt(_b_var(a0, ma, am, dq, p0, mt, pm, m))  # unfused √ is faster here
     outs = {"level": level}
     signed = [x for k in mults for x in (k, -k)]  # level + k·σ, level − k·σ
     for name, k in zip(band_suffixes(len(mults))[:-1], signed, strict=True):
         outs[name] = _b_band(level, sd, mx.array(k, dtype=mx.float32))
-    outs["z"] = _b_z(lc, ar, m, sd)
+    outs["z"] = zscore_kernel(lc, ar, m, sd)
     if with_sd:
         outs["sd"] = sd
     return outs
@@ -389,8 +371,7 @@ def _grow(
     w_prev, s1_prev, m2_prev, e0, e1, em = old
     new[names[0]], new[comps[0]] = kahan(w_prev, e0, v)
     new[names[1]], new[comps[1]] = kahan(s1_prev, e1, v * d)
-    m_prev = s1_prev / mx.where(w_prev > 0, w_prev, 1.0)
-    inc = welford_increment(v, d, w_prev, m_prev, new[names[0]])
+    inc = welford_increment(v, d, w_prev, s1_prev, new[names[0]])
     new[names[2]], new[comps[2]] = kahan(m2_prev, em, inc)
 
 

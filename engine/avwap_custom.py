@@ -56,9 +56,7 @@ def anchored_batch(
     d = mx.where(on, p - ref, 0.0)
     v = mx.where(on, inp.volume, 0.0)
     s0, s1 = comp_sum(v), comp_sum(v * d)
-    w_prev = shift_right(s0)
-    m_prev = shift_right(s1) / mx.where(w_prev > 0, w_prev, 1.0)
-    m2 = comp_sum(welford_increment(v, d, w_prev, m_prev, s0))
+    m2 = comp_sum(welford_increment(v, d, shift_right(s0), shift_right(s1), s0))
     return finish(ref, s0, s1, m2, ffill_close(inp.close, inp.valid), mode, mults, with_sd)
 
 

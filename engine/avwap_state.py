@@ -40,8 +40,7 @@ def shifted_update(
     )
     n0, nc0 = kahan(s0, c0, v)
     n1, nc1 = kahan(s1, c1, v * d)
-    m_prev = s1 / mx.where(s0 > 0, s0, 1.0)
-    n2, nc2 = kahan(m2, c2, welford_increment(v, d, s0, m_prev, n0))
+    n2, nc2 = kahan(m2, c2, welford_increment(v, d, s0, s1, n0))
     return {
         "ref": ref, "s0": n0, "c0": nc0, "s1": n1, "c1": nc1, "m2": n2, "c2": nc2,
         "last": mx.where(inp.valid, inp.close, st["last"]),

@@ -304,7 +304,7 @@ def _identity(op, dtype: mx.Dtype) -> float | int:  # type: ignore[no-untyped-de
     low = op is mx.maximum
     if mx.issubdtype(dtype, mx.floating):
         return -INF if low else INF
-    info = np.iinfo(np.dtype(str(dtype).split(".")[-1]))
+    info = mx.iinfo(dtype)
     return int(info.min if low else info.max)
 
 

@@ -311,7 +311,7 @@ def test_anchors_with_the_same_segments_share_one_computation(hours: str) -> Non
     pan = make_panel(dt.date(2024, 10, 28), dt.date(2024, 11, 1), hours, n=2, seed=9)
     inp = batch_inputs(pan)
     seg = np.stack([np.asarray(inp.segments[k]) for k in SEGMENT_KINDS])
-    rows = A._distinct_partitions(seg)
+    rows = A.distinct_partitions(seg)
     want = [0, 0 if hours == "regular" else 1, 2, 3, 2, 2]
     assert rows == want
     shared = A.calendar_batch(inp)
