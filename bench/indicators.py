@@ -158,6 +158,23 @@ def bench_step(panel: Panel, n_live: int, n_steps: int) -> dict[str, float]:
             "speedup_vs_talipp": round(talipp_ms / p50, 1)}
 
 
+def bench_slowest(panel: Panel, top: int = 8) -> dict[str, object]:
+    """Each registry entry's batch alone (best of 2), the ``top`` slowest: where the
+    whole-registry time goes."""
+    inp = batch_inputs(panel)
+    times = {}
+    for ind in indicators():
+        mx.eval(list(ind.batch(inp).values()))  # trace and compile at this shape
+        best = float("inf")
+        for _ in range(2):
+            t0 = time.perf_counter()
+            mx.eval(list(ind.batch(inp).values()))
+            best = min(best, time.perf_counter() - t0)
+        times[ind.key] = round(best * 1e3, 1)
+    slow = sorted(times.items(), key=lambda kv: -kv[1])[:top]
+    return {"batch_slowest_ms": dict(slow), "batch_sum_of_entries_ms": round(sum(times.values()))}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--symbols", type=int, default=100)
@@ -166,7 +183,9 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=200)
     a = ap.parse_args()
     result = {"device": str(mx.default_device())}
-    result.update(bench_batch(make_panel(a.symbols, a.bars)))
+    panel = make_panel(a.symbols, a.bars)
+    result.update(bench_batch(panel))
+    result.update(bench_slowest(panel))
     result.update(bench_step(make_panel(a.live, 60 + a.steps, seed=1), a.live, a.steps))
     print(json.dumps(result))
 

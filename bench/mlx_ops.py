@@ -1,0 +1,99 @@
+"""Benchmark: what MLX's CPU backend charges per elementwise pass, against NumPy.
+
+Why this exists: the AVWAP and indicator batches are shaped by these costs
+(one single-output compiled kernel per output, arithmetic masks instead of
+``where``), and the closing notes explain missed speed goals with them. All on
+one ``[100, 7800]`` float32 array (the AVWAP benchmark's panel), best of 9:
+
+- ``arith_ms``: ``x*y + 1`` (memory-bound floor); ``where_true_ms`` /
+  ``where_random_ms``: ``where`` with an all-true and a 50 % random mask;
+  ``sqrt_ms``; NumPy's ``numpy_*`` equivalents in the same run.
+- ``fused_8_outputs_ms``: one compiled function returning an anchor's 8 outputs
+  (level, six bands, z) from block carries broadcast over ``[S, nB, B]``, as
+  the AVWAP batch has them, vs ``single_output_kernels_ms``: the same 8 from one
+  compiled single-output kernel each.
+
+Run: ``.venv/bin/python bench/mlx_ops.py``
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+
+import mlx.core as mx
+import numpy as np
+
+S, T = 100, 7800
+
+
+def best_ms(fn: Callable[[], object], reps: int = 9) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return round(best * 1e3, 3)
+
+
+NB, B = 200, 39  # the AVWAP batch's block layout of the same cells: [S, nB, B]
+
+
+def _outputs(
+    x0: mx.array, x1: mx.array, dq: mx.array, r: mx.array, p0: mx.array, p1: mx.array,
+    u: mx.array, lc: mx.array,
+) -> list[mx.array]:  # fmt: skip
+    """An anchor's 8 outputs from block carries ``[S, nB, 1]`` and prefixes ``[S, nB, B]``."""
+    w = x0 + p0
+    m = (x1 + p1 + dq * p0) / w
+    level = r + m
+    sd = mx.sqrt((x0 + u) / w)
+    bands = [level + k * sd for k in (1.0, -1.0, 2.0, -2.0, 3.0, -3.0)]
+    return [level, *bands, mx.where(sd > 0, ((lc - r) - m) / sd, float("nan"))]
+
+
+def main() -> None:
+    rng = np.random.default_rng(0)
+    xn = rng.uniform(0.5, 1.5, (S, T)).astype(np.float32)
+    yn = rng.uniform(0.5, 1.5, (S, T)).astype(np.float32)
+    rn = rng.random((S, T)) < 0.5
+    x, y, rand, true = mx.array(xn), mx.array(yn), mx.array(rn), mx.ones((S, T), dtype=mx.bool_)
+    mx.eval(x, y, rand, true)
+    blk = [mx.array(rng.uniform(0.5, 1.5, (S, NB, 1)).astype(np.float32)) for _ in range(4)]
+    cell = [mx.array(rng.uniform(0.5, 1.5, (S, NB, B)).astype(np.float32)) for _ in range(4)]
+    mx.eval(blk, cell)
+    x0, x1, dq, r = blk
+    p0, p1, u, lc = cell
+    fused = mx.compile(_outputs)
+    mean_k = mx.compile(lambda x0, x1, dq, p0, p1: (x1 + p1 + dq * p0) / (x0 + p0))
+    level_k = mx.compile(lambda r, m: r + m)
+    sd_k = mx.compile(lambda x0, u, p0: mx.sqrt((x0 + u) / (x0 + p0)))
+    band_k = mx.compile(lambda lv, sd, k: lv + k * sd)
+    z_k = mx.compile(lambda lc, r, m, sd: mx.where(sd > 0, ((lc - r) - m) / sd, float("nan")))
+    ks = [mx.array(k) for k in (1.0, -1.0, 2.0, -2.0, 3.0, -3.0)]
+
+    def single() -> None:
+        m = mean_k(x0, x1, dq, p0, p1)
+        lv, sd = level_k(r, m), sd_k(x0, u, p0)
+        mx.eval(lv, *(band_k(lv, sd, k) for k in ks), z_k(lc, r, m, sd))
+
+    result = {
+        "shape": [S, T],
+        "arith_ms": best_ms(lambda: mx.eval(x * y + 1.0)),
+        "where_true_ms": best_ms(lambda: mx.eval(mx.where(true, x, y))),
+        "where_random_ms": best_ms(lambda: mx.eval(mx.where(rand, x, y))),
+        "sqrt_ms": best_ms(lambda: mx.eval(mx.sqrt(x))),
+        "numpy_arith_ms": best_ms(lambda: xn * yn + 1.0),
+        "numpy_where_random_ms": best_ms(lambda: np.where(rn, xn, yn)),
+        "numpy_sqrt_ms": best_ms(lambda: np.sqrt(xn)),
+        "fused_8_outputs_ms": best_ms(lambda: mx.eval(fused(x0, x1, dq, r, p0, p1, u, lc))),
+        "single_output_kernels_ms": best_ms(single),
+        "mlx": mx.__version__,
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
