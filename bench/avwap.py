@@ -42,10 +42,11 @@ import mlx.core as mx
 import numpy as np
 import pandas as pd
 
-from engine import avwap, avwap_auto, stepping
+from engine import avwap, stepping
+from engine.avwap import auto as avwap_auto
 from engine.inputs import batch_inputs
 from storage.calendar import minute_grid
-from storage.types import Panel
+from storage.types import SEGMENT_KINDS, Panel
 
 
 def synthetic(n: int, start: dt.date, end: dt.date, seed: int = 0) -> Panel:
@@ -137,8 +138,8 @@ def main() -> None:
     old_limit = mx.set_cache_limit(1 << 30)
     warm_s = bench_batch(panel)
     mx.set_cache_limit(old_limit)
-    anchors = len(avwap.SEGMENT_KINDS)
-    segs = np.stack([panel.segments[k] for k in avwap.SEGMENT_KINDS])
+    anchors = len(SEGMENT_KINDS)
+    segs = np.stack([panel.segments[k] for k in SEGMENT_KINDS])
     p50, p99 = bench_step(synthetic(650, start, dt.date(2024, 4, 2), seed=1), 780)
     result = {
         "symbols": s,

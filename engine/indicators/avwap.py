@@ -9,16 +9,16 @@ level in σ).
 
 A second entry, ``avwap_auto``, anchors at the highest high, the lowest low and
 the highest-volume bar of the prior five trading days (re-chosen at each day's
-first minute; see ``engine.avwap_auto`` for the exact rules): ``avwap_hh``,
+first minute; see ``engine.avwap.auto`` for the exact rules): ``avwap_hh``,
 ``avwap_ll``, ``avwap_hv`` with the same band and z suffixes. Custom anchors are
-per user, so they are an API (``engine.avwap_custom.anchored_batch``/``anchored_step``),
+per user, so they are an API (``engine.avwap.custom.anchored_batch``/``anchored_step``),
 not registry entries.
 """
 
 from __future__ import annotations
 
 from engine import avwap as kernels
-from engine import avwap_auto as auto
+from engine.avwap import auto
 from engine.registry import BatchInputs, Indicator, Outputs, State, StepInputs, register
 from storage.types import SEGMENT_KINDS, Panel
 

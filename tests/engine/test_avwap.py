@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from engine import avwap as A
-from engine import avwap_custom as C
 from engine import stepping
+from engine.avwap import custom as C
 from engine.inputs import batch_inputs
 from storage.calendar import minute_grid
 from storage.types import SEGMENT_KINDS, Panel

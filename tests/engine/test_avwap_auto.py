@@ -18,8 +18,8 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-from engine import avwap_auto as U
 from engine import stepping
+from engine.avwap import auto as U
 from engine.inputs import batch_inputs
 from engine.registry import BatchInputs, indicator_for
 from storage.types import Panel
@@ -33,7 +33,7 @@ KEYS = {"hh": "high", "ll": "low", "hv": "volume"}
 
 def reference(panel: Panel, n_days: int = U.DEFAULT_DAYS) -> dict[str, tuple[np.ndarray, ...]]:
     """Float64 two-pass level, σ and anchor price per kind, from the rules in
-    ``engine.avwap_auto``'s docstring.
+    ``engine.avwap.auto``'s docstring.
 
     Pass one: the final VWAP ``c`` of the bars from the anchor to the day's end.
     Pass two: prefix sums of ``v·(p−c)`` and ``v·(p−c)²`` around it, so nothing

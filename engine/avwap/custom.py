@@ -3,7 +3,7 @@
 Why a separate module: calendar anchors share one block layout across symbols,
 while a custom anchor starts at a different minute per symbol, so its batch
 form is a plain prefix over time from a per-symbol start. Both forms keep the
-moments of ``engine.avwap_core`` (hence the same accuracy) and the same output
+moments of ``engine.avwap.core`` (hence the same accuracy) and the same output
 keys ``level, up1, dn1, …, z``.
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import mlx.core as mx
 import numpy as np
 
-from engine.avwap_core import (
+from engine.avwap.core import (
     MULTS,
     comp_sum,
     ffill_close,
@@ -23,7 +23,7 @@ from engine.avwap_core import (
     shift_right,
     welford_increment,
 )
-from engine.avwap_state import shifted_init, shifted_outputs, shifted_update
+from engine.avwap.state import shifted_init, shifted_outputs, shifted_update
 from engine.registry import BatchInputs, Outputs, State, StepInputs
 
 

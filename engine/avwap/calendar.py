@@ -3,7 +3,7 @@
 Why this module exists: AVWAP levels and bands are the console's main product,
 and they must be both fast (every symbol, every anchor, every minute) and right
 in float32 at real price levels. Every form keeps the moments of
-``engine.avwap_core`` per anchor segment: the first real price ``ref``, the
+``engine.avwap.core`` per anchor segment: the first real price ``ref``, the
 compensated ``Σv`` and ``Σv·(p − ref)`` (so the level is exact to the rounding
 of its offset from ``ref``) and ``m2 = Σv·(p − level)²`` grown by Welford's
 non-negative increments (so σ never comes from a subtraction of near-equal
@@ -22,11 +22,11 @@ Everything is O(S·T) with no Python loop over symbols or time (the loop over
 the six anchors is over graph-building, not data).
 
 Incremental (``calendar_step``): the Kahan-compensated moments of
-``engine.avwap_state`` per ``[anchor, symbol]``; a segment id different from
+``engine.avwap.state`` per ``[anchor, symbol]``; a segment id different from
 the stored one resets the anchor; an invalid bar contributes nothing.
 
-Custom anchors live in ``engine.avwap_custom``, auto anchors (highest high /
-lowest low / highest volume of the prior N sessions) in ``engine.avwap_auto``.
+Custom anchors live in ``engine.avwap.custom``, auto anchors (highest high /
+lowest low / highest volume of the prior N sessions) in ``engine.avwap.auto``.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from collections.abc import Sequence
 import mlx.core as mx
 import numpy as np
 
-from engine.avwap_core import (
+from engine.avwap.core import (
     BAND_MODES,
     MULTS,
     NAN,
@@ -53,7 +53,7 @@ from engine.avwap_core import (
     welford_increment,
     zscore_kernel,
 )
-from engine.avwap_state import shifted_init, shifted_outputs, shifted_update
+from engine.avwap.state import shifted_init, shifted_outputs, shifted_update
 from engine.registry import BatchInputs, Outputs, State, StepInputs
 from storage.types import SEGMENT_KINDS, Panel
 
@@ -71,7 +71,7 @@ __all__ = [
 # slower than one kernel per output, and ``where`` costs ~4× an arithmetic op).
 # Outside segments the block carry ``x0`` is NaN, so weight, level and σ are
 # NaN there by arithmetic; before a segment's first volume they are 0/0.
-# (``level_kernel`` and ``zscore_kernel`` come from ``engine.avwap_core``.)
+# (``level_kernel`` and ``zscore_kernel`` come from ``engine.avwap.core``.)
 
 
 @mx.compile

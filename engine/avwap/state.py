@@ -2,7 +2,7 @@
 
 Per ``[anchor, symbol]``: the segment's reference price ``ref``, the
 compensated moments ``s0 = Σv``, ``s1 = Σv·(p − ref)`` and ``m2`` (see
-``engine.avwap_core``), their Kahan compensations ``c0, c1, c2``, and per
+``engine.avwap.core``), their Kahan compensations ``c0, c1, c2``, and per
 symbol the last real close (for z). One update is elementwise, so every
 anchor of every symbol advances in the one compiled call of the engine.
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import mlx.core as mx
 
-from engine.avwap_core import NAN, finish, kahan, welford_increment
+from engine.avwap.core import NAN, finish, kahan, welford_increment
 from engine.registry import State, StepInputs
 
 

@@ -20,11 +20,11 @@ Semantics (the contract both forms implement):
 - Fewer than N prior days (the start of a panel or stream): the days available
   are used, as TradingView's lookbacks clip to the history they have. No prior
   day with a bar: NaN for that whole day.
-- Levels, ±1/2/3σ bands and z follow ``engine.avwap_core.finish`` (hlc3 price by
+- Levels, ±1/2/3σ bands and z follow ``engine.avwap.core.finish`` (hlc3 price by
   default), so the outputs are ``avwap_hh, avwap_hh_up1, avwap_hh_dn1, …,
   avwap_hh_z`` and the same for ``ll`` and ``hv``.
 
-Precision: the stable moments of ``engine.avwap_core`` (``s0 = Σv``,
+Precision: the stable moments of ``engine.avwap.core`` (``s0 = Σv``,
 ``s1 = Σv·(p−ref)``, ``m2 = Σv·(p − mean)²``). Each day keeps them relative to
 its first real price ``q``, and each day's candidate keeps "from the candidate
 to the end of the day" moments relative to the candidate's price. At a day
@@ -46,7 +46,7 @@ carried moments. The day boundary is O(N) per symbol and everything is
 elementwise, so the step compiles into the engine's call.
 Batch: the same quantities per ``[symbol, day]``, on blocks of ``B`` minutes
 that never straddle a day (``[S, T]`` reshapes to ``[S, nB, B]``, as in
-``engine.avwap``): in-day prefix s0, s1 from in-block cumsums plus a
+``engine.avwap.calendar``): in-day prefix s0, s1 from in-block cumsums plus a
 compensated carry over the day's earlier blocks, in-day prefix m2 the same way
 from Welford increments (each cell's ``m_prev``, ``W_prev`` being the previous
 cell's exclusive prefix), and per day and kind ``[S, D, L]`` windows (a reshape
@@ -62,7 +62,7 @@ from collections.abc import Sequence
 import mlx.core as mx
 import numpy as np
 
-from engine.avwap_core import (
+from engine.avwap.core import (
     MULTS,
     TINY,
     band_suffixes,
