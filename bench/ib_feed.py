@@ -32,11 +32,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.feeds.ib import IBFeed
-from engine.feeds.ib_config import IBConfig
-from engine.feeds.pacing import HistoricalPacer, VirtualClock
-from engine.feeds.sim import GatewaySim, SimBars
+from ibsim import GatewaySim, SimBars
 from storage.cache import Cache
+from storage.feeds.ib import IBFeed
+from storage.feeds.ib_config import IBConfig
+from storage.feeds.pacing import HistoricalPacer, VirtualClock
 
 S, DAYS, MINUTES, TICKS = 100, 3, 120, 2
 

@@ -47,8 +47,8 @@ async def run(args: argparse.Namespace, db: Path, t_start: float) -> dict[str, f
     from textual import events
     from textual.message import Message
 
-    from engine.feeds.replay import ReplayFeed
     from storage.cache import Cache
+    from storage.feeds.replay import ReplayFeed
     from tui.app import AvwapApp
     from tui.controller import Controller
 

@@ -2,7 +2,7 @@
 
 One TOML file at the platform's config dir (``AVWAP_CONFIG`` overrides its
 path) read with ``tomllib``. Each room reads its own section into a frozen
-dataclass (``[pg]`` in ``storage.pg_config``, ``[ib]`` in ``engine.feeds``,
+dataclass (``[pg]`` in ``storage.pg_config``, ``[ib]`` in ``storage.feeds``,
 ``[keys]`` in ``tui``); secrets never live here but come from the environment
 (``AVWAP_PG_DSN``). A missing file is an empty config; a broken file is a
 ``ConfigError`` that names the file and the problem.

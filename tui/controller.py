@@ -34,11 +34,11 @@ from typing import Any, Protocol
 import mlx.core as mx
 import numpy as np
 
-from engine.feeds.base import FeedState
 from engine.incremental import IncrementalEngine
 from engine.snapshot import Snapshot
 from storage.cache import Cache
 from storage.errors import CacheError
+from storage.feeds.base import FeedState
 from storage.tickers import TickerList, load_list
 from storage.types import BarBatch, Panel
 from tui.alerts import AlertBook, AlertHit

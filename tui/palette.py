@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from engine.feeds.replay import SPEEDS, speed_label
+from storage.feeds.replay import SPEEDS, speed_label
 from storage.tickers import available_lists
 from tui.widgets.watchlist import COLUMNS
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.feeds.replay import ReplayFeed
+from storage.feeds.replay import ReplayFeed
 from storage import demo
 from storage.cache import Cache
 from tui.app import AvwapApp

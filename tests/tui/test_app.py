@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.feeds.base import FeedState
+from storage.feeds.base import FeedState
 from storage.cache import Cache
 from tui.screens.alert_dialog import AlertDialog
 from tui.screens.alerts_list import AlertsScreen

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from textual.pilot import Pilot
 
-from engine.feeds.base import FeedState
-from engine.feeds.ib_live import IBLiveSession
-from engine.feeds.sim import GatewaySim, SimBars
+from storage.feeds.base import FeedState
+from storage.feeds.ib_live import IBLiveSession
+from ibsim import GatewaySim, SimBars
 from storage.cache import Cache
 from tui import fmt
 from tui.cli import build_parser

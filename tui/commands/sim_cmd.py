@@ -18,7 +18,7 @@ from tui.commands.common import db_of
 from tui.commands.demo_cmd import symbols_from
 
 if TYPE_CHECKING:  # the simulator pulls in the engine package (MLX): load it on use
-    from engine.feeds.sim import SimBars
+    from ibsim import SimBars
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.feeds.sim import SimBars
+    from ibsim import SimBars
 
     console = Console()
     if args.demo:
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(console: Console, bars: SimBars, args: argparse.Namespace) -> None:
-    from engine.feeds.sim import GatewaySim
+    from ibsim import GatewaySim
 
     kw = {"pacing": None} if args.no_pacing else {}
     async with GatewaySim(bars, host=args.host, port=args.port, **kw) as sim:  # type: ignore[arg-type]

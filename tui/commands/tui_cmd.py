@@ -29,9 +29,9 @@ from tui.cli import mark_console_ran
 from tui.commands.common import config_of, db_of
 
 if TYPE_CHECKING:  # the engine (MLX) loads only when the console starts
-    from engine.feeds.base import FeedEvent, FeedState
-    from engine.feeds.ib_live import IBLiveSession
-    from engine.feeds.replay import ReplayFeed
+    from storage.feeds.base import FeedEvent, FeedState
+    from storage.feeds.ib_live import IBLiveSession
+    from storage.feeds.replay import ReplayFeed
     from tui.app import AvwapApp
 
 
@@ -71,7 +71,7 @@ def _port(text: str) -> int:
 
 def _speed(text: str) -> float | None:
     try:
-        from engine.feeds.replay import parse_speed
+        from storage.feeds.replay import parse_speed
 
         return parse_speed(text)
     except ValueError as e:
@@ -79,7 +79,7 @@ def _speed(text: str) -> float | None:
 
 
 def replay_factory(cache: Cache, args: argparse.Namespace) -> Any:
-    from engine.feeds.replay import ReplayFeed
+    from storage.feeds.replay import ReplayFeed
 
     def make(symbols: tuple[str, ...], resume_at: np.datetime64 | None) -> ReplayFeed:
         history = max(args.history_days, args.warm_days or 0)
@@ -92,9 +92,9 @@ def replay_factory(cache: Cache, args: argparse.Namespace) -> Any:
 def ib_factory(cfg: Config, cache: Cache, args: argparse.Namespace) -> IBLiveSession:
     """One IB session for the console: host/port/clientId from ``[ib]``, ``--ib-port`` wins."""
     try:
-        from engine.feeds.ib_client import load_api
-        from engine.feeds.ib_config import IBConfig
-        from engine.feeds.ib_live import IBLiveSession
+        from storage.feeds.ib_client import load_api
+        from storage.feeds.ib_config import IBConfig
+        from storage.feeds.ib_live import IBLiveSession
     except ModuleNotFoundError as e:
         raise ConfigError("the IB feed is not part of this build; use --feed replay") from e
     ib_cfg = IBConfig.from_config(cfg)

@@ -36,9 +36,9 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer
 
-from engine.feeds.base import FeedState
-from engine.feeds.replay import SPEEDS, speed_label
 from storage.errors import AvwapError, TickerListError
+from storage.feeds.base import FeedState
+from storage.feeds.replay import SPEEDS, speed_label
 from storage.tickers import available_lists, cycle_next
 from tui import fmt
 from tui.alerts import AlertRule

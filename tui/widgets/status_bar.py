@@ -12,8 +12,8 @@ from dataclasses import dataclass, replace
 from rich.text import Text
 from textual.widgets import Static
 
-from engine.feeds.base import FeedState
-from engine.feeds.replay import speed_label
+from storage.feeds.base import FeedState
+from storage.feeds.replay import speed_label
 
 STATE_STYLE = {
     FeedState.LIVE: "bold #3fb950", FeedState.PAUSED: "bold #d29922",

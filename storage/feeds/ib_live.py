@@ -34,12 +34,12 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from engine.feeds.base import FeedEvent, FeedState
-from engine.feeds.ib import IBFeed
-from engine.feeds.ib_config import IBConfig
 from storage import calendar
 from storage.cache import Cache
 from storage.errors import AvwapError
+from storage.feeds.base import FeedEvent, FeedState
+from storage.feeds.ib import IBFeed
+from storage.feeds.ib_config import IBConfig
 from storage.types import BarBatch, Panel
 
 T = TypeVar("T")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from engine.feeds.ib import IBFeed
-from engine.feeds.ib_client import IBClient
-from engine.feeds.ib_config import IBConfig
-from engine.feeds.pacing import HistoricalPacer, PacingRules, VirtualClock
-from engine.feeds.sim import GatewaySim, SimBars
+from ibsim import GatewaySim, SimBars
+from storage.feeds.ib import IBFeed
+from storage.feeds.ib_client import IBClient
+from storage.feeds.ib_config import IBConfig
+from storage.feeds.pacing import HistoricalPacer, PacingRules, VirtualClock
 
 
 async def _burst(pacer: HistoricalPacer, keys: list[tuple[str, str]]) -> list[float]:

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.feeds.base import FeedState
-from engine.feeds.ib import IBFeed
-from engine.feeds.ib_config import IBConfig
-from engine.feeds.sim import GatewaySim, SimBars
+from ibsim import GatewaySim, SimBars
 from storage.cache import Cache
+from storage.feeds.base import FeedState
+from storage.feeds.ib import IBFeed
+from storage.feeds.ib_config import IBConfig
 from storage.types import BarBatch
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA"]

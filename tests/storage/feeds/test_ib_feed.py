@@ -6,11 +6,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from engine.feeds.base import FeedState
-from engine.feeds.ib_config import IBConfig
-from engine.feeds.sim import GatewaySim
+from ibsim import GatewaySim
 from storage.cache import Cache
 from storage.errors import ConfigError
+from storage.feeds.base import FeedState
+from storage.feeds.ib_config import IBConfig
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA"]
 

@@ -28,13 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from engine.feeds import ib_client as ibc
-from engine.feeds.base import FeedEvent, FeedState
-from engine.feeds.ib_config import IBConfig
-from engine.feeds.minutes import MinuteAssembler, Ohlcv
-from engine.feeds.pacing import HistoricalPacer
 from storage import calendar
 from storage.cache import Cache, bars_table
+from storage.feeds import ib_client as ibc
+from storage.feeds.base import FeedEvent, FeedState
+from storage.feeds.ib_config import IBConfig
+from storage.feeds.minutes import MinuteAssembler, Ohlcv
+from storage.feeds.pacing import HistoricalPacer
 from storage.types import BarBatch, as_dt64
 
 Row = tuple[str, int, float, float, float, float, float]

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.feeds.base import FeedState
-from engine.feeds.replay import ReplayFeed, auto_warm_sessions, parse_speed
 from storage import demo
 from storage.cache import Cache
 from storage.errors import CacheError
+from storage.feeds.base import FeedState
+from storage.feeds.replay import ReplayFeed, auto_warm_sessions, parse_speed
 
 SYMS = ("SPY", "AAPL", "MSFT")
 

@@ -7,7 +7,7 @@ framing, decoder and request bookkeeping) without an IB account, and so that
 
 from __future__ import annotations
 
-from engine.feeds.sim.bars import SimBars
-from engine.feeds.sim.server import GatewaySim
+from ibsim.bars import SimBars
+from ibsim.server import GatewaySim
 
 __all__ = ["GatewaySim", "SimBars"]

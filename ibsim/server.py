@@ -23,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from engine.feeds.pacing import PacingRules
-from engine.feeds.sim import protocol as p
-from engine.feeds.sim.bars import Bar, SimBars
+from ibsim import protocol as p
+from ibsim.bars import Bar, SimBars
+from storage.feeds.pacing import PacingRules
 
 log = logging.getLogger(__name__)
 _IB_RULES = PacingRules()

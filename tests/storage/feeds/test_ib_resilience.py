@@ -6,10 +6,10 @@ import datetime as dt
 
 import numpy as np
 
-from engine.feeds.base import FeedState
-from engine.feeds.ib_client import IBClient, is_informational, utc_minute
-from engine.feeds.minutes import MinuteAssembler
-from engine.feeds.pacing import VirtualClock
+from storage.feeds.base import FeedState
+from storage.feeds.ib_client import IBClient, is_informational, utc_minute
+from storage.feeds.minutes import MinuteAssembler
+from storage.feeds.pacing import VirtualClock
 
 
 async def test_silent_stall_is_detected_and_resubscribed(sim, make_feed, next_batch) -> None:

@@ -23,10 +23,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
 import numpy as np
 
-from engine.feeds.base import FeedEvent, FeedState
 from storage import calendar
 from storage.cache import Cache
 from storage.errors import CacheError
+from storage.feeds.base import FeedEvent, FeedState
 from storage.types import BarBatch, Panel, as_dt64
 
 #: Speeds the console cycles through; ``None`` is "max" (no waiting).
