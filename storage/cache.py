@@ -202,13 +202,27 @@ class Cache:
                 result._symbol(sym).written += n
 
     def _insert_rejects(self, cur: duckdb.DuckDBPyConnection, rej: pa.Table, source: str) -> None:
+        # A row refused before (same values, same reason) is not stored again:
+        # a source re-read on every run (the sync's overlap, a re-import) would
+        # otherwise grow rejected_bars by the same rows each time.
         cur.register("rejected_in", rej)
         try:
             cur.execute(
                 """
                 INSERT INTO rejected_bars
-                SELECT symbol, ts, open, high, low, close, volume, reason, ?, now()
-                FROM rejected_in
+                SELECT r.symbol, r.ts, r.open, r.high, r.low, r.close, r.volume, r.reason, ?, now()
+                FROM rejected_in r
+                WHERE NOT EXISTS (
+                    SELECT 1 FROM rejected_bars b
+                    WHERE b.reason = r.reason
+                      AND b.symbol IS NOT DISTINCT FROM r.symbol
+                      AND b.ts IS NOT DISTINCT FROM r.ts
+                      AND b.open IS NOT DISTINCT FROM r.open
+                      AND b.high IS NOT DISTINCT FROM r.high
+                      AND b.low IS NOT DISTINCT FROM r.low
+                      AND b.close IS NOT DISTINCT FROM r.close
+                      AND b.volume IS NOT DISTINCT FROM r.volume
+                )
                 """,
                 [source],
             )

@@ -6,6 +6,7 @@ import argparse
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from storage.cache import Cache
@@ -60,7 +61,7 @@ def run_info(args: argparse.Namespace) -> int:
             missing += f" … (+{len(c.missing_sessions) - 3})"
         style = "red" if c.bars == 0 else ("yellow" if c.missing_sessions else "")
         table.add_row(
-            c.symbol,
+            escape(c.symbol),
             _et(c.first),
             _et(c.last),
             f"{c.bars:,}",
@@ -83,9 +84,11 @@ def run_rejected(args: argparse.Namespace) -> int:
     for col in ("source", "reason", "symbol", "ts", "open", "high", "low", "close", "volume"):
         table.add_column(col)
     for r in rows:
+        # Every cell is data (a symbol like ``[/x]``, a reason like "open outside
+        # [low, high]"): escaped so rich prints it as written, never as markup.
         table.add_row(
             *(
-                str(r[c])
+                escape(str(r[c]))
                 for c in (
                     "source",
                     "reason",

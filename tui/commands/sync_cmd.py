@@ -20,6 +20,7 @@ from types import FrameType
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     Progress,
@@ -196,7 +197,9 @@ def _with_bar(events: object, console: Console) -> SyncReport | None:
         for ev in events:  # type: ignore[attr-defined]
             report = ev.report
             total = ev.total if ev.total is None else max(ev.total, ev.rows_read)
-            bar.update(task, completed=ev.rows_read, total=total, description=ev.last_symbol or "")
+            bar.update(
+                task, completed=ev.rows_read, total=total, description=escape(ev.last_symbol or "")
+            )
             if ev.kind in ("done", "stopped"):
                 bar.update(task, total=ev.rows_read, completed=ev.rows_read)
     return report
@@ -209,12 +212,12 @@ def _summary(console: Console, r: SyncReport) -> None:
     for sym, st in sorted(r.per_symbol.items()):
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(st.rejected_by_reason.items()))
         table.add_row(
-            sym,
+            escape(sym),
             f"{st.read:,}",
             f"{st.written:,}",
             f"{st.replaced:,}",
             f"{st.rejected:,}",
-            reasons or "—",
+            escape(reasons) or "—",
             style="yellow" if st.rejected else "",
         )
     t = r.result
@@ -226,7 +229,7 @@ def _summary(console: Console, r: SyncReport) -> None:
         f"{t.written:,}",
         f"{t.replaced:,}",
         f"{t.rejected:,}",
-        reasons or "—",
+        escape(reasons) or "—",
         style="bold",
     )
     console.print(table)
