@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 demo: $(STAMP)
+	mkdir -p $(dir $(DEMO_DB))
 	$(BIN)/avwap --db $(DEMO_DB) demo-data --symbols all --if-empty
 	$(BIN)/avwap --db $(DEMO_DB) tui --feed replay
 

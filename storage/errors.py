@@ -29,5 +29,9 @@ class ImportError_(AvwapError):
     """A CSV or other input file cannot be read as minute bars."""
 
 
+class InputError(AvwapError):
+    """A command-line value is out of range (a date past the calendar, a bad count)."""
+
+
 class SourceError(AvwapError):
     """The PostgreSQL source cannot be reached or read."""

@@ -130,6 +130,49 @@ def cycle_next(current: str | None, names: Sequence[str], step: int = 1) -> str:
     return names[(list(names).index(current) + step) % len(names)]
 
 
+@dataclass(frozen=True)
+class DemoTraits:
+    """How the demo market draws one symbol: its starting price and, when the
+    table states them, its beta to the index factor and its own daily volatility."""
+
+    price: float
+    beta: float | None = None
+    daily_vol: float | None = None
+
+
+#: The shipped table of demo traits (``symbol,price,beta,daily_vol``; ``#`` comments).
+PRICES_FILE = "prices.csv"
+
+
+def demo_traits(path: Path | None = None) -> dict[str, DemoTraits]:
+    """The demo market's per-symbol table (``tickers/prices.csv``), empty if absent.
+
+    Why a file: a trader judges the demo by whether SPY trades near SPY's price;
+    the table is data, edited like the lists, not code. A broken line is a
+    ``TickerListError`` naming the file and line.
+    """
+    p = builtin_dir() / PRICES_FILE if path is None else path
+    if not p.is_file():
+        return {}
+    out: dict[str, DemoTraits] = {}
+    for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+        line = line.split("#", 1)[0].strip()
+        if not line or line.startswith("symbol,"):
+            continue
+        parts = [x.strip() for x in line.split(",")] + ["", ""]
+        try:
+            price = float(parts[0 + 1])
+            beta = float(parts[2]) if parts[2] else None
+            vol = float(parts[3]) if parts[3] else None
+        except ValueError:
+            raise TickerListError(f"{p}: line {lineno}: expected symbol,price[,beta,daily_vol]"
+                                  ) from None
+        if not price > 0 or (vol is not None and not vol >= 0):
+            raise TickerListError(f"{p}: line {lineno}: price must be > 0 and daily_vol >= 0")
+        out[parts[0].upper()] = DemoTraits(price, beta, vol)
+    return out
+
+
 # ── internals ────────────────────────────────────────────────────────────────
 
 

@@ -6,9 +6,12 @@ import datetime as dt
 
 import numpy as np
 import pyarrow.compute as pc
+import pytest
 
 from storage import calendar, demo
 from storage.cache import Cache
+from storage.errors import InputError
+from storage.tickers import demo_traits, load_list
 
 
 def test_deterministic_per_symbol_whatever_the_list():
@@ -52,3 +55,112 @@ def test_u_shaped_volume_and_extended_bars_are_sparse():
     assert first > 2 * midday and last > 2 * midday
     outside = (~rth).sum()
     assert 0 < outside < 0.5 * 3 * 10 * (960 - 390)
+
+
+# ── a believable market (issue 17, items 2 and 3) ────────────────────────────
+
+CURATED_DAYS = 19
+
+
+@pytest.fixture(scope="module")
+def curated_market():
+    """The curated list over 19 sessions, as ``[S, T]`` arrays plus minute of session."""
+    symbols = list(load_list("curated").symbols)
+    table = demo.generate(symbols, CURATED_DAYS)
+    s = len(symbols)
+    close = table["close"].to_numpy().reshape(s, -1)
+    open_ = table["open"].to_numpy().reshape(s, -1)
+    volume = table["volume"].to_numpy().reshape(s, -1)
+    ts = table["ts"].to_numpy()[: close.shape[1]].astype("datetime64[m]")
+    mos = calendar.describe_minutes(ts).minute_of_session
+    ret = np.diff(np.log(close), axis=1, prepend=np.log(open_[:, :1]))
+    ret[:, mos == 0] = np.nan  # the first minute carries the overnight gap
+    return symbols, close, volume, ret, mos
+
+
+def _half_hour_std(ret: np.ndarray, mos: np.ndarray) -> np.ndarray:
+    return np.array([np.nanstd(ret[:, (mos >= h) & (mos < h + 30)]) for h in range(0, 390, 30)])
+
+
+def test_last_half_hour_is_like_any_other(curated_market):
+    # Was 8x the others: np.convolve(mode="same") zero-padded the slow vol factor.
+    _, _, _, ret, mos = curated_market
+    std = _half_hour_std(ret, mos)
+    middle = np.median(std[2:-1])
+    assert 0.7 * middle < std[-1] < 2.0 * middle, std
+    assert np.nanmax(np.abs(ret)) < 0.08  # no one-minute move anywhere near the old 91 %
+
+
+def test_volatility_is_highest_at_the_open(curated_market):
+    _, _, _, ret, mos = curated_market
+    open15 = np.nanstd(ret[:, (mos >= 1) & (mos < 15)])
+    midday = np.nanstd(ret[:, (mos >= 180) & (mos < 240)])
+    assert open15 > 1.5 * midday
+
+
+def test_volume_is_u_shaped_per_minute_of_the_day(curated_market):
+    _, _, volume, _, mos = curated_market
+    rel = volume / volume.mean(axis=1, keepdims=True)  # per symbol: no mixing of $5 and $900
+    open15 = rel[:, mos < 15].mean(axis=1)
+    midday = rel[:, (mos >= 180) & (mos < 240)].mean(axis=1)
+    close15 = rel[:, mos >= 375].mean(axis=1)
+    assert (open15 > 2 * midday).all() and (close15 > 2 * midday).all()
+
+
+def test_symbols_move_with_the_index(curated_market):
+    symbols, _, _, ret, _ = curated_market
+    r = np.nan_to_num(ret)
+    corr = np.corrcoef(r)
+    spy = symbols.index("SPY")
+    assert corr[spy, symbols.index("QQQ")] > 0.8
+    stocks = [symbols.index(s) for s in ("AAPL", "MSFT", "JPM", "XOM", "WMT", "NVDA")]
+    assert all(corr[spy, i] > 0.25 for i in stocks)
+    assert corr[spy, symbols.index("TLT")] < 0.2  # bonds barely follow equities
+
+
+def test_prices_start_at_the_table_and_stay_in_a_sane_band(curated_market):
+    symbols, close, _, _, _ = curated_market
+    traits = demo_traits()
+    start = np.array([traits[s].price for s in symbols])
+    assert np.allclose(close[:, 0], start, rtol=0.02)
+    ratio = close / start[:, None]
+    assert ratio.min() > 0.5 and ratio.max() < 2.0
+    spy = symbols.index("SPY")
+    daily = np.log(close[spy, 389::390])  # no half day in this window
+    assert np.abs(np.diff(daily)).max() < 0.04  # SPY: no -6 % days in three weeks
+
+
+def test_every_listed_symbol_has_a_table_price():
+    traits = demo_traits()
+    for name in ("curated", "all"):
+        assert set(load_list(name).symbols) <= set(traits)
+
+
+def test_the_whole_calendar_neither_overflows_nor_wanders():
+    # --days 100000 clamps to the calendar (2000 on) and stays near the table price.
+    table = demo.generate(["AAPL"], 100_000)
+    close = table["close"].to_numpy()
+    assert np.isfinite(close).all()
+    assert close.min() / 270 > 0.1 and close.max() / 270 < 10
+    days = np.unique(table["ts"].to_numpy().astype("datetime64[D]"))
+    assert str(days[0]) == "2000-01-03" and len(days) > 6000
+
+
+def test_same_seed_same_market():
+    a = demo.generate(["SPY", "AAPL"], 2)
+    assert a.equals(demo.generate(["SPY", "AAPL"], 2))
+    assert not a.equals(demo.generate(["SPY", "AAPL"], 2, seed=1))
+
+
+def test_seed_cache_reports_what_it_wrote(tmp_path):
+    with Cache(tmp_path / "d.duckdb") as cache:
+        r = demo.seed_cache(cache, ["AAA", "BAD SYM", "BBB"], 3, end=dt.date(2024, 11, 29))
+        assert r.symbols == ("AAA", "BBB") and r.invalid == ("BAD SYM",)
+        assert (r.sessions, str(r.first), str(r.last)) == (3, "2024-11-26", "2024-11-29")
+        assert r.written == cache.bar_count() == 2 * (390 + 390 + 210)
+        assert cache.symbols() == ["AAA", "BBB"]
+
+
+def test_end_past_the_calendar_is_one_clear_error():
+    with pytest.raises(InputError, match="past the exchange calendar's last known session"):
+        demo.generate(["AAA"], 3, end=dt.date(2099, 1, 2))

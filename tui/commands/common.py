@@ -1,11 +1,24 @@
-"""Helpers every command uses: resolve the config and the cache path."""
+"""Helpers every command uses: resolve the config and the cache path, word counts.
+
+The cache path rule (README, "Commands"): a ``--db`` (or config ``db``) whose
+directory does not exist is an error for every command ("no such directory"),
+never a silently created folder; a command that only reads (``cache info``,
+``cache check``, ``cache rejected``) also needs the file itself, so it never
+creates an empty cache where the user mistyped a path. Writing commands
+(``demo-data``, ``import-csv``, ``sync``) create the file when its directory
+exists. The one exception is the default location under the platform's data
+dir, whose folder is created on first use.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-from storage.config import Config, load_config
+from storage.config import Config, default_db_path, load_config
+from storage.errors import CacheError
+
+__all__ = ["config_of", "db_of", "plural", "read_db_of"]
 
 
 def config_of(args: argparse.Namespace) -> Config:
@@ -13,7 +26,27 @@ def config_of(args: argparse.Namespace) -> Config:
 
 
 def db_of(args: argparse.Namespace, cfg: Config | None = None) -> Path:
+    """The cache path for a command that may write it (its directory must exist)."""
     db = getattr(args, "db", None)
-    if db:
-        return Path(db).expanduser()
-    return (cfg or config_of(args)).db
+    path = Path(db).expanduser() if db else (cfg or config_of(args)).db
+    if path != default_db_path() and not path.parent.is_dir():
+        raise CacheError(f"{path}: no such directory {path.parent}")
+    return path
+
+
+def read_db_of(args: argparse.Namespace, cfg: Config | None = None) -> Path:
+    """The cache path for a command that only reads: the file must exist."""
+    path = db_of(args, cfg)
+    if path.is_dir():
+        raise CacheError(f"{path}: is a directory, not a cache file")
+    if not path.exists():
+        raise CacheError(
+            f"{path}: no such cache file (create one with `avwap demo-data`, "
+            "`avwap import-csv` or `avwap sync`)"
+        )
+    return path
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 symbol``, ``2 symbols``, ``1,000 sessions``: counts read as English."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"

@@ -6,11 +6,13 @@ import argparse
 import datetime as dt
 
 from rich.console import Console
+from rich.markup import escape
 
-from storage import demo
+from storage import demo, validate
 from storage.cache import Cache
+from storage.errors import InputError
 from storage.tickers import load_list
-from tui.commands.common import db_of
+from tui.commands.common import db_of, plural
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -22,12 +24,17 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
         default="curated",
         help="a ticker list name (curated, all, …), a list file, or A,B,C (default: curated)",
     )
-    p.add_argument("--days", type=int, default=20, help="sessions to generate (default: 20)")
+    p.add_argument(
+        "--days",
+        type=int,
+        default=20,
+        help="sessions to generate (default: 20; the calendar starts in 2000)",
+    )
     p.add_argument(
         "--end",
         type=dt.date.fromisoformat,
         default=demo.DEFAULT_END,
-        help=f"last session, YYYY-MM-DD (default: {demo.DEFAULT_END})",
+        help=f"last session, YYYY-MM-DD, in the exchange calendar (default: {demo.DEFAULT_END})",
     )
     p.add_argument("--seed", type=int, default=demo.DEFAULT_SEED)
     p.add_argument("--extended", action="store_true", help="add sparse pre/after-hours bars")
@@ -46,21 +53,30 @@ def symbols_from(spec: str) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     console = Console()
-    if args.days < 1:
-        console.print("[red]--days must be at least 1[/]")
-        return 2
+    dates = demo.sessions_for(args.days, args.end)  # a bad --days/--end fails before any write
     with Cache(db_of(args)) as cache:
         if args.if_empty and cache.bar_count() > 0:
-            console.print(f"Cache {cache.path} already has bars; leaving it as it is.")
+            console.print(f"Cache {escape(str(cache.path))} already has bars; leaving it as it is.")
             return 0
         symbols = symbols_from(args.symbols)
-        with console.status(f"Generating {args.days} sessions for {len(symbols)} symbols…"):
+        if not any(validate.symbol_ok(s) for s in symbols):
+            raise InputError(f"no valid symbol in {args.symbols!r}: use A-Z 0-9 . - / ^ _")
+        label = f"Generating {plural(len(dates), 'session')} for {plural(len(symbols), 'symbol')}…"
+        with console.status(label):
             result = demo.seed_cache(
                 cache, symbols, args.days, end=args.end, seed=args.seed, extended=args.extended
             )
             cache.checkpoint()
+    for note in result.notes:
+        console.print(f"[yellow]Note: {escape(note)}[/]")
+    if result.invalid:
+        names = ", ".join(repr(s) for s in result.invalid)
+        console.print(
+            f"[yellow]Skipped {plural(len(result.invalid), 'invalid symbol')}: {escape(names)}[/]"
+        )
     console.print(
-        f"Wrote {result.written:,} demo bars for {len(symbols)} symbols "
-        f"({args.days} sessions to {args.end}) into {cache.path}."
+        f"Wrote {plural(result.written, 'demo bar')} for {plural(len(result.symbols), 'symbol')} "
+        f"({plural(result.sessions, 'session')}, {result.first} to {result.last}) "
+        f"into {escape(str(cache.path))}."
     )
     return 0
