@@ -21,7 +21,8 @@ from engine import kernels as K
 from engine.indicators.base import Bar, seq_indicator
 from engine.indicators.trend_dir import adx_batch, adx_init, adx_step
 from engine.indicators.volatility import atr_batch, atr_init, atr_step
-from engine.registry import State
+from engine.meta import History, Kind, OutputMeta, Scale
+from engine.registry import Indicator, State
 from engine.snapshot import REGIMES
 
 ADX_N, ATR_FAST, ATR_SLOW = 14, 14, 120
@@ -53,7 +54,13 @@ def _step(st: State, b: Bar) -> tuple[State, dict[str, mx.array]]:
     return st, {"regime": classify(adx, pdi, mdi, fast, slow)}
 
 
-seq_indicator("regime", "trend", ("regime",), {"adx": ADX_N, "atr_fast": ATR_FAST,
+REGIME = seq_indicator("regime", "trend", ("regime",), {"adx": ADX_N, "atr_fast": ATR_FAST,
               "atr_slow": ATR_SLOW, "adx_trend": ADX_TREND, "vol_ratio": VOL_RATIO},
               max(2 * ADX_N - 1, ATR_SLOW), _batch, _init, _step,
               description="Regime code: 0 range, 1 trend-up, 2 trend-down, 3 volatile")
+
+INDICATORS: tuple[Indicator, ...] = (REGIME,)
+META: tuple[OutputMeta, ...] = (
+    OutputMeta("regime", Kind.CATEGORICAL, Scale.NONE,
+               History.memory(1.0 / ATR_SLOW, lead=ATR_SLOW + 1)),
+)

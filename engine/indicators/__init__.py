@@ -1,15 +1,17 @@
-"""Indicator families; importing this package registers every one of them."""
+"""Indicator families, each declaring ``INDICATORS`` and ``META`` as data.
+
+``DECLARED`` is the one list ``engine.registry.REGISTRY`` is built from; the
+order is the registry's output order (kept as it was when families registered
+themselves at import, so saved feature orders do not move).
+"""
 
 from __future__ import annotations
 
-from engine import regime  # noqa: F401  (registers the regime output)
-from engine.indicators import (
-    avwap,  # noqa: F401
-    intraday,  # noqa: F401
-    momentum,  # noqa: F401
-    sar,  # noqa: F401
-    trend,  # noqa: F401
-    trend_dir,  # noqa: F401
-    volatility,  # noqa: F401
-    volume,  # noqa: F401
+from types import ModuleType
+
+from engine import regime
+from engine.indicators import avwap, intraday, momentum, sar, trend, trend_dir, volatility, volume
+
+DECLARED: tuple[ModuleType, ...] = (
+    trend_dir, volatility, regime, avwap, intraday, momentum, sar, trend, volume,
 )

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from engine import avwap as kernels
 from engine.avwap import auto
-from engine.registry import BatchInputs, Indicator, Outputs, State, StepInputs, register
+from engine.meta import History, OutputMeta, band, level, zscore
+from engine.registry import BatchInputs, Indicator, Outputs, State, StepInputs
 from storage.types import SEGMENT_KINDS, Panel
 
 CALENDAR_OUTPUTS: tuple[str, ...] = kernels.output_names(SEGMENT_KINDS)
@@ -42,7 +43,7 @@ def _warm_state(panel: Panel) -> State:
     return kernels.calendar_state_from_panel(panel)
 
 
-register(
+CALENDAR = (
     Indicator(
         key="avwap_calendar",
         family="avwap",
@@ -73,7 +74,7 @@ def _auto_step(state: State, inp: StepInputs) -> tuple[State, Outputs]:
     return auto.auto_step(state, inp)
 
 
-register(
+AUTO = (
     Indicator(
         key="avwap_auto",
         family="avwap",
@@ -94,4 +95,32 @@ register(
             "of the prior 5 trading days (re-anchored each day), with ±1/2/3σ bands and z"
         ),
     )
+)
+
+INDICATORS: tuple[Indicator, ...] = (CALENDAR, AUTO)
+
+#: Seeds' prior usefulness for the selection model (an initial bias, not a label).
+PRIORS: dict[str, float] = {"avwap_session": 0.9, "avwap_day": 0.8}
+
+
+def _meta(names: tuple[str, ...], history: History) -> tuple[OutputMeta, ...]:
+    """Levels read long above, bands fade their side, z fades beyond 2σ."""
+    out: list[OutputMeta] = []
+    for n in names:
+        suffix = n.rsplit("_", 1)[-1]
+        if suffix[:2] in ("up", "dn") and suffix[2:].isdigit():
+            out.append(band(n, history, "upper" if suffix.startswith("up") else "lower"))
+        elif suffix == "z":
+            out.append(zscore(n, history))
+        else:
+            out.append(level(n, history, prior=PRIORS.get(n)))
+    return tuple(out)
+
+
+# Calendar anchors depend on every bar since the anchor (a year): unbounded, and
+# exact from ``warm_state``. Auto anchors are chosen from the prior 5 sessions, so
+# 5 sessions before the current one must be stepped.
+META: tuple[OutputMeta, ...] = (
+    *_meta(CALENDAR_OUTPUTS, History.cumulative()),
+    *_meta(AUTO_OUTPUTS, History.days(auto.DEFAULT_DAYS + 1)),
 )

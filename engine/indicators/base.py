@@ -1,6 +1,7 @@
 """The glue every bar-sequence indicator shares, so family files hold only maths.
 
-``seq_indicator`` turns two small functions into a registry ``Indicator``:
+``seq_indicator`` turns two small functions into a registry ``Indicator`` (a
+value the family lists in its ``INDICATORS``; nothing is registered at import):
 
 - ``batch(bars: Compact) -> {name: [S, T]}`` on each symbol's real bars packed
   to the front (``engine.kernels.compact``); values at warm-up positions may be
@@ -22,7 +23,8 @@ from typing import Any
 import mlx.core as mx
 
 from engine import kernels as K
-from engine.registry import BatchInputs, Indicator, Outputs, State, StepInputs, register
+from engine.registry import BatchInputs, Indicator, Outputs, State, StepInputs
+from storage.types import Panel
 
 NAN = float("nan")
 
@@ -37,6 +39,10 @@ class Bar:
     close: mx.array
     volume: mx.array
     n: mx.array  # int32 [S]
+    open_t: mx.array  # int32 ticks of 1/10,000 (``engine.kernels.to_price``)
+    high_t: mx.array
+    low_t: mx.array
+    close_t: mx.array
 
 
 BatchFn = Callable[[K.Compact], Outputs]
@@ -58,11 +64,18 @@ class SeqSpec:
     warm: dict[str, int]
 
 
+def bar_of(inp: StepInputs, n: mx.array) -> Bar:
+    """This minute's bars (every symbol; ``n`` real bars so far, this one included)."""
+    return Bar(inp.open, inp.high, inp.low, inp.close, inp.volume, n,
+               inp.open_t, inp.high_t, inp.low_t, inp.close_t)
+
+
 def compacted(inp: BatchInputs) -> K.Compact:
     """The panel's compacted bars, computed once per ``BatchInputs``."""
     c = inp.extra.get("_compact")
     if c is None:
-        c = K.compact(inp.open, inp.high, inp.low, inp.close, inp.volume, inp.valid)
+        c = K.compact(inp.open, inp.high, inp.low, inp.close, inp.volume, inp.valid,
+                      (inp.open_t, inp.high_t, inp.low_t, inp.close_t))
         inp.extra["_compact"] = c
     return c
 
@@ -81,8 +94,13 @@ def seq_indicator(
     talib: dict[str, str] | None = None,
     talipp: dict[str, str] | None = None,
     warmups: dict[str, int] | None = None,
+    warm_state: Callable[[Panel], State] | None = None,
 ) -> Indicator:
-    """Register an indicator computed on each symbol's sequence of real bars."""
+    """Declare an indicator computed on each symbol's sequence of real bars.
+
+    ``warm_state(panel)`` (for running sums) gives the exact inner state after
+    ``panel``, as ``init`` lays it out; see ``Indicator.warm_state``.
+    """
     warm = {o: (warmups or {}).get(o, warmup) for o in outputs}
 
     def batch_form(inp: BatchInputs) -> Outputs:
@@ -101,7 +119,7 @@ def seq_indicator(
         v = inp.valid
         n = state["_n"] + v.astype(mx.int32)
         inner = {k: a for k, a in state.items() if not k.startswith("_")}
-        bar = Bar(inp.open, inp.high, inp.low, inp.close, inp.volume, n)
+        bar = bar_of(inp, n)
         new, outs = step(inner, bar)
         st: State = {}
         for k, a in new.items():
@@ -116,13 +134,11 @@ def seq_indicator(
             res[o] = val
         return st, res
 
-    return register(
-        Indicator(
-            key=key, family=family, outputs=outputs, params=params, warmup=warmup,
-            batch=batch_form, init=init_form, step=step_form, description=description,
-            talib=talib or {}, talipp=talipp or {}, warmups=dict(warmups or {}),
-            seq=SeqSpec(init, step, warm),
-        )
+    return Indicator(
+        key=key, family=family, outputs=outputs, params=params, warmup=warmup,
+        batch=batch_form, init=init_form, step=step_form, description=description,
+        talib=talib or {}, talipp=talipp or {}, warmups=dict(warmups or {}),
+        seq=SeqSpec(init, step, warm), warm_state=warm_state,
     )
 
 

@@ -23,7 +23,8 @@ import mlx.core as mx
 import numpy as np
 
 from engine.kernels import day_layout, seg_last_index, seg_scan
-from engine.registry import BatchInputs, Indicator, State, StepInputs, register
+from engine.meta import Direction, History, Kind, OutputMeta, Scale, level, plain_level, ratio
+from engine.registry import BatchInputs, Indicator, State, StepInputs
 from storage.types import BarBatch
 
 NAN = float("nan")
@@ -202,10 +203,28 @@ def _step(st: State, inp: StepInputs) -> tuple[State, dict[str, mx.array]]:
     return new, out
 
 
-register(Indicator(
+INTRADAY = (Indicator(
     key="intraday", family="intraday", outputs=NAMES,
     params={"opening_range_minutes": OR_MINUTES, "rvol_days": RVOL_DAYS}, warmup=0,
     batch=_batch, init=_init, step=_step, host=RvolHistory(),
     description="Opening ranges 5/15/30, prior day H/L/C, gap %, session H/L so far, "
                 "relative volume vs the same minute over 10 days, minutes since the open",
 ))
+
+INDICATORS: tuple[Indicator, ...] = (INTRADAY,)
+
+_DAY, _TWO = History.days(1), History.days(2)
+META: tuple[OutputMeta, ...] = (
+    *(m for k in OR_MINUTES for m in (
+        level(f"or_high_{k}", _DAY, Direction.breakout("upper")),
+        level(f"or_low_{k}", _DAY, Direction.breakout("lower")))),
+    level("prior_high", _TWO, Direction.breakout("upper")),
+    level("prior_low", _TWO, Direction.breakout("lower")),
+    level("prior_close", _TWO),
+    ratio("gap_pct", _TWO, Direction.sign()),
+    plain_level("session_high", _DAY),
+    plain_level("session_low", _DAY),
+    # the prior days' volumes live in ``RvolHistory``, replayed over the whole warm panel
+    ratio(f"rvol_{RVOL_DAYS}", History(sessions=RVOL_DAYS + 1, replayed=True)),
+    OutputMeta("minutes_since_open", Kind.COUNT, Scale.NONE, History()),
+)

@@ -20,7 +20,8 @@ from engine.indicators.base import (
     seq_indicator,
     zeros,
 )
-from engine.registry import State
+from engine.meta import Direction, History, OutputMeta, oscillator, price_diff, ratio
+from engine.registry import Indicator, State
 
 FAMILY = "momentum"
 Out = dict[str, mx.array]
@@ -58,7 +59,7 @@ def rsi_step(st: State, p: str, b: Bar, x: mx.array, n: int) -> mx.array:
     return safe_div(100.0 * g, g + lo)
 
 
-def _rsi(n: int) -> None:
+def _rsi(n: int) -> Indicator:
     name = f"rsi_{n}"
 
     def batch(c: K.Compact) -> Out:
@@ -71,7 +72,7 @@ def _rsi(n: int) -> None:
         st = dict(st)
         return st, {name: rsi_step(st, "", b, b.close, n)}
 
-    seq_indicator(name, FAMILY, (name,), {"period": n}, n, batch, init, step,
+    return seq_indicator(name, FAMILY, (name,), {"period": n}, n, batch, init, step,
                   description=f"Relative strength index, Wilder smoothing over {n}",
                   talib={name: f"talib.RSI(c, {n})"}, talipp={name: f"RSI({n})"})
 
@@ -83,7 +84,7 @@ def _stoch_k(x: mx.array, hh: mx.array, ll: mx.array) -> mx.array:
     return safe_div(100.0 * (x - ll), hh - ll)
 
 
-def _stoch(n: int = 14, sk: int = 3, sd: int = 3) -> None:
+def _stoch(n: int = 14, sk: int = 3, sd: int = 3) -> Indicator:
     names = ("stoch_k", "stoch_d")
     warm = n - 1 + sk - 1 + sd - 1
 
@@ -102,14 +103,14 @@ def _stoch(n: int = 14, sk: int = 3, sd: int = 3) -> None:
         return {"h": h, "l": lo, "fk": fk, "k": k}, {"stoch_k": k[:, -1],
                                                      "stoch_d": k.mean(axis=1)}
 
-    seq_indicator("stoch", FAMILY, names, {"fastk": n, "slowk": sk, "slowd": sd}, warm, batch,
-                  init, step, description="Slow stochastic %K/%D (14, 3, 3; SMA smoothing)",
+    return seq_indicator("stoch", FAMILY, names, {"fastk": n, "slowk": sk, "slowd": sd}, warm,
+                  batch, init, step, description="Slow stochastic %K/%D (14, 3, 3; SMA smoothing)",
                   talib={"stoch_k": f"talib.STOCH(h, l, c, {n}, {sk}, 0, {sd}, 0)[0]",
                          "stoch_d": f"talib.STOCH(h, l, c, {n}, {sk}, 0, {sd}, 0)[1]"},
                   talipp={"stoch_k": f"Stoch({n}, {sk})"})
 
 
-def _stochrsi(n: int = 14, fk_n: int = 14, fd: int = 3) -> None:
+def _stochrsi(n: int = 14, fk_n: int = 14, fd: int = 3) -> Indicator:
     names = ("stochrsi_k", "stochrsi_d")
     warm = n + fk_n - 1 + fd - 1
 
@@ -128,13 +129,13 @@ def _stochrsi(n: int = 14, fk_n: int = 14, fd: int = 3) -> None:
         st["r"], st["k"] = r, k
         return st, {"stochrsi_k": k[:, -1], "stochrsi_d": k.mean(axis=1)}
 
-    seq_indicator("stochrsi", FAMILY, names, {"period": n, "fastk": fk_n, "fastd": fd}, warm,
+    return seq_indicator("stochrsi", FAMILY, names, {"period": n, "fastk": fk_n, "fastd": fd}, warm,
                   batch, init, step, description="Stochastic RSI (14, 14, 3): fast %K, %D",
                   talib={"stochrsi_k": f"talib.STOCHRSI(c, {n}, {fk_n}, {fd}, 0)[0]",
                          "stochrsi_d": f"talib.STOCHRSI(c, {n}, {fk_n}, {fd}, 0)[1]"})
 
 
-def _willr(n: int) -> None:
+def _willr(n: int) -> Indicator:
     name = f"willr_{n}"
 
     def f(c: mx.array, hh: mx.array, ll: mx.array) -> mx.array:
@@ -150,7 +151,7 @@ def _willr(n: int) -> None:
         h, lo = push(st["h"], b.high), push(st["l"], b.low)
         return {"h": h, "l": lo}, {name: f(b.close, h.max(axis=1), lo.min(axis=1))}
 
-    seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
+    return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
                   description=f"Williams %R over {n} bars",
                   talib={name: f"talib.WILLR(h, l, c, {n})"}, talipp={name: f"Williams({n})"})
 
@@ -163,7 +164,7 @@ def _cci_from_offsets(u: list[mx.array]) -> mx.array:
     return safe_div(-mean, 0.015 * dev)
 
 
-def _cci(n: int) -> None:
+def _cci(n: int) -> Indicator:
     name = f"cci_{n}"
 
     def batch(c: K.Compact) -> Out:
@@ -182,12 +183,12 @@ def _cci(n: int) -> None:
         dev = mx.abs(u - mean[:, None]).mean(axis=1)
         return {"h": h, "l": lo, "c": c}, {name: safe_div(-mean, 0.015 * dev)}
 
-    seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
+    return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
                   description=f"Commodity channel index over {n} bars",
                   talib={name: f"talib.CCI(h, l, c, {n})"}, talipp={name: f"CCI({n})"})
 
 
-def _roc_mom(n: int) -> None:
+def _roc_mom(n: int) -> Indicator:
     roc, mom = f"roc_{n}", f"mom_{n}"
 
     def batch(c: K.Compact) -> Out:
@@ -202,13 +203,13 @@ def _roc_mom(n: int) -> None:
         p = buf[:, 0]
         return {"buf": buf}, {roc: safe_div(100.0 * (b.close - p), p), mom: b.close - p}
 
-    seq_indicator(f"roc_mom_{n}", FAMILY, (roc, mom), {"period": n}, n, batch, init, step,
+    return seq_indicator(f"roc_mom_{n}", FAMILY, (roc, mom), {"period": n}, n, batch, init, step,
                   description=f"Rate of change (%) and momentum over {n} bars",
                   talib={roc: f"talib.ROC(c, {n})", mom: f"talib.MOM(c, {n})"},
                   talipp={roc: f"ROC({n})"})
 
 
-def _trix(n: int) -> None:
+def _trix(n: int) -> Indicator:
     name = f"trix_{n}"
     k = 2.0 / (n + 1)
 
@@ -246,12 +247,12 @@ def _trix(n: int) -> None:
         e3 = level + ref
         return st, {name: safe_div(100.0 * d_in, e3 - d_in)}
 
-    seq_indicator(name, FAMILY, (name,), {"period": n}, 3 * (n - 1) + 1, batch, init, step,
+    return seq_indicator(name, FAMILY, (name,), {"period": n}, 3 * (n - 1) + 1, batch, init, step,
                   description=f"TRIX: 1-bar % change of the triple EMA ({n})",
                   talib={name: f"talib.TRIX(c, {n})"}, talipp={name: f"TRIX({n})"})
 
 
-def _ppo(fast: int = 12, slow: int = 26) -> None:
+def _ppo(fast: int = 12, slow: int = 26) -> Indicator:
     name = "ppo"
     lead = slow - 1
 
@@ -273,12 +274,13 @@ def _ppo(fast: int = 12, slow: int = 26) -> None:
         s_ = ema_step(st, "s", x, b.n, slow)
         return st, {name: safe_div(100.0 * (f - s_), s_ + ref)}
 
-    seq_indicator(name, FAMILY, (name,), {"fast": fast, "slow": slow}, lead, batch, init, step,
+    return seq_indicator(name, FAMILY, (name,), {"fast": fast, "slow": slow}, lead, batch, init,
+                  step,
                   description="Percentage price oscillator, EMA 12/26",
                   talib={name: f"talib.PPO(c, {fast}, {slow}, 1)"})
 
 
-def _ultosc(p1: int = 7, p2: int = 14, p3: int = 28) -> None:
+def _ultosc(p1: int = 7, p2: int = 14, p3: int = 28) -> Indicator:
     name = "ultosc"
 
     def combine(sums: list[tuple[mx.array, mx.array]]) -> mx.array:
@@ -305,13 +307,14 @@ def _ultosc(p1: int = 7, p2: int = 14, p3: int = 28) -> None:
         sums = [(bpb[:, -p:].sum(axis=1), trb[:, -p:].sum(axis=1)) for p in (p1, p2, p3)]
         return {"prev": b.close, "bp": bpb, "tr": trb}, {name: combine(sums)}
 
-    seq_indicator(name, FAMILY, (name,), {"p1": p1, "p2": p2, "p3": p3}, p3, batch, init, step,
+    return seq_indicator(name, FAMILY, (name,), {"p1": p1, "p2": p2, "p3": p3}, p3, batch, init,
+                  step,
                   description="Ultimate oscillator 7/14/28",
                   talib={name: f"talib.ULTOSC(h, l, c, {p1}, {p2}, {p3})"},
                   talipp={name: f"UO({p1}, {p2}, {p3})"})
 
 
-def _bop() -> None:
+def _bop() -> Indicator:
     def f(o: mx.array, h: mx.array, lo: mx.array, c: mx.array) -> mx.array:
         rng = h - lo
         return mx.where(rng > 0, (c - o) / mx.where(rng > 0, rng, 1.0), 0.0)
@@ -322,19 +325,31 @@ def _bop() -> None:
     def step(st: State, b: Bar) -> tuple[State, Out]:
         return st, {"bop": f(b.open, b.high, b.low, b.close)}
 
-    seq_indicator("bop", FAMILY, ("bop",), {}, 0, batch, lambda s: {}, step,
+    return seq_indicator("bop", FAMILY, ("bop",), {}, 0, batch, lambda s: {}, step,
                   description="Balance of power (close − open) / (high − low)",
                   talib={"bop": "talib.BOP(o, h, l, c)"}, talipp={"bop": "BOP()"})
 
 
-for _n in (7, 14, 21):
-    _rsi(_n)
-_stoch()
-_stochrsi()
-_willr(14)
-_cci(20)
-_roc_mom(10)
-_trix(15)
-_ppo()
-_ultosc()
-_bop()
+INDICATORS: tuple[Indicator, ...] = (
+    *(_rsi(n) for n in (7, 14, 21)), _stoch(), _stochrsi(), _willr(14), _cci(20), _roc_mom(10),
+    _trix(15), _ppo(), _ultosc(), _bop(),
+)
+
+_OVER = Direction.threshold(30.0, 70.0)
+_STOCH = Direction.threshold(20.0, 80.0)
+META: tuple[OutputMeta, ...] = (
+    *(oscillator(f"rsi_{n}", History.memory(1.0 / n, lead=n + 1), 0.0, 100.0, _OVER)
+      for n in (7, 14, 21)),
+    oscillator("stoch_k", History.window(18), 0.0, 100.0, _STOCH),
+    oscillator("stoch_d", History.window(18), 0.0, 100.0, _STOCH),
+    oscillator("stochrsi_k", History.memory(1.0 / 14, lead=30), 0.0, 100.0, _STOCH),
+    oscillator("stochrsi_d", History.memory(1.0 / 14, lead=30), 0.0, 100.0, _STOCH),
+    oscillator("willr_14", History.window(14), -100.0, 0.0, Direction.threshold(-80.0, -20.0)),
+    ratio("cci_20", History.window(20), Direction.threshold(-100.0, 100.0)),
+    ratio("roc_10", History.window(11), Direction.sign()),
+    price_diff("mom_10", History.window(11), Direction.sign()),
+    ratio("trix_15", History.memory(2.0 / 16, lead=44), Direction.sign()),
+    ratio("ppo", History.memory(2.0 / 27, lead=26), Direction.sign()),
+    oscillator("ultosc", History.window(29), 0.0, 100.0, _OVER),
+    oscillator("bop", History.window(1), -1.0, 1.0, Direction.sign()),
+)

@@ -15,7 +15,8 @@ import numpy as np
 
 from engine import kernels as K
 from engine.indicators.base import Bar, seq_indicator, zeros
-from engine.registry import State
+from engine.meta import SESSION_BARS, History, OutputMeta, level
+from engine.registry import Indicator, State
 
 ACC, MAX_AF = 0.02, 0.2
 Out = dict[str, mx.array]
@@ -125,7 +126,12 @@ def _batch(c: K.Compact) -> Out:
     return {"sar": mx.array(np.ascontiguousarray(out.T)) + ref}
 
 
-seq_indicator("sar", "trend", ("sar",), {"acceleration": ACC, "maximum": MAX_AF}, 1, _batch,
+SAR = seq_indicator("sar", "trend", ("sar",), {"acceleration": ACC, "maximum": MAX_AF}, 1, _batch,
               _init, _step, description="Parabolic SAR (0.02, 0.2)",
               talib={"sar": f"talib.SAR(h, l, {ACC}, {MAX_AF})"},
               talipp={"sar": f"ParabolicSAR({ACC}, {ACC}, {MAX_AF})"})
+
+INDICATORS: tuple[Indicator, ...] = (SAR,)
+# Path-dependent: two runs agree from their first common reversal on, which on
+# minute bars comes within a session; declared as one session of bars.
+META: tuple[OutputMeta, ...] = (level("sar", History.window(SESSION_BARS)),)

@@ -15,12 +15,13 @@ import numpy as np
 
 from engine import kernels as K
 from engine.indicators.base import Bar, ema_state, ema_step, push, seq_indicator, zeros
-from engine.registry import State
+from engine.meta import Direction, History, OutputMeta, level, price_diff
+from engine.registry import Indicator, State
 
 FAMILY = "trend"
 
 
-def _sma(n: int) -> None:
+def _sma(n: int) -> Indicator:
     name = f"sma_{n}"
 
     def batch(c: K.Compact) -> dict[str, mx.array]:
@@ -34,12 +35,12 @@ def _sma(n: int) -> None:
         buf = push(st["buf"], b.close)
         return {"buf": buf}, {name: buf.mean(axis=1)}
 
-    seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
+    return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
                   description=f"Simple moving average of close over {n} bars",
                   talib={name: f"talib.SMA(c, {n})"}, talipp={name: f"SMA({n})"})
 
 
-def _ema(n: int) -> None:
+def _ema(n: int) -> Indicator:
     name = f"ema_{n}"
 
     def batch(c: K.Compact) -> dict[str, mx.array]:
@@ -52,7 +53,7 @@ def _ema(n: int) -> None:
         st = dict(st)
         return st, {name: ema_step(st, "e", b.close, b.n, n)}
 
-    seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
+    return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
                   description=f"Exponential moving average of close, k=2/({n}+1), SMA-seeded",
                   talib={name: f"talib.EMA(c, {n})"}, talipp={name: f"EMA({n})"})
 
@@ -76,7 +77,7 @@ def wma_buf(buf: mx.array) -> mx.array:
     return buf @ mx.array(_wma_weights(buf.shape[1]))
 
 
-def _wma(n: int) -> None:
+def _wma(n: int) -> Indicator:
     name = f"wma_{n}"
 
     def batch(c: K.Compact) -> dict[str, mx.array]:
@@ -90,12 +91,12 @@ def _wma(n: int) -> None:
         buf = push(st["buf"], b.close)
         return {"buf": buf}, {name: wma_buf(buf)}
 
-    seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
+    return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
                   description=f"Linearly weighted moving average of close over {n} bars",
                   talib={name: f"talib.WMA(c, {n})"}, talipp={name: f"WMA({n})"})
 
 
-def _dema_tema(n: int, triple: bool) -> None:
+def _dema_tema(n: int, triple: bool) -> Indicator:
     name = f"{'tema' if triple else 'dema'}_{n}"
     depth = 3 if triple else 2
 
@@ -126,7 +127,7 @@ def _dema_tema(n: int, triple: bool) -> None:
         return st, {name: 3 * e1 - 3 * e2 + e3 + ref}
 
     fn = "TEMA" if triple else "DEMA"
-    seq_indicator(name, FAMILY, (name,), {"period": n}, depth * (n - 1), batch, init, step,
+    return seq_indicator(name, FAMILY, (name,), {"period": n}, depth * (n - 1), batch, init, step,
                   description=f"{'Triple' if triple else 'Double'} EMA ({fn}) of close, {n}",
                   talib={name: f"talib.{fn}(c, {n})"}, talipp={name: f"{fn}({n})"})
 
@@ -139,7 +140,7 @@ def _kama_sc(vol: mx.array, proc: mx.array) -> mx.array:
     return mx.square(er * (_KAMA_FAST - _KAMA_SLOW) + _KAMA_SLOW)
 
 
-def _kama(n: int) -> None:
+def _kama(n: int) -> Indicator:
     name = f"kama_{n}"
 
     def batch(c: K.Compact) -> dict[str, mx.array]:
@@ -165,12 +166,12 @@ def _kama(n: int) -> None:
                      mx.where(idx >= n, st["y"] + sc * (b.close - st["y"]), 0.0))
         return {"buf": buf, "y": y}, {name: y}
 
-    seq_indicator(name, FAMILY, (name,), {"period": n, "fast": 2, "slow": 30}, n, batch, init,
-                  step, description=f"Kaufman adaptive moving average, efficiency over {n}",
+    return seq_indicator(name, FAMILY, (name,), {"period": n, "fast": 2, "slow": 30}, n, batch,
+                  init, step, description=f"Kaufman adaptive moving average, efficiency over {n}",
                   talib={name: f"talib.KAMA(c, {n})"}, talipp={name: f"KAMA({n}, 2, 30)"})
 
 
-def _hma(n: int) -> None:
+def _hma(n: int) -> Indicator:
     name = f"hma_{n}"
     half, sq = n // 2, math.isqrt(n)
 
@@ -190,12 +191,12 @@ def _hma(n: int) -> None:
         dbuf = push(st["dbuf"], d)
         return {"ref": ref, "buf": buf, "dbuf": dbuf}, {name: wma_buf(dbuf) + ref}
 
-    seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1 + sq - 1, batch, init, step,
+    return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1 + sq - 1, batch, init, step,
                   description=f"Hull moving average {n}: WMA(2·WMA(n/2) − WMA(n), √n)",
                   talipp={name: f"HMA({n})"})
 
 
-def _macd(fast: int = 12, slow: int = 26, signal: int = 9) -> None:
+def _macd(fast: int = 12, slow: int = 26, signal: int = 9) -> Indicator:
     names = ("macd", "macd_signal", "macd_hist")
     lead = slow - 1
     warm = lead + signal - 1
@@ -221,7 +222,7 @@ def _macd(fast: int = 12, slow: int = 26, signal: int = 9) -> None:
         sig = ema_step(st, "g", line, b.n, signal, lead=lead)
         return st, {"macd": line, "macd_signal": sig, "macd_hist": line - sig}
 
-    seq_indicator(
+    return seq_indicator(
         "macd", FAMILY, names, {"fast": fast, "slow": slow, "signal": signal}, warm,
         batch, init, step, description="MACD 12/26/9: line, signal EMA, histogram",
         talib={"macd": "talib.MACD(c, 12, 26, 9)[0]", "macd_signal": "talib.MACD(c, 12, 26, 9)[1]",
@@ -230,15 +231,26 @@ def _macd(fast: int = 12, slow: int = 26, signal: int = 9) -> None:
     )
 
 
-for _n in (10, 20, 50, 200):
-    _sma(_n)
-for _n in (9, 12, 21, 26, 50, 200):
-    _ema(_n)
-for _n in (10, 20):
-    _wma(_n)
-_dema_tema(20, triple=False)
-_dema_tema(20, triple=True)
-_kama(10)
-_hma(9)
-_hma(21)
-_macd()
+INDICATORS: tuple[Indicator, ...] = (
+    *(_sma(n) for n in (10, 20, 50, 200)),
+    *(_ema(n) for n in (9, 12, 21, 26, 50, 200)),
+    *(_wma(n) for n in (10, 20)),
+    _dema_tema(20, triple=False), _dema_tema(20, triple=True), _kama(10), _hma(9), _hma(21),
+    _macd(),
+)
+
+_MACD = History.memory(2.0 / 27, lead=34)
+META: tuple[OutputMeta, ...] = (
+    *(level(f"sma_{n}", History.window(n)) for n in (10, 20, 50, 200)),
+    *(level(f"ema_{n}", History.memory(2.0 / (n + 1), lead=n)) for n in (9, 12, 21, 26, 50, 200)),
+    *(level(f"wma_{n}", History.window(n)) for n in (10, 20)),
+    level("dema_20", History.memory(2.0 / 21, lead=39)),
+    level("tema_20", History.memory(2.0 / 21, lead=58)),
+    # the adaptive constant is at least the slow one squared: the longest memory
+    level("kama_10", History.memory(_KAMA_SLOW**2, lead=11)),
+    level("hma_9", History.window(11)),
+    level("hma_21", History.window(24)),
+    price_diff("macd", _MACD, Direction.sign()),
+    price_diff("macd_signal", _MACD),
+    price_diff("macd_hist", _MACD, Direction.sign()),
+)

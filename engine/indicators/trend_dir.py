@@ -13,7 +13,8 @@ import numpy as np
 
 from engine import kernels as K
 from engine.indicators.base import Bar, ema_state, ema_step, push, safe_div, seq_indicator, zeros
-from engine.registry import State
+from engine.meta import Direction, History, OutputMeta, oscillator, price_diff
+from engine.registry import Indicator, State
 
 FAMILY = "trend"
 Out = dict[str, mx.array]
@@ -62,7 +63,7 @@ def adx_step(st: State, b: Bar, n: int) -> tuple[mx.array, mx.array, mx.array]:
     return pdi, mdi, ema_step(st, "adx", dx, b.n, n, lead=n, k=1.0 / n)
 
 
-def _adx(n: int) -> None:
+def _adx(n: int) -> Indicator:
     a, p, m = f"adx_{n}", f"plus_di_{n}", f"minus_di_{n}"
 
     def batch(c: K.Compact) -> Out:
@@ -74,7 +75,7 @@ def _adx(n: int) -> None:
         pdi, mdi, adx = adx_step(st, b, n)
         return st, {a: adx, p: pdi, m: mdi}
 
-    seq_indicator(f"adx_{n}", FAMILY, (a, p, m), {"period": n}, 2 * n - 1, batch,
+    return seq_indicator(f"adx_{n}", FAMILY, (a, p, m), {"period": n}, 2 * n - 1, batch,
                   lambda s: adx_init({}, s, n), step, warmups={p: n, m: n},
                   description=f"Average directional index and ±DI ({n})",
                   talib={a: f"talib.ADX(h, l, c, {n})", p: f"talib.PLUS_DI(h, l, c, {n})",
@@ -82,7 +83,7 @@ def _adx(n: int) -> None:
                   talipp={a: f"ADX({n}, {n})"})
 
 
-def _aroon(n: int) -> None:
+def _aroon(n: int) -> Indicator:
     up, dn, osc = f"aroon_up_{n}", f"aroon_down_{n}", f"aroon_osc_{n}"
 
     def outs(since_h: mx.array, since_l: mx.array) -> Out:
@@ -103,7 +104,7 @@ def _aroon(n: int) -> None:
         h, lo = push(st["h"], b.high), push(st["l"], b.low)
         return {"h": h, "l": lo}, outs(since(h, True), since(lo, False))
 
-    seq_indicator(f"aroon_{n}", FAMILY, (up, dn, osc), {"period": n}, n, batch,
+    return seq_indicator(f"aroon_{n}", FAMILY, (up, dn, osc), {"period": n}, n, batch,
                   lambda s: {"h": zeros(s, n + 1), "l": zeros(s, n + 1)}, step,
                   description=f"Aroon up/down/oscillator over {n} bars",
                   talib={up: f"talib.AROON(h, l, {n})[1]", dn: f"talib.AROON(h, l, {n})[0]",
@@ -116,7 +117,7 @@ def _slope_weights(n: int) -> np.ndarray:
     return (j / np.sum(j * j)).astype(np.float32)
 
 
-def _linreg_slope(n: int) -> None:
+def _linreg_slope(n: int) -> Indicator:
     name = f"linreg_slope_{n}"
     w = _slope_weights(n)
 
@@ -131,12 +132,22 @@ def _linreg_slope(n: int) -> None:
         buf = push(st["buf"], b.close)
         return {"buf": buf}, {name: (buf - b.close[:, None]) @ mx.array(w)}
 
-    seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch,
+    return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch,
                   lambda s: {"buf": zeros(s, n)}, step,
                   description=f"Least-squares slope of close over {n} bars (price per bar)",
                   talib={name: f"talib.LINEARREG_SLOPE(c, {n})"})
 
 
-_adx(14)
-_aroon(25)
-_linreg_slope(14)
+INDICATORS: tuple[Indicator, ...] = (_adx(14), _aroon(25), _linreg_slope(14))
+
+_ADX = History.memory(1.0 / 14, lead=28)
+_AROON = History.window(26)
+META: tuple[OutputMeta, ...] = (
+    oscillator("adx_14", _ADX, 0.0, 100.0),
+    oscillator("plus_di_14", _ADX, 0.0, 100.0),
+    oscillator("minus_di_14", _ADX, 0.0, 100.0),
+    oscillator("aroon_up_25", _AROON, 0.0, 100.0),
+    oscillator("aroon_down_25", _AROON, 0.0, 100.0),
+    oscillator("aroon_osc_25", _AROON, -100.0, 100.0, Direction.sign()),
+    price_diff("linreg_slope_14", History.window(14), Direction.sign()),
+)

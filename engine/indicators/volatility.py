@@ -11,7 +11,18 @@ import mlx.core as mx
 
 from engine import kernels as K
 from engine.indicators.base import Bar, ema_state, ema_step, push, safe_div, seq_indicator, zeros
-from engine.registry import State
+from engine.meta import (
+    Direction,
+    History,
+    OutputMeta,
+    band,
+    level,
+    plain_level,
+    price_diff,
+    ratio,
+    zscore,
+)
+from engine.registry import Indicator, State
 
 FAMILY = "volatility"
 Out = dict[str, mx.array]
@@ -40,7 +51,7 @@ def atr_step(st: State, p: str, b: Bar, n: int) -> mx.array:
     return ema_step(st, p + "a", true_range(b.high, b.low, pc), b.n, n, lead=1, k=1.0 / n)
 
 
-def _atr(n: int) -> None:
+def _atr(n: int) -> Indicator:
     atr, natr = f"atr_{n}", f"natr_{n}"
 
     def batch(c: K.Compact) -> Out:
@@ -52,7 +63,7 @@ def _atr(n: int) -> None:
         a = atr_step(st, "", b, n)
         return st, {atr: a, natr: safe_div(100.0 * a, b.close)}
 
-    seq_indicator(f"atr_natr_{n}", FAMILY, (atr, natr), {"period": n}, n, batch,
+    return seq_indicator(f"atr_natr_{n}", FAMILY, (atr, natr), {"period": n}, n, batch,
                   lambda s: atr_init({}, "", s, n), step,
                   description=f"Average true range (Wilder, {n}) and ATR as % of close",
                   talib={atr: f"talib.ATR(h, l, c, {n})", natr: f"talib.NATR(h, l, c, {n})"},
@@ -71,7 +82,7 @@ def _offsets_batch(x: mx.array, n: int) -> list[mx.array]:
     return [w - x for w in K.window_stack(x, n)]
 
 
-def _bbands(n: int = 20, k: float = 2.0) -> None:
+def _bbands(n: int = 20, k: float = 2.0) -> Indicator:
     names = ("bb_upper", "bb_middle", "bb_lower", "bb_pctb", "bb_width")
 
     def outs(x: mx.array, mean: mx.array, sd: mx.array) -> Out:
@@ -93,14 +104,14 @@ def _bbands(n: int = 20, k: float = 2.0) -> None:
         return {"buf": buf}, outs(b.close, mean, sd)
 
     bb = f"talib.BBANDS(c, {n}, {k}, {k}, 0)"
-    seq_indicator("bbands", FAMILY, names, {"period": n, "k": k}, n - 1, batch,
+    return seq_indicator("bbands", FAMILY, names, {"period": n, "k": k}, n - 1, batch,
                   lambda s: {"buf": zeros(s, n)}, step,
                   description="Bollinger bands 20/2: upper, middle, lower, %B, width/middle",
                   talib={"bb_upper": f"{bb}[0]", "bb_middle": f"{bb}[1]", "bb_lower": f"{bb}[2]"},
                   talipp={"bb_upper": f"BB({n}, {k})"})
 
 
-def _stddev_z(n: int) -> None:
+def _stddev_z(n: int) -> Indicator:
     sd_name, z_name = f"stddev_{n}", f"zscore_{n}"
 
     def outs(mean: mx.array, sd: mx.array) -> Out:
@@ -115,13 +126,13 @@ def _stddev_z(n: int) -> None:
         mean = u.mean(axis=1)
         return {"buf": buf}, outs(mean, mx.sqrt(mx.square(u - mean[:, None]).mean(axis=1)))
 
-    seq_indicator(f"stddev_z_{n}", FAMILY, (sd_name, z_name), {"period": n}, n - 1, batch,
+    return seq_indicator(f"stddev_z_{n}", FAMILY, (sd_name, z_name), {"period": n}, n - 1, batch,
                   lambda s: {"buf": zeros(s, n)}, step,
                   description=f"Rolling population stdev of close ({n}) and z-score of close",
                   talib={sd_name: f"talib.STDDEV(c, {n}, 1)"}, talipp={sd_name: f"StdDev({n})"})
 
 
-def _keltner(n: int = 20, atr_n: int = 10, k: float = 2.0) -> None:
+def _keltner(n: int = 20, atr_n: int = 10, k: float = 2.0) -> Indicator:
     names = ("kc_upper", "kc_middle", "kc_lower")
 
     def outs(mid: mx.array, a: mx.array) -> Out:
@@ -137,13 +148,13 @@ def _keltner(n: int = 20, atr_n: int = 10, k: float = 2.0) -> None:
         st = dict(st)
         return st, outs(ema_step(st, "e", b.close, b.n, n), atr_step(st, "t", b, atr_n))
 
-    seq_indicator("keltner", FAMILY, names, {"period": n, "atr": atr_n, "k": k},
+    return seq_indicator("keltner", FAMILY, names, {"period": n, "atr": atr_n, "k": k},
                   max(n - 1, atr_n), batch, init, step,
                   description="Keltner channel: EMA 20 ± 2 × ATR 10",
                   talipp={"kc_upper": f"KeltnerChannels({n}, {atr_n}, {k}, {k})"})
 
 
-def _donchian(n: int) -> None:
+def _donchian(n: int) -> Indicator:
     up, lo_, mid = f"dc_upper_{n}", f"dc_lower_{n}", f"dc_middle_{n}"
 
     def outs(hh: mx.array, ll: mx.array) -> Out:
@@ -156,15 +167,32 @@ def _donchian(n: int) -> None:
         h, lo = push(st["h"], b.high), push(st["l"], b.low)
         return {"h": h, "l": lo}, outs(h.max(axis=1), lo.min(axis=1))
 
-    seq_indicator(f"donchian_{n}", FAMILY, (up, lo_, mid), {"period": n}, n - 1, batch,
+    return seq_indicator(f"donchian_{n}", FAMILY, (up, lo_, mid), {"period": n}, n - 1, batch,
                   lambda s: {"h": zeros(s, n), "l": zeros(s, n)}, step,
                   description=f"Donchian channel {n}: highest high, lowest low, midpoint",
                   talib={up: f"talib.MAX(h, {n})", lo_: f"talib.MIN(l, {n})"},
                   talipp={up: f"DonchianChannels({n})"})
 
 
-_atr(14)
-_bbands()
-_stddev_z(20)
-_keltner()
-_donchian(20)
+INDICATORS: tuple[Indicator, ...] = (_atr(14), _bbands(), _stddev_z(20), _keltner(), _donchian(20))
+
+_ATR = History.memory(1.0 / 14, lead=15)
+_W20 = History.window(20)
+_KC = History.memory(2.0 / 21, lead=21)  # EMA 20 (the slower memory than Wilder's ATR 10)
+META: tuple[OutputMeta, ...] = (
+    price_diff("atr_14", _ATR),
+    ratio("natr_14", _ATR),
+    band("bb_upper", _W20, "upper"),
+    level("bb_middle", _W20),
+    band("bb_lower", _W20, "lower"),
+    ratio("bb_pctb", _W20, Direction.threshold(0.0, 1.0)),
+    ratio("bb_width", _W20),
+    price_diff("stddev_20", _W20),
+    zscore("zscore_20", _W20),
+    band("kc_upper", _KC, "upper"),
+    level("kc_middle", _KC),
+    band("kc_lower", _KC, "lower"),
+    plain_level("dc_upper_20", _W20),
+    plain_level("dc_lower_20", _W20),
+    level("dc_middle_20", _W20),
+)

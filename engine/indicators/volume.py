@@ -11,8 +11,11 @@ from __future__ import annotations
 import mlx.core as mx
 
 from engine import kernels as K
-from engine.indicators.base import Bar, push, safe_div, seq_indicator, zeros
-from engine.registry import State
+from engine.indicators.base import Bar, compacted, push, safe_div, seq_indicator, zeros
+from engine.inputs import batch_inputs
+from engine.meta import Direction, History, Kind, OutputMeta, Scale, oscillator
+from engine.registry import Indicator, State
+from storage.types import Panel
 
 FAMILY = "volume"
 Out = dict[str, mx.array]
@@ -23,7 +26,7 @@ def _clv_vol(h: mx.array, lo: mx.array, c: mx.array, v: mx.array) -> mx.array:
     return safe_div(((c - lo) - (h - c)) * v, h - lo)
 
 
-def _obv_ad() -> None:
+def _obv_ad() -> Indicator:
     def sign_vol(c: mx.array, pc: mx.array, v: mx.array) -> mx.array:
         return mx.where(c > pc, v, mx.where(c < pc, -v, 0.0))
 
@@ -42,13 +45,24 @@ def _obv_ad() -> None:
         ad = st["ad"] + _clv_vol(b.high, b.low, b.close, b.volume)
         return {"prev": b.close, "obv": obv, "ad": ad}, {"obv": obv, "ad": ad}
 
-    seq_indicator("obv_ad", FAMILY, ("obv", "ad"), {}, 0, batch, init, step,
+    def warm(panel: Panel) -> State:
+        """The exact state after ``panel``: the batch sums at each symbol's last bar."""
+        c = compacted(batch_inputs(panel))
+        last = mx.maximum(c.pos[:, -1:], 0)
+        seen = c.pos[:, -1] >= 0
+        sums = batch(c)
+        st = {k: mx.take_along_axis(sums[k], last, axis=1)[:, 0] for k in ("obv", "ad")}
+        st = {k: mx.where(seen, a, 0.0) for k, a in st.items()}
+        st["prev"] = mx.where(seen, mx.take_along_axis(c.close, last, axis=1)[:, 0], 0.0)
+        return st
+
+    return seq_indicator("obv_ad", FAMILY, ("obv", "ad"), {}, 0, batch, init, step,
                   description="On-balance volume and the Chaikin accumulation/distribution line",
                   talib={"obv": "talib.OBV(c, v)", "ad": "talib.AD(h, l, c, v)"},
-                  talipp={"obv": "OBV()", "ad": "AccuDist()"})
+                  talipp={"obv": "OBV()", "ad": "AccuDist()"}, warm_state=warm)
 
 
-def _adosc(fast: int = 3, slow: int = 10) -> None:
+def _adosc(fast: int = 3, slow: int = 10) -> Indicator:
     kf, ks = 2.0 / (fast + 1), 2.0 / (slow + 1)
 
     def batch(c: K.Compact) -> Out:
@@ -65,14 +79,14 @@ def _adosc(fast: int = 3, slow: int = 10) -> None:
         gs = (1.0 - ks) * (st["gs"] + m)
         return {"gf": gf, "gs": gs}, {"adosc": gs - gf}
 
-    seq_indicator("adosc", FAMILY, ("adosc",), {"fast": fast, "slow": slow}, slow - 1, batch,
+    return seq_indicator("adosc", FAMILY, ("adosc",), {"fast": fast, "slow": slow}, slow - 1, batch,
                   lambda s: {"gf": zeros(s), "gs": zeros(s)}, step,
                   description="Chaikin A/D oscillator: EMA 3 − EMA 10 of the A/D line",
                   talib={"adosc": f"talib.ADOSC(h, l, c, v, {fast}, {slow})"},
                   talipp={"adosc": f"ChaikinOsc({fast}, {slow})"})
 
 
-def _mfi(n: int) -> None:
+def _mfi(n: int) -> Indicator:
     name = f"mfi_{n}"
 
     def flows(tp: mx.array, dtp: mx.array, v: mx.array) -> tuple[mx.array, mx.array]:
@@ -102,12 +116,12 @@ def _mfi(n: int) -> None:
         return ({"p": mx.stack([b.high, b.low, b.close], axis=1), "pos": pb, "neg": nb},
                 {name: out(pb.sum(axis=1), nb.sum(axis=1))})
 
-    seq_indicator(name, FAMILY, (name,), {"period": n}, n, batch, init, step,
+    return seq_indicator(name, FAMILY, (name,), {"period": n}, n, batch, init, step,
                   description=f"Money flow index over {n} bars",
                   talib={name: f"talib.MFI(h, l, c, v, {n})"})
 
 
-def _cmf(n: int) -> None:
+def _cmf(n: int) -> Indicator:
     name = f"cmf_{n}"
 
     def batch(c: K.Compact) -> Out:
@@ -119,13 +133,19 @@ def _cmf(n: int) -> None:
         vb = push(st["v"], b.volume)
         return {"m": mb, "v": vb}, {name: safe_div(mb.sum(axis=1), vb.sum(axis=1))}
 
-    seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch,
+    return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch,
                   lambda s: {"m": zeros(s, n), "v": zeros(s, n)}, step,
                   description=f"Chaikin money flow over {n} bars",
                   )
 
 
-_obv_ad()
-_adosc()
-_mfi(14)
-_cmf(20)
+INDICATORS: tuple[Indicator, ...] = (_obv_ad(), _adosc(), _mfi(14), _cmf(20))
+
+META: tuple[OutputMeta, ...] = (
+    OutputMeta("obv", Kind.CUMULATIVE, Scale.DIFF, History.cumulative()),
+    OutputMeta("ad", Kind.CUMULATIVE, Scale.DIFF, History.cumulative()),
+    OutputMeta("adosc", Kind.VOLUME, Scale.RMS, History.memory(2.0 / 11, lead=11),
+               direction=Direction.sign()),
+    oscillator("mfi_14", History.window(15), 0.0, 100.0, Direction.threshold(20.0, 80.0)),
+    oscillator("cmf_20", History.window(20), -1.0, 1.0, Direction.sign()),
+)
