@@ -12,6 +12,12 @@ one ``[100, 7800]`` float32 array (the AVWAP benchmark's panel), best of 9:
   (level, six bands, z) from block carries broadcast over ``[S, nB, B]``, as
   the AVWAP batch has them, vs ``single_output_kernels_ms``: the same 8 from one
   compiled single-output kernel each.
+- Exact price differences (issue 14), the options the indicators chose between:
+  ``sub_f32_ms`` (``h - l`` on float32 prices: inexact), ``sub_i32_to_f32_ms``
+  (integer ticks of 1/10,000: exact, then converted), ``sub_f64_to_f32_ms``
+  (float64, CPU only), ``tick_convert_ms`` (float64 prices to int32 ticks in
+  NumPy, once per panel), and the compaction gather of one ``[S, T]`` array as
+  float32 / int32 / float64 (``gather_*_ms``).
 
 Run: ``.venv/bin/python bench/mlx_ops.py``
 """
@@ -73,6 +79,13 @@ def main() -> None:
     band_k = mx.compile(lambda lv, sd, k: lv + k * sd)
     z_k = mx.compile(lambda lc, r, m, sd: mx.where(sd > 0, ((lc - r) - m) / sd, float("nan")))
     ks = [mx.array(k) for k in (1.0, -1.0, 2.0, -2.0, 3.0, -3.0)]
+    pn = np.round(100.0 + np.cumsum(rng.normal(0, 0.02, (S, T)), axis=1), 2)  # cent prices
+    xi, yi = (mx.array(np.rint(a * 1e4).astype(np.int32)) for a in (pn, pn - 0.01))
+    xd, yd = mx.array(pn, dtype=mx.float64), mx.array(pn - 0.01, dtype=mx.float64)
+    idx = mx.array(np.argsort(rng.random((S, T)), axis=1).astype(np.int32))
+    mx.eval(xi, yi, xd, yd, idx)
+    sub_i = mx.compile(lambda a, b: (a - b).astype(mx.float32) * 1e-4)
+    sub_d = mx.compile(lambda a, b: (a - b).astype(mx.float32))
 
     def single() -> None:
         m = mean_k(x0, x1, dq, p0, p1)
@@ -90,6 +103,13 @@ def main() -> None:
         "numpy_sqrt_ms": best_ms(lambda: np.sqrt(xn)),
         "fused_8_outputs_ms": best_ms(lambda: mx.eval(fused(x0, x1, dq, r, p0, p1, u, lc))),
         "single_output_kernels_ms": best_ms(single),
+        "sub_f32_ms": best_ms(lambda: mx.eval(x - y)),
+        "sub_i32_to_f32_ms": best_ms(lambda: mx.eval(sub_i(xi, yi))),
+        "sub_f64_to_f32_ms": best_ms(lambda: mx.eval(sub_d(xd, yd))),
+        "tick_convert_ms": best_ms(lambda: np.rint(pn * 1e4).astype(np.int32)),
+        "gather_f32_ms": best_ms(lambda: mx.eval(mx.take_along_axis(x, idx, axis=1))),
+        "gather_i32_ms": best_ms(lambda: mx.eval(mx.take_along_axis(xi, idx, axis=1))),
+        "gather_f64_ms": best_ms(lambda: mx.eval(mx.take_along_axis(xd, idx, axis=1))),
         "mlx": mx.__version__,
     }
     print(json.dumps(result))

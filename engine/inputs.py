@@ -1,19 +1,53 @@
-"""Turn storage's NumPy Panel / BarBatch into the MLX inputs indicators consume."""
+"""Turn storage's NumPy Panel / BarBatch into the MLX inputs indicators consume.
+
+Prices arrive twice: float32 (levels, the engine's working precision, as on
+Apple GPUs) and int32 ticks of 1/10,000 (``TICKS``). Differences of absolute
+float32 prices are not exact (a cent at $130 is 1,311 float32 steps of an
+inexact size), so exact ties of typical price or of up/down moves would be
+decided by rounding; the indicators take differences, ranges and comparisons of
+prices from the ticks, in integers, and convert only the result to float32.
+Ticks are rounded from the stored float64 prices, which hold decimal prices to
+well under a tick, so they are the bars' own decimal prices.
+
+Limit: int32 holds prices up to $214,748.36; a higher price is refused with a
+clear error (it would wrap). Prices with more than four decimals are differenced
+at a tick's resolution.
+"""
 
 from __future__ import annotations
 
 import mlx.core as mx
 import numpy as np
 
+from engine.kernels import TICKS
 from engine.registry import BatchInputs, StepInputs
 from storage.types import SEGMENT_KINDS, BarBatch, Panel
 
 DTYPE = mx.float32
+MAX_PRICE = float(np.iinfo(np.int32).max) / TICKS
 
 
 def ts_minutes(ts: np.ndarray | np.datetime64) -> np.ndarray:
     """UTC minutes since 1970 as int32 (bar start)."""
     return np.asarray(ts, dtype="datetime64[m]").astype(np.int64).astype(np.int32)
+
+
+def to_ticks(price: np.ndarray, valid: np.ndarray, symbols: tuple[str, ...] = ()) -> np.ndarray:
+    """Prices as int32 ticks of 1/10,000 (0 where not ``valid`` or not finite)."""
+    p = np.where(valid & np.isfinite(price), price, 0.0)
+    too_big = np.abs(p) > MAX_PRICE
+    if too_big.any():
+        row = int(np.argwhere(too_big)[0][0]) if p.ndim > 1 else int(np.argmax(too_big))
+        who = f" ({symbols[row]})" if row < len(symbols) else ""
+        raise ValueError(f"price {p[too_big].flat[0]:.2f}{who} is above ${MAX_PRICE:,.2f}, the "
+                         "largest the engine's int32 ticks of 1/10,000 hold")
+    return np.rint(p * TICKS).astype(np.int32)
+
+
+def _ticks(obj: Panel | BarBatch) -> dict[str, mx.array]:
+    return {f + "_t": mx.array(to_ticks(np.asarray(getattr(obj, f), dtype=np.float64),
+                                        np.asarray(obj.valid), tuple(obj.symbols)))
+            for f in ("open", "high", "low", "close")}
 
 
 def batch_inputs(panel: Panel, dtype: mx.Dtype = DTYPE) -> BatchInputs:
@@ -30,6 +64,7 @@ def batch_inputs(panel: Panel, dtype: mx.Dtype = DTYPE) -> BatchInputs:
         minute_of_session=mx.array(panel.minute_of_session.astype(np.int32)),
         session_minutes=mx.array(panel.session_minutes.astype(np.int32)),
         ts_minutes=mx.array(ts_minutes(panel.ts)),
+        **_ticks(panel),
     )
 
 
@@ -47,4 +82,5 @@ def step_inputs(batch: BarBatch, dtype: mx.Dtype = DTYPE) -> StepInputs:
         minute_of_session=mx.array([batch.minute_of_session], dtype=mx.int32),
         session_minutes=mx.array([batch.session_minutes], dtype=mx.int32),
         ts_minutes=mx.array(ts_minutes(np.array([batch.ts]))),
+        **_ticks(batch),
     )

@@ -12,6 +12,13 @@ inside short blocks plus a log-depth carry between blocks (a cumsum is ~10x
 cheaper than a decay-matrix matmul on CPU), with a varying ``a`` as a
 log-depth doubling scan. Rolling sums use block-local prefix sums so
 float32 error scales with the block, not with the length of the series.
+
+Exact prices: ``Compact`` also carries the bars as int32 ticks of 1/10,000
+(``engine.inputs``). Differences, ranges and tie comparisons of prices are
+taken on those in integers and converted afterwards (``to_price``), so a tie
+of typical prices or of up/down moves stays a tie, and a one-cent range is
+exactly 0.01 however large the price. A difference of ticks converts to
+float32 exactly up to 2**24 ticks ($1,677).
 """
 
 from __future__ import annotations
@@ -25,6 +32,16 @@ import numpy as np
 NAN = float("nan")
 INF = float("inf")
 _BLOCK = 64
+TICKS = 10_000  # ticks per price unit: integer prices of 1/10,000
+
+
+def to_price(ticks: mx.array) -> mx.array:
+    """Integer ticks (a price, a difference or a sum of them) as float32 price units.
+
+    Division by the exact constant rounds once (multiplying by an inexact 1e-4
+    would round twice).
+    """
+    return ticks.astype(mx.float32) / TICKS
 
 
 # ---------------------------------------------------------------------------
@@ -41,6 +58,10 @@ class Compact:
     close: mx.array
     volume: mx.array
     pos: mx.array  # int32 [S, T]: compacted index of the last real bar at or before t (-1: none)
+    open_t: mx.array  # int32 ticks of 1/10,000 of the same bars
+    high_t: mx.array
+    low_t: mx.array
+    close_t: mx.array
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -48,18 +69,23 @@ class Compact:
 
 
 def compact(open_: mx.array, high: mx.array, low: mx.array, close: mx.array,
-            volume: mx.array, valid: mx.array) -> Compact:
-    """Gather valid bars to the front; padding repeats the last bar (finite)."""
+            volume: mx.array, valid: mx.array, ticks: tuple[mx.array, ...]) -> Compact:
+    """Gather valid bars to the front; padding repeats the last bar (finite).
+
+    ``ticks`` are open, high, low, close as int32 ticks (``BatchInputs.*_t``).
+    """
     t = valid.shape[1]
     ar = mx.arange(t, dtype=mx.int32)[None, :]
     order = mx.argsort(mx.where(valid, ar, ar + t), axis=1).astype(mx.int32)
     count = valid.astype(mx.int32).sum(axis=1, keepdims=True)
     idx = mx.take_along_axis(order, mx.clip(mx.minimum(ar, count - 1), 0, t - 1), axis=1)
-    def g(x: mx.array, fill: float) -> mx.array:
+    def g(x: mx.array, fill: float | int) -> mx.array:
         y = mx.take_along_axis(x, idx, axis=1)
         return mx.where(count > 0, y, fill)
     pos = mx.cumsum(valid.astype(mx.int32), axis=1) - 1
-    return Compact(g(open_, 1.0), g(high, 1.0), g(low, 1.0), g(close, 1.0), g(volume, 0.0), pos)
+    ot, ht, lt, ct = (g(x, TICKS) for x in ticks)
+    return Compact(g(open_, 1.0), g(high, 1.0), g(low, 1.0), g(close, 1.0), g(volume, 0.0), pos,
+                   ot, ht, lt, ct)
 
 
 def expand(x: mx.array, pos: mx.array) -> mx.array:

@@ -31,6 +31,10 @@ def step_at(inp: BatchInputs, t: int) -> StepInputs:
         minute_of_session=inp.minute_of_session[t : t + 1],
         session_minutes=inp.session_minutes[t : t + 1],
         ts_minutes=inp.ts_minutes[t : t + 1],
+        open_t=inp.open_t[:, t],
+        high_t=inp.high_t[:, t],
+        low_t=inp.low_t[:, t],
+        close_t=inp.close_t[:, t],
     )
 
 

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from engine import avwap as A
 from engine import stepping
-from engine.inputs import batch_inputs
+from engine.inputs import batch_inputs, to_ticks
 from engine.registry import BatchInputs, StepInputs
 from storage.calendar import minute_grid
 from storage.types import Panel
@@ -57,17 +57,19 @@ def forming(si: StepInputs, rng: np.random.Generator) -> StepInputs:
     """A still-forming version of a minute: other prices, partial volume, other symbols."""
     s = si.close.shape[0]
     k = mx.array(rng.uniform(0.99, 1.01, s).astype(np.float32))
+    valid = rng.random(s) < 0.7
+    px = {f: getattr(si, f) * k for f in ("open", "high", "low", "close")}
+    ticks = {f + "_t": mx.array(to_ticks(np.array(a, dtype=np.float64), valid))
+             for f, a in px.items()}
     return StepInputs(
-        open=si.open * k,
-        high=si.high * k,
-        low=si.low * k,
-        close=si.close * k,
+        **px,
         volume=si.volume * 0.5 + 7.0,
-        valid=mx.array(rng.random(s) < 0.7),
+        valid=mx.array(valid),
         segments=si.segments,
         minute_of_session=si.minute_of_session,
         session_minutes=si.session_minutes,
         ts_minutes=si.ts_minutes,
+        **ticks,
     )
 
 
