@@ -1,0 +1,85 @@
+"""From signals at a bar's close to orders at the bar that fills them.
+
+A signal computed at the close of minute t fills at the open of the symbol's
+next bar (the next valid minute on the grid), so nothing later than t decides
+an order at t. Intraday (the default):
+
+- a signal whose next bar is in another session is dropped (no overnight fills);
+- no entry fills in the last ``no_entry_minutes`` minutes of a session;
+- every position is closed at the open of the symbol's last bar of the session
+  (a forced exit, reason ``session_end``).
+
+With ``hold_overnight`` none of the three applies. The conflict rules that turn
+the four signal arrays into orders are ``sim.resolve_signals`` (vectorbt's).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.backtest.sim import Orders, resolve_signals
+
+
+def next_valid(valid: np.ndarray) -> np.ndarray:
+    """``[S, T]``: the first valid minute strictly after t, or T."""
+    s, t = valid.shape
+    pos = np.where(valid, np.arange(t), t)
+    nxt = np.minimum.accumulate(pos[:, ::-1], axis=1)[:, ::-1]
+    return np.concatenate([nxt[:, 1:], np.full((s, 1), t)], axis=1)
+
+
+def session_last_bar(valid: np.ndarray, session: np.ndarray) -> np.ndarray:
+    """``[S, T]`` bool: the symbol's last bar of each session."""
+    t = valid.shape[1]
+    nv = next_valid(valid)
+    seg = np.append(session, -2)
+    return valid & (session[None, :] >= 0) & (seg[nv] != session[None, :])
+
+
+def to_fill_bars(
+    signals: np.ndarray, valid: np.ndarray, session: np.ndarray, *, same_session: bool
+) -> np.ndarray:
+    """Move ``[V, S, T]`` close signals to their fill bars (the next valid minute)."""
+    t = valid.shape[1]
+    nv = next_valid(valid)
+    ok = nv < t
+    if same_session:
+        seg = np.append(session, -2)
+        ok &= (seg[nv] == session[None, :]) & (session[None, :] >= 0)
+    out = np.zeros_like(signals, dtype=bool)
+    vi, si, ti = np.nonzero(signals & ok[None])
+    out[vi, si, nv[si, ti]] = True
+    return out
+
+
+def fill_orders(
+    entry_long: np.ndarray,
+    exit_long: np.ndarray,
+    entry_short: np.ndarray,
+    exit_short: np.ndarray,
+    valid: np.ndarray,
+    session: np.ndarray,
+    minute_of_session: np.ndarray,
+    session_minutes: np.ndarray,
+    *,
+    hold_overnight: bool = False,
+    no_entry_minutes: int = 15,
+) -> Orders:
+    """The four ``[V, S, T]`` close-signal arrays as simulator orders (see the module doc)."""
+    intraday = not hold_overnight
+    le, lx, se, sx = (
+        to_fill_bars(a, valid, session, same_session=intraday)
+        for a in (entry_long, exit_long, entry_short, exit_short)
+    )
+    if intraday:
+        forced = session_last_bar(valid, session)
+        late = (minute_of_session >= session_minutes - max(no_entry_minutes, 1)) | (session < 0)
+        blocked = forced | late[None, :]
+        le &= ~blocked[None]
+        se &= ~blocked[None]
+        lx |= forced[None]
+        sx |= forced[None]
+    else:
+        forced = np.zeros(valid.shape, dtype=bool)
+    el, es, xl, xs = resolve_signals(le, lx, se, sx)
+    return Orders(entry_long=el, entry_short=es, exit_long=xl, exit_short=xs, forced=forced)
