@@ -118,6 +118,8 @@ class Cache:
         *,
         source: str = "api",
         by_symbol: bool = False,
+        refused: pa.Table | None = None,
+        clear: pa.Table | None = None,
     ) -> WriteResult:
         """Validate and upsert bars in one transaction; bad rows go to ``rejected_bars``.
 
@@ -126,9 +128,24 @@ class Cache:
         ``datetime64`` which is taken as UTC); a zone-less Arrow timestamp
         rejects its rows as "unknown timezone". ``by_symbol`` also fills
         ``WriteResult.by_symbol`` (the sync's per-symbol summary).
+
+        ``refused``: rows the producer already refused (text columns symbol, ts,
+        open … volume and ``reason``), stored and counted in the same
+        transaction. ``clear``: ranges (symbol, lo, hi: UTC timestamps,
+        inclusive) where the cache must hold exactly the incoming bars: cache
+        rows there that the write does not bring are deleted (``removed``).
         """
         table = bars if isinstance(bars, pa.Table) else pa.table(dict(bars))
         staged, rejected, result = stage(table)
+        if refused is not None and len(refused):
+            result.received += len(refused)
+            result.rejected += len(refused)
+            for r, n in value_counts(refused["reason"]):
+                result.rejected_by_reason[str(r)] = result.rejected_by_reason.get(str(r), 0) + n
+            if by_symbol:
+                for sym, n in value_counts(refused["symbol"]):
+                    result._symbol(sym).read += n
+            rejected = refused if rejected is None else pa.concat_tables([rejected, refused])
         if by_symbol:
             for sym, n in value_counts(table["symbol"]):
                 result._symbol(sym).read += n
@@ -140,6 +157,8 @@ class Cache:
                     counts[reason] = counts.get(reason, 0) + 1
         try:
             with self._txn() as cur:
+                if clear is not None and len(clear):
+                    self._clear(cur, clear, staged, result)
                 if len(staged):
                     self._upsert(cur, staged, result, by_symbol)
                 if rejected is not None and len(rejected):
@@ -200,6 +219,36 @@ class Cache:
         if by_symbol:
             for sym, n in value_counts(staged["symbol"]):
                 result._symbol(sym).written += n
+
+    def _clear(
+        self,
+        cur: duckdb.DuckDBPyConnection,
+        ranges: pa.Table,
+        staged: pa.Table,
+        result: WriteResult,
+    ) -> None:
+        """Delete the cache rows inside ``ranges`` whose key ``staged`` does not bring."""
+        cur.register("clear_ranges", ranges)
+        cur.register("clear_keep", staged.select(["symbol", "ts"]))
+        try:
+            cur.execute(
+                """
+                DELETE FROM bars USING clear_ranges c
+                WHERE bars.symbol = c.symbol AND bars.ts BETWEEN c.lo AND c.hi
+                  AND NOT EXISTS (SELECT 1 FROM clear_keep k
+                                  WHERE k.symbol = bars.symbol AND k.ts = bars.ts)
+                RETURNING bars.symbol
+                """
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                deleted: pa.Table = cur.to_arrow_table()
+        finally:
+            cur.unregister("clear_ranges")
+            cur.unregister("clear_keep")
+        result.removed += deleted.num_rows
+        for sym, n in value_counts(deleted["symbol"]) if deleted.num_rows else []:
+            result._symbol(sym).removed += n
 
     def _insert_rejects(self, cur: duckdb.DuckDBPyConnection, rej: pa.Table, source: str) -> None:
         # A row refused before (same values, same reason) is not stored again:

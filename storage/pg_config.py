@@ -51,6 +51,8 @@ _FIELDS = {
     "dsn",
     "overlap_minutes",
     "chunk_rows",
+    "max_connections",
+    "future_minutes",
 }
 
 
@@ -87,6 +89,13 @@ class PgSource:
     starts again, so that late corrections in the source replace older values."""
     chunk_rows: int = 250_000
     """Rows per chunk: the unit of memory, of commit and of Ctrl-C."""
+    max_connections: int = 2
+    """Most connections a sync opens on the server at once (the server is the
+    user's): a large read is split into this many symbol ranges read in
+    parallel; 1 reads in one stream."""
+    future_minutes: int = 15
+    """Bars starting later than now plus this many minutes are refused
+    ("timestamp in the future") and never move the incremental resume point."""
 
     @classmethod
     def from_section(
@@ -144,6 +153,8 @@ class PgSource:
             raise ConfigError("[pg] dsn must be a string")
         overlap = _int(section, "overlap_minutes", 60, lo=0)
         chunk = _int(section, "chunk_rows", 250_000, lo=1)
+        max_connections = _int(section, "max_connections", 2, lo=1)
+        future = _int(section, "future_minutes", 15, lo=0)
         return cls(
             schema=schema,
             table=table,
@@ -153,6 +164,8 @@ class PgSource:
             dsn=dsn,
             overlap_minutes=overlap,
             chunk_rows=chunk,
+            max_connections=max_connections,
+            future_minutes=future,
         )
 
     @property

@@ -1,44 +1,88 @@
-"""Reading minute bars out of PostgreSQL as a stream of Arrow record batches.
+"""Reading minute bars out of PostgreSQL, read-only: a control session and COPY streams.
 
-Why ADBC and not psycopg's COPY: both use the server's binary COPY, but
-psycopg hands each row to Python (one CopyData message per row), which caps a
-Python client near 1.2 M rows/s before any parsing; the ADBC PostgreSQL
-driver decodes the COPY stream into Arrow columns in C++ (measured on 5 M
-bars: 2.4 M rows/s, psycopg's bare read loop 1.2 M rows/s, ``psql \\copy`` to
-/dev/null 1.9 M rows/s). Batches arrive a few MB at a time, so memory does not
-grow with the table.
+Why two drivers: the control work (catalog checks, the symbol list, the
+planner's estimate, ``EXPLAIN``) needs ordinary queries with parameters, which
+psycopg does well; the bulk read needs speed, and the ADBC PostgreSQL driver
+decodes the server's binary COPY into Arrow columns in C++ (psycopg hands each
+row to Python: about half the rate). The control session is closed before the
+streams open, so a sync holds at most ``max_connections`` connections.
 
-Safety: the SQL text holds only identifiers that ``pg_config`` validated and
-that are quoted here; every value (symbols, resume points, the zone) travels
-as data in two temporary tables loaded through ADBC's bulk ingest, never as
-SQL text. Every driver error becomes one ``SourceError`` line with the
-password scrubbed out.
+Read-only by construction: every session is put in ``READ ONLY`` mode before
+its first query, nothing is created on the server (no temporary tables, no
+functions), so a role with only ``SELECT`` on the table, a session with
+``default_transaction_read_only = on`` and a hot standby all work.
+
+Safety of the SQL text: identifiers come from ``pg_config`` (validated) and are
+quoted here; values (symbols, resume points, the zone) are rendered as
+literals by psycopg's own quoting (``psycopg.sql.Literal``) for the connection
+they are sent on. COPY takes no bind parameters, so literals are the only way
+to send values with it; no value is ever pasted into SQL by hand.
+
+The read plan per symbol: with an index whose first keys are (symbol, time)
+the read is one ``UNION ALL`` branch per symbol (``symbol = 'X' AND ts >=
+resume point``), each an index range scan, so a run with nothing new reads
+only the overlap windows; the symbol list itself comes from a loose index scan
+(one index probe per symbol). Without such an index the server must scan the
+whole table once whatever the query (a hash join against the resume points).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+import datetime as dt
+import zoneinfo
+from collections.abc import Callable, Generator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
+from psycopg import sql
 
 from storage.errors import ConfigError, SourceError
 from storage.pg_config import PgSource, scrub
 
-PLAN_TABLE = "avwap_sync_plan"
-PARAMS_TABLE = "avwap_sync_params"
-_ESTIMATE_FN = """
-CREATE OR REPLACE FUNCTION pg_temp.avwap_estimate(query text) RETURNS bigint
-LANGUAGE plpgsql AS $fn$
-DECLARE plan json;
-BEGIN
-    EXECUTE 'EXPLAIN (FORMAT JSON) ' || query INTO plan;
-    RETURN (plan -> 0 -> 'Plan' ->> 'Plan Rows')::numeric::bigint;
-END
-$fn$
-"""
+#: Column types read as ``float8`` on the server (exact: every value fits).
+_EXACT_FLOAT = ("double precision", "real", "smallint", "integer")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_HOUR = dt.timedelta(hours=1)
+_READ_ONLY = "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """What the catalog says about the source table."""
+
+    types: Mapping[str, str]
+    """``format_type`` per column."""
+    indexed: bool
+    """A valid btree index leads with (symbol, ts): per-symbol range reads are cheap."""
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """What to read.
+
+    ``starts``: per symbol, the first bar to read (UTC epoch µs, ``None`` for
+    the whole history of that symbol), or ``None`` for every symbol from
+    ``floor``. ``others``: also read every symbol not in ``starts`` from
+    ``floor`` (an incremental run over all symbols without an index to list
+    them). ``floor``: the earliest bar for any symbol (UTC epoch µs) or ``None``.
+    """
+
+    starts: Mapping[str, int | None] | None
+    floor: int | None = None
+    others: bool = False
+
+
+@dataclass
+class Stream:
+    """One SELECT of a read; streams cover disjoint symbol ranges."""
+
+    sql: str
+    estimate: int | None = None
+    symbols: tuple[str | None, str | None] = (None, None)
+    """The symbol range (inclusive lower, exclusive upper) this stream reads."""
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 def q(ident: str) -> str:
@@ -46,44 +90,31 @@ def q(ident: str) -> str:
     return '"' + ident.replace('"', '""') + '"'
 
 
-@dataclass(frozen=True)
-class ReadPlan:
-    """What to read.
-
-    ``symbols``: the symbols to read, or ``None`` for every symbol in the table.
-    ``since``: per symbol, the first bar to read (UTC epoch µs; absent or
-    ``None`` means from ``floor``). ``floor``: the earliest bar for any symbol
-    (UTC epoch µs) or ``None`` for no limit.
-    """
-
-    symbols: Sequence[str] | None
-    since: dict[str, int | None]
-    floor: int | None
+def us_to_dt(us: int) -> dt.datetime:
+    return _EPOCH + dt.timedelta(microseconds=us)
 
 
-class PgReader:
-    """One connection to the source; ``open()`` checks the mapping, ``batches()`` streams."""
+class PgSession:
+    """The control connection (psycopg, read-only): checks, symbols, plans, EXPLAIN."""
 
     def __init__(self, src: PgSource) -> None:
         self.src = src
         self._con: Any = None
+        self.info = TableInfo(types={}, indexed=False)
 
     # -- connection ------------------------------------------------------------
-    def open(self) -> PgReader:
+    def open(self) -> PgSession:
         dsn = self.src.require_dsn()
+        import psycopg
+
         try:
-            import adbc_driver_postgresql.dbapi as pgdb
-        except ModuleNotFoundError as e:  # pragma: no cover - dependency present in CI
-            raise ConfigError(
-                "the PostgreSQL sync needs adbc-driver-postgresql: "
-                "pip install 'adbc-driver-postgresql>=1.0'"
-            ) from e
+            self._con = psycopg.connect(dsn, autocommit=True, application_name="avwap sync")
+            self._con.execute(_READ_ONLY)
+        except psycopg.Error as e:
+            self.close()
+            raise SourceError(f"cannot connect to PostgreSQL: {pg_msg(e, self.src.dsn)}") from None
         try:
-            self._con = pgdb.connect(dsn, autocommit=True)
-        except Exception as e:
-            raise SourceError(f"cannot connect to PostgreSQL: {self._msg(e)}") from None
-        try:
-            self._check_mapping()
+            self.info = self._check_mapping()
         except BaseException:
             self.close()
             raise
@@ -91,75 +122,47 @@ class PgReader:
 
     def close(self) -> None:
         if self._con is not None:
-            with contextlib.suppress(Exception):  # may be broken or half read
+            with contextlib.suppress(Exception):
                 self._con.close()
             self._con = None
 
-    def __enter__(self) -> PgReader:
-        return self.open()
+    def __enter__(self) -> PgSession:
+        return self.open() if self._con is None else self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _msg(self, e: BaseException) -> str:
-        """One human line from a driver error, the password scrubbed out."""
-        text = str(e)
-        for prefix in ("IO: ", "NOT_FOUND: ", "INVALID_ARGUMENT: ", "INVALID_STATE: ", "UNKNOWN: "):
-            if text.startswith(prefix):
-                text = text[len(prefix) :]
-        text = text.replace("[libpq] ", "").replace("Failed to connect: ", "")
-        text = text.replace("Failed to prepare query: ", "")
-        lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
-        line = lines[0] if lines else type(e).__name__
-        for marker in ("ERROR:", "FATAL:"):
-            if marker in line:
-                line = line.split(marker, 1)[1].strip()
-        if "\tIs the server running" in text or (len(lines) > 1 and "Is the server" in lines[1]):
-            line += " (is the server running and accepting TCP/IP connections?)"
-        return scrub(line, self.src.dsn)
-
-    def _cursor(self) -> Any:
-        assert self._con is not None, "PgReader not open"
-        return self._con.cursor()
-
-    # -- mapping checks --------------------------------------------------------
-    def _relation(self) -> str:
-        return f"{q(self.src.schema)}.{q(self.src.table)}"
-
-    def _check_mapping(self) -> None:
-        """Fail early, with the name of what is missing, before touching the cache."""
-        src = self.src
-        cur = self._cursor()
+    def _rows(self, query: sql.Composable | str, params: Sequence[Any] = ()) -> list[tuple]:
         try:
-            cur.execute(
-                "SELECT count(*) FROM pg_catalog.pg_class c "
-                "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = $1 AND c.relname = $2",
-                parameters=(src.schema, src.table),
-            )
-            found = cur.fetchone()
-            if not found or not found[0]:
-                raise SourceError(
-                    f"PostgreSQL table {src.qualified} does not exist (check [pg] table)"
-                )
-            cur.execute(
-                "SELECT a.attname, format_type(a.atttypid, a.atttypmod) "
-                "FROM pg_catalog.pg_attribute a "
-                "JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
-                "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = $1 AND c.relname = $2 AND a.attnum > 0 "
-                "AND NOT a.attisdropped",
-                parameters=(src.schema, src.table),
-            )
-            types = {name: typ for name, typ in cur.fetchall()}
-        except SourceError:
-            raise
+            return list(self._con.execute(query, params or None).fetchall())
         except Exception as e:
             raise SourceError(
-                f"cannot read PostgreSQL table {src.qualified}: {self._msg(e)}"
+                f"cannot read PostgreSQL table {self.src.qualified}: {pg_msg(e, self.src.dsn)}"
             ) from None
-        finally:
-            cur.close()
+
+    def _relation(self) -> sql.Composable:
+        return sql.Identifier(self.src.schema, self.src.table)
+
+    # -- mapping checks --------------------------------------------------------
+    def _check_mapping(self) -> TableInfo:
+        """Fail early, with the name of what is missing, before touching the cache."""
+        src = self.src
+        found = self._rows(
+            "SELECT c.oid FROM pg_catalog.pg_class c "
+            "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s",
+            (src.schema, src.table),
+        )
+        if not found:
+            raise SourceError(f"PostgreSQL table {src.qualified} does not exist (check [pg] table)")
+        oid = found[0][0]
+        cols = self._rows(
+            "SELECT attname, format_type(atttypid, atttypmod), attnum FROM pg_catalog.pg_attribute"
+            " WHERE attrelid = %s AND attnum > 0 AND NOT attisdropped",
+            (oid,),
+        )
+        types = {name: typ for name, typ, _ in cols}
+        attnum = {name: num for name, _, num in cols}
         missing = [f"{c} (for {r})" for r, c in src.columns.items() if c not in types]
         if missing:
             raise SourceError(
@@ -171,7 +174,7 @@ class PgReader:
         want = (
             "timestamp with time zone"
             if src.ts_type == "timestamptz"
-            else ("timestamp without time zone")
+            else "timestamp without time zone"
         )
         if ts_pg != want:
             hint = (
@@ -185,113 +188,307 @@ class PgReader:
                 f"PostgreSQL column {src.qualified}.{ts_col} is {ts_pg}, "
                 f"but [pg] ts_type is {src.ts_type}: {hint}"
             )
-
-    # -- reading ---------------------------------------------------------------
-    def _load_plan(self, plan: ReadPlan) -> None:
-        """Values go to the server as data (temporary tables), never as SQL text."""
-        cur = self._cursor()
-        try:
-            names = sorted(plan.since)
-            since = [plan.since[s] for s in names]
-            table = pa.table(
-                {
-                    "symbol": pa.array(names, pa.string()),
-                    "since": pa.array(since, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-                }
-            )
-            cur.adbc_ingest(PLAN_TABLE, table, mode="replace", temporary=True)
-            params = pa.table(
-                {
-                    "zone": pa.array([self.src.ts_zone or "UTC"], pa.string()),
-                    "floor": pa.array([plan.floor], pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-                }
-            )
-            cur.adbc_ingest(PARAMS_TABLE, params, mode="replace", temporary=True)
-            cur.execute(f"ANALYZE pg_temp.{PLAN_TABLE}")
-        except Exception as e:
-            raise SourceError(f"cannot prepare the read on PostgreSQL: {self._msg(e)}") from None
-        finally:
-            cur.close()
-
-    def query(self, plan: ReadPlan) -> str:
-        """The SELECT the sync streams (identifiers quoted, no values inside)."""
-        c = {r: f"t.{q(n)}" for r, n in self.src.columns.items()}
-        ts = c["ts"]
-        naive = self.src.ts_type == "timestamp"
-        # A source value in UTC, and a UTC bound in the source's own type
-        # (so an index on the raw column still serves the range).
-        ts_out = f"({ts} AT TIME ZONE p.zone)" if naive else ts
-
-        def bound(expr: str) -> str:
-            return f"({expr} AT TIME ZONE p.zone)" if naive else expr
-
-        # The parameters row only when used: joining it needlessly makes the
-        # planner drop the ordered index scan for a sort (2.5x slower reads).
-        joins = [f"CROSS JOIN pg_temp.{PARAMS_TABLE} AS p"] if naive or plan.floor else []
-        where: list[str] = []
-        if plan.floor is not None:
-            where.append(f"{ts} >= {bound('p.floor')}")
-        has_since = any(v is not None for v in plan.since.values())
-        if plan.symbols is not None:
-            joins.append(f"JOIN pg_temp.{PLAN_TABLE} AS w ON w.symbol = {c['symbol']}")
-        elif has_since:
-            joins.append(f"LEFT JOIN pg_temp.{PLAN_TABLE} AS w ON w.symbol = {c['symbol']}")
-        if has_since:
-            where.append(f"(w.since IS NULL OR {ts} >= {bound('w.since')})")
-        prices = ", ".join(f"{c[f]}::float8 AS {f}" for f in ("open", "high", "low", "close"))
-        sql = (
-            f"SELECT {c['symbol']}::text AS symbol, {ts_out} AS ts, {prices}, "
-            f"{c['volume']}::float8 AS volume "
-            f"FROM {self._relation()} AS t {' '.join(joins)}"
+        indexed = self._rows(
+            "SELECT count(*) FROM pg_catalog.pg_index i "
+            "JOIN pg_catalog.pg_class ic ON ic.oid = i.indexrelid "
+            "JOIN pg_catalog.pg_am am ON am.oid = ic.relam "
+            "WHERE i.indrelid = %s AND i.indisvalid AND am.amname = 'btree' "
+            "AND i.indpred IS NULL AND i.indnkeyatts >= 2 "
+            "AND i.indkey[0] = %s AND i.indkey[1] = %s",
+            (oid, attnum[src.columns["symbol"]], attnum[ts_col]),
         )
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        # (symbol, ts) order makes every committed chunk a per-symbol prefix.
-        # Ties between duplicate keys are broken in pg_sync, not here: a
-        # longer ORDER BY costs the server an extra sort (2.5x slower reads).
-        return sql + f" ORDER BY {c['symbol']}, {ts}"
+        return TableInfo(types=types, indexed=bool(indexed and indexed[0][0]))
 
-    def estimate(self, plan: ReadPlan) -> int | None:
-        """The planner's row estimate for the read (cheap; for the progress bar's ETA).
+    # -- what is in the source ---------------------------------------------------
+    def source_symbols(self) -> list[str]:
+        """The distinct symbols of the table (a loose index scan: one probe per symbol)."""
+        sym = sql.Identifier(self.src.columns["symbol"])
+        rel = self._relation()
+        query = sql.SQL(
+            "WITH RECURSIVE s(v) AS ("
+            " (SELECT t.{sym} FROM {rel} t WHERE t.{sym} IS NOT NULL ORDER BY t.{sym} LIMIT 1)"
+            " UNION ALL"
+            " SELECT (SELECT t.{sym} FROM {rel} t WHERE t.{sym} > s.v ORDER BY t.{sym} LIMIT 1)"
+            " FROM s WHERE s.v IS NOT NULL)"
+            " SELECT v::text FROM s WHERE v IS NOT NULL"
+        ).format(sym=sym, rel=rel)
+        return [r[0] for r in self._rows(query)]
 
-        ADBC runs queries inside ``COPY (…)``, where EXPLAIN is not allowed, so
-        a temporary PL/pgSQL function runs it and returns the top row count.
-        """
-        self._load_plan(plan)
-        cur = self._cursor()
+    def split_points(self, parts: int) -> list[str]:
+        """Symbols that cut the table into ``parts`` ranges of about equal rows
+        (from the planner's histogram, ``pg_stats``; empty when it has none)."""
+        rows = self._rows(
+            "SELECT histogram_bounds::text::text[] FROM pg_catalog.pg_stats"
+            " WHERE schemaname = %s AND tablename = %s AND attname = %s",
+            (self.src.schema, self.src.table, self.src.columns["symbol"]),
+        )
+        if not rows or parts < 2:
+            return []
+        bounds = rows[0][0] or []
+        # The histogram is in the column's own sort order (its collation), the
+        # order the range conditions use; most-common values are not, so a
+        # table of few symbols is read in one stream.
+        if len(bounds) < parts:
+            return []
+        return [bounds[len(bounds) * i // parts] for i in range(1, parts)]
+
+    # -- the read ----------------------------------------------------------------
+    def streams(self, plan: ReadPlan, parts: int = 1) -> list[Stream]:
+        """The SELECT(s) of ``plan``, split into up to ``parts`` symbol ranges."""
+        cuts = self._cuts(plan, parts)
+        ranges = list(zip([None, *cuts], [*cuts, None], strict=True))
+        out = []
+        for lo, hi in ranges:
+            text = self._query(plan, lo, hi).as_string(self._con)
+            out.append(Stream(sql=text, symbols=(lo, hi)))
+        for s in out:
+            s.estimate = self.estimate(s.sql)
+        return out
+
+    def _cuts(self, plan: ReadPlan, parts: int) -> list[str]:
+        if parts < 2:
+            return []
+        if plan.starts is not None and not plan.others and self.info.indexed:
+            syms = sorted(plan.starts)
+            if len(syms) < parts:
+                return []
+            return [syms[len(syms) * i // parts] for i in range(1, parts)]
+        return self.split_points(parts)
+
+    def _query(self, plan: ReadPlan, lo: str | None, hi: str | None) -> sql.Composable:
+        t = {r: sql.SQL("t.{}").format(sql.Identifier(n)) for r, n in self.src.columns.items()}
+        cols = self._select_list(t)
+        rel = self._relation()
+        conds: list[sql.Composable] = []
+        if plan.floor is not None:
+            conds.append(self._since(t["ts"], plan.floor))
+        # Symbol range of a stream, in the server's own order (its collation).
+        ranged = list(conds)
+        if lo is not None:
+            ranged.append(sql.SQL("{} >= {}").format(t["symbol"], sql.Literal(lo)))
+        if hi is not None:
+            ranged.append(sql.SQL("{} < {}").format(t["symbol"], sql.Literal(hi)))
+        order = sql.SQL(" ORDER BY {}, {}").format(t["symbol"], t["ts"])
+
+        if plan.starts is None:
+            return sql.SQL("SELECT {} FROM {} t").format(cols, rel) + _where(ranged) + order
+
+        starts = dict(plan.starts)
+        if self.info.indexed and not plan.others:
+            # One index range scan per symbol, merged in (symbol, ts) order; a
+            # stream's symbols are its share of the list (cut in Python order).
+            starts = {
+                s: v
+                for s, v in starts.items()
+                if (lo is None or s >= lo) and (hi is None or s < hi)
+            }
+            if not starts:
+                return sql.SQL("SELECT {} FROM {} t WHERE false").format(cols, rel)
+            branches = []
+            for s in sorted(starts):
+                bconds = [sql.SQL("{} = {}").format(t["symbol"], sql.Literal(s)), *conds]
+                if starts[s] is not None:
+                    bconds.append(self._since(t["ts"], starts[s]))  # type: ignore[arg-type]
+                branches.append(
+                    sql.SQL("SELECT {} AS k_s, {} AS k_t, {} FROM {} t").format(
+                        t["symbol"], t["ts"], cols, rel
+                    )
+                    + _where(bconds)
+                )
+            return sql.SQL("SELECT {} FROM ({}) u ORDER BY u.k_s, u.k_t").format(
+                sql.SQL(", ").join(sql.Identifier(c) for c in _OUT),
+                sql.SQL(" UNION ALL ").join(branches),
+            )
+
+        # No index to range over: one scan, joined to the resume points (all of
+        # them in every stream; the stream's range is the server's condition).
+        conds = ranged
+        if not starts and not plan.others:
+            return sql.SQL("SELECT {} FROM {} t WHERE false").format(cols, rel)
+        values: sql.Composable = sql.SQL(", ").join(
+            sql.SQL("({}::text, {}::timestamp, {}::timestamptz)").format(
+                sql.Literal(s), *self._bounds(v)
+            )
+            for s, v in sorted(starts.items())
+        )
+        if not starts:
+            values = sql.SQL("(NULL::text, NULL::timestamp, NULL::timestamptz)")
+        local = sql.SQL("w.lb") if self.src.ts_type == "timestamp" else sql.SQL("w.ub")
+        resume = sql.SQL("(w.ub IS NULL OR ({ts} >= {lb} AND {utc} >= w.ub))").format(
+            ts=t["ts"], lb=local, utc=self._utc(t["ts"])
+        )
+        if plan.others:
+            join = sql.SQL("LEFT JOIN")
+            resume = sql.SQL("(w.s IS NULL OR {})").format(resume)
+        else:
+            join = sql.SQL("JOIN")
+        return (
+            sql.SQL("SELECT {} FROM {} t {} (VALUES {}) AS w(s, lb, ub) ON {} = w.s").format(
+                cols, rel, join, values, t["symbol"]
+            )
+            + _where([resume, *conds])
+            + order
+        )
+
+    def _select_list(self, t: Mapping[str, sql.Composable]) -> sql.Composable:
+        ts = t["ts"]
+        items = [sql.SQL("{}::text AS symbol").format(t["symbol"])]
+        items.append(sql.SQL("{} AS ts").format(self._utc(ts)))
+        if self.src.ts_type == "timestamp":
+            zone = sql.Literal(self.src.ts_zone)
+            bad = sql.SQL(
+                "NOT isfinite({ts}) OR (({ts} AT TIME ZONE {z}) AT TIME ZONE {z}) <> {ts}"
+            ).format(ts=ts, z=zone)
+        else:
+            bad = sql.SQL("NOT isfinite({})").format(ts)
+        # The source's own text of a timestamp the cache cannot take (±infinity,
+        # a local time skipped by a DST change), NULL for every other row.
+        items.append(sql.SQL("CASE WHEN {} THEN {}::text END AS bad_ts").format(bad, ts))
+        for role in ("open", "high", "low", "close", "volume"):
+            typ = self.info.types.get(self.src.columns[role], "")
+            if typ in _EXACT_FLOAT:
+                expr = sql.SQL("{}::float8")
+            elif typ == "bigint":
+                # Prices: float8 (a bigint price is cents or so, far below 2^53);
+                # volume: as is, so one above 2^53 is seen and refused, not rounded.
+                expr = sql.SQL("{}") if role == "volume" else sql.SQL("{}::float8")
+            else:
+                # numeric, text, …: their text, converted (or refused) row by row
+                # on this side, so one bad value cannot abort the whole read.
+                expr = sql.SQL("{}::text")
+            items.append(expr.format(t[role]) + sql.SQL(" AS {}").format(sql.Identifier(role)))
+        return sql.SQL(", ").join(items)
+
+    def _utc(self, ts: sql.Composable) -> sql.Composable:
+        if self.src.ts_type == "timestamp":
+            return sql.SQL("({} AT TIME ZONE {})").format(ts, sql.Literal(self.src.ts_zone))
+        return ts
+
+    def _bounds(self, us: int | None) -> tuple[sql.Composable, sql.Composable]:
+        """(local bound for the raw column, UTC bound) of a resume point."""
+        if us is None:
+            return sql.Literal(None), sql.Literal(None)
+        utc = us_to_dt(us)
+        if self.src.ts_type != "timestamp":
+            return sql.Literal(None), sql.Literal(utc)
+        # The raw column is local wall time: an hour earlier covers a DST fold
+        # after the bound; the exact cut is the UTC condition beside it.
+        zone = zoneinfo.ZoneInfo(self.src.ts_zone or "UTC")
+        local = (utc.astimezone(zone) - _HOUR).replace(tzinfo=None)
+        return sql.Literal(local), sql.Literal(utc)
+
+    def _since(self, ts: sql.Composable, us: int) -> sql.Composable:
+        local, utc = self._bounds(us)
+        if self.src.ts_type == "timestamp":
+            return sql.SQL("{ts} >= {lb}::timestamp AND {u} >= {ub}::timestamptz").format(
+                ts=ts, lb=local, u=self._utc(ts), ub=utc
+            )
+        return sql.SQL("{} >= {}::timestamptz").format(ts, utc)
+
+    # -- the planner ---------------------------------------------------------------
+    def estimate(self, query: str) -> int | None:
+        """The planner's row estimate for ``query`` (cheap; for the progress bar's ETA)."""
         try:
-            cur.execute(_ESTIMATE_FN)
-            cur.execute("SELECT pg_temp.avwap_estimate($1)", parameters=(self.query(plan),))
-            row = cur.fetchone()
-            return int(row[0]) if row and row[0] is not None else None
+            row = self._con.execute("EXPLAIN (FORMAT JSON) " + query).fetchone()
+            return int(row[0][0]["Plan"]["Plan Rows"])
         except Exception:
             return None
-        finally:
-            cur.close()
 
-    def batches(self, plan: ReadPlan) -> Iterator[pa.RecordBatch]:
-        """Stream the rows of ``plan`` in (symbol, ts) order as Arrow batches."""
-        self._load_plan(plan)
-        cur = self._cursor()
+    def explain(self, query: str) -> list[str]:
+        """The plan the server will run for ``query`` (``EXPLAIN``; nothing is executed)."""
+        return [r[0] for r in self._rows("EXPLAIN " + query)]
+
+
+_OUT = ("symbol", "ts", "bad_ts", "open", "high", "low", "close", "volume")
+
+
+def _where(conds: Sequence[sql.Composable]) -> sql.Composable:
+    if not conds:
+        return sql.SQL("")
+    return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conds)
+
+
+# ── the bulk read (ADBC) ───────────────────────────────────────────────────────
+
+
+def read_batches(
+    src: PgSource, query: str, on_cursor: Callable[[Callable[[], None]], None] | None = None
+) -> Generator[pa.RecordBatch, None, None]:
+    """Stream ``query``'s rows as Arrow batches over a connection of its own.
+
+    The connection is read-only and closed when the iterator is closed or
+    exhausted. ``on_cursor`` receives the cursor's cancel function before the
+    query starts (another thread may call it to end the read at once); it may
+    raise to refuse the start.
+    """
+    try:
+        import adbc_driver_postgresql.dbapi as pgdb
+    except ModuleNotFoundError as e:  # pragma: no cover - dependency present in CI
+        raise ConfigError(
+            "the PostgreSQL sync needs adbc-driver-postgresql: "
+            "pip install 'adbc-driver-postgresql>=1.0'"
+        ) from e
+    failed = f"reading {src.qualified} from PostgreSQL failed"
+    try:
+        con = pgdb.connect(src.require_dsn(), autocommit=True)
+    except Exception as e:
+        raise SourceError(f"cannot connect to PostgreSQL: {adbc_msg(e, src.dsn)}") from None
+    cur = None
+    try:
         try:
+            cur = con.cursor()
+            cur.execute(_READ_ONLY)
+            if on_cursor is not None:
+                on_cursor(cur.adbc_cancel)
+            cur.execute(query)
+            reader = cur.fetch_record_batch()
+        except Exception as e:
+            raise SourceError(f"{failed}: {adbc_msg(e, src.dsn)}") from None
+        while True:
             try:
-                cur.execute(self.query(plan))
-                reader = cur.fetch_record_batch()
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
             except Exception as e:
-                raise SourceError(
-                    f"reading {self.src.qualified} from PostgreSQL failed: {self._msg(e)}"
-                ) from None
-            while True:
-                try:
-                    batch = reader.read_next_batch()
-                except StopIteration:
-                    return
-                except Exception as e:
-                    raise SourceError(
-                        f"reading {self.src.qualified} from PostgreSQL failed: {self._msg(e)}"
-                    ) from None
-                if batch.num_rows:
-                    yield batch
-        finally:
-            with contextlib.suppress(Exception):  # may be broken or half read
-                cur.close()
+                raise SourceError(f"{failed}: {adbc_msg(e, src.dsn)}") from None
+            if batch.num_rows:
+                yield batch
+    finally:
+        for thing in (cur, con):
+            if thing is not None:
+                with contextlib.suppress(Exception):  # may be broken or half read
+                    thing.close()
+
+
+# ── messages ──────────────────────────────────────────────────────────────────
+
+
+def pg_msg(e: BaseException, dsn: str) -> str:
+    """One human line from a psycopg error, the password scrubbed out."""
+    text = str(e)
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    line = lines[0] if lines else type(e).__name__
+    for prefix in ("connection failed: ",):
+        if line.startswith(prefix):
+            line = line[len(prefix) :]
+    if any("Is the server running" in ln for ln in lines[1:]):
+        line += " (is the server running and accepting TCP/IP connections?)"
+    return scrub(line, dsn)
+
+
+def adbc_msg(e: BaseException, dsn: str) -> str:
+    """One human line from an ADBC driver error, the password scrubbed out."""
+    text = str(e)
+    for prefix in ("IO: ", "NOT_FOUND: ", "INVALID_ARGUMENT: ", "INVALID_STATE: ", "UNKNOWN: "):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    text = text.replace("[libpq] ", "").replace("Failed to connect: ", "")
+    text = text.replace("Failed to prepare query: ", "")
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    line = lines[0] if lines else type(e).__name__
+    for marker in ("ERROR:", "FATAL:"):
+        if marker in line:
+            line = line.split(marker, 1)[1].strip()
+    if "\tIs the server running" in text or (len(lines) > 1 and "Is the server" in lines[1]):
+        line += " (is the server running and accepting TCP/IP connections?)"
+    return scrub(line, dsn)

@@ -1,25 +1,33 @@
 """PostgreSQL → DuckDB sync: bring into the cache what it lacks, chunk by chunk.
 
-Why it is safe to kill at any moment: the source is read in (symbol, ts)
-order and every chunk is written with one ``Cache.write_bars`` call, which is
-one DuckDB transaction. So whatever survives a crash is, for every symbol, a
-complete prefix of what that run would have written (the symbols after the
-crash point are untouched). The next run starts each symbol again at its
-newest cached bar minus ``overlap_minutes``, which lies inside that prefix:
-nothing is skipped (no holes) and re-read bars replace themselves (no
-duplicates: ``write_bars`` upserts on (symbol, ts)).
+Why it is safe to kill at any moment: each stream reads its symbols in
+(symbol, ts) order and every chunk is written with one ``Cache.write_bars``
+call, which is one DuckDB transaction. So whatever survives a crash is, for
+every symbol, a complete prefix of what that run would have written. The next
+run starts each symbol again at its newest cached bar minus
+``overlap_minutes``, which lies inside that prefix: nothing is skipped (no
+holes) and re-read bars replace themselves (no duplicates: ``write_bars``
+upserts on (symbol, ts)). Bars refused as "in the future" never enter the
+cache, so they can never move that resume point.
 
-Duplicate keys in the source: rows with the same (symbol, ts) are read in
-(open, high, low, close, volume) order after the key, and among the valid ones
-the last wins (``write_bars`` keeps the last occurrence; a pair split across
-two chunks is re-read whole by the next run because the resume point is at
-or before it). So "the source's valid rows" are: rows that pass
-``storage.validate``, and for each key, the valid row with the greatest
-(open, high, low, close, volume).
+Duplicate keys in the source: among the valid rows with the same (symbol, ts)
+the one with the greatest (open, high, low, close, volume) wins
+(``pg_rows.settle``; a key is never split across chunks).
 
-Rows the cache refuses (NULLs, high < low, a symbol with a quote character,
-…) go to ``rejected_bars`` with their reason. Ctrl-C (``stop`` set) ends the
-run after the chunk being written is committed.
+Deletes: an incremental run never deletes. A ``full`` run mirrors the source
+inside what it read: for each symbol the source holds, cache rows between the
+symbol's first and newest row read that the source no longer has (or holds
+only as an invalid row) are deleted, and counted (``removed``). Symbols the
+source does not hold and bars outside that span are left alone (the cache may
+hold bars from other sources: CSV imports, the live feed).
+
+Rows the cache refuses (NULLs, high < low, …) and rows refused here
+(``pg_rows``: ±infinity, DST gaps, future bars, values that do not convert,
+volumes ≥ 2^53) go to ``rejected_bars`` with their reason, once. ``stop`` set
+(Ctrl-C) ends the run after the chunk being written is committed.
+
+Large reads are split into up to ``max_connections`` symbol ranges read in
+parallel, each on its own connection (its chunks still in order).
 """
 
 from __future__ import annotations
@@ -30,20 +38,22 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from storage.cache import Cache, SymbolCounts, WriteResult
 from storage.pg_config import PgSource
-from storage.pg_source import PgReader, ReadPlan
-from storage.types import FIELDS
+from storage.pg_rows import Mirror, Prepared, chunks, prepare
+from storage.pg_source import PgSession, ReadPlan, Stream, read_batches
 
 _MINUTE_US = 60_000_000
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: Below this many estimated rows one stream is enough (a second connection
+#: costs more than it brings).
+PARALLEL_MIN_ROWS = 500_000
 
 
 @dataclass(frozen=True)
@@ -53,7 +63,8 @@ class Selection:
     ``symbols``: explicit symbols, or ``None`` for every symbol in the source.
     ``since``: earliest bar to fetch (UTC ``datetime``), or ``None`` for all
     history. ``full``: ignore the cache's newest bars and fetch everything from
-    ``since`` (a repair or backfill); otherwise incremental.
+    ``since`` (a repair or backfill; mirrors deletes, see the module doc);
+    otherwise incremental.
     """
 
     symbols: tuple[str, ...] | None = None
@@ -66,7 +77,7 @@ class Selection:
         return now - dt.timedelta(days=days)
 
 
-#: Per symbol: rows read, written (incl. replaced), replaced, rejected by reason.
+#: Per symbol: rows read, written (incl. replaced), replaced, removed, rejected by reason.
 SymbolStats = SymbolCounts
 
 
@@ -81,6 +92,7 @@ class SyncReport:
     chunks: int = 0
     seconds: float = 0.0
     stopped: bool = False
+    streams: int = 1
 
     @property
     def rows_read(self) -> int:
@@ -110,19 +122,27 @@ class SyncEvent:
         return self.rows_read / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def plan_for(cache: Cache, src: PgSource, sel: Selection) -> ReadPlan:
+def plan_for(cache: Cache, session: PgSession, src: PgSource, sel: Selection) -> ReadPlan:
     """Per symbol, where to start: newest cached bar minus the overlap (or the floor)."""
     floor = _us(sel.since) if sel.since is not None else None
-    since: dict[str, int | None] = {}
+    starts: dict[str, int | None] = {}
     if not sel.full:
         overlap = src.overlap_minutes * _MINUTE_US
         for sym, newest in cache.latest(sel.symbols).items():
             start = int(newest.astype("datetime64[us]").astype(np.int64)) - overlap
-            since[sym] = start if floor is None else max(start, floor)
+            starts[sym] = start if floor is None else max(start, floor)
     if sel.symbols is not None:
         for sym in sel.symbols:
-            since.setdefault(sym, floor)
-    return ReadPlan(symbols=sel.symbols, since=since, floor=floor)
+            starts.setdefault(sym, floor)
+        return ReadPlan(starts=starts, floor=floor)
+    if not starts:
+        return ReadPlan(starts=None, floor=floor)  # every symbol, every row from the floor
+    if session.info.indexed:
+        # The source's symbols from the index (cheap): new ones read from the floor,
+        # cached ones no longer in the source not asked for at all.
+        listed = session.source_symbols()
+        return ReadPlan(starts={s: starts.get(s, floor) for s in listed}, floor=floor)
+    return ReadPlan(starts=starts, floor=floor, others=True)
 
 
 def _us(t: dt.datetime) -> int:
@@ -131,35 +151,64 @@ def _us(t: dt.datetime) -> int:
     return (t - _EPOCH) // dt.timedelta(microseconds=1)
 
 
+def plan_streams(cache: Cache, session: PgSession, src: PgSource, sel: Selection) -> list[Stream]:
+    """The SELECT(s) a sync of ``sel`` will run, with the planner's estimates."""
+    plan = plan_for(cache, session, src, sel)
+    streams = session.streams(plan, 1)
+    total = streams[0].estimate or 0
+    if src.max_connections > 1 and total >= PARALLEL_MIN_ROWS:
+        split = session.streams(plan, src.max_connections)
+        if len(split) > 1:
+            streams = split
+    return streams
+
+
+def explain(cache: Cache, src: PgSource, sel: Selection) -> list[tuple[Stream, list[str]]]:
+    """What ``sync_events`` would ask the server, and the server's plan for it."""
+    with PgSession(src) as session:
+        return [(s, session.explain(s.sql)) for s in plan_streams(cache, session, src, sel)]
+
+
 def sync_events(
     cache: Cache,
     src: PgSource,
     sel: Selection,
     *,
     stop: threading.Event | None = None,
+    session: PgSession | None = None,
+    now: dt.datetime | None = None,
 ) -> Iterator[SyncEvent]:
     """Run a sync, yielding progress events; the last is ``done`` or ``stopped``.
 
     Raises ``SourceError``/``ConfigError`` before writing anything when the
-    source cannot be reached or does not match the config.
+    source cannot be reached or does not match the config. ``session``: an
+    open ``PgSession`` (the CLI connects before it opens the cache); it is
+    closed here once the plan is made.
     """
     t0 = time.perf_counter()
     report = SyncReport(
         table=src.qualified, source_tag=f"pg {src.qualified} {uuid.uuid4().hex[:8]}"
     )
-    plan = plan_for(cache, src, sel)
+    now = now or dt.datetime.now(dt.UTC)
+    not_after = _us(now) + src.future_minutes * _MINUTE_US
 
     def event(kind: str, total: int | None = None, last: str | None = None) -> SyncEvent:
         report.seconds = time.perf_counter() - t0
         return SyncEvent(kind, report.rows_read, total, report.chunks, report.seconds, last, report)
 
-    with PgReader(src) as reader:
-        total = reader.estimate(plan)
-        yield event("start", total)
-        with contextlib.closing(_chunks(_prefetch(reader.batches(plan)), src.chunk_rows)) as chunks:
-            for chunk in chunks:
-                _write_chunk(cache, chunk, report)
-                yield event("chunk", total, chunk.column(0)[-1].as_py())
+    with session or PgSession(src) as ses:
+        streams = plan_streams(cache, ses, src, sel)
+    report.streams = len(streams)
+    estimates = [s.estimate for s in streams]
+    total = None if None in estimates else sum(e or 0 for e in estimates)
+    yield event("start", total)
+    if stop is not None and stop.is_set():
+        report.stopped = True
+    else:
+        with _Readers(src, streams, not_after, mirror=sel.full) as readers:
+            for ready in readers:
+                _write_chunk(cache, ready, report)
+                yield event("chunk", total, ready.last_symbol)
                 if stop is not None and stop.is_set():
                     report.stopped = True
                     break
@@ -173,10 +222,11 @@ def run_sync(
     *,
     stop: threading.Event | None = None,
     on_event: Callable[[SyncEvent], None] | None = None,
+    now: dt.datetime | None = None,
 ) -> SyncReport:
     """``sync_events`` run to the end; returns the final report."""
     last: SyncEvent | None = None
-    for ev in sync_events(cache, src, sel, stop=stop):
+    for ev in sync_events(cache, src, sel, stop=stop, now=now):
         last = ev
         if on_event is not None:
             on_event(ev)
@@ -187,125 +237,106 @@ def run_sync(
 # ── internals ────────────────────────────────────────────────────────────────
 
 
-def _prefetch(it: Iterator[pa.RecordBatch], depth: int = 2) -> Iterator[pa.RecordBatch]:
-    """Read ahead in a thread, so PostgreSQL and DuckDB work at the same time.
+class _Readers:
+    """One thread per stream: read, chunk and prepare; chunks meet in one queue.
 
-    At most ``depth`` batches wait in the queue (memory stays bounded). On
-    close the thread is stopped and joined before ``it`` is closed, so the
-    reader's cursor is never touched by two threads at once.
+    Reading, converting and DuckDB's writes overlap (ADBC, Arrow and DuckDB
+    release the GIL). At most ``depth`` prepared chunks per stream wait, so
+    memory stays bounded. Each stream's chunks arrive in its own order (one
+    producer per stream, a FIFO queue), which is all kill safety needs. On
+    close the streams are cancelled on the server (``adbc_cancel`` is the
+    thread-safe libpq cancel) and the threads joined before returning.
     """
-    q: queue.Queue[object] = queue.Queue(maxsize=depth)
-    end = object()
-    halt = threading.Event()
 
-    def put(item: object) -> bool:
-        while not halt.is_set():
-            try:
-                q.put(item, timeout=0.1)
+    def __init__(
+        self,
+        src: PgSource,
+        streams: Sequence[Stream],
+        not_after: int,
+        *,
+        mirror: bool,
+        depth: int = 2,
+    ) -> None:
+        self._q: queue.Queue[Any] = queue.Queue(maxsize=depth * len(streams))
+        self._halt = threading.Event()
+        self._cancels: list[Callable[[], None]] = []
+        self._lock = threading.Lock()
+        self._open = len(streams)
+        self._threads = [
+            threading.Thread(
+                target=self._work,
+                args=(src, s.sql, not_after, Mirror() if mirror else None),
+                name=f"pg-sync-read-{i}",
+                daemon=True,
+            )
+            for i, s in enumerate(streams)
+        ]
+
+    def __enter__(self) -> _Readers:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __iter__(self) -> Iterator[Prepared]:
+        while self._open:
+            item = self._q.get()
+            if item is None:
+                self._open -= 1
+            elif isinstance(item, BaseException):
+                raise item
+            else:
+                yield item
+
+    def _put(self, item: object) -> bool:
+        while not self._halt.is_set():
+            with contextlib.suppress(queue.Full):
+                self._q.put(item, timeout=0.1)
                 return True
-            except queue.Full:
-                continue
         return False
 
-    def work() -> None:
+    def _work(self, src: PgSource, sql: str, not_after: int, mirror: Mirror | None) -> None:
+        batches = read_batches(src, sql, on_cursor=self._register)
         try:
-            for item in it:
-                if not put(item):
+            for raw in chunks(batches, src.chunk_rows):
+                ready = prepare(raw, not_after_us=not_after, mirror=mirror)
+                if not self._put(ready):
                     return
-            put(end)
-        except BaseException as e:
-            put(e)
+            self._put(None)
+        except BaseException as e:  # handed to the consumer, raised there
+            if not self._halt.is_set():
+                self._put(e)
+        finally:
+            batches.close()
 
-    thread = threading.Thread(target=work, name="pg-sync-read", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = q.get()
-            if item is end:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item  # type: ignore[misc]
-    finally:
-        halt.set()
-        thread.join()
-        close = getattr(it, "close", None)
-        if close is not None:
-            close()
+    def _register(self, cancel: Callable[[], None]) -> None:
+        with self._lock:
+            if self._halt.is_set():  # closing already: do not start the read
+                raise _Halted
+            self._cancels.append(cancel)
 
-
-def _chunks(batches: Iterator[pa.RecordBatch], rows: int) -> Generator[pa.Table, None, None]:
-    """Tables of about ``rows`` rows that never split a (symbol, ts) key.
-
-    The rows of the key at a chunk's end are carried into the next chunk, so
-    duplicate keys always meet in one ``write_bars`` call, where ``_settle``
-    has ordered them.
-    """
-    pending: list[pa.RecordBatch] = []
-    n = 0
-    for batch in batches:
-        pending.append(batch)
-        n += batch.num_rows
-        if n <= rows:
-            continue
-        table = pa.Table.from_batches(pending).combine_chunks()
-        while table.num_rows > rows:
-            # Cut before the key of row ``rows`` (the first row left over).
-            cut = _last_key_start(table.slice(0, rows + 1)) or rows
-            yield _settle(table.slice(0, cut))
-            table = table.slice(cut)
-        pending, n = table.to_batches(), table.num_rows
-    if n:
-        yield _settle(pa.Table.from_batches(pending).combine_chunks())
+    def __exit__(self, *exc: object) -> None:
+        self._halt.set()
+        with self._lock:
+            for cancel in self._cancels:
+                with contextlib.suppress(Exception):
+                    cancel()
+        for t in self._threads:
+            t.join()
 
 
-def _last_key_start(table: pa.Table) -> int:
-    """Index of the first row carrying the table's last (symbol, ts) key."""
-    sym, ts = table.column("symbol"), table.column("ts")
-    last_sym, last_ts = sym[-1], ts[-1]
-    same = pc.and_kleene(pc.equal(sym, last_sym), pc.equal(ts, last_ts))
-    same_np = pc.fill_null(same, False).to_numpy(zero_copy_only=False)
-    i = len(same_np)
-    while i > 0 and same_np[i - 1]:
-        i -= 1
-    return i
+class _Halted(Exception):
+    """A stream asked to start after the readers were closed."""
 
 
-def _settle(chunk: pa.Table) -> pa.Table:
-    """Order rows of a duplicated key by (open, high, low, close, volume) ascending.
-
-    ``write_bars`` keeps the last valid occurrence, so the winner is the valid
-    row with the greatest values: a rule of the data, not of the read order.
-    """
-    n = chunk.num_rows
-    if n < 2:
-        return chunk
-    sym, ts = chunk.column("symbol"), chunk.column("ts")
-    same = pc.and_(
-        pc.equal(sym.slice(1), sym.slice(0, n - 1)), pc.equal(ts.slice(1), ts.slice(0, n - 1))
-    )
-    if not pc.any(same).as_py():
-        return chunk
-    group = np.cumsum(np.r_[True, _changed(sym)])  # keeps the server's symbol order
-    keys = [("g", "ascending"), ("ts", "ascending")] + [(f, "ascending") for f in FIELDS]
-    order = pc.sort_indices(
-        pa.table({"g": group, "ts": ts, **{f: chunk.column(f) for f in FIELDS}}), sort_keys=keys
-    )
-    return chunk.take(order)
-
-
-def _changed(sym: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    """``[n - 1]`` bools: row i+1's symbol differs from row i's (nulls count as a value)."""
-    n = len(sym)
-    a, b = sym.slice(1), sym.slice(0, n - 1)
-    ne = pc.fill_null(pc.not_equal(a, b), True)
-    both_null = pc.and_(pc.is_null(a), pc.is_null(b))
-    return pc.and_(ne, pc.invert(both_null)).to_numpy(zero_copy_only=False).astype(bool)
-
-
-def _write_chunk(cache: Cache, chunk: pa.Table, report: SyncReport) -> None:
+def _write_chunk(cache: Cache, ready: Prepared, report: SyncReport) -> None:
     """One transaction; the cache reports what it did per symbol."""
-    result = cache.write_bars(chunk, source=report.source_tag, by_symbol=True)
+    result = cache.write_bars(
+        ready.bars,
+        source=report.source_tag,
+        by_symbol=True,
+        refused=ready.refused,
+        clear=ready.clear,
+    )
     for sym, counts in result.by_symbol.items():
         report.per_symbol.setdefault(sym, SymbolStats()).add(counts)
     result.by_symbol = {}

@@ -35,6 +35,8 @@ class SymbolCounts:
     written: int = 0
     replaced: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
+    removed: int = 0
+    """Cache rows deleted because the source no longer has them (``write_bars(clear=)``)."""
 
     @property
     def rejected(self) -> int:
@@ -44,12 +46,15 @@ class SymbolCounts:
         self.read += other.read
         self.written += other.written
         self.replaced += other.replaced
+        self.removed += other.removed
         _merge_counts(self.rejected_by_reason, other.rejected_by_reason)
 
 
 @dataclass
 class WriteResult:
-    """What one write did. ``written`` includes ``replaced`` rows.
+    """What one write did. ``written`` includes ``replaced`` rows; ``duplicates``
+    counts rows dropped because a later row of the same write had the same
+    (symbol, minute), so ``received = written + rejected + duplicates``.
 
     ``by_symbol`` is filled when the write was asked for it
     (``write_bars(..., by_symbol=True)``); rows without a symbol count under
@@ -62,12 +67,17 @@ class WriteResult:
     rejected: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     by_symbol: dict[str, SymbolCounts] = field(default_factory=dict)
+    duplicates: int = 0
+    removed: int = 0
+    """Cache rows deleted because the source no longer has them (``write_bars(clear=)``)."""
 
     def add(self, other: WriteResult) -> None:
         self.received += other.received
         self.written += other.written
         self.replaced += other.replaced
         self.rejected += other.rejected
+        self.duplicates += other.duplicates
+        self.removed += other.removed
         _merge_counts(self.rejected_by_reason, other.rejected_by_reason)
         for sym, counts in other.by_symbol.items():
             self.by_symbol.setdefault(sym, SymbolCounts()).add(counts)
@@ -177,6 +187,7 @@ def stage(table: pa.Table) -> tuple[pa.Table, pa.Table | None, WriteResult]:
     cols_good = {f: prices[f] if good_idx is None else prices[f][good_idx] for f in FIELDS}
     keep = _last_of_each_key(sym_good, ts_good)
     if keep is not None:
+        result.duplicates = len(ts_good) - len(keep)
         sym_good = sym_good.take(pa.array(keep))
         ts_good = ts_good[keep]
         cols_good = {f: a[keep] for f, a in cols_good.items()}
