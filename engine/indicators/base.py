@@ -155,6 +155,11 @@ def zeros(s: int, n: int | None = None) -> mx.array:
     return mx.zeros((s,) if n is None else (s, n), dtype=mx.float32)
 
 
+def izeros(s: int, n: int | None = None) -> mx.array:
+    """Integer state: prices kept as ticks (``Bar.*_t``) for exact differences."""
+    return mx.zeros((s,) if n is None else (s, n), dtype=mx.int32)
+
+
 def ema_step(st: State, p: str, x: mx.array, n: mx.array, period: int, *, lead: int = 0,
              seed_at: int | None = None, k: float | None = None) -> mx.array:
     """Advance an SMA-seeded EMA kept under key ``p+'y'`` (see ``K.ema``).

@@ -15,6 +15,7 @@ from engine.indicators.base import (
     Bar,
     ema_state,
     ema_step,
+    izeros,
     push,
     safe_div,
     seq_indicator,
@@ -27,33 +28,35 @@ FAMILY = "momentum"
 Out = dict[str, mx.array]
 
 
-def _diff(x: mx.array) -> mx.array:
-    return x - K.shift(x, 1, K.first_col(x))
+def _tdiff(xt: mx.array) -> mx.array:
+    """Bar-to-bar change of a tick series, exact, in price units."""
+    return K.to_price(xt - K.shift(xt, 1, K.first_col(xt)))
 
 
-def _prev(st: State, b: Bar) -> mx.array:
-    return mx.where(b.n == 1, b.close, st["prev"])
+def _prev_t(st: State, b: Bar) -> mx.array:
+    return mx.where(b.n == 1, b.close_t, st["prev"])
 
 
 # --------------------------------------------------------------------- RSI
 
 
-def rsi_batch(x: mx.array, n: int) -> mx.array:
-    d = _diff(x)
+def rsi_batch(xt: mx.array, n: int) -> mx.array:
+    """RSI of a tick series (exact up/down moves, so ties stay ties)."""
+    d = _tdiff(xt)
     g = K.ema(mx.maximum(d, 0.0), n, lead=1, k=1.0 / n)
     lo = K.ema(mx.maximum(-d, 0.0), n, lead=1, k=1.0 / n)
     return safe_div(100.0 * g, g + lo)
 
 
 def rsi_init(st: State, p: str, s: int, n: int) -> State:
-    st[p + "prev"] = zeros(s)
+    st[p + "prev"] = izeros(s)
     ema_state(st, p + "g", s, n)
     return ema_state(st, p + "l", s, n)
 
 
-def rsi_step(st: State, p: str, b: Bar, x: mx.array, n: int) -> mx.array:
-    d = mx.where(b.n == 1, 0.0, x - st[p + "prev"])
-    st[p + "prev"] = x
+def rsi_step(st: State, p: str, b: Bar, xt: mx.array, n: int) -> mx.array:
+    d = mx.where(b.n == 1, 0.0, K.to_price(xt - st[p + "prev"]))
+    st[p + "prev"] = xt
     g = ema_step(st, p + "g", mx.maximum(d, 0.0), b.n, n, lead=1, k=1.0 / n)
     lo = ema_step(st, p + "l", mx.maximum(-d, 0.0), b.n, n, lead=1, k=1.0 / n)
     return safe_div(100.0 * g, g + lo)
@@ -63,14 +66,14 @@ def _rsi(n: int) -> Indicator:
     name = f"rsi_{n}"
 
     def batch(c: K.Compact) -> Out:
-        return {name: rsi_batch(c.close, n)}
+        return {name: rsi_batch(c.close_t, n)}
 
     def init(s: int) -> State:
         return rsi_init({}, "", s, n)
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
         st = dict(st)
-        return st, {name: rsi_step(st, "", b, b.close, n)}
+        return st, {name: rsi_step(st, "", b, b.close_t, n)}
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n, batch, init, step,
                   description=f"Relative strength index, Wilder smoothing over {n}",
@@ -84,21 +87,26 @@ def _stoch_k(x: mx.array, hh: mx.array, ll: mx.array) -> mx.array:
     return safe_div(100.0 * (x - ll), hh - ll)
 
 
+def _stoch_k_t(xt: mx.array, hht: mx.array, llt: mx.array) -> mx.array:
+    """%K from ticks: the range and the close's place in it are exact."""
+    return safe_div(100.0 * K.to_price(xt - llt), K.to_price(hht - llt))
+
+
 def _stoch(n: int = 14, sk: int = 3, sd: int = 3) -> Indicator:
     names = ("stoch_k", "stoch_d")
     warm = n - 1 + sk - 1 + sd - 1
 
     def batch(c: K.Compact) -> Out:
-        fk = _stoch_k(c.close, K.rolling_max(c.high, n), K.rolling_min(c.low, n))
+        fk = _stoch_k_t(c.close_t, K.rolling_max(c.high_t, n), K.rolling_min(c.low_t, n))
         k = K.rolling_mean(fk, sk)
         return {"stoch_k": k, "stoch_d": K.rolling_mean(k, sd)}
 
     def init(s: int) -> State:
-        return {"h": zeros(s, n), "l": zeros(s, n), "fk": zeros(s, sk), "k": zeros(s, sd)}
+        return {"h": izeros(s, n), "l": izeros(s, n), "fk": zeros(s, sk), "k": zeros(s, sd)}
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
-        h, lo = push(st["h"], b.high), push(st["l"], b.low)
-        fk = push(st["fk"], _stoch_k(b.close, h.max(axis=1), lo.min(axis=1)))
+        h, lo = push(st["h"], b.high_t), push(st["l"], b.low_t)
+        fk = push(st["fk"], _stoch_k_t(b.close_t, h.max(axis=1), lo.min(axis=1)))
         k = push(st["k"], fk.mean(axis=1))
         return {"h": h, "l": lo, "fk": fk, "k": k}, {"stoch_k": k[:, -1],
                                                      "stoch_d": k.mean(axis=1)}
@@ -115,7 +123,7 @@ def _stochrsi(n: int = 14, fk_n: int = 14, fd: int = 3) -> Indicator:
     warm = n + fk_n - 1 + fd - 1
 
     def batch(c: K.Compact) -> Out:
-        r = rsi_batch(c.close, n)
+        r = rsi_batch(c.close_t, n)
         k = _stoch_k(r, K.rolling_max(r, fk_n), K.rolling_min(r, fk_n))
         return {"stochrsi_k": k, "stochrsi_d": K.rolling_mean(k, fd)}
 
@@ -124,7 +132,7 @@ def _stochrsi(n: int = 14, fk_n: int = 14, fd: int = 3) -> Indicator:
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
         st = dict(st)
-        r = push(st["r"], rsi_step(st, "", b, b.close, n))
+        r = push(st["r"], rsi_step(st, "", b, b.close_t, n))
         k = push(st["k"], _stoch_k(r[:, -1], r.max(axis=1), r.min(axis=1)))
         st["r"], st["k"] = r, k
         return st, {"stochrsi_k": k[:, -1], "stochrsi_d": k.mean(axis=1)}
@@ -138,18 +146,18 @@ def _stochrsi(n: int = 14, fk_n: int = 14, fd: int = 3) -> Indicator:
 def _willr(n: int) -> Indicator:
     name = f"willr_{n}"
 
-    def f(c: mx.array, hh: mx.array, ll: mx.array) -> mx.array:
-        return safe_div(-100.0 * (hh - c), hh - ll)
+    def f(ct: mx.array, hh: mx.array, ll: mx.array) -> mx.array:  # ticks
+        return safe_div(-100.0 * K.to_price(hh - ct), K.to_price(hh - ll))
 
     def batch(c: K.Compact) -> Out:
-        return {name: f(c.close, K.rolling_max(c.high, n), K.rolling_min(c.low, n))}
+        return {name: f(c.close_t, K.rolling_max(c.high_t, n), K.rolling_min(c.low_t, n))}
 
     def init(s: int) -> State:
-        return {"h": zeros(s, n), "l": zeros(s, n)}
+        return {"h": izeros(s, n), "l": izeros(s, n)}
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
-        h, lo = push(st["h"], b.high), push(st["l"], b.low)
-        return {"h": h, "l": lo}, {name: f(b.close, h.max(axis=1), lo.min(axis=1))}
+        h, lo = push(st["h"], b.high_t), push(st["l"], b.low_t)
+        return {"h": h, "l": lo}, {name: f(b.close_t, h.max(axis=1), lo.min(axis=1))}
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
                   description=f"Williams %R over {n} bars",
@@ -157,7 +165,7 @@ def _willr(n: int) -> Indicator:
 
 
 def _cci_from_offsets(u: list[mx.array]) -> mx.array:
-    """CCI from ``u_i = 3 * (tp_i - tp_now)`` over the window (exact float32 differences)."""
+    """CCI from ``u_i = 3 * (tp_i - tp_now)`` over the window (exact, from ticks)."""
     n = len(u)
     mean = sum(u[1:], u[0]) / n  # 3 * (mean - tp_now)
     dev = sum((mx.abs(x - mean) for x in u[1:]), mx.abs(u[0] - mean)) / n
@@ -168,20 +176,20 @@ def _cci(n: int) -> Indicator:
     name = f"cci_{n}"
 
     def batch(c: K.Compact) -> Out:
-        cols = [K.window_stack(a, n) for a in (c.high, c.low, c.close)]
-        u = [(hs - c.high) + (ls - c.low) + (cs - c.close)
-             for hs, ls, cs in zip(*cols, strict=True)]
+        tp3 = c.high_t + c.low_t + c.close_t  # 3 x typical price, in ticks
+        u = [K.to_price(w - tp3) for w in K.window_stack(tp3, n)]
         return {name: _cci_from_offsets(u)}
 
     def init(s: int) -> State:
-        return {"h": zeros(s, n), "l": zeros(s, n), "c": zeros(s, n)}
+        return {"tp3": izeros(s, n)}
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
-        h, lo, c = push(st["h"], b.high), push(st["l"], b.low), push(st["c"], b.close)
-        u = (h - b.high[:, None]) + (lo - b.low[:, None]) + (c - b.close[:, None])
+        now = b.high_t + b.low_t + b.close_t
+        tp3 = push(st["tp3"], now)
+        u = K.to_price(tp3 - now[:, None])
         mean = u.mean(axis=1)
         dev = mx.abs(u - mean[:, None]).mean(axis=1)
-        return {"h": h, "l": lo, "c": c}, {name: safe_div(-mean, 0.015 * dev)}
+        return {"tp3": tp3}, {name: safe_div(-mean, 0.015 * dev)}
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
                   description=f"Commodity channel index over {n} bars",
@@ -192,16 +200,17 @@ def _roc_mom(n: int) -> Indicator:
     roc, mom = f"roc_{n}", f"mom_{n}"
 
     def batch(c: K.Compact) -> Out:
-        p = K.shift(c.close, n, K.first_col(c.close))
-        return {roc: safe_div(100.0 * (c.close - p), p), mom: c.close - p}
+        pt = K.shift(c.close_t, n, K.first_col(c.close_t))
+        d = K.to_price(c.close_t - pt)
+        return {roc: safe_div(100.0 * d, K.to_price(pt)), mom: d}
 
     def init(s: int) -> State:
-        return {"buf": zeros(s, n + 1)}
+        return {"buf": izeros(s, n + 1)}
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
-        buf = push(st["buf"], b.close)
-        p = buf[:, 0]
-        return {"buf": buf}, {roc: safe_div(100.0 * (b.close - p), p), mom: b.close - p}
+        buf = push(st["buf"], b.close_t)
+        d = K.to_price(b.close_t - buf[:, 0])
+        return {"buf": buf}, {roc: safe_div(100.0 * d, K.to_price(buf[:, 0])), mom: d}
 
     return seq_indicator(f"roc_mom_{n}", FAMILY, (roc, mom), {"period": n}, n, batch, init, step,
                   description=f"Rate of change (%) and momentum over {n} bars",
@@ -214,16 +223,17 @@ def _trix(n: int) -> Indicator:
     k = 2.0 / (n + 1)
 
     def batch(c: K.Compact) -> Out:
-        x = c.close - K.first_col(c.close)
+        ref = K.first_col(c.close_t)
+        x = K.to_price(c.close_t - ref)
         e1 = K.ema(x, n)
         e2 = K.ema(e1, n, lead=n - 1)
         e3 = K.ema(e2, n, lead=2 * (n - 1))
-        d3 = K.ema_diff(K.ema_diff(K.ema_diff(_diff(x), n, 0), n, n - 1), n, 2 * (n - 1))
-        e3 = e3 + K.first_col(c.close)
+        d3 = K.ema_diff(K.ema_diff(K.ema_diff(_tdiff(c.close_t), n, 0), n, n - 1), n, 2 * (n - 1))
+        e3 = e3 + K.to_price(ref)
         return {name: safe_div(100.0 * d3, e3 - d3)}
 
     def init(s: int) -> State:
-        st: State = {"ref": zeros(s), "prev": zeros(s)}
+        st: State = {"ref": izeros(s), "prev": izeros(s)}
         for i in range(3):
             ema_state(st, f"e{i}", s, n)
             st[f"d{i}"] = zeros(s)
@@ -231,10 +241,10 @@ def _trix(n: int) -> Indicator:
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
         st = dict(st)
-        ref = mx.where(b.n == 1, b.close, st["ref"])
-        x = b.close - ref
-        d_in = mx.where(b.n == 1, 0.0, x - (st["prev"] - ref))
-        st["ref"], st["prev"] = ref, b.close
+        ref = mx.where(b.n == 1, b.close_t, st["ref"])
+        x = K.to_price(b.close_t - ref)
+        d_in = mx.where(b.n == 1, 0.0, K.to_price(b.close_t - st["prev"]))
+        st["ref"], st["prev"] = ref, b.close_t
         level, idx = x, b.n - 1
         for i in range(3):
             e_prev = st[f"e{i}y"]
@@ -244,7 +254,7 @@ def _trix(n: int) -> Indicator:
             e = ema_step(st, f"e{i}", level, b.n, n, lead=i * (n - 1))
             st[f"d{i}"] = d
             level, d_in = e, d
-        e3 = level + ref
+        e3 = level + K.to_price(ref)
         return st, {name: safe_div(100.0 * d_in, e3 - d_in)}
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, 3 * (n - 1) + 1, batch, init, step,
@@ -257,22 +267,22 @@ def _ppo(fast: int = 12, slow: int = 26) -> Indicator:
     lead = slow - 1
 
     def batch(c: K.Compact) -> Out:
-        ref = K.first_col(c.close)
-        x = c.close - ref
+        ref = K.first_col(c.close_t)
+        x = K.to_price(c.close_t - ref)
         f, s_ = K.ema(x, fast), K.ema(x, slow)
-        return {name: safe_div(100.0 * (f - s_), s_ + ref)}
+        return {name: safe_div(100.0 * (f - s_), s_ + K.to_price(ref))}
 
     def init(s: int) -> State:
-        return ema_state(ema_state({"ref": zeros(s)}, "f", s, fast), "s", s, slow)
+        return ema_state(ema_state({"ref": izeros(s)}, "f", s, fast), "s", s, slow)
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
         st = dict(st)
-        ref = mx.where(b.n == 1, b.close, st["ref"])
+        ref = mx.where(b.n == 1, b.close_t, st["ref"])
         st["ref"] = ref
-        x = b.close - ref
+        x = K.to_price(b.close_t - ref)
         f = ema_step(st, "f", x, b.n, fast)
         s_ = ema_step(st, "s", x, b.n, slow)
-        return st, {name: safe_div(100.0 * (f - s_), s_ + ref)}
+        return st, {name: safe_div(100.0 * (f - s_), s_ + K.to_price(ref))}
 
     return seq_indicator(name, FAMILY, (name,), {"fast": fast, "slow": slow}, lead, batch, init,
                   step,
@@ -290,22 +300,24 @@ def _ultosc(p1: int = 7, p2: int = 14, p3: int = 28) -> Indicator:
         return 100.0 * out / 7.0
 
     def parts(c: mx.array, h: mx.array, lo: mx.array, pc: mx.array) -> tuple[mx.array, mx.array]:
+        """Buying pressure and true range from ticks, as exact float32 tick counts."""
         tl = mx.minimum(lo, pc)
-        return c - tl, mx.maximum(h, pc) - tl
+        return (c - tl).astype(mx.float32), (mx.maximum(h, pc) - tl).astype(mx.float32)
 
     def batch(c: K.Compact) -> Out:
-        bp, tr = parts(c.close, c.high, c.low, K.shift(c.close, 1, K.first_col(c.close)))
+        bp, tr = parts(c.close_t, c.high_t, c.low_t,
+                       K.shift(c.close_t, 1, K.first_col(c.close_t)))
         return {name: combine([(K.rolling_sum(bp, p), K.rolling_sum(tr, p))
                                for p in (p1, p2, p3)])}
 
     def init(s: int) -> State:
-        return {"prev": zeros(s), "bp": zeros(s, p3), "tr": zeros(s, p3)}
+        return {"prev": izeros(s), "bp": zeros(s, p3), "tr": zeros(s, p3)}
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
-        bp, tr = parts(b.close, b.high, b.low, _prev(st, b))
+        bp, tr = parts(b.close_t, b.high_t, b.low_t, _prev_t(st, b))
         bpb, trb = push(st["bp"], bp), push(st["tr"], tr)
         sums = [(bpb[:, -p:].sum(axis=1), trb[:, -p:].sum(axis=1)) for p in (p1, p2, p3)]
-        return {"prev": b.close, "bp": bpb, "tr": trb}, {name: combine(sums)}
+        return {"prev": b.close_t, "bp": bpb, "tr": trb}, {name: combine(sums)}
 
     return seq_indicator(name, FAMILY, (name,), {"p1": p1, "p2": p2, "p3": p3}, p3, batch, init,
                   step,
@@ -315,15 +327,15 @@ def _ultosc(p1: int = 7, p2: int = 14, p3: int = 28) -> Indicator:
 
 
 def _bop() -> Indicator:
-    def f(o: mx.array, h: mx.array, lo: mx.array, c: mx.array) -> mx.array:
-        rng = h - lo
-        return mx.where(rng > 0, (c - o) / mx.where(rng > 0, rng, 1.0), 0.0)
+    def f(o: mx.array, h: mx.array, lo: mx.array, c: mx.array) -> mx.array:  # ticks
+        rng = (h - lo).astype(mx.float32)
+        return mx.where(rng > 0, (c - o).astype(mx.float32) / mx.where(rng > 0, rng, 1.0), 0.0)
 
     def batch(c: K.Compact) -> Out:
-        return {"bop": f(c.open, c.high, c.low, c.close)}
+        return {"bop": f(c.open_t, c.high_t, c.low_t, c.close_t)}
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
-        return st, {"bop": f(b.open, b.high, b.low, b.close)}
+        return st, {"bop": f(b.open_t, b.high_t, b.low_t, b.close_t)}
 
     return seq_indicator("bop", FAMILY, ("bop",), {}, 0, batch, lambda s: {}, step,
                   description="Balance of power (close − open) / (high − low)",

@@ -1,9 +1,10 @@
 """Parabolic SAR (TA-Lib's algorithm, acceleration 0.02 up to 0.2).
 
 SAR flips on comparisons between price and the stop, so it is sequential by
-nature. The step works in prices offset by the symbol's first close (more
-float32 digits near the stop); the batch form runs that same step's maths in
-NumPy float32, one bar at a time, vectorized over symbols.
+nature. The step works in ticks offset by the symbol's first close, as float32
+(exact integers up to 2**24 ticks, so every price and every tie between prices
+is exact; only the stop's own updates round); the batch form runs that same
+step's maths in NumPy float32, one bar at a time, vectorized over symbols.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import mlx.core as mx
 import numpy as np
 
 from engine import kernels as K
-from engine.indicators.base import Bar, seq_indicator, zeros
+from engine.indicators.base import Bar, izeros, seq_indicator, zeros
 from engine.meta import SESSION_BARS, History, OutputMeta, level
 from engine.registry import Indicator, State
 
@@ -75,16 +76,17 @@ def _sar_core(st: State, h: Any, lo: Any, n: Any, xp: Any = mx) -> tuple[State, 
 
 
 def _init(s: int) -> State:
-    return {"ref": zeros(s), "long": zeros(s), "sar": zeros(s), "ep": zeros(s),
+    return {"ref": izeros(s), "long": zeros(s), "sar": zeros(s), "ep": zeros(s),
             "af": zeros(s), "ph": zeros(s), "pl": zeros(s)}
 
 
 def _step(st: State, b: Bar) -> tuple[State, Out]:
-    ref = mx.where(b.n == 1, b.close, st["ref"])
+    ref = mx.where(b.n == 1, b.close_t, st["ref"])
     core = {k: v for k, v in st.items() if k != "ref"}
-    new, out = _sar_core(core, b.high - ref, b.low - ref, b.n)
+    h, lo = (b.high_t - ref).astype(mx.float32), (b.low_t - ref).astype(mx.float32)
+    new, out = _sar_core(core, h, lo, b.n)
     new["ref"] = ref
-    return new, {"sar": out + ref}
+    return new, {"sar": out / K.TICKS + K.to_price(ref)}
 
 
 def _batch(c: K.Compact) -> Out:
@@ -96,9 +98,9 @@ def _batch(c: K.Compact) -> Out:
     float32 numbers bit for bit with ~20 NumPy calls per bar instead of ~45.
     """
     s, t = c.shape
-    ref = K.first_col(c.close)
-    h = np.ascontiguousarray(np.array(c.high - ref, dtype=np.float32).T)  # [T, S]
-    lo = np.ascontiguousarray(np.array(c.low - ref, dtype=np.float32).T)
+    ref = K.first_col(c.close_t)
+    h = np.ascontiguousarray(np.array((c.high_t - ref).astype(mx.float32)).T)  # [T, S] ticks
+    lo = np.ascontiguousarray(np.array((c.low_t - ref).astype(mx.float32)).T)
     out = np.zeros((t, s), dtype=np.float32)
     if t >= 2:
         hi2, lo2 = np.maximum(h[:-1], h[1:]), np.minimum(lo[:-1], lo[1:])
@@ -123,7 +125,7 @@ def _batch(c: K.Compact) -> Out:
             ep = np.where(flip, -ld, c_ep)
             af = np.where(flip, np.float32(ACC), c_af)
             d = np.where(flip, -d, d)
-    return {"sar": mx.array(np.ascontiguousarray(out.T)) + ref}
+    return {"sar": mx.array(np.ascontiguousarray(out.T)) / K.TICKS + K.to_price(ref)}
 
 
 SAR = seq_indicator("sar", "trend", ("sar",), {"acceleration": ACC, "maximum": MAX_AF}, 1, _batch,

@@ -14,7 +14,7 @@ import mlx.core as mx
 import numpy as np
 
 from engine import kernels as K
-from engine.indicators.base import Bar, ema_state, ema_step, push, seq_indicator, zeros
+from engine.indicators.base import Bar, ema_state, ema_step, izeros, push, seq_indicator, zeros
 from engine.meta import Direction, History, OutputMeta, level, price_diff
 from engine.registry import Indicator, State
 
@@ -202,22 +202,22 @@ def _macd(fast: int = 12, slow: int = 26, signal: int = 9) -> Indicator:
     warm = lead + signal - 1
 
     def batch(c: K.Compact) -> dict[str, mx.array]:
-        x = c.close - K.first_col(c.close)
+        x = K.to_price(c.close_t - K.first_col(c.close_t))  # exact offsets (ticks)
         line = K.ema(x, fast, seed_at=lead) - K.ema(x, slow)
         sig = K.ema(line, signal, lead=lead)
         return {"macd": line, "macd_signal": sig, "macd_hist": line - sig}
 
     def init(s: int) -> State:
-        st: State = {"ref": zeros(s)}
+        st: State = {"ref": izeros(s)}
         for p, n in (("f", fast), ("s", slow), ("g", signal)):
             ema_state(st, p, s, n)
         return st
 
     def step(st: State, b: Bar) -> tuple[State, dict[str, mx.array]]:
         st = dict(st)
-        ref = mx.where(b.n == 1, b.close, st["ref"])
+        ref = mx.where(b.n == 1, b.close_t, st["ref"])
         st["ref"] = ref
-        x = b.close - ref
+        x = K.to_price(b.close_t - ref)
         line = ema_step(st, "f", x, b.n, fast, seed_at=lead) - ema_step(st, "s", x, b.n, slow)
         sig = ema_step(st, "g", line, b.n, signal, lead=lead)
         return st, {"macd": line, "macd_signal": sig, "macd_hist": line - sig}

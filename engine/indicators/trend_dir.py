@@ -12,7 +12,16 @@ import mlx.core as mx
 import numpy as np
 
 from engine import kernels as K
-from engine.indicators.base import Bar, ema_state, ema_step, push, safe_div, seq_indicator, zeros
+from engine.indicators.base import (
+    Bar,
+    ema_state,
+    ema_step,
+    izeros,
+    push,
+    safe_div,
+    seq_indicator,
+    zeros,
+)
 from engine.meta import Direction, History, OutputMeta, oscillator, price_diff
 from engine.registry import Indicator, State
 
@@ -21,8 +30,15 @@ Out = dict[str, mx.array]
 
 
 def _dm(h: mx.array, lo: mx.array, ph: mx.array, pl: mx.array) -> tuple[mx.array, mx.array]:
+    """+DM, -DM from ticks: up and down moves compare exactly (a tie gives neither)."""
     up, dn = h - ph, pl - lo
-    return (mx.where((up > 0) & (up > dn), up, 0.0), mx.where((dn > 0) & (dn > up), dn, 0.0))
+    return (mx.where((up > 0) & (up > dn), K.to_price(up), 0.0),
+            mx.where((dn > 0) & (dn > up), K.to_price(dn), 0.0))
+
+
+def _tr(h: mx.array, lo: mx.array, pc: mx.array) -> mx.array:
+    """True range from ticks, exact, in price units."""
+    return K.to_price(mx.maximum(h, pc) - mx.minimum(lo, pc))
 
 
 def _di_dx(sp: mx.array, sm: mx.array, st_: mx.array) -> tuple[mx.array, mx.array, mx.array]:
@@ -32,25 +48,25 @@ def _di_dx(sp: mx.array, sm: mx.array, st_: mx.array) -> tuple[mx.array, mx.arra
 
 def adx_batch(c: K.Compact, n: int) -> tuple[mx.array, mx.array, mx.array]:
     """(+DI, −DI, ADX) as TA-Lib computes them."""
-    ph = K.shift(c.high, 1, K.first_col(c.high))
-    pl = K.shift(c.low, 1, K.first_col(c.low))
-    pc = K.shift(c.close, 1, K.first_col(c.close))
-    pdm, mdm = _dm(c.high, c.low, ph, pl)
-    tr = mx.maximum(c.high, pc) - mx.minimum(c.low, pc)
+    ph = K.shift(c.high_t, 1, K.first_col(c.high_t))
+    pl = K.shift(c.low_t, 1, K.first_col(c.low_t))
+    pc = K.shift(c.close_t, 1, K.first_col(c.close_t))
+    pdm, mdm = _dm(c.high_t, c.low_t, ph, pl)
+    tr = _tr(c.high_t, c.low_t, pc)
     pdi, mdi, dx = _di_dx(*(K.wilder_sum(x, n, 1) for x in (pdm, mdm, tr)))
     return pdi, mdi, K.ema(dx, n, lead=n, k=1.0 / n)
 
 
 def adx_init(st: State, s: int, n: int) -> State:
-    st.update({"p": zeros(s, 3), "sp": zeros(s), "sm": zeros(s), "st": zeros(s)})
+    st.update({"p": izeros(s, 3), "sp": zeros(s), "sm": zeros(s), "st": zeros(s)})
     return ema_state(st, "adx", s, n)
 
 
 def adx_step(st: State, b: Bar, n: int) -> tuple[mx.array, mx.array, mx.array]:
     p = st["p"]
     first = b.n == 1
-    pdm, mdm = _dm(b.high, b.low, p[:, 0], p[:, 1])
-    tr = mx.maximum(b.high, p[:, 2]) - mx.minimum(b.low, p[:, 2])
+    pdm, mdm = _dm(b.high_t, b.low_t, p[:, 0], p[:, 1])
+    tr = _tr(b.high_t, b.low_t, p[:, 2])
     idx = b.n - 1
     sums = []
     for key, x in (("sp", pdm), ("sm", mdm), ("st", tr)):
@@ -58,7 +74,7 @@ def adx_step(st: State, b: Bar, n: int) -> tuple[mx.array, mx.array, mx.array]:
         s_ = mx.where(idx <= n - 1, st[key] + x, st[key] - st[key] / n + x)
         st[key] = s_
         sums.append(s_)
-    st["p"] = mx.stack([b.high, b.low, b.close], axis=1)
+    st["p"] = mx.stack([b.high_t, b.low_t, b.close_t], axis=1)
     pdi, mdi, dx = _di_dx(*sums)
     return pdi, mdi, ema_step(st, "adx", dx, b.n, n, lead=n, k=1.0 / n)
 
@@ -91,8 +107,8 @@ def _aroon(n: int) -> Indicator:
         return {up: u, dn: d, osc: u - d}
 
     def batch(c: K.Compact) -> Out:
-        return outs(K.rolling_arg_extreme(c.high, n + 1, True),
-                    K.rolling_arg_extreme(c.low, n + 1, False))
+        return outs(K.rolling_arg_extreme(c.high_t, n + 1, True),
+                    K.rolling_arg_extreme(c.low_t, n + 1, False))
 
     def since(buf: mx.array, highest: bool) -> mx.array:
         ext = buf.max(axis=1) if highest else buf.min(axis=1)
@@ -101,11 +117,11 @@ def _aroon(n: int) -> Indicator:
         return n - last
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
-        h, lo = push(st["h"], b.high), push(st["l"], b.low)
+        h, lo = push(st["h"], b.high_t), push(st["l"], b.low_t)  # ticks: exact ties
         return {"h": h, "l": lo}, outs(since(h, True), since(lo, False))
 
     return seq_indicator(f"aroon_{n}", FAMILY, (up, dn, osc), {"period": n}, n, batch,
-                  lambda s: {"h": zeros(s, n + 1), "l": zeros(s, n + 1)}, step,
+                  lambda s: {"h": izeros(s, n + 1), "l": izeros(s, n + 1)}, step,
                   description=f"Aroon up/down/oscillator over {n} bars",
                   talib={up: f"talib.AROON(h, l, {n})[1]", dn: f"talib.AROON(h, l, {n})[0]",
                          osc: f"talib.AROONOSC(h, l, {n})"},
@@ -122,18 +138,18 @@ def _linreg_slope(n: int) -> Indicator:
     w = _slope_weights(n)
 
     def batch(c: K.Compact) -> Out:
-        cols = K.window_stack(c.close, n)
-        acc = (cols[0] - c.close) * float(w[0])
+        cols = K.window_stack(c.close_t, n)  # offsets to the current close, exact in ticks
+        acc = K.to_price(cols[0] - c.close_t) * float(w[0])
         for i in range(1, n):
-            acc = acc + (cols[i] - c.close) * float(w[i])
+            acc = acc + K.to_price(cols[i] - c.close_t) * float(w[i])
         return {name: acc}
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
-        buf = push(st["buf"], b.close)
-        return {"buf": buf}, {name: (buf - b.close[:, None]) @ mx.array(w)}
+        buf = push(st["buf"], b.close_t)
+        return {"buf": buf}, {name: K.to_price(buf - b.close_t[:, None]) @ mx.array(w)}
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch,
-                  lambda s: {"buf": zeros(s, n)}, step,
+                  lambda s: {"buf": izeros(s, n)}, step,
                   description=f"Least-squares slope of close over {n} bars (price per bar)",
                   talib={name: f"talib.LINEARREG_SLOPE(c, {n})"})
 

@@ -10,7 +10,16 @@ from __future__ import annotations
 import mlx.core as mx
 
 from engine import kernels as K
-from engine.indicators.base import Bar, ema_state, ema_step, push, safe_div, seq_indicator, zeros
+from engine.indicators.base import (
+    Bar,
+    ema_state,
+    ema_step,
+    izeros,
+    push,
+    safe_div,
+    seq_indicator,
+    zeros,
+)
 from engine.meta import (
     Direction,
     History,
@@ -29,11 +38,12 @@ Out = dict[str, mx.array]
 
 
 def true_range(h: mx.array, lo: mx.array, pc: mx.array) -> mx.array:
-    return mx.maximum(h, pc) - mx.minimum(lo, pc)
+    """True range from ticks: exact, then in price units."""
+    return K.to_price(mx.maximum(h, pc) - mx.minimum(lo, pc))
 
 
 def tr_batch(c: K.Compact) -> mx.array:
-    return true_range(c.high, c.low, K.shift(c.close, 1, K.first_col(c.close)))
+    return true_range(c.high_t, c.low_t, K.shift(c.close_t, 1, K.first_col(c.close_t)))
 
 
 def atr_batch(c: K.Compact, n: int) -> mx.array:
@@ -41,14 +51,14 @@ def atr_batch(c: K.Compact, n: int) -> mx.array:
 
 
 def atr_init(st: State, p: str, s: int, n: int) -> State:
-    st[p + "prev"] = zeros(s)
+    st[p + "prev"] = izeros(s)
     return ema_state(st, p + "a", s, n)
 
 
 def atr_step(st: State, p: str, b: Bar, n: int) -> mx.array:
-    pc = mx.where(b.n == 1, b.close, st[p + "prev"])
-    st[p + "prev"] = b.close
-    return ema_step(st, p + "a", true_range(b.high, b.low, pc), b.n, n, lead=1, k=1.0 / n)
+    pc = mx.where(b.n == 1, b.close_t, st[p + "prev"])
+    st[p + "prev"] = b.close_t
+    return ema_step(st, p + "a", true_range(b.high_t, b.low_t, pc), b.n, n, lead=1, k=1.0 / n)
 
 
 def _atr(n: int) -> Indicator:
@@ -78,8 +88,9 @@ def window_moments(u: list[mx.array]) -> tuple[mx.array, mx.array]:
     return mean, mx.sqrt(var)
 
 
-def _offsets_batch(x: mx.array, n: int) -> list[mx.array]:
-    return [w - x for w in K.window_stack(x, n)]
+def _offsets_batch(xt: mx.array, n: int) -> list[mx.array]:
+    """Offsets of the window's closes to the current one, exact (from ticks)."""
+    return [K.to_price(w - xt) for w in K.window_stack(xt, n)]
 
 
 def _bbands(n: int = 20, k: float = 2.0) -> Indicator:
@@ -93,19 +104,19 @@ def _bbands(n: int = 20, k: float = 2.0) -> Indicator:
                 "bb_width": safe_div(2 * k * sd, mid)}
 
     def batch(c: K.Compact) -> Out:
-        mean, sd = window_moments(_offsets_batch(c.close, n))
+        mean, sd = window_moments(_offsets_batch(c.close_t, n))
         return outs(c.close, mean, sd)
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
-        buf = push(st["buf"], b.close)
-        u = buf - b.close[:, None]
+        buf = push(st["buf"], b.close_t)
+        u = K.to_price(buf - b.close_t[:, None])
         mean = u.mean(axis=1)
         sd = mx.sqrt(mx.square(u - mean[:, None]).mean(axis=1))
         return {"buf": buf}, outs(b.close, mean, sd)
 
     bb = f"talib.BBANDS(c, {n}, {k}, {k}, 0)"
     return seq_indicator("bbands", FAMILY, names, {"period": n, "k": k}, n - 1, batch,
-                  lambda s: {"buf": zeros(s, n)}, step,
+                  lambda s: {"buf": izeros(s, n)}, step,
                   description="Bollinger bands 20/2: upper, middle, lower, %B, width/middle",
                   talib={"bb_upper": f"{bb}[0]", "bb_middle": f"{bb}[1]", "bb_lower": f"{bb}[2]"},
                   talipp={"bb_upper": f"BB({n}, {k})"})
@@ -118,16 +129,16 @@ def _stddev_z(n: int) -> Indicator:
         return {sd_name: sd, z_name: safe_div(-mean, sd)}
 
     def batch(c: K.Compact) -> Out:
-        return outs(*window_moments(_offsets_batch(c.close, n)))
+        return outs(*window_moments(_offsets_batch(c.close_t, n)))
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
-        buf = push(st["buf"], b.close)
-        u = buf - b.close[:, None]
+        buf = push(st["buf"], b.close_t)
+        u = K.to_price(buf - b.close_t[:, None])
         mean = u.mean(axis=1)
         return {"buf": buf}, outs(mean, mx.sqrt(mx.square(u - mean[:, None]).mean(axis=1)))
 
     return seq_indicator(f"stddev_z_{n}", FAMILY, (sd_name, z_name), {"period": n}, n - 1, batch,
-                  lambda s: {"buf": zeros(s, n)}, step,
+                  lambda s: {"buf": izeros(s, n)}, step,
                   description=f"Rolling population stdev of close ({n}) and z-score of close",
                   talib={sd_name: f"talib.STDDEV(c, {n}, 1)"}, talipp={sd_name: f"StdDev({n})"})
 

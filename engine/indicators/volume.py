@@ -11,7 +11,7 @@ from __future__ import annotations
 import mlx.core as mx
 
 from engine import kernels as K
-from engine.indicators.base import Bar, compacted, push, safe_div, seq_indicator, zeros
+from engine.indicators.base import Bar, compacted, izeros, push, safe_div, seq_indicator, zeros
 from engine.inputs import batch_inputs
 from engine.meta import Direction, History, Kind, OutputMeta, Scale, oscillator
 from engine.registry import Indicator, State
@@ -22,8 +22,12 @@ Out = dict[str, mx.array]
 
 
 def _clv_vol(h: mx.array, lo: mx.array, c: mx.array, v: mx.array) -> mx.array:
-    """Money-flow volume ((c-l) - (h-c)) / (h-l) * v, 0 on a flat bar (TA-Lib AD)."""
-    return safe_div(((c - lo) - (h - c)) * v, h - lo)
+    """Money-flow volume ((c-l) - (h-c)) / (h-l) * v, 0 on a flat bar (TA-Lib AD).
+
+    ``h, lo, c`` are ticks: the close's place in the range is an exact ratio.
+    """
+    num, rng = ((c - lo) - (h - c)).astype(mx.float32), (h - lo).astype(mx.float32)
+    return safe_div(num * v, rng)
 
 
 def _obv_ad() -> Indicator:
@@ -31,19 +35,19 @@ def _obv_ad() -> Indicator:
         return mx.where(c > pc, v, mx.where(c < pc, -v, 0.0))
 
     def batch(c: K.Compact) -> Out:
-        sv = sign_vol(c.close, K.shift(c.close, 1, K.first_col(c.close)), c.volume)
+        sv = sign_vol(c.close_t, K.shift(c.close_t, 1, K.first_col(c.close_t)), c.volume)
         sv = mx.where(mx.arange(sv.shape[1])[None, :] == 0, c.volume, sv)
         return {"obv": mx.cumsum(sv, axis=1),
-                "ad": mx.cumsum(_clv_vol(c.high, c.low, c.close, c.volume), axis=1)}
+                "ad": mx.cumsum(_clv_vol(c.high_t, c.low_t, c.close_t, c.volume), axis=1)}
 
     def init(s: int) -> State:
-        return {"prev": zeros(s), "obv": zeros(s), "ad": zeros(s)}
+        return {"prev": izeros(s), "obv": zeros(s), "ad": zeros(s)}
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
-        sv = mx.where(b.n == 1, b.volume, sign_vol(b.close, st["prev"], b.volume))
+        sv = mx.where(b.n == 1, b.volume, sign_vol(b.close_t, st["prev"], b.volume))
         obv = st["obv"] + sv
-        ad = st["ad"] + _clv_vol(b.high, b.low, b.close, b.volume)
-        return {"prev": b.close, "obv": obv, "ad": ad}, {"obv": obv, "ad": ad}
+        ad = st["ad"] + _clv_vol(b.high_t, b.low_t, b.close_t, b.volume)
+        return {"prev": b.close_t, "obv": obv, "ad": ad}, {"obv": obv, "ad": ad}
 
     def warm(panel: Panel) -> State:
         """The exact state after ``panel``: the batch sums at each symbol's last bar."""
@@ -53,7 +57,7 @@ def _obv_ad() -> Indicator:
         sums = batch(c)
         st = {k: mx.take_along_axis(sums[k], last, axis=1)[:, 0] for k in ("obv", "ad")}
         st = {k: mx.where(seen, a, 0.0) for k, a in st.items()}
-        st["prev"] = mx.where(seen, mx.take_along_axis(c.close, last, axis=1)[:, 0], 0.0)
+        st["prev"] = mx.where(seen, mx.take_along_axis(c.close_t, last, axis=1)[:, 0], 0)
         return st
 
     return seq_indicator("obv_ad", FAMILY, ("obv", "ad"), {}, 0, batch, init, step,
@@ -66,7 +70,7 @@ def _adosc(fast: int = 3, slow: int = 10) -> Indicator:
     kf, ks = 2.0 / (fast + 1), 2.0 / (slow + 1)
 
     def batch(c: K.Compact) -> Out:
-        m = _clv_vol(c.high, c.low, c.close, c.volume)
+        m = _clv_vol(c.high_t, c.low_t, c.close_t, c.volume)
         m = mx.where(mx.arange(m.shape[1])[None, :] == 0, 0.0, m)
         # lag g = AD - EMA(AD):  g[t] = (1-k) * (g[t-1] + m[t]),  g[0] = 0
         gf = K.scan_const(1.0 - kf, (1.0 - kf) * m)
@@ -74,7 +78,7 @@ def _adosc(fast: int = 3, slow: int = 10) -> Indicator:
         return {"adosc": gs - gf}
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
-        m = mx.where(b.n == 1, 0.0, _clv_vol(b.high, b.low, b.close, b.volume))
+        m = mx.where(b.n == 1, 0.0, _clv_vol(b.high_t, b.low_t, b.close_t, b.volume))
         gf = (1.0 - kf) * (st["gf"] + m)
         gs = (1.0 - ks) * (st["gs"] + m)
         return {"gf": gf, "gs": gs}, {"adosc": gs - gf}
@@ -98,22 +102,20 @@ def _mfi(n: int) -> Indicator:
         return mx.where(tot < 1.0, 0.0, 100.0 * pos / mx.where(tot < 1.0, 1.0, tot))
 
     def batch(c: K.Compact) -> Out:
-        tp = (c.high + c.low + c.close) / 3.0
-        sh = lambda a: K.shift(a, 1, K.first_col(a))  # noqa: E731
-        dtp = (c.high - sh(c.high)) + (c.low - sh(c.low)) + (c.close - sh(c.close))
-        pos, neg = flows(tp, dtp, c.volume)
+        tp3 = c.high_t + c.low_t + c.close_t  # 3 x typical price in ticks: ties exact
+        dtp = tp3 - K.shift(tp3, 1, K.first_col(tp3))
+        pos, neg = flows(K.to_price(tp3) / 3.0, dtp, c.volume)
         return {name: out(K.rolling_sum(pos, n), K.rolling_sum(neg, n))}
 
     def init(s: int) -> State:
-        return {"p": zeros(s, 3), "pos": zeros(s, n), "neg": zeros(s, n)}
+        return {"p": izeros(s), "pos": zeros(s, n), "neg": zeros(s, n)}
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
-        p = st["p"]
-        dtp = (b.high - p[:, 0]) + (b.low - p[:, 1]) + (b.close - p[:, 2])
-        dtp = mx.where(b.n == 1, 0.0, dtp)
-        pos, neg = flows((b.high + b.low + b.close) / 3.0, dtp, b.volume)
+        tp3 = b.high_t + b.low_t + b.close_t
+        dtp = mx.where(b.n == 1, 0, tp3 - st["p"])
+        pos, neg = flows(K.to_price(tp3) / 3.0, dtp, b.volume)
         pb, nb = push(st["pos"], pos), push(st["neg"], neg)
-        return ({"p": mx.stack([b.high, b.low, b.close], axis=1), "pos": pb, "neg": nb},
+        return ({"p": tp3, "pos": pb, "neg": nb},
                 {name: out(pb.sum(axis=1), nb.sum(axis=1))})
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n, batch, init, step,
@@ -125,11 +127,11 @@ def _cmf(n: int) -> Indicator:
     name = f"cmf_{n}"
 
     def batch(c: K.Compact) -> Out:
-        m = _clv_vol(c.high, c.low, c.close, c.volume)
+        m = _clv_vol(c.high_t, c.low_t, c.close_t, c.volume)
         return {name: safe_div(K.rolling_sum(m, n), K.rolling_sum(c.volume, n))}
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
-        mb = push(st["m"], _clv_vol(b.high, b.low, b.close, b.volume))
+        mb = push(st["m"], _clv_vol(b.high_t, b.low_t, b.close_t, b.volume))
         vb = push(st["v"], b.volume)
         return {"m": mb, "v": vb}, {name: safe_div(mb.sum(axis=1), vb.sum(axis=1))}
 
