@@ -38,8 +38,20 @@ def is_informational(code: int) -> bool:
 
 
 def load_api(name: str = "") -> ModuleType:
-    """The IB client module: ``name`` if given, else ib_async, else ib_insync."""
-    for mod in ([name] if name else ["ib_async", "ib_insync"]):
+    """The IB client module: ``name`` if given, else ib_async, else ib_insync.
+
+    A forced ``name`` that is missing is named as such: saying "neither is
+    installed" while the other one is would send the user to the wrong fix.
+    """
+    if name:
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            raise ImportError(
+                f"{name} is not installed (pip install {name}, or remove api = {name!r} "
+                "from [ib] to use the installed library)"
+            ) from None
+    for mod in ("ib_async", "ib_insync"):
         try:
             return importlib.import_module(mod)
         except ImportError:
@@ -48,7 +60,8 @@ def load_api(name: str = "") -> ModuleType:
 
 
 class ClientIdInUse(ConnectionError):
-    """The gateway refused the clientId (an old session with it is still open)."""
+    """The gateway refused the clientId: another API client (a second console, a script,
+    or a session of ours the gateway has not closed yet) is connected with it."""
 
 
 def utc_minute(value: Any, exchange_tz: dt.tzinfo = EXCHANGE_TZ) -> int:
@@ -78,6 +91,7 @@ class IBClient:
         self.ib.RaiseRequestErrors = False
         self._on_error: list[Callable[[int, int, str, str | None], None]] = []
         self._connecting_failure: str | None = None
+        self._time_lock = asyncio.Lock()
         self.ib.errorEvent += self._error
 
     @property
@@ -127,7 +141,10 @@ class IBClient:
             with contextlib.suppress(Exception):
                 self.ib.disconnect()
             if self._connecting_failure == "in use" or "in use" in self._connecting_failure:
-                raise ClientIdInUse(f"clientId {client_id} is already in use") from None
+                raise ClientIdInUse(
+                    f"clientId {client_id} is in use: another console or API client may be "
+                    "connected with that client id"
+                ) from None
             raise ConnectionError("the gateway closed the connection while logging in") from None
         finally:
             self.ib.client.apiError -= api_error
@@ -136,9 +153,14 @@ class IBClient:
         with contextlib.suppress(Exception):
             self.ib.disconnect()
 
-    async def server_time(self) -> float:
-        """The gateway's clock, epoch seconds."""
-        t = await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), 10)
+    async def server_time(self, timeout: float = 10.0) -> float:
+        """The gateway's clock, epoch seconds; TimeoutError when the gateway does not answer.
+
+        One at a time: the libraries keep a single pending "currentTime" request,
+        so a second concurrent call would orphan the first one's answer.
+        """
+        async with self._time_lock:
+            t = await asyncio.wait_for(self.ib.reqCurrentTimeAsync(), timeout)
         return float(t.timestamp())
 
     def stock(self, symbol: str) -> Any:
@@ -153,11 +175,12 @@ class IBClient:
 
     async def history(
         self, contract: Any, duration: str, *, keep_up_to_date: bool, use_rth: bool,
-        timeout: float = 60.0,
+        end: str = "", timeout: float = 60.0,
     ) -> Any:
-        """1-minute TRADES bars ending now (formatDate=2: UTC epoch stamps)."""
+        """1-minute TRADES bars ending ``end`` (UTC ``yyyymmdd-hh:mm:ss``; "" is now,
+        forming bar included); formatDate=2 gives UTC epoch stamps."""
         return await self.ib.reqHistoricalDataAsync(
-            contract, "", duration, "1 min", "TRADES", use_rth,
+            contract, end, duration, "1 min", "TRADES", use_rth,
             formatDate=2, keepUpToDate=keep_up_to_date, timeout=timeout,
         )
 

@@ -10,6 +10,12 @@ Fields (all optional)::
     market_data_lines = 100   # the account's market-data lines (live streams at most)
     use_rth = true            # regular trading hours only
     stall_after_s = 90        # no update for this long (market open) = stalled stream
+    connect_timeout_s = 5     # a login that takes longer is retried
+    request_timeout_s = 10    # the gateway's clock (and liveness probe) must answer within this
+    history_timeout_s = 60    # a historical request that takes longer is given up
+    reconnect_initial_s = 0.5 # first reconnect backoff; doubles up to reconnect_max_s
+    reconnect_max_s = 30
+    close_grace_s = 3         # a quiet symbol holds a closed minute back at most this long
     api = ""                  # "ib_async" or "ib_insync"; empty picks what is installed
 
 ``readonly`` is not configurable: the console never places orders, so it
@@ -35,6 +41,8 @@ class IBConfig:
     use_rth: bool = True
     stall_after_s: float = 90.0
     connect_timeout_s: float = 5.0
+    request_timeout_s: float = 10.0
+    history_timeout_s: float = 60.0
     reconnect_initial_s: float = 0.5
     reconnect_max_s: float = 30.0
     close_grace_s: float = 3.0

@@ -72,9 +72,13 @@ async def test_burst_never_violates_ib_pacing(cache, api) -> None:
         feed.client.ib.client.MaxRequests = 0
         await feed.start()
         try:
+            # Live first: start returns once the first 60 stream; the rest wait on pacing.
+            assert 0 < len(feed.streaming) < len(symbols)
+            await asyncio.wait_for(feed.settled(), 30)
             assert sim.pacing_violations == 0
             assert all(feed.status[s] == "live" for s in symbols)
-            assert any(e.message.startswith("pacing: waiting") for e in feed.events)
+            waits = [e for e in feed.events if e.kind == "pacing"]
+            assert waits and waits[0].until is not None and "60 requests" in waits[0].message
             assert clock.t - 1000.0 >= 600.0  # the 61st request waited out the window
         finally:
             await feed.stop()
