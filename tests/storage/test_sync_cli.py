@@ -65,7 +65,8 @@ def avwap(tmp: Path, dsn: str, *args: str, cfg: Path | None = None) -> list[str]
 
 
 def env_with(dsn: str) -> dict[str, str]:
-    return {**os.environ, "AVWAP_PG_DSN": dsn, "PYTHONPATH": str(ROOT)}
+    # COLUMNS: wide enough that the summary table does not wrap a cell.
+    return {**os.environ, "AVWAP_PG_DSN": dsn, "PYTHONPATH": str(ROOT), "COLUMNS": "200"}
 
 
 def start_blocked(cmd: list[str], env: dict[str, str], err: Path) -> subprocess.Popen[bytes]:

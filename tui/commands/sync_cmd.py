@@ -4,18 +4,26 @@ Why a thin command: the work (planning, streaming, validation, commits) is in
 ``storage.pg_sync`` so the TUI can run the same code in a worker and show the
 same events; this module only turns options into a ``Selection``, renders the
 events (a rich progress bar on a terminal, one plain line per committed chunk
-otherwise) and prints the summary. Ctrl-C asks the sync to stop after the
-chunk being written; a second Ctrl-C interrupts at once.
+otherwise) and prints the summary.
+
+Ctrl-C: the first asks the sync to stop after the chunk being written (exit
+130, saying what was kept); the second leaves at once with ``os._exit(130)``:
+no exception unwinds through DuckDB or the ADBC reader threads (which gave
+tracebacks and crashes), and the cache stays consistent because the open
+DuckDB transaction is simply never committed (as after ``kill -9``).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime as dt
+import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from types import FrameType
 from typing import Any
 
@@ -37,7 +45,16 @@ from rich.text import Text
 from storage.cache import Cache
 from storage.errors import ConfigError
 from storage.pg_config import PgSource
-from storage.pg_sync import Selection, SyncEvent, SyncReport, merge_symbols, symbols_of, sync_events
+from storage.pg_source import PgSession
+from storage.pg_sync import (
+    Selection,
+    SyncEvent,
+    SyncReport,
+    explain,
+    merge_symbols,
+    symbols_of,
+    sync_events,
+)
 from storage.tickers import load_list
 from tui.commands.common import config_of, db_of
 
@@ -75,6 +92,17 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     )
     p.add_argument(
         "--overlap-minutes", type=int, metavar="N", help="re-read window (config: overlap_minutes)"
+    )
+    p.add_argument(
+        "--max-connections",
+        type=int,
+        metavar="N",
+        help="most connections to the server at once (config: max_connections, default 2)",
+    )
+    p.add_argument(
+        "--explain",
+        action="store_true",
+        help="show the server's plan for the read (EXPLAIN) and exit; reads and writes nothing",
     )
     p.add_argument(
         "--progress",
@@ -115,6 +143,10 @@ def source_of(args: argparse.Namespace) -> PgSource:
         if args.overlap_minutes < 0:
             raise ConfigError("--overlap-minutes must be 0 or more")
         changes["overlap_minutes"] = args.overlap_minutes
+    if getattr(args, "max_connections", None) is not None:
+        if args.max_connections < 1:
+            raise ConfigError("--max-connections must be at least 1")
+        changes["max_connections"] = args.max_connections
     return dataclasses.replace(src, **changes) if changes else src
 
 
@@ -124,46 +156,107 @@ class _RateColumn(ProgressColumn):
         return Text(f"{speed / 1e6:,.2f} M rows/s" if speed else "— rows/s", style="cyan")
 
 
+class _CtrlC:
+    """SIGINT while a sync runs: the first sets ``stop``, the second exits at once.
+
+    Messages go straight to fd 2 (``os.write``): a handler may run while the
+    main thread is inside a print.
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.chunks = 0
+        self.previous: Any = None
+
+    def __enter__(self) -> _CtrlC:
+        self.previous = signal.signal(signal.SIGINT, self._hit)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self.previous)
+
+    def _hit(self, signum: int, frame: FrameType | None) -> None:
+        if not self.stop.is_set():
+            self.stop.set()
+            _say("avwap: Ctrl-C: stopping after the current chunk (Ctrl-C again to abort now)")
+            return
+        _say(
+            f"avwap: aborted by a second Ctrl-C: {self.chunks} committed chunk(s) are kept, "
+            "the chunk being written is discarded. Run `avwap sync` again to continue."
+        )
+        os._exit(130)
+
+
+def _say(line: str) -> None:
+    with contextlib.suppress(OSError):
+        os.write(2, (line + "\n").encode())
+
+
 def run(args: argparse.Namespace) -> int:
     src = source_of(args)
     sel = selection_of(args)
     src.require_dsn()
     out = Console()
-    err = Console(stderr=True)
     mode = args.progress
     if mode == "auto":
         mode = "bar" if out.is_terminal else "plain"
     stop = threading.Event()
-
-    def on_sigint(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-        err.print("avwap: Ctrl-C: stopping after the current chunk (Ctrl-C again to abort)")
-
-    previous = signal.signal(signal.SIGINT, on_sigint)
     report: SyncReport | None = None
-    try:
-        with Cache(db_of(args)) as cache:
-            events = sync_events(cache, src, sel, stop=stop)
-            if mode == "bar":
-                report = _with_bar(events, out)
-            else:
-                for ev in events:
-                    report = ev.report
-                    if mode == "plain":
-                        _plain(ev)
-            cache.checkpoint()
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with _CtrlC(stop) as ctrl_c:
+        if mode == "plain":
+            print(f"sync: connecting to PostgreSQL for {src.qualified}", flush=True)
+        # The source first: a server that cannot be reached or a table that does
+        # not match is reported before the cache (file, directories) is touched.
+        session = PgSession(src).open()
+        try:
+            with Cache(db_of(args)) as cache:
+                if args.explain:
+                    return _explain(out, cache, src, sel, session)
+                events = _counting(sync_events(cache, src, sel, stop=stop, session=session), ctrl_c)
+                if mode == "bar":
+                    report = _with_bar(events, out)
+                else:
+                    for ev in events:
+                        report = ev.report
+                        if mode == "plain":
+                            _plain(ev)
+                cache.checkpoint()
+        finally:
+            session.close()
     assert report is not None
     _summary(out, report)
     if report.stopped:
-        err.print(
-            f"avwap: sync stopped by Ctrl-C after {report.chunks} committed chunk(s) "
-            f"({report.rows_read:,} rows); what was committed is kept. "
-            "Run `avwap sync` again to continue."
+        t = report.result
+        _say(
+            f"avwap: sync stopped by Ctrl-C after {report.chunks} committed chunk(s): "
+            f"{t.received:,} rows read, {t.written:,} bars written, {t.rejected:,} rejected; "
+            "what was committed is kept. Run `avwap sync` again to continue."
         )
         return 130
+    return 0
+
+
+def _counting(events: Iterator[SyncEvent], ctrl_c: _CtrlC) -> Iterator[SyncEvent]:
+    """Pass events on, keeping the committed chunk count where Ctrl-C can say it."""
+    for ev in events:
+        ctrl_c.chunks = ev.chunks
+        yield ev
+
+
+def _explain(out: Console, cache: Cache, src: PgSource, sel: Selection, session: PgSession) -> int:
+    session.close()  # explain() opens its own, like a sync would
+    streams = explain(cache, src, sel)
+    index = "yes" if session.info.indexed else "no (each run scans the whole table)"
+    out.print(
+        f"sync plan for {src.qualified}: {len(streams)} stream(s); "
+        f"index on (symbol, time): {index}",
+        markup=False,
+    )
+    for i, (stream, plan) in enumerate(streams, 1):
+        est = f"{stream.estimate:,}" if stream.estimate is not None else "unknown"
+        out.print(f"stream {i}: about {est} rows", markup=False)
+        for line in plan:
+            out.print("  " + line, markup=False, highlight=False, soft_wrap=True)
     return 0
 
 
@@ -207,7 +300,7 @@ def _with_bar(events: object, console: Console) -> SyncReport | None:
 
 def _summary(console: Console, r: SyncReport) -> None:
     table = Table(title=f"Sync summary · {r.table} · {r.rows_read:,} rows in {r.seconds:.1f} s")
-    for col in ("symbol", "read", "written", "replaced", "rejected", "reasons"):
+    for col in ("symbol", "read", "written", "replaced", "removed", "rejected", "reasons"):
         table.add_column(col, justify="left" if col in ("symbol", "reasons") else "right")
     for sym, st in sorted(r.per_symbol.items()):
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(st.rejected_by_reason.items()))
@@ -216,6 +309,7 @@ def _summary(console: Console, r: SyncReport) -> None:
             f"{st.read:,}",
             f"{st.written:,}",
             f"{st.replaced:,}",
+            f"{st.removed:,}",
             f"{st.rejected:,}",
             escape(reasons) or "—",
             style="yellow" if st.rejected else "",
@@ -228,6 +322,7 @@ def _summary(console: Console, r: SyncReport) -> None:
         f"{t.received:,}",
         f"{t.written:,}",
         f"{t.replaced:,}",
+        f"{t.removed:,}",
         f"{t.rejected:,}",
         escape(reasons) or "—",
         style="bold",
@@ -235,4 +330,9 @@ def _summary(console: Console, r: SyncReport) -> None:
     console.print(table)
     if not r.per_symbol:
         console.print("Nothing new in the source.")
+    if t.removed:
+        console.print(
+            f"--full: removed {t.removed:,} cached bar(s) the source no longer has "
+            "(inside each symbol's span read)."
+        )
     sys.stdout.flush()
