@@ -14,6 +14,16 @@ Segment ids are stable integers (see ``storage.types``):
 - session: the same, for minutes at or after the regular open; -1 before it;
 - week: ordinal of the Monday of the session date's week;
 - month: ``year * 12 + month - 1``; quarter: ``year * 4 + (month - 1) // 3``; year.
+
+The after-close rule (explicit, so nothing is dropped silently): a regular-hours
+grid (``minute_grid(..., "regular")``, what ``Cache.load_panel`` builds by
+default and the console loads) ends at each session's own close, 16:00 or 13:00
+on a half day. A cached bar stamped at or after that close is on no minute of
+the grid, so it enters no anchor of that panel (session, day, week …), however
+regular its time looks on a normal day (a half day's 13:00–16:00 bars). An
+extended grid carries the post-market minutes to 20:00 (17:00 on a half day)
+and its session anchor runs on from the open through them. ``storage.quality``
+counts, per symbol, the bars a regular panel leaves out this way.
 """
 
 from __future__ import annotations
@@ -206,3 +216,12 @@ def session_index_of(ts: np.ndarray) -> np.ndarray:
     s = schedule()
     ts = np.asarray(ts, dtype="datetime64[m]")
     return np.clip(np.searchsorted(s.ext_close, ts, side="right"), 0, len(s.dates) - 1)
+
+
+def exchange_dates(ts: np.ndarray) -> np.ndarray:
+    """The exchange-time (New York) calendar date of each UTC minute, ``datetime64[D]``."""
+    import pandas as pd
+
+    idx = pd.DatetimeIndex(np.asarray(ts, dtype="datetime64[m]").astype("datetime64[ns]"))
+    local = idx.tz_localize("UTC").tz_convert(EXCHANGE_TZ).tz_localize(None)
+    return np.asarray(local.values).astype("datetime64[D]")

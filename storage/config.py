@@ -5,7 +5,11 @@ path) read with ``tomllib``. Each room reads its own section into a frozen
 dataclass (``[pg]`` in ``storage.pg_config``, ``[ib]`` in ``storage.feeds``,
 ``[keys]`` in ``tui``); secrets never live here but come from the environment
 (``AVWAP_PG_DSN``). A missing file is an empty config; a broken file is a
-``ConfigError`` that names the file and the problem.
+``ConfigError`` that names the file and the problem. So are, at load time:
+unknown top-level keys and sections (a typo like ``dbb`` or ``[pgg]`` would
+otherwise be ignored silently), unknown keys inside ``[pg]`` and ``[ib]``, and
+a password inside ``[pg] dsn`` (refused without being echoed: it belongs in
+``AVWAP_PG_DSN`` or ``~/.pgpass``).
 
 General fields (top level):
     db = "path/to/cache.duckdb"   # default: the platform's user data dir
@@ -59,6 +63,58 @@ class Config:
         return value
 
 
+#: Top-level keys and the sections each room reads (``[keys]`` ids are checked
+#: by ``tui.keys`` against the console's bindings).
+TOP_LEVEL = ("db", "tickers")
+SECTIONS = ("ib", "keys", "pg")
+
+
+def check_names(p: Path, raw: dict[str, Any]) -> None:
+    """``ConfigError`` naming every unknown key or section, and a password in ``[pg] dsn``."""
+    unknown = sorted(set(raw) - {*TOP_LEVEL, *SECTIONS})
+    if unknown:
+        raise ConfigError(
+            f"{p}: unknown key(s) or section(s): {', '.join(unknown)} "
+            f"(keys: {', '.join(TOP_LEVEL)}; sections: {', '.join(f'[{s}]' for s in SECTIONS)})"
+        )
+    for name, known in (("pg", _pg_fields()), ("ib", _ib_fields())):
+        section = raw.get(name, {})
+        if isinstance(section, dict):
+            extra = sorted(set(section) - known)
+            if extra:
+                raise ConfigError(
+                    f"{p}: [{name}] unknown key(s): {', '.join(extra)} "
+                    f"(known: {', '.join(sorted(known))})"
+                )
+    pg = raw.get("pg", {})
+    dsn = pg.get("dsn") if isinstance(pg, dict) else None
+    if isinstance(dsn, str):
+        from storage.pg_config import DSN_ENV, dsn_password
+
+        if dsn_password(dsn):
+            raise ConfigError(
+                f"{p}: [pg] dsn carries a password; remove it from the file and put the "
+                f"connection string in {DSN_ENV} (or the password in ~/.pgpass)"
+            )
+
+
+def _pg_fields() -> set[str]:
+    from dataclasses import fields
+
+    from storage.pg_config import PgSource
+
+    # ``table`` is given as "schema.table" (the dataclass splits it into two fields).
+    return ({f.name for f in fields(PgSource)} - {"schema"}) | {"table"}
+
+
+def _ib_fields() -> set[str]:
+    from dataclasses import fields
+
+    from storage.feeds.ib_config import IBConfig
+
+    return {f.name for f in fields(IBConfig)} | {"readonly"}
+
+
 def load_config(path: Path | str | None = None) -> Config:
     """Read the config (a missing file gives the defaults)."""
     p = Path(path).expanduser() if path else config_path()
@@ -70,6 +126,7 @@ def load_config(path: Path | str | None = None) -> Config:
             raise ConfigError(f"{p}: not valid TOML: {e}") from e
         except OSError as e:
             raise ConfigError(f"{p}: cannot be read: {e.strerror}") from e
+        check_names(p, raw)
     db = raw.get("db")
     if db is not None and not isinstance(db, str):
         raise ConfigError(f"{p}: 'db' must be a string path")

@@ -8,9 +8,14 @@ Vendors disagree on three things, and all three are stated, never guessed:
   minute) or with its end (NinjaTrader stamps that bar 09:31).
 
 Rows that cannot become bars (a bad number, an unparsable or zone-less time, a
-local time that does not exist or is ambiguous at a DST change) are stored in
-``rejected_bars`` with the text as received and the reason; the rest go
-through the cache's validation. Nothing is dropped silently.
+local time that does not exist or is ambiguous at a DST change, a line with
+more fields than the layout, a bar whose exchange-time date is no NYSE trading
+day, such as a Saturday) are stored in ``rejected_bars`` with the text as received and the
+reason; the rest go through the cache's validation (which also refuses absurd
+prices). Duplicated (symbol, minute) rows keep the last one and are counted, so
+``rows = written + rejected + duplicates`` always holds. Nothing is dropped
+silently, and a file that cannot be read at all (empty, a directory, not text,
+an unknown ``--tz``) is one ``ImportError_`` line, never a traceback.
 
 Presets: ``ninjatrader`` (``YYYYMMDD HHMMSS;o;h;l;c;v``, UTC, bar end) and
 ``iso`` (``timestamp,open,high,low,close,volume[,…]`` header, bar start).
@@ -19,6 +24,8 @@ Presets: ``ninjatrader`` (``YYYYMMDD HHMMSS;o;h;l;c;v``, UTC, bar end) and
 from __future__ import annotations
 
 import re
+import warnings
+import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -27,6 +34,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 
+from storage import calendar
 from storage.cache import Cache, WriteResult, bars_table
 from storage.errors import ImportError_
 from storage.types import FIELDS
@@ -40,6 +48,9 @@ NONEXISTENT_TIME = "local time does not exist or is ambiguous (DST)"
 NOT_A_NUMBER = "not a number"
 NO_SYMBOL = "missing value"
 UNKNOWN_TZ = "unknown timezone"
+WRONG_FIELDS = "wrong number of fields"
+NO_SESSION = "not a trading day (weekend or holiday)"
+_SKIPPED = re.compile(r"Skipping line (\d+): expected (\d+) fields, saw (\d+)")
 
 
 @dataclass(frozen=True)
@@ -58,6 +69,13 @@ class CsvLayout:
     def __post_init__(self) -> None:
         if self.label not in ("start", "end"):
             raise ImportError_(f"label must be 'start' or 'end', not {self.label!r}")
+        if self.tz is not None:
+            try:
+                zoneinfo.ZoneInfo(self.tz)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ImportError_(
+                    f"unknown time zone {self.tz!r}: use an IANA name like America/New_York or UTC"
+                ) from None
 
 
 PRESETS: dict[str, CsvLayout] = {
@@ -106,7 +124,11 @@ def read_csv(
 
     if not path.exists():
         raise ImportError_(f"{path}: no such file")
+    if path.is_dir():
+        raise ImportError_(f"{path}: is a directory, not a CSV file")
     names = list(layout.columns) if layout.columns else None
+    skipped: list[tuple[int, int, int]] = []  # (line, expected, saw)
+    header: list[str] | None = None
     try:
         reader = pd.read_csv(
             path,
@@ -117,13 +139,63 @@ def read_csv(
             keep_default_na=False,
             chunksize=chunk_rows,
             skipinitialspace=True,
+            on_bad_lines="warn",  # a line with extra fields is one bad row, not a failed file
         )
-        for chunk in reader:
+        while True:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", pd.errors.ParserWarning)
+                chunk = next(reader, None)
+            for w in caught:
+                for m in _SKIPPED.finditer(str(w.message)):
+                    line, expected, saw = (int(g) for g in m.groups())
+                    skipped.append((line, expected, saw))
+            if chunk is None:
+                break
+            header = [str(c) for c in chunk.columns]
             yield _convert(path, chunk, layout)
+    except pd.errors.EmptyDataError:
+        raise ImportError_(f"{path}: the file is empty (no header and no rows)") from None
     except pd.errors.ParserError as e:
         raise ImportError_(f"{path}: not a CSV of the stated layout: {e}") from e
     except UnicodeDecodeError as e:
         raise ImportError_(f"{path}: not a text file ({e.reason})") from e
+    except OSError as e:
+        raise ImportError_(f"{path}: cannot be read: {e.strerror}") from e
+    if skipped:
+        yield _empty_bars(), _wrong_field_rows(path, layout, header, skipped)
+
+
+def _empty_bars() -> pa.Table:
+    return bars_table([], np.array([], "datetime64[us]"), *(np.array([]) for _ in FIELDS))
+
+
+def _wrong_field_rows(
+    path: Path, layout: CsvLayout, header: list[str] | None, skipped: list[tuple[int, int, int]]
+) -> pa.Table:
+    """The lines pandas skipped for their field count, as received, with the reason.
+
+    Fields are kept by position under the layout's names; the last column keeps
+    the rest of the line (the extra fields with it), so nothing is lost.
+    """
+    want = {line: (exp, saw) for line, exp, saw in skipped}
+    names = [
+        _ALIASES.get(n.strip().lower(), n.strip().lower())
+        for n in (header or list(layout.columns or ()))
+    ]
+    cols: dict[str, list[str | None]] = {c: [] for c in ("symbol", "ts", *FIELDS, "reason")}
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if lineno not in want:
+                continue
+            exp, saw = want[lineno]
+            fields = [f.strip() for f in line.rstrip("\r\n").split(layout.delimiter)]
+            # The last column keeps the rest of the line, extra fields included.
+            rest = layout.delimiter.join(fields[len(names) - 1 :])
+            row = dict(zip(names, [*fields[: len(names) - 1], rest], strict=False))
+            for c in ("symbol", "ts", *FIELDS):
+                cols[c].append(row.get(c, layout.symbol if c == "symbol" else None))
+            cols["reason"].append(f"{WRONG_FIELDS} (expected {exp}, saw {saw})")
+    return pa.table({c: pa.array(v, pa.string()) for c, v in cols.items()})
 
 
 def _convert(path: Path, df: pd.DataFrame, layout: CsvLayout) -> tuple[pa.Table, pa.Table | None]:
@@ -155,6 +227,9 @@ def _convert(path: Path, df: pd.DataFrame, layout: CsvLayout) -> tuple[pa.Table,
         values[f] = num.to_numpy(dtype=np.float64, na_value=np.nan)
     empty_sym = (symbol.fillna("") == "").to_numpy() & (reason == None)  # noqa: E711
     reason[empty_sym] = NO_SYMBOL
+    start = ts - np.timedelta64(1, "m") if layout.label == "end" else ts
+    outside = ~_on_trading_day(start) & (reason == None)  # noqa: E711
+    reason[outside] = NO_SESSION
 
     bad_rows = reason != None  # noqa: E711
     rejected = None
@@ -176,6 +251,22 @@ def _convert(path: Path, df: pd.DataFrame, layout: CsvLayout) -> tuple[pa.Table,
         symbol.to_numpy(dtype=object)[good], ts_good, *(values[f][good] for f in FIELDS)
     )
     return bars, rejected
+
+
+def _on_trading_day(ts: np.ndarray) -> np.ndarray:
+    """True where a bar's start falls on an XNYS session date in exchange time.
+
+    Why the date, not the 04:00–20:00 window: vendors do print bars just outside
+    it (the SPY 2011 export has one at 20:00 ET); those are stored and reported by
+    ``avwap cache check`` as outside the session, while a Saturday bar is no
+    market's bar at all. NaT counts as a trading day (its row has a reason already).
+    """
+    m = ts.astype("datetime64[m]")
+    ok = np.isnat(m)
+    if (~ok).any():
+        local = calendar.exchange_dates(m[~ok])
+        ok[~ok] = np.isin(local, calendar.schedule().dates)
+    return ok
 
 
 def _parse_ts(text: pd.Series, layout: CsvLayout, reason: np.ndarray) -> np.ndarray:

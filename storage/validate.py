@@ -16,6 +16,7 @@ NO_TIMEZONE = "unknown timezone"
 OFF_MINUTE = "timestamp not on a minute boundary"
 NON_FINITE = "NaN or infinite price"
 NON_POSITIVE = "non-positive price"
+ABSURD_PRICE = "price above 10,000,000"
 HIGH_BELOW_LOW = "high below low"
 OPEN_OUTSIDE = "open outside [low, high]"
 CLOSE_OUTSIDE = "close outside [low, high]"
@@ -28,11 +29,16 @@ REASONS: tuple[str, ...] = (
     OFF_MINUTE,
     NON_FINITE,
     NON_POSITIVE,
+    ABSURD_PRICE,
     HIGH_BELOW_LOW,
     OPEN_OUTSIDE,
     CLOSE_OUTSIDE,
     BAD_VOLUME,
 )
+
+#: No listed share trades near this (BRK.A is under 1e6); 1e308 would be inf in
+#: the engine's float32 and poison every sum it enters.
+MAX_PRICE = 1e7
 
 _SYMBOL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-/^_")
 MAX_SYMBOL_LEN = 16
@@ -85,6 +91,7 @@ def reasons(
         mark(~finite, NON_FINITE)
         positive = (o > 0) & (h > 0) & (lo > 0) & (c > 0)
         mark(~positive, NON_POSITIVE)
+        mark((o > MAX_PRICE) | (h > MAX_PRICE) | (lo > MAX_PRICE) | (c > MAX_PRICE), ABSURD_PRICE)
         mark(h < lo, HIGH_BELOW_LOW)
         mark((o < lo) | (o > h), OPEN_OUTSIDE)
         mark((c < lo) | (c > h), CLOSE_OUTSIDE)

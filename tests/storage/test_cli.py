@@ -52,3 +52,90 @@ def test_broken_ticker_list_is_named(tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err
     assert "mine.json" in err and "AAA" in err
+
+
+# ── issue 17: one line and exit 2 for every bad input; data printed as written ──
+
+
+def _one_error_line(capsys, rc: int, *fragments: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and err.startswith("avwap: error: "), err
+    for f in fragments:
+        assert f in err, err
+    return err
+
+
+def test_import_csv_bad_files_are_one_line(tmp_path, capsys):
+    db = str(tmp_path / "c.duckdb")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    _one_error_line(capsys, main(["--db", db, "import-csv", str(empty)]), "empty")
+    _one_error_line(capsys, main(["--db", db, "import-csv", str(tmp_path)]), "directory")
+    rc = main(["--db", db, "import-csv", "--tz", "Mars/Olympus", str(empty)])
+    _one_error_line(capsys, rc, "Mars/Olympus")
+
+
+def test_read_commands_never_create_a_cache_in_a_missing_directory(tmp_path, capsys):
+    db = tmp_path / "nowhere" / "c.duckdb"
+    _one_error_line(capsys, main(["--db", str(db), "cache", "info"]), "no such directory")
+    _one_error_line(capsys, main(["--db", str(db), "demo-data", "--symbols", "AAA"]),
+                    "no such directory")
+    assert not db.parent.exists()
+    missing = tmp_path / "absent.duckdb"
+    _one_error_line(capsys, main(["--db", str(missing), "cache", "info"]), "no such cache file")
+    assert not missing.exists()
+
+
+def test_demo_data_reports_what_it_really_wrote(tmp_path, capsys):
+    db = str(tmp_path / "c.duckdb")
+    rc = main(["--db", db, "demo-data", "--symbols", "AAA,B@D", "--days", "2",
+               "--end", "2024-11-29"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert rc == 0
+    assert "Wrote 600 demo bars for 1 symbol (2 sessions, 2024-11-27 to 2024-11-29)" in out
+    assert "Skipped 1 invalid symbol: 'B@D'" in out
+    rc = main(["--db", db, "demo-data", "--symbols", "AAA", "--end", "2099-01-02"])
+    _one_error_line(capsys, rc, "2099-01-02", "last known session")
+
+
+def test_indicators_unknown_family_names_the_valid_ones(capsys):
+    _one_error_line(capsys, main(["indicators", "--family", "bogus"]), "bogus", "momentum")
+    assert main(["indicators", "--family", "avwap"]) == 0
+    assert capsys.readouterr().out.strip().endswith(" outputs")
+
+
+def test_data_in_cli_tables_is_printed_as_written(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")  # one table row per line
+    db = str(tmp_path / "c.duckdb")
+    f = tmp_path / "boom.csv"
+    f.write_text(
+        "ts,symbol,open,high,low,close,volume\n"
+        "2024-01-02T14:30Z,AAA,1,2,0.5,3,10\n"
+        "2024-01-02T14:31Z,AAA,[bold red]boom[/bold red],2,0.5,1,10\n"
+    )
+    assert main(["--db", db, "import-csv", str(f)]) == 0
+    capsys.readouterr()
+    assert main(["--db", db, "cache", "rejected"]) == 0
+    out = capsys.readouterr().out
+    assert "[low," in out and "[bold red]boom" in out
+
+
+def test_unknown_config_keys_are_one_line(tmp_path, capsys):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('dbb = "x"\n[pgg]\ntable = "t"\n')
+    rc = main(["--config", str(cfg), "--db", str(tmp_path / "c.duckdb"), "demo-data"])
+    _one_error_line(capsys, rc, "dbb", "pgg")
+
+
+def test_a_key_remap_onto_another_actions_key_names_both():
+    import pytest
+
+    import tui.app  # noqa: F401  (defines the app and its screens' bindings)
+    from storage.errors import ConfigError
+    from tui.keys import binding_ids, keymap_from_section
+
+    ids = list(binding_ids())
+    with pytest.raises(ConfigError, match=r"'list.next' = 'o' takes the key of 'sort.next'"):
+        keymap_from_section({"list.next": "o"}, ids)
+    keymap, warnings = keymap_from_section({"list.next": "o", "sort.next": "x"}, ids)
+    assert keymap == {"list.next": "o", "sort.next": "x"} and warnings == []

@@ -44,3 +44,43 @@ def test_errors_name_the_file_and_problem(tmp_path, text, problem):
     with pytest.raises(ConfigError) as err:
         load_config(f).section("pg")
     assert str(f) in str(err.value) and problem in str(err.value)
+
+
+# ── issue 17, item 16: nothing in the config is ignored silently ─────────────
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('dbb = "x"\n[pgg]\ntable = "t"\n', ("dbb", "pgg")),
+        ('[pg]\ntabel = "t"\n', ("[pg]", "tabel")),
+        ("[ib]\nprot = 4002\n", ("[ib]", "prot")),
+    ],
+)
+def test_unknown_keys_and_sections_are_named(tmp_path, text, named):
+    f = tmp_path / "c.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_config(f)
+    assert str(f) in str(err.value) and all(n in str(err.value) for n in named)
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    ["host=db user=me password=s3cr3t-pw dbname=m", "postgresql://me:s3cr3t-pw@db/m"],
+)
+def test_a_password_in_the_config_is_refused_and_never_echoed(tmp_path, dsn):
+    f = tmp_path / "c.toml"
+    f.write_text(f'[pg]\ndsn = "{dsn}"\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(f)
+    assert "password" in str(err.value) and "AVWAP_PG_DSN" in str(err.value)
+    assert "s3cr3t-pw" not in str(err.value)
+
+
+def test_a_dsn_without_a_password_and_known_sections_load(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('tickers = "all"\n[pg]\ndsn = "host=db user=me"\n[ib]\nport = 4002\n'
+                 '[keys]\n"sort.next" = "x"\n')
+    cfg = load_config(f)
+    assert cfg.section("pg")["dsn"] == "host=db user=me" and cfg.section("ib") == {"port": 4002}

@@ -10,6 +10,7 @@ import pytest
 
 from storage.cache import Cache
 from storage.csv_import import (
+    NO_SESSION,
     NONEXISTENT_TIME,
     UNKNOWN_TZ,
     UNPARSABLE_TIME,
@@ -114,3 +115,52 @@ def test_layout_errors_name_the_problem(cache, tmp_path):
         import_csv(
             cache, f, layout_for(None, columns=("ts", "open", "high", "low", "close", "volume"))
         )
+
+
+# ── issue 17, items 12 and 13 ────────────────────────────────────────────────
+
+
+def test_unreadable_inputs_are_one_clear_error(cache, tmp_path):
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ImportError_, match=r"empty\.csv: the file is empty"):
+        import_csv(cache, empty, layout_for("iso", symbol="A"))
+    with pytest.raises(ImportError_, match="is a directory"):
+        import_csv(cache, tmp_path, layout_for("iso", symbol="A"))
+    with pytest.raises(ImportError_, match="unknown time zone 'Mars/Olympus'"):
+        layout_for("iso", tz="Mars/Olympus")
+
+
+def test_each_bad_row_is_one_rejected_row_and_every_row_is_counted(cache, tmp_path):
+    f = tmp_path / "mixed.csv"
+    f.write_text(
+        "ts,symbol,open,high,low,close,volume\n"
+        "2024-01-02T14:30Z,AAA,1,2,0.5,1.5,10\n"
+        "2024-01-02T14:31Z,AAA,1,2,0.5,1.5,10,99\n"  # an extra field
+        "2024-01-02T14:32Z,AAA,1e308,1e308,1e308,1e308,10\n"  # absurd prices
+        "2024-01-06T14:33Z,AAA,1,2,0.5,1.5,10\n"  # a Saturday
+        "2024-01-02T14:34Z,AAA,1,2,0.5,1.5,10\n"
+        "2024-01-02T14:34Z,AAA,1,2,0.5,1.6,10\n"  # the same minute again: the last wins
+        "2024-01-02T14:36Z,AAA,1,2,0.5,3,10\n"  # close outside [low, high]
+    )
+    r = import_csv(cache, f, layout_for("iso"))
+    assert (r.received, r.written, r.duplicates, r.rejected) == (7, 2, 1, 4)
+    assert r.received == r.written + r.duplicates + r.rejected
+    assert r.rejected_by_reason == {
+        "wrong number of fields (expected 7, saw 8)": 1,
+        "price above 10,000,000": 1,
+        NO_SESSION: 1,
+        "close outside [low, high]": 1,
+    }
+    rej = {row["reason"]: row for row in cache.rejected().to_pylist()}
+    extra = rej["wrong number of fields (expected 7, saw 8)"]
+    assert extra["ts"] == "2024-01-02T14:31Z" and extra["volume"] == "10,99"  # nothing lost
+    assert cache.read_bars()["close"].to_pylist() == [1.5, 1.6]
+
+
+def test_bar_end_labels_are_checked_against_the_trading_day_by_their_start(cache, tmp_path):
+    # Bar end 01:00 UTC Jan 3 = a bar starting 19:59 ET on Tuesday Jan 2: a trading day.
+    f = tmp_path / "nt.csv"
+    f.write_text("20240103 010000;1;2;0.5;1.5;10\n20240106 150000;1;2;0.5;1.5;10\n")
+    r = import_csv(cache, f, layout_for("ninjatrader", symbol="AAA"))
+    assert r.written == 1 and r.rejected_by_reason == {NO_SESSION: 1}

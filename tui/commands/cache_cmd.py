@@ -11,7 +11,7 @@ from rich.table import Table
 
 from storage.cache import Cache
 from storage.calendar import EXCHANGE_TZ
-from tui.commands.common import db_of
+from tui.commands.common import read_db_of
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -37,7 +37,7 @@ def _et(ts: np.datetime64 | None) -> str:
 
 def run_info(args: argparse.Namespace) -> int:
     console = Console()
-    with Cache(db_of(args)) as cache:
+    with Cache(read_db_of(args)) as cache:
         info = cache.info()
         symbols = args.symbols.split(",") if args.symbols else None
         cov = cache.coverage([s.strip().upper() for s in symbols] if symbols else None)
@@ -78,7 +78,7 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_rejected(args: argparse.Namespace) -> int:
     console = Console()
-    with Cache(db_of(args)) as cache:
+    with Cache(read_db_of(args)) as cache:
         rows = cache.rejected(limit=args.limit).to_pylist()
     table = Table(title=f"Rejected rows (first {args.limit})")
     for col in ("source", "reason", "symbol", "ts", "open", "high", "low", "close", "volume"):

@@ -27,8 +27,9 @@ def config_of(args: argparse.Namespace) -> Config:
 
 def db_of(args: argparse.Namespace, cfg: Config | None = None) -> Path:
     """The cache path for a command that may write it (its directory must exist)."""
+    cfg = cfg or config_of(args)  # always read: a broken config is named even with --db
     db = getattr(args, "db", None)
-    path = Path(db).expanduser() if db else (cfg or config_of(args)).db
+    path = Path(db).expanduser() if db else cfg.db
     if path != default_db_path() and not path.parent.is_dir():
         raise CacheError(f"{path}: no such directory {path.parent}")
     return path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from storage.cache import Cache, WriteResult
@@ -51,22 +52,27 @@ def run(args: argparse.Namespace) -> int:
         label=args.label,
     )
     table = Table(title="Import summary")
-    for col in ("file", "rows", "written", "replaced", "rejected", "reasons"):
+    for col in ("file", "rows", "written", "replaced", "duplicates", "rejected", "reasons"):
         table.add_column(col, justify="left" if col in ("file", "reasons") else "right")
     total = WriteResult()
     with Cache(db_of(args)) as cache:
         for path in args.paths:
             r = import_csv(cache, path, layout)
             total.add(r)
-            reasons = ", ".join(f"{k}: {v}" for k, v in sorted(r.rejected_by_reason.items()))
+            reasons = "\n".join(f"{k}: {v:,}" for k, v in sorted(r.rejected_by_reason.items()))
             table.add_row(
-                path,
+                escape(str(path)),
                 f"{r.received:,}",
                 f"{r.written:,}",
                 f"{r.replaced:,}",
+                f"{r.duplicates:,}",
                 f"{r.rejected:,}",
-                reasons or "—",
+                escape(reasons) or "—",
             )
         cache.checkpoint()
     console.print(table)
+    console.print(
+        "rows = written + duplicates + rejected; duplicates: the same symbol and minute "
+        "again in the file (the last one is kept); rejected rows: `avwap cache rejected`."
+    )
     return 0

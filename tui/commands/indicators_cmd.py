@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 
+from storage.errors import InputError
+from tui.commands.common import plural
+
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("indicators", parents=[common],
@@ -18,10 +21,22 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.set_defaults(func=run)
 
 
-def rows(family: str | None = None) -> list[tuple[str, str, str, str, str, str]]:
-    """(output, family, indicator, parameters, warm-up, TA-Lib) for every output."""
+def families() -> list[str]:
     from engine.registry import indicators
 
+    return sorted({ind.family for ind in indicators()})
+
+
+def rows(family: str | None = None) -> list[tuple[str, str, str, str, str, str]]:
+    """(output, family, indicator, parameters, warm-up, TA-Lib) for every output.
+
+    An unknown ``family`` is an ``InputError`` naming the valid ones (an empty
+    table would read as "this family has no indicators").
+    """
+    from engine.registry import indicators
+
+    if family is not None and family not in families():
+        raise InputError(f"unknown family {family!r}; families: {', '.join(families())}")
     out = []
     for ind in indicators():
         if family and ind.family != family:
@@ -44,7 +59,7 @@ def markdown() -> str:
         "skipped, never zero-filled); outputs with a TA-Lib expression match TA-Lib to",
         "1e-4 (tests/engine/test_talib_parity.py).",
         "",
-        f"{len(rows())} outputs.",
+        f"{plural(len(rows()), 'output')}.",
         "",
         "| output | family | indicator | parameters | warm-up | TA-Lib |",
         "|---|---|---|---|---|---|",
@@ -61,14 +76,15 @@ def run(args: argparse.Namespace) -> int:
         print(markdown(), end="")
         return 0
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
+    data = rows(args.family)
     table = Table(title="AVWAP Console indicators")
     for col in ("output", "family", "indicator", "parameters", "warm-up", "TA-Lib"):
         table.add_column(col, no_wrap=col == "output")
-    data = rows(args.family)
     for r in data:
-        table.add_row(*r)
+        table.add_row(*(escape(c) for c in r))
     Console().print(table)
-    print(f"{len(data)} outputs")
+    print(plural(len(data), "output"))
     return 0
