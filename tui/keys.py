@@ -10,15 +10,28 @@ bound. Example::
     "list.next" = "n,tab"
 
 Unknown ids and non-string keys are reported (as warnings the app shows), not
-fatal: a stale config must not stop the console from starting.
+fatal: a stale config must not stop the console from starting. A remap onto a
+key another action already answers to in the same place (the same screen or
+widget class, or an app-wide binding) is a ``ConfigError`` naming both actions:
+it would silently unbind the other one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.dom import DOMNode
+
+from storage.errors import ConfigError
+
+
+def _subclasses(cls: type) -> Iterator[type]:
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
 
 
 def binding_ids(classes: Iterable[type]) -> dict[str, Binding]:
@@ -46,7 +59,47 @@ def keymap_from_section(section: dict[str, Any], known: Iterable[str]
             warnings.append(f"[keys] {bid!r} must be a key string like \"ctrl+o\"")
             continue
         keymap[bid] = ",".join(k.strip() for k in keys.split(",") if k.strip())
+    clashes = key_clashes(keymap)
+    if clashes:
+        raise ConfigError("[keys] " + "; ".join(clashes))
     return keymap, warnings
+
+
+def _scopes() -> dict[str, set[str]]:
+    """Binding id -> where it is active: the classes declaring it, or ``*`` app-wide."""
+    out: dict[str, set[str]] = {}
+    for cls in _subclasses(DOMNode):
+        for b in cls.__dict__.get("BINDINGS", []):
+            if isinstance(b, Binding) and b.id:
+                scope = "*" if issubclass(cls, App) else f"{cls.__module__}.{cls.__qualname__}"
+                out.setdefault(b.id, set()).add(scope)
+    return out
+
+
+def key_clashes(keymap: dict[str, str]) -> list[str]:
+    """Messages for each remapped key another action in the same scope already uses."""
+    bindings = binding_ids(_subclasses(DOMNode))
+    scopes = _scopes()
+    effective = {
+        bid: {k.strip() for k in keymap.get(bid, b.key).split(",") if k.strip()}
+        for bid, b in bindings.items()
+    }
+    out: list[str] = []
+    seen: set[frozenset[str]] = set()
+    for bid in keymap:
+        mine = scopes.get(bid, set())
+        for other, keys in effective.items():
+            theirs = scopes.get(other, set())
+            shared = mine & theirs or ("*" in mine | theirs and bool(mine and theirs))
+            clash = sorted(effective[bid] & keys)
+            pair = frozenset((bid, other))
+            if other != bid and shared and clash and pair not in seen:
+                seen.add(pair)
+                out.append(
+                    f"{bid!r} = {', '.join(clash)!r} takes the key of {other!r}; "
+                    f"remap {other!r} too or choose another key"
+                )
+    return out
 
 
 def all_bindings(classes: Iterable[type]) -> list[BindingType]:
