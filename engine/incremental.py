@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable, Sequence
 import mlx.core as mx
 import numpy as np
 
-from engine.indicators.base import Bar
-from engine.inputs import step_inputs
-from engine.registry import Indicator, State, StepInputs, needed, output_names
+from engine.indicators.base import bar_of
+from engine.inputs import batch_inputs, step_inputs
+from engine.registry import REGISTRY, Indicator, State, StepInputs, needed, output_names
 from engine.snapshot import Snapshot
 from storage.types import BarBatch, Panel, as_dt64
 
@@ -35,6 +35,9 @@ class IncrementalEngine:
         with_regime = (*self.names, REGIME) if REGIME in output_names() else self.names
         self._inds: list[Indicator] = needed(with_regime)
         self._has_regime = REGIME in with_regime
+        #: Sessions ``warm`` steps at least: the longest declared history of the
+        #: outputs in use (``engine.meta.History``); the rest is exact state.
+        self.warm_sessions = REGISTRY.step_sessions(with_regime)
         self._hosts = [(ind.host, ind.host.init(len(self.symbols))) for ind in self._inds
                        if ind.host is not None]
         # bar-sequence indicators are stepped together (one bar count, one output mask)
@@ -74,6 +77,8 @@ class IncrementalEngine:
             segments={k[4:]: v for k, v in raw.items() if k.startswith("seg:")},
             minute_of_session=raw["minute_of_session"], session_minutes=raw["session_minutes"],
             ts_minutes=raw["ts_minutes"],
+            open_t=raw["open_t"], high_t=raw["high_t"], low_t=raw["low_t"],
+            close_t=raw["close_t"],
             extra={k[2:]: v for k, v in raw.items() if k.startswith("x:")},
         )
         new: Tree = {}
@@ -102,7 +107,7 @@ class IncrementalEngine:
         """
         v = inp.valid
         n = state["_seq"]["n"] + v.astype(mx.int32)
-        bar = Bar(inp.open, inp.high, inp.low, inp.close, inp.volume, n)
+        bar = bar_of(inp, n)
         outs: list[mx.array] = []
         for ind in self._seq:
             inner = state[ind.key]
@@ -125,6 +130,8 @@ class IncrementalEngine:
             "volume": inp.volume, "valid": inp.valid,
             "minute_of_session": inp.minute_of_session, "session_minutes": inp.session_minutes,
             "ts_minutes": inp.ts_minutes,
+            "open_t": inp.open_t, "high_t": inp.high_t, "low_t": inp.low_t,
+            "close_t": inp.close_t,
         }
         raw.update({"seg:" + k: v for k, v in inp.segments.items()})
         return raw
@@ -178,12 +185,17 @@ class IncrementalEngine:
         ``step_sessions=None`` steps every minute: the same state as live
         stepping, for every output. A month of minutes for hundreds of symbols
         is thousands of compiled calls, so ``step_sessions=K`` warms a console
-        quickly instead: indicators with a closed-form ``warm_state`` (the
-        calendar AVWAP, the traders' key levels) get their exact state from the
-        whole panel; NumPy-side histories (relative volume) are replayed over the
-        whole panel; the compiled step runs over the last ``K`` trading days
-        only, which bar-sequence indicators need to be past their warm-up
-        (K = 2 covers 780 regular bars, over the longest window of 200).
+        quickly instead, driven by each output's declared ``History``
+        (``engine.meta``): the compiled step runs over the last
+        ``max(K, self.warm_sessions)`` trading days, enough for every window,
+        exponential memory (to ``MEMORY_EPS``) and session-anchored choice in use
+        (the auto AVWAPs choose from the 5 prior sessions); outputs with an
+        unbounded history get their exact state from the whole panel
+        (``Indicator.warm_state``: the calendar AVWAP's sums in closed form, OBV
+        and A/D from their batch form); NumPy-side histories (relative volume)
+        are replayed over the whole panel. So after any warm-up the values equal
+        the batch values on the same history, for every output
+        (``tests/engine/test_incremental_warm.py``).
         ``progress(fraction)`` is called every 64 stepped minutes; it may raise
         to abandon the warm-up (a console quitting mid-warm-up does).
         """
@@ -196,7 +208,8 @@ class IncrementalEngine:
         if step_sessions is not None:
             day = panel.segments["day"]
             starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
-            first = int(starts[max(0, len(starts) - max(step_sessions, 1))])
+            k = max(step_sessions, self.warm_sessions, 1)
+            first = int(starts[max(0, len(starts) - k)])
             for i in range(first):  # histories kept outside the compiled step
                 batch = panel.batch(i)
                 for host, hs in self._hosts:
@@ -216,6 +229,21 @@ class IncrementalEngine:
         for ind in self._other:
             if ind.warm_state is not None:
                 self._state[ind.key] = ind.warm_state(panel)
+        exact = [ind for ind in self._seq if ind.warm_state is not None]
+        if exact:  # running sums: inner state and the outputs a missing minute repeats
+            inp = batch_inputs(panel)
+            seq = dict(self._state["_seq"])
+            last = seq["last"]
+            for ind in exact:
+                assert ind.warm_state is not None
+                self._state[ind.key] = ind.warm_state(panel)
+                outs = ind.batch(inp)
+                for name in ind.outputs:
+                    j = self._seq_names.index(name)
+                    col = outs[name][:, -1:].astype(last.dtype)
+                    last = mx.concatenate([last[:, :j], col, last[:, j + 1:]], axis=1)
+            seq["last"] = last
+            self._state["_seq"] = seq
         any_bar = panel.valid.any(axis=1)
         last_t = len(panel.ts) - 1 - np.argmax(panel.valid[:, ::-1], axis=1)
         rows = np.arange(len(self.symbols))
