@@ -110,8 +110,8 @@ class Trades:
 
     @property
     def returns(self) -> np.ndarray:
-        """PnL over the entry's cost (vectorbt's trade return)."""
-        return self.pnl / (self.size * self.entry_price + self.entry_fees)
+        """PnL over the entry value, size x entry fill price (vectorbt's trade return)."""
+        return self.pnl / (self.size * self.entry_price)
 
     def __len__(self) -> int:
         return len(self.row)
