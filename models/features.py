@@ -1,0 +1,108 @@
+"""Registry outputs made scale-free, so one model reads a $1 stock and a $5,000 one alike.
+
+Each output is transformed by the ``scale`` its registry metadata declares
+(``engine.meta.Scale``); nothing here knows a particular indicator:
+
+- PRICE_DISTANCE ``(close - value) / atr``: how many ATRs the close sits above
+  a level or band;
+- PRICE_UNITS ``value / atr``: MACD, ATR itself, σ, momentum in ATR units;
+- RANGE ``(value - lo) / (hi - lo)``: oscillators on [0, 1];
+- NONE: the value as is (z-scores, ratios, counts, regime codes);
+- DIFF ``(x[t] - x[t-L]) / sqrt(Σ (x[j] - x[j-1])²)`` over the model's
+  lookback ``L``: a running sum's change measured against its own minute-to-
+  minute noise (an OBV that rose every minute gives sqrt(L), a random walk ~1);
+- RMS ``x[t] / sqrt(mean x[j]²)`` over the lookback: a zero-centred oscillator
+  in volume units against its own recent size.
+
+``atr`` is ``ATR_NAME`` from the same registry, floored at ``ATR_FLOOR`` of the
+close so a symbol that did not move cannot divide by zero. ``close`` is the last
+real close (carried across minutes without a bar, as the engine does).
+
+The one function ``scale_free`` serves both the data set builder (whole
+``[S, T]`` histories) and the live selector (a ring of the last ``L + 1`` raw
+rows), so training and the console cannot disagree about a feature.
+NaN in means "no value yet" (warm-up, or fewer than ``L`` minutes for
+DIFF / RMS) and stays NaN; the builder masks those rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from engine.meta import OutputMeta, Scale
+
+ATR_NAME = "atr_14"
+ATR_FLOOR = 1e-4  # of the close: 1 basis point
+
+
+def ffill(a: np.ndarray) -> np.ndarray:
+    """Carry the last finite value forward along the last axis (NaN before the first)."""
+    ok = np.isfinite(a)
+    idx = np.where(ok, np.arange(a.shape[-1]), 0)
+    np.maximum.accumulate(idx, axis=-1, out=idx)
+    out = np.take_along_axis(a, idx, axis=-1)
+    first = np.maximum.accumulate(ok, axis=-1)
+    return np.where(first, out, np.nan)
+
+
+def _rolling_sum(x: np.ndarray, n: int) -> np.ndarray:
+    """Sum over the last ``n`` positions (inclusive) along the last axis; NaN when the
+    window is incomplete or holds a NaN."""
+    bad = ~np.isfinite(x)
+    z = np.zeros((*x.shape[:-1], 1))
+    cs = np.concatenate([z, np.cumsum(np.where(bad, 0.0, x), axis=-1)], axis=-1)
+    cb = np.concatenate([z, np.cumsum(bad, axis=-1)], axis=-1)
+    out = np.full(x.shape, np.nan)
+    if x.shape[-1] >= n:
+        s = cs[..., n:] - cs[..., :-n]
+        nb = cb[..., n:] - cb[..., :-n]
+        out[..., n - 1:] = np.where(nb > 0, np.nan, s)
+    return out
+
+
+def _safe_ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        zero = np.where(np.isnan(den) | np.isnan(num), np.nan, 0.0)
+        return np.where(den > 0, num / np.where(den > 0, den, 1.0), zero)
+
+
+def scale_column(m: OutputMeta, v: np.ndarray, close: np.ndarray, atr: np.ndarray,
+                 lookback: int) -> np.ndarray:
+    """One output ``[..., T]`` (float64) made scale-free by its declared ``scale``."""
+    if m.scale is Scale.PRICE_DISTANCE:
+        return (close - v) / atr
+    if m.scale is Scale.PRICE_UNITS:
+        return v / atr
+    if m.scale is Scale.RANGE:
+        assert m.value_range is not None
+        lo, hi = m.value_range
+        return (v - lo) / (hi - lo)
+    if m.scale is Scale.DIFF:
+        d = np.diff(v, axis=-1, prepend=np.nan)
+        den = np.sqrt(_rolling_sum(d * d, lookback))
+        num = np.full(v.shape, np.nan)
+        num[..., lookback:] = v[..., lookback:] - v[..., :-lookback]
+        return _safe_ratio(num, den)
+    if m.scale is Scale.RMS:
+        den = np.sqrt(_rolling_sum(v * v, lookback) / lookback)
+        return _safe_ratio(v, den)
+    return v
+
+
+def scale_free(raw: np.ndarray, close: np.ndarray, names: Sequence[str],
+               metas: Sequence[OutputMeta], lookback: int) -> np.ndarray:
+    """``raw[S, T, F]`` registry outputs -> float32 ``[S, T, F]`` scale-free features.
+
+    ``close[S, T]`` is the carried-forward close; ``names`` must include
+    ``ATR_NAME``. Columns are transformed one at a time in float64.
+    """
+    close = close.astype(np.float64)
+    atr_raw = raw[:, :, list(names).index(ATR_NAME)].astype(np.float64)
+    atr = np.maximum(atr_raw, ATR_FLOOR * np.abs(close))
+    out = np.empty(raw.shape, dtype=np.float32)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        for j, m in enumerate(metas):
+            out[:, :, j] = scale_column(m, raw[:, :, j].astype(np.float64), close, atr, lookback)
+    return out

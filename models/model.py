@@ -1,0 +1,147 @@
+"""The selector network: a small transformer encoder over a window of features.
+
+Input: ``x[B, L, F]`` (the last ``L`` minutes of ``F`` scale-free, standardized
+features) and ``regime[B]`` (codes of ``engine.snapshot.REGIMES``, -1 unknown).
+Output: ``K`` logits, one per selectable indicator; ``sigmoid`` of a logit is
+the indicator's weight, the model's estimate that its directional reading will
+be right (and worth the costs) over the next ``horizon`` minutes.
+
+Why patch means plus the last minute: the cost of a window is dominated by
+projecting ``F`` features into the model, once per token. Averaging each run of
+``patch`` minutes into one token (120 minutes -> 12 tokens) keeps the shape of
+the whole window visible at a tenth of the cost, and the last minute enters
+unaveraged as its own token, because a directional reading is decided by where
+the close sits *now*. On Linux the ``mlx[cpu]`` wheel multiplies matrices with
+the reference BLAS it bundles (about 10x slower than NumPy's OpenBLAS on the
+same machine), so every FLOP counts there.
+
+The seeds' prior (session AVWAP 0.9, day AVWAP 0.8) enters as the initial
+output bias ``logit(prior)``; it is a starting point the data may overrule,
+never a label.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import mlx.core as mx
+import mlx.nn as nn
+import mlx.optimizers as optim
+
+N_REGIMES = 5  # engine.snapshot.REGIMES plus "unknown" (-1)
+
+
+@dataclass
+class ModelArgs:
+    """Architecture (stored in ``config.json``; ``from_dict`` ignores unknown keys)."""
+
+    n_features: int
+    n_outputs: int
+    lookback: int = 120
+    patch: int = 10
+    dims: int = 32
+    heads: int = 4
+    layers: int = 2
+    mlp_dims: int = 64
+    dropout: float = 0.0
+    prior: list[float] = field(default_factory=list)  # initial weight per output (len K)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelArgs:
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def tokens(self) -> int:
+        """Patch-mean tokens (the last-minute token comes on top)."""
+        return max(1, self.lookback // self.patch)
+
+
+def logit(p: float) -> float:
+    p = min(max(p, 1e-4), 1 - 1e-4)
+    return math.log(p / (1 - p))
+
+
+class SelectorModel(nn.Module):
+    """Patch-mean and last-minute tokens, positional and regime embeddings, encoder, head."""
+
+    def __init__(self, args: ModelArgs) -> None:
+        super().__init__()
+        self.args = args
+        self.embed = nn.Linear(args.n_features, args.dims)
+        self.pos = nn.Embedding(args.tokens + 1, args.dims)
+        self.regime = nn.Embedding(N_REGIMES, args.dims)
+        self.encoder = nn.TransformerEncoder(args.layers, args.dims, args.heads,
+                                             args.mlp_dims, dropout=args.dropout)
+        self.head = nn.Linear(2 * args.dims, args.n_outputs)
+        prior = args.prior or [0.5] * args.n_outputs
+        if len(prior) != args.n_outputs:
+            raise ValueError(f"prior has {len(prior)} entries for {args.n_outputs} outputs")
+        # small initial head weights: the prior, not noise, decides the first picks
+        self.head.weight = self.head.weight * 0.1
+        self.head.bias = mx.array([logit(p) for p in prior], dtype=mx.float32)
+
+    def __call__(self, x: mx.array, regime: mx.array) -> mx.array:
+        """Logits ``[B, K]`` for windows ``x[B, L, F]`` (the last ``tokens*patch`` minutes)."""
+        a = self.args
+        b = x.shape[0]
+        n = a.tokens * a.patch
+        body = x[:, x.shape[1] - n:, :].reshape(b, a.tokens, a.patch, a.n_features).mean(axis=2)
+        seq = mx.concatenate([body, x[:, -1:, :]], axis=1)
+        h = self.embed(seq) + self.pos.weight[None]
+        h = h + self.regime(mx.clip(regime + 1, 0, N_REGIMES - 1))[:, None, :]
+        h = self.encoder(h, None)
+        pooled = mx.concatenate([h[:, -1, :], mx.mean(h, axis=1)], axis=-1)
+        return self.head(pooled)
+
+
+def loss_fn(model: SelectorModel, x: mx.array, regime: mx.array, y: mx.array) -> mx.array:
+    """Mean binary cross-entropy over the batch and the K outputs."""
+    return mx.mean(nn.losses.binary_cross_entropy(model(x, regime), y, with_logits=True))
+
+
+def make_optimizer(lr: float, weight_decay: float = 1e-4) -> optim.Optimizer:
+    return optim.AdamW(learning_rate=lr, weight_decay=weight_decay)
+
+
+StepFn = Callable[[mx.array, mx.array, mx.array], mx.array]
+
+
+def make_train_step(model: SelectorModel, opt: optim.Optimizer,
+                    group: mx.distributed.Group | None = None) -> StepFn:
+    """One compiled step: loss, gradients, (all-reduce,) optimizer update.
+
+    The model's and the optimizer's state are the compiled function's implicit
+    inputs and outputs, so the whole update is one graph; the caller runs
+    ``mx.eval(state)`` once per step. With a distributed group of size N each
+    process passes its own shard of the global batch and the gradients are
+    averaged with ``mx.distributed.all_sum``: equal shards make that exactly the
+    gradient of the mean loss over the global batch.
+    """
+    state = [model.state, opt.state]
+    value_and_grad = nn.value_and_grad(model, loss_fn)
+    size = group.size() if group is not None else 1
+
+    def step(x: mx.array, regime: mx.array, y: mx.array) -> mx.array:
+        loss, grads = value_and_grad(model, x, regime, y)
+        if size > 1:
+            from mlx.utils import tree_map
+
+            grads = tree_map(lambda g: mx.distributed.all_sum(g, group=group) / size, grads)
+            loss = mx.distributed.all_sum(loss, group=group) / size
+        opt.update(model, grads)
+        return loss
+
+    compiled: StepFn = mx.compile(step, inputs=state, outputs=state)
+    return compiled
+
+
+def predict(model: SelectorModel, x: mx.array, regime: mx.array) -> mx.array:
+    """Weights ``[B, K]`` in (0, 1)."""
+    return mx.sigmoid(model(x, regime))
