@@ -48,17 +48,15 @@ async def run(args: argparse.Namespace, db: Path, t_start: float) -> dict[str, f
     from textual.message import Message
 
     from storage.cache import Cache
-    from storage.feeds.replay import ReplayFeed
+    from storage.feeds.replay import ReplaySource
     from tui.app import AvwapApp
-    from tui.controller import Controller
+    from tui.runtime.controller import Controller
 
     cache = Cache(db, read_only=True)
 
-    def factory(symbols: tuple[str, ...], resume_at: object) -> ReplayFeed:
-        return ReplayFeed(cache, symbols, warm_sessions=args.days - 1, speed=None,
-                          resume_at=resume_at)  # type: ignore[arg-type]
+    source = ReplaySource(cache, warm_sessions=args.days - 1, speed=None)
 
-    ctl = Controller(cache, factory, engine_warm=args.warm_days)
+    ctl = Controller(cache, source, engine_warm=args.warm_days)
     app = AvwapApp(ctl, list_name="all", speed=None, live=False)
     out: dict[str, float] = {}
     painted: list[float] = []
@@ -72,16 +70,17 @@ async def run(args: argparse.Namespace, db: Path, t_start: float) -> dict[str, f
         out["first_idle_s"] = time.perf_counter() - t_start
         out["first_frame_s"] = (painted[0] if painted else float("nan")) - t_start
         t0 = time.perf_counter()
-        await app.workers.wait_for_complete()
+        await pilot.pause()
+        await app.console_screen.session.settled()
         await pilot.pause()
         out["warm_s"] = time.perf_counter() - t0
-        screen = app.main_screen
+        screen = app.console_screen
         steps: list[float] = []
         renders: list[float] = []
         totals: list[float] = []
         for _ in range(args.minutes):
             a = time.perf_counter()
-            frame = await screen.run_blocking(ctl.step_next)
+            frame = await screen.session.step_next()
             b = time.perf_counter()
             if frame is None:
                 break

@@ -1,26 +1,29 @@
-"""The Textual app: modes, global keys, the palette, and nothing else.
+"""The Textual app: the runtime, the screens' modes, global keys, the palette.
 
-Why thin: the console's behaviour lives in ``tui.controller`` (no widgets),
-``tui.screens.main`` (the loop and the panes) and ``tui.widgets`` (one module
-per pane); this file wires them and holds the knobs the tests and the
-benchmark turn (clock, render interval, live).
+Why thin: long work lives in the runtime (``tui.runtime``: the MLX thread, the
+jobs, clean shutdown), each screen in its own folder (``tui.screens``, listed
+once in ``SCREENS``), the panes render view models (``tui.views``). This file
+wires them and holds the knobs the tests and the benchmark turn (clock, render
+interval, live).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from importlib import import_module
 from typing import ClassVar
 
 from textual.app import App
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
-from tui.controller import Controller
 from tui.keys import binding_ids, keymap_from_section
 from tui.palette import ConsoleCommands
-from tui.screens.help import HelpRow, HelpScreen
-from tui.screens.main import MainScreen
-from tui.screens.placeholders import BacktestsScreen, TrainingScreen
+from tui.runtime.controller import Controller
+from tui.runtime.runtime import Runtime
+from tui.screens import SCREENS
+from tui.screens.common.help import HelpRow, HelpScreen
+from tui.screens.console.screen import ConsoleScreen
 
 
 class AvwapApp(App[None]):
@@ -28,18 +31,13 @@ class AvwapApp(App[None]):
 
     TITLE = "AVWAP Console"
     CSS_PATH = "app.tcss"
-    MODES: ClassVar = {
-        "console": MainScreen, "training": TrainingScreen, "backtests": BacktestsScreen,
-    }
+    MODES: ClassVar = {spec.mode: spec.factory() for spec in SCREENS}
     DEFAULT_MODE = "console"
     COMMANDS = App.COMMANDS | {ConsoleCommands}
-    BINDINGS: ClassVar = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
-        Binding("1", "switch_mode('console')", "Console", show=False, id="screen.console"),
-        Binding("2", "switch_mode('training')", "Training", show=False, id="screen.training"),
-        Binding("3", "switch_mode('backtests')", "Backtests", show=False,
-                id="screen.backtests"),
+        *(spec.binding() for spec in SCREENS),
     ]
 
     def __init__(
@@ -57,6 +55,7 @@ class AvwapApp(App[None]):
     ) -> None:
         super().__init__()
         self.controller = controller
+        self.runtime = Runtime(self.post_message)
         self.list_name = list_name
         self.speed = speed
         self.feed_kind = feed_kind
@@ -70,23 +69,33 @@ class AvwapApp(App[None]):
 
     @staticmethod
     def binding_ids() -> list[str]:
-        from tui.screens.alert_dialog import AlertDialog
-        from tui.screens.alerts_list import AlertsScreen
-        from tui.screens.list_picker import ListPicker
-        from tui.widgets.watchlist import Watchlist
+        """Every binding id of every screen and widget class: remappable by construction.
 
-        return list(binding_ids([AvwapApp, MainScreen, Watchlist, HelpScreen, ListPicker,
-                                 AlertDialog, AlertsScreen]))
+        The screens' modules are imported first, so their classes (and the
+        widgets they import) exist; any other ``Screen`` or widget subclass with
+        ids (one a test defines, a later screen) is found the same way.
+        """
+        for spec in SCREENS:
+            import_module(spec.target.split(":")[0])
+        return list(binding_ids())
 
     def on_mount(self) -> None:
         for w in self.key_warnings:
             self.notify(w, title="Config", severity="warning", timeout=8)
 
+    async def action_quit(self) -> None:
+        """Stop every job and the MLX thread (never blocking the loop), then exit."""
+        await self.runtime.shutdown()
+        self.exit()
+
+    async def on_unmount(self) -> None:
+        await self.runtime.shutdown()  # idempotent; covers exits that bypass ``q``
+
     @property
-    def main_screen(self) -> MainScreen:
+    def console_screen(self) -> ConsoleScreen:
         screen = self.get_screen_stack("console")[0] if self.current_mode != "console" \
             else self.screen_stack[0]
-        assert isinstance(screen, MainScreen)
+        assert isinstance(screen, ConsoleScreen)
         return screen
 
     def help_rows(self) -> list[HelpRow]:
@@ -110,15 +119,15 @@ class AvwapApp(App[None]):
 
     # palette targets -------------------------------------------------------------
     def switch_list(self, name: str) -> None:
-        self.main_screen.switch_list(name)
+        self.console_screen.switch_list(name)
 
     def set_speed(self, speed: float | None) -> None:
-        self.main_screen.set_speed(speed)
+        self.console_screen.set_speed(speed)
 
     def sort_by(self, key: str) -> None:
-        from tui.widgets.watchlist import Watchlist
+        from tui.screens.console.watchlist import Watchlist
 
-        self.main_screen.query_one(Watchlist).sort_by(key)
+        self.console_screen.query_one(Watchlist).sort_by(key)
 
     def show_alerts(self) -> None:
-        self.main_screen.action_show_alerts()
+        self.console_screen.action_show_alerts()

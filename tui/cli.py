@@ -9,9 +9,6 @@ both work. Errors of the project's own type print one line and exit 2.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
-import os
 import sys
 from collections.abc import Sequence
 
@@ -46,7 +43,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    try:
+        # Building the parser imports every command (about half a second):
+        # a Ctrl-C then is an interruption too, not a traceback.
+        parser = build_parser()
+    except KeyboardInterrupt:
+        print("avwap: interrupted", file=sys.stderr)
+        return 130
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         # `avwap` alone starts the console when the TUI exists, else shows help.
@@ -69,36 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    """The ``avwap`` console script: ``main``, then leave without interpreter teardown
-    when the console ran.
-
-    Why: the console computes on a worker thread, and MLX keeps a thread-local
-    compile cache whose C++ destructor calls back into Python. When that thread
-    ends, glibc runs the destructor *after* Python's ``join`` has returned, so it
-    can race the main thread's ``Py_Finalize``; CPython then ends the thread
-    from inside a ``noexcept`` destructor and the process aborts
-    ("terminate called without an active exception", exit 134, about one quit
-    in five under CI). By the time ``main`` returns, the app has restored the
-    terminal and closed the cache, so nothing is left for teardown to do:
-    flush, then ``os._exit`` with the real exit code.
-    """
-    code = main()
-    if not _console_ran:
-        raise SystemExit(code)
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a reader that left (BrokenPipe)
-            stream.flush()
-    os._exit(code)
-
-
-_console_ran = False
-
-
-def mark_console_ran() -> None:
-    """Called by ``avwap tui`` once the app has run: see ``entry``."""
-    global _console_ran
-    _console_ran = True
+    """The ``avwap`` console script."""
+    raise SystemExit(main())
 
 
 def _has_tui() -> bool:

@@ -34,10 +34,15 @@ def _subclasses(cls: type) -> Iterator[type]:
         yield from _subclasses(sub)
 
 
-def binding_ids(classes: Iterable[type]) -> dict[str, Binding]:
-    """Every ``Binding`` with an id declared on ``classes`` (and their bases)."""
+def binding_ids(classes: Iterable[type] | None = None) -> dict[str, Binding]:
+    """Every ``Binding`` with an id declared on ``classes`` (and their bases).
+
+    With no ``classes``: every app, screen and widget class defined so far (all
+    subclasses of Textual's ``DOMNode``), so a new screen's keys are remappable
+    without being listed anywhere.
+    """
     out: dict[str, Binding] = {}
-    for cls in classes:
+    for cls in (classes if classes is not None else _subclasses(DOMNode)):
         for klass in cls.__mro__:
             for b in klass.__dict__.get("BINDINGS", []):
                 if isinstance(b, Binding) and b.id:

@@ -1,19 +1,24 @@
-"""Typed messages from the session worker to the screen.
+"""Typed messages from the runtime's jobs to the screens that watch them.
 
-Why dataclasses with docstrings: each message is a small contract between the
-worker (which may post hundreds a second at max replay speed) and the panes.
-``SnapshotReady`` collapses under bursts (``can_replace``): only the newest
-minute matters to the screen. Alerts and errors never collapse.
+Why dataclasses with docstrings: each message is a small contract between a
+job (the live session may post hundreds a second at max replay speed) and the
+screen. ``SnapshotReady``, ``WarmProgress`` and ``JobProgress`` collapse under
+bursts (``can_replace``): only the newest matters. Alerts, errors and job ends
+never collapse.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
-from tui.alerts import AlertHit
-from tui.controller import Frame
+from storage.feeds.base import FeedState
+
+if TYPE_CHECKING:
+    from tui.alerts import AlertHit
+    from tui.runtime.controller import Frame
 
 
 @dataclass
@@ -35,9 +40,11 @@ class AlertsFired(Message):
 
 @dataclass
 class WarmProgress(Message):
-    """Warm-up progress in [0, 1] while the engine replays the history."""
+    """Warm-up progress in [0, 1] of list ``list_name`` (``symbols`` with data)."""
 
     fraction: float
+    list_name: str = ""
+    symbols: int = 0
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, WarmProgress)
@@ -50,6 +57,7 @@ class SessionReady(Message):
     list_name: str
     symbols: tuple[str, ...]
     missing: tuple[str, ...]
+    frame: Frame | None = None  # the last warmed minute, if the history has one
 
 
 @dataclass
@@ -65,3 +73,44 @@ class FeedNotice(Message):
 
     level: str
     text: str
+
+
+@dataclass
+class FeedStateChanged(Message):
+    """The feed's state changed (IB: connecting, backfilling, live, stalled, down)."""
+
+    state: FeedState
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, FeedStateChanged)
+
+
+@dataclass
+class JobStarted(Message):
+    """The runtime started job ``name`` (``kind``: console, chunked, process)."""
+
+    name: str
+    kind: str
+
+
+@dataclass
+class JobProgress(Message):
+    """A job's progress event (a training JSON line, a backtest chunk's figures)."""
+
+    name: str
+    event: dict[str, Any]
+
+    def can_replace(self, message: Message) -> bool:
+        # Only plain progress collapses; epoch ends, evaluations and errors never do.
+        return (isinstance(message, JobProgress) and message.name == self.name
+                and self.event.get("event") == message.event.get("event") == "step")
+
+
+@dataclass
+class JobFinished(Message):
+    """Job ``name`` ended: ``state`` is done | failed | cancelled; ``error`` one line."""
+
+    name: str
+    kind: str
+    state: str
+    error: str | None = None

@@ -14,7 +14,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from storage.feeds.replay import SPEEDS, speed_label
 from storage.tickers import available_lists
-from tui.widgets.watchlist import COLUMNS
+from tui.screens.console.watchlist import COLUMNS
 
 if TYPE_CHECKING:
     from tui.app import AvwapApp

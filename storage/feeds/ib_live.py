@@ -1,12 +1,12 @@
 """The IB feed as the console's feed: one IB connection per console, a feed per ticker list.
 
-Why an adapter: the console's ``Controller`` was written against ``ReplayFeed``
-(``load()`` returns the history the engine warms on, ``panel``, ``batches()``,
-``speed``, ``state``) and builds a new feed for every ticker list through a
-factory called on its session thread. ``IBFeed`` is asyncio-only and owns a
-socket to the gateway, so:
+Why an adapter: the console speaks the one ``Feed`` contract
+(``storage.feeds.base``: ``load()`` returns the history the engine warms on,
+``panel``, ``batches()``, ``state``) and builds a new feed for every ticker list
+through a ``FeedSource`` called on its MLX thread. ``IBFeed`` is asyncio-only and
+owns a socket to the gateway, so:
 
-- ``IBLiveSession`` is that factory. It owns one ``IBFeed`` for the whole
+- ``IBLiveSession`` is that source. It owns one ``IBFeed`` for the whole
   console run; a list switch becomes ``IBFeed.set_symbols`` on the same
   connection (a second connection with the same clientId would be refused).
 - ``LiveIBFeed.load()`` is called on the session thread; it runs the IB work
@@ -18,8 +18,7 @@ socket to the gateway, so:
 - ``batches()`` passes on ``IBFeed``'s closed minutes, dropping any that the
   history already covers or that were assembled for a previous list.
 
-Live bars cannot be sped up or paused: ``speed`` is always ``None`` and
-setting it does nothing; there is no ``pause``/``resume`` (the screen checks).
+Live bars cannot be sped up or paused: ``LiveIBFeed.replay`` is ``None``.
 """
 
 from __future__ import annotations
@@ -50,7 +49,7 @@ class IBFeedError(AvwapError):
 
 
 class IBLiveSession:
-    """One IB connection for a console run; called as the Controller's feed factory."""
+    """One IB connection for a console run: the console's ``FeedSource`` for live bars."""
 
     #: The feed backfills the cache itself: symbols need no cached bars beforehand.
     fills_cache = True
@@ -168,7 +167,7 @@ class IBLiveSession:
 
 
 class LiveIBFeed:
-    """What the Controller needs from a feed, over the session's ``IBFeed``."""
+    """The ``Feed`` of one ticker list, over the session's one ``IBFeed``."""
 
     def __init__(self, session: IBLiveSession, symbols: Sequence[str]) -> None:
         self.session = session
@@ -185,18 +184,13 @@ class LiveIBFeed:
         return self.session.state
 
     @property
-    def speed(self) -> float | None:
-        """Live bars arrive when IB sends them: no replay speed."""
+    def replay(self) -> None:
+        """Live bars arrive when IB sends them: no speed, pause or stepping."""
         return None
 
-    @speed.setter
-    def speed(self, value: float | None) -> None:
-        pass  # the console sets the replay speed on every feed; live ignores it
-
-    @property
-    def events(self) -> list[FeedEvent]:
-        feed = self.session.feed
-        return list(feed.events) if feed is not None else []
+    def on_event(self, callback: Callable[[FeedEvent], None]) -> None:
+        """Notices come from the session's one ``IBFeed`` (``IBLiveSession.on_event``)."""
+        self.session.on_event(callback)
 
     def load(self) -> Panel:
         """Backfill through IB, then read the history up to the live minute (blocking)."""
@@ -224,10 +218,6 @@ class LiveIBFeed:
 
     async def stop(self) -> None:
         await self.session.aclose()
-
-    def next_batch(self) -> BarBatch | None:
-        """Live minutes cannot be pulled synchronously; use ``batches()``."""
-        return None
 
     async def batches(self) -> AsyncIterator[BarBatch]:
         feed = self.session.feed

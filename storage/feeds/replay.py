@@ -26,7 +26,7 @@ import numpy as np
 from storage import calendar
 from storage.cache import Cache
 from storage.errors import CacheError
-from storage.feeds.base import FeedEvent, FeedState
+from storage.feeds.base import FeedEvent, FeedState, ReplayControls
 from storage.types import BarBatch, Panel, as_dt64
 
 #: Speeds the console cycles through; ``None`` is "max" (no waiting).
@@ -64,7 +64,7 @@ def auto_warm_sessions(replay_day: np.datetime64) -> int:
 
 
 class ReplayFeed:
-    """A ``BarFeed`` over cached bars (see the module docstring)."""
+    """A ``Feed`` over cached bars, with ``ReplayControls`` (see the module docstring)."""
 
     def __init__(
         self,
@@ -92,8 +92,9 @@ class ReplayFeed:
         self.clock = clock
         self.sleep = sleep
         self.hours = hours
-        self.state = FeedState.CONNECTING
+        self._state = FeedState.CONNECTING
         self._callbacks: list[Callable[[FeedEvent], None]] = []
+        self._state_callbacks: list[Callable[[FeedState], None]] = []
         self._panel: Panel | None = None
         self._start = 0  # first replayed minute index
         self._pos = 0  # next minute index to deliver
@@ -106,6 +107,25 @@ class ReplayFeed:
     @property
     def symbols(self) -> tuple[str, ...]:
         return self._symbols
+
+    @property
+    def state(self) -> FeedState:
+        return self._state
+
+    @state.setter
+    def state(self, value: FeedState) -> None:
+        if value is not self._state:
+            self._state = value
+            for cb in self._state_callbacks:
+                cb(value)
+
+    @property
+    def replay(self) -> ReplayControls:
+        """A replay has every replay control (``Feed.replay``)."""
+        return self
+
+    def on_state(self, callback: Callable[[FeedState], None]) -> None:
+        self._state_callbacks.append(callback)
 
     def load(self) -> Panel:
         """Read the panel (blocking: call it off the UI thread). Returns the history."""
@@ -197,7 +217,7 @@ class ReplayFeed:
         for cb in self._callbacks:
             cb(ev)
 
-    # -- BarFeed ---------------------------------------------------------------
+    # -- Feed ------------------------------------------------------------------
     async def start(self) -> None:
         if self._panel is None:
             self.load()
@@ -263,6 +283,43 @@ class ReplayFeed:
             if batch is None:
                 return
             yield batch
+
+
+class ReplaySource:
+    """The ``FeedSource`` of replays: a ``ReplayFeed`` per list over one cache.
+
+    Every feed it builds reports its state and notices to the callbacks given
+    here, so the console subscribes once for the whole run.
+    """
+
+    fills_cache = False
+
+    def __init__(self, cache: Cache, **options: object) -> None:
+        self.cache = cache
+        self.options = options  # ReplayFeed keyword arguments (sessions, speed, end …)
+        self._state_cbs: list[Callable[[FeedState], None]] = []
+        self._event_cbs: list[Callable[[FeedEvent], None]] = []
+        self._feeds: list[ReplayFeed] = []
+
+    def __call__(self, symbols: tuple[str, ...], resume_at: np.datetime64 | None) -> ReplayFeed:
+        feed = ReplayFeed(self.cache, symbols, resume_at=resume_at,
+                          **self.options)  # type: ignore[arg-type]
+        for scb in self._state_cbs:
+            feed.on_state(scb)
+        for ecb in self._event_cbs:
+            feed.on_event(ecb)
+        self._feeds = [feed]  # the previous list's feed is stopped by the console
+        return feed
+
+    def on_state(self, callback: Callable[[FeedState], None]) -> None:
+        self._state_cbs.append(callback)
+
+    def on_event(self, callback: Callable[[FeedEvent], None]) -> None:
+        self._event_cbs.append(callback)
+
+    async def aclose(self) -> None:
+        for feed in self._feeds:
+            await feed.stop()
 
 
 def _exchange_date(ts: np.datetime64) -> dt.date:

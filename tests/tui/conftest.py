@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from storage.feeds.replay import ReplayFeed
 from storage import demo
 from storage.cache import Cache
+from storage.feeds.replay import ReplaySource
 from tui.app import AvwapApp
-from tui.controller import Controller
+from tui.runtime.controller import Controller
 
 SYMBOLS = ("SPY", "AAPL", "MSFT", "NVDA", "TSLA", "JPM")
 DAYS = 3
@@ -53,12 +53,9 @@ def make_controller(db: Path, user_dir: Path | None, *, warm: int = 0,
     session.
     """
     cache = Cache(db, read_only=True)
-
-    def factory(symbols: tuple[str, ...], resume_at: object) -> ReplayFeed:
-        return ReplayFeed(cache, symbols, end=demo.DEFAULT_END, warm_sessions=warm,
-                          speed=None, resume_at=resume_at, limit=limit)  # type: ignore[arg-type]
-
-    return Controller(cache, factory, clock=lambda: 0.0, user_dir=user_dir)
+    source = ReplaySource(cache, end=demo.DEFAULT_END, warm_sessions=warm, speed=None,
+                          limit=limit)
+    return Controller(cache, source, clock=lambda: 0.0, user_dir=user_dir)
 
 
 @pytest.fixture
@@ -75,11 +72,12 @@ def make_app(demo_db: Path, user_dir: Path) -> Callable[..., AvwapApp]:
 
 
 async def _ready(pilot: object) -> None:
-    """Wait until the list is loaded and warmed (workers done), then settle."""
+    """Wait until the list is loaded and warmed (the session's switch done), then settle."""
     app = pilot.app  # type: ignore[attr-defined]
-    await app.workers.wait_for_complete()
     await pilot.pause()  # type: ignore[attr-defined]
-    await app.workers.wait_for_complete()
+    await app.console_screen.session.settled()
+    await pilot.pause()  # type: ignore[attr-defined]
+    await app.console_screen.session.settled()
     await pilot.pause()  # type: ignore[attr-defined]
 
 
@@ -88,9 +86,9 @@ async def _replay(pilot: object, minutes: int) -> None:
     app = pilot.app  # type: ignore[attr-defined]
     frame = None
     for _ in range(minutes):
-        frame = await app.main_screen.run_blocking(app.controller.step_next)
+        frame = await app.console_screen.session.step_next()
     assert frame is not None
-    app.main_screen.show_frame(frame)
+    app.console_screen.show_frame(frame)
     await pilot.pause()  # type: ignore[attr-defined]
 
 

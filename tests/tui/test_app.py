@@ -7,17 +7,19 @@ from pathlib import Path
 
 import numpy as np
 
-from storage.feeds.base import FeedState
 from storage.cache import Cache
-from tui.screens.alert_dialog import AlertDialog
-from tui.screens.alerts_list import AlertsScreen
-from tui.screens.help import HelpScreen
-from tui.screens.list_picker import ListPicker
-from tui.screens.placeholders import BacktestsScreen, TrainingScreen
-from tui.widgets.avwap_pane import AvwapChart, AvwapTable
-from tui.widgets.indicators_pane import IndicatorsPane
-from tui.widgets.status_bar import StatusBar
-from tui.widgets.watchlist import Watchlist
+from storage.feeds.base import FeedState
+from tui.screens.backtests.screen import BacktestsScreen
+from tui.screens.common.alert_dialog import AlertDialog
+from tui.screens.common.alerts_list import AlertsScreen
+from tui.screens.common.help import HelpScreen
+from tui.screens.common.list_picker import ListPicker
+from tui.screens.console import present
+from tui.screens.console.avwap_pane import AvwapChart, AvwapTable
+from tui.screens.console.indicators_pane import IndicatorsPane
+from tui.screens.console.status_bar import StatusBar
+from tui.screens.console.watchlist import Watchlist
+from tui.screens.training.screen import TrainingScreen
 
 SIZE = (160, 48)
 
@@ -31,7 +33,7 @@ async def test_panes_show_the_first_frame(make_app, ready, replay) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await replay(pilot, 5)
-        screen = app.main_screen
+        screen = app.console_screen
         wl = screen.query_one(Watchlist)
         assert wl.symbols == ("SPY", "AAPL", "MSFT", "NVDA", "TSLA", "JPM")
         assert wl.cursor_symbol == "AAPL"  # first by symbol
@@ -44,8 +46,8 @@ async def test_panes_show_the_first_frame(make_app, ready, replay) -> None:
         status = screen.query_one(StatusBar).status
         assert status.clock == "2025-11-21 09:34 ET"
         assert status.list_name == "mini" and status.symbols == 6
-        assert screen.query_one(IndicatorsPane).rows("AAPL", screen.frame)[0][0] == (
-            "avwap_session_z")
+        view = present.indicator_values(screen.frame, "AAPL")
+        assert screen.query_one(IndicatorsPane).rows(view)[0][0] == "avwap_session_z"
 
 
 async def test_cursor_keys_and_cursor_follows_symbol(make_app, ready, replay) -> None:
@@ -53,7 +55,7 @@ async def test_cursor_keys_and_cursor_follows_symbol(make_app, ready, replay) ->
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await replay(pilot, 3)
-        wl = app.main_screen.query_one(Watchlist)
+        wl = app.console_screen.query_one(Watchlist)
         await pilot.press("down")
         assert wl.cursor_symbol == "JPM"
         await pilot.press("end")
@@ -80,7 +82,7 @@ async def test_sort_keys(make_app, ready, replay) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await replay(pilot, 10)
-        wl = app.main_screen.query_one(Watchlist)
+        wl = app.console_screen.query_one(Watchlist)
         await pilot.press("o")
         assert (wl.sort_key, wl.reverse) == ("last", True)
         last = [wl.cols["last"][wl.order[r]] for r in range(6)]
@@ -96,7 +98,7 @@ async def test_mouse_header_sorts_and_row_selects(make_app, ready, replay) -> No
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await replay(pilot, 10)
-        wl = app.main_screen.query_one(Watchlist)
+        wl = app.console_screen.query_one(Watchlist)
         await pilot.click(Watchlist, offset=(20, 0))  # the "Chg%" header
         assert wl.sort_key == "change"
         await pilot.click(Watchlist, offset=(2, 3))  # third row
@@ -114,7 +116,7 @@ async def test_speed_and_pause_keys(make_app, ready, replay) -> None:
         assert feed.speed == 10.0
         await pilot.press("s", "s")
         assert feed.speed is None
-        assert app.main_screen.query_one(StatusBar).status.speed is None
+        assert app.console_screen.query_one(StatusBar).status.speed is None
         await pilot.press("space")
         assert feed.state is FeedState.PAUSED
         await pilot.press("space")
@@ -144,7 +146,7 @@ async def test_screens_navigate(make_app, ready) -> None:
         await pilot.press("3")
         assert isinstance(app.screen, BacktestsScreen)
         await pilot.press("1")
-        assert app.screen is app.main_screen
+        assert app.screen is app.console_screen
 
 
 async def test_quit_key(make_app, ready) -> None:
@@ -166,12 +168,12 @@ async def test_next_list_key_switches_engine(make_app, ready, replay) -> None:
         await replay(pilot, 4)
         await pilot.press("l")  # next after half is mini
         await ready(pilot)
-        assert app.main_screen.list_name == "mini"
+        assert app.console_screen.list_name == "mini"
         assert app.controller.engine.symbols == app.controller.symbols
         assert len(app.controller.symbols) == 6
         # The new engine continues at the next minute of the replay.
-        assert app.main_screen.frame.snapshot.ts == np.datetime64("2025-11-21T14:33")
-        assert app.main_screen.query_one(Watchlist).symbols == app.controller.symbols
+        assert app.console_screen.frame.snapshot.ts == np.datetime64("2025-11-21T14:33")
+        assert app.console_screen.query_one(Watchlist).symbols == app.controller.symbols
 
 
 async def test_picker_key_and_palette(make_app, ready) -> None:
@@ -187,14 +189,14 @@ async def test_picker_key_and_palette(make_app, ready) -> None:
         ol.highlighted = ol.get_option_index("half")
         await pilot.press("enter")
         await ready(pilot)
-        assert app.main_screen.list_name == "half"
+        assert app.console_screen.list_name == "half"
         # Command palette: "list: mini".
         await pilot.press("ctrl+p")
         await pilot.press(*"list: mini")
         await pilot.pause()
         await pilot.press("enter")
         await ready(pilot)
-        assert app.main_screen.list_name == "mini"
+        assert app.console_screen.list_name == "mini"
 
 
 async def test_broken_list_notifies_and_keeps_running(make_app, ready) -> None:
@@ -204,7 +206,7 @@ async def test_broken_list_notifies_and_keeps_running(make_app, ready) -> None:
         app.switch_list("broken")
         await ready(pilot)
         assert any("invalid JSON" in m for m in messages(app))
-        assert app.main_screen.list_name == "mini"  # still on the old list
+        assert app.console_screen.list_name == "mini"  # still on the old list
         app.switch_list("nodata")
         await ready(pilot)
         assert any("no bars for any symbol" in m for m in messages(app))
@@ -218,7 +220,7 @@ async def test_empty_cache_notifies(make_app, ready, tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         assert any("is empty" in m for m in messages(app))
-        assert app.main_screen.query_one(StatusBar).status.state is FeedState.DOWN
+        assert app.console_screen.query_one(StatusBar).status.state is FeedState.DOWN
         await pilot.press("question_mark")  # still responsive
         assert isinstance(app.screen, HelpScreen)
 
@@ -239,7 +241,7 @@ async def test_alert_keys_set_list_and_delete(make_app, ready, replay) -> None:
         await pilot.press("d")
         assert app.controller.alerts.rules == []
         await pilot.press("escape")
-        assert app.screen is app.main_screen
+        assert app.screen is app.console_screen
 
 
 async def test_alert_fires_notification_and_bell(make_app, ready, replay) -> None:
@@ -254,12 +256,12 @@ async def test_alert_fires_notification_and_bell(make_app, ready, replay) -> Non
             app.controller.alerts.add(AlertRule(sym, "session", "level"))
         fired = []
         for _ in range(60):
-            frame = await app.main_screen.run_blocking(app.controller.step_next)
+            frame = await app.console_screen.session.step_next()
             if frame.hits:
                 fired.extend(frame.hits)
                 from tui.messages import AlertsFired
 
-                app.main_screen.post_message(AlertsFired(frame.hits))
+                app.console_screen.post_message(AlertsFired(frame.hits))
         await pilot.pause()
         assert fired, "no symbol crossed its session AVWAP in an hour of demo data"
         assert bells
@@ -271,7 +273,7 @@ async def test_live_loop_replays_at_max_speed(make_app, ready) -> None:
     app = make_app(live=True, limit=30, render_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)  # waits until the feed worker has replayed its 30 minutes
-        screen = app.main_screen
+        screen = app.console_screen
         assert app.controller.feed.state is FeedState.DONE
         assert app.controller.frame.snapshot.ts == np.datetime64("2025-11-21T14:59")
         assert screen.frame.snapshot.ts == np.datetime64("2025-11-21T14:59")
@@ -283,7 +285,7 @@ async def test_keys_remap_from_config(make_app, ready, replay) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await replay(pilot, 2)
-        wl = app.main_screen.query_one(Watchlist)
+        wl = app.console_screen.query_one(Watchlist)
         await pilot.press("x")
         assert wl.sort_key == "last"
         await pilot.press("o")  # no longer bound
@@ -298,7 +300,7 @@ async def test_throttled_chart_catches_up_with_the_last_minute(make_app, ready, 
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         await replay(pilot, 5)
-        screen = app.main_screen
+        screen = app.console_screen
         chart = screen.query_one(AvwapChart)
         assert chart._key == ("AAPL", 5)  # a new symbol draws at once
         await replay(pilot, 3)

@@ -18,17 +18,17 @@ import numpy as np
 import pytest
 from textual.pilot import Pilot
 
-from storage.feeds.base import FeedState
-from storage.feeds.ib_live import IBLiveSession
 from ibsim import GatewaySim, SimBars
 from storage.cache import Cache
+from storage.feeds.base import FeedState
+from storage.feeds.ib_live import IBLiveSession
 from tui import fmt
 from tui.cli import build_parser
 from tui.commands.common import config_of, db_of
 from tui.commands.tui_cmd import build_app, ib_factory
-from tui.screens.main import MainScreen
-from tui.widgets.status_bar import StatusBar
-from tui.widgets.watchlist import Watchlist
+from tui.screens.console.screen import ConsoleScreen
+from tui.screens.console.status_bar import StatusBar
+from tui.screens.console.watchlist import Watchlist
 
 SYMBOLS = ("AAPL", "MSFT", "NVDA")
 SIZE = (160, 48)
@@ -71,7 +71,7 @@ async def until(pilot: Pilot[None], cond: Callable[[], bool], what: str,
     pytest.fail(f"the console never got to: {what}")
 
 
-def shown_minute(screen: MainScreen) -> np.datetime64 | None:
+def shown_minute(screen: ConsoleScreen) -> np.datetime64 | None:
     return None if screen.frame is None else screen.frame.snapshot.ts
 
 
@@ -102,7 +102,7 @@ async def test_console_runs_live_on_ib(tmp_path: Path, sim: GatewaySim) -> None:
     session.bind(asyncio.get_running_loop())
     try:
         async with app.run_test(size=SIZE) as pilot:
-            screen = app.main_screen
+            screen = app.console_screen
             bar, wl = screen.query_one(StatusBar), screen.query_one(Watchlist)
             ctl = app.controller
 
@@ -203,7 +203,7 @@ async def test_list_switch_keeps_one_connection(tmp_path: Path, sim: GatewaySim,
         sim.advance()
         batch = await asyncio.wait_for(anext(aiter(second.batches())), 10)
         assert batch.symbols == ("MSFT", "TSLA") and batch.ts == cut and batch.valid.all()
-        assert second.speed is None and second.next_batch() is None
+        assert second.replay is None  # live bars: no speed, pause or stepping
     finally:
         await session.aclose()
         cache.close()

@@ -19,7 +19,7 @@ def _prepared(make_app, ready, replay, minutes: int = 30):
     return app, run_before
 
 
-def test_main_screen(snap_compare, make_app, ready, replay) -> None:
+def test_console_screen(snap_compare, make_app, ready, replay) -> None:
     app, before = _prepared(make_app, ready, replay)
     assert snap_compare(app, terminal_size=SIZE, run_before=before)
 

@@ -8,8 +8,8 @@ from engine.incremental import IncrementalEngine
 from engine.snapshot import REGIMES
 from tui import fmt
 from tui.alerts import ANCHORS
-from tui.widgets.avwap_pane import BAND_COLUMNS, AvwapTable, band_cell, z_cell
-from tui.widgets.watchlist import COLUMNS, Watchlist
+from tui.screens.console.avwap_pane import BAND_COLUMNS, AvwapTable, band_cell, z_cell
+from tui.screens.console.watchlist import COLUMNS, Watchlist
 
 N = 45
 
@@ -20,7 +20,7 @@ async def test_watchlist_and_avwap_pane_match_the_snapshot(make_app, ready, repl
         await ready(pilot)
         await replay(pilot, N)
         ctl = app.controller
-        snap = app.main_screen.frame.snapshot
+        snap = app.console_screen.frame.snapshot
         assert snap.ts == np.datetime64("2025-11-21T14:30") + np.timedelta64(N - 1, "m")
 
         # An independent engine over the same minutes gives the same Snapshot.
@@ -32,12 +32,12 @@ async def test_watchlist_and_avwap_pane_match_the_snapshot(make_app, ready, repl
                 ref = eng.step(feed.panel.batch(len(feed.history().ts) + t))
             return ref
 
-        ref = await app.main_screen.run_blocking(reference)
+        ref = await app.runtime.executor.run(reference)
         np.testing.assert_array_equal(ref.values, snap.values)
         np.testing.assert_array_equal(ref.last, snap.last)
 
-        wl = app.main_screen.query_one(Watchlist)
-        frame = app.main_screen.frame
+        wl = app.console_screen.query_one(Watchlist)
+        frame = app.console_screen.frame
         for row in range(len(snap.symbols)):
             line = wl.render_line(row + 1).text
             i = int(wl.order[row])
@@ -63,7 +63,7 @@ async def test_watchlist_and_avwap_pane_match_the_snapshot(make_app, ready, repl
             panel.valid[:, start : start + N], today, 0).sum(axis=1))
 
         symbol = wl.cursor_symbol
-        table = app.main_screen.query_one(AvwapTable)
+        table = app.console_screen.query_one(AvwapTable)
         row = snap.row(symbol)
         last = float(snap.last[snap.symbols.index(symbol)])
         assert table.render_line(0).text.split()[:2] == [symbol, fmt.price(last)]

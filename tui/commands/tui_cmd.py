@@ -5,33 +5,29 @@ factory, so ``--feed replay`` (any cache, replayed as live), ``--feed demo``
 (seed the demo data first if the cache is empty, then replay) and ``--feed ib``
 (live minutes from TWS / IB Gateway) differ only in this file.
 
-``--feed ib`` needs two things the replay does not: the IB client runs on the
-app's own event loop (``IBLiveSession.bind``, before the first list loads), and
-the connection is closed on that loop when the app exits. ``run_live`` does
-both around ``App.run_async``; the tests call ``build_app`` and do the same
-around ``App.run_test``.
+``--feed ib`` needs one thing the replay does not: the IB client runs on the
+app's own event loop (``IBLiveSession.bind``, before the first list loads).
+``run_live`` binds it around ``App.run_async`` (and closes the connection there
+too, in case the app ended without its runtime's shutdown); the tests call
+``build_app`` and do the same around ``App.run_test``. Feed states and notices
+reach the screen as messages through the runtime's console session.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
-from typing import TYPE_CHECKING, Any
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from storage.cache import Cache
 from storage.config import Config
 from storage.errors import ConfigError
-from tui.cli import mark_console_ran
 from tui.commands.common import config_of, db_of
 
 if TYPE_CHECKING:  # the engine (MLX) loads only when the console starts
-    from storage.feeds.base import FeedEvent, FeedState
     from storage.feeds.ib_live import IBLiveSession
-    from storage.feeds.replay import ReplayFeed
+    from storage.feeds.replay import ReplaySource
     from tui.app import AvwapApp
 
 
@@ -78,15 +74,11 @@ def _speed(text: str) -> float | None:
         raise argparse.ArgumentTypeError(f"bad speed {text!r}: use 1, 10, 60 or max") from e
 
 
-def replay_factory(cache: Cache, args: argparse.Namespace) -> Any:
-    from storage.feeds.replay import ReplayFeed
+def replay_source(cache: Cache, args: argparse.Namespace) -> ReplaySource:
+    from storage.feeds.replay import ReplaySource
 
-    def make(symbols: tuple[str, ...], resume_at: np.datetime64 | None) -> ReplayFeed:
-        history = max(args.history_days, args.warm_days or 0)
-        return ReplayFeed(cache, symbols, sessions=args.sessions, warm_sessions=history,
-                          speed=args.speed, resume_at=resume_at)
-
-    return make
+    history = max(args.history_days, args.warm_days or 0)
+    return ReplaySource(cache, sessions=args.sessions, warm_sessions=history, speed=args.speed)
 
 
 def ib_factory(cfg: Config, cache: Cache, args: argparse.Namespace) -> IBLiveSession:
@@ -112,42 +104,19 @@ def build_app(
 ) -> tuple[AvwapApp, IBLiveSession | None]:
     """The app for ``args`` and, with ``--feed ib``, the IB session it runs on."""
     from tui.app import AvwapApp
-    from tui.controller import Controller
+    from tui.runtime.controller import Controller
 
     list_name = args.list_name or cfg.tickers
     session = ib_factory(cfg, cache, args) if args.feed == "ib" else None
-    factory = session if session is not None else replay_factory(cache, args)
+    source = session if session is not None else replay_source(cache, args)
     app = AvwapApp(
-        Controller(cache, factory, engine_warm=args.warm_days),
+        Controller(cache, source, engine_warm=args.warm_days),
         list_name=list_name,
-        speed=args.speed,
+        speed=None if session is not None else args.speed,
         feed_kind=args.feed,
         keys=cfg.section("keys"),
     )
-    if session is not None:
-        _show_feed(app, session)
     return app, session
-
-
-def _show_feed(app: AvwapApp, session: IBLiveSession) -> None:
-    """Feed states go to the status bar at once (no frames arrive while IB is away);
-    warnings and errors become notifications. Both run on the app's loop."""
-    from textual.css.query import NoMatches
-
-    from tui.widgets.status_bar import StatusBar
-
-    def state(value: FeedState) -> None:
-        # Before the screen is mounted (or after it is gone) there is nothing to update.
-        with contextlib.suppress(NoMatches, AssertionError, IndexError, KeyError):
-            app.main_screen.query_one(StatusBar).set(state=value)
-
-    def event(ev: FeedEvent) -> None:
-        if ev.level in ("warning", "error") and app.is_running:
-            app.notify(ev.message, title="IB", timeout=8,
-                       severity="error" if ev.level == "error" else "warning")
-
-    session.on_state(state)
-    session.on_event(event)
 
 
 async def run_live(app: AvwapApp, session: IBLiveSession) -> None:
@@ -172,7 +141,6 @@ def run(args: argparse.Namespace) -> int:
             demo.seed_cache(cache, load_list(list_name).symbols)
             cache.checkpoint()
         app, session = build_app(args, cfg, cache)
-        mark_console_ran()  # the console's threads used MLX: see tui.cli.entry
         if session is None:
             app.run()
         else:

@@ -1,1 +1,1 @@
-"""One module per pane of the main screen (watchlist, AVWAP, indicators, status)."""
+"""Widgets shared by several screens (the braille chart, the line-strip cache)."""

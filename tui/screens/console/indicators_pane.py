@@ -24,7 +24,7 @@ from textual.widget import Widget
 
 from engine.snapshot import REGIMES
 from tui import fmt
-from tui.controller import Frame
+from tui.views import IndicatorValues
 from tui.widgets.strip_cache import StripCache
 
 DEFAULT_RANKING: tuple[str, ...] = (
@@ -74,18 +74,16 @@ class IndicatorsPane(StripCache, Widget):
         self.shown: list[tuple[str, str, str]] = []  # the rows on screen, in pane order
         self._strips: dict[int, Strip] = {}
 
-    def rows(self, symbol: str, frame: Frame, limit: int | None = None
+    def rows(self, view: IndicatorValues, limit: int | None = None
              ) -> list[tuple[str, str, str]]:
         """(name, value text, direction) in pane order (the tests read this)."""
-        snap = frame.snapshot
-        if snap.names != self._names:
-            self._names, self._order = snap.names, ranking(snap.names)
-            self._index = {n: j for j, n in enumerate(snap.names)}
-        i = snap.symbols.index(symbol)
+        if view.names != self._names:
+            self._names, self._order = view.names, ranking(view.names)
+            self._index = {n: j for j, n in enumerate(view.names)}
         names = self._order[:limit]
         cols = [self._index[n] for n in names]
-        now = snap.values[i, cols].tolist()
-        before = (frame.prev_values[i, cols].tolist() if frame.prev_values is not None
+        now = view.now[cols].tolist()
+        before = (view.before[cols].tolist() if view.before is not None
                   else [np.nan] * len(cols))
         return [(name, fmt.sigma(v) if name.endswith("_z") else fmt.value(v), direction(v, b))
                 for name, v, b in zip(names, now, before, strict=True)]
@@ -96,18 +94,18 @@ class IndicatorsPane(StripCache, Widget):
         groups = max(1, (self.size.width or 36) // GROUP_WIDTH)
         return per_col, groups
 
-    def show(self, symbol: str, frame: Frame) -> None:
-        snap = frame.snapshot
+    def show(self, symbol: str, view: IndicatorValues | None) -> None:
+        """The ranked indicators of ``view`` (``None``: ``symbol`` has no data)."""
         self._strips.clear()
         self.refresh()
-        if symbol not in snap.symbols:
+        if view is None:
             self.title, self.shown = f"{symbol}: no data", []
             return
-        code = int(snap.regime[snap.symbols.index(symbol)])
+        code = view.regime
         regime = REGIMES[code] if 0 <= code < len(REGIMES) else "warming up"
         self.title = f"{symbol} indicators · regime {regime}"
         per_col, groups = self._grid()
-        self.shown = self.rows(symbol, frame, per_col * groups)
+        self.shown = self.rows(view, per_col * groups)
 
     def _line(self, y: int, width: int) -> Strip:
         base = self.rich_style

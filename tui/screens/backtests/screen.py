@@ -1,7 +1,7 @@
-"""Training and Backtests screens: reachable now, filled by later issues.
+"""The Backtests screen (key 3): where backtests will be run and browsed.
 
-They exist so the navigation (keys, palette, footer) is final from day one and
-later issues only replace the body.
+A placeholder until the backtests screen lands, so the navigation (keys,
+palette, footer) is final from day one.
 """
 
 from __future__ import annotations
@@ -15,18 +15,6 @@ _BODY = """[b]{title}[/b]
 {what}
 
 This screen arrives with a later issue. Press [b]1[/b] for the console."""
-
-
-class TrainingScreen(Screen[None]):
-    """Where the selector model will be trained (dataset, loss curve, checkpoints)."""
-
-    DEFAULT_CSS = "TrainingScreen > Static { padding: 1 2; }"
-
-    def compose(self) -> ComposeResult:
-        yield Static(_BODY.format(
-            title="Training",
-            what="Build samples from the cache, train the MLX selector, watch the loss."))
-        yield Footer()
 
 
 class BacktestsScreen(Screen[None]):

@@ -2,8 +2,8 @@
 
 Why two parts: the table answers "where is price against each anchor right now"
 (read off the Snapshot, nothing recomputed), the chart answers "how did it get
-there today" (the controller's per-minute series of close, session AVWAP with
-±1/2σ and day AVWAP).
+there today" (today's per-minute series of close, session AVWAP with ±1/2σ and day
+AVWAP, a ``ChartSeries``).
 
 Why hand-laid strips and not a Rich ``Table``: at ~650 symbols the pane is
 redrawn several times a second, and profiling showed Rich's table layout
@@ -28,7 +28,7 @@ from textual.widgets import Static
 
 from tui import fmt
 from tui.alerts import ANCHORS, output_name
-from tui.controller import Frame
+from tui.views import ChartSeries, Quote
 from tui.widgets.chart import BrailleChart, Series
 from tui.widgets.strip_cache import StripCache
 
@@ -76,12 +76,8 @@ class AvwapTable(StripCache, Widget):
         self._z_styles: list[Style] = []
         self._strips: dict[int, Strip] = {}
 
-    def show(self, symbol: str, frame: Frame) -> None:
-        snap = frame.snapshot
-        i = snap.symbols.index(symbol)
-        row = dict(zip(snap.names, snap.values[i].tolist(), strict=True))
-        last = float(snap.last[i])
-        chg = float(frame.change_pct[i])
+    def show(self, quote: Quote) -> None:
+        symbol, row, last, chg = quote.symbol, quote.levels, quote.last, quote.change
         color = "green" if chg > 0 else "red" if chg < 0 else None
         self.title = [(f"{symbol} ", BOLD), (fmt.price(last), Style(bold=True, color=color)),
                       (f"  {fmt.pct(chg)}", Style(color=color))]
@@ -144,8 +140,8 @@ class AvwapChart(BrailleChart):
         super().__init__(id=id)
         self._key: tuple[str, int] | None = None
 
-    def show(self, symbol: str, series: dict[str, np.ndarray]) -> None:
-        n = len(series.get("close", ()))
+    def show(self, chart: ChartSeries) -> None:
+        symbol, series, n = chart.symbol, chart.series, chart.minutes
         key = (symbol, n)
         if key == self._key:
             return
@@ -176,11 +172,12 @@ class AvwapPane(Vertical):
         yield Static(LEGEND, id="avwap-legend")
         yield AvwapChart(id="avwap-chart")
 
-    def show(self, symbol: str, frame: Frame, series: dict[str, np.ndarray],
-             *, chart: bool = True) -> None:
-        if symbol not in frame.snapshot.symbols:
+    def show(self, symbol: str, quote: Quote | None, chart: ChartSeries | None) -> None:
+        """The table for ``quote`` (``None``: the symbol has no data) and, when given,
+        the chart."""
+        if quote is None:
             self.query_one(AvwapTable).show_empty(f"{symbol}: no data")
             return
-        self.query_one(AvwapTable).show(symbol, frame)
-        if chart:
-            self.query_one(AvwapChart).show(symbol, series)
+        self.query_one(AvwapTable).show(quote)
+        if chart is not None:
+            self.query_one(AvwapChart).show(chart)

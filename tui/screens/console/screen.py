@@ -1,34 +1,23 @@
-"""The console screen: watchlist, AVWAP pane, indicators, status bar, and the feed loop.
+"""The console screen: watchlist, AVWAP pane, indicators, status bar.
 
-Why the loop lives here: the screen owns what it shows. Every blocking call
-(loading a list, warming, each engine step) runs on one dedicated thread (the
-session executor), so they never overlap and the UI thread never waits; the
-async feed worker just paces, hands batches to that thread and posts
-``SnapshotReady``. Frames collapse under bursts (``can_replace``) and the
-panes redraw at most every ``render_interval`` seconds: at max speed the screen
-shows the newest minute ~10 times a second while the engine runs flat out.
-Garbage collection: a warmed session holds ~110k long-lived Python objects
-(Textual's DOM and caches, the registry, calendars), and a full (gen-2)
-collection over them took 70–120 ms on a busy 2-core machine, every ~13 frames
-at max speed — the worst frames the console had. Once a list is warmed the
-screen collects once and freezes those objects (``gc.freeze``) so later
-collections only scan what the replay allocates; a list switch unfreezes first
-so the previous session's objects can be freed.
-
-The chart redraws at most every ``chart_interval`` seconds; a frame that falls
-inside the interval arms a one-shot timer, so the chart always catches up with
-the last minute shown (even when the feed stops right after it).
+The screen starts the console session through the app's runtime
+(``tui.runtime.console.ConsoleSession``), asks it to switch lists, change the
+replay speed or pause, and renders the messages it sends back; it owns no
+thread and no task. Frames collapse under bursts (``can_replace``) and the panes
+redraw at most every ``render_interval`` seconds: at max speed the screen shows
+the newest minute ~10 times a second while the engine runs flat out. The chart
+redraws at most every ``chart_interval`` seconds; a frame that falls inside the
+interval arms a one-shot timer, so the chart always catches up with the last
+minute shown (even when the feed stops right after it). The panes get view
+models (``tui.views``) from the presenter, never the runtime's ``Frame``.
 """
 
 from __future__ import annotations
 
-import asyncio
-import gc
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import numpy as np
-from textual import on, work
+from rich.markup import escape
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -36,27 +25,38 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer
 
-from storage.errors import AvwapError, TickerListError
+from storage.errors import TickerListError
 from storage.feeds.base import FeedState
 from storage.feeds.replay import SPEEDS, speed_label
 from storage.tickers import available_lists, cycle_next
 from tui import fmt
 from tui.alerts import AlertRule
-from tui.controller import Frame
-from tui.messages import AlertsFired, SessionFailed, SessionReady, SnapshotReady, WarmProgress
-from tui.screens.alert_dialog import AlertDialog
-from tui.screens.alerts_list import AlertsScreen
-from tui.screens.list_picker import ListPicker
-from tui.widgets.avwap_pane import AvwapChart, AvwapPane
-from tui.widgets.indicators_pane import IndicatorsPane
-from tui.widgets.status_bar import StatusBar
-from tui.widgets.watchlist import Watchlist
+from tui.messages import (
+    AlertsFired,
+    FeedNotice,
+    FeedStateChanged,
+    SessionFailed,
+    SessionReady,
+    SnapshotReady,
+    WarmProgress,
+)
+from tui.runtime.console import ConsoleSession
+from tui.runtime.controller import Frame
+from tui.screens.common.alert_dialog import AlertDialog
+from tui.screens.common.alerts_list import AlertsScreen
+from tui.screens.common.list_picker import ListPicker
+from tui.screens.console import present
+from tui.screens.console.avwap_pane import AvwapChart, AvwapPane
+from tui.screens.console.indicators_pane import IndicatorsPane
+from tui.screens.console.status_bar import StatusBar
+from tui.screens.console.watchlist import Watchlist
+from tui.views import ChartSeries
 
 if TYPE_CHECKING:
     from tui.app import AvwapApp
 
 
-class MainScreen(Screen[None]):
+class ConsoleScreen(Screen[None]):
     """The trader's all-day view."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -80,7 +80,7 @@ class MainScreen(Screen[None]):
         self._last_chart = -1e9
         self._chart_symbol: str | None = None
         self._chart_timer: Timer | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="avwap-session")
+        self.session: ConsoleSession | None = None
 
     @property
     def avwap_app(self) -> AvwapApp:
@@ -99,98 +99,56 @@ class MainScreen(Screen[None]):
         app = self.avwap_app
         self.query_one(StatusBar).set(feed_kind=app.feed_kind, speed=app.speed)
         self.query_one(Watchlist).focus()
-        self.switch_list(app.list_name, first=True)
-
-    def on_unmount(self) -> None:
-        # Stop a warm-up, then wait for the session thread, so the cache is not
-        # closed under a DuckDB call it is making. (The thread's native teardown
-        # can still outlive this join; ``tui.cli.entry`` keeps it from racing
-        # interpreter shutdown.)
-        self.avwap_app.controller.cancel()
-        self._executor.shutdown(wait=True, cancel_futures=True)
-        gc.unfreeze()  # let interpreter shutdown free the session like any other heap
+        self.session = app.runtime.start(
+            ConsoleSession(app.controller, app.list_name, live=app.live, speed=app.speed),
+            watcher=self)
 
     # -- session ---------------------------------------------------------------
-    async def run_blocking(self, fn: Any, *args: Any) -> Any:
-        """Run ``fn`` on the session thread (MLX state lives on one thread only)."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, lambda: fn(*args))
+    def switch_list(self, name: str) -> None:
+        """Load list ``name`` (the session keeps the previous one if it fails)."""
+        if self.session is not None:
+            self.session.switch_list(name)
 
-    @work(exclusive=True, group="session", exit_on_error=False)
-    async def switch_list(self, name: str, first: bool = False) -> None:
-        """Load list ``name``, stop the feed, warm the engine, restart the feed."""
-        ctl = self.avwap_app.controller
-        try:
-            tl, present, missing = await self.run_blocking(ctl.resolve_list, name)
-        except AvwapError as e:
-            self.post_message(SessionFailed(str(e)))
-            return
-        resume_at = None
-        if self.frame is not None:
-            resume_at = self.frame.snapshot.ts + np.timedelta64(1, "m")
-        self.workers.cancel_group(self, "feed")
-        gc.unfreeze()  # the previous session's objects become collectable again
-        status = self.query_one(StatusBar)
-        status.set(state=FeedState.BACKFILLING, warm=0.0, list_name=tl.name, symbols=len(present))
-
-        def progress(f: float) -> None:
-            self.post_message(WarmProgress(f))
-
-        try:
-            frame = await self.run_blocking(
-                lambda: ctl.prepare(tl, present, missing, resume_at=resume_at, progress=progress)
-            )
-        except AvwapError as e:
-            self.post_message(SessionFailed(str(e)))
-            return
-        # One full collection now (the screen shows warm-up), then keep the
-        # session's long-lived objects out of every later collection.
-        gc.collect()
-        gc.freeze()
-        self.list_name = tl.name
-        self.avwap_app.list_name = tl.name
-        if frame is not None:
-            self.show_frame(frame)
-        self.post_message(SessionReady(tl.name, present, missing))
-
-    @work(exclusive=True, group="feed", exit_on_error=False)
-    async def run_feed(self) -> None:
-        ctl = self.avwap_app.controller
-        feed = ctl.feed
-        feed.speed = self.avwap_app.speed
-        await feed.start()
-        async for batch in feed.batches():
-            frame = await self.run_blocking(ctl.step, batch)
-            self.post_message(SnapshotReady(frame))
-            if frame.hits:
-                self.post_message(AlertsFired(frame.hits))
-        if ctl.frame is not None:
-            self.show_frame(ctl.frame)  # the last minute, whatever the throttle holds
-        self.query_one(StatusBar).set(state=feed.state)
-        if feed.state is FeedState.DONE:
-            self.notify("Replay finished: the last minute of the cache is on screen.")
+    def on_warm_progress(self, msg: WarmProgress) -> None:
+        changes: dict[str, object] = {"state": FeedState.BACKFILLING, "warm": msg.fraction}
+        if msg.list_name:
+            changes.update(list_name=msg.list_name, symbols=msg.symbols)
+        self.query_one(StatusBar).set(**changes)
 
     def on_session_ready(self, msg: SessionReady) -> None:
+        self.list_name = msg.list_name
+        self.avwap_app.list_name = msg.list_name
+        if msg.frame is not None:
+            self.show_frame(msg.frame)
         if msg.missing:
             shown = ", ".join(msg.missing[:8]) + (" …" if len(msg.missing) > 8 else "")
-            self.notify(f"{len(msg.missing)} symbols of {msg.list_name!r} have no data in "
-                        f"the cache: {shown}", severity="warning", timeout=8)
-        self.query_one(StatusBar).set(state=FeedState.LIVE, warm=None)
-        if self.avwap_app.live:
-            self.run_feed()
+            self.notify(escape(f"{len(msg.missing)} symbols of {msg.list_name!r} have no data "
+                               f"in the cache: {shown}"), severity="warning", timeout=8)
+        self.query_one(StatusBar).set(state=FeedState.LIVE, warm=None,
+                                      list_name=msg.list_name, symbols=len(msg.symbols))
 
     def on_session_failed(self, msg: SessionFailed) -> None:
-        self.notify(msg.error, title="Cannot switch list", severity="error", timeout=10)
+        self.notify(escape(msg.error), title="Cannot switch list", severity="error", timeout=10)
         ctl = self.avwap_app.controller
         if ctl.engine is None:
             self.query_one(StatusBar).set(state=FeedState.DOWN, warm=None)
-        elif ctl.feed is not None and self.avwap_app.live:
+        elif ctl.feed is not None:
             self.query_one(StatusBar).set(state=ctl.feed.state, warm=None,
                                           list_name=self.list_name or "")
-            self.run_feed()  # exclusive: restarts the previous list's feed if it stopped
 
-    def on_warm_progress(self, msg: WarmProgress) -> None:
-        self.query_one(StatusBar).set(state=FeedState.BACKFILLING, warm=msg.fraction)
+    def on_feed_state_changed(self, msg: FeedStateChanged) -> None:
+        status = self.query_one(StatusBar)
+        if msg.state is FeedState.DONE and status.status.state is not FeedState.DONE:
+            ctl = self.avwap_app.controller
+            if ctl.frame is not None:
+                self.show_frame(ctl.frame)  # the last minute, whatever the throttle holds
+            self.notify("Replay finished: the last minute of the cache is on screen.")
+        status.set(state=msg.state)
+
+    def on_feed_notice(self, msg: FeedNotice) -> None:
+        if msg.level in ("warning", "error"):
+            self.notify(escape(msg.text), title="Feed", timeout=8,
+                        severity="error" if msg.level == "error" else "warning")
 
     # -- rendering -------------------------------------------------------------
     def on_snapshot_ready(self, msg: SnapshotReady) -> None:
@@ -218,7 +176,7 @@ class MainScreen(Screen[None]):
         self._last_flush = now
         self.frame = frame
         wl = self.query_one(Watchlist)
-        wl.update_frame(frame)
+        wl.update_rows(present.watch_rows(frame))
         self._show_symbol(wl.cursor_symbol)
         ctl = app.controller
         self.query_one(StatusBar).set(
@@ -244,9 +202,10 @@ class MainScreen(Screen[None]):
         elif self._chart_timer is None:
             wait = max(0.0, self._last_chart + app.chart_interval - now)
             self._chart_timer = self.set_timer(wait, self._chart_due)
-        series = app.controller.chart_series(symbol) if chart else {}
-        self.query_one(AvwapPane).show(symbol, self.frame, series, chart=chart)
-        self.query_one(IndicatorsPane).show(symbol, self.frame)
+        series = ChartSeries(symbol, app.controller.chart_series(symbol)) if chart else None
+        self.query_one(AvwapPane).show(symbol, present.quote(self.frame, symbol), series)
+        self.query_one(IndicatorsPane).show(symbol,
+                                            present.indicator_values(self.frame, symbol))
 
     def _chart_due(self) -> None:
         """The throttled chart redraw: today's series of the highlighted symbol."""
@@ -256,7 +215,7 @@ class MainScreen(Screen[None]):
             return
         app = self.avwap_app
         self._last_chart, self._chart_symbol = app.clock(), symbol
-        self.query_one(AvwapChart).show(symbol, app.controller.chart_series(symbol))
+        self.query_one(AvwapChart).show(ChartSeries(symbol, app.controller.chart_series(symbol)))
 
     @on(Watchlist.Highlighted)
     def _highlighted(self, msg: Watchlist.Highlighted) -> None:
@@ -264,7 +223,7 @@ class MainScreen(Screen[None]):
 
     def on_alerts_fired(self, msg: AlertsFired) -> None:
         for hit in msg.hits:
-            self.notify(hit.message, title="Alert", severity="warning", timeout=10)
+            self.notify(escape(hit.message), title="Alert", severity="warning", timeout=10)
         self.app.bell()
         self.query_one(StatusBar).set(alerts=len(self.avwap_app.controller.alerts.rules))
 
@@ -277,9 +236,12 @@ class MainScreen(Screen[None]):
 
     def set_speed(self, speed: float | None) -> None:
         app = self.avwap_app
+        if app.feed_kind == "ib":
+            self.notify("Live bars arrive in real time: no replay speed.", timeout=3)
+            return
+        if self.session is not None:
+            self.session.set_speed(speed)
         app.speed = speed
-        if app.controller.feed is not None:
-            app.controller.feed.speed = speed
         self.query_one(StatusBar).set(speed=speed)
         self.notify(f"Replay speed {speed_label(speed)}", timeout=2)
 
@@ -290,14 +252,9 @@ class MainScreen(Screen[None]):
         self.set_speed(speeds[(i + 1) % len(speeds)])
 
     def action_pause(self) -> None:
-        feed = self.avwap_app.controller.feed
-        if feed is None or not hasattr(feed, "pause"):
-            return
-        if feed.state is FeedState.PAUSED:
-            feed.resume()
-        else:
-            feed.pause()
-        self.query_one(StatusBar).set(state=feed.state)
+        state = self.session.toggle_pause() if self.session is not None else None
+        if state is not None:
+            self.query_one(StatusBar).set(state=state)
 
     def action_next_list(self) -> None:
         app = self.avwap_app

@@ -2,16 +2,14 @@
 
 Why a separate layer: everything the screen shows per minute (the Snapshot plus
 change %, day volume, relative volume, today's chart series and fired alerts)
-is computed here in plain Python/NumPy, so it runs in a worker thread and the
-tests can drive it minute by minute without a terminal. The app only moves
-``Frame`` objects from here to the panes.
+is computed here in plain Python/NumPy, so it runs on the runtime's MLX thread
+and the tests can drive it minute by minute without a terminal. The console
+session job (``tui.runtime.console``) moves ``Frame`` objects from here to the
+screen, which turns them into the panes' view models.
 
-Memory: loading ~650 symbols × 20 days leaves a few hundred MB of freed
-allocator pages behind (DuckDB's Arrow batches, the panel scatter, the engine's
-warm-up buffers), much of it in the session thread's malloc arena, which glibc
-does not hand back by itself. ``prepare`` returns them (``malloc_trim``, MLX's
-buffer cache) after the load and after the warm-up, so the warm-up's own peak
-does not stack on top of the load's leftovers.
+Memory: ``prepare`` hands freed pages back (``release_memory``, MLX's buffer
+cache) after the load and after the warm-up, so the warm-up's own peak does not
+stack on top of the load's leftovers (see ``tui.runtime.memory``).
 
 Relative volume is today's cumulative volume divided by the average cumulative
 volume at the same minute of the session over the warm-up sessions (1.0 = a
@@ -20,16 +18,12 @@ normal day so far). Change % is against the previous session's last close.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
 import mlx.core as mx
 import numpy as np
@@ -38,10 +32,11 @@ from engine.incremental import IncrementalEngine
 from engine.snapshot import Snapshot
 from storage.cache import Cache
 from storage.errors import CacheError
-from storage.feeds.base import FeedState
+from storage.feeds.base import Feed, FeedSource
 from storage.tickers import TickerList, load_list
 from storage.types import BarBatch, Panel
 from tui.alerts import AlertBook, AlertHit
+from tui.runtime.memory import release_memory
 
 #: Series kept per minute of today for the chart (besides the close).
 CHART_NAMES: tuple[str, ...] = (
@@ -49,20 +44,6 @@ CHART_NAMES: tuple[str, ...] = (
     "avwap_session_up2", "avwap_session_dn2", "avwap_day",
 )
 SESSION_MINUTES = 390
-
-
-class Feed(Protocol):
-    """What the controller needs from a feed (``ReplayFeed`` has all of it)."""
-
-    state: FeedState
-    speed: float | None
-
-    def load(self) -> Panel: ...
-
-    def next_batch(self) -> BarBatch | None: ...
-
-
-FeedFactory = Callable[[tuple[str, ...], "np.datetime64 | None"], Any]
 
 
 @dataclass(frozen=True)
@@ -97,7 +78,7 @@ class Controller:
     def __init__(
         self,
         cache: Cache,
-        feed_factory: FeedFactory,
+        source: FeedSource,
         *,
         names: Sequence[str] | None = None,
         clock: Callable[[], float] = time.perf_counter,
@@ -110,14 +91,14 @@ class Controller:
         #: history are warmed exactly from the whole history whatever this is.
         self.engine_warm = engine_warm
         self._cancel = threading.Event()
-        self.feed_factory = feed_factory
+        self.source = source
         self.names = tuple(names) if names is not None else None
         self.clock = clock
         self.user_dir = user_dir
         self.alerts = AlertBook()
         self.ticker_list: TickerList | None = None
         self.missing: tuple[str, ...] = ()
-        self.feed: Any = None
+        self.feed: Feed | None = None
         self.engine: IncrementalEngine | None = None
         self.symbols: tuple[str, ...] = ()
         self.frame: Frame | None = None
@@ -137,7 +118,7 @@ class Controller:
         cache has no bars for any of its symbols.
         """
         tl = load_list(name, self.user_dir)
-        if getattr(self.feed_factory, "fills_cache", False):
+        if self.source.fills_cache:
             return tl, tl.symbols, ()  # a live feed (IB) backfills the cache itself
         have = self.cache.latest(tl.symbols)
         present = tuple(s for s in tl.symbols if s in have)
@@ -163,7 +144,7 @@ class Controller:
     ) -> Frame | None:
         """Build the feed and the engine for ``symbols`` and warm it (blocking)."""
         self.symbols = tuple(symbols)
-        feed = self.feed_factory(self.symbols, resume_at)
+        feed = self.source(self.symbols, resume_at)
         history = feed.load()
         release_memory()
         engine = IncrementalEngine(self.symbols, self.names)
@@ -291,8 +272,9 @@ class Controller:
         return frame
 
     def step_next(self) -> Frame | None:
-        """Pull the next minute from the feed without pacing and step it (tests, bench)."""
-        batch = self.feed.next_batch() if self.feed is not None else None
+        """Pull the next minute from a replay without pacing and step it (tests, bench)."""
+        replay = self.feed.replay if self.feed is not None else None
+        batch = replay.next_batch() if replay is not None else None
         return None if batch is None else self.step(batch)
 
     # -- what panes read -------------------------------------------------------
@@ -320,14 +302,6 @@ class Controller:
         if span <= 0:
             return 0.0
         return sum(b for _, b in list(self._rate)[1:]) / span
-
-
-def release_memory() -> None:
-    """Hand freed heap pages back to the OS (glibc only; elsewhere a no-op)."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):  # not glibc (musl): nothing to trim
-        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _last_valid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:

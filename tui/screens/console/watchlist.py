@@ -27,7 +27,7 @@ from textual.strip import Strip
 
 from engine.snapshot import REGIMES
 from tui import fmt
-from tui.controller import Frame
+from tui.views import WatchRows
 
 UP = Style(color="#3fb950")
 DOWN = Style(color="#f85149")
@@ -111,21 +111,13 @@ class Watchlist(ScrollView, can_focus=True):
         self._symbol_order: np.ndarray | None = None  # argsort of ``symbols`` (cached)
 
     # -- data ------------------------------------------------------------------
-    def update_frame(self, frame: Frame) -> None:
-        snap = frame.snapshot
-        z = snap.column("avwap_session_z") if "avwap_session_z" in snap.names else None
-        new_symbols = snap.symbols != self.symbols
+    def update_rows(self, rows: WatchRows) -> None:
+        new_symbols = rows.symbols != self.symbols
         if new_symbols:
             self._symbol_order = None
-        self.symbols = snap.symbols
-        self.cols = {
-            "last": snap.last.astype(np.float64),
-            "change": frame.change_pct,
-            "volume": frame.day_volume,
-            "rvol": frame.rvol,
-            "z": np.full(len(snap.symbols), np.nan) if z is None else z.astype(np.float64),
-            "regime": snap.regime.astype(np.int64),
-        }
+        self.symbols = rows.symbols
+        self.cols = {"last": rows.last, "change": rows.change, "volume": rows.volume,
+                     "rvol": rows.rvol, "z": rows.z, "regime": rows.regime}
         self._resort()
         if new_symbols or self.cursor_symbol not in self.symbols:
             self.cursor_symbol = self.row_symbol(0) if len(self.symbols) else None

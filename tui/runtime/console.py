@@ -1,0 +1,198 @@
+"""The live console session as a runtime job: list switches, warm-ups and the feed loop.
+
+Why a job and not the screen: the session is the console's longest work (it
+runs for the whole day) and every call it makes into the engine must run on the
+runtime's one MLX thread. The screen only asks (``switch_list``, ``set_speed``,
+``toggle_pause``) and renders the messages it gets back: ``WarmProgress``,
+``SessionReady``/``SessionFailed``, ``SnapshotReady`` (collapsing under
+bursts), ``AlertsFired``, and the feed's ``FeedStateChanged``/``FeedNotice``
+(IB callbacks arrive as messages, never as widget calls).
+
+A list switch cancels the previous switch and the running feed loop, warms the
+engine on the new list (resuming a replay at the minute after the last one
+shown), then starts the new feed loop. A failed switch keeps the previous list
+running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import numpy as np
+
+from storage.errors import AvwapError
+from storage.feeds.base import FeedEvent, FeedState
+from tui.messages import (
+    AlertsFired,
+    FeedNotice,
+    FeedStateChanged,
+    SessionFailed,
+    SessionReady,
+    SnapshotReady,
+    WarmProgress,
+)
+from tui.runtime.controller import Controller, Frame, WarmUpCancelled
+from tui.runtime.jobs import Job
+from tui.runtime.runtime import Runtime
+
+
+class ConsoleSession(Job):
+    """The console's live session (see the module docstring)."""
+
+    kind = "console"
+
+    def __init__(self, controller: Controller, list_name: str, *, live: bool = True,
+                 speed: float | None = 1.0) -> None:
+        super().__init__("console")
+        self.controller = controller
+        self.first_list = list_name
+        self.live = live
+        self.speed = speed
+        self.list_name: str | None = None
+        self._runtime: Runtime | None = None
+        self._closed = asyncio.Event()
+        self._switch: asyncio.Task[None] | None = None
+        self._feed: asyncio.Task[None] | None = None
+
+    @property
+    def runtime(self) -> Runtime:
+        assert self._runtime is not None, "the session has not started"
+        return self._runtime
+
+    # -- the job ---------------------------------------------------------------
+    async def run(self, runtime: Runtime) -> None:
+        source = self.controller.source
+        source.on_state(self._on_state)
+        source.on_event(self._on_event)
+        self.switch_list(self.first_list)
+        try:
+            await self._closed.wait()
+        finally:
+            await self._close(source)
+
+    def cancel(self) -> None:
+        super().cancel()
+        self.controller.cancel()  # a warm-up in progress stops at its next tick
+        self._closed.set()
+
+    async def _close(self, source: object) -> None:
+        self.controller.cancel()
+        tasks = [t for t in (self._switch, self._feed) if t is not None and not t.done()]
+        for t in tasks:
+            t.cancel()
+        aclose = getattr(source, "aclose", None)
+        with contextlib.suppress(Exception):  # closing: a feed error changes nothing now
+            if aclose is not None:
+                await asyncio.wait_for(aclose(), 1.0)
+            if tasks:
+                await asyncio.wait(tasks, timeout=0.5)
+
+    def _on_state(self, state: FeedState) -> None:
+        self.post(FeedStateChanged(state))
+
+    def _on_event(self, event: FeedEvent) -> None:
+        self.post(FeedNotice(event.level, event.message))
+
+    # -- what the screen asks --------------------------------------------------
+    def switch_list(self, name: str) -> None:
+        """Load list ``name`` and restart the feed on it (the previous switch is dropped)."""
+        if self._switch is not None and not self._switch.done():
+            self._switch.cancel()
+        self._switch = asyncio.get_running_loop().create_task(self._switch_list(name))
+
+    def set_speed(self, speed: float | None) -> bool:
+        """Replay speed (``None`` = max); False for a live feed, which cannot change it."""
+        self.speed = speed
+        feed = self.controller.feed
+        if feed is not None and feed.replay is not None:
+            feed.replay.speed = speed
+            return True
+        return False
+
+    def toggle_pause(self) -> FeedState | None:
+        """Pause or resume a replay; ``None`` for a live feed (nothing to pause)."""
+        feed = self.controller.feed
+        if feed is None or feed.replay is None:
+            return None
+        if feed.state is FeedState.PAUSED:
+            feed.replay.resume()
+        else:
+            feed.replay.pause()
+        return feed.state
+
+    async def settled(self) -> None:
+        """Wait until the list switch in progress (if any) has finished (tests, bench)."""
+        while self._switch is not None and not self._switch.done():
+            await asyncio.gather(self._switch, return_exceptions=True)
+
+    async def step_next(self) -> Frame | None:
+        """One replayed minute now, without pacing (tests and the benchmark)."""
+        return await self.runtime.executor.run(self.controller.step_next)
+
+    # -- internals -------------------------------------------------------------
+    async def _switch_list(self, name: str) -> None:
+        ctl, ex = self.controller, self.runtime.executor
+        try:
+            tl, present, missing = await ex.run(ctl.resolve_list, name)
+        except AvwapError as e:
+            self._failed(str(e))
+            return
+        resume_at = None
+        if ctl.frame is not None:
+            resume_at = ctl.frame.snapshot.ts + np.timedelta64(1, "m")
+        await self._stop_feed()
+        self.runtime.gc.thaw()  # the previous session's objects become collectable again
+        self.post(WarmProgress(0.0, tl.name, len(present)))
+
+        def progress(f: float) -> None:
+            self.post(WarmProgress(f, tl.name, len(present)))
+
+        try:
+            frame = await ex.run(
+                lambda: ctl.prepare(tl, present, missing, resume_at=resume_at, progress=progress))
+        except WarmUpCancelled:
+            return
+        except AvwapError as e:
+            self._failed(str(e))
+            return
+        self.runtime.gc.settle()
+        self.list_name = tl.name
+        self.post(SessionReady(tl.name, tuple(present), tuple(missing), frame))
+        if self.live:
+            self._start_feed()
+
+    def _failed(self, error: str) -> None:
+        self.post(SessionFailed(error))
+        if self.controller.feed is not None and self.live and (
+                self._feed is None or self._feed.done()):
+            self._start_feed()  # keep the previous list running
+
+    async def _stop_feed(self) -> None:
+        task, self._feed = self._feed, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    def _start_feed(self) -> None:
+        self._feed = asyncio.get_running_loop().create_task(self._run_feed())
+
+    async def _run_feed(self) -> None:
+        ctl, ex = self.controller, self.runtime.executor
+        feed = ctl.feed
+        if feed is None:
+            return
+        if feed.replay is not None:
+            feed.replay.speed = self.speed
+        await feed.start()
+        self.post(FeedStateChanged(feed.state))
+        try:
+            async for batch in feed.batches():
+                frame = await ex.run(ctl.step, batch)
+                self.post(SnapshotReady(frame))
+                if frame.hits:
+                    self.post(AlertsFired(frame.hits))
+        except AvwapError as e:
+            self.post(FeedNotice("error", str(e)))
+        self.post(FeedStateChanged(feed.state))

@@ -1,0 +1,1 @@
+"""Overlays every screen can open: help, list picker, alert dialog, alerts list."""

@@ -1,0 +1,42 @@
+"""The console's presenter: the runtime's ``Frame`` into the panes' view models.
+
+One function per view, each a few array lookups (no arithmetic on the
+numbers: they are the engine's), so the panes never import the runtime.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tui.runtime.controller import Frame
+from tui.views import IndicatorValues, Quote, WatchRows
+
+
+def watch_rows(frame: Frame) -> WatchRows:
+    snap = frame.snapshot
+    s = len(snap.symbols)
+    z = (snap.column("avwap_session_z").astype(np.float64) if "avwap_session_z" in snap.names
+         else np.full(s, np.nan))
+    return WatchRows(
+        symbols=snap.symbols, last=snap.last.astype(np.float64), change=frame.change_pct,
+        volume=frame.day_volume, rvol=frame.rvol, z=z, regime=snap.regime.astype(np.int64),
+    )
+
+
+def quote(frame: Frame, symbol: str) -> Quote | None:
+    snap = frame.snapshot
+    if symbol not in snap.symbols:
+        return None
+    i = snap.symbols.index(symbol)
+    levels = {n: v for n, v in zip(snap.names, snap.values[i].tolist(), strict=True)
+              if n.startswith("avwap_")}
+    return Quote(symbol, float(snap.last[i]), float(frame.change_pct[i]), levels)
+
+
+def indicator_values(frame: Frame, symbol: str) -> IndicatorValues | None:
+    snap = frame.snapshot
+    if symbol not in snap.symbols:
+        return None
+    i = snap.symbols.index(symbol)
+    before = frame.prev_values[i] if frame.prev_values is not None else None
+    return IndicatorValues(symbol, int(snap.regime[i]), snap.names, snap.values[i], before)

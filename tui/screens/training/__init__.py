@@ -1,0 +1,1 @@
+"""The Training screen (key 2): train the selector model and browse trained models."""
