@@ -87,6 +87,17 @@ def _stoch_k(x: mx.array, hh: mx.array, ll: mx.array) -> mx.array:
     return safe_div(100.0 * (x - ll), hh - ll)
 
 
+#: RSI points below which a StochRSI window counts as flat (0, TA-Lib's flat rule).
+#: During unchanged closes RSI is exactly constant; its float32 decay wobbles by
+#: ~1e-5 points, which must not be stretched to 0-100. A real one-tick move of a
+#: $5,000 stock moves RSI(14) by ~4e-3 points.
+FLAT_RSI = 1e-4
+
+
+def _stoch_rsi_k(r: mx.array, hi: mx.array, lo: mx.array) -> mx.array:
+    return mx.where(hi - lo < FLAT_RSI, 0.0, _stoch_k(r, hi, lo))
+
+
 def _stoch_k_t(xt: mx.array, hht: mx.array, llt: mx.array) -> mx.array:
     """%K from ticks: the range and the close's place in it are exact."""
     return safe_div(100.0 * K.to_price(xt - llt), K.to_price(hht - llt))
@@ -124,7 +135,7 @@ def _stochrsi(n: int = 14, fk_n: int = 14, fd: int = 3) -> Indicator:
 
     def batch(c: K.Compact) -> Out:
         r = rsi_batch(c.close_t, n)
-        k = _stoch_k(r, K.rolling_max(r, fk_n), K.rolling_min(r, fk_n))
+        k = _stoch_rsi_k(r, K.rolling_max(r, fk_n), K.rolling_min(r, fk_n))
         return {"stochrsi_k": k, "stochrsi_d": K.rolling_mean(k, fd)}
 
     def init(s: int) -> State:
@@ -133,7 +144,7 @@ def _stochrsi(n: int = 14, fk_n: int = 14, fd: int = 3) -> Indicator:
     def step(st: State, b: Bar) -> tuple[State, Out]:
         st = dict(st)
         r = push(st["r"], rsi_step(st, "", b, b.close_t, n))
-        k = push(st["k"], _stoch_k(r[:, -1], r.max(axis=1), r.min(axis=1)))
+        k = push(st["k"], _stoch_rsi_k(r[:, -1], r.max(axis=1), r.min(axis=1)))
         st["r"], st["k"] = r, k
         return st, {"stochrsi_k": k[:, -1], "stochrsi_d": k.mean(axis=1)}
 
