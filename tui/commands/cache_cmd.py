@@ -1,4 +1,10 @@
-"""``avwap cache info`` / ``avwap cache rejected``: what the local cache holds."""
+"""``avwap cache info`` / ``check`` / ``rejected``: what the local cache holds.
+
+``cache check`` exits 0 when every symbol's bars are clean against the
+calendar, 1 when it found problems (missing sessions or minutes, bars after an
+early close or outside trading hours, stretches not at one-minute spacing; see
+``storage.quality``), and 2 on an error, so scripts can gate on it.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from storage import quality
 from storage.cache import Cache
 from storage.calendar import EXCHANGE_TZ
 from tui.commands.common import read_db_of
@@ -20,6 +27,19 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     info = csub.add_parser("info", help="per-symbol coverage of the cache", parents=[common])
     info.add_argument("--symbols", help="comma-separated symbols (default: all)")
     info.set_defaults(func=run_info)
+    chk = csub.add_parser(
+        "check",
+        help="data problems per symbol; exit 0 clean, 1 problems found",
+        parents=[common],
+        description=(
+            "Check every symbol's bars against the exchange calendar: missing sessions, "
+            "missing minutes inside sessions, bars after an early close or outside trading "
+            "hours, stretches whose spacing is not one minute. Exit status: 0 clean, "
+            "1 problems found, 2 error."
+        ),
+    )
+    chk.add_argument("--symbols", help="comma-separated symbols (default: all)")
+    chk.set_defaults(func=run_check)
     rej = csub.add_parser(
         "rejected", help="rows rejected on import, with reasons", parents=[common]
     )
@@ -39,9 +59,11 @@ def run_info(args: argparse.Namespace) -> int:
     console = Console()
     with Cache(read_db_of(args)) as cache:
         info = cache.info()
-        symbols = args.symbols.split(",") if args.symbols else None
-        cov = cache.coverage([s.strip().upper() for s in symbols] if symbols else None)
-    head = Table(title=f"AVWAP cache · {info['path']}", show_header=False, title_justify="left")
+        cov = cache.coverage(_symbols(args.symbols))
+        checks = quality.check(cache, [c.symbol for c in cov])
+    head = Table(
+        title=f"AVWAP cache · {escape(str(info['path']))}", show_header=False, title_justify="left"
+    )
     head.add_row("bars", f"{info['bars']:,}")
     head.add_row("symbols", f"{info['symbols']:,}")
     head.add_row("first bar (ET)", _et(info["first"]))
@@ -53,13 +75,14 @@ def run_info(args: argparse.Namespace) -> int:
     head.add_row("schema version", str(info["schema_version"]))
     console.print(head)
     table = Table(title="Coverage (times in exchange time, America/New_York)")
-    for col in ("symbol", "first", "last", "bars", "sessions", "missing sessions"):
+    for col in ("symbol", "first", "last", "bars", "sessions", "missing sessions", "data check"):
         table.add_column(col, justify="right" if col in ("bars", "sessions") else "left")
-    for c in cov:
+    for c, q in zip(cov, checks, strict=True):
         missing = ", ".join(str(d) for d in c.missing_sessions[:3])
         if len(c.missing_sessions) > 3:
             missing += f" … (+{len(c.missing_sessions) - 3})"
-        style = "red" if c.bars == 0 else ("yellow" if c.missing_sessions else "")
+        problems = [p for p in q.problems() if "missing session" not in p]
+        style = "red" if c.bars == 0 else ("yellow" if not q.ok else "")
         table.add_row(
             escape(c.symbol),
             _et(c.first),
@@ -67,6 +90,7 @@ def run_info(args: argparse.Namespace) -> int:
             f"{c.bars:,}",
             str(c.trading_days),
             missing or "none",
+            escape("; ".join(problems)) or "ok",
             style=style,
         )
     if not cov:
@@ -74,6 +98,28 @@ def run_info(args: argparse.Namespace) -> int:
     else:
         console.print(table)
     return 0
+
+
+def _symbols(spec: str | None) -> list[str] | None:
+    return [s.strip().upper() for s in spec.split(",") if s.strip()] if spec else None
+
+
+def run_check(args: argparse.Namespace) -> int:
+    """Print each symbol's problems; exit 1 when there are any (0 when clean)."""
+    console = Console()
+    with Cache(read_db_of(args)) as cache:
+        reports = quality.check(cache, _symbols(args.symbols))
+    bad = [r for r in reports if not r.ok]
+    for r in bad:
+        console.print(f"[yellow]{escape(r.symbol)}[/]: {escape('; '.join(r.problems()))}")
+        for m in r.missing_sessions[:10]:
+            console.print(f"  missing session {m}")
+    n = len(reports)
+    if not bad:
+        console.print(f"All {n:,} symbol{'' if n == 1 else 's'} clean.")
+        return 0
+    console.print(f"{len(bad):,} of {n:,} symbol{'' if n == 1 else 's'} with problems.")
+    return 1
 
 
 def run_rejected(args: argparse.Namespace) -> int:
