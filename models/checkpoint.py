@@ -192,7 +192,7 @@ def load(path: Path, role: str = "best") -> CheckpointData:
 
 def flat(tree: Any) -> dict[str, mx.array]:
     """A parameter or optimizer tree as ``{"a.b.0.c": array}`` for safetensors."""
-    pairs: list[tuple[str, Any]] = tree_flatten(tree)
+    pairs: Any = tree_flatten(tree)
     return {k: v for k, v in pairs if isinstance(v, mx.array)}
 
 

@@ -3,8 +3,11 @@
 How it is built (``build``), in batches of ``BATCH_TICKERS`` symbols so memory
 stays bounded whatever the ticker list:
 
-1. load the batch's panel from the cache (float32) and compute every registry
-   output with the engine's batch forms (``engine.compute``);
+1. load the batch's panel from the cache (float32), with up to
+   ``REGISTRY.step_sessions()`` sessions before the window when the cache has
+   them (so the window's first days are past every output's warm-up), and
+   compute every registry output with the engine's batch forms
+   (``engine.compute``);
 2. make them scale-free (``models.features.scale_free``) and write each
    symbol's ``[T, F]`` array to a ``.npy`` file in a work folder; training
    reads windows back through memory maps, so the ``[N, lookback, F]`` tensor
@@ -221,6 +224,8 @@ def build(cache: Cache, spec: DataSpec, *, workdir: Path | None = None, store: b
         raise ModelError(f"--val-days {spec.held_out} leaves no training days of {spec.days}")
     sessions = window_of(cache, spec)
     val_start = sessions[len(sessions) - spec.held_out]
+    warm = calendar.previous_sessions(sessions[0].astype(dt.date), REGISTRY.step_sessions() + 1)
+    load_from = warm[0] if len(warm) else sessions[0]
     present, missing = present_symbols(cache, spec, sessions)
     if not present:
         raise ModelError(f"none of the {len(spec.tickers)} symbols has bars in the cache between "
@@ -238,9 +243,9 @@ def build(cache: Cache, spec: DataSpec, *, workdir: Path | None = None, store: b
     try:
         for b0 in range(0, len(present), BATCH_TICKERS):
             syms = present[b0: b0 + BATCH_TICKERS]
-            panel = cache.load_panel(syms, sessions[0].astype(dt.date),
+            panel = cache.load_panel(syms, load_from.astype(dt.date),
                                      sessions[-1].astype(dt.date), dtype=np.float32)
-            res = _batch(panel, names, metas, spec, val_start, synthetic)
+            res = _batch(panel, names, metas, spec, sessions[0], val_start, synthetic)
             all_names, outputs = res.names, res.outputs
             acc.add(res.train_sum, res.train_sq, res.train_n)
             res.samples["sym"] = res.samples["sym"] + b0
@@ -306,7 +311,8 @@ class _BatchResult:
 
 
 def _batch(panel: Panel, names: list[str], metas: list[OutputMeta], spec: DataSpec,
-           val_start: np.datetime64, synthetic: SyntheticFn | None) -> _BatchResult:
+           first: np.datetime64, val_start: np.datetime64,
+           synthetic: SyntheticFn | None) -> _BatchResult:
     from engine.compute import compute
 
     raw = compute(panel, names).numpy()  # [S, T, F] float32
@@ -330,7 +336,7 @@ def _batch(panel: Panel, names: list[str], metas: list[OutputMeta], spec: DataSp
     warm = _warm_start(feats)
     _check_session_gaps(feats, warm, panel, all_names)
     ready = np.arange(feats.shape[1])[None, :] >= warm[:, None]  # [S, T]
-    train_rows = ready & (session_date < val_start)[None, :]
+    train_rows = ready & ((session_date >= first) & (session_date < val_start))[None, :]
     f = feats.shape[2]
     s_sum, s_sq, s_n = np.zeros(f), np.zeros(f), np.zeros(f)
     for i in range(feats.shape[0]):
@@ -340,7 +346,8 @@ def _batch(panel: Panel, names: list[str], metas: list[OutputMeta], spec: DataSp
         s_sum += rows.sum(axis=0)
         s_sq += (rows * rows).sum(axis=0)
         s_n += fin.sum(axis=0)
-    samples = _samples(panel, ready, close, readings, outputs, spec, raw, names, session_date)
+    samples = _samples(panel, ready, close, readings, outputs, spec, raw, names, session_date,
+                       first)
     return _BatchResult(tuple(all_names), tuple(outputs), feats, samples, s_sum, s_sq, s_n)
 
 
@@ -381,13 +388,13 @@ def _session_dates(day: np.ndarray) -> np.ndarray:
 
 def _samples(panel: Panel, ready: np.ndarray, close: np.ndarray, readings: dict[str, np.ndarray],
              outputs: Sequence[str], spec: DataSpec, raw: np.ndarray, names: list[str],
-             session_date: np.ndarray) -> dict[str, np.ndarray]:
+             session_date: np.ndarray, first: np.datetime64) -> dict[str, np.ndarray]:
     s, t = ready.shape
     lb, h = spec.lookback, spec.horizon
     # a window is usable when every row of it is ready: count not-ready rows in it
     bad = np.concatenate([np.zeros((s, 1), np.int64), np.cumsum(~ready, axis=1)], axis=1)
     cand = np.arange(lb - 1, t, spec.interval)
-    cand = cand[cand + h < t]
+    cand = cand[(cand + h < t) & (session_date[cand] >= first)]
     day = panel.segments["day"]
     same = day[cand + h] == day[cand]
     cand = cand[same]

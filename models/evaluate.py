@@ -109,6 +109,9 @@ def evaluate(weights: np.ndarray, labels: np.ndarray, days: np.ndarray, k: int,
     else:
         verdict = (f"The model does NOT beat: {', '.join(lost)} (paired bootstrap over {n_days} "
                    "held-out days, 95 %); do not trust its picks over those.")
+    if n_days < 3:
+        verdict += (f" Only {n_days} held-out day(s): these intervals understate the "
+                    "uncertainty; hold out more days (--val-days).")
     return {
         "k": kk, "samples": len(y), "days": n_days, "rows": rows, "verdict": verdict,
         "beats_all": not lost,

@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
-from tui.commands import cache_cmd, demo_cmd, import_cmd, indicators_cmd, sim_cmd, sync_cmd, tui_cmd
+from tui.commands import (
+    cache_cmd,
+    demo_cmd,
+    import_cmd,
+    indicators_cmd,
+    models_cmd,
+    precheck_cmd,
+    sim_cmd,
+    sync_cmd,
+    train_cmd,
+    tui_cmd,
+)
 
 COMMANDS = [cache_cmd, demo_cmd, import_cmd, indicators_cmd, sim_cmd, sync_cmd, tui_cmd]
+COMMANDS += [precheck_cmd, train_cmd, models_cmd]

@@ -1,0 +1,123 @@
+"""``avwap precheck``: will the cache support a training run, before spending an hour on it.
+
+Per symbol it shows the sessions the cache holds in the window and the missing
+ones; then the sample estimate ``(days × 390 − lookback) ÷ interval × tickers``
+beside the exact count the data set builder will produce (it runs the same
+builder, without writing feature files). Below ``--min-samples`` it stops with
+``Insufficient samples for training`` and the three remedies (exit 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+from rich.console import Console
+from rich.table import Table
+
+from models.dataset import Dataset, DataSpec, build, present_symbols, window_of
+from models.errors import InsufficientSamples
+from storage.cache import Cache
+from storage.errors import CacheError
+from tui.commands.common import db_of
+from tui.commands.demo_cmd import symbols_from
+
+MIN_SAMPLES = 1000
+
+
+def add_data_args(p: argparse.ArgumentParser) -> None:
+    """The data flags precheck and train share."""
+    p.add_argument("--tickers", default="curated",
+                   help="a ticker list (curated, all, …), a list file, or A,B,C (default: curated)")
+    p.add_argument("--days", type=int, default=20, help="sessions in the window (default: 20)")
+    p.add_argument("--sample-interval", type=int, default=15, dest="interval",
+                   help="minutes between samples (default: 15)")
+    p.add_argument("--max-tickers", type=int, default=None, help="use at most N symbols")
+    p.add_argument("--lookback", type=int, default=120, help="window minutes (default: 120)")
+    p.add_argument("--horizon", type=int, default=15,
+                   help="forward-return minutes for the labels (default: 15)")
+    p.add_argument("--cost-bps", type=float, default=5.0,
+                   help="round-trip cost a return must exceed to count (default: 5 bps)")
+    p.add_argument("--val-days", type=int, default=None,
+                   help="last sessions held out (default: a fifth of --days, at least 1)")
+    p.add_argument("--end", type=dt.date.fromisoformat, default=None,
+                   help="last session YYYY-MM-DD (default: the newest in the cache)")
+    p.add_argument("--min-samples", type=int, default=MIN_SAMPLES,
+                   help=f"fewest samples worth training on (default: {MIN_SAMPLES})")
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("precheck", parents=[common],
+                       help="check the cache can support training (coverage, sample count)")
+    add_data_args(p)
+    p.set_defaults(func=run)
+
+
+def spec_of(args: argparse.Namespace) -> DataSpec:
+    symbols = symbols_from(args.tickers)
+    if args.max_tickers is not None:
+        symbols = symbols[: max(args.max_tickers, 0)]
+    return DataSpec(tickers=tuple(symbols), days=args.days, interval=args.interval,
+                    lookback=args.lookback, horizon=args.horizon, cost_bps=args.cost_bps,
+                    val_days=args.val_days, end=args.end)
+
+
+def open_cache(args: argparse.Namespace) -> Cache:
+    path = db_of(args)
+    if not path.exists():
+        raise CacheError(f"no cache at {path} (create one with `avwap demo-data` or `avwap sync`)")
+    return Cache(path, read_only=True)
+
+
+def insufficient(n: int, spec: DataSpec, minimum: int) -> InsufficientSamples:
+    return InsufficientSamples(
+        f"Insufficient samples for training: {n:,} samples (estimate {spec.estimate():,}), at "
+        f"least {minimum:,} needed; remedies: more days (--days, now {spec.days}), a lower "
+        f"interval (--sample-interval, now {spec.interval}), more tickers (--tickers, now "
+        f"{len(spec.tickers)})")
+
+
+def check_count(ds: Dataset, spec: DataSpec, minimum: int) -> None:
+    if ds.n < minimum:
+        raise insufficient(ds.n, spec, minimum)
+
+
+def run(args: argparse.Namespace) -> int:
+    console = Console()
+    spec = spec_of(args)
+    with open_cache(args) as cache:
+        sessions = window_of(cache, spec)
+        present, missing = present_symbols(cache, spec, sessions)
+        table = Table(title=f"Coverage {sessions[0]} .. {sessions[-1]} ({len(sessions)} sessions)")
+        for col in ("symbol", "sessions", "missing"):
+            table.add_column(col)
+        cov = {c.symbol: c for c in cache.coverage(spec.tickers)}
+        for sym in spec.tickers:
+            c = cov.get(sym)
+            if sym in missing or c is None or c.first is None or c.last is None:
+                table.add_row(sym, "0", "[red]not in the cache for this window: skipped[/]")
+                continue
+            first = c.first.astype("datetime64[D]")
+            last = c.last.astype("datetime64[D]")
+            gone = {str(d) for d in c.missing_sessions}
+            lacking = [str(d) for d in sessions
+                       if d < first or d > last or str(d.astype(dt.date)) in gone]
+            held = len(sessions) - len(lacking)
+            more = f" … (+{len(lacking) - 4})" if len(lacking) > 4 else ""
+            shown = ", ".join(lacking[:4]) + more
+            table.add_row(sym, str(held), shown or "-")
+        console.print(table)
+        if missing:
+            more = " …" if len(missing) > 20 else ""
+            console.print(f"[yellow]{len(missing)} of {len(spec.tickers)} symbols missing "
+                          f"(skipped): {', '.join(missing[:20])}{more}[/]")
+        with console.status("Counting samples (the builder's own rules)…"):
+            ds = build(cache, spec, store=False)
+    est = spec.estimate(len(present))
+    console.print(f"Samples: estimate {est:,} = ({spec.days} × 390 − {spec.lookback}) ÷ "
+                  f"{spec.interval} × {len(present)} tickers; exact {ds.n:,} "
+                  f"({len(ds.train_idx):,} training, {len(ds.val_idx):,} held out from "
+                  f"{ds.val_start}; warm-up, gaps and session ends excluded)")
+    check_count(ds, spec, args.min_samples)
+    console.print("[green]Enough samples for training.[/]")
+    return 0

@@ -1,0 +1,188 @@
+"""``avwap train``: build the data set from the cache, train the selector, evaluate it.
+
+Progress goes to one ``emit(event)`` channel (``models.train``): rendered with
+rich here, or printed as one JSON object per line with ``--progress-json``
+(what the console's Training screen reads from its child process; schema in
+docs/model.md). Ctrl-C stops after the current step, saves, and prints the
+command that resumes; ``--resume NAME`` continues that run exactly.
+
+Under ``mlx.launch --backend ring -n N … avwap train …`` the processes train
+data-parallel (``mx.distributed``); rank 0 reports and writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from models import checkpoint as ck
+from models.dataset import DataSpec, build
+from models.errors import ModelError
+from models.registry import models_dir
+from storage.errors import AvwapError
+from tui.commands.precheck_cmd import add_data_args, check_count, open_cache, spec_of
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("train", parents=[common], help="train the indicator-selection model")
+    add_data_args(p)
+    p.add_argument("--epochs", type=int, default=None, help="epochs (default: 10)")
+    p.add_argument("--top-k", type=int, default=10, help="indicators picked (default: 10)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=256, help="global batch (default: 256)")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--name", default=None, help="model name (default: selector-<UTC time>)")
+    p.add_argument("--resume", metavar="NAME", default=None,
+                   help="continue an interrupted run (its data and settings are reused)")
+    p.add_argument("--models-dir", default=None,
+                   help="where models live (default: $AVWAP_MODELS_DIR or the user data dir)")
+    p.add_argument("--progress-json", action="store_true",
+                   help="print progress as JSON lines (for the Training screen)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    json_mode = bool(args.progress_json)
+    try:
+        return _run(args, json_mode)
+    except AvwapError as e:
+        if json_mode:
+            _print_json({"event": "error", "message": str(e)})
+        raise
+
+
+def _run(args: argparse.Namespace, json_mode: bool) -> int:
+    import mlx.core as mx
+
+    from models.train import StopFlag, TrainConfig, train
+
+    group = mx.distributed.init()
+    lead = group.rank() == 0
+    root = models_dir(args.models_dir)
+    resume = None
+    if args.resume:
+        resume = ck.load(root / args.resume, "last")
+        cfg = TrainConfig.from_dict(resume.config["train"])
+        if args.epochs is not None:
+            cfg.epochs = args.epochs
+        c = resume.config
+        spec = DataSpec(tickers=tuple(c["requested_tickers"]), days=int(c["days"]),
+                        interval=int(c["interval"]), lookback=int(c["lookback"]),
+                        horizon=int(c["horizon"]), cost_bps=float(c["cost_bps"]),
+                        val_days=int(c["val_days"]), end=dt.date.fromisoformat(c["end"]))
+    else:
+        spec = spec_of(args)
+        name = args.name or "selector-" + dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        if (root / name / ck.POINTER).exists():
+            raise ModelError(f"a model named {name!r} exists in {root}; choose another --name "
+                             f"or continue it with --resume {name}")
+        cfg = TrainConfig(name=name, epochs=args.epochs or 10, batch_size=args.batch_size,
+                          lr=args.lr, seed=args.seed, top_k=args.top_k)
+    console = Console(stderr=json_mode, quiet=not lead)
+    reporter = _JsonReporter() if json_mode else _RichReporter(console)
+    with open_cache(args) as cache:
+        reporter({"event": "build", "tickers": len(spec.tickers), "days": spec.days})
+        ds = build(cache, spec, progress=lambda done, total: reporter(
+            {"event": "build_progress", "done": done, "total": total}))
+    with ds:
+        if ds.skipped:
+            reporter({"event": "skipped", "symbols": list(ds.skipped)})
+        check_count(ds, spec, args.min_samples)
+        stop = StopFlag()
+        result = train(ds, cfg, root, reporter if lead else (lambda e: None), resume=resume,
+                       stop=stop, group=group if group.size() > 1 else None)
+    if not lead:
+        return 0
+    if result.interrupted:
+        extra = f" --models-dir {args.models_dir}" if args.models_dir else ""
+        db = f" --db {args.db}" if getattr(args, "db", None) else ""
+        msg = (f"Interrupted after step {result.global_step}; saved to {result.path}. Resume "
+               f"with: avwap train{db} --resume {cfg.name}{extra}")
+        if json_mode:
+            _print_json({"event": "interrupted", "message": msg, "name": cfg.name})
+        else:
+            console.print(f"[yellow]{msg}[/]")
+        return 130
+    if not json_mode:
+        console.print(f"Saved the best checkpoint to {result.path}; make it the console's "
+                      f"model with: avwap models use {cfg.name}")
+    return 0
+
+
+def _print_json(event: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(event, default=str) + "\n")
+    sys.stdout.flush()
+
+
+class _JsonReporter:
+    def __call__(self, event: dict[str, Any]) -> None:
+        _print_json(event)
+
+
+class _RichReporter:
+    """Progress bar per epoch, one line of metrics per epoch, the evaluation table."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.progress: Progress | None = None
+        self.task: Any = None
+
+    def __call__(self, e: dict[str, Any]) -> None:
+        kind = e["event"]
+        c = self.console
+        if kind == "build":
+            c.print(f"Building the data set: {e['tickers']} symbols, {e['days']} sessions…")
+        elif kind == "skipped":
+            c.print(f"[yellow]{len(e['symbols'])} symbols not in the cache (skipped): "
+                    f"{', '.join(e['symbols'][:20])}[/]")
+        elif kind == "start":
+            c.print(f"Training {e['name']}: {e['train_samples']:,} training / "
+                    f"{e['val_samples']:,} held-out samples, {e['features']} features, "
+                    f"{e['outputs']} selectable outputs, {e['steps_per_epoch']} steps × "
+                    f"{e['epochs']} epochs, batch {e['batch_size']} on {e['processes']} "
+                    "process(es)")
+            self.progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(),
+                                     TextColumn("{task.completed}/{task.total} loss "
+                                                "{task.fields[loss]:.4f}"),
+                                     TimeRemainingColumn(), console=c, transient=True)
+            self.progress.start()
+        elif kind == "step" and self.progress is not None:
+            if self.task is None or e["step"] == 1 or self.progress.tasks[0].total != e["steps"]:
+                if self.task is not None:
+                    self.progress.remove_task(self.task)
+                self.task = self.progress.add_task("train", total=e["steps"], epoch=e["epoch"],
+                                                   loss=e["loss"])
+            self.progress.update(self.task, completed=e["step"], loss=e["loss"],
+                                 epoch=e["epoch"])
+        elif kind == "epoch":
+            star = " *best*" if e["best"] else ""
+            c.print(f"epoch {e['epoch']}/{e['epochs']}  loss {e['loss']:.4f}  val loss "
+                    f"{e['val_loss']:.4f}  selection accuracy {e['selection_accuracy']:.3f}  "
+                    f"sparsity {e['sparsity']:.2f} (mean weight {e['mean_weight']:.2f})  "
+                    f"ETA {e['eta_s']:.0f}s{star}")
+        elif kind in ("eval", "done") and self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+        if kind == "eval":
+            self._table(e)
+
+    def _table(self, ev: dict[str, Any]) -> None:
+        t = Table(title=f"Top-{ev['k']} precision, {ev['samples']:,} held-out samples over "
+                        f"{ev['days']} days (bootstrap 95 % over days)")
+        for col in ("selector", "precision", "95 % interval", "model − this", "model better?"):
+            t.add_column(col)
+        for r in ev["rows"]:
+            lo, hi = r["ci95"]
+            diff = "" if r["name"] == "model" else f"{r['model_minus']:+.3f}"
+            beats = "" if r["name"] == "model" else ("yes" if r["model_beats"] else "[red]no[/]")
+            t.add_row(r["name"], f"{r['precision']:.3f}", f"[{lo:.3f}, {hi:.3f}]", diff, beats)
+        self.console.print(t)
+        style = "green" if ev["beats_all"] else "bold red"
+        self.console.print(f"[{style}]{ev['verdict']}[/]")
