@@ -8,6 +8,7 @@ framing, decoder and request bookkeeping) without an IB account, and so that
 from __future__ import annotations
 
 from ibsim.bars import SimBars
+from ibsim.clock import ManualClock
 from ibsim.server import GatewaySim
 
-__all__ = ["GatewaySim", "SimBars"]
+__all__ = ["GatewaySim", "ManualClock", "SimBars"]

@@ -8,6 +8,15 @@ closes a minute, ``tick()`` revises the forming one, ``drop()`` restarts
 "TWS", ``stall()`` silences streams, ``reject()``/``deny()`` refuse symbols.
 It also enforces IB's historical pacing rules (error 162) on an injectable
 clock, so a test can prove the feed's queue never provokes a violation.
+
+Faults, for the feed's recovery tests (the simulated clock is kept through
+all of them, as a real gateway's market goes on while the client is away):
+``kill()``/``restart()`` (the process dies: the port refuses connections, then
+listens again on the same port), ``freeze()``/``thaw()`` (SIGSTOP/SIGCONT:
+sockets stay open, nothing is read or answered), ``refuse_pacing()`` (the next
+historical requests are refused with 162 whatever the rules say),
+``lose_bars()`` (an answer missing its oldest bars) and ``broadcast_error()``
+(1100/1101/1102 and other notices).
 """
 
 from __future__ import annotations
@@ -81,6 +90,12 @@ class GatewaySim:
         self.connections = 0
         self.rejected: set[str] = set()
         self.denied: dict[str, int] = {}
+        self.refusals: collections.Counter[str] = collections.Counter()  # symbol|"*" -> left
+        self.lossy: dict[str, int] = {}
+        self.refused = 0  # requests refused by refuse_pacing (not the client's fault)
+        self.killed = False
+        self._thawed = asyncio.Event()
+        self._thawed.set()
         self._busy: dict[int, int] = {}
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -100,6 +115,40 @@ class GatewaySim:
                 await asyncio.wait_for(self._server.wait_closed(), 2.0)
         for t in list(self._tasks):
             t.cancel()
+
+    async def kill(self) -> None:
+        """The gateway process dies: every socket is reset and the port refuses connections."""
+        self.killed = True
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self.drop()
+
+    async def restart(self) -> None:
+        """The gateway comes back on the same port, its market clock where it was."""
+        self._server = await asyncio.start_server(self._serve, self.host, self.port)
+        self.killed = False
+
+    def freeze(self) -> None:
+        """SIGSTOP: connections stay open, but nothing is read, answered or streamed."""
+        self._thawed.clear()
+
+    def thaw(self) -> None:
+        """SIGCONT: the gateway answers again (what was queued is processed now)."""
+        self._thawed.set()
+
+    @property
+    def frozen(self) -> bool:
+        return not self._thawed.is_set()
+
+    def refuse_pacing(self, times: int = 1, symbol: str | None = None) -> None:
+        """The next ``times`` historical requests (of ``symbol``; any when None) get 162."""
+        self.refusals[symbol or "*"] += times
+
+    def lose_bars(self, symbol: str, first: int) -> None:
+        """The next historical answer for ``symbol`` leaves out its ``first`` oldest bars
+        (a lossy gateway: the client is left with a hole it must find and repair)."""
+        self.lossy[symbol] = first
 
     async def __aenter__(self) -> GatewaySim:
         await self.start()
@@ -127,6 +176,9 @@ class GatewaySim:
         t0 = time.perf_counter()
         for _ in range(minutes):
             t0 = time.perf_counter()
+            if self.frozen:  # the market goes on; the stopped gateway sends nothing
+                self.bars.advance()
+                continue
             closing = self.bars.now
             out: dict[int, list[bytes]] = {}
             for c in self.conns:
@@ -152,7 +204,7 @@ class GatewaySim:
     def tick(self) -> None:
         """Revise the forming minute: every live stream gets its new version."""
         self.bars.tick()
-        for c in self.conns:
+        for c in self.conns if not self.frozen else []:
             buf = []
             for s in c.subs.values():
                 bar = None if s.stalled else self.bars.forming(s.symbol)
@@ -197,6 +249,7 @@ class GatewaySim:
             self._tasks.add(task)
         conn = _Conn(reader, writer)
         try:
+            await self._thawed.wait()
             lo, hi = await p.read_handshake(reader)
             version = p.choose_version(lo, hi)
             if version is None:
@@ -209,6 +262,7 @@ class GatewaySim:
             self.conns.append(conn)
             while True:
                 payload = await p.read_frame(reader)
+                await self._thawed.wait()
                 fields = p.split_fields(payload)
                 if fields:
                     self._dispatch(conn, fields)
@@ -319,7 +373,11 @@ class GatewaySim:
         req_id, symbol = int(f[1]), f[3]
         end_str, bar_size, duration = f[15], f[16], f[17]
         rth, what, fmt_date, keep = f[18] == "1", f[19], int(f[20] or 1), f[21] == "1"
-        if not self._pacing_ok(symbol, what, tuple(f[2:22])):
+        refused = next((k for k in (symbol, "*") if self.refusals[k] > 0), None)
+        if refused is not None:
+            self.refusals[refused] -= 1
+            self.refused += 1
+        if refused is not None or not self._pacing_ok(symbol, what, tuple(f[2:22])):
             self._error(c, req_id, 162, "Historical Market Data Service error message:"
                         "API historical data query cancelled: pacing violation")
             return
@@ -348,6 +406,9 @@ class GatewaySim:
         except ValueError as e:
             self._error(c, req_id, 321, f"Error validating request: {e}")
             return
+        lost = self.lossy.pop(symbol, 0)
+        if lost:
+            bars = bars[lost:]
         fields: list[object] = [p.HISTORICAL_DATA, req_id]
         start = bars[0].ts if bars else self.bars.now
         fields += [_fmt_date(start, fmt_date), _fmt_date(self.bars.now, fmt_date), len(bars)]

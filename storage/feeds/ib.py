@@ -418,7 +418,11 @@ class IBFeed:
                 if todo:
                     await self._launch(todo, first)
                 running = [t for t in self._sym_tasks.values() if not t.done()]
-                if not released and (self._pacing_blocked or not running):
+                queued = set(self.pacer.waiting())
+                in_flight = [
+                    s for s, t in self._sym_tasks.items() if not t.done() and s not in queued
+                ]
+                if not released and not in_flight and (self._pacing_blocked or not running):
                     released = True
                     self._release_hold(live=True)
                 if not running and not self._need:
@@ -443,10 +447,11 @@ class IBFeed:
 
     def _release_hold(self, live: bool) -> None:
         self._asm.hold = False
-        if live and not self._stopping:
-            self._released_once = True
-            if self.client.is_connected() and self.state is not FeedState.STALLED:
-                self._set_state(FeedState.LIVE)
+        streams = bool(self._subs) or not any(not t.done() for t in self._sym_tasks.values())
+        if live and streams and not self._stopping and self.client.is_connected() and (
+            self.state is not FeedState.STALLED
+        ):
+            self._set_state(FeedState.LIVE)
         self._emit_ready()
 
     async def _launch(self, todo: list[str], first: bool) -> None:
@@ -637,6 +642,8 @@ class IBFeed:
 
         self._handlers[sym] = handler
         bars.updateEvent += handler
+        if not self._asm.hold and self.state is FeedState.BACKFILLING:
+            self._set_state(FeedState.LIVE)  # the first stream after a pacing wait
         self._emit_ready()
 
     def _unsubscribe(self, sym: str) -> None:
@@ -815,6 +822,12 @@ class IBFeed:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    async def wait_until(self, pred: Callable[[], bool]) -> None:
+        """Wait until ``pred()``, re-checked at every state change, notice, answer and
+        recovery step (event-driven: for tests, benchmarks and callers that need a
+        condition on the feed without polling)."""
+        await self._until(pred)
+
     async def _until(self, pred: Callable[[], bool]) -> None:
         """Wait (event-driven) until ``pred()``; re-checked at every state change and step."""
         if pred():
@@ -834,6 +847,8 @@ class IBFeed:
                 fut.set_result(None)
 
     def _set_state(self, state: FeedState) -> None:
+        if state is FeedState.LIVE:
+            self._released_once = True  # start() returns: the history is read from now on
         if state != self.state:
             self.state = state
             for cb in self._state_callbacks:
@@ -850,6 +865,7 @@ class IBFeed:
         for cb in self._callbacks:
             with contextlib.suppress(Exception):
                 cb(ev)
+        self._notify()
 
 
 def _fmt_s(seconds: float) -> str:

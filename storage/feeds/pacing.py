@@ -113,6 +113,12 @@ class HistoricalPacer:
     def open(self) -> int:
         return self._open
 
+    @property
+    def counted(self) -> int:
+        """Requests that count against the budget now (sent in the current window)."""
+        self._delay(None, None)  # drops the ones that left the window
+        return len(self._sent)
+
     def waiting(self) -> list[Hashable]:
         """Contracts with a request in the queue, in the order they would go."""
         live = [w for w in self._waiting if not w.fut.done()]

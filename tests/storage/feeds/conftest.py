@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
 
 from ibsim import GatewaySim, SimBars
@@ -87,3 +89,50 @@ def wait_state() -> Callable[..., Awaitable[None]]:
 @pytest.fixture
 def next_batch() -> Callable[..., Awaitable[BarBatch]]:
     return _next_batch
+
+
+async def _until(feed: IBFeed, pred: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until ``pred()``, re-checked at each of the feed's events, state changes,
+    answers and recovery steps; the timeout is only a guard."""
+    await asyncio.wait_for(feed.wait_until(pred), timeout)
+
+
+@pytest.fixture
+def until() -> Callable[..., Awaitable[None]]:
+    return _until
+
+
+def rows_of(table: pa.Table) -> list[tuple[object, ...]]:
+    t = table.sort_by([("symbol", "ascending"), ("ts", "ascending")])
+    cols = [t.column(c).to_pylist()
+            for c in ("symbol", "ts", "open", "high", "low", "close", "volume")]
+    return list(zip(*cols, strict=True))
+
+
+def sim_closed(sim: GatewaySim, symbols: list[str], days: int) -> pa.Table:
+    """The simulator's closed bars of the last ``days`` sessions: what the cache must hold."""
+    table = sim.bars.closed_table(symbols)
+    day = table.column("ts").to_numpy().astype("datetime64[D]")
+    keep = np.isin(day, np.unique(day)[-days:])
+    return table.filter(pa.array(keep))
+
+
+@pytest.fixture
+def same_bars() -> Callable[[GatewaySim, Cache, list[str]], bool]:
+    """``same_bars(sim, cache, symbols)``: the cache holds exactly the simulator's closed bars
+    of today and the prior session (no hole, no forming minute, nothing extra)."""
+
+    def check(sim: GatewaySim, cache: Cache, symbols: list[str], days: int = 2) -> bool:
+        return rows_of(cache.read_bars(symbols)) == rows_of(sim_closed(sim, symbols, days))
+
+    return check
+
+
+@pytest.fixture
+def cfg_for() -> Callable[..., IBConfig]:
+    return config_for
+
+
+@pytest.fixture
+def closed_bars() -> Callable[..., pa.Table]:
+    return sim_closed
