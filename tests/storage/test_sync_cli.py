@@ -196,3 +196,63 @@ def test_bad_identifier_in_config(pg_dsn: str, tmp_path: Path) -> None:
     cfg = write_config(tmp_path, "bars; DROP TABLE x")
     code, line = run_fault(tmp_path, pg_dsn, cfg)
     assert code == 2 and "not a valid identifier" in line
+
+
+def _stderr_line(proc: subprocess.Popen[bytes], marker: bytes) -> bytes:
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if marker in line:
+            return line
+    pytest.fail(f"no stderr line with {marker!r} (exit {proc.wait()})")
+
+
+def test_second_ctrl_c_aborts_at_once_and_leaves_the_cache_consistent(
+    seeded: str, tmp_path: Path
+) -> None:
+    """Two Ctrl-C in each phase: while connecting, and blocked on output mid-run."""
+    want = expected_rows(seeded)
+    for phase in (b"connecting", b"committed"):
+        proc = subprocess.Popen(
+            avwap(tmp_path, seeded),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env_with(seeded),
+            cwd=ROOT,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        fcntl.fcntl(proc.stdout.fileno(), F_SETPIPE_SZ, 4096)
+        for line in proc.stdout:
+            if phase in line:
+                break
+        proc.send_signal(signal.SIGINT)
+        _stderr_line(proc, b"stopping after the current chunk")
+        proc.send_signal(signal.SIGINT)
+        rest = proc.stderr.read()
+        proc.stdout.close()
+        assert proc.wait() == 130
+        assert b"aborted by a second Ctrl-C" in rest and b"Traceback" not in rest
+        kept = cache_rows(tmp_path / "cache.duckdb") if (tmp_path / "cache.duckdb").exists() else []
+        assert set(kept) <= set(want)
+        with Cache(tmp_path / "cache.duckdb") as cache:
+            assert cache.check_unique() == 0
+    rerun = subprocess.run(avwap(tmp_path, seeded), env=env_with(seeded), capture_output=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert cache_rows(tmp_path / "cache.duckdb") == want
+
+
+def test_ctrl_c_while_connecting_stops_cleanly_and_says_so(seeded: str, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        avwap(tmp_path, seeded),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env_with(seeded),
+        cwd=ROOT,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if b"connecting" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate()
+    assert proc.returncode == 130, err
+    assert b"stopped by Ctrl-C" in err and b"Traceback" not in err
