@@ -21,6 +21,9 @@ import mlx.core as mx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "engine"))
+
+from references import TALIB, TALIPP
 
 from engine.compute import compute_outputs
 from engine.incremental import IncrementalEngine
@@ -52,13 +55,13 @@ def make_panel(s: int, t: int, seed: int = 0) -> Panel:
 
 
 def shared_talib() -> list[tuple[str, str]]:
+    """(output, TA-Lib call) for the outputs TA-Lib computes (``tests/engine/references``)."""
     seen, out = set(), []
-    for ind in indicators():
-        for name, expr in ind.talib.items():
-            call = expr.split("[")[0]
-            if call not in seen:  # MACD's three outputs are one TA-Lib call
-                seen.add(call)
-                out.append((name, call))
+    for name, ref in TALIB.items():
+        call = ref.talib_call
+        if call and call not in seen:  # MACD's three outputs are one TA-Lib call
+            seen.add(call)
+            out.append((name, call))
     return out
 
 
@@ -80,7 +83,7 @@ def bench_batch(panel: Panel) -> dict[str, float]:
     import talib
 
     pairs = shared_talib()
-    ours_names = [n for ind in indicators() for n in ind.talib]
+    ours_names = [n for n, ref in TALIB.items() if ref.talib_call]
     data = {f: np.nan_to_num(getattr(panel, f)).astype(np.float64)
             for f in ("open", "high", "low", "close", "volume")}
     t0 = time.perf_counter()
@@ -108,15 +111,14 @@ def _talipp_kinds() -> list[tuple[str, bool]]:
     from talipp.ohlcv import OHLCV
 
     kinds = []
-    for ind in indicators():
-        for expr in ind.talipp.values():
-            probe = eval(f"ti.{expr}", {"ti": ti})
-            try:
-                for x in 10.0 + np.sin(np.arange(260.0)):
-                    probe.add(OHLCV(float(x), x + 1.0, x - 1.0, float(x), 100.0))
-                kinds.append((expr, True))
-            except (TypeError, AttributeError):
-                kinds.append((expr, False))
+    for expr in TALIPP.values():  # one talipp object per shared output
+        probe = eval(f"ti.{expr}", {"ti": ti})
+        try:
+            for x in 10.0 + np.sin(np.arange(260.0)):
+                probe.add(OHLCV(float(x), x + 1.0, x - 1.0, float(x), 100.0))
+            kinds.append((expr, True))
+        except (TypeError, AttributeError):
+            kinds.append((expr, False))
     return kinds
 
 

@@ -41,9 +41,8 @@ current minute's small slice (``read`` -> ``StepInputs.extra``); after it, the
 host writes that minute's column in place (``write``). Both must be idempotent
 for a revised minute (same ``ts``), so re-stepping never double counts.
 
-``talib`` maps an output to the TA-Lib expression it must match (evaluated by the
-parity tests and the benchmark with ``talib``, ``o h l c v`` float64 in scope);
-``talipp`` likewise names the talipp indicator the benchmark steps against.
+The TA-Lib and talipp expressions the tests and the benchmark hold outputs to
+are not part of the runtime type: they live in ``tests/engine/references.py``.
 """
 
 from __future__ import annotations
@@ -144,9 +143,7 @@ class Indicator:
     init: Callable[[int], State]
     step: Callable[[State, StepInputs], tuple[State, Outputs]]
     description: str = ""
-    talib: dict[str, str] = field(default_factory=dict)  # output -> TA-Lib expression, if any
     warmups: dict[str, int] = field(default_factory=dict)  # per-output override of ``warmup``
-    talipp: dict[str, str] = field(default_factory=dict)  # output -> talipp expression, if any
     host: Host | None = None  # NumPy-side history, read/written around each step
     #: The state after a whole panel, exactly, when one exists: in closed form (the
     #: calendar AVWAP: sums over each anchor's current segment) or derived from the

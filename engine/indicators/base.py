@@ -91,8 +91,6 @@ def seq_indicator(
     step: StepFn,
     *,
     description: str = "",
-    talib: dict[str, str] | None = None,
-    talipp: dict[str, str] | None = None,
     warmups: dict[str, int] | None = None,
     warm_state: Callable[[Panel], State] | None = None,
 ) -> Indicator:
@@ -137,7 +135,7 @@ def seq_indicator(
     return Indicator(
         key=key, family=family, outputs=outputs, params=params, warmup=warmup,
         batch=batch_form, init=init_form, step=step_form, description=description,
-        talib=talib or {}, talipp=talipp or {}, warmups=dict(warmups or {}),
+        warmups=dict(warmups or {}),
         seq=SeqSpec(init, step, warm), warm_state=warm_state,
     )
 

@@ -76,8 +76,7 @@ def _rsi(n: int) -> Indicator:
         return st, {name: rsi_step(st, "", b, b.close_t, n)}
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n, batch, init, step,
-                  description=f"Relative strength index, Wilder smoothing over {n}",
-                  talib={name: f"talib.RSI(c, {n})"}, talipp={name: f"RSI({n})"})
+                  description=f"Relative strength index, Wilder smoothing over {n}")
 
 
 # ----------------------------------------------------------- stochastics
@@ -123,10 +122,7 @@ def _stoch(n: int = 14, sk: int = 3, sd: int = 3) -> Indicator:
                                                      "stoch_d": k.mean(axis=1)}
 
     return seq_indicator("stoch", FAMILY, names, {"fastk": n, "slowk": sk, "slowd": sd}, warm,
-                  batch, init, step, description="Slow stochastic %K/%D (14, 3, 3; SMA smoothing)",
-                  talib={"stoch_k": f"talib.STOCH(h, l, c, {n}, {sk}, 0, {sd}, 0)[0]",
-                         "stoch_d": f"talib.STOCH(h, l, c, {n}, {sk}, 0, {sd}, 0)[1]"},
-                  talipp={"stoch_k": f"Stoch({n}, {sk})"})
+                  batch, init, step, description="Slow stochastic %K/%D (14, 3, 3; SMA smoothing)")
 
 
 def _stochrsi(n: int = 14, fk_n: int = 14, fd: int = 3) -> Indicator:
@@ -149,9 +145,7 @@ def _stochrsi(n: int = 14, fk_n: int = 14, fd: int = 3) -> Indicator:
         return st, {"stochrsi_k": k[:, -1], "stochrsi_d": k.mean(axis=1)}
 
     return seq_indicator("stochrsi", FAMILY, names, {"period": n, "fastk": fk_n, "fastd": fd}, warm,
-                  batch, init, step, description="Stochastic RSI (14, 14, 3): fast %K, %D",
-                  talib={"stochrsi_k": f"talib.STOCHRSI(c, {n}, {fk_n}, {fd}, 0)[0]",
-                         "stochrsi_d": f"talib.STOCHRSI(c, {n}, {fk_n}, {fd}, 0)[1]"})
+                  batch, init, step, description="Stochastic RSI (14, 14, 3): fast %K, %D")
 
 
 def _willr(n: int) -> Indicator:
@@ -171,8 +165,7 @@ def _willr(n: int) -> Indicator:
         return {"h": h, "l": lo}, {name: f(b.close_t, h.max(axis=1), lo.min(axis=1))}
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
-                  description=f"Williams %R over {n} bars",
-                  talib={name: f"talib.WILLR(h, l, c, {n})"}, talipp={name: f"Williams({n})"})
+                  description=f"Williams %R over {n} bars")
 
 
 def _cci_from_offsets(u: list[mx.array]) -> mx.array:
@@ -203,8 +196,7 @@ def _cci(n: int) -> Indicator:
         return {"tp3": tp3}, {name: safe_div(-mean, 0.015 * dev)}
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
-                  description=f"Commodity channel index over {n} bars",
-                  talib={name: f"talib.CCI(h, l, c, {n})"}, talipp={name: f"CCI({n})"})
+                  description=f"Commodity channel index over {n} bars")
 
 
 def _roc_mom(n: int) -> Indicator:
@@ -224,9 +216,7 @@ def _roc_mom(n: int) -> Indicator:
         return {"buf": buf}, {roc: safe_div(100.0 * d, K.to_price(buf[:, 0])), mom: d}
 
     return seq_indicator(f"roc_mom_{n}", FAMILY, (roc, mom), {"period": n}, n, batch, init, step,
-                  description=f"Rate of change (%) and momentum over {n} bars",
-                  talib={roc: f"talib.ROC(c, {n})", mom: f"talib.MOM(c, {n})"},
-                  talipp={roc: f"ROC({n})"})
+                  description=f"Rate of change (%) and momentum over {n} bars")
 
 
 def _trix(n: int) -> Indicator:
@@ -269,8 +259,7 @@ def _trix(n: int) -> Indicator:
         return st, {name: safe_div(100.0 * d_in, e3 - d_in)}
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, 3 * (n - 1) + 1, batch, init, step,
-                  description=f"TRIX: 1-bar % change of the triple EMA ({n})",
-                  talib={name: f"talib.TRIX(c, {n})"}, talipp={name: f"TRIX({n})"})
+                  description=f"TRIX: 1-bar % change of the triple EMA ({n})")
 
 
 def _ppo(fast: int = 12, slow: int = 26) -> Indicator:
@@ -297,8 +286,7 @@ def _ppo(fast: int = 12, slow: int = 26) -> Indicator:
 
     return seq_indicator(name, FAMILY, (name,), {"fast": fast, "slow": slow}, lead, batch, init,
                   step,
-                  description="Percentage price oscillator, EMA 12/26",
-                  talib={name: f"talib.PPO(c, {fast}, {slow}, 1)"})
+                  description="Percentage price oscillator, EMA 12/26")
 
 
 def _ultosc(p1: int = 7, p2: int = 14, p3: int = 28) -> Indicator:
@@ -332,9 +320,7 @@ def _ultosc(p1: int = 7, p2: int = 14, p3: int = 28) -> Indicator:
 
     return seq_indicator(name, FAMILY, (name,), {"p1": p1, "p2": p2, "p3": p3}, p3, batch, init,
                   step,
-                  description="Ultimate oscillator 7/14/28",
-                  talib={name: f"talib.ULTOSC(h, l, c, {p1}, {p2}, {p3})"},
-                  talipp={name: f"UO({p1}, {p2}, {p3})"})
+                  description="Ultimate oscillator 7/14/28")
 
 
 def _bop() -> Indicator:
@@ -349,8 +335,7 @@ def _bop() -> Indicator:
         return st, {"bop": f(b.open_t, b.high_t, b.low_t, b.close_t)}
 
     return seq_indicator("bop", FAMILY, ("bop",), {}, 0, batch, lambda s: {}, step,
-                  description="Balance of power (close − open) / (high − low)",
-                  talib={"bop": "talib.BOP(o, h, l, c)"}, talipp={"bop": "BOP()"})
+                  description="Balance of power (close − open) / (high − low)")
 
 
 INDICATORS: tuple[Indicator, ...] = (

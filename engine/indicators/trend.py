@@ -36,8 +36,7 @@ def _sma(n: int) -> Indicator:
         return {"buf": buf}, {name: buf.mean(axis=1)}
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
-                  description=f"Simple moving average of close over {n} bars",
-                  talib={name: f"talib.SMA(c, {n})"}, talipp={name: f"SMA({n})"})
+                  description=f"Simple moving average of close over {n} bars")
 
 
 def _ema(n: int) -> Indicator:
@@ -54,8 +53,7 @@ def _ema(n: int) -> Indicator:
         return st, {name: ema_step(st, "e", b.close, b.n, n)}
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
-                  description=f"Exponential moving average of close, k=2/({n}+1), SMA-seeded",
-                  talib={name: f"talib.EMA(c, {n})"}, talipp={name: f"EMA({n})"})
+                  description=f"Exponential moving average of close, k=2/({n}+1), SMA-seeded")
 
 
 def _wma_weights(n: int) -> np.ndarray:
@@ -92,8 +90,7 @@ def _wma(n: int) -> Indicator:
         return {"buf": buf}, {name: wma_buf(buf)}
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
-                  description=f"Linearly weighted moving average of close over {n} bars",
-                  talib={name: f"talib.WMA(c, {n})"}, talipp={name: f"WMA({n})"})
+                  description=f"Linearly weighted moving average of close over {n} bars")
 
 
 def _dema_tema(n: int, triple: bool) -> Indicator:
@@ -128,8 +125,7 @@ def _dema_tema(n: int, triple: bool) -> Indicator:
 
     fn = "TEMA" if triple else "DEMA"
     return seq_indicator(name, FAMILY, (name,), {"period": n}, depth * (n - 1), batch, init, step,
-                  description=f"{'Triple' if triple else 'Double'} EMA ({fn}) of close, {n}",
-                  talib={name: f"talib.{fn}(c, {n})"}, talipp={name: f"{fn}({n})"})
+                  description=f"{'Triple' if triple else 'Double'} EMA ({fn}) of close, {n}")
 
 
 _KAMA_FAST, _KAMA_SLOW = 2.0 / 3.0, 2.0 / 31.0
@@ -167,8 +163,7 @@ def _kama(n: int) -> Indicator:
         return {"buf": buf, "y": y}, {name: y}
 
     return seq_indicator(name, FAMILY, (name,), {"period": n, "fast": 2, "slow": 30}, n, batch,
-                  init, step, description=f"Kaufman adaptive moving average, efficiency over {n}",
-                  talib={name: f"talib.KAMA(c, {n})"}, talipp={name: f"KAMA({n}, 2, 30)"})
+                  init, step, description=f"Kaufman adaptive moving average, efficiency over {n}")
 
 
 def _hma(n: int) -> Indicator:
@@ -192,8 +187,7 @@ def _hma(n: int) -> Indicator:
         return {"ref": ref, "buf": buf, "dbuf": dbuf}, {name: wma_buf(dbuf) + ref}
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1 + sq - 1, batch, init, step,
-                  description=f"Hull moving average {n}: WMA(2·WMA(n/2) − WMA(n), √n)",
-                  talipp={name: f"HMA({n})"})
+                  description=f"Hull moving average {n}: WMA(2·WMA(n/2) − WMA(n), √n)")
 
 
 def _macd(fast: int = 12, slow: int = 26, signal: int = 9) -> Indicator:
@@ -225,9 +219,6 @@ def _macd(fast: int = 12, slow: int = 26, signal: int = 9) -> Indicator:
     return seq_indicator(
         "macd", FAMILY, names, {"fast": fast, "slow": slow, "signal": signal}, warm,
         batch, init, step, description="MACD 12/26/9: line, signal EMA, histogram",
-        talib={"macd": "talib.MACD(c, 12, 26, 9)[0]", "macd_signal": "talib.MACD(c, 12, 26, 9)[1]",
-               "macd_hist": "talib.MACD(c, 12, 26, 9)[2]"},
-        talipp={"macd": "MACD(12, 26, 9)"},
     )
 
 

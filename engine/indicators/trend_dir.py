@@ -93,10 +93,7 @@ def _adx(n: int) -> Indicator:
 
     return seq_indicator(f"adx_{n}", FAMILY, (a, p, m), {"period": n}, 2 * n - 1, batch,
                   lambda s: adx_init({}, s, n), step, warmups={p: n, m: n},
-                  description=f"Average directional index and ±DI ({n})",
-                  talib={a: f"talib.ADX(h, l, c, {n})", p: f"talib.PLUS_DI(h, l, c, {n})",
-                         m: f"talib.MINUS_DI(h, l, c, {n})"},
-                  talipp={a: f"ADX({n}, {n})"})
+                  description=f"Average directional index and ±DI ({n})")
 
 
 def _aroon(n: int) -> Indicator:
@@ -122,10 +119,7 @@ def _aroon(n: int) -> Indicator:
 
     return seq_indicator(f"aroon_{n}", FAMILY, (up, dn, osc), {"period": n}, n, batch,
                   lambda s: {"h": izeros(s, n + 1), "l": izeros(s, n + 1)}, step,
-                  description=f"Aroon up/down/oscillator over {n} bars",
-                  talib={up: f"talib.AROON(h, l, {n})[1]", dn: f"talib.AROON(h, l, {n})[0]",
-                         osc: f"talib.AROONOSC(h, l, {n})"},
-                  talipp={up: f"Aroon({n})"})
+                  description=f"Aroon up/down/oscillator over {n} bars")
 
 
 def _slope_weights(n: int) -> np.ndarray:
@@ -150,8 +144,7 @@ def _linreg_slope(n: int) -> Indicator:
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch,
                   lambda s: {"buf": izeros(s, n)}, step,
-                  description=f"Least-squares slope of close over {n} bars (price per bar)",
-                  talib={name: f"talib.LINEARREG_SLOPE(c, {n})"})
+                  description=f"Least-squares slope of close over {n} bars (price per bar)")
 
 
 INDICATORS: tuple[Indicator, ...] = (_adx(14), _aroon(25), _linreg_slope(14))

@@ -75,9 +75,7 @@ def _atr(n: int) -> Indicator:
 
     return seq_indicator(f"atr_natr_{n}", FAMILY, (atr, natr), {"period": n}, n, batch,
                   lambda s: atr_init({}, "", s, n), step,
-                  description=f"Average true range (Wilder, {n}) and ATR as % of close",
-                  talib={atr: f"talib.ATR(h, l, c, {n})", natr: f"talib.NATR(h, l, c, {n})"},
-                  talipp={atr: f"ATR({n})"})
+                  description=f"Average true range (Wilder, {n}) and ATR as % of close")
 
 
 def window_moments(u: list[mx.array]) -> tuple[mx.array, mx.array]:
@@ -114,12 +112,9 @@ def _bbands(n: int = 20, k: float = 2.0) -> Indicator:
         sd = mx.sqrt(mx.square(u - mean[:, None]).mean(axis=1))
         return {"buf": buf}, outs(b.close, mean, sd)
 
-    bb = f"talib.BBANDS(c, {n}, {k}, {k}, 0)"
     return seq_indicator("bbands", FAMILY, names, {"period": n, "k": k}, n - 1, batch,
                   lambda s: {"buf": izeros(s, n)}, step,
-                  description="Bollinger bands 20/2: upper, middle, lower, %B, width/middle",
-                  talib={"bb_upper": f"{bb}[0]", "bb_middle": f"{bb}[1]", "bb_lower": f"{bb}[2]"},
-                  talipp={"bb_upper": f"BB({n}, {k})"})
+                  description="Bollinger bands 20/2: upper, middle, lower, %B, width/middle")
 
 
 def _stddev_z(n: int) -> Indicator:
@@ -139,8 +134,7 @@ def _stddev_z(n: int) -> Indicator:
 
     return seq_indicator(f"stddev_z_{n}", FAMILY, (sd_name, z_name), {"period": n}, n - 1, batch,
                   lambda s: {"buf": izeros(s, n)}, step,
-                  description=f"Rolling population stdev of close ({n}) and z-score of close",
-                  talib={sd_name: f"talib.STDDEV(c, {n}, 1)"}, talipp={sd_name: f"StdDev({n})"})
+                  description=f"Rolling population stdev of close ({n}) and z-score of close")
 
 
 def _keltner(n: int = 20, atr_n: int = 10, k: float = 2.0) -> Indicator:
@@ -161,8 +155,7 @@ def _keltner(n: int = 20, atr_n: int = 10, k: float = 2.0) -> Indicator:
 
     return seq_indicator("keltner", FAMILY, names, {"period": n, "atr": atr_n, "k": k},
                   max(n - 1, atr_n), batch, init, step,
-                  description="Keltner channel: EMA 20 ± 2 × ATR 10",
-                  talipp={"kc_upper": f"KeltnerChannels({n}, {atr_n}, {k}, {k})"})
+                  description="Keltner channel: EMA 20 ± 2 × ATR 10")
 
 
 def _donchian(n: int) -> Indicator:
@@ -180,9 +173,7 @@ def _donchian(n: int) -> Indicator:
 
     return seq_indicator(f"donchian_{n}", FAMILY, (up, lo_, mid), {"period": n}, n - 1, batch,
                   lambda s: {"h": zeros(s, n), "l": zeros(s, n)}, step,
-                  description=f"Donchian channel {n}: highest high, lowest low, midpoint",
-                  talib={up: f"talib.MAX(h, {n})", lo_: f"talib.MIN(l, {n})"},
-                  talipp={up: f"DonchianChannels({n})"})
+                  description=f"Donchian channel {n}: highest high, lowest low, midpoint")
 
 
 INDICATORS: tuple[Indicator, ...] = (_atr(14), _bbands(), _stddev_z(20), _keltner(), _donchian(20))

@@ -62,8 +62,7 @@ def _obv_ad() -> Indicator:
 
     return seq_indicator("obv_ad", FAMILY, ("obv", "ad"), {}, 0, batch, init, step,
                   description="On-balance volume and the Chaikin accumulation/distribution line",
-                  talib={"obv": "talib.OBV(c, v)", "ad": "talib.AD(h, l, c, v)"},
-                  talipp={"obv": "OBV()", "ad": "AccuDist()"}, warm_state=warm)
+                  warm_state=warm)
 
 
 def _adosc(fast: int = 3, slow: int = 10) -> Indicator:
@@ -85,9 +84,7 @@ def _adosc(fast: int = 3, slow: int = 10) -> Indicator:
 
     return seq_indicator("adosc", FAMILY, ("adosc",), {"fast": fast, "slow": slow}, slow - 1, batch,
                   lambda s: {"gf": zeros(s), "gs": zeros(s)}, step,
-                  description="Chaikin A/D oscillator: EMA 3 − EMA 10 of the A/D line",
-                  talib={"adosc": f"talib.ADOSC(h, l, c, v, {fast}, {slow})"},
-                  talipp={"adosc": f"ChaikinOsc({fast}, {slow})"})
+                  description="Chaikin A/D oscillator: EMA 3 − EMA 10 of the A/D line")
 
 
 def _mfi(n: int) -> Indicator:
@@ -119,8 +116,7 @@ def _mfi(n: int) -> Indicator:
                 {name: out(pb.sum(axis=1), nb.sum(axis=1))})
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n, batch, init, step,
-                  description=f"Money flow index over {n} bars",
-                  talib={name: f"talib.MFI(h, l, c, v, {n})"})
+                  description=f"Money flow index over {n} bars")
 
 
 def _cmf(n: int) -> Indicator:

@@ -45,6 +45,13 @@ class Ref:
     expr: str
     prices: str = "exact"  # "exact" | "ticks"
     power: int = 0  # the output scales as price**power (to undo the tick scale)
+    peer: str = ""  # the plain TA-Lib call the benchmark times, when ``expr`` is not one
+
+    @property
+    def talib_call(self) -> str:
+        """The TA-Lib call (without an output index) the benchmark runs, or ''."""
+        e = self.peer or self.expr
+        return e.split("[")[0] if e.startswith("talib.") else ""
 
 
 def _windows(x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -134,7 +141,7 @@ TALIB: dict[str, Ref] = {
     "bb_lower": Ref(f"{_BB}[2]"),
     "bb_pctb": Ref("bb_pctb(c, 20, 2.0)", "ticks"),
     "bb_width": Ref("bb_width(c, 20, 2.0)", "ticks"),
-    "stddev_20": Ref("sd2p(c, 20)", "ticks", 1),
+    "stddev_20": Ref("sd2p(c, 20)", "ticks", 1, peer="talib.STDDEV(c, 20, 1)"),
     "zscore_20": Ref("zscore(c, 20)", "ticks"),
     "dc_upper_20": Ref("talib.MAX(h, 20)"),
     "dc_lower_20": Ref("talib.MIN(l, 20)"),
@@ -143,8 +150,8 @@ TALIB: dict[str, Ref] = {
     "rsi_21": Ref("talib.RSI(c, 21)"),
     "stoch_k": Ref(f"{_STOCH}[0]"),
     "stoch_d": Ref(f"{_STOCH}[1]"),
-    "stochrsi_k": Ref(f"{_SRSI}[0]"),
-    "stochrsi_d": Ref(f"{_SRSI}[1]"),
+    "stochrsi_k": Ref(f"{_SRSI}[0]", peer="talib.STOCHRSI(c, 14, 14, 3, 0)"),
+    "stochrsi_d": Ref(f"{_SRSI}[1]", peer="talib.STOCHRSI(c, 14, 14, 3, 0)"),
     "willr_14": Ref("talib.WILLR(h, l, c, 14)"),
     "cci_20": Ref("talib.CCI(h, l, c, 20)"),
     "roc_10": Ref("talib.ROC(c, 10)"),

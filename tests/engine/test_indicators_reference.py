@@ -23,7 +23,8 @@ from test_registry_parity import close_enough
 
 @lru_cache(maxsize=1)
 def _case() -> tuple[Panel, dict[str, np.ndarray]]:
-    p = make_panel(s=3, start=dt.date(2024, 3, 4), end=dt.date(2024, 3, 6), seed=21)
+    # decimal prices, as real bars are: the engine differences prices in ticks of 1/10,000
+    p = make_panel(s=3, start=dt.date(2024, 3, 4), end=dt.date(2024, 3, 6), seed=21, cents=True)
     res = compute_outputs(batch_inputs(p))
     mx.eval(list(res.values()))
     return p, {k: np.array(v) for k, v in res.items()}
@@ -84,7 +85,7 @@ def _intraday_ref(p: Panel, s: int) -> dict[str, np.ndarray]:
     """Minute-by-minute float64 reference written with plain loops."""
     t_n = len(p.ts)
     names = ["or_high_5", "or_low_15", "session_high", "session_low", "prior_high", "prior_low",
-             "prior_close", "gap_pct", "minutes_since_open", "rvol_10"]
+             "prior_close", "gap_pct", "minutes_since_open", "rvol", "change_pct"]
     out = {k: np.full(t_n, np.nan) for k in names}
     day, mos = p.segments["day"], p.minute_of_session
     days = list(dict.fromkeys(day.tolist()))
@@ -113,12 +114,15 @@ def _intraday_ref(p: Panel, s: int) -> dict[str, np.ndarray]:
             if today:
                 out["gap_pct"][t] = 100 * (p.open[s, today[0]] / out["prior_close"][t] - 1)
         out["minutes_since_open"][t] = mos[t]
-        if today and 0 <= mos[t] < 390 and di > 0:
+        seen = np.flatnonzero(p.valid[s, : t + 1])
+        if len(seen) and prev:
+            out["change_pct"][t] = 100 * (p.close[s, seen[-1]] / out["prior_close"][t] - 1)
+        if today and 0 <= mos[t] < 390 and di > 0:  # cumulative volume vs the same minute
             last = today[-1]
+            reg = p.valid[s] & (mos >= 0) & (mos <= mos[last]) & (mos < p.session_minutes)
             past = days[max(0, di - 10) : di]
-            vols = [p.volume[s, (day == e) & (mos == mos[last])].sum() for e in past]
-            mean = np.mean(vols)
-            out["rvol_10"][t] = p.volume[s, last] / mean if mean > 0 else np.nan
+            mean = np.mean([p.volume[s, (day == e) & reg].sum() for e in past])
+            out["rvol"][t] = p.volume[s, today].sum() / mean if mean > 0 else np.nan
     return out
 
 
