@@ -343,6 +343,12 @@ class Cache:
 
         ``dtype`` float32 halves the memory of a large panel; the engine computes
         in float32 anyway (the console loads its history that way).
+
+        After-close rule (``storage.calendar``): the grid of each session ends at
+        its own close, so with ``hours="regular"`` a cached bar stamped at or
+        after it (after-hours, or a half day's 13:00–16:00) is in no anchor of
+        the panel. Nothing is lost silently: ``storage.quality`` counts those bars
+        per symbol (``avwap cache check``; ``loaded_data_note`` for the console).
         """
         start_d, end_d = _as_date(start), _as_date(end)
         grid = calendar.minute_grid(start_d, end_d, hours)
