@@ -184,7 +184,7 @@ def main() -> None:
     ap.add_argument("--live", type=int, default=650)
     ap.add_argument("--steps", type=int, default=200)
     a = ap.parse_args()
-    result = {"device": str(mx.default_device())}
+    result: dict[str, object] = {"device": str(mx.default_device())}
     panel = make_panel(a.symbols, a.bars)
     result.update(bench_batch(panel))
     result.update(bench_slowest(panel))

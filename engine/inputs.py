@@ -44,15 +44,17 @@ def to_ticks(price: np.ndarray, valid: np.ndarray, symbols: tuple[str, ...] = ()
     return np.rint(p * TICKS).astype(np.int32)
 
 
-def _ticks(obj: Panel | BarBatch) -> dict[str, mx.array]:
-    return {f + "_t": mx.array(to_ticks(np.asarray(getattr(obj, f), dtype=np.float64),
-                                        np.asarray(obj.valid), tuple(obj.symbols)))
-            for f in ("open", "high", "low", "close")}
+def _ticks(obj: Panel | BarBatch) -> list[mx.array]:
+    """Open, high, low, close as int32 tick arrays."""
+    return [mx.array(to_ticks(np.asarray(getattr(obj, f), dtype=np.float64),
+                              np.asarray(obj.valid), tuple(obj.symbols)))
+            for f in ("open", "high", "low", "close")]
 
 
 def batch_inputs(panel: Panel, dtype: mx.Dtype = DTYPE) -> BatchInputs:
     """MLX arrays for a whole panel; invalid cells keep NaN prices and 0 volume."""
     vol = np.where(panel.valid, panel.volume, 0.0)
+    ot, ht, lt, ct = _ticks(panel)
     return BatchInputs(
         open=mx.array(panel.open, dtype=dtype),
         high=mx.array(panel.high, dtype=dtype),
@@ -64,13 +66,14 @@ def batch_inputs(panel: Panel, dtype: mx.Dtype = DTYPE) -> BatchInputs:
         minute_of_session=mx.array(panel.minute_of_session.astype(np.int32)),
         session_minutes=mx.array(panel.session_minutes.astype(np.int32)),
         ts_minutes=mx.array(ts_minutes(panel.ts)),
-        **_ticks(panel),
+        open_t=ot, high_t=ht, low_t=lt, close_t=ct,
     )
 
 
 def step_inputs(batch: BarBatch, dtype: mx.Dtype = DTYPE) -> StepInputs:
     """MLX arrays for one minute of all symbols."""
     vol = np.where(batch.valid, batch.volume, 0.0)
+    ot, ht, lt, ct = _ticks(batch)
     return StepInputs(
         open=mx.array(batch.open, dtype=dtype),
         high=mx.array(batch.high, dtype=dtype),
@@ -82,5 +85,5 @@ def step_inputs(batch: BarBatch, dtype: mx.Dtype = DTYPE) -> StepInputs:
         minute_of_session=mx.array([batch.minute_of_session], dtype=mx.int32),
         session_minutes=mx.array([batch.session_minutes], dtype=mx.int32),
         ts_minutes=mx.array(ts_minutes(np.array([batch.ts]))),
-        **_ticks(batch),
+        open_t=ot, high_t=ht, low_t=lt, close_t=ct,
     )
