@@ -139,3 +139,15 @@ def test_a_key_remap_onto_another_actions_key_names_both():
         keymap_from_section({"list.next": "o"}, ids)
     keymap, warnings = keymap_from_section({"list.next": "o", "sort.next": "x"}, ids)
     assert keymap == {"list.next": "o", "sort.next": "x"} and warnings == []
+
+
+def test_the_indicator_reference_lists_every_registry_output():
+    # docs/indicators.md said 126 outputs while the registry had 150 (the auto anchors).
+    from pathlib import Path
+
+    from tui.commands.indicators_cmd import rows
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "indicators.md").read_text()
+    listed = {line.split("`")[1] for line in doc.splitlines() if line.startswith("| `")}
+    names = {r[0] for r in rows()}
+    assert listed == names and f"\n{len(names)} outputs.\n" in doc

@@ -246,3 +246,29 @@ def test_user_list_error_names_user_file(empty_user_dir: Path) -> None:
     with pytest.raises(TickerListError, match="invalid JSON at line 1") as info:
         load_list("broken", user_dir=empty_user_dir)
     assert str(p) in str(info.value)
+
+
+# ── the demo market's price table (tickers/prices.csv) ───────────────────────
+
+
+def test_the_price_table_is_not_a_ticker_list_and_parses():
+    from storage.tickers import PRICES_FILE, demo_traits
+
+    assert (builtin_dir() / PRICES_FILE).is_file()
+    assert "prices" not in available_lists()
+    traits = demo_traits()
+    assert traits["SPY"].beta == 1.0 and 300 < traits["SPY"].price < 1000
+    assert traits["AAPL"].beta is None  # drawn from the symbol's seed
+    assert all(t.price > 0 for t in traits.values())
+
+
+def test_a_broken_price_line_names_the_file_and_line(tmp_path):
+    from storage.tickers import demo_traits
+
+    f = tmp_path / "prices.csv"
+    f.write_text("symbol,price,beta,daily_vol\nAAA,12.5,,\nBBB,twelve,,\n")
+    with pytest.raises(TickerListError, match=r"prices\.csv: line 3"):
+        demo_traits(f)
+    f.write_text("AAA,-1,,\n")
+    with pytest.raises(TickerListError, match="price must be > 0"):
+        demo_traits(f)
