@@ -185,6 +185,13 @@ def window_of(cache: Cache, spec: DataSpec) -> np.ndarray:
     return sessions
 
 
+def history_start(sessions: np.ndarray) -> np.datetime64:
+    """First session loaded: the window's start less the registry's warm-up sessions."""
+    warm = calendar.previous_sessions(sessions[0].astype(dt.date), REGISTRY.step_sessions() + 1)
+    start: np.datetime64 = warm[0] if len(warm) else sessions[0]
+    return start
+
+
 def present_symbols(cache: Cache, spec: DataSpec,
                     sessions: np.ndarray) -> tuple[list[str], list[str]]:
     """(symbols with bars in the window, symbols without any) in the request's order."""
@@ -222,10 +229,12 @@ def build(cache: Cache, spec: DataSpec, *, workdir: Path | None = None, store: b
         raise ModelError("lookback must be ≥ 2, interval and horizon ≥ 1, days ≥ 2")
     if spec.held_out >= spec.days:
         raise ModelError(f"--val-days {spec.held_out} leaves no training days of {spec.days}")
+    if cache.bar_count() == 0:
+        raise ModelError(f"the cache {cache.path} is empty (fill it with `avwap demo-data` or "
+                         "`avwap sync`)")
     sessions = window_of(cache, spec)
     val_start = sessions[len(sessions) - spec.held_out]
-    warm = calendar.previous_sessions(sessions[0].astype(dt.date), REGISTRY.step_sessions() + 1)
-    load_from = warm[0] if len(warm) else sessions[0]
+    load_from = history_start(sessions)
     present, missing = present_symbols(cache, spec, sessions)
     if not present:
         raise ModelError(f"none of the {len(spec.tickers)} symbols has bars in the cache between "

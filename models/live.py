@@ -1,0 +1,203 @@
+"""``LiveSelector``: the active model's picks for every symbol, minute by minute.
+
+The console's Indicators pane asks "which indicators matter now for this
+symbol?". Recomputing ``lookback`` minutes of features per question would cost
+a batch computation each time; instead each engine ``Snapshot`` (the values of
+every registry output for all symbols at one minute) is made scale-free once
+and written into a ring buffer ``[S, lookback, F]``, and a pick is one model
+call on the ring's current window.
+
+The ring is stored twice over (``[S, 2·lookback, F]``, every row written at
+``i`` and ``i + lookback``), so the window ending at any minute is a contiguous
+slice, never a gather. A revised (still-forming) minute overwrites its row
+instead of pushing a new one. Features scaled over the lookback (``Scale.DIFF``,
+``Scale.RMS``) keep the last ``lookback + 1`` raw values beside the ring and go
+through the same ``models.features.scale_free`` as training, so the console
+and the data set cannot disagree about a feature.
+
+How the console uses it (see docs/model.md)::
+
+    live = LiveSelector.from_active(symbols, snapshot.names)   # None: no active model
+    live.prime(history_panel)        # optional: fill the ring from history at start
+    live.update(snapshot)            # every Snapshot, forming or final
+    pick = live.select([symbol])[symbol]   # Pick(names, weights, directions)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.meta import OutputMeta, Scale
+from engine.registry import REGISTRY, reading
+from engine.snapshot import Snapshot
+from models.errors import ModelError
+from models.features import ATR_NAME, scale_free
+from models.selector import Selector
+from storage.types import Panel
+
+_ROLLING = (Scale.DIFF, Scale.RMS)
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One symbol's top-k: output names, weights (0..1) and readings (+1 long, -1 short, 0)."""
+
+    names: tuple[str, ...]
+    weights: tuple[float, ...]
+    directions: tuple[int, ...]
+    ready: bool  # the ring holds a full lookback of minutes for this symbol
+
+
+class LiveSelector:
+    """A ring of scale-free features for ``symbols`` and the selector that reads it."""
+
+    def __init__(self, selector: Selector, symbols: Sequence[str],
+                 snapshot_names: Sequence[str]) -> None:
+        self.selector = selector
+        self.symbols = tuple(symbols)
+        self._row = {s: i for i, s in enumerate(self.symbols)}
+        feats = selector.features
+        absent = [n for n in feats if n not in snapshot_names]
+        if absent:
+            raise ModelError(f"the engine does not compute {len(absent)} of the model's "
+                             f"features: {', '.join(absent[:10])}")
+        col = {n: i for i, n in enumerate(snapshot_names)}
+        self._idx = np.array([col[n] for n in feats], dtype=np.int64)
+        self._metas: list[OutputMeta] = [REGISTRY.meta(n) for n in feats]
+        self._roll = np.array([m.scale in _ROLLING for m in self._metas])
+        self._out_idx = np.array([col[n] for n in selector.outputs], dtype=np.int64)
+        s, lb, f = len(self.symbols), selector.lookback, len(feats)
+        self.lookback = lb
+        self._ring = np.full((s, 2 * lb, f), np.nan, dtype=np.float32)
+        self._raw = np.full((s, lb + 1, int(self._roll.sum())), np.nan)
+        self._pos = -1  # row of the newest minute
+        self._count = 0
+        self._last_ts: np.datetime64 | None = None
+        self._values = np.full((s, len(selector.outputs)), np.nan, dtype=np.float32)
+        self._close = np.full(s, np.nan)
+        self._regime = np.full(s, -1, dtype=np.int32)
+
+    @classmethod
+    def from_active(cls, symbols: Sequence[str], snapshot_names: Sequence[str],
+                    root: Path | None = None) -> LiveSelector | None:
+        """The active model's live selector, or None when no model is active."""
+        from models.registry import active_path, models_dir
+
+        path = active_path(models_dir(root))
+        if path is None:
+            return None
+        return cls(Selector.load(path), symbols, snapshot_names)
+
+    @property
+    def minutes(self) -> int:
+        """Minutes written so far (the window is full from ``lookback`` on)."""
+        return self._count
+
+    def update(self, snap: Snapshot) -> None:
+        """Write one minute (a revision of the newest minute replaces it)."""
+        if snap.symbols != self.symbols:
+            raise ValueError("Snapshot symbols differ from the live selector's symbols")
+        revise = self._last_ts is not None and snap.ts == self._last_ts
+        if not revise:
+            self._pos = (self._pos + 1) % self.lookback
+            self._count += 1
+            self._raw[:, :-1] = self._raw[:, 1:]
+        raw = snap.values[:, self._idx].astype(np.float64)
+        self._raw[:, -1] = raw[:, self._roll]
+        row = self._scale(raw, snap.last.astype(np.float64))
+        self._ring[:, self._pos] = row
+        self._ring[:, self._pos + self.lookback] = row
+        self._values = snap.values[:, self._out_idx]
+        self._close = snap.last.astype(np.float64)
+        self._regime = snap.regime.astype(np.int32)
+        self._last_ts = snap.ts
+
+    def _scale(self, raw: np.ndarray, close: np.ndarray) -> np.ndarray:
+        """``[S, F]`` scale-free row for the newest minute (rolling columns from the raw ring)."""
+        names = self.selector.features
+        out = scale_free(raw[:, None, :], close[:, None], names, self._metas, self.lookback)[:, 0]
+        if self._roll.any():
+            roll_names = [n for n, r in zip(names, self._roll, strict=True) if r]
+            metas = [m for m, r in zip(self._metas, self._roll, strict=True) if r]
+            hist = self._raw
+            # scale_free needs the ATR column; the rolling scales do not use it
+            atr = np.ones((*hist.shape[:2], 1))
+            full = np.concatenate([hist, atr], axis=2)
+            rolled = scale_free(full, np.ones(hist.shape[:2]), [*roll_names, ATR_NAME],
+                                [*metas, REGISTRY.meta(ATR_NAME)], self.lookback)
+            out[:, self._roll] = rolled[:, -1, : len(roll_names)]
+        return out
+
+    def window(self, rows: np.ndarray | None = None) -> np.ndarray:
+        """Scale-free windows ``[S or len(rows), lookback, F]``, oldest minute first."""
+        start = self._pos + 1
+        w = self._ring[:, start: start + self.lookback]
+        return w if rows is None else w[rows]
+
+    def select(self, symbols: Sequence[str] | None = None,
+               k: int | None = None) -> dict[str, Pick]:
+        """Top-k per symbol (all symbols when None): one batched model call."""
+        syms = list(self.symbols) if symbols is None else list(symbols)
+        rows = np.array([self._row[s] for s in syms], dtype=np.int64)
+        k = k or self.selector.top_k
+        if self._count == 0:
+            return {s: Pick((), (), (), False) for s in syms}
+        w, names = self.selector.select_indicators(self.window(rows), self._regime[rows])
+        from models.evaluate import top_k
+
+        idx = top_k(w, k)
+        out: dict[str, Pick] = {}
+        for i, s in enumerate(syms):
+            r = rows[i]
+            picked = [names[j] for j in idx[i]]
+            dirs = tuple(int(reading(n, self._values[r, j], self._close[r]))
+                         for n, j in zip(picked, idx[i], strict=True))
+            out[s] = Pick(tuple(picked), tuple(float(w[i, j]) for j in idx[i]), dirs,
+                          self._count >= self.lookback)
+        return out
+
+    def prime(self, panel: Panel) -> None:
+        """Fill the ring from the last minutes of a history panel (batch registry values).
+
+        Computes the registry over the panel's last ``REGISTRY.step_sessions() + 1``
+        sessions (enough for every output's warm-up) and writes its last
+        ``lookback`` minutes, as ``update`` would have.
+        """
+        from engine.compute import compute
+        from models.features import ffill
+
+        day = panel.segments["day"]
+        starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
+        keep = REGISTRY.step_sessions() + 1
+        first = int(starts[max(0, len(starts) - keep)]) if len(starts) else 0
+        part = panel.select(list(self.symbols)).slice_time(first, len(panel.ts))
+        feats = compute(part, self.selector.features)
+        vals = np.array(feats.values)
+        close = ffill(part.close.astype(np.float64))
+        regime = vals[:, :, list(self.selector.features).index("regime")] \
+            if "regime" in self.selector.features else None
+        t = len(part.ts)
+        for i in range(max(0, t - self.lookback - 1), t):
+            reg = np.nan_to_num(regime[:, i], nan=-1.0).astype(np.int8) if regime is not None \
+                else np.full(len(self.symbols), -1, np.int8)
+            full = np.full((len(self.symbols), len(self.selector.features)), np.nan, np.float32)
+            full[:] = vals[:, i]
+            snap = Snapshot(ts=part.ts[i], symbols=self.symbols, names=self.selector.features,
+                            values=full, last=close[:, i], volume=part.volume[:, i],
+                            valid=part.valid[:, i], regime=reg)
+            self._remap_once(snap)
+
+    def _remap_once(self, snap: Snapshot) -> None:
+        """``update`` for a Snapshot whose names are the model's own features."""
+        idx, out_idx = self._idx, self._out_idx
+        col = {n: i for i, n in enumerate(snap.names)}
+        self._idx = np.array([col[n] for n in self.selector.features], dtype=np.int64)
+        self._out_idx = np.array([col[n] for n in self.selector.outputs], dtype=np.int64)
+        try:
+            self.update(snap)
+        finally:
+            self._idx, self._out_idx = idx, out_idx
