@@ -280,6 +280,28 @@ def ema(x: mx.array, n: int, lead: int = 0, seed_at: int | None = None,
     return scan_const(1.0 - k, _seed_series(xs, k, seed_at, seed)) + ref
 
 
+def ema_lag(x: mx.array, d: mx.array, n: int, seed_at: int | None = None) -> mx.array:
+    """``x - ema(x, n, seed_at=...)`` from the differences ``d[t] = x[t] - x[t-1]``.
+
+    Why: MACD is a difference of two EMAs of a price; differencing two float32
+    EMAs of a level loses the digits the level and the result do not share.
+    The lag ``g = x - EMA`` obeys ``g[t] = (1-k)(g[t-1] + d[t])`` from
+    ``g[seed] = x[seed] - SMA``: a recurrence on bar-to-bar moves, bounded by
+    them, so float32 keeps its relative precision (as ADOSC does for A/D).
+    Values before the seed are 0 (masked as warm-up by the caller).
+    """
+    k = 2.0 / (n + 1)
+    seed_at = n - 1 if seed_at is None else seed_at
+    t = x.shape[1]
+    if seed_at >= t:
+        return mx.zeros_like(x)
+    g0 = (x[:, seed_at : seed_at + 1] - x[:, seed_at - n + 1 : seed_at + 1]).mean(
+        axis=1, keepdims=True)
+    ar = mx.arange(t)[None, :]
+    b_ = mx.where(ar == seed_at, g0, mx.where(ar > seed_at, (1.0 - k) * d, 0.0))
+    return scan_const(1.0 - k, b_)
+
+
 def ema_first(x: mx.array, n: int) -> mx.array:
     """EMA seeded with the first value (TA-Lib ADOSC's convention)."""
     k = 2.0 / (n + 1)

@@ -190,6 +190,18 @@ def _hma(n: int) -> Indicator:
                   description=f"Hull moving average {n}: WMA(2·WMA(n/2) − WMA(n), √n)")
 
 
+def _lag_step(st: State, p: str, x: mx.array, d: mx.array, n: mx.array, period: int,
+              seed_at: int) -> mx.array:
+    """Advance ``x - EMA(x)`` (``K.ema_lag``) under ``p+'g'``; ``p+'a'`` sums the seed window."""
+    k = 2.0 / (period + 1)
+    idx = n - 1
+    acc = mx.where(idx >= seed_at - period + 1, st[p + "a"] + x, 0.0)
+    g = mx.where(idx < seed_at, 0.0,
+                 mx.where(idx == seed_at, x - acc / period, (1.0 - k) * (st[p + "g"] + d)))
+    st[p + "a"], st[p + "g"] = acc, g
+    return g
+
+
 def _macd(fast: int = 12, slow: int = 26, signal: int = 9) -> Indicator:
     names = ("macd", "macd_signal", "macd_hist")
     lead = slow - 1
@@ -197,22 +209,24 @@ def _macd(fast: int = 12, slow: int = 26, signal: int = 9) -> Indicator:
 
     def batch(c: K.Compact) -> dict[str, mx.array]:
         x = K.to_price(c.close_t - K.first_col(c.close_t))  # exact offsets (ticks)
-        line = K.ema(x, fast, seed_at=lead) - K.ema(x, slow)
+        d = K.to_price(c.close_t - K.shift(c.close_t, 1, K.first_col(c.close_t)))
+        line = K.ema_lag(x, d, slow) - K.ema_lag(x, d, fast, seed_at=lead)  # EMA_f - EMA_s
         sig = K.ema(line, signal, lead=lead)
         return {"macd": line, "macd_signal": sig, "macd_hist": line - sig}
 
     def init(s: int) -> State:
-        st: State = {"ref": izeros(s)}
-        for p, n in (("f", fast), ("s", slow), ("g", signal)):
-            ema_state(st, p, s, n)
-        return st
+        st: State = {"ref": izeros(s), "prev": izeros(s)}
+        for p in ("f", "s"):
+            st[p + "a"], st[p + "g"] = zeros(s), zeros(s)
+        return ema_state(st, "g", s, signal)
 
     def step(st: State, b: Bar) -> tuple[State, dict[str, mx.array]]:
         st = dict(st)
         ref = mx.where(b.n == 1, b.close_t, st["ref"])
-        st["ref"] = ref
         x = K.to_price(b.close_t - ref)
-        line = ema_step(st, "f", x, b.n, fast, seed_at=lead) - ema_step(st, "s", x, b.n, slow)
+        d = mx.where(b.n == 1, 0.0, K.to_price(b.close_t - st["prev"]))
+        st["ref"], st["prev"] = ref, b.close_t
+        line = _lag_step(st, "s", x, d, b.n, slow, lead) - _lag_step(st, "f", x, d, b.n, fast, lead)
         sig = ema_step(st, "g", line, b.n, signal, lead=lead)
         return st, {"macd": line, "macd_signal": sig, "macd_hist": line - sig}
 
