@@ -9,8 +9,12 @@ minute grid directly. Only regular-session bars (09:30 to the close) count.
 - ``prior_high``/``prior_low``/``prior_close``: the last earlier day with
   regular bars. ``gap_pct``: today's first regular open vs ``prior_close``.
 - ``session_high``/``session_low``: so far today; NaN before today's first bar.
-- ``rvol_10``: the bar's volume over the mean volume at the same minute of the
-  session in the prior (up to) 10 days; NaN outside the regular session.
+- ``rvol``: relative volume, the one the console shows: today's cumulative
+  regular-session volume up to this minute over the mean cumulative volume up
+  to the same minute of the session in the prior (up to) 10 days (1.0 = a
+  normal day so far); NaN outside the regular session and without prior days.
+- ``change_pct``: the latest close (any hours) against ``prior_close``, in %:
+  the console's change column.
 - ``minutes_since_open``: the calendar's minute of session (negative pre-market).
 
 At a missing minute each output keeps its last value for the day, as the
@@ -35,7 +39,7 @@ SLOTS = 390  # regular-session minutes in a full day
 NAMES: tuple[str, ...] = (
     *(f"or_{k}_{m}" for m in OR_MINUTES for k in ("high", "low")),
     "prior_high", "prior_low", "prior_close", "gap_pct",
-    "session_high", "session_low", f"rvol_{RVOL_DAYS}", "minutes_since_open",
+    "session_high", "session_low", "rvol", "minutes_since_open", "change_pct",
 )
 
 
@@ -77,8 +81,10 @@ def _batch(inp: BatchInputs) -> dict[str, mx.array]:
     first_open = at(inp.open, mx.where(first_i <= t, first_i, -1))
     pc = out["prior_close"]
     out["gap_pct"] = 100.0 * (first_open - pc) / pc
-    out[f"rvol_{RVOL_DAYS}"] = _rvol_batch(inp, reg, lay, last_i)
+    out["rvol"] = _rvol_batch(inp, reg, lay, last_i)
     out["minutes_since_open"] = mx.broadcast_to(mos.astype(mx.float32), (s, t))
+    any_i = seg_last_index(mx.where(inp.valid, ar, -1), mx.zeros_like(day))
+    out["change_pct"] = 100.0 * (at(inp.close, any_i) - pc) / pc
     return out
 
 
@@ -92,7 +98,8 @@ def _rvol_batch(inp: BatchInputs, reg: mx.array, lay, last_i: mx.array) -> mx.ar
     inreg = mx.array((mos >= 0) & (mos < SLOTS))[None, :]
     vol = mx.where(reg & inreg, inp.volume, 0.0)
     grid = mx.zeros((s, nd * SLOTS))
-    grid = grid.at[:, flat].add(vol).reshape(s, nd, SLOTS)
+    grid = mx.cumsum(grid.at[:, flat].add(vol).reshape(s, nd, SLOTS), axis=2)  # by minute
+    today = mx.take(grid.reshape(s, nd * SLOTS), flat, axis=1)  # today's volume so far
     csum = mx.cumsum(grid, axis=1)
     zero = mx.zeros((s, 1, SLOTS))
     csum = mx.concatenate([zero, csum], axis=1)  # csum[:, k] = sum of days < k
@@ -102,7 +109,7 @@ def _rvol_batch(inp: BatchInputs, reg: mx.array, lay, last_i: mx.array) -> mx.ar
     mean = (prior / mx.maximum(count, 1.0)).reshape(s, nd * SLOTS)
     mean_t = mx.take(mean, flat, axis=1)
     ok = (mean_t > 0) & mx.array(np.minimum(d, RVOL_DAYS) > 0)[None, :]
-    rv = mx.where(ok, inp.volume / mx.where(ok, mean_t, 1.0), NAN)
+    rv = mx.where(ok, today / mx.where(ok, mean_t, 1.0), NAN)
     rv = mx.where(inreg, rv, NAN)
     idx = mx.maximum(last_i, 0)
     carried = mx.take_along_axis(rv, idx, axis=1)
@@ -116,7 +123,9 @@ class RvolHistory:
     included): the step reads one ``[S, days]`` column and writes one cell per
     symbol, instead of copying ``[S, days * SLOTS]`` through the compiled graph.
     A day starts when the ``day`` segment changes (with or without bars), as in
-    the batch form. Reads and writes are idempotent for a revised minute.
+    the batch form; the finished day's row then becomes its cumulative volume by
+    minute, which ``read`` averages. Reads and writes are idempotent for a
+    revised minute.
     """
 
     ROWS = RVOL_DAYS + 1
@@ -127,6 +136,9 @@ class RvolHistory:
     def _roll(self, hs: dict, batch: BarBatch) -> int:  # type: ignore[type-arg]
         day = int(batch.segments["day"])
         if day != hs["day"]:
+            if hs["ndays"] > 0:
+                r = hs["ndays"] % self.ROWS
+                hs["hist"][:, r, :] = np.cumsum(hs["hist"][:, r, :], axis=1, dtype=np.float32)
             hs["day"], hs["ndays"] = day, hs["ndays"] + 1
             hs["hist"][:, hs["ndays"] % self.ROWS, :] = 0.0
         return hs["ndays"]
@@ -135,10 +147,10 @@ class RvolHistory:
         ndays, mos = self._roll(hs, batch), int(batch.minute_of_session)
         prior = min(ndays - 1, RVOL_DAYS)
         if prior <= 0 or not 0 <= mos < SLOTS:
-            return {"rvol_mean": np.zeros(len(batch.valid), np.float32)}
+            return {"rvol_base": np.zeros(len(batch.valid), np.float32)}
         rows = [(ndays - j) % self.ROWS for j in range(1, prior + 1)]
         mean = hs["hist"][:, rows, mos].sum(axis=1, dtype=np.float32) / np.float32(prior)
-        return {"rvol_mean": mean}
+        return {"rvol_base": mean}
 
     def write(self, hs: dict, batch: BarBatch) -> None:  # type: ignore[type-arg]
         ndays, mos = self._roll(hs, batch), int(batch.minute_of_session)
@@ -153,7 +165,7 @@ def _init(s: int) -> State:
         "sh": mx.full((s,), -INF), "sl": mx.full((s,), INF),
         "close": mx.full((s,), NAN), "open": mx.full((s,), NAN),
         "ph": mx.full((s,), NAN), "pl": mx.full((s,), NAN), "pc": mx.full((s,), NAN),
-        "rv": mx.full((s,), NAN),
+        "rv": mx.full((s,), NAN), "cv": mx.zeros((s,)), "lc": mx.full((s,), NAN),
     }
     for m in OR_MINUTES:
         st[f"orh{m}"], st[f"orl{m}"] = mx.full((s,), -INF), mx.full((s,), INF)
@@ -191,15 +203,19 @@ def _step(st: State, inp: StepInputs) -> tuple[State, dict[str, mx.array]]:
     new.update({"sh": sh, "sl": sl, "close": close, "open": open_})
     out.update({"session_high": _fin(sh), "session_low": _fin(sl), "prior_high": ph,
                 "prior_low": pl, "prior_close": pc, "gap_pct": 100.0 * (open_ - pc) / pc})
-    # relative volume: the prior days' mean at this minute comes from ``RvolHistory``
+    # relative volume: the prior days' mean cumulative volume at this minute comes
+    # from ``RvolHistory``
     inreg = (mos >= 0) & (mos < SLOTS)
-    mean = inp.extra["rvol_mean"]
+    cv = fresh("cv", 0.0) + mx.where(reg & inreg, inp.volume, 0.0)
+    mean = inp.extra["rvol_base"]
     ok = mean > 0
-    rv_now = mx.where(ok, inp.volume / mx.where(ok, mean, 1.0), NAN)
+    rv_now = mx.where(ok, cv / mx.where(ok, mean, 1.0), NAN)
     rv = mx.where(reg & inreg, rv_now, fresh("rv", NAN))
-    out[f"rvol_{RVOL_DAYS}"] = mx.where(inreg, rv, NAN)
+    out["rvol"] = mx.where(inreg, rv, NAN)
     out["minutes_since_open"] = mx.broadcast_to(mos.astype(mx.float32), inp.close.shape)
-    new.update({"day": day, "rv": rv})
+    lc = mx.where(inp.valid, inp.close, st["lc"])
+    out["change_pct"] = 100.0 * (lc - pc) / pc
+    new.update({"day": day, "rv": rv, "cv": cv, "lc": lc})
     return new, out
 
 
@@ -208,7 +224,8 @@ INTRADAY = (Indicator(
     params={"opening_range_minutes": OR_MINUTES, "rvol_days": RVOL_DAYS}, warmup=0,
     batch=_batch, init=_init, step=_step, host=RvolHistory(),
     description="Opening ranges 5/15/30, prior day H/L/C, gap %, session H/L so far, "
-                "relative volume vs the same minute over 10 days, minutes since the open",
+                "relative volume (cumulative, vs the same minute over 10 days), minutes "
+                "since the open, change % vs the prior close",
 ))
 
 INDICATORS: tuple[Indicator, ...] = (INTRADAY,)
@@ -225,6 +242,7 @@ META: tuple[OutputMeta, ...] = (
     plain_level("session_high", _DAY),
     plain_level("session_low", _DAY),
     # the prior days' volumes live in ``RvolHistory``, replayed over the whole warm panel
-    ratio(f"rvol_{RVOL_DAYS}", History(sessions=RVOL_DAYS + 1, replayed=True)),
+    ratio("rvol", History(sessions=RVOL_DAYS + 1, replayed=True)),
     OutputMeta("minutes_since_open", Kind.COUNT, Scale.NONE, History()),
+    ratio("change_pct", _TWO),
 )

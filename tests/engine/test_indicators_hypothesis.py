@@ -1,4 +1,8 @@
-"""Batch equals incremental over random panels: missing minutes, sessions, price levels."""
+"""Batch equals incremental over random panels: missing minutes, sessions, price levels.
+
+Tolerances are per symbol and per kind of output (``_tolerance.py``); the two
+symbols of a panel sit at a price and three times it, from $1 to $15,000.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ from engine.registry import output_names
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _panels import make_panel
-from test_registry_parity import close_enough, stepped
+from _tolerance import assert_close, symbol_prices
+from test_registry_parity import stepped
 
 ALL = output_names()
 
@@ -34,6 +39,7 @@ def test_random_panels(seed: int, missing: float, day: int, hours: str, level: f
     batch = compute_outputs(batch_inputs(p), ALL)
     mx.eval(list(batch.values()))
     step = stepped(p, ALL, revise=True)
-    price = np.nanmean(np.abs(p.close), 1)
+    price = symbol_prices(p.close)
     for i, name in enumerate(ALL):
-        close_enough(name, step[:, :, i], np.array(batch[name]), price)
+        assert_close(name, step[:, :, i], np.array(batch[name]), price,
+                     where=f" [seed {seed}, missing {missing}, {hours}, ${level:g}]")

@@ -55,7 +55,7 @@ def rows(family: str | None = None) -> list[tuple[str, ...]]:
 
     if family is not None and family not in families():
         raise InputError(f"unknown family {family!r}; families: {', '.join(families())}")
-    out = []
+    out: list[tuple[str, ...]] = []
     for ind in indicators():
         if family and ind.family != family:
             continue
