@@ -16,7 +16,9 @@ calendar; see ``storage.calendar`` for the after-close rule):
 - **missing minutes**: regular-session minutes with no bar, in sessions that
   have bars at one-minute spacing (a coarse session's gaps are its spacing);
 - **after an early close**: bars stamped between a half day's close and 16:00,
-  which a regular-hours panel leaves out of every anchor;
+  which a regular-hours panel leaves out of every anchor (when the symbol has
+  no other pre- or after-hours bar: such data was stamped as if the day were a
+  normal one; a symbol with extended-hours data counts them as its after-hours);
 - **outside trading hours**: bars outside every session's 04:00–20:00 window
   (a night, a weekend, a holiday), in no panel at all;
 - **coarse stretches**: runs of sessions whose bars are regularly spaced more
@@ -150,6 +152,11 @@ def symbol_quality(symbol: str, ts: np.ndarray) -> SymbolQuality:
     after_close = in_ext & (ts >= closes) & (ts < full_close)
     outside = ~in_ext
     extended = in_ext & ~reg & ~after_close
+    if extended.any():
+        # The symbol carries extended-hours data: a half day's 13:00-16:00 bars are
+        # its after-hours, like 16:00-20:00 on a normal day, not mis-stamped bars.
+        extended |= after_close
+        after_close = np.zeros_like(after_close)
 
     traded = np.unique(idx[in_ext])
     missing: tuple[dt.date, ...] = ()

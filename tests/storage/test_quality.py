@@ -56,6 +56,11 @@ def cache(tmp_path_factory):
             + [_session_minutes(d, step=10) for d in FULL[1:]]
         ),
         "EXT": np.r_[_et(FULL[0], 7, 0), _session_minutes(FULL[0]), _et(FULL[0], 17, 30)],
+        # Extended-hours data: a half day's 13:30 bar is its after-hours, not a defect.
+        "EXTHALF": np.r_[
+            _session_minutes(dt.date(2024, 11, 27)), _et(dt.date(2024, 11, 27), 17, 30),
+            _session_minutes(HALF_DAY, 210), _et(HALF_DAY, 13, 30),
+        ],
     }
     with Cache(path) as c:
         for sym, ts in parts.items():
@@ -112,6 +117,8 @@ def test_ten_minute_bars_stored_as_minutes_are_one_stretch(cache):
 def test_extended_hours_bars_are_counted_not_flagged(cache):
     r = _report(cache, "EXT")
     assert r.ok and r.extended == 2
+    r = _report(cache, "EXTHALF")
+    assert r.ok and r.after_close == 0 and r.extended == 2
 
 
 def test_one_line_summary_for_the_console(cache):
@@ -133,7 +140,7 @@ def test_cache_check_exit_status_and_info_columns(cache, capsys, monkeypatch):
     assert main(["--db", db, "cache", "check"]) == 1
     out = capsys.readouterr().out
     for line in ("HALFDAY: 180 bars after an early close", "TENMIN: 10-minute bars",
-                 "NIGHT: 2 bars outside trading hours", "5 of 7 symbols with problems"):
+                 "NIGHT: 2 bars outside trading hours", "5 of 8 symbols with problems"):
         assert line in out
     assert main(["--db", db, "cache", "info"]) == 0
     assert "5 missing minutes in 1 session" in capsys.readouterr().out
