@@ -7,6 +7,7 @@ missed one) fails on the symbol that shows it.
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,3 +145,21 @@ def test_cache_check_exit_status_and_info_columns(cache, capsys, monkeypatch):
         assert line in out
     assert main(["--db", db, "cache", "info"]) == 0
     assert "5 missing minutes in 1 session" in capsys.readouterr().out
+
+
+SPY = Path(__file__).resolve().parents[3] / "shared" / "data" / "spy-2011"
+
+
+@pytest.mark.skipif(not SPY.exists(), reason=f"real SPY data not found at {SPY}")
+def test_real_spy_january_and_march(tmp_path):
+    from storage.csv_import import import_csv, layout_for
+
+    with Cache(tmp_path / "spy.duckdb") as c:
+        for name in ("nt-spy-minute-2011.csv", "nt-spy-minute-2011-03.csv"):
+            import_csv(c, SPY / name, layout_for("ninjatrader", symbol="SPY"))
+        (jan,) = quality.check(c, ["SPY"], dt.date(2011, 1, 3), dt.date(2011, 1, 31))
+        (both,) = quality.check(c, ["SPY"])
+    assert jan.ok and jan.sessions == 20 and jan.extended == 14_180 - 20 * 390
+    # February is not in the files; March has one bar stamped 20:00 ET (2011-03-29).
+    assert both.missing_sessions[0] == dt.date(2011, 2, 1) and len(both.missing_sessions) == 19
+    assert both.outside_hours == 1 and both.missing_minutes == 0 and both.coarse == ()
