@@ -170,6 +170,9 @@ def standardize(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
 
 def window_of(cache: Cache, spec: DataSpec) -> np.ndarray:
     """The ``days`` session dates ending at ``spec.end`` or the cache's newest session."""
+    if cache.bar_count() == 0:
+        raise ModelError(f"the cache {cache.path} is empty (fill it with `avwap demo-data` or "
+                         "`avwap sync`)")
     end = spec.end
     if end is None:
         latest = cache.latest(spec.tickers)
@@ -229,9 +232,6 @@ def build(cache: Cache, spec: DataSpec, *, workdir: Path | None = None, store: b
         raise ModelError("lookback must be ≥ 2, interval and horizon ≥ 1, days ≥ 2")
     if spec.held_out >= spec.days:
         raise ModelError(f"--val-days {spec.held_out} leaves no training days of {spec.days}")
-    if cache.bar_count() == 0:
-        raise ModelError(f"the cache {cache.path} is empty (fill it with `avwap demo-data` or "
-                         "`avwap sync`)")
     sessions = window_of(cache, spec)
     val_start = sessions[len(sessions) - spec.held_out]
     load_from = history_start(sessions)
