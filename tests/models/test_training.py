@@ -17,7 +17,7 @@ import pytest
 from _mdata import END, tiny_train
 
 from models import checkpoint as ck
-from models.dataset import DataSpec, Dataset, build
+from models.dataset import Dataset, DataSpec, build
 from models.errors import ModelError
 from models.model import ModelArgs, SelectorModel, loss_fn, make_optimizer, make_train_step
 from models.selector import Selector
@@ -119,7 +119,7 @@ def test_corrupt_and_mismatched_checkpoints(ds: Dataset, tmp_path: Path) -> None
 
     gone = _copy(good, tmp_path / "gone")
     (ck.resolve(gone) / "scaler.npz").unlink()
-    with pytest.raises(ModelError, match="scaler.npz is missing"):
+    with pytest.raises(ModelError, match=r"scaler\.npz is missing"):
         Selector.load(gone)
 
     ptr = _copy(good, tmp_path / "ptr")
@@ -151,7 +151,7 @@ def test_full_disk_keeps_previous_best(ds: Dataset, tmp_path: Path,
         real(path, arrays, *a, **k)
 
     monkeypatch.setattr(mx, "save_safetensors", failing)
-    with pytest.raises(ModelError, match="No space left on device.*is intact"):
+    with pytest.raises(ModelError, match=r"No space left on device.*is intact"):
         train(ds, tiny_train("disk", epochs=2), tmp_path, lambda e: None)
     monkeypatch.setattr(mx, "save_safetensors", real)
     model_dir = tmp_path / "disk"
