@@ -680,6 +680,7 @@ class IBFeed:
                 if ok:
                     self._fed[s] = m
             self._queue.put_nowait(batch)
+            self._notify()
         self._writer.kick()
         if self._asm.pending and self._grace is None and not self._asm.hold:
             first = min(self._asm.pending)
