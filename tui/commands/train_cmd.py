@@ -86,7 +86,8 @@ def _run(args: argparse.Namespace, json_mode: bool) -> int:
         cfg = TrainConfig(name=name, epochs=args.epochs or 10, batch_size=args.batch_size,
                           lr=args.lr, seed=args.seed, top_k=args.top_k)
     console = Console(stderr=json_mode, quiet=not lead)
-    reporter = _JsonReporter() if json_mode else _RichReporter(console)
+    shown = _JsonReporter() if json_mode else _RichReporter(console)
+    reporter = shown if lead else (lambda e: None)  # other ranks train silently
     with open_cache(args) as cache:
         reporter({"event": "build", "tickers": len(spec.tickers), "days": spec.days})
         ds = build(cache, spec, progress=lambda done, total: reporter(
@@ -96,7 +97,7 @@ def _run(args: argparse.Namespace, json_mode: bool) -> int:
             reporter({"event": "skipped", "symbols": list(ds.skipped)})
         check_count(ds, spec, args.min_samples)
         stop = StopFlag()
-        result = train(ds, cfg, root, reporter if lead else (lambda e: None), resume=resume,
+        result = train(ds, cfg, root, reporter, resume=resume,
                        stop=stop, group=group if group.size() > 1 else None)
     if not lead:
         return 0
