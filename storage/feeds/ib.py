@@ -121,6 +121,7 @@ class IBFeed:
         self._need: set[str] = set()
         self._check_from: int | None = None  # minute an outage began: check holes since
         self._gave_up: set[str] = set()
+        self._not_live: set[str] = set()  # beyond the market-data lines: backfilled, not live
         self._connecting = False
         self._ib_down = False
         self._in_use = 0
@@ -474,8 +475,7 @@ class IBFeed:
         lines = self.config.market_data_lines
         live = set(qualified[:lines])
         over = [s for s in ok if s not in live]
-        for s in over:
-            self.status[s] = "not live"
+        self._not_live = {s for s in qualified if s not in live}
         news = [s for s in over if ("not live", s) not in self._told]
         if news:
             self._told.update(("not live", s) for s in news)
@@ -510,7 +510,8 @@ class IBFeed:
         await self.flush()
         ranges = {
             s: (since, self._last_closed[s]) for s in self._symbols
-            if s in self._last_closed and self.status.get(s) in ("live", "not live")
+            if s in self._last_closed and s in self._contracts and self.status.get(s) in (
+                "live", "not live", "backfilled")
         }
         holes = await asyncio.to_thread(gaps.first_holes, self.cache, ranges, self._hours())
         if not holes:
@@ -627,7 +628,9 @@ class IBFeed:
             self._event("info", f"{sym}: {len(late)} minutes arrived after they were shown "
                         "(re-warm it from the cache)", sym, kind="late")
         if not live:
-            if sym not in self._subs and self.status.get(sym) != "not live":
+            if sym in self._not_live:
+                self.status[sym] = "not live"
+            elif sym not in self._subs:
                 self.status[sym] = "backfilled"
             return
         self.status[sym] = "live"

@@ -156,7 +156,7 @@ async def test_market_data_lines_respected(sim, make_feed) -> None:
     feed = make_feed(market_data_lines=2)
     await feed.start()
     assert sim.subscriptions == ["AAPL", "MSFT"]
-    assert feed.status["NVDA"] == "backfilled"
+    assert feed.status["NVDA"] == "not live"
     assert any("market-data lines" in e.message for e in feed.events)
 
 

@@ -1,0 +1,101 @@
+"""Issue 19, defects 6 and 7 and the smaller notices: forming minutes, pacing refusals,
+toasts said once, "connectivity restored", another client on our clientId, a forced
+library that is missing."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from storage.feeds.base import FeedState
+from storage.feeds.ib_client import ClientIdInUse, IBClient, load_api
+from storage.feeds.pacing import HistoricalPacer, VirtualClock
+
+SYMS = ["AAPL", "MSFT", "NVDA"]
+
+
+async def test_symbols_beyond_the_lines_never_store_a_forming_minute(
+    sim, cache, make_feed, next_batch, same_bars
+) -> None:
+    """Defect 6: NVDA (beyond 2 lines) is backfilled, marked not live, and its forming
+    minute is neither cached nor emitted as final."""
+    feed = make_feed(market_data_lines=2)
+    await feed.start()
+    await feed.settled()
+    assert feed.status["NVDA"] == "not live" and "NVDA" not in feed.streaming
+    ev = [e for e in feed.events if e.kind == "not_live"]
+    assert len(ev) == 1 and ev[0].symbols == ("NVDA",) and ev[0].level == "warning"
+    await feed.flush()
+    forming = np.datetime64(sim.bars.now, "s").astype(object)
+    assert cache.read_bars(["NVDA"], start=forming).num_rows == 0
+    assert same_bars(sim, cache, ["NVDA"])  # every closed minute, final values only
+    it = feed.batches()
+    sim.advance()
+    batch = await next_batch(it)
+    assert batch.valid.tolist() == [True, True, False]  # never stepped as if live
+
+
+async def test_pacing_refusals_retry_give_up_and_come_back(sim, cache, make_feed, until,
+                                                           same_bars) -> None:
+    """Defect 7: 162 is retried with backoff, then "gave up on NVDA", retried at the next
+    recovery; refused attempts do not count against the feed's pacing budget."""
+    vc = VirtualClock(50.0)
+    pacer = HistoricalPacer(clock=vc, sleep=vc.sleep)
+    sim.refuse_pacing(3, "NVDA")
+    feed = make_feed(pacer=pacer)
+    await feed.start()
+    await feed.settled()
+    assert feed.status["NVDA"] == "gave up" and feed.streaming == ("AAPL", "MSFT")
+    retries = [e.message for e in feed.events if e.kind == "pacing" and e.symbol == "NVDA"]
+    assert len(retries) == 2 and "15 s" in retries[0] and "30 s" in retries[1]
+    gave_up = [e for e in feed.events if e.kind == "gave_up"]
+    assert len(gave_up) == 1 and gave_up[0].message.startswith("gave up on NVDA")
+    assert gave_up[0].level == "warning"
+    assert sim.refused == 3 and pacer.counted == 2  # only the two accepted requests count
+
+    sim.broadcast_error(1101, "Connectivity between IB and TWS has been restored - data lost.")
+    await until(feed, lambda: "NVDA" in feed.streaming)
+    await feed.settled()
+    await feed.flush()
+    assert feed.status["NVDA"] == "live"
+    assert same_bars(sim, cache, SYMS)
+
+
+async def test_symbol_errors_said_once_and_restored_shown(sim, make_feed, until) -> None:
+    """200/354 are told once per session, not at every recovery; "restored" is shown."""
+    sim.deny("NVDA", 354)
+    feed = make_feed(["AAPL", "NOPE", "NVDA", "MSFT"])
+    await feed.start()
+    for _ in range(2):
+        sim.broadcast_error(1100, "Connectivity between IB and TWS has been lost.")
+        await until(feed, lambda: feed.state is FeedState.DOWN)
+        sim.broadcast_error(1102, "Connectivity between IB and TWS has been restored.")
+        await until(feed, lambda: feed.state is FeedState.LIVE)
+    sim.drop()
+    await until(feed, lambda: feed.state is FeedState.DOWN)
+    await until(feed, lambda: feed.state is FeedState.LIVE)
+    await feed.settled()
+    errors = [e.symbol for e in feed.events if e.level == "error" and e.symbol]
+    assert sorted(errors) == ["NOPE", "NVDA"]
+    restored = [e for e in feed.events if e.kind == "restored"]
+    assert len(restored) == 3 and all(e.level == "warning" for e in restored)
+    assert any("1102" in e.message for e in restored)
+    assert any(e.message.startswith("reconnected") for e in restored)
+
+
+async def test_client_id_in_use_names_another_client(sim, make_feed, api) -> None:
+    feed = make_feed()
+    await feed.start()
+    other = IBClient(api)
+    with pytest.raises(ClientIdInUse, match="another console or API client"):
+        await other.connect("127.0.0.1", sim.port, feed.client_id, 5.0)
+    other.disconnect()
+
+
+def test_forced_library_that_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "ib_async", None)  # only ib_insync is importable
+    with pytest.raises(ImportError, match="ib_async is not installed"):
+        load_api("ib_async")
+    assert load_api("").__name__ == "ib_insync"
