@@ -144,6 +144,12 @@ def test_the_whole_calendar_neither_overflows_nor_wanders():
     assert close.min() / 270 > 0.1 and close.max() / 270 < 10
     days = np.unique(table["ts"].to_numpy().astype("datetime64[D]"))
     assert str(days[0]) == "2000-01-03" and len(days) > 6000
+    # The data's last half hour moves like the half hours before it (the old zero
+    # padding scaled it by exp(+-20) on a history this long).
+    r = np.diff(np.log(close[-20 * 390 :])).reshape(-1)  # the last 20 full sessions
+    intraday = np.delete(r, np.arange(389, len(r), 390))  # drop the overnight gaps
+    std = intraday.std()
+    assert 0.25 * std < np.diff(np.log(close[-30:])).std() < 4 * std
 
 
 def test_same_seed_same_market():
