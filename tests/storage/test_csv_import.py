@@ -164,3 +164,15 @@ def test_bar_end_labels_are_checked_against_the_trading_day_by_their_start(cache
     f.write_text("20240103 010000;1;2;0.5;1.5;10\n20240106 150000;1;2;0.5;1.5;10\n")
     r = import_csv(cache, f, layout_for("ninjatrader", symbol="AAA"))
     assert r.written == 1 and r.rejected_by_reason == {NO_SESSION: 1}
+
+
+def test_extra_fields_are_found_in_every_chunk(cache, tmp_path):
+    f = tmp_path / "chunks.csv"
+    rows = [f"2024-01-02T14:{30 + i}Z,AAA,1,2,0.5,1.5,10" for i in range(6)]
+    rows[3] += ",77"
+    rows[5] += ",88"
+    f.write_text("ts,symbol,open,high,low,close,volume\n" + "\n".join(rows) + "\n")
+    r = import_csv(cache, f, layout_for("iso"), chunk_rows=2)
+    assert (r.written, r.rejected) == (4, 2)
+    kept = sorted((x["ts"], x["volume"]) for x in cache.rejected().to_pylist())
+    assert kept == [("2024-01-02T14:33Z", "10,77"), ("2024-01-02T14:35Z", "10,88")]
