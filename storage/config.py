@@ -101,10 +101,14 @@ def check_names(p: Path, raw: dict[str, Any]) -> None:
 def _pg_fields() -> set[str]:
     from dataclasses import fields
 
-    from storage.pg_config import PgSource
+    from storage import pg_config
 
-    # ``table`` is given as "schema.table" (the dataclass splits it into two fields).
-    return ({f.name for f in fields(PgSource)} - {"schema"}) | {"table"}
+    # The keys ``PgSource.from_section`` accepts; without that list, its fields
+    # (``table`` is given as "schema.table", which the dataclass splits in two).
+    declared = getattr(pg_config, "_FIELDS", None)
+    if declared:
+        return set(declared)
+    return ({f.name for f in fields(pg_config.PgSource)} - {"schema"}) | {"table"}
 
 
 def _ib_fields() -> set[str]:
