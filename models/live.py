@@ -49,7 +49,7 @@ class Pick:
     names: tuple[str, ...]
     weights: tuple[float, ...]
     directions: tuple[int, ...]
-    ready: bool  # the ring holds a full lookback of minutes for this symbol
+    ready: bool  # enough minutes seen for every feature of the window (``needed``)
 
 
 class LiveSelector:
@@ -94,8 +94,14 @@ class LiveSelector:
 
     @property
     def minutes(self) -> int:
-        """Minutes written so far (the window is full from ``lookback`` on)."""
+        """Minutes written so far."""
         return self._count
+
+    @property
+    def needed(self) -> int:
+        """Minutes before every feature of the window is defined: ``lookback``, plus
+        another ``lookback`` when a feature is scaled over the lookback (DIFF, RMS)."""
+        return self.lookback * (2 if self._roll.any() else 1)
 
     def update(self, snap: Snapshot) -> None:
         """Write one minute (a revision of the newest minute replaces it)."""
@@ -157,38 +163,38 @@ class LiveSelector:
             dirs = tuple(int(reading(n, self._values[r, j], self._close[r]))
                          for n, j in zip(picked, idx[i], strict=True))
             out[s] = Pick(tuple(picked), tuple(float(w[i, j]) for j in idx[i]), dirs,
-                          self._count >= self.lookback)
+                          self._count >= self.needed)
         return out
 
-    def prime(self, panel: Panel) -> None:
+    def prime(self, panel: Panel, batch: int = 50) -> None:
         """Fill the ring from the last minutes of a history panel (batch registry values).
 
-        Computes the registry over the panel's last ``REGISTRY.step_sessions() + 1``
-        sessions (enough for every output's warm-up) and writes its last
-        ``lookback`` minutes, as ``update`` would have.
+        The registry is computed over the whole panel (some outputs, e.g. the
+        week and month AVWAP, depend on all of it), ``batch`` symbols at a time
+        to bound memory, and its last ``needed`` minutes are written as
+        ``update`` would have written them. Run it off the UI thread.
         """
         from engine.compute import compute
         from models.features import ffill
 
-        day = panel.segments["day"]
-        starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
-        keep = REGISTRY.step_sessions() + 1
-        first = int(starts[max(0, len(starts) - keep)]) if len(starts) else 0
-        part = panel.select(list(self.symbols)).slice_time(first, len(panel.ts))
-        feats = compute(part, self.selector.features)
-        vals = np.array(feats.values)
-        close = ffill(part.close.astype(np.float64))
-        regime = vals[:, :, list(self.selector.features).index("regime")] \
-            if "regime" in self.selector.features else None
+        part = panel.select(list(self.symbols))
         t = len(part.ts)
-        for i in range(max(0, t - self.lookback - 1), t):
-            reg = np.nan_to_num(regime[:, i], nan=-1.0).astype(np.int8) if regime is not None \
-                else np.full(len(self.symbols), -1, np.int8)
-            full = np.full((len(self.symbols), len(self.selector.features)), np.nan, np.float32)
-            full[:] = vals[:, i]
-            snap = Snapshot(ts=part.ts[i], symbols=self.symbols, names=self.selector.features,
-                            values=full, last=close[:, i], volume=part.volume[:, i],
-                            valid=part.valid[:, i], regime=reg)
+        first = max(0, t - self.needed)
+        s, f = len(self.symbols), len(self.selector.features)
+        vals = np.empty((s, t - first, f), dtype=np.float32)
+        for b in range(0, s, batch):
+            sub = part.select(list(self.symbols[b: b + batch]))
+            vals[b: b + batch] = np.array(compute(sub, self.selector.features).values)[:, first:]
+        close = ffill(part.close.astype(np.float64))[:, first:]
+        feats = self.selector.features
+        reg_col = feats.index("regime") if "regime" in feats else None
+        for i in range(t - first):
+            reg = (np.nan_to_num(vals[:, i, reg_col], nan=-1.0).astype(np.int8)
+                   if reg_col is not None else np.full(s, -1, np.int8))
+            snap = Snapshot(ts=part.ts[first + i], symbols=self.symbols, names=feats,
+                            values=vals[:, i], last=close[:, i],
+                            volume=part.volume[:, first + i], valid=part.valid[:, first + i],
+                            regime=reg)
             self._remap_once(snap)
 
     def _remap_once(self, snap: Snapshot) -> None:

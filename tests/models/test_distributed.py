@@ -12,9 +12,7 @@ from pathlib import Path
 import mlx.core as mx
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))
-from dist_worker import run  # noqa: E402
+from dist_worker import run
 
 LAUNCH = Path(sys.executable).with_name("mlx.launch")
 

@@ -159,3 +159,54 @@ def test_full_disk_keeps_previous_best(ds: Dataset, tmp_path: Path,
     assert not [p for p in model_dir.iterdir() if ".tmp-" in p.name]
     sel = Selector.load(model_dir)
     assert sel.outputs == ds.outputs
+
+
+def test_live_selector_matches_the_data_set(ds: Dataset, demo_cache: Path,
+                                            tmp_path: Path) -> None:
+    """Snapshots fed minute by minute give the data set's windows and the model's picks."""
+    import datetime as dt
+
+    from engine.compute import compute
+    from engine.registry import REGISTRY, reading
+    from engine.snapshot import Snapshot
+    from models.dataset import history_start, window_of
+    from models.features import ffill
+    from models.live import LiveSelector
+    from models.registry import use
+
+    train(ds, tiny_train("live", epochs=1), tmp_path, lambda e: None)
+    use(tmp_path, "live")
+    with Cache(demo_cache, read_only=True) as cache:
+        sessions = window_of(cache, SPEC)
+        panel = cache.load_panel(list(ds.symbols), history_start(sessions).astype(dt.date),
+                                 sessions[-1].astype(dt.date), dtype=np.float32)
+    names = tuple(REGISTRY.output_names())
+    vals = compute(panel, names).numpy()
+    close = ffill(panel.close.astype(np.float64))
+    live = LiveSelector.from_active(ds.symbols, names, tmp_path)
+    assert live is not None and LiveSelector.from_active(ds.symbols, names, tmp_path / "x") is None
+    k = int(ds.val_idx[len(ds.val_idx) // 2])
+    t_end = int(ds.sample_t[k])
+    for t in range(t_end - live.needed - 5, t_end + 1):
+        snap = Snapshot(ts=panel.ts[t], symbols=ds.symbols, names=names, values=vals[:, t],
+                        last=close[:, t].astype(np.float32), volume=panel.volume[:, t],
+                        valid=panel.valid[:, t],
+                        regime=np.nan_to_num(vals[:, t, names.index("regime")], nan=-1)
+                        .astype(np.int8))
+        live.update(snap)
+        if t == t_end:
+            live.update(snap)  # a revision of the same minute replaces, never pushes
+    sym = int(ds.sample_sym[k])
+    want = ds.windows(np.array([k]), scaled=False)[0]
+    np.testing.assert_allclose(live.window()[sym], want, rtol=1e-5, atol=1e-5, equal_nan=True)
+    picks = live.select([ds.symbols[sym]])[ds.symbols[sym]]
+    w, outs = live.selector.select_indicators(want[None], ds.regime[k:k + 1])
+    order = np.argsort(-w[0], kind="stable")[:3]
+    assert picks.ready and picks.names == tuple(outs[j] for j in order)
+    np.testing.assert_allclose(picks.weights, w[0, order], rtol=1e-4, atol=1e-5)
+    for name, d in zip(picks.names, picks.directions, strict=True):
+        assert d == reading(name, vals[sym, t_end, names.index(name)], close[sym, t_end])
+    # prime() from a history panel ending at the same minute gives the same window
+    primed = LiveSelector(live.selector, ds.symbols, names)
+    primed.prime(panel.slice_time(0, t_end + 1))
+    np.testing.assert_allclose(primed.window()[sym], live.window()[sym], rtol=1e-5, atol=1e-5)
