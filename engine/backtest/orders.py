@@ -30,7 +30,6 @@ def next_valid(valid: np.ndarray) -> np.ndarray:
 
 def session_last_bar(valid: np.ndarray, session: np.ndarray) -> np.ndarray:
     """``[S, T]`` bool: the symbol's last bar of each session."""
-    t = valid.shape[1]
     nv = next_valid(valid)
     seg = np.append(session, -2)
     return valid & (session[None, :] >= 0) & (seg[nv] != session[None, :])

@@ -116,11 +116,15 @@ class Trades:
     def __len__(self) -> int:
         return len(self.row)
 
+    def take(self, idx: np.ndarray | slice) -> Trades:
+        """The trades at ``idx`` (an index array, mask or slice)."""
+        return Trades(**{f: getattr(self, f)[idx] for f in self.__dataclass_fields__})
+
 
 def resolve_signals(
     le: np.ndarray, lx: np.ndarray, se: np.ndarray, sx: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """vectorbt's conflict rules as four order arrays (entry_long, entry_short, exit_long, exit_short).
+    """vectorbt's conflict rules: (entry_long, entry_short, exit_long, exit_short) orders.
 
     An entry with its own exit on the same bar is dropped (the exit wins); a
     long and a short entry on the same bar cancel; an opposite entry closes a
@@ -173,7 +177,6 @@ def _simulate(
     progress: Callable[[int, int], None] | None,
 ) -> Trades:
     s, t = open_.shape
-    v = orders.entry_long.shape[0]
     r = params.rows
     w = min(window, max(t, 1))
     o_f = mx.array(open_.reshape(-1), F64)

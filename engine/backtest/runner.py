@@ -1,0 +1,232 @@
+"""``MLXBacktester().run_vectorized_backtest(...)``: one pass over every symbol and combination.
+
+The steps, each vectorized over symbols (and grid rows): load the panel,
+compute only the registry outputs the strategy reads (float32, MLX), decide
+the signals at each close, move them to their fill bars, simulate every row's
+fills (``sim``, MLX float64 on the CPU), then value and score each row and each
+combination's portfolio (``stats``, NumPy float64). Nothing is written here:
+the caller saves the returned ``BacktestResult`` (``storage.results``), so an
+interrupted run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.backtest import strategies
+from engine.backtest.errors import BacktestError
+from engine.backtest.grid import Grid, build, estimate_bytes
+from engine.backtest.orders import fill_orders
+from engine.backtest.result import BacktestResult, Settings, period_stats, symbol_equity
+from engine.backtest.sim import RowParams, simulate
+from engine.backtest.stats import NAMES
+from storage.types import Panel
+
+Progress = Callable[[str, float], None]
+
+#: Refuse a run whose estimated peak memory exceeds this (bytes); see ``estimate_bytes``.
+DEFAULT_MEMORY_LIMIT = 6 * 1024**3
+
+
+def code_version() -> str:
+    """The git commit of the engine (``unknown`` outside a checkout)."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True, timeout=5, check=False)
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+class MLXBacktester:
+    """Backtests over the DuckDB cache (or a given Panel) — the API the CLI calls."""
+
+    def __init__(self, cache: Any = None, *, memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
+        self.cache = cache
+        self.memory_limit = memory_limit
+
+    def run_vectorized_backtest(
+        self,
+        symbols: Sequence[str],
+        start_date: dt.date | str,
+        end_date: dt.date | str,
+        strategy: str = "avwap-reversion",
+        params: Mapping[str, Any] | None = None,
+        settings: Settings | None = None,
+        *,
+        split: dt.date | str | None = None,
+        rank_by: str = "sharpe",
+        panel: Panel | None = None,
+        progress: Progress | None = None,
+    ) -> BacktestResult:
+        """Run ``strategy`` over ``symbols`` from ``start_date`` to ``end_date`` (inclusive).
+
+        ``params`` maps a parameter to a value or a list (a grid). ``split`` starts
+        the out-of-sample period; the best combination is chosen in-sample by
+        ``rank_by`` and reported with its neighbours. ``panel`` skips the cache.
+        """
+        report = progress or (lambda stage, frac: None)
+        settings = settings or Settings()
+        strat = strategies.get(strategy)
+        grid = build(strat, dict(params or {}))
+        if rank_by not in NAMES:
+            raise BacktestError(f"unknown statistic {rank_by!r} to rank by (known: {', '.join(NAMES)})")
+        start, end = _date(start_date), _date(end_date)
+        if end < start:
+            raise BacktestError(f"the end date {end} is before the start date {start}")
+        split_d = _date(split) if split is not None else None
+        if split_d is not None and not start < split_d <= end:
+            raise BacktestError(f"the split date {split_d} must be after {start} and at most {end}")
+        outputs = sorted({n for v in grid.variants for n in strat.outputs(v)})
+        _check_outputs(outputs)
+        syms = list(dict.fromkeys(s.upper() for s in symbols))
+        if not syms:
+            raise BacktestError("no symbols given")
+        minutes = _minutes_between(start, end)
+        need = estimate_bytes(len(grid.variants), len(grid.combos), len(syms), minutes, len(outputs))
+        if need > self.memory_limit:
+            raise BacktestError(
+                f"the grid is too large: {len(grid.combos)} combinations x {len(syms)} symbols x "
+                f"{minutes:,} minutes needs about {need / 1e9:.1f} GB "
+                f"(limit {self.memory_limit / 1e9:.1f} GB); sweep fewer values or symbols")
+        report("loading bars", 0.0)
+        if panel is None:
+            if self.cache is None:
+                raise BacktestError("no cache and no panel given")
+            panel = self.cache.load_panel(syms, start, end)
+        else:
+            panel = panel.select([s for s in syms if s in panel.symbols])
+        has = panel.valid.any(axis=1)
+        skipped = tuple(s for s, ok in zip(panel.symbols, has, strict=True) if not ok)
+        skipped += tuple(s for s in syms if s not in panel.symbols)
+        if not has.any():
+            raise BacktestError(
+                f"no bars between {start} and {end} for {', '.join(syms[:5])}"
+                f"{' …' if len(syms) > 5 else ''}")
+        if skipped:
+            panel = panel.select([s for s, ok in zip(panel.symbols, has, strict=True) if ok])
+        return self._run(panel, strat, grid, settings, start, end, split_d, rank_by, outputs,
+                         skipped, report)
+
+    def _run(self, panel: Panel, strat: strategies.Strategy, grid: Grid, settings: Settings,
+             start: dt.date, end: dt.date, split: dt.date | None, rank_by: str,
+             outputs: list[str], skipped: tuple[str, ...], report: Progress) -> BacktestResult:
+        s, t = panel.shape
+        report("indicators", 0.1)
+        values = _features(panel, outputs)
+        report("signals", 0.3)
+        sig = [np.zeros((len(grid.variants), s, t), bool) for _ in range(4)]
+        for v, p in enumerate(grid.variants):
+            for k, a in enumerate(strat.signals(values, p, panel.minute_of_session)):
+                sig[k][v] = a & panel.valid
+        orders = fill_orders(
+            *sig, panel.valid, panel.segments["session"], panel.minute_of_session,
+            panel.session_minutes, hold_overnight=settings.hold_overnight,
+            no_entry_minutes=settings.no_entry_minutes,
+        )
+        del sig
+        c = len(grid.combos)
+        row_params = _row_params(grid, settings, s)
+        report("simulating", 0.4)
+        trades = simulate(
+            panel.open, panel.high, panel.low, panel.close, orders, row_params,
+            np.tile(np.arange(s), c), np.repeat(np.array(grid.variant_of), s),
+            progress=lambda done, total: report("simulating", 0.4 + 0.4 * done / total),
+        )
+        del orders
+        report("statistics", 0.8)
+        split_idx = None
+        if split is not None:
+            split_idx = int(np.searchsorted(panel.ts, np.datetime64(split, "m")))
+        result = period_stats(panel, trades, row_params.init_cash, c, split_idx)
+        ranked = result.in_sample if result.in_sample is not None else result.portfolio
+        col = NAMES.index(rank_by)
+        score = np.nan_to_num(ranked[:, col], nan=-np.inf)
+        if rank_by in ("max_drawdown", "max_drawdown_minutes"):
+            score = -np.nan_to_num(ranked[:, col], nan=np.inf)
+        best = int(np.argmax(score))
+        result.symbol_equity[best] = symbol_equity(panel, trades, row_params.init_cash, best,
+                                                   result.equity_ts_idx)
+        report("done", 1.0)
+        return BacktestResult(
+            strategy=strat.name, grid={n: list(v) for n, v in zip(grid.names, grid.values,
+                                                                   strict=True)},
+            combos=[dict(cb) for cb in grid.combos], symbols=panel.symbols, skipped=skipped,
+            start=start, end=end, split=split, settings=settings, code_version=code_version(),
+            rank_by=rank_by, best=best, neighbours=grid.neighbours(best), trades=trades,
+            ts=panel.ts, stats=result,
+        )
+
+
+def _features(panel: Panel, outputs: list[str]) -> dict[str, np.ndarray]:
+    import mlx.core as mx
+
+    from engine.compute import compute_outputs
+    from engine.inputs import batch_inputs
+
+    values: dict[str, np.ndarray] = {
+        f: getattr(panel, f).astype(np.float32) for f in ("open", "high", "low", "close", "volume")
+    }
+    if outputs:
+        cols = compute_outputs(batch_inputs(panel), outputs)
+        mx.eval(list(cols.values()))
+        values.update({k: np.array(v) for k, v in cols.items()})
+    return values
+
+
+def _check_outputs(outputs: list[str]) -> None:
+    from engine.backtest.expr import PRICE_NAMES, check_names
+    from engine.registry import output_names
+
+    known = [*PRICE_NAMES, *output_names()]
+    check_names(("and", *(("name", n, 0) for n in outputs)), known)
+
+
+def _row_params(grid: Grid, st: Settings, s: int) -> RowParams:
+    def col(name: str, scale: float = 1.0, off: float = 0.0) -> np.ndarray:
+        vals = np.array([float(cb[name]) for cb in grid.combos])
+        return np.repeat(np.where(vals > 0, vals * scale, off), s)
+
+    r = len(grid.combos) * s
+    full = lambda x: np.full(r, x, dtype=np.float64)  # noqa: E731
+    return RowParams(
+        stop_loss=col("stop_pct", 0.01, np.nan), trailing=col("trail_pct", 0.01, np.nan),
+        take_profit=col("target_pct", 0.01, np.nan),
+        time_stop=np.repeat(np.array([int(cb["time_stop"]) for cb in grid.combos]), s),
+        size_value=full(st.size_value if st.size_fraction is None else np.nan),
+        size_fraction=full(st.size_fraction if st.size_fraction is not None else np.nan),
+        init_cash=full(st.init_cash), fee_rate=full(st.fee_bps / 1e4),
+        commission_per_share=full(st.commission_per_share), commission_min=full(st.commission_min),
+        slippage=full(st.slippage_bps / 1e4),
+    )
+
+
+def _date(x: dt.date | str) -> dt.date:
+    if isinstance(x, dt.datetime):
+        return x.date()
+    if isinstance(x, dt.date):
+        return x
+    try:
+        return dt.date.fromisoformat(str(x))
+    except ValueError as e:
+        raise BacktestError(f"not a date (YYYY-MM-DD): {x!r}") from e
+
+
+def _minutes_between(start: dt.date, end: dt.date) -> int:
+    days = int(np.busday_count(start, end + dt.timedelta(days=1)))
+    return max(days, 1) * 390
+
+
+def physical_memory() -> int:
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError):
+        return DEFAULT_MEMORY_LIMIT
