@@ -18,9 +18,14 @@ blocking the event loop) until the thread is past it. With the rule kept, the
 process exits normally: no ``os._exit``, no abort (the quit loop in
 ``tests/tui/test_tmux.py`` and the note on issue 15 count it).
 
-The thread is a daemon: if a call is stuck past ``close()``'s timeout (a
-DuckDB query on a dying disk), quitting still ends the process instead of
-waiting for it.
+The thread is not a daemon, on purpose: if its current call outlasts
+``close()``'s timeout (a first warm-up still compiling on a busy machine), the
+app still exits at once and restores the terminal, and Python's own exit then
+waits for the thread to finish that call and clear its caches before the
+interpreter is torn down. A daemon thread would be left running MLX while the
+interpreter finalizes, which is exactly the abort above. Calls stay short:
+warm-ups check a cancel flag every 64 stepped minutes, and the IB session's
+blocking calls are cancelled when the runtime closes the feed.
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ class ExecutorClosed(RuntimeError):
 
 
 class MlxExecutor:
-    """One daemon thread running submitted calls in order (see the module docstring)."""
+    """One thread running submitted calls in order (see the module docstring)."""
 
     def __init__(self, name: str = "avwap-mlx") -> None:
         self.name = name
@@ -64,7 +69,7 @@ class MlxExecutor:
             if self._closed:
                 raise ExecutorClosed("the MLX executor is closed")
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+                self._thread = threading.Thread(target=self._loop, name=self.name, daemon=False)
                 self._thread.start()
             fut: concurrent.futures.Future[T] = concurrent.futures.Future()
             self._queue.put((fut, (lambda: fn(*args))))
@@ -99,7 +104,8 @@ class MlxExecutor:
         """Cancel queued calls, let the running one finish, end the thread.
 
         Returns True when the thread is past its last MLX call within
-        ``timeout`` seconds (then nothing of it can race interpreter exit).
+        ``timeout`` seconds; otherwise it finishes its current call after the
+        app has gone, and interpreter exit waits for it (never blocking the loop).
         """
         with self._lock:
             if not self._closed:

@@ -99,8 +99,8 @@ class Runtime:
         """Cancel every job (except ``keep``), end the MLX thread, thaw the heap.
 
         Never blocks the event loop; returns False if something was still busy
-        after ``timeout`` seconds (the process can still exit: the MLX thread
-        is a daemon).
+        after ``timeout`` seconds (the app exits anyway; interpreter exit waits
+        for the MLX thread's current call, see ``tui.runtime.executor``).
         """
         self.closing = True
         tasks = []

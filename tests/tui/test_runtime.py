@@ -1,0 +1,134 @@
+"""The runtime owns long work: jobs start, report, cancel; screens plug in; quit is clean."""
+
+from __future__ import annotations
+
+import itertools
+import sys
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+
+from tui.runtime.jobs import ChunkedJob, JobState, ProcessJob
+
+SIZE = (160, 48)
+
+
+def endless() -> Iterator[dict[str, Any]]:
+    """A job that never ends by itself: one tiny MLX chunk at a time."""
+    import mlx.core as mx
+
+    for i in itertools.count():
+        mx.eval(mx.arange(64).sum())
+        yield {"event": "step", "chunk": i}
+
+
+async def test_a_cancelled_job_leaves_the_console_updating(make_app, ready) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        session = app.console_screen.session
+        job = app.runtime.start(ChunkedJob("work", endless))
+        seqs = []
+        for _ in range(5):  # the console's minutes interleave with the job's chunks
+            frame = await session.step_next()
+            seqs.append(frame.seq)
+            await pilot.pause()
+        assert job.state is JobState.RUNNING and job.chunks > 0
+        assert app.runtime.cancel("work")
+        await app.runtime.wait("work")
+        assert job.state is JobState.CANCELLED
+        chunks = job.chunks
+        for _ in range(3):
+            frame = await session.step_next()
+            seqs.append(frame.seq)
+        assert seqs == sorted(seqs) and len(set(seqs)) == 8  # every minute stepped
+        assert job.chunks == chunks  # nothing ran after the cancel
+        app.console_screen.show_frame(frame)
+        await pilot.pause()
+        assert app.console_screen.frame.seq == seqs[-1]
+
+
+async def test_a_second_job_of_the_same_name_is_refused(make_app, ready) -> None:
+    from tui.runtime.runtime import JobRefused
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        app.runtime.start(ChunkedJob("work", endless))
+        try:
+            app.runtime.start(ChunkedJob("work", endless))
+        except JobRefused as e:
+            assert "already running" in str(e)
+        else:
+            raise AssertionError("a second 'work' job was started")
+        app.runtime.cancel("work")
+        await app.runtime.wait("work")
+
+
+async def test_a_child_process_job_reports_and_fails_with_its_error(make_app, ready) -> None:
+    app = make_app()
+    code = ("import json, sys; print(json.dumps({'event': 'epoch', 'epoch': 1}), flush=True); "
+            "print('training: out of samples', file=sys.stderr); sys.exit(3)")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        job = app.runtime.start(ProcessJob("train", [sys.executable, "-c", code]))
+        await app.runtime.wait("train")
+        assert job.state is JobState.FAILED and job.returncode == 3
+        assert job.error == "exit code 3: training: out of samples"
+
+
+async def test_a_child_process_job_cancels_with_sigint(make_app, ready) -> None:
+    app = make_app()
+    code = ("import json, signal; print(json.dumps({'event': 'step'}), flush=True); "
+            "signal.pause()")
+    seen: list[dict[str, Any]] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        job = ProcessJob("train", [sys.executable, "-c", code])
+        orig = job.post
+        job.post = lambda m: (seen.append(getattr(m, "event", {})), orig(m))  # type: ignore
+        app.runtime.start(job)
+        while not any(e.get("event") == "step" for e in seen):
+            await pilot.pause()  # the child's first line arrives through the loop
+        job.cancel()
+        await app.runtime.wait("train")
+        assert job.state is JobState.CANCELLED and job.returncode != 0
+
+
+class Scratch(Screen[None]):
+    """A screen a later feature might add: its keys carry binding ids."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("x", "poke", "Poke", id="scratch.poke")]
+    poked = 0
+
+    def action_poke(self) -> None:
+        self.poked += 1
+
+
+async def test_a_new_screen_gets_remappable_bindings(make_app, ready) -> None:
+    app = make_app(keys={"scratch.poke": "y"})
+    assert app.key_warnings == []
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        screen = Scratch()
+        await app.push_screen(screen)
+        await pilot.press("x")
+        assert screen.poked == 0  # remapped away from x
+        await pilot.press("y")
+        assert screen.poked == 1
+
+
+async def test_quit_ends_the_mlx_thread_without_blocking(make_app, ready) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.console_screen.session.step_next()
+        thread = app.runtime.executor.thread
+        assert thread is not None and thread.is_alive()
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.runtime.closing
+        assert app.runtime.executor._finished.done()  # past mx.clear_streams()
+        assert app.console_screen.session.state is JobState.CANCELLED
