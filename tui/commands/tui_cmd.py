@@ -143,10 +143,16 @@ def run(args: argparse.Namespace) -> int:
             demo.seed_cache(cache, load_list(list_name).symbols)
             cache.checkpoint()
         app, session = build_app(args, cfg, cache)
-        if session is None:
-            app.run()
-        else:
-            asyncio.run(run_live(app, session))
+        try:
+            if session is None:
+                app.run()
+            else:
+                asyncio.run(run_live(app, session))
+        finally:
+            # The screen is gone; a call the MLX thread was still making (a
+            # first warm-up on a busy machine) may still use the cache: let it
+            # end before the cache closes under it.
+            app.runtime.executor.finish()
     finally:
         cache.close()
     return 0

@@ -1,19 +1,19 @@
-"""The console's session: feed + engine + derived columns, with no widgets in sight.
+"""The console's session: feed + engine + the chart series, with no widgets in sight.
 
-Why a separate layer: everything the screen shows per minute (the Snapshot plus
-change %, day volume, relative volume, today's chart series and fired alerts)
-is computed here in plain Python/NumPy, so it runs on the runtime's MLX thread
-and the tests can drive it minute by minute without a terminal. The console
-session job (``tui.runtime.console``) moves ``Frame`` objects from here to the
-screen, which turns them into the panes' view models.
+Why a separate layer: everything the screen shows per minute (the Snapshot,
+today's chart series and fired alerts) is gathered here in plain Python/NumPy,
+so it runs on the runtime's MLX thread and the tests can drive it minute by
+minute without a terminal. The console session job (``tui.runtime.console``)
+moves ``Frame`` objects from here to the screen, which turns them into the
+panes' view models.
+
+Every number is the engine's: change %, day volume and relative volume are the
+registry outputs ``change_pct``, ``day_volume`` and ``rvol`` (one definition
+each, shared with the model and the backtester), read off the Snapshot.
 
 Memory: ``prepare`` hands freed pages back (``release_memory``, MLX's buffer
 cache) after the load and after the warm-up, so the warm-up's own peak does not
 stack on top of the load's leftovers (see ``tui.runtime.memory``).
-
-Relative volume is today's cumulative volume divided by the average cumulative
-volume at the same minute of the session over the warm-up sessions (1.0 = a
-normal day so far). Change % is against the previous session's last close.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from storage.cache import Cache
 from storage.errors import CacheError
 from storage.feeds.base import Feed, FeedSource
 from storage.tickers import TickerList, load_list
-from storage.types import BarBatch, Panel
+from storage.types import BarBatch
 from tui.alerts import AlertBook, AlertHit
 from tui.runtime.memory import release_memory
 
@@ -162,8 +162,6 @@ class Controller:
         first_day = full.segments["day"][min(len(history.ts), len(full.ts) - 1)]
         today = int(np.searchsorted(history.segments["day"], first_day, side="left"))
         prior = history.slice_time(0, today)
-        self._profile(prior)
-        release_memory()
         steps = self.engine_warm if self.engine_warm is not None else WARM_STEP_SESSIONS
 
         def tick(fraction: float) -> None:
@@ -174,8 +172,6 @@ class Controller:
 
         if len(prior.ts):
             engine.warm(prior, step_sessions=max(steps, 1), progress=tick)
-        if len(prior.ts):
-            self._prev_close = _last_valid(prior.close, prior.valid)
             self._session = int(sess[today - 1]) if today else None
         frame = None
         for t in range(today, len(history.ts)):
@@ -190,38 +186,8 @@ class Controller:
 
     def _reset_day(self, s: int) -> None:
         self._session = None
-        self._prev_close = np.full(s, np.nan)
-        self._day_close = np.full(s, np.nan)
-        self._cum_vol = np.zeros(s)
-        self._avg_cum = np.full((s, SESSION_MINUTES), np.nan)
         self._chart = np.full((1 + len(CHART_NAMES), s, SESSION_MINUTES), np.nan, np.float32)
         self._minute = 0
-
-    def _profile(self, prior: Panel) -> None:
-        """Average cumulative volume by minute of session over ``prior``'s sessions.
-
-        One session at a time: the whole-history version's temporaries (masked
-        volume, running sums, forward-filled session bases: each ``[S, T]``
-        float64, ~40 MB apiece for 650 symbols × 19 days) set the console's
-        peak memory; per session they are ~2 MB.
-        """
-        s = len(self.symbols)
-        mos = prior.minute_of_session
-        cols = np.flatnonzero((mos >= 0) & (mos < SESSION_MINUTES))
-        if not len(cols):
-            return
-        sess = prior.segments["session"][cols]
-        cuts = np.flatnonzero(sess[1:] != sess[:-1]) + 1
-        total = np.zeros((s, SESSION_MINUTES))
-        count = np.zeros(SESSION_MINUTES)
-        for part in np.split(cols, cuts):  # one session's in-hours minutes
-            day_cum = np.cumsum(np.where(prior.valid[:, part], prior.volume[:, part], 0.0),
-                                axis=1)
-            m = mos[part].astype(np.int64)
-            np.add.at(total.T, m, day_cum.T)
-            np.add.at(count, m, 1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self._avg_cum = np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
     def step(self, batch: BarBatch) -> Frame:
         """Advance the engine one minute and derive the frame (blocking)."""
@@ -229,19 +195,12 @@ class Controller:
         received = self.clock()
         sess = int(batch.segments["session"])
         if self._session is not None and sess != self._session and sess >= 0:
-            self._prev_close = np.where(
-                np.isfinite(self._day_close), self._day_close, self._prev_close
-            )
-            self._cum_vol[:] = 0.0
             self._chart[:] = np.nan
             self._minute = 0
         if sess >= 0:
             self._session = sess
         prev = self.frame
         snap = self.engine.step(batch)
-        if batch.final:
-            self._cum_vol += np.where(batch.valid, batch.volume, 0.0)
-        self._day_close = np.where(batch.valid, batch.close, self._day_close)
         m = int(batch.minute_of_session)
         if 0 <= m < SESSION_MINUTES:
             self._chart[0, :, m] = snap.last
@@ -249,19 +208,14 @@ class Controller:
                 if name in snap.names:
                     self._chart[k, :, m] = snap.column(name)
             self._minute = max(self._minute, m + 1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            change = (snap.last / self._prev_close - 1.0) * 100.0
-            mi = min(max(m, 0), SESSION_MINUTES - 1)
-            rvol = self._cum_vol / self._avg_cum[:, mi]
-        rvol = np.where(np.isfinite(rvol), rvol, np.nan)
         hits = tuple(self.alerts.evaluate(snap))
         self._seq += 1
         self._count_rate(received, int(np.count_nonzero(batch.valid)))
         frame = Frame(
             snapshot=snap,
-            change_pct=change,
-            day_volume=self._cum_vol.copy(),
-            rvol=rvol,
+            change_pct=_output(snap, "change_pct"),
+            day_volume=_output(snap, "day_volume"),
+            rvol=_output(snap, "rvol"),
             minute=self._minute,
             seq=self._seq,
             received_at=received,
@@ -304,12 +258,8 @@ class Controller:
         return sum(b for _, b in list(self._rate)[1:]) / span
 
 
-def _last_valid(values: np.ndarray, valid: np.ndarray) -> np.ndarray:
-    """Each row's last valid value (NaN if none)."""
-    s, t = values.shape
-    if t == 0:
-        return np.full(s, np.nan)
-    idx = np.where(valid, np.arange(t), -1).max(axis=1)
-    out = values[np.arange(s), np.maximum(idx, 0)].astype(np.float64)
-    return np.where(idx >= 0, out, np.nan)
-
+def _output(snap: Snapshot, name: str) -> np.ndarray:
+    """One registry output for every symbol as float64 (NaN when not computed)."""
+    if name not in snap.names:
+        return np.full(len(snap.symbols), np.nan)
+    return snap.column(name).astype(np.float64)

@@ -100,6 +100,25 @@ class MlxExecutor:
                 mlx.clear_streams()
             self._finished.set_result(None)
 
+    def finish(self, timeout: float | None = None) -> bool:
+        """Blocking ``close``: for the end of the program, after the app has gone.
+
+        The caller (``avwap tui``) then closes what the thread was using (the
+        DuckDB cache) knowing no call is still running on it.
+        """
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._drain()
+                self._queue.put(None)
+            if self._thread is None:
+                return True
+        try:
+            self._finished.result(timeout)
+        except concurrent.futures.TimeoutError:
+            return False
+        return True
+
     async def close(self, timeout: float = 1.0) -> bool:
         """Cancel queued calls, let the running one finish, end the thread.
 
