@@ -15,6 +15,17 @@ Latency: for each of ``MINUTES`` simulated minutes, from the simulator starting
 to send the closing bars (``GatewaySim.advance``) to ``IncrementalEngine.step``
 returning the Snapshot for that minute (all indicators, warmed on the cache).
 
+Faults (``bench/ib_faults.py``), 32 symbols with the simulator's market running
+at one minute per second:
+
+- ``reconnect_to_live_s``: the gateway is killed, down 3 s, restarted; from the
+  restart until every symbol streams again and the cache has no hole (the
+  feed's default reconnect backoff; IB's pacing budget free, as ten minutes
+  after the start — "while pacing allows");
+- ``holes_after_faults``: bars missing from the cache (against the simulator's
+  closed bars) after kills, a frozen gateway, pacing refusals (162) and a kill
+  during recovery; ``wrong_bars_after_faults``: cached bars whose values differ.
+
 Run: .venv/bin/python bench/ib_feed.py [--api ib_insync]
 """
 
@@ -31,6 +42,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import ib_faults as faults
 
 from ibsim import GatewaySim, SimBars
 from storage.cache import Cache
@@ -58,6 +72,7 @@ async def main(api: str) -> dict[str, object]:
         feed.client.ib.client.MaxRequests = 0
         t0 = time.perf_counter()
         await feed.start()
+        await feed.settled()  # live first: start() returns before every symbol is in
         await feed.flush()
         wall = time.perf_counter() - t0
         n_bars = cache.bar_count()
@@ -121,7 +136,14 @@ async def main(api: str) -> dict[str, object]:
     }
 
 
+async def run(api: str) -> dict[str, object]:
+    out = await main(api)
+    out.update(await faults.reconnect(api))
+    out.update(await faults.holes_after_faults(api))
+    return out
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--api", default="ib_async", choices=["ib_async", "ib_insync"])
-    print(json.dumps(asyncio.run(main(ap.parse_args().api))))
+    print(json.dumps(asyncio.run(run(ap.parse_args().api))))

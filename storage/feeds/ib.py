@@ -418,6 +418,7 @@ class IBFeed:
                 self._need.difference_update(todo)
                 if todo:
                     await self._launch(todo, first)
+                self._raise_failed()
                 running = [t for t in self._sym_tasks.values() if not t.done()]
                 queued = set(self.pacer.waiting())
                 in_flight = [
@@ -441,6 +442,14 @@ class IBFeed:
         finally:
             if not released:
                 self._release_hold(live=False)
+
+    def _raise_failed(self) -> None:
+        """A subscription that failed on the connection fails the round (the supervisor
+        then reconnects or retries); its symbol is already back in ``_need``."""
+        for sym, t in list(self._sym_tasks.items()):
+            if t.done() and not t.cancelled() and t.exception() is not None:
+                del self._sym_tasks[sym]
+                raise t.exception()  # type: ignore[misc]
 
     def _idle(self, sym: str) -> bool:
         t = self._sym_tasks.get(sym)
