@@ -38,6 +38,7 @@ class IncrementalEngine:
         #: Sessions ``warm`` steps at least: the longest declared history of the
         #: outputs in use (``engine.meta.History``); the rest is exact state.
         self.warm_sessions = REGISTRY.step_sessions(with_regime)
+        self._need_bars, self._need_sessions = REGISTRY.history_need(with_regime)
         self._hosts = [(ind.host, ind.host.init(len(self.symbols))) for ind in self._inds
                        if ind.host is not None]
         # bar-sequence indicators are stepped together (one bar count, one output mask)
@@ -187,9 +188,12 @@ class IncrementalEngine:
         is thousands of compiled calls, so ``step_sessions=K`` warms a console
         quickly instead, driven by each output's declared ``History``
         (``engine.meta``): the compiled step runs over the last
-        ``max(K, self.warm_sessions)`` trading days, enough for every window,
-        exponential memory (to ``MEMORY_EPS``) and session-anchored choice in use
-        (the auto AVWAPs choose from the 5 prior sessions); outputs with an
+        ``max(K, sessions declared)`` trading days and from the day where every
+        symbol has the declared number of real bars left (an illiquid symbol
+        needs more days), enough for every window, exponential memory (to
+        ``MEMORY_EPS``) and session-anchored choice in use (the auto AVWAPs
+        choose from the 5 prior sessions); ``warm_sessions`` is that count at
+        390 bars a session. Outputs with an
         unbounded history get their exact state from the whole panel
         (``Indicator.warm_state``: the calendar AVWAP's sums in closed form, OBV
         and A/D from their batch form); NumPy-side histories (relative volume)
@@ -208,8 +212,10 @@ class IncrementalEngine:
         if step_sessions is not None:
             day = panel.segments["day"]
             starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
-            k = max(step_sessions, self.warm_sessions, 1)
-            first = int(starts[max(0, len(starts) - k)])
+            k = max(step_sessions, self._need_sessions, 1)
+            first_day = min(len(starts) - k, _day_with_bars_left(panel.valid, starts,
+                                                                 self._need_bars))
+            first = int(starts[max(0, first_day)])
             for i in range(first):  # histories kept outside the compiled step
                 batch = panel.batch(i)
                 for host, hs in self._hosts:
@@ -259,3 +265,20 @@ class IncrementalEngine:
     def values_state(self) -> State:
         """Flat view of the state (for tests and debugging)."""
         return {f"{k}/{n}": a for k, d in self._state.items() for n, a in d.items()}
+
+
+def _day_with_bars_left(valid: np.ndarray, starts: np.ndarray, bars: int) -> int:
+    """The last day from which every symbol that has bars still has ``bars`` real bars.
+
+    Counted per day (``[S, days]``), not per minute, to keep a console's warm-up
+    small in memory; a symbol with fewer bars in the whole panel needs all of it.
+    """
+    d = len(starts)
+    if bars <= 0 or d == 0:
+        return d
+    per_day = np.add.reduceat(valid, starts, axis=1, dtype=np.int32)  # [S, D]
+    left = np.cumsum(per_day[:, ::-1], axis=1)[:, ::-1]  # bars from day j to the end
+    ok = left >= bars
+    last_ok = np.where(ok.any(axis=1), d - 1 - np.argmax(ok[:, ::-1], axis=1), 0)
+    last_ok = np.where(left[:, 0] > 0, last_ok, d)  # symbols without any bar: no need
+    return int(last_ok.min(initial=d))

@@ -247,6 +247,24 @@ class Registry:
         """Outputs with a directional reading (the selection model's candidates)."""
         return [n for n in self.output_names() if self._meta[n].direction is not None]
 
+    def history_need(self, names: Iterable[str] | None = None) -> tuple[int, int]:
+        """(real bars, sessions) ``warm`` must step for ``names``: the declared maxima.
+
+        Unbounded outputs need neither (their indicator's exact ``warm_state``);
+        replayed ones need the current session only.
+        """
+        wanted = self.output_names() if names is None else list(names)
+        bars, sessions = 0, 0
+        for n in wanted:
+            h = self.meta(n).history
+            if h.unbounded:
+                continue
+            if h.replayed:
+                sessions = max(sessions, 1)
+                continue
+            bars, sessions = max(bars, h.bars or 0), max(sessions, h.sessions or 0)
+        return bars, sessions
+
     def step_sessions(self, names: Iterable[str] | None = None) -> int:
         """Sessions ``IncrementalEngine.warm`` must step for ``names`` to equal the batch.
 

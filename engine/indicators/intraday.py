@@ -15,6 +15,7 @@ minute grid directly. Only regular-session bars (09:30 to the close) count.
   normal day so far); NaN outside the regular session and without prior days.
 - ``change_pct``: the latest close (any hours) against ``prior_close``, in %:
   the console's change column.
+- ``day_volume``: today's regular-session volume so far (0 before the open).
 - ``minutes_since_open``: the calendar's minute of session (negative pre-market).
 
 At a missing minute each output keeps its last value for the day, as the
@@ -26,7 +27,7 @@ from __future__ import annotations
 import mlx.core as mx
 import numpy as np
 
-from engine.kernels import day_layout, seg_last_index, seg_scan
+from engine.kernels import DayLayout, day_layout, seg_last_index, seg_scan
 from engine.meta import Direction, History, Kind, OutputMeta, Scale, level, plain_level, ratio
 from engine.registry import BatchInputs, Indicator, State, StepInputs
 from storage.types import BarBatch
@@ -39,7 +40,7 @@ SLOTS = 390  # regular-session minutes in a full day
 NAMES: tuple[str, ...] = (
     *(f"or_{k}_{m}" for m in OR_MINUTES for k in ("high", "low")),
     "prior_high", "prior_low", "prior_close", "gap_pct",
-    "session_high", "session_low", "rvol", "minutes_since_open", "change_pct",
+    "session_high", "session_low", "rvol", "minutes_since_open", "change_pct", "day_volume",
 )
 
 
@@ -81,14 +82,17 @@ def _batch(inp: BatchInputs) -> dict[str, mx.array]:
     first_open = at(inp.open, mx.where(first_i <= t, first_i, -1))
     pc = out["prior_close"]
     out["gap_pct"] = 100.0 * (first_open - pc) / pc
-    out["rvol"] = _rvol_batch(inp, reg, lay, last_i)
+    out["rvol"], today = _rvol_batch(inp, reg, lay, last_i)
+    out["day_volume"] = mx.where(mos < 0, 0.0, today)
     out["minutes_since_open"] = mx.broadcast_to(mos.astype(mx.float32), (s, t))
     any_i = seg_last_index(mx.where(inp.valid, ar, -1), mx.zeros_like(day))
     out["change_pct"] = 100.0 * (at(inp.close, any_i) - pc) / pc
     return out
 
 
-def _rvol_batch(inp: BatchInputs, reg: mx.array, lay, last_i: mx.array) -> mx.array:  # type: ignore[no-untyped-def]
+def _rvol_batch(inp: BatchInputs, reg: mx.array, lay: DayLayout,
+                last_i: mx.array) -> tuple[mx.array, mx.array]:
+    """(rvol, today's regular volume so far; pre-market reads slot 0: the caller masks it)."""
     s = inp.close.shape[0]
     mos = np.array(inp.minute_of_session)
     slot = np.clip(mos, 0, SLOTS - 1)
@@ -113,7 +117,7 @@ def _rvol_batch(inp: BatchInputs, reg: mx.array, lay, last_i: mx.array) -> mx.ar
     rv = mx.where(inreg, rv, NAN)
     idx = mx.maximum(last_i, 0)
     carried = mx.take_along_axis(rv, idx, axis=1)
-    return mx.where((last_i >= 0) & inreg, carried, NAN)
+    return mx.where((last_i >= 0) & inreg, carried, NAN), today
 
 
 class RvolHistory:
@@ -215,6 +219,7 @@ def _step(st: State, inp: StepInputs) -> tuple[State, dict[str, mx.array]]:
     out["minutes_since_open"] = mx.broadcast_to(mos.astype(mx.float32), inp.close.shape)
     lc = mx.where(inp.valid, inp.close, st["lc"])
     out["change_pct"] = 100.0 * (lc - pc) / pc
+    out["day_volume"] = cv
     new.update({"day": day, "rv": rv, "cv": cv, "lc": lc})
     return new, out
 
@@ -245,4 +250,5 @@ META: tuple[OutputMeta, ...] = (
     ratio("rvol", History(sessions=RVOL_DAYS + 1, replayed=True)),
     OutputMeta("minutes_since_open", Kind.COUNT, Scale.NONE, History()),
     ratio("change_pct", _TWO),
+    OutputMeta("day_volume", Kind.VOLUME, Scale.RMS, _DAY),
 )

@@ -33,13 +33,21 @@ from _tolerance import assert_close, symbol_prices
 
 ALL = output_names()
 CONSOLE_WARM_DAYS = 2  # tui: --warm-days default
-LIVE = 120  # minutes stepped after the warm-up
+LIVE = 90  # minutes stepped after the warm-up
 
 
 def _random() -> Panel:
-    # 12 sessions across a month end (02-29 -> 03-01) and the DST change (03-10)
-    return make_panel(s=4, start=dt.date(2024, 2, 26), end=dt.date(2024, 3, 12), seed=21,
-                      levels=(1.0, 40.0, 400.0, 4000.0))
+    """12 sessions across a month end (02-29 -> 03-01) and the DST change (03-10), $1 to
+    $4,000; the $4,000 symbol is illiquid (two minutes in three without a bar), so its
+    declared bar histories span more sessions than the others'."""
+    p = make_panel(s=4, start=dt.date(2024, 2, 26), end=dt.date(2024, 3, 12), seed=21,
+                   levels=(1.0, 40.0, 400.0, 4000.0))
+    drop = np.random.default_rng(5).random(len(p.ts)) < 0.67
+    p.valid[3, drop] = False
+    for a in (p.open, p.high, p.low, p.close):
+        a[3, drop] = np.nan
+    p.volume[3, drop] = 0.0
+    return p
 
 
 def _spy() -> Panel | None:
@@ -84,13 +92,27 @@ def test_warm_steps_the_declared_history() -> None:
     assert IncrementalEngine(("A",)).warm_sessions == REGISTRY.step_sessions()
 
 
+def test_an_illiquid_symbol_steps_more_days() -> None:
+    """Declared bars are counted on each symbol's own bars (a day with 100 bars is 100)."""
+    from engine.incremental import _day_with_bars_left
+
+    starts = np.arange(0, 10 * 390, 390)
+    valid = np.ones((3, 10 * 390), bool)
+    valid[1] = np.arange(10 * 390) % 390 < 100  # 100 bars a day
+    valid[2] = False  # no bars at all: needs nothing
+    assert _day_with_bars_left(valid[[0]], starts, 780) == 8
+    assert _day_with_bars_left(valid, starts, 780) == 2  # 8 days x 100 bars
+    assert _day_with_bars_left(valid, starts, 5000) == 0  # fewer in the panel: all of it
+    assert _day_with_bars_left(valid, starts, 0) == 10
+
+
 def test_the_auto_anchors_are_wrong_without_their_declared_history() -> None:
     """Control: stepping only the console's 2 days (the old warm-up) misses the auto anchors."""
     panel = _random()
     names = ["avwap_hh", "avwap_ll_z", "obv"]
     cut = len(panel.ts) - LIVE
     eng = IncrementalEngine(panel.symbols, names)
-    eng.warm_sessions = 0  # what the warm-up did before histories were declared
+    eng._need_bars = eng._need_sessions = 0  # the warm-up before histories were declared
     got = eng.warm(panel.slice_time(0, cut), step_sessions=CONSOLE_WARM_DAYS)
     assert got is not None
     batch = compute_outputs(batch_inputs(panel), names)

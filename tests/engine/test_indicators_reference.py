@@ -85,7 +85,8 @@ def _intraday_ref(p: Panel, s: int) -> dict[str, np.ndarray]:
     """Minute-by-minute float64 reference written with plain loops."""
     t_n = len(p.ts)
     names = ["or_high_5", "or_low_15", "session_high", "session_low", "prior_high", "prior_low",
-             "prior_close", "gap_pct", "minutes_since_open", "rvol", "change_pct"]
+             "prior_close", "gap_pct", "minutes_since_open", "rvol", "change_pct",
+             "day_volume"]
     out = {k: np.full(t_n, np.nan) for k in names}
     day, mos = p.segments["day"], p.minute_of_session
     days = list(dict.fromkeys(day.tolist()))
@@ -114,6 +115,7 @@ def _intraday_ref(p: Panel, s: int) -> dict[str, np.ndarray]:
             if today:
                 out["gap_pct"][t] = 100 * (p.open[s, today[0]] / out["prior_close"][t] - 1)
         out["minutes_since_open"][t] = mos[t]
+        out["day_volume"][t] = p.volume[s, today].sum()
         seen = np.flatnonzero(p.valid[s, : t + 1])
         if len(seen) and prev:
             out["change_pct"][t] = 100 * (p.close[s, seen[-1]] / out["prior_close"][t] - 1)
