@@ -38,6 +38,7 @@ import numpy as np
 
 from engine.avwap.core import (
     BAND_MODES,
+    DEN,
     MULTS,
     NAN,
     SOURCES,
@@ -49,11 +50,13 @@ from engine.avwap.core import (
     finish,
     level_kernel,
     price,
+    price_ticks,
     seg_exclusive,
     welford_increment,
     zscore_kernel,
 )
 from engine.avwap.state import shifted_init, shifted_outputs, shifted_update
+from engine.kernels import TICKS
 from engine.registry import BatchInputs, Outputs, State, StepInputs
 from storage.types import SEGMENT_KINDS, Panel
 
@@ -77,15 +80,18 @@ __all__ = [
 @mx.compile
 def _increment(
     x0: mx.array, x1: mx.array, dq: mx.array, r: mx.array, v: mx.array, pz: mx.array,
-    p0: mx.array, e0: mx.array, e1: mx.array,
+    p0: mx.array, e0: mx.array, e1: mx.array, unit: mx.array,
 ) -> mx.array:  # fmt: skip
     """Each bar's ``welford_increment``, fused with the block pieces it comes from.
 
     ``e0, e1`` are the in-block *exclusive* prefix sums, so the weight and mean
     before the bar come without a shift; at a segment's first cell both the
-    carry and the exclusive prefix are 0, so the increment is 0 there.
+    carry and the exclusive prefix are 0, so the increment is 0 there. ``pz`` and
+    ``r`` are tick numerators (int32): the bar's offset is exact, then divided
+    by ``unit`` (ticks per price unit times the source's denominator).
     """
-    return welford_increment(v, pz - r, x0 + e0, x1 + e1 + dq * e0, x0 + p0)
+    d = (pz - r).astype(mx.float32) / unit
+    return welford_increment(v, d, x0 + e0, x1 + e1 + dq * e0, x0 + p0)
 
 
 @mx.compile
@@ -105,7 +111,8 @@ def _sd(x0: mx.array, xu: mx.array, u: mx.array, p0: mx.array) -> mx.array:
 
 
 def segmented_batch(
-    p: mx.array,
+    pt: mx.array,
+    den: int,
     volume: mx.array,
     valid: mx.array,
     close: mx.array,
@@ -117,7 +124,8 @@ def segmented_batch(
 ) -> list[dict[str, mx.array]]:
     """AVWAP outputs for K segmentations ``seg[K, T]`` (id -1 = outside, NaN).
 
-    ``p``/``volume``/``close`` are float32 ``[S, T]``; returns, per row of
+    ``pt`` is the price as an int32 tick numerator over ``den`` (``core.price_ticks``),
+    ``volume``/``close`` are float32 ``[S, T]``; returns, per row of
     ``seg``, a dict of ``[S, T]`` arrays keyed ``level, up1, dn1, …, z``.
 
     Rows that cut the panel into the same segments (on a regular-hours grid the
@@ -129,7 +137,7 @@ def segmented_batch(
     seg = np.asarray(seg)
     rows = distinct_partitions(seg) if dedupe else list(range(seg.shape[0]))
     uniq = sorted(set(rows))
-    outs = _segmented(p, volume, valid, close, seg[uniq], mode, mults, with_sd)
+    outs = _segmented(pt, den, volume, valid, close, seg[uniq], mode, mults, with_sd)
     return [outs[uniq.index(r)] for r in rows]
 
 
@@ -144,7 +152,8 @@ def distinct_partitions(seg: np.ndarray) -> list[int]:
 
 
 def _segmented(
-    p: mx.array,
+    pt: mx.array,
+    den: int,
     volume: mx.array,
     valid: mx.array,
     close: mx.array,
@@ -154,13 +163,14 @@ def _segmented(
     with_sd: bool,
 ) -> list[dict[str, mx.array]]:
     """``segmented_batch`` for rows that are all distinct partitions."""
-    s, t = p.shape
+    s, t = pt.shape
     k = seg.shape[0]
+    unit = mx.array(float(den * TICKS))
     plan = block_plan(seg)
     b, nb = plan.block, plan.n_blocks
     ok = valid
     v = mx.where(ok, volume, 0.0)
-    pz = mx.where(ok, p, 0.0)  # finite everywhere: a missing bar has v = 0
+    pz = mx.where(ok, pt, 0)  # tick numerators; a missing bar has v = 0
     lc = ffill_close(close, ok)
     if plan.pad:
         padw = [(0, 0), (0, plan.pad)]
@@ -169,8 +179,8 @@ def _segmented(
     pb, vb, okb = (a.reshape(s, nb, b) for a in (pz, v, ok))
     has = mx.any(okb, axis=-1)
     first = mx.argmax(okb.astype(mx.int32), axis=-1).astype(mx.int32)
-    q = mx.where(has, mx.take_along_axis(pb, first[..., None], axis=-1)[..., 0], 0.0)
-    x1 = vb * mx.where(okb, pb - q[..., None], 0.0)
+    q = mx.where(has, mx.take_along_axis(pb, first[..., None], axis=-1)[..., 0], 0)
+    x1 = vb * mx.where(okb, (pb - q[..., None]).astype(mx.float32) / unit, 0.0)
     p0, p1 = mx.cumsum(vb, axis=-1), mx.cumsum(x1, axis=-1)
     e0, e1 = (mx.cumsum(x, axis=-1, inclusive=False) for x in (vb, x1))
     a0, a1 = p0[..., -1][None], p1[..., -1][None]
@@ -180,9 +190,9 @@ def _segmented(
     start = mx.array(plan.start_block)[:, None, :]
     fb = mx.take_along_axis(mx.broadcast_to(nxt[None], (k, s, nb)), start, axis=-1)
     r = mx.take_along_axis(mx.broadcast_to(q[None], (k, s, nb)), mx.minimum(fb, nb - 1), -1)
-    r = mx.where(fb < nb, r, 0.0)
+    r = mx.where(fb < nb, r, 0)
     act = mx.array(plan.active)[:, None, :]
-    dq = q[None] - r
+    dq = (q[None] - r).astype(mx.float32) / unit  # exact block-to-segment offsets
     x0 = seg_exclusive(mx.where(act, a0, 0.0), start)[..., None]
     x1 = seg_exclusive(mx.where(act, a1 + dq * a0, 0.0), start)[..., None]
     dq, r = dq[..., None], r[..., None]
@@ -191,12 +201,13 @@ def _segmented(
     names = ("level", *band_suffixes(len(mults)), *(("sd",) if with_sd else ()))
     res: list[dict[str, mx.array]] = []
     for i in range(k):
-        u = mx.cumsum(_increment(x0[i], x1[i], dq[i], r[i], vb, pb, p0, e0, e1), axis=-1)
+        u = mx.cumsum(_increment(x0[i], x1[i], dq[i], r[i], vb, pb, p0, e0, e1, unit), axis=-1)
+        ref = r[i].astype(mx.float32) / unit
         xu = seg_exclusive(mx.where(act[i], u[..., -1], 0.0)[None], start[i : i + 1])
         m = _mean(x0n[i], x1[i], dq[i], p0, p1)
-        level = level_kernel(r[i], m)
+        level = level_kernel(ref, m)
         sd = _sd(x0n[i], xu[0][..., None], u, p0)
-        outs = [level, *bands(level, sd, mode, mults), zscore_kernel(lc, r[i], m, sd)]
+        outs = [level, *bands(level, sd, mode, mults), zscore_kernel(lc, ref, m, sd)]
         if with_sd:
             outs.append(sd)
         row = {n: o.reshape(s, nb * b) for n, o in zip(names, outs, strict=True)}
@@ -215,9 +226,9 @@ def calendar_batch(
 ) -> dict[str, mx.array]:
     """Calendar-anchored AVWAPs over a panel, named ``avwap_<kind>[_<suffix>]``."""
     seg = np.stack([np.asarray(inp.segments[kd]) for kd in kinds])
-    p = price(inp.open, inp.high, inp.low, inp.close, source)
+    pt, den = price_ticks(inp, source)
     rows = segmented_batch(
-        p, inp.volume, inp.valid, inp.close, seg, mode, mults, with_sd, dedupe
+        pt, den, inp.volume, inp.valid, inp.close, seg, mode, mults, with_sd, dedupe
     )
     return {_name(kd, n): a for kd, row in zip(kinds, rows, strict=True) for n, a in row.items()}
 
@@ -252,8 +263,8 @@ def calendar_step(
     seg = mx.stack([inp.segments[kd] for kd in kinds])  # [K, 1]
     reset = seg != st["seg"]
     bar = inp.valid[None, :] & (seg != -1)
-    p = price(inp.open, inp.high, inp.low, inp.close, source)[None, :]
-    new = shifted_update(st, reset, bar, p, inp.volume[None, :], inp)
+    pt, den = price_ticks(inp, source)
+    new = shifted_update(st, reset, bar, pt[None, :], den, inp.volume[None, :], inp)
     new["seg"] = seg
     out = shifted_outputs(new, mode, mults, with_sd)
     return new, {_name(kd, n): a[i] for n, a in out.items() for i, kd in enumerate(kinds)}
@@ -262,49 +273,43 @@ def calendar_step(
 # ------------------------------------------------------------------ warm-up state
 
 
-def _price_f32(
-    o: np.ndarray, h: np.ndarray, lo: np.ndarray, c: np.ndarray, source: str
-) -> np.ndarray:
-    """``price`` in NumPy float32: the same IEEE operations, so the same values as
-    the step sees, without MLX buffers for a whole history."""
-    three, two, four = np.float32(3), np.float32(2), np.float32(4)
-    if source == "hlc3":
-        return (h + lo + c) / three
-    if source == "close":
-        return c
-    if source == "hl2":
-        return (h + lo) / two
-    if source == "ohlc4":
-        return (o + h + lo + c) / four
-    raise ValueError(f"price source must be one of {SOURCES}, not {source!r}")
+def _price_ticks_np(panel: Panel, lo: int, hi: int, source: str) -> np.ndarray:
+    """``core.price_ticks`` in NumPy int64 for minutes ``lo:hi`` (0 where invalid),
+    without MLX buffers for a whole history."""
+    if source not in DEN:
+        raise ValueError(f"price source must be one of {SOURCES}, not {source!r}")
+    fields = {"hlc3": ("high", "low", "close"), "close": ("close",), "hl2": ("high", "low"),
+              "ohlc4": ("open", "high", "low", "close")}[source]
+    ok = panel.valid[:, lo:hi]
+    return sum((np.rint(np.where(ok, getattr(panel, f)[:, lo:hi], 0.0) * TICKS).astype(np.int64)
+                for f in fields), np.zeros(ok.shape, dtype=np.int64))
 
 
 def _segment_moments(
     panel: Panel, start: int, source: str, chunk: int = 1024
-) -> tuple[np.ndarray, np.ndarray]:
-    """Reference price and float64 (Σv, Σv·d, m2) of minutes ``start:`` per symbol.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reference price (float32 and tick numerator) and float64 (Σv, Σv·d, m2) of
+    minutes ``start:`` per symbol; offsets ``d`` are exact, from ticks.
 
     Each time chunk's moments are exact two-pass sums around the chunk's own
     mean, merged into the running total with Chan's update, so memory stays
     bounded for a long history and nothing cancels.
     """
     s, t = panel.shape
-    ref = np.full(s, np.nan, dtype=np.float32)
+    unit = float(DEN[source] * TICKS) if source in DEN else 1.0
+    reft = np.zeros(s, dtype=np.int64)
+    seen = np.zeros(s, dtype=bool)
     w, s1, m2 = (np.zeros(s) for _ in range(3))
     for lo in range(start, t, chunk):
         hi = min(lo + chunk, t)
-        o, h, lw, c = (
-            a[:, lo:hi].astype(np.float32)
-            for a in (panel.open, panel.high, panel.low, panel.close)
-        )
-        p32 = _price_f32(o, h, lw, c, source)  # the float32 price the step sees
+        pt = _price_ticks_np(panel, lo, hi, source)
         bars = panel.valid[:, lo:hi]
-        need = np.isnan(ref) & bars.any(axis=1)
+        need = ~seen & bars.any(axis=1)
         if need.any():
             first = np.argmax(bars, axis=1)
-            ref = np.where(need, p32[np.arange(s), first], ref)
-        # the float32 offset the step computes, then float64 from there on
-        d = np.where(bars, (p32 - ref[:, None]).astype(np.float64), 0.0)
+            reft = np.where(need, pt[np.arange(s), first], reft)
+            seen |= need
+        d = np.where(bars, (pt - reft[:, None]) / unit, 0.0)  # exact offsets, float64
         v = np.where(bars, panel.volume[:, lo:hi].astype(np.float32), 0.0).astype(np.float64)
         cw = v.sum(axis=1)
         cs1 = (v * d).sum(axis=1)
@@ -315,7 +320,8 @@ def _segment_moments(
         delta = cm - mean
         m2 += cm2 + np.divide(delta * delta * w * cw, tot, out=np.zeros(s), where=tot > 0)
         w, s1 = tot, s1 + cs1
-    return ref, np.stack([w, s1, m2])
+    ref = np.where(seen, (reft / unit).astype(np.float32), np.float32(np.nan))
+    return ref, reft.astype(np.int32), np.stack([w, s1, m2])
 
 
 def calendar_state_from_panel(
@@ -336,6 +342,7 @@ def calendar_state_from_panel(
     if t == 0:
         return st
     ref = np.full((len(kinds), s), np.nan, dtype=np.float32)
+    reft = np.zeros((len(kinds), s), dtype=np.int32)
     sums = np.zeros((3, len(kinds), s), dtype=np.float64)
     seg_now = np.empty((len(kinds), 1), dtype=np.int32)
     done: dict[int, int] = {}  # segment start -> the anchor already summed from there
@@ -348,15 +355,16 @@ def calendar_state_from_panel(
         change = np.flatnonzero(seg != last_id)
         start = int(change[-1]) + 1 if len(change) else 0
         if start in done:  # month, quarter and year often start together
-            ref[i], sums[:, i] = ref[done[start]], sums[:, done[start]]
+            ref[i], reft[i], sums[:, i] = ref[done[start]], reft[done[start]], sums[:, done[start]]
             continue
         done[start] = i
-        ref[i], sums[:, i] = _segment_moments(panel, start, source)
+        ref[i], reft[i], sums[:, i] = _segment_moments(panel, start, source)
     any_bar = panel.valid.any(axis=1)
     last_t = t - 1 - np.argmax(panel.valid[:, ::-1], axis=1)
     last = np.where(any_bar, panel.close[np.arange(s), last_t], np.nan)
     st.update(
         ref=mx.array(ref),
+        reft=mx.array(reft),
         s0=mx.array(sums[0], dtype=mx.float32),
         s1=mx.array(sums[1], dtype=mx.float32),
         m2=mx.array(sums[2], dtype=mx.float32),

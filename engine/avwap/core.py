@@ -5,8 +5,12 @@ form, must all agree with a float64 reference in float32 (the dtype Apple GPUs
 have). They do so by keeping the same three moments per anchor, computed the
 same stable way:
 
-- ``ref``: the segment's first real price; every price enters as ``d = p − ref``
-  (exact by Sterbenz's lemma when the two are within a factor of two).
+- ``ref``: the segment's first real price; every price enters as ``d = p − ref``,
+  taken exactly from the bars' int32 ticks (``price_ticks``: hlc3 is the integer
+  ``h + l + c`` over ``3·10,000``) and converted once, so ``d`` carries only its
+  own rounding, never the rounding of two absolute float32 prices (a float32
+  hlc3 at $130 is off by up to ~4e-6, which is 0.3 % of a σ of 1e-5 of the
+  price over a few bars).
 - ``s0 = Σv`` and ``s1 = Σv·d`` (compensated), so ``level = ref + s1/s0`` is
   exact to float32 rounding of the *offset*, not of the price.
 - ``m2 = Σv·(p − level)²``, the volume-weighted sum of squared deviations from
@@ -35,9 +39,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import mlx.core as mx
 import numpy as np
+
+from engine.kernels import TICKS
 
 SOURCES: tuple[str, ...] = ("hlc3", "close", "hl2", "ohlc4")
 BAND_MODES: tuple[str, ...] = ("stdev", "percent")
@@ -48,6 +55,31 @@ NAN = float("nan")
 def band_suffixes(n: int = 3) -> tuple[str, ...]:
     """Output suffixes after the level: ``up1, dn1, …, upN, dnN, z``."""
     return (*(f"{s}{i}" for i in range(1, n + 1) for s in ("up", "dn")), "z")
+
+
+DEN = {"hlc3": 3, "close": 1, "hl2": 2, "ohlc4": 4}
+
+
+def price_ticks(inp: Any, source: str) -> tuple[mx.array, int]:
+    """The price a bar contributes as an int32 numerator in ticks and its denominator.
+
+    ``inp`` is ``BatchInputs``, ``StepInputs`` or anything with ``open_t`` …
+    ``close_t``; differences of numerators are exact, ``ticks_price`` converts.
+    """
+    if source == "hlc3":
+        return inp.high_t + inp.low_t + inp.close_t, 3
+    if source == "close":
+        return inp.close_t, 1
+    if source == "hl2":
+        return inp.high_t + inp.low_t, 2
+    if source == "ohlc4":
+        return inp.open_t + inp.high_t + inp.low_t + inp.close_t, 4
+    raise ValueError(f"price source must be one of {SOURCES}, not {source!r}")
+
+
+def ticks_price(x: mx.array, den: int) -> mx.array:
+    """A price numerator (or a difference of two) from ``price_ticks`` as float32 price."""
+    return x.astype(mx.float32) / float(den * TICKS)
 
 
 def price(o: mx.array, h: mx.array, lo: mx.array, c: mx.array, source: str) -> mx.array:

@@ -19,8 +19,9 @@ from engine.avwap.core import (
     comp_sum,
     ffill_close,
     finish,
-    price,
+    price_ticks,
     shift_right,
+    ticks_price,
     welford_increment,
 )
 from engine.avwap.state import shifted_init, shifted_outputs, shifted_update
@@ -50,10 +51,11 @@ def anchored_batch(
     start = np.searchsorted(np.asarray(inp.ts_minutes).astype(np.int64), a, side="left")
     pos = mx.arange(t, dtype=mx.int32)[None, :]
     on = (pos >= mx.array(start.astype(np.int32))[:, None]) & inp.valid
-    p = price(inp.open, inp.high, inp.low, inp.close, source)
+    pt, den = price_ticks(inp, source)
     nxt = mx.cummin(mx.where(on, pos, t), axis=1, reverse=True)[:, :1]
-    ref = mx.where(nxt < t, mx.take_along_axis(p, mx.minimum(nxt, t - 1), axis=1), 0.0)
-    d = mx.where(on, p - ref, 0.0)
+    reft = mx.where(nxt < t, mx.take_along_axis(pt, mx.minimum(nxt, t - 1), axis=1), 0)
+    ref = ticks_price(reft, den)
+    d = mx.where(on, ticks_price(pt - reft, den), 0.0)  # exact offsets from the anchor bar
     v = mx.where(on, inp.volume, 0.0)
     s0, s1 = comp_sum(v), comp_sum(v * d)
     m2 = comp_sum(welford_increment(v, d, shift_right(s0), shift_right(s1), s0))
@@ -77,7 +79,7 @@ def anchored_step(
 ) -> tuple[State, Outputs]:
     """One minute of a custom-anchored AVWAP for all symbols; keys as ``anchored_batch``."""
     bar = inp.valid[None, :] & (inp.ts_minutes[None, :] >= st["anchor"])
-    p = price(inp.open, inp.high, inp.low, inp.close, source)[None, :]
-    new = shifted_update(st, mx.array(False), bar, p, inp.volume[None, :], inp)
+    pt, den = price_ticks(inp, source)
+    new = shifted_update(st, mx.array(False), bar, pt[None, :], den, inp.volume[None, :], inp)
     new["anchor"] = st["anchor"]
     return new, {n: a[0] for n, a in shifted_outputs(new, mode, mults).items()}

@@ -53,6 +53,7 @@ def make_panel(
     v = np.clip(np.round(scale * rng.lognormal(0, vol_spread, (n, t))), 1, 1e8)
     valid = rng.random((n, t)) >= missing
     nan = np.where(valid, 1.0, np.nan)
+    o, h, lo, c = (np.round(a, 4) for a in (o, h, lo, c))  # decimal prices, as bars are
     return Panel(
         symbols=tuple(f"S{i}" for i in range(n)),
         ts=g.ts,
@@ -70,9 +71,9 @@ def make_panel(
 
 
 def hlc3_f32(panel: Panel) -> np.ndarray:
-    """hlc3 exactly as the kernels compute it (float32 arithmetic), as float64."""
-    h, lo, c = (getattr(panel, f).astype(np.float32) for f in ("high", "low", "close"))
-    return (((h + lo) + c) / np.float32(3.0)).astype(np.float64)
+    """hlc3 of the bars' decimal prices in float64: the exact price the engine's tick
+    offsets stand for (it no longer rounds hlc3 to float32 before differencing)."""
+    return (panel.high + panel.low + panel.close) / 3.0
 
 
 def reference(p: np.ndarray, panel: Panel, seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -337,7 +338,7 @@ def outlier_panel(base: float, drift: float, seed: int) -> Panel:
     )  # fmt: skip
     opens = np.flatnonzero(pan.minute_of_session == 0)
     for f in ("open", "high", "low", "close"):
-        getattr(pan, f)[:, opens] *= 1.05
+        getattr(pan, f)[:, opens] = np.round(getattr(pan, f)[:, opens] * 1.05, 4)
     pan.volume[:, opens] = 1.0
     return pan
 

@@ -76,10 +76,11 @@ def test_spy_session_after_dst_and_month(spy: Panel) -> None:
 
 
 def ref_sigma(panel: Panel, mask: np.ndarray) -> np.ndarray:
-    """Float64 two-pass running σ over the cells in ``mask``, on the float32 hlc3
-    the kernels see (pass one: the final VWAP ``c``; pass two: sums around it)."""
-    h, lo, c = (getattr(panel, f)[0].astype(np.float32) for f in ("high", "low", "close"))
-    p = (((h + lo) + c) / np.float32(3)).astype(np.float64)[mask]
+    """Float64 two-pass running σ over the cells in ``mask``, on the bars' own hlc3
+    (the engine differences prices exactly in ticks; pass one: the final VWAP ``c``;
+    pass two: sums around it)."""
+    h, lo, c = (getattr(panel, f)[0] for f in ("high", "low", "close"))
+    p = ((h + lo + c) / 3.0)[mask]
     v = np.where(panel.valid[0], panel.volume[0].astype(np.float32), 0.0).astype(np.float64)[mask]
     px = np.where(v > 0, p, 0.0)
     center = (v * px).sum() / v.sum()
