@@ -75,8 +75,20 @@ class SimBars:
             first_of_day = all_ts[[self._day_of(int(t)) == last_day for t in all_ts]][0]
             start = np.datetime64(int(first_of_day) + 30 * 60, "s")
         start_s = int(as_dt64(start, "s").astype(np.int64)) if start is not None else 0
-        self.i = int(np.searchsorted(all_ts, start_s, side="left"))
+        self.i = self._start = int(np.searchsorted(all_ts, start_s, side="left"))
         self.version = 0
+
+    def fork(self) -> SimBars:
+        """The same bars with a clock of its own, back at the start.
+
+        The series are read-only, so tests build them once (the calendar work is
+        the slow part) and give every simulator a fresh clock.
+        """
+        new = object.__new__(SimBars)
+        new._series, new.grid = self._series, self.grid
+        new.i = new._start = self._start
+        new.version = 0
+        return new
 
     # ----------------------------------------------------------- constructors
     @classmethod

@@ -560,12 +560,18 @@ class IBFeed:
                         await self._sync_time()  # the wait was long: "now" moved on
                     req = self._request(sym, live, since)
                     ticket.request = req
+                    loop = asyncio.get_running_loop()
+                    sent = loop.time()
                     bars = await self.client.history(
                         self._contracts[sym], req[2], keep_up_to_date=live,
                         use_rth=self.config.use_rth, end=req[3],
                         timeout=self.config.history_timeout_s,
                     )
                     code = self._req_errors.pop(getattr(bars, "reqId", -1), None)
+                    if not bars and code is None and (
+                        loop.time() - sent >= self.config.history_timeout_s * 0.99
+                    ):  # the library gives up silently (an empty answer): say it
+                        raise TimeoutError(f"{sym}: the historical request timed out")
                     if code == ibc.PACING:
                         self.pacer.refund(ticket)  # refused: IB did not count it, nor do we
                 if code != ibc.PACING:

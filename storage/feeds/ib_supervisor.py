@@ -93,7 +93,11 @@ class Supervisor:
                 self._on_step_end()
                 await asyncio.sleep(0)  # a step that left work behind must not spin the loop
                 continue
-            if not self._on_error(failed, delay):
+            try:
+                retry = self._on_error(failed, delay)
+            except Exception:  # a failing error handler must not end recovery silently
+                retry = True
+            if not retry:
                 self.ended = True
                 self._on_step_end()
                 return

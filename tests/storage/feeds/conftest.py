@@ -33,10 +33,15 @@ def cache(tmp_path: Path) -> Iterator[Cache]:
     c.close()
 
 
+@pytest.fixture(scope="session")
+def demo_bars() -> SimBars:
+    """Three sessions of demo bars for five symbols, built once (``fork()`` per test)."""
+    return SimBars.from_demo([*SYMBOLS, "AMD", "TSLA"], days=3)
+
+
 @pytest.fixture
-async def sim() -> AsyncIterator[GatewaySim]:
-    bars = SimBars.from_demo([*SYMBOLS, "AMD", "TSLA"], days=3)
-    async with GatewaySim(bars) as s:
+async def sim(demo_bars: SimBars) -> AsyncIterator[GatewaySim]:
+    async with GatewaySim(demo_bars.fork()) as s:
         yield s
 
 

@@ -26,10 +26,9 @@ def config_for(sim: GatewaySim, **kw: object) -> IBConfig:
     return IBConfig.from_dict({**base, **kw})
 
 
-def _paced(rules: PacingRules, symbols: list[str]) -> tuple[GatewaySim, ManualClock]:
+def _paced(rules: PacingRules, bars: SimBars) -> tuple[GatewaySim, ManualClock]:
     mc = ManualClock(1000.0)
-    bars = SimBars.from_demo([*symbols, "AMD", "TSLA"], days=3)
-    return GatewaySim(bars, clock=mc, pacing=rules), mc
+    return GatewaySim(bars.fork(), clock=mc, pacing=rules), mc
 
 
 def _feed(sim: GatewaySim, mc: ManualClock, rules: PacingRules, cache, api, symbols,
@@ -38,10 +37,11 @@ def _feed(sim: GatewaySim, mc: ManualClock, rules: PacingRules, cache, api, symb
     return IBFeed(config_for(sim, **kw), symbols, cache, api=api, pacer=pacer)
 
 
-async def test_drop_while_reconnect_waits_on_pacing(cache, api, until, same_bars) -> None:
+async def test_drop_while_reconnect_waits_on_pacing(cache, api, until, same_bars,
+                                                    demo_bars) -> None:
     """Defect 1 (stuck DOWN for good) and 2 (durations fixed before the wait: holes)."""
     rules = PacingRules(max_per_window=4)
-    sim, mc = _paced(rules, SYMS)
+    sim, mc = _paced(rules, demo_bars)
     async with sim:
         feed = _feed(sim, mc, rules, cache, api, SYMS)
         try:
@@ -73,11 +73,11 @@ async def test_drop_while_reconnect_waits_on_pacing(cache, api, until, same_bars
             await feed.stop()
 
 
-async def test_live_first_and_pacing_shown(cache, api, until, next_batch) -> None:
+async def test_live_first_and_pacing_shown(cache, api, until, next_batch, demo_bars) -> None:
     """Defect 3: subscribed symbols stream while others wait; the wait, reason and ETA shown."""
     syms = [*SYMS, "AMD", "TSLA"]
     rules = PacingRules(max_per_window=7)
-    sim, mc = _paced(rules, syms)
+    sim, mc = _paced(rules, demo_bars)
     async with sim:
         feed = _feed(sim, mc, rules, cache, api, syms)
         try:
@@ -117,11 +117,11 @@ async def test_live_first_and_pacing_shown(cache, api, until, next_batch) -> Non
             await feed.stop()
 
 
-async def test_visible_symbols_backfill_first(cache, api) -> None:
+async def test_visible_symbols_backfill_first(cache, api, demo_bars) -> None:
     """Defect 3: ``prioritize`` puts the symbols on screen first in the pacing queue."""
     syms = [*SYMS, "AMD", "TSLA"]
     rules = PacingRules(max_per_window=2)
-    sim, mc = _paced(rules, syms)
+    sim, mc = _paced(rules, demo_bars)
     async with sim:
         feed = _feed(sim, mc, rules, cache, api, syms)
         feed.prioritize(["TSLA", "NVDA"])
