@@ -1,16 +1,25 @@
-"""Sync benchmark: `avwap sync` of 5 M minute bars from PostgreSQL into a fresh cache.
+"""Sync benchmark: `avwap sync` of 5 M minute bars from PostgreSQL, against raw COPY.
 
 Starts its own throwaway PostgreSQL (like the tests), seeds 650 symbols ×
 7,692 minutes = 5.0 M bars with ``generate_series`` on the server (primary key
 (symbol, ts), as a minute-bar table usually has), then in the same run:
 
-* ``copy_rows_per_s``: the ceiling, the server's raw ``COPY table TO STDOUT
-  (FORMAT binary)`` read by ``psql`` (C, libpq) into /dev/null;
-* ``sync_rows_per_s``: ``avwap sync`` as a subprocess, wall time from start to
-  exit (Python start-up, planning, validation and DuckDB commits included);
-* ``peak_rss_mb``: the sync process's peak resident memory.
+* ``copy_rows_per_s``: the peer, one raw binary ``COPY (the sync's own SELECT)
+  TO STDOUT`` read by ``psql`` (C, libpq) into /dev/null;
+* ``sync_rows_per_s``: ``avwap sync`` as a subprocess into a fresh cache, wall
+  time from start to exit (Python start-up, planning, validation, DuckDB
+  commits and the final checkpoint included), default ``max_connections`` (2);
+  COPY and sync run in interleaved pairs and ``ratio_to_copy`` is the median of
+  the pairs' ratios (the machine is shared; a pair sees the same load);
+* ``sync_1conn_rows_per_s``: the same with ``--max-connections 1``;
+* ``startup_s``: ``avwap sync --help`` (the interpreter and imports alone);
+* ``peak_rss_mb``: the sync process's peak resident memory (``wait4``);
+* ``noop_incremental_s``: an incremental run with nothing new, in process (the
+  sync's own work), with the (symbol, ts) index; ``noop_incremental_noindex_s``:
+  the same after the primary key is dropped (the server must scan the table);
+  ``noop_incremental_cli_s``: the same as a subprocess, start-up included.
 
-Goals: sync ≥ 1 M rows/s and ≥ 50 % of the COPY rate; peak memory < 500 MB.
+Goals (issue 16): ratio_to_copy >= 0.5, peak_rss_mb <= 400, noop_incremental_s <= 0.5.
 Run: .venv/bin/python bench/sync.py    (the last line printed is the JSON)
 """
 
@@ -18,7 +27,8 @@ from __future__ import annotations
 
 import json
 import os
-import resource
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,8 +43,12 @@ import psycopg  # noqa: E402
 from pg_server import PgServer  # noqa: E402
 
 from storage.cache import Cache  # noqa: E402
+from storage.pg_config import PgSource  # noqa: E402
+from storage.pg_source import PgSession  # noqa: E402
+from storage.pg_sync import Selection, plan_streams, run_sync  # noqa: E402
 
 SYMBOLS, MINUTES = 650, 7692
+PAIRS = 2
 
 
 def seed(dsn: str) -> int:
@@ -62,70 +76,105 @@ def seed(dsn: str) -> int:
     return int(row[0])
 
 
-def raw_copy_seconds(server: PgServer) -> float:
-    env = {**os.environ, "PGPASSWORD": "", "PGCONNECT_TIMEOUT": "5"}
-    cmd = [
-        "psql",
-        server.url(),
-        "-q",
-        "-c",
-        "\\copy public.bars TO '/dev/null' (FORMAT binary)",
-    ]
-    best = float("inf")
-    for _ in range(2):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, check=True, env=env, capture_output=True)
-        best = min(best, time.perf_counter() - t0)
-    return best
+def copy_seconds(server: PgServer, query: str) -> float:
+    """One raw binary COPY of ``query`` by psql into /dev/null."""
+    cmd = ["psql", server.url(), "-q", "-c", f"\\copy ({query}) TO '/dev/null' (FORMAT binary)"]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS (MB) of this child alone, stderr."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    err = proc.stderr.read().decode()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd[-4:])} failed ({proc.returncode}): {err.strip()}")
+    return seconds, usage.ru_maxrss / 1024, err
 
 
 def main() -> None:
     server = PgServer.start()
+    out: dict[str, object] = {}
     try:
         t0 = time.perf_counter()
         rows = seed(server.dsn())
         print(f"seeded {rows:,} rows in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        copy_s = raw_copy_seconds(server)
-        with tempfile.TemporaryDirectory() as tmp:
-            cfg = Path(tmp) / "config.toml"
-            cfg.write_text('[pg]\ntable = "public.bars"\n')
-            db = Path(tmp) / "cache.duckdb"
-            env = {**os.environ, "AVWAP_PG_DSN": server.dsn(), "PYTHONPATH": str(ROOT)}
-            cmd = [sys.executable, "-m", "tui.cli", "--config", str(cfg), "--db", str(db)]
-            t0 = time.perf_counter()
-            proc = subprocess.run(
-                [*cmd, "sync", "--progress", "none"], env=env, capture_output=True, text=True
+        tmp = Path(tempfile.mkdtemp(prefix="avwap-bench-sync-"))
+        cfg = tmp / "config.toml"
+        cfg.write_text('[pg]\ntable = "public.bars"\n')
+        db = tmp / "cache.duckdb"
+        env = {**os.environ, "AVWAP_PG_DSN": server.dsn(), "PYTHONPATH": str(ROOT)}
+        cli = [sys.executable, "-m", "tui.cli", "--config", str(cfg), "--db", str(db), "sync"]
+        src = PgSource.from_section({"table": "public.bars"}, env={"AVWAP_PG_DSN": server.dsn()})
+
+        # The sync's own SELECT of a first run, as one stream (the peer's query).
+        with Cache(tmp / "plan.duckdb") as cache, PgSession(src) as session:
+            one = PgSource.from_section(
+                {"table": "public.bars", "max_connections": 1},
+                env={"AVWAP_PG_DSN": server.dsn()},
             )
-            sync_s = time.perf_counter() - t0
-            if proc.returncode != 0:
-                raise SystemExit(f"sync failed: {proc.stderr.strip()}")
-            peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            with Cache(db, read_only=True) as cache:
-                cached = cache.bar_count()
+            query = plan_streams(cache, session, one, Selection())[0].sql
+
+        startup_s, _, _ = run_child([*cli, "--help"], env)
+        copies, syncs, ratios, peaks = [], [], [], []
+        for _ in range(PAIRS):
+            copies.append(copy_seconds(server, query))
+            if db.exists():
+                db.unlink()
+            seconds, peak, _ = run_child([*cli, "--progress", "none"], env)
+            syncs.append(seconds)
+            peaks.append(peak)
+            ratios.append(copies[-1] / seconds)
+            print(f"pair: copy {copies[-1]:.2f} s, sync {seconds:.2f} s", file=sys.stderr)
+        db.unlink()
+        one_s, one_peak, _ = run_child([*cli, "--progress", "none", "--max-connections", "1"], env)
+        peaks.append(one_peak)
+        with Cache(db, read_only=True) as cache:
+            cached = cache.bar_count()
+        assert cached == rows, (cached, rows)
+
+        with Cache(db) as cache:
             t0 = time.perf_counter()
-            again = subprocess.run(
-                [*cmd, "sync", "--progress", "none"], env=env, capture_output=True, text=True
-            )
-            again_s = time.perf_counter() - t0
-            assert again.returncode == 0, again.stderr
+            noop = run_sync(cache, src, Selection())
+            noop_s = time.perf_counter() - t0
+        noop_cli_s, _, _ = run_child([*cli, "--progress", "none"], env)
+        with psycopg.connect(server.dsn(), autocommit=True) as con:
+            con.execute("ALTER TABLE public.bars DROP CONSTRAINT bars_pkey")
+            con.execute("ANALYZE public.bars")
+        with Cache(db) as cache:
+            t0 = time.perf_counter()
+            noop_noindex = run_sync(cache, src, Selection())
+            noop_noindex_s = time.perf_counter() - t0
+        shutil.rmtree(tmp, ignore_errors=True)
     finally:
         server.stop()
-    assert cached == rows, (cached, rows)
-    sync_rate, copy_rate = rows / sync_s, rows / copy_s
-    print(
-        json.dumps(
-            {
-                "rows": rows,
-                "sync_rows_per_s": round(sync_rate),
-                "copy_rows_per_s": round(copy_rate),
-                "ratio_to_copy": round(sync_rate / copy_rate, 3),
-                "peak_rss_mb": round(peak_kb / 1024, 1),
-                "sync_seconds": round(sync_s, 2),
-                "copy_seconds": round(copy_s, 2),
-                "incremental_noop_seconds": round(again_s, 2),
-            }
-        )
-    )
+
+    copy_s = statistics.median(copies)
+    sync_s = statistics.median(syncs)
+    out = {
+        "rows": rows,
+        "sync_rows_per_s": round(rows / sync_s),
+        "copy_rows_per_s": round(rows / copy_s),
+        "ratio_to_copy": round(statistics.median(ratios), 3),
+        "pair_ratios": [round(r, 3) for r in ratios],
+        "sync_1conn_rows_per_s": round(rows / one_s),
+        "peak_rss_mb": round(max(peaks), 1),
+        "sync_seconds": [round(s, 2) for s in syncs],
+        "copy_seconds": [round(s, 2) for s in copies],
+        "startup_s": round(startup_s, 2),
+        "noop_incremental_s": round(noop_s, 3),
+        "noop_incremental_rows_read": noop.rows_read,
+        "noop_incremental_noindex_s": round(noop_noindex_s, 3),
+        "noop_incremental_noindex_rows_read": noop_noindex.rows_read,
+        "noop_incremental_cli_s": round(noop_cli_s, 2),
+    }
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

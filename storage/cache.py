@@ -120,6 +120,7 @@ class Cache:
         by_symbol: bool = False,
         refused: pa.Table | None = None,
         clear: pa.Table | None = None,
+        prestaged: tuple[pa.Table, pa.Table | None, WriteResult] | None = None,
     ) -> WriteResult:
         """Validate and upsert bars in one transaction; bad rows go to ``rejected_bars``.
 
@@ -134,9 +135,11 @@ class Cache:
         transaction. ``clear``: ranges (symbol, lo, hi: UTC timestamps,
         inclusive) where the cache must hold exactly the incoming bars: cache
         rows there that the write does not bring are deleted (``removed``).
+        ``prestaged``: ``storage.writes.stage(bars)`` done already (the sync runs it
+        on its reader threads, beside the previous chunk's write).
         """
         table = bars if isinstance(bars, pa.Table) else pa.table(dict(bars))
-        staged, rejected, result = stage(table)
+        staged, rejected, result = prestaged if prestaged is not None else stage(table)
         if refused is not None and len(refused):
             result.received += len(refused)
             result.rejected += len(refused)

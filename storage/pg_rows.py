@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.types import FIELDS
+from storage.writes import WriteResult, stage
 
 INFINITE_TS = "infinite timestamp"
 DST_GAP = "local time that does not exist (skipped by a DST change)"
@@ -40,13 +41,15 @@ _UTC_US = pa.timestamp("us", tz="UTC")
 
 @dataclass
 class Prepared:
-    """One chunk: bars for ``write_bars``, the rows refused here, the mirror ranges."""
+    """One chunk: bars for ``write_bars`` (and their ``stage``), the rows refused
+    here, the mirror ranges."""
 
     bars: pa.Table
     refused: pa.Table | None
     clear: pa.Table | None
     rows: int
     last_symbol: str | None
+    staged: tuple[pa.Table, pa.Table | None, WriteResult] | None = None
 
 
 def refuse(table: pa.Table, *, not_after_us: int) -> tuple[pa.Table, pa.Table | None]:
@@ -145,7 +148,10 @@ def prepare(table: pa.Table, *, not_after_us: int, mirror: Mirror | None = None)
     bars = settle(bars)
     clear = mirror.ranges(bars) if mirror is not None else None
     last = table.column("symbol")[-1].as_py() if table.num_rows else None
-    return Prepared(bars, refused, clear, table.num_rows, last)
+    staged = stage(bars)
+    # Only the symbols are needed after staging (write_bars counts them): the
+    # value columns are dropped here so a waiting chunk holds one copy, not two.
+    return Prepared(bars.select(["symbol"]), refused, clear, table.num_rows, last, staged)
 
 
 def chunks(batches: Iterator[pa.RecordBatch], rows: int) -> Generator[pa.Table, None, None]:
@@ -175,9 +181,21 @@ def chunks(batches: Iterator[pa.RecordBatch], rows: int) -> Generator[pa.Table, 
 
 
 def _cut(table: pa.Table, rows: int) -> int | None:
-    """Where to end a chunk near ``rows``: the start of the key of row ``rows``,
-    or the end of that key when it starts the table (``None``: not in the table)."""
+    """Where to end a chunk near ``rows`` (``None``: the place is not in the table yet).
+
+    Preferably where a symbol starts, in the second half of the chunk: chunks
+    then hold whole symbols, so the cache's replace check finds nothing of a
+    chunk's symbols in the chunks before it and skips its DELETE. Else at the
+    start of the key of row ``rows``; or, when one key fills the chunk, at its end.
+    """
     head = table.slice(0, rows + 1)
+    sym = head.column("symbol")
+    half = rows // 2
+    tail = sym.slice(half)
+    if len(tail) > 1:
+        changed = np.flatnonzero(_changed(tail))
+        if len(changed):
+            return half + int(changed[-1]) + 1
     start = _last_key_start(head)
     if start > 0:
         return start

@@ -33,13 +33,15 @@ import datetime as dt
 import zoneinfo
 from collections.abc import Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-from psycopg import sql
 
 from storage.errors import ConfigError, SourceError
 from storage.pg_config import PgSource, scrub
+
+if TYPE_CHECKING:
+    from psycopg import sql
 
 #: Column types read as ``float8`` on the server (exact: every value fits).
 _EXACT_FLOAT = ("double precision", "real", "smallint", "integer")
@@ -141,6 +143,8 @@ class PgSession:
             ) from None
 
     def _relation(self) -> sql.Composable:
+        from psycopg import sql
+
         return sql.Identifier(self.src.schema, self.src.table)
 
     # -- mapping checks --------------------------------------------------------
@@ -202,6 +206,8 @@ class PgSession:
     # -- what is in the source ---------------------------------------------------
     def source_symbols(self) -> list[str]:
         """The distinct symbols of the table (a loose index scan: one probe per symbol)."""
+        from psycopg import sql
+
         sym = sql.Identifier(self.src.columns["symbol"])
         rel = self._relation()
         query = sql.SQL(
@@ -256,6 +262,8 @@ class PgSession:
         return self.split_points(parts)
 
     def _query(self, plan: ReadPlan, lo: str | None, hi: str | None) -> sql.Composable:
+        from psycopg import sql
+
         t = {r: sql.SQL("t.{}").format(sql.Identifier(n)) for r, n in self.src.columns.items()}
         cols = self._select_list(t)
         rel = self._relation()
@@ -284,20 +292,22 @@ class PgSession:
             }
             if not starts:
                 return sql.SQL("SELECT {} FROM {} t WHERE false").format(cols, rel)
+            # Rendered once and joined as text: composing hundreds of branches
+            # object by object costs psycopg most of a second.
+            con = self._con
+            head = sql.SQL("SELECT {} AS k_s, {} AS k_t, {} FROM {} t WHERE {} = ").format(
+                t["symbol"], t["ts"], cols, rel, t["symbol"]
+            )
+            head_text = head.as_string(con)
+            common = "".join(" AND " + c.as_string(con) for c in conds)
             branches = []
             for s in sorted(starts):
-                bconds = [sql.SQL("{} = {}").format(t["symbol"], sql.Literal(s)), *conds]
-                if starts[s] is not None:
-                    bconds.append(self._since(t["ts"], starts[s]))  # type: ignore[arg-type]
-                branches.append(
-                    sql.SQL("SELECT {} AS k_s, {} AS k_t, {} FROM {} t").format(
-                        t["symbol"], t["ts"], cols, rel
-                    )
-                    + _where(bconds)
-                )
+                since = starts[s]
+                tail = "" if since is None else " AND " + self._since(t["ts"], since).as_string(con)
+                branches.append(head_text + sql.Literal(s).as_string(con) + common + tail)
             return sql.SQL("SELECT {} FROM ({}) u ORDER BY u.k_s, u.k_t").format(
                 sql.SQL(", ").join(sql.Identifier(c) for c in _OUT),
-                sql.SQL(" UNION ALL ").join(branches),
+                sql.SQL(" UNION ALL ".join(branches)),
             )
 
         # No index to range over: one scan, joined to the resume points (all of
@@ -331,6 +341,8 @@ class PgSession:
         )
 
     def _select_list(self, t: Mapping[str, sql.Composable]) -> sql.Composable:
+        from psycopg import sql
+
         ts = t["ts"]
         items = [sql.SQL("{}::text AS symbol").format(t["symbol"])]
         items.append(sql.SQL("{} AS ts").format(self._utc(ts)))
@@ -360,12 +372,16 @@ class PgSession:
         return sql.SQL(", ").join(items)
 
     def _utc(self, ts: sql.Composable) -> sql.Composable:
+        from psycopg import sql
+
         if self.src.ts_type == "timestamp":
             return sql.SQL("({} AT TIME ZONE {})").format(ts, sql.Literal(self.src.ts_zone))
         return ts
 
     def _bounds(self, us: int | None) -> tuple[sql.Composable, sql.Composable]:
         """(local bound for the raw column, UTC bound) of a resume point."""
+        from psycopg import sql
+
         if us is None:
             return sql.Literal(None), sql.Literal(None)
         utc = us_to_dt(us)
@@ -378,6 +394,8 @@ class PgSession:
         return sql.Literal(local), sql.Literal(utc)
 
     def _since(self, ts: sql.Composable, us: int) -> sql.Composable:
+        from psycopg import sql
+
         local, utc = self._bounds(us)
         if self.src.ts_type == "timestamp":
             return sql.SQL("{ts} >= {lb}::timestamp AND {u} >= {ub}::timestamptz").format(
@@ -403,6 +421,8 @@ _OUT = ("symbol", "ts", "bad_ts", "open", "high", "low", "close", "volume")
 
 
 def _where(conds: Sequence[sql.Composable]) -> sql.Composable:
+    from psycopg import sql
+
     if not conds:
         return sql.SQL("")
     return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(conds)
@@ -417,31 +437,41 @@ def read_batches(
     """Stream ``query``'s rows as Arrow batches over a connection of its own.
 
     The connection is read-only and closed when the iterator is closed or
-    exhausted. ``on_cursor`` receives the cursor's cancel function before the
-    query starts (another thread may call it to end the read at once); it may
-    raise to refuse the start.
+    exhausted. ``on_cursor`` receives the statement's cancel function before
+    the query starts (another thread may call it to end the read at once); it
+    may raise to refuse the start. ADBC's low-level API, not its DB-API layer:
+    that one imports ``pyarrow.dataset`` and pandas (about a second of start-up).
     """
     try:
-        import adbc_driver_postgresql.dbapi as pgdb
+        import adbc_driver_manager as adbc
+        import adbc_driver_postgresql
     except ModuleNotFoundError as e:  # pragma: no cover - dependency present in CI
         raise ConfigError(
             "the PostgreSQL sync needs adbc-driver-postgresql: "
             "pip install 'adbc-driver-postgresql>=1.0'"
         ) from e
     failed = f"reading {src.qualified} from PostgreSQL failed"
-    try:
-        con = pgdb.connect(src.require_dsn(), autocommit=True)
-    except Exception as e:
-        raise SourceError(f"cannot connect to PostgreSQL: {adbc_msg(e, src.dsn)}") from None
-    cur = None
+    handles: list[Any] = []
     try:
         try:
-            cur = con.cursor()
-            cur.execute(_READ_ONLY)
+            db = adbc_driver_postgresql.connect(src.require_dsn())
+            handles.append(db)
+            con = adbc.AdbcConnection(db)
+            handles.append(con)
+        except Exception as e:
+            raise SourceError(f"cannot connect to PostgreSQL: {adbc_msg(e, src.dsn)}") from None
+        try:
+            setup = adbc.AdbcStatement(con)
+            setup.set_sql_query(_READ_ONLY)
+            setup.execute_update()
+            setup.close()
+            stmt = adbc.AdbcStatement(con)
+            handles.append(stmt)
             if on_cursor is not None:
-                on_cursor(cur.adbc_cancel)
-            cur.execute(query)
-            reader = cur.fetch_record_batch()
+                on_cursor(stmt.cancel)
+            stmt.set_sql_query(query)
+            stream, _ = stmt.execute_query()
+            reader = pa.RecordBatchReader._import_from_c(stream.address)
         except Exception as e:
             raise SourceError(f"{failed}: {adbc_msg(e, src.dsn)}") from None
         while True:
@@ -454,10 +484,9 @@ def read_batches(
             if batch.num_rows:
                 yield batch
     finally:
-        for thing in (cur, con):
-            if thing is not None:
-                with contextlib.suppress(Exception):  # may be broken or half read
-                    thing.close()
+        for handle in reversed(handles):
+            with contextlib.suppress(Exception):  # may be broken or half read
+                handle.close()
 
 
 # ── messages ──────────────────────────────────────────────────────────────────

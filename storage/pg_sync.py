@@ -255,7 +255,7 @@ class _Readers:
         not_after: int,
         *,
         mirror: bool,
-        depth: int = 2,
+        depth: int = 1,
     ) -> None:
         self._q: queue.Queue[Any] = queue.Queue(maxsize=depth * len(streams))
         self._halt = threading.Event()
@@ -324,7 +324,7 @@ class _Readers:
             t.join()
 
 
-class _Halted(Exception):
+class _Halted(BaseException):
     """A stream asked to start after the readers were closed."""
 
 
@@ -336,6 +336,7 @@ def _write_chunk(cache: Cache, ready: Prepared, report: SyncReport) -> None:
         by_symbol=True,
         refused=ready.refused,
         clear=ready.clear,
+        prestaged=ready.staged,
     )
     for sym, counts in result.by_symbol.items():
         report.per_symbol.setdefault(sym, SymbolStats()).add(counts)

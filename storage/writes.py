@@ -149,7 +149,8 @@ def stage(table: pa.Table) -> tuple[pa.Table, pa.Table | None, WriteResult]:
         zero_copy_only=False
     )
     for f in FIELDS:
-        missing |= pc.is_null(table[f]).to_numpy(zero_copy_only=False)
+        if table[f].null_count:
+            missing |= pc.is_null(table[f]).to_numpy(zero_copy_only=False)
 
     uniq = pc.unique(sym).to_pylist()
     bad = validate.check_symbols([u for u in uniq if u is not None])
@@ -227,7 +228,10 @@ def _last_of_each_key(sym: pa.ChunkedArray | pa.Array, ts_us: np.ndarray) -> np.
 
 
 def _np(col: pa.ChunkedArray | pa.Array, dtype: Any, fill: Any) -> np.ndarray:
-    arr = pc.fill_null(pc.cast(col, pa.from_numpy_dtype(np.dtype(dtype))), fill)
+    want = pa.from_numpy_dtype(np.dtype(dtype))
+    arr = col if col.type == want else pc.cast(col, want)
+    if arr.null_count:  # a copy only when there is something to fill
+        arr = pc.fill_null(arr, fill)
     return np.asarray(arr.to_numpy(), dtype=dtype)
 
 

@@ -153,7 +153,7 @@ def test_stop_event_ends_after_the_current_chunk(seeded: str, tmp_path) -> None:
             if ev.kind == "chunk":
                 stop.set()
         assert [e.kind for e in events] == ["start", "chunk", "stopped"]
-        assert events[-1].report.rows_read == 500
+        assert 250 <= events[-1].report.rows_read <= 500  # one chunk (cut where a symbol starts)
         assert cache.bar_count() == events[-1].report.result.written
         assert events[-1].report.stopped
         rep = run_sync(cache, source(seeded), Selection())

@@ -298,11 +298,20 @@ def _with_bar(events: object, console: Console) -> SyncReport | None:
     return report
 
 
+SUMMARY_ROWS = 20
+
+
 def _summary(console: Console, r: SyncReport) -> None:
     table = Table(title=f"Sync summary · {r.table} · {r.rows_read:,} rows in {r.seconds:.1f} s")
     for col in ("symbol", "read", "written", "replaced", "removed", "rejected", "reasons"):
         table.add_column(col, justify="left" if col in ("symbol", "reasons") else "right")
-    for sym, st in sorted(r.per_symbol.items()):
+    # Every symbol with something to say (rejected or removed rows), the first
+    # SUMMARY_ROWS of the others; the rest in one line (650 rows of rich table
+    # cost seconds and tell nothing).
+    noted = [(s, st) for s, st in sorted(r.per_symbol.items()) if st.rejected or st.removed]
+    clean = [(s, st) for s, st in sorted(r.per_symbol.items()) if not (st.rejected or st.removed)]
+    shown, rest = clean[:SUMMARY_ROWS], clean[SUMMARY_ROWS:]
+    for sym, st in sorted(noted + shown):
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(st.rejected_by_reason.items()))
         table.add_row(
             escape(sym),
@@ -313,6 +322,17 @@ def _summary(console: Console, r: SyncReport) -> None:
             f"{st.rejected:,}",
             escape(reasons) or "—",
             style="yellow" if st.rejected else "",
+        )
+    if rest:
+        table.add_row(
+            f"… {len(rest):,} more",
+            f"{sum(st.read for _, st in rest):,}",
+            f"{sum(st.written for _, st in rest):,}",
+            f"{sum(st.replaced for _, st in rest):,}",
+            "0",
+            "0",
+            "—",
+            style="dim",
         )
     t = r.result
     reasons = ", ".join(f"{k}: {v}" for k, v in sorted(t.rejected_by_reason.items()))
