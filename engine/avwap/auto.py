@@ -38,6 +38,15 @@ float32 error is about eps·|level − anchor price|/σ, not that ratio squared:
 a thin anchor bar far from heavy later bars keeps σ to ~1e-4 where the
 shifted Σv·(p−ref)² form lost ~1e-2 (tested).
 
+Exact prices: every price enters in *numerator units* (``core.price_ticks``:
+hlc3 = h + l + c in ticks) relative to a per-symbol base numerator (the
+symbol's first real bar), as float32. Those are integers, so every difference
+of prices (``p − q``, ``p − cp``, ``q − ar``) is exact while the symbol stays
+within 2**24 numerator units of its base ($559 for hlc3, $1,677 for close);
+the outputs are converted back to prices at the end (``_in_prices``). A
+float32 hlc3 of absolute prices, differenced, cost σ up to ~5e-3 where σ is
+1e-5 of the price.
+
 Incremental state: a ring of the N prior days (full-day moments, and per kind
 the best value, its price and its from-candidate moments), the current day's
 moments (Kahan-compensated; m2 grows by Welford increments; a new extreme
@@ -73,11 +82,13 @@ from engine.avwap.core import (
     kahan,
     level_kernel,
     merge_moments,
-    price,
+    price_ticks,
     seg_exclusive,
+    ticks_price,
     welford_increment,
     zscore_kernel,
 )
+from engine.kernels import TICKS
 from engine.registry import BatchInputs, Outputs, State, StepInputs
 
 KINDS: tuple[str, ...] = ("hh", "ll", "hv")
@@ -177,6 +188,19 @@ def _t2(
     return vt * e * e
 
 
+def _in_prices(out: dict[str, mx.array], base: mx.array, unit: float) -> dict[str, mx.array]:
+    """Outputs in numerator units relative to ``base`` (a price) back to prices."""
+    res = {}
+    for n, a in out.items():
+        if n == "z":
+            res[n] = a
+        elif n == "sd":
+            res[n] = a / unit
+        else:  # the level and its bands
+            res[n] = base + a / unit
+    return res
+
+
 def _named(out: dict[str, mx.array]) -> dict[str, mx.array]:
     return {
         (f"avwap_{k}" if n == "level" else f"avwap_{k}_{n}"): a[i]
@@ -207,10 +231,13 @@ def auto_batch(
     st_, en = mx.array(starts.astype(np.int32)), mx.array((ends - 1).astype(np.int32))
 
     ok = inp.valid
-    p = price(inp.open, inp.high, inp.low, inp.close, source)
+    pt, den = price_ticks(inp, source)
     v = mx.where(ok, inp.volume, 0.0)
     pos = mx.arange(t, dtype=mx.int32)
     nxt = mx.cummin(mx.where(ok, pos, t), axis=1, reverse=True)
+    base = mx.where(nxt[:, :1] < t, mx.take_along_axis(pt, mx.minimum(nxt[:, :1], t - 1), 1), 0)
+    p = (pt - base).astype(mx.float32)  # exact integers (module docstring)
+    unit = float(den * TICKS)
     fidx = mx.take(nxt, st_, axis=1)  # [S, D] first real bar at or after the day start
     q = mx.where(fidx <= en, mx.take_along_axis(p, mx.minimum(fidx, t - 1), axis=1), _NAN)
 
@@ -271,8 +298,9 @@ def auto_batch(
     fulls = [window(q, _NAN, 0), *(window(x, 0.0, 0) for x in full)]
     ar, a0, a1, am = _anchor(cand, fulls)
     dq = mx.where(mx.isnan(q), 0.0, q - ar)  # today's ref from the anchor's, [3, S, D]
-    lc = blocks(ffill_close(inp.close, ok))
+    lc = blocks(ffill_close((inp.close_t * den - base).astype(mx.float32), ok))
     outs = _cell_blocks(bday, (ar, a0, a1, am, dq), (*prefix, lc), mults, with_sd)
+    outs = _in_prices(outs, ticks_price(base, den)[None, :, :, None], unit)
     return _named({n: o.reshape(3, s, nb * b)[..., :t] for n, o in outs.items()})
 
 
@@ -344,7 +372,8 @@ _CAND = ("cv", "cp", "c0", "c1", "cm")  # [3, S]; compensations k0, k1, km
 def auto_init(s: int, n_days: int = DEFAULT_DAYS) -> State:
     """Empty state for ``s`` symbols and a window of ``n_days`` prior days."""
     nan, zero, neg = (lambda sh, x=x: mx.full(sh, x, dtype=mx.float32) for x in (_NAN, 0.0, _NEG))
-    st: State = {"day": mx.full((1,), -(2**31), dtype=mx.int32), "last": nan((s,))}
+    st: State = {"day": mx.full((1,), -(2**31), dtype=mx.int32), "last": nan((s,)),
+                 "base": mx.zeros((s,), dtype=mx.int32), "based": mx.zeros((s,), dtype=mx.bool_)}
     for name, fill in zip(_RING, (nan, zero, zero, zero), strict=True):
         st[name] = fill((n_days, s))
     for name, fill in zip(_RCAND, (neg, nan, zero, zero, zero), strict=True):
@@ -394,7 +423,11 @@ def auto_step(
         new[name] = mx.where(newday, a, st[name])
 
     ok = inp.valid
-    p = price(inp.open, inp.high, inp.low, inp.close, source)
+    pt, den = price_ticks(inp, source)
+    first = ok & ~st["based"]
+    base = mx.where(first, pt, st["base"])
+    new["base"], new["based"] = base, st["based"] | ok
+    p = (pt - base).astype(mx.float32)  # exact integers relative to the symbol's base
     v = mx.where(ok, inp.volume, 0.0)
     # today's moments, s1 relative to its first real price
     q = mx.where(newday, _NAN, st["q"])
@@ -411,7 +444,7 @@ def auto_step(
     dc = mx.where(ok[None], p[None] - cp, 0.0)
     vc = mx.broadcast_to(v[None], cp.shape)
     _grow(st, new, ("c0", "c1", "cm"), ("k0", "k1", "km"), newday | hit, vc, dc)
-    new["last"] = mx.where(ok, inp.close, st["last"])
+    new["last"] = mx.where(ok, (inp.close_t * den - base).astype(mx.float32), st["last"])
     anchor = [new[n] for n in ("ar", "a0", "a1", "am")]
     out = _cell(anchor, q, new["s0"], new["s1"], new["m2"], new["last"], mults, with_sd)
-    return new, _named(out)
+    return new, _named(_in_prices(out, ticks_price(base, den), float(den * TICKS)))
