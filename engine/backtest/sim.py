@@ -190,6 +190,9 @@ def _simulate(
     next_entry = _next_true(el | mx.array(orders.entry_short)).reshape(-1)  # [V*S*(T+1)]
     el_f = el.reshape(-1)
     del el
+    # Materialize the big inputs once: a lazy array captured by the compiled
+    # iteration would be recomputed on every call.
+    mx.eval(o_f, h_f, l_f, ok_f, forced_f, xl_f, xs_f, next_entry, el_f)
 
     sym = mx.array(row_symbol.astype(np.int32))
     var = mx.array(row_variant.astype(np.int32))
@@ -203,17 +206,29 @@ def _simulate(
     cols = mx.arange(w, dtype=mx.int32)[None, :]
     big_t = mx.array(t, mx.int32)
 
+    KNAMES = ("o_f", "h_f", "l_f", "ok_f", "forced_f", "xl_f", "xs_f", "next_entry", "el_f",
+              "base_p", "base_o", "base_n", "tstop")
+    consts = (o_f, h_f, l_f, ok_f, forced_f, xl_f, xs_f, next_entry, el_f, base_p, base_o,
+              base_n, tstop)
+    K: dict[str, mx.array] = dict(zip(KNAMES, consts, strict=True))
+    PNAMES = tuple(p)
+    pvals = tuple(p.values())
+    has_sl = bool(np.any(~np.isnan(params.stop_loss)))
+    has_tr = bool(np.any(~np.isnan(params.trailing)))
+    has_tp = bool(np.any(~np.isnan(params.take_profit)))
+    has_time = bool(np.any(params.time_stop > 0))
+
     def commission(shares: mx.array, price: mx.array) -> mx.array:
         return (mx.maximum(p["commission_per_share"] * shares, p["commission_min"])
                 + p["fee_rate"] * shares * price)
 
     def enter(cursor: mx.array, cash: mx.array) -> tuple[mx.array, ...]:
         """Open the next position at or after ``cursor``: (e, d, shares, price, fees, cash, ok)."""
-        e = mx.take(next_entry, base_n + mx.minimum(cursor, big_t))
+        e = mx.take(K["next_entry"], K["base_n"] + mx.minimum(cursor, big_t))
         has = e < big_t
         ec = mx.minimum(e, big_t - 1)
-        d = mx.where(mx.take(el_f, base_o + ec), 1.0, -1.0).astype(F64)
-        op = mx.take(o_f, base_p + ec)
+        d = mx.where(mx.take(K["el_f"], K["base_o"] + ec), 1.0, -1.0).astype(F64)
+        op = mx.take(K["o_f"], K["base_p"] + ec)
         adj = op * (1.0 + d * p["slippage"])
         unit = adj * (1.0 + p["fee_rate"])
         by_value = mx.floor(p["size_value"] / op)
@@ -236,64 +251,83 @@ def _simulate(
         idx = pos[:, None] + cols
         inside = idx < big_t
         ic = mx.minimum(idx, big_t - 1)
-        gp = base_p[:, None] + ic
-        go = base_o[:, None] + ic
-        o = mx.take(o_f, gp)
-        h = mx.where(inside, mx.take(h_f, gp), -np.inf)
-        lo = mx.where(inside, mx.take(l_f, gp), np.inf)
-        ok = inside & mx.take(ok_f, gp)
+        gp = K["base_p"][:, None] + ic
+        go = K["base_o"][:, None] + ic
+        o = mx.take(K["o_f"], gp)
+        ok = inside & mx.take(K["ok_f"], gp)
         long_ = (d > 0)[:, None]
         # Work in "long" coordinates: a short's prices are mirrored (x -> -x).
+        # Only the stops some row uses are traced (the flags are per call).
         sgn = d[:, None]
-        adverse = mx.where(long_, lo, -h)  # the worst price of the bar, mirrored
-        favour = mx.where(long_, h, -lo)
         om = sgn * o
-        sl = p["stop_loss"][:, None]
-        # long: ref*(1-sl); short, mirrored: -ref*(1+sl)
-        sl_lvl = mx.where(long_, ref[:, None] * (1 - sl), -ref[:, None] * (1 + sl))
-        hit_sl = ok & (adverse <= sl_lvl)
-        tr = p["trailing"][:, None]
-        run = mx.cummax(favour, axis=1)
-        peak_b = mx.maximum(peak[:, None], mx.concatenate(
-            [mx.full((favour.shape[0], 1), -np.inf, F64), run[:, :-1]], axis=1))
-        peak_real = sgn * peak_b
-        tr_lvl = mx.where(long_, peak_real * (1 - tr), -(peak_real * (1 + tr)))
-        hit_tr = ok & (adverse <= tr_lvl)
-        tp = p["take_profit"][:, None]
-        tp_lvl = mx.where(long_, ref[:, None] * (1 + tp), -ref[:, None] * (1 - tp))
-        hit_tp = ok & (favour >= tp_lvl)
-        xo = mx.where(long_, mx.take(xl_f, go), mx.take(xs_f, go))
-        ts = tstop[:, None]
-        hit_time = ok & (ts > 0) & (idx >= e[:, None] + ts)
-        hit_sig = ok & (xo | hit_time)
-        any_stop = hit_sl | hit_tr
-        hit = any_stop | hit_tp | hit_sig
+        rows_ = o.shape[0]
+        no = mx.zeros(o.shape, mx.bool_)
+        neg_inf = mx.full((rows_,), -np.inf, F64)
+        adverse = favour = None
+        if has_sl or has_tr:
+            lo_or_h = mx.where(long_, mx.take(K["l_f"], gp), mx.take(K["h_f"], gp))
+            adverse = mx.where(inside, mx.where(long_, lo_or_h, -lo_or_h), np.inf)
+        if has_tr or has_tp:
+            h_or_lo = mx.where(long_, mx.take(K["h_f"], gp), mx.take(K["l_f"], gp))
+            favour = mx.where(inside, mx.where(long_, h_or_lo, -h_or_lo), -np.inf)
+        slv = trv = tpv = neg_inf
+        hit_sl = hit_tr = hit_tp = no
+        run_last = neg_inf
+        if has_sl and adverse is not None:
+            sl = p["stop_loss"]
+            slv = mx.where(d > 0, ref * (1 - sl), -ref * (1 + sl))  # long: ref*(1-sl)
+            hit_sl = ok & (adverse <= slv[:, None])
+        tr_lvl = None
+        if has_tr and adverse is not None and favour is not None:
+            tr = p["trailing"][:, None]
+            run = mx.cummax(favour, axis=1)
+            run_last = run[:, -1]
+            peak_b = mx.maximum(peak[:, None], mx.concatenate(
+                [mx.full((rows_, 1), -np.inf, F64), run[:, :-1]], axis=1))
+            peak_real = sgn * peak_b
+            tr_lvl = mx.where(long_, peak_real * (1 - tr), -(peak_real * (1 + tr)))
+            hit_tr = ok & (adverse <= tr_lvl)
+        if has_tp and favour is not None:
+            tp = p["take_profit"]
+            tpv = mx.where(d > 0, ref * (1 + tp), -ref * (1 - tp))
+            hit_tp = ok & (favour >= tpv[:, None])
+        xo = ok & mx.where(long_, mx.take(K["xl_f"], go), mx.take(K["xs_f"], go))
+        hit_sig = xo
+        if has_time:
+            ts = K["tstop"][:, None]
+            hit_sig = hit_sig | (ok & (ts > 0) & (idx >= e[:, None] + ts))
+        hit = hit_sl | hit_tr | hit_tp | hit_sig
         found = mx.any(hit, axis=1)
         j = mx.argmax(hit.astype(mx.int32), axis=1)[:, None].astype(mx.int32)
 
         def at(a: mx.array) -> mx.array:
             return mx.take_along_axis(a, j, axis=1)[:, 0]
 
-        o_j, slv, trv = at(om), sl_lvl[:, 0], at(tr_lvl)
+        o_j = at(om)
         stop_sl, stop_tr = at(hit_sl), at(hit_tr)
+        if tr_lvl is not None:
+            trv = at(tr_lvl)
         # The higher (mirrored) stop level is met first as the price falls.
         lvl = mx.where(stop_sl & stop_tr, mx.maximum(slv, trv), mx.where(stop_sl, slv, trv))
         stop_px = mx.where(o_j <= lvl, o_j, lvl)
-        tpv = tp_lvl[:, 0]
         tp_px = mx.where(tpv <= o_j, o_j, tpv)
         is_stop = stop_sl | stop_tr
         is_tp = ~is_stop & at(hit_tp)
         price_m = mx.where(is_stop, stop_px, mx.where(is_tp, tp_px, o_j))
+        sig_reason = mx.where(at(mx.take(K["forced_f"], gp)), SESSION_END, SIGNAL)
         reason = mx.where(
             is_stop, mx.where(stop_sl & (~stop_tr | (slv >= trv)), STOP_LOSS, TRAILING),
-            mx.where(is_tp, TAKE_PROFIT,
-                     mx.where(at(xo), mx.where(at(mx.take(forced_f, gp)), SESSION_END, SIGNAL),
-                              TIME_STOP)))
+            mx.where(is_tp, TAKE_PROFIT, mx.where(at(xo), sig_reason, TIME_STOP)))
         bar = pos + j[:, 0].astype(mx.int32)
-        new_peak = mx.maximum(peak, run[:, -1])
+        new_peak = mx.maximum(peak, run_last)
         return found, bar, d * price_m, reason.astype(mx.int32), new_peak
 
-    def iteration(state: tuple[mx.array, ...]) -> tuple[tuple[mx.array, ...], tuple[mx.array, ...]]:
+    def iteration(state: tuple[mx.array, ...], consts: tuple[mx.array, ...],
+                  pvals: tuple[mx.array, ...]) -> tuple[tuple[mx.array, ...], tuple[mx.array, ...]]:
+        # Big arrays enter as arguments (not closure constants): the closures
+        # below read them from K and p, rebound to the traced inputs here.
+        K.update(zip(KNAMES, consts, strict=True))
+        p.update(zip(PNAMES, pvals, strict=True))
         (cash, in_pos, pos, e, d, shares, eprice, efees, peak, done) = state
         found, bar, px, reason, new_peak = scan(pos, e, d, eprice, peak)
         closing = in_pos & found
@@ -330,7 +364,7 @@ def _simulate(
     records: list[tuple[mx.array, ...]] = []
     it = 0
     while True:
-        state, rec = step(state)
+        state, rec = step(state, consts, pvals)
         records.append(rec)
         it += 1
         if it % 8 == 0:
@@ -339,11 +373,11 @@ def _simulate(
                 break
             if progress is not None:
                 progress(int(mx.sum(state[-1]).item()), r)
-    return _collect(records, state, close, row_symbol, t, p["slippage"])
+    return _collect(records, state, close, row_symbol, t, params.slippage)
 
 
 def _collect(records: list[tuple[mx.array, ...]], state: tuple[mx.array, ...],
-             close: np.ndarray, row_symbol: np.ndarray, t: int, slip: mx.array) -> Trades:
+             close: np.ndarray, row_symbol: np.ndarray, t: int, slip: np.ndarray) -> Trades:
     """Closed trades from the per-iteration records, then the positions still open."""
     mx.eval(records)
     cols = [np.stack([np.array(rec[k]) for rec in records], axis=1) for k in range(11)]
@@ -352,7 +386,7 @@ def _collect(records: list[tuple[mx.array, ...]], state: tuple[mx.array, ...],
     # Positions still open at the end: valued at the symbol's last close, no exit fees.
     _, in_pos, _, e, d, shares, eprice, efees = (np.array(x) for x in state[:8])
     rows = np.nonzero(in_pos & (e < t))[0]
-    sl = np.array(slip)[rows]
+    sl = slip[rows]
     still = [
         rows, e[rows], np.full(len(rows), t - 1), d[rows], shares[rows], eprice[rows],
         _last_close(close)[row_symbol[rows]], efees[rows], np.zeros(len(rows)),
