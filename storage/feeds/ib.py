@@ -121,6 +121,7 @@ class IBFeed:
         self._need: set[str] = set()
         self._check_from: int | None = None  # minute an outage began: check holes since
         self._gave_up: set[str] = set()
+        self._looked_up: set[str] = set()  # symbols whose cache coverage was read
         self._not_live: set[str] = set()  # beyond the market-data lines: backfilled, not live
         self._connecting = False
         self._ib_down = False
@@ -411,13 +412,13 @@ class IBFeed:
                 # batches start with the minute forming now.
                 self._asm.emitted_upto = self._server_minute() - 1
                 self.warm_end = np.datetime64(self._asm.emitted_upto + 1, "m")
-            first, self._first_round = self._first_round, False
+            self._first_round = False
             while not self._stopping:
                 self._need &= set(self._symbols)
                 todo = [s for s in self._symbols if s in self._need and self._idle(s)]
                 self._need.difference_update(todo)
                 if todo:
-                    await self._launch(todo, first)
+                    await self._launch(todo)
                 self._raise_failed()
                 running = [t for t in self._sym_tasks.values() if not t.done()]
                 queued = set(self.pacer.waiting())
@@ -464,7 +465,7 @@ class IBFeed:
             self._set_state(FeedState.LIVE)
         self._emit_ready()
 
-    async def _launch(self, todo: list[str], first: bool) -> None:
+    async def _launch(self, todo: list[str]) -> None:
         """Qualify ``todo``, then start one paced subscription task per symbol."""
         fresh = [s for s in todo if s not in self._contracts]
         try:
@@ -491,9 +492,13 @@ class IBFeed:
             self._event("warning", f"{len(news)} symbols exceed the {lines} market-data lines: "
                         "backfilled, not live (no minutes streamed)", kind="not_live",
                         symbols=tuple(news))
-        if first and self.cache is not None:
-            since = await asyncio.to_thread(self._cached_since, ok)
-            self._last_closed.update(since)
+        unseen = [s for s in ok if s not in self._looked_up]
+        if unseen and self.cache is not None:
+            # First time this session: reach back to the cache's last bar or its first hole.
+            since = await asyncio.to_thread(self._cached_since, unseen)
+            self._looked_up.update(unseen)
+            for s, m in since.items():
+                self._last_closed.setdefault(s, m)
         ok.sort(key=lambda s: self._priority.get(s, float("inf")))
         for s in ok:
             self.status[s] = "waiting"

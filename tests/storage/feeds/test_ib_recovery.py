@@ -172,3 +172,18 @@ async def test_recovery_repairs_holes_since_the_outage(sim, cache, make_feed, un
     repair = [e for e in feed.events if e.kind == "repair"]
     assert repair[0].symbols == ("MSFT",)
     assert same_bars(sim, cache, SYMS)
+
+
+async def test_added_symbol_requests_only_its_gap(sim, cache, make_feed, closed_bars,
+                                                  same_bars) -> None:
+    """A symbol added by a list switch reaches back to its cached bars, not the full window."""
+    cache.write_bars(closed_bars(sim, ["TSLA"], 2), source="test")
+    sim.advance(3)
+    feed = make_feed(["AAPL"])
+    await feed.start()
+    await feed.set_symbols(["AAPL", "TSLA"])
+    await feed.settled()
+    durations = {e[1]: e[2][15] for e in sim.history_log}
+    assert durations["AAPL"] == "2 D" and durations["TSLA"].endswith(" S")
+    await feed.flush()
+    assert same_bars(sim, cache, ["AAPL", "TSLA"])
