@@ -6,13 +6,28 @@ drive them with hand-made Snapshots. A rule fires when the symbol's last price
 moves from one side of the chosen AVWAP level or band to the other; touching the
 level is not a cross, and a NaN level (no data yet in the anchor) forgets the
 side so a fresh segment starts clean.
+
+Why a dead band and a cooldown: a price hugging a level crosses it back and
+forth every few minutes (35 firings a day for AAPL's session AVWAP), which
+trains a trader to ignore alerts. The side only changes once the price is
+beyond the level by ``dead_band_bp`` basis points of the level, and a rule
+fires at most once per ``cooldown`` minutes of bar time; a cross back inside the
+cooldown is reported when the cooldown ends if the price is still across.
+
+Why a file: rules are the user's, like the ticker lists, so they live in the
+config dir (``alerts.json`` beside ``config.toml``, ``$AVWAP_CONFIG``'s folder
+when set), saved on every change and loaded when the console starts; a broken
+file is named once (``load_error``) and never stops the console.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
+import os
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -76,14 +91,56 @@ class AlertHit:
         return f"{arrow} {self.rule.label} at {self.price:,.2f} (level {self.level:,.2f})"
 
 
+#: Defaults: 5 basis points of the level either side, 10 minutes between firings.
+DEAD_BAND_BP = 5.0
+COOLDOWN = np.timedelta64(10, "m")
+ALERTS_FILE = "alerts.json"
+
+
 class AlertBook:
     """The user's rules and what fired; thread-safe (UI edits, worker evaluates)."""
 
-    def __init__(self) -> None:
+    def __init__(self, path: Path | None = None, *, dead_band_bp: float = DEAD_BAND_BP,
+                 cooldown: np.timedelta64 = COOLDOWN) -> None:
         self._rules: dict[int, AlertRule] = {}
         self._side: dict[int, int] = {}
+        self._fired_at: dict[int, np.datetime64] = {}
         self.history: list[AlertHit] = []
         self._lock = threading.Lock()
+        self.dead_band = dead_band_bp / 1e4
+        self.cooldown = cooldown
+        #: Where the rules are kept (``None``: not kept, as in the tests).
+        self.path = path
+        self.load_error = ""
+        if path is not None:
+            self._load(path)
+
+    # -- persistence -----------------------------------------------------------
+    def _load(self, path: Path) -> None:
+        if not path.exists():
+            return
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            rules = [AlertRule(str(r["symbol"]), str(r["anchor"]), str(r["band"]))
+                     for r in raw["rules"]]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            self.load_error = f"{path}: alerts not loaded ({e})"
+            return
+        self._rules = {r.id: r for r in rules}
+
+    def _save(self) -> None:
+        """Write the rules (atomically: a crash mid-write keeps the previous file)."""
+        if self.path is None:
+            return
+        rules = [{"symbol": r.symbol, "anchor": r.anchor, "band": r.band}
+                 for r in self._rules.values()]
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps({"rules": rules}, indent=1) + "\n", encoding="utf-8")
+            os.replace(tmp, self.path)
+        except OSError as e:
+            self.load_error = f"{self.path}: alerts not saved ({e.strerror or e})"
 
     @property
     def rules(self) -> list[AlertRule]:
@@ -93,12 +150,15 @@ class AlertBook:
     def add(self, rule: AlertRule) -> AlertRule:
         with self._lock:
             self._rules[rule.id] = rule
+            self._save()
         return rule
 
     def remove(self, rule_id: int) -> None:
         with self._lock:
             self._rules.pop(rule_id, None)
             self._side.pop(rule_id, None)
+            self._fired_at.pop(rule_id, None)
+            self._save()
 
     def evaluate(self, snap: Snapshot) -> list[AlertHit]:
         """Rules crossed by this minute (each also appended to ``history``)."""
@@ -114,14 +174,21 @@ class AlertBook:
                 if not (np.isfinite(price) and np.isfinite(level)):
                     self._side.pop(rule.id, None)
                     continue
-                side = 1 if price > level else -1 if price < level else 0
+                band = abs(level) * self.dead_band
+                side = 1 if price > level + band else -1 if price < level - band else 0
                 if side == 0:
-                    continue
+                    continue  # on the level or inside its dead band: no side yet
                 before = self._side.get(rule.id)
+                if before is None:
+                    self._side[rule.id] = side
+                    continue
+                if before == side:
+                    continue
+                fired = self._fired_at.get(rule.id)
+                if fired is not None and snap.ts - fired < self.cooldown:
+                    continue  # the side is kept: a cross that holds fires after the cooldown
                 self._side[rule.id] = side
-                if before is not None and before != side:
-                    hits.append(
-                        AlertHit(rule, snap.ts, price, level, "up" if side > 0 else "down")
-                    )
+                self._fired_at[rule.id] = snap.ts
+                hits.append(AlertHit(rule, snap.ts, price, level, "up" if side > 0 else "down"))
             self.history.extend(hits)
         return hits

@@ -1,7 +1,15 @@
-"""Number and time formatting shared by every pane (and by the tests that read panes).
+"""Number, text and time formatting shared by every pane (and by the tests that read panes).
 
 One place decides how a price, a percentage or a σ distance looks, so a test can
 format the engine's Snapshot value the same way and compare strings exactly.
+
+It is also the one place where text from data (symbols, list names, file
+contents, error reasons, docs) becomes safe to show: ``safe`` escapes it for
+markup, so ``close outside [low, high]`` or a CSV value ``[bold red]boom[/]``
+reach the screen as written. Notifications, titles, labels, options and table
+cells that go through a markup parser take their data text through ``safe``
+(``tui.screens.console.screen.notify_plain`` wraps ``App.notify``); widgets that
+draw ``Segment``s/``Text`` directly never parse markup.
 """
 
 from __future__ import annotations
@@ -11,12 +19,27 @@ import math
 from zoneinfo import ZoneInfo
 
 import numpy as np
+from textual.markup import escape as _escape_markup
 
 from storage.calendar import EXCHANGE_TZ
 from storage.types import as_dt64
 
 DASH = "—"
 _TZ = ZoneInfo(EXCHANGE_TZ)
+
+
+def safe(text: object) -> str:
+    """``text`` escaped so a markup parser (Textual's or Rich's) shows it as written.
+
+    Both parsers read ``[`` + a tag name as markup and ``\\[`` as a literal
+    bracket, so one escape serves notifications, labels, options and Rich tables.
+    """
+    return _escape_markup(str(text))
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 symbol``, ``2 symbols``, ``1,000 symbols`` (``many`` for irregular plurals)."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
 def _bad(x: float) -> bool:

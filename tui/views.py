@@ -36,6 +36,10 @@ class Quote:
     last: float
     change: float
     levels: dict[str, float]
+    #: Anchors whose AVWAP starts at the loaded history, not at the anchor
+    #: (``year`` from a 19-session history), and that start's exchange date.
+    partial: tuple[str, ...] = ()
+    since: str = ""
 
 
 @dataclass(frozen=True)

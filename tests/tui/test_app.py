@@ -39,8 +39,11 @@ async def test_panes_show_the_first_frame(make_app, ready, replay) -> None:
         assert wl.cursor_symbol == "AAPL"  # first by symbol
         table = screen.query_one(AvwapTable)
         assert table.render_line(1).text.split()[:2] == ["Anchor", "−3σ"]
+        # Only Friday 2025-11-21 is loaded (no warm-up): every anchor beyond the day
+        # runs from that day's first minute, and the table says so.
         assert [table.render_line(2 + r).text.split()[0] for r in range(6)] == [
-            "session", "day", "week", "month", "quarter", "year"]
+            "session", "day", "week*", "month*", "quarter*", "year*"]
+        assert table.render_line(8).text.strip() == "* since 2025-11-21: history loaded"
         chart = screen.query_one(AvwapChart)
         assert chart._key == ("AAPL", 5)
         status = screen.query_one(StatusBar).status
@@ -213,13 +216,18 @@ async def test_broken_list_notifies_and_keeps_running(make_app, ready) -> None:
         assert app.controller.symbols[0] == "SPY"
 
 
-async def test_empty_cache_notifies(make_app, ready, tmp_path: Path) -> None:
+async def test_empty_cache_says_how_to_get_data(make_app, ready, tmp_path: Path) -> None:
     empty = tmp_path / "empty.duckdb"
     Cache(empty).close()
     app = make_app(db=empty)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
-        assert any("is empty" in m for m in messages(app))
+        assert messages(app) == []  # no "Cannot switch list" toast
+        page = app.console_screen.query_one("#no-data")
+        assert page.display and not app.console_screen.query_one(Watchlist).display
+        text = str(page.render())
+        for cmd in ("avwap demo-data", "avwap sync", "avwap import-csv", "[pg]"):
+            assert cmd in text
         assert app.console_screen.query_one(StatusBar).status.state is FeedState.DOWN
         await pilot.press("question_mark")  # still responsive
         assert isinstance(app.screen, HelpScreen)

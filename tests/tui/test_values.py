@@ -52,8 +52,8 @@ async def test_watchlist_and_avwap_pane_match_the_snapshot(make_app, ready, repl
             cells = []
             x = 0
             for col in COLUMNS:
-                cells.append(line[x : x + col.width].strip())
-                x += col.width + 1
+                cells.append(line[x : x + wl.widths[col.key]].strip())
+                x += wl.widths[col.key] + 1
             assert cells == expected
         # Change % and day volume are the cache's own numbers.
         panel = ctl.feed.panel
@@ -70,7 +70,9 @@ async def test_watchlist_and_avwap_pane_match_the_snapshot(make_app, ready, repl
         for r, anchor in enumerate(ANCHORS):
             # What is painted: anchor, the seven band prices and z, in column order.
             shown = table.render_line(2 + r).text.split()
-            assert shown == [anchor, *(band_cell(anchor, b, row) for b, _ in BAND_COLUMNS),
+            mark = "*" if anchor in frame.partial else ""
+            assert shown == [anchor + mark,
+                             *(band_cell(anchor, b, row) for b, _ in BAND_COLUMNS),
                              z_cell(anchor, row)]
         assert band_cell("session", "level", row) == fmt.price(
             snap.value(symbol, "avwap_session"))

@@ -105,14 +105,18 @@ def build_app(
     args: argparse.Namespace, cfg: Config, cache: Cache
 ) -> tuple[AvwapApp, IBLiveSession | None]:
     """The app for ``args`` and, with ``--feed ib``, the IB session it runs on."""
+    from tui.alerts import ALERTS_FILE, AlertBook
     from tui.app import AvwapApp
     from tui.runtime.controller import Controller
 
     list_name = args.list_name or cfg.tickers
     session = ib_factory(cfg, cache, args) if args.feed == "ib" else None
     source = session if session is not None else replay_source(cache, args)
+    controller = Controller(cache, source, engine_warm=args.warm_days)
+    # The user's alert rules live beside the config (and survive a restart).
+    controller.alerts = AlertBook(cfg.path.parent / ALERTS_FILE)
     app = AvwapApp(
-        Controller(cache, source, engine_warm=args.warm_days),
+        controller,
         list_name=list_name,
         speed=None if session is not None else args.speed,
         feed_kind=args.feed,

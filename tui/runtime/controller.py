@@ -22,21 +22,26 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mlx.core as mx
 import numpy as np
 
 from engine.incremental import IncrementalEngine
 from engine.snapshot import Snapshot
+from storage import calendar
 from storage.cache import Cache
-from storage.errors import CacheError
+from storage.errors import AvwapError, CacheError
 from storage.feeds.base import Feed, FeedSource
 from storage.tickers import TickerList, load_list
-from storage.types import BarBatch
+from storage.types import SEGMENT_KINDS, BarBatch, Panel
 from tui.alerts import AlertBook, AlertHit
 from tui.runtime.memory import release_memory
+
+if TYPE_CHECKING:
+    from models.live import LiveSelector
 
 #: Series kept per minute of today for the chart (besides the close).
 CHART_NAMES: tuple[str, ...] = (
@@ -59,6 +64,17 @@ class Frame:
     received_at: float  # controller clock when the batch arrived
     hits: tuple[AlertHit, ...] = ()
     prev_values: np.ndarray | None = None  # the previous minute's ``snapshot.values``
+    #: The active selector model's top-k for the focused symbol(s): (name, weight,
+    #: direction) best first; empty when no model is active or it is still warming.
+    picks: dict[str, tuple[tuple[str, float, int], ...]] = field(default_factory=dict)
+    picks_source: str = ""  # "model NAME", "model NAME warming 37/240 min", or why not
+    #: The last minute in which any symbol had a real bar (a replay past the
+    #: cache's last bar steps empty grid minutes; the clock shows this one).
+    last_bar_ts: np.datetime64 | None = None
+    #: Calendar anchors whose segment began before the loaded history: their
+    #: AVWAP runs from ``data_start`` (the first loaded minute), not the anchor.
+    partial: tuple[str, ...] = ()
+    data_start: np.datetime64 | None = None
 
 
 #: Sessions stepped minute by minute at the end of a warm-up: enough for every
@@ -96,6 +112,12 @@ class Controller:
         self.clock = clock
         self.user_dir = user_dir
         self.alerts = AlertBook()
+        #: The active model's live selector (``models.live.LiveSelector``) for the
+        #: current symbols, and what the Indicators pane says about it.
+        self.selector: LiveSelector | None = None
+        self.model_note = "no model active: default ranking"
+        #: Symbols whose picks each step computes (the highlighted one).
+        self.focus: tuple[str, ...] = ()
         self.ticker_list: TickerList | None = None
         self.missing: tuple[str, ...] = ()
         self.feed: Feed | None = None
@@ -103,6 +125,8 @@ class Controller:
         self.symbols: tuple[str, ...] = ()
         self.frame: Frame | None = None
         self._seq = 0
+        self._started_before: dict[str, int] = {}
+        self.data_start: np.datetime64 | None = None
         self._rate: deque[tuple[float, int]] = deque()
         self._reset_day(0)
 
@@ -151,6 +175,8 @@ class Controller:
         self.ticker_list, self.missing, self.feed, self.engine = tl, tuple(missing), feed, engine
         self.frame = None
         self._reset_day(len(self.symbols))
+        self._started_before = segments_started_before(feed.panel)
+        self.data_start = feed.panel.ts[0] if len(feed.panel.ts) else None
         if len(history.ts) == 0:
             return None
         # Warm on the sessions before today in one call; step today's minutes so
@@ -173,6 +199,7 @@ class Controller:
         if len(prior.ts):
             engine.warm(prior, step_sessions=max(steps, 1), progress=tick)
             self._session = int(sess[today - 1]) if today else None
+        self.attach_selector(prior)
         frame = None
         for t in range(today, len(history.ts)):
             if self._cancel.is_set():
@@ -185,9 +212,65 @@ class Controller:
         return frame
 
     def _reset_day(self, s: int) -> None:
+        self._last_bar_ts: np.datetime64 | None = None
         self._session = None
         self._chart = np.full((1 + len(CHART_NAMES), s, SESSION_MINUTES), np.nan, np.float32)
         self._minute = 0
+
+    # -- the selector model ----------------------------------------------------
+    def attach_selector(self, history: Panel | None = None) -> str:
+        """Load the active model for the current symbols and prime it (blocking).
+
+        ``history`` fills its window from batch values; without it (a model made
+        active mid-session) the window up to the current minute comes from the
+        feed's panel. Returns what the Indicators pane says about the model.
+        """
+        from models.live import LiveSelector
+
+        self.selector = None
+        if self.engine is None:
+            return self.model_note
+        try:
+            live = LiveSelector.from_active(self.symbols, self.engine.names)
+            if live is not None:
+                if history is None and self.feed is not None and self.frame is not None:
+                    panel = self.feed.panel
+                    stop = int(np.searchsorted(panel.ts, self.frame.snapshot.ts, side="right"))
+                    history = panel.slice_time(0, stop)
+                if history is not None and len(history.ts):
+                    live.prime(history)
+        except AvwapError as e:  # a corrupt or mismatched model: say so, keep the ranking
+            self.model_note = f"model not used: {e}"
+            return self.model_note
+        if live is None:
+            self.model_note = "no model active: default ranking"
+        else:
+            self.selector = live
+            self.model_note = f"model {live.selector.name}"
+        return self.model_note
+
+    def picks_for(self, symbol: str) -> tuple[tuple[tuple[str, float, int], ...], str]:
+        """Focus ``symbol`` and return its picks now (blocking: MLX thread)."""
+        self.focus = (symbol,)
+        frame = self.frame
+        if self.selector is None or frame is None or symbol not in frame.snapshot.symbols:
+            return (), self.model_note
+        return self._picks(None).get(symbol, ()), self.model_note
+
+    def _picks(self, snap: Snapshot | None) -> dict[str, tuple[tuple[str, float, int], ...]]:
+        """Feed ``snap`` to the selector and pick for the focused symbols."""
+        live = self.selector
+        if live is None:
+            return {}
+        if snap is not None:
+            live.update(snap)
+        name = live.selector.name
+        if live.minutes < live.needed:
+            self.model_note = f"model {name} warming {live.minutes}/{live.needed} min"
+            return {}
+        self.model_note = f"model {name}"
+        focus = [s for s in self.focus if s in live.symbols]
+        return {s: p.triples() for s, p in live.select(focus).items()} if focus else {}
 
     def step(self, batch: BarBatch) -> Frame:
         """Advance the engine one minute and derive the frame (blocking)."""
@@ -209,10 +292,17 @@ class Controller:
                     self._chart[k, :, m] = snap.column(name)
             self._minute = max(self._minute, m + 1)
         hits = tuple(self.alerts.evaluate(snap))
+        if batch.valid.any():
+            self._last_bar_ts = batch.ts
+        partial = tuple(k for k, sid in self._started_before.items()
+                        if int(batch.segments[k]) == sid)
         self._seq += 1
         self._count_rate(received, int(np.count_nonzero(batch.valid)))
+        picks = self._picks(snap)
         frame = Frame(
             snapshot=snap,
+            picks=picks,
+            picks_source=self.model_note,
             change_pct=_output(snap, "change_pct"),
             day_volume=_output(snap, "day_volume"),
             rvol=_output(snap, "rvol"),
@@ -221,6 +311,9 @@ class Controller:
             received_at=received,
             hits=hits,
             prev_values=None if prev is None else prev.snapshot.values,
+            last_bar_ts=self._last_bar_ts,
+            partial=partial,
+            data_start=self.data_start if partial else None,
         )
         self.frame = frame
         return frame
@@ -256,6 +349,28 @@ class Controller:
         if span <= 0:
             return 0.0
         return sum(b for _, b in list(self._rate)[1:]) / span
+
+
+def segments_started_before(panel: Panel) -> dict[str, int]:
+    """Anchor kinds whose segment holding ``panel``'s first minute began before it.
+
+    {kind: segment id}: while the live minute is in that segment, the anchor's
+    AVWAP covers only the loaded history (e.g. a 19-session history makes the
+    "year" anchor start in late October). A segment began earlier when the
+    trading session before the first loaded one lies in the same segment (so a
+    history starting on a quarter's first session leaves the quarter whole);
+    the day and session anchors start with their own day, never earlier.
+    """
+    if not len(panel.ts):
+        return {}
+    sched = calendar.schedule()
+    i = int(calendar.session_index_of(panel.ts[:1])[0])
+    if i == 0:
+        return {}
+    before = calendar.describe_minutes(sched.close[i - 1:i] - np.timedelta64(1, "m"))
+    return {k: int(panel.segments[k][0]) for k in SEGMENT_KINDS
+            if k not in ("session", "day")
+            and int(before.segments[k][0]) == int(panel.segments[k][0])}
 
 
 def _output(snap: Snapshot, name: str) -> np.ndarray:

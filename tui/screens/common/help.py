@@ -15,6 +15,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tui import fmt
+
 HelpRow = tuple[str, str, str]  # key display, description, binding id
 
 
@@ -24,7 +26,7 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
     HelpScreen > VerticalScroll {
-        width: 80; height: auto; max-height: 90%; border: round $accent;
+        width: 100%; max-width: 80; height: auto; max-height: 100%; border: round $accent;
         background: $surface; padding: 0 1;
     }
     """
@@ -37,13 +39,13 @@ class HelpScreen(ModalScreen[None]):
         self.rows = rows
 
     def compose(self) -> ComposeResult:
-        table = Table(title="Keys (remap in the config's [keys] table by id)",
+        table = Table(title=fmt.safe("Keys (remap in the config's [keys] table by id)"),
                       expand=True, box=None, padding=(0, 1))
         table.add_column("key", style="bold cyan", no_wrap=True)
         table.add_column("action")
         table.add_column("id", style="dim")
         for key, desc, bid in self.rows:
-            table.add_row(key, desc, bid)
+            table.add_row(fmt.safe(key), fmt.safe(desc), fmt.safe(bid))
         table.add_row("", "", "")
         table.add_row("mouse", "click a row to select, a header to sort; wheel scrolls", "")
         with VerticalScroll():

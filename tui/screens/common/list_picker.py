@@ -1,4 +1,11 @@
-"""The ticker-list picker: every available list with its size, or why it is broken."""
+"""The ticker-list picker: every available list with its size, or why it is broken.
+
+Why one line per list: a description longer than the box used to wrap, and its
+wrapped words (``(``, ``banks``) read as lists of their own. Each option is one
+line cut with an ellipsis (``text-wrap: nowrap``); the box fits the terminal
+from 80 columns up. Names and descriptions come from files, so they pass
+through ``fmt.safe`` (a ``[bold]`` in a description is shown as written).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +21,7 @@ from textual.widgets.option_list import Option
 
 from storage.errors import TickerListError
 from storage.tickers import available_lists, load_list
+from tui import fmt
 
 
 def describe_lists(user_dir: Path | None = None) -> list[tuple[str, str, bool]]:
@@ -26,7 +34,7 @@ def describe_lists(user_dir: Path | None = None) -> list[tuple[str, str, bool]]:
             reason = str(e).removeprefix(f"{path}: ")  # the name already says which file
             out.append((name, f"broken: {reason}", False))
             continue
-        desc = f"{len(tl)} symbols" + (f" · {tl.description}" if tl.description else "")
+        desc = fmt.plural(len(tl), "symbol") + (f" · {tl.description}" if tl.description else "")
         out.append((name, desc, True))
     return out
 
@@ -37,10 +45,12 @@ class ListPicker(ModalScreen[str | None]):
     DEFAULT_CSS = """
     ListPicker { align: center middle; }
     ListPicker > Vertical {
-        width: 90; height: auto; max-height: 80%; border: round $accent;
-        background: $surface; padding: 0 1;
+        width: 100%; max-width: 100; height: auto; max-height: 100%;
+        border: round $accent; background: $surface; padding: 0 1;
     }
-    ListPicker OptionList { height: auto; max-height: 20; }
+    ListPicker OptionList {
+        height: auto; max-height: 20; text-wrap: nowrap; text-overflow: ellipsis;
+    }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="picker.cancel"),
@@ -55,8 +65,9 @@ class ListPicker(ModalScreen[str | None]):
         options = []
         for name, desc, ok in describe_lists(self.user_dir):
             mark = "●" if name == self.current else " "
-            prompt = f"{mark} {name:<12} {desc}"
-            options.append(Option(prompt[:84], id=name, disabled=not ok))
+            one_line = " ".join(desc.split())  # a newline in a description stays one line
+            options.append(Option(fmt.safe(f"{mark} {name:<12} {one_line}"), id=name,
+                                  disabled=not ok))
         with Vertical():
             yield Label("Ticker lists — enter to switch, escape to cancel")
             yield OptionList(*options, id="lists")

@@ -37,7 +37,6 @@ BAND_COLUMNS: tuple[tuple[str, str], ...] = (
     ("dn3", "−3σ"), ("dn2", "−2σ"), ("dn1", "−1σ"), ("level", "AVWAP"),
     ("up1", "+1σ"), ("up2", "+2σ"), ("up3", "+3σ"),
 )
-ANCHOR_WIDTH = max(len("Anchor"), *(len(a) for a in ANCHORS))
 BOLD = Style(bold=True)
 GREEN, RED = Style(color="green"), Style(color="red")
 
@@ -61,8 +60,47 @@ def _z_style(z: float) -> Style:
     return GREEN if z > 0 else RED
 
 
+#: Column keys of the table after the anchor, in display order.
+TABLE_KEYS: tuple[str, ...] = (*(b for b, _ in BAND_COLUMNS), "z")
+HEADERS: dict[str, str] = {**dict(BAND_COLUMNS), "z": "z"}
+#: Column groups in the order they are kept when the pane narrows: the level
+#: and its σ distance first, then the bands from the nearest out. A group that
+#: does not fit whole is hidden whole (and named in the title line).
+PRIORITY: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("level",), "AVWAP"), (("z",), "z"), (("dn1", "up1"), "±1σ"),
+    (("dn2", "up2"), "±2σ"), (("dn3", "up3"), "±3σ"),
+)
+PARTIAL_MARK = "*"
+
+
+def fit_columns(need: dict[str, int], width: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(shown keys in display order, hidden group labels) for ``width`` cells.
+
+    ``need[key]`` is the column's widest text plus its one-cell gap, so a shown
+    column never cuts a number: columns are dropped by ``PRIORITY`` instead.
+    """
+    used = need["anchor"]
+    kept: set[str] = set()
+    hidden: list[str] = []
+    for keys, label in PRIORITY:
+        cost = sum(need[k] for k in keys)
+        if not hidden and used + cost <= width:
+            used += cost
+            kept.update(keys)
+        else:
+            hidden.append(label)  # once a group is dropped, every later one is too
+    return tuple(k for k in TABLE_KEYS if k in kept), tuple(hidden)
+
+
 class AvwapTable(StripCache, Widget):
-    """Levels and bands of every calendar anchor for one symbol (a fixed 8-line grid)."""
+    """Levels and bands of every calendar anchor for one symbol (a fixed grid).
+
+    The grid adapts to its width: each column is as wide as its widest text (so
+    a number is never cut) and whole column groups drop by ``PRIORITY`` when
+    the pane is narrow, the title line naming what is hidden. An anchor whose
+    segment began before the loaded history is marked ``year*`` and a line
+    under the grid says since when its AVWAP runs.
+    """
 
     DEFAULT_CSS = """
     AvwapTable { height: 8; }
@@ -73,49 +111,100 @@ class AvwapTable(StripCache, Widget):
         self.title: list[tuple[str, Style]] = [(text, Style(dim=True))]
         #: One row per anchor: anchor, the seven band prices, z (the tests read these).
         self.cells: list[list[str]] = []
+        self.note = ""  # the partial-anchor footnote ("" when every anchor is whole)
         self._z_styles: list[Style] = []
         self._strips: dict[int, Strip] = {}
+        self._layout: tuple[int, tuple[str, ...], tuple[str, ...], dict[str, int]] | None = None
 
     def show(self, quote: Quote) -> None:
         symbol, row, last, chg = quote.symbol, quote.levels, quote.last, quote.change
         color = "green" if chg > 0 else "red" if chg < 0 else None
         self.title = [(f"{symbol} ", BOLD), (fmt.price(last), Style(bold=True, color=color)),
                       (f"  {fmt.pct(chg)}", Style(color=color))]
-        self.cells = [[anchor, *(band_cell(anchor, b, row) for b, _ in BAND_COLUMNS),
+        marks = {a: (PARTIAL_MARK if a in quote.partial else "") for a in ANCHORS}
+        self.cells = [[anchor + marks[anchor], *(band_cell(anchor, b, row)
+                                                 for b, _ in BAND_COLUMNS),
                        z_cell(anchor, row)] for anchor in ANCHORS]
         self._z_styles = [_z_style(row.get(f"avwap_{a}_z", float("nan"))) for a in ANCHORS]
-        self._strips.clear()
-        self.refresh()
+        note = f"{PARTIAL_MARK} since {quote.since}: history loaded" if quote.partial else ""
+        self._set_note(note)
+        self._changed()
 
     def show_empty(self, text: str) -> None:
         self.title, self.cells, self._z_styles = [(text, Style(dim=True))], [], []
+        self._set_note("")
+        self._changed()
+
+    def _set_note(self, note: str) -> None:
+        if note != self.note:
+            self.note = note
+            self.styles.height = 8 + (1 if note else 0)
+
+    def _changed(self) -> None:
+        self._layout = None
         self._strips.clear()
         self.refresh()
+
+    def layout_for(self, width: int) -> tuple[tuple[str, ...], tuple[str, ...], dict[str, int]]:
+        """(shown column keys, hidden group labels, column widths) at ``width``."""
+        if self._layout is not None and self._layout[0] == width:
+            return self._layout[1:]
+        need = {"anchor": 1 + max(len("Anchor"), *(len(r[0]) for r in self.cells)) + 1}
+        for j, key in enumerate(TABLE_KEYS, start=1):
+            need[key] = max(len(HEADERS[key]), *(len(r[j]) for r in self.cells)) + 1
+        shown, hidden = fit_columns(need, width)
+        # Spare cells go to the number columns (up to 4 each) so wide panes breathe.
+        spare = width - need["anchor"] - sum(need[k] for k in shown)
+        pad = min(4, spare // max(1, len(shown)))
+        widths = {"anchor": need["anchor"], **{k: need[k] + pad for k in shown}}
+        self._layout = (width, shown, hidden, widths)
+        return shown, hidden, widths
+
+    @property
+    def hidden(self) -> tuple[str, ...]:
+        """Column groups hidden at the current width (the tests read this)."""
+        return self.layout_for(self.size.width)[1] if self.cells else ()
+
+    def _title_line(self, width: int, base: Style) -> Strip:
+        parts = list(self.title)
+        if self.cells:
+            hidden = self.layout_for(width)[1]
+            if hidden:
+                parts.append((f"  hidden: {' '.join(hidden)}", Style(dim=True)))
+        # Whole parts only: a price in the title is never cut either.
+        segs: list[Segment] = []
+        used = 0
+        for text, style in parts:
+            if used + len(text) > width and segs:
+                break
+            segs.append(Segment(text, base + style))
+            used += len(text)
+        return Strip(segs).extend_cell_length(width, base).crop(0, width)
 
     def _line(self, y: int, width: int) -> Strip:
         base = self.rich_style
         if y == 0:
-            return Strip([Segment(t, base + s) for t, s in self.title]).extend_cell_length(
-                width, base).crop(0, width)
+            return self._title_line(width, base)
         if not self.cells:
             return Strip.blank(width, base)
-        # Anchor column, then eight right-aligned numeric columns sharing the rest.
-        col = max(4, (width - ANCHOR_WIDTH - 2) // (len(BAND_COLUMNS) + 1))
+        shown, _, widths = self.layout_for(width)
         if y == 1:
-            cells = ["Anchor", *(h for _, h in BAND_COLUMNS), "z"]
+            cells = ["Anchor", *(HEADERS[k] for k in TABLE_KEYS)]
             styles = [BOLD] * len(cells)
         elif y - 2 < len(self.cells):
             cells = self.cells[y - 2]
             styles = [BOLD, *(BOLD if b == "level" else Style() for b, _ in BAND_COLUMNS),
                       self._z_styles[y - 2]]
+        elif y - 2 == len(self.cells) and self.note:
+            return Strip([Segment(" " + self.note, base + Style(dim=True))]).extend_cell_length(
+                width, base).crop(0, width)
         else:
             return Strip.blank(width, base)
-        segs = [Segment(" " + cells[0].ljust(ANCHOR_WIDTH) + " ", base + styles[0])]
-        for text, style in zip(cells[1:], styles[1:], strict=True):
-            segs += [Segment(text.rjust(col - 1)[-(col - 1):], base + style),
-                     Segment(" ", base)]
+        segs = [Segment(" " + cells[0].ljust(widths["anchor"] - 2) + " ", base + styles[0])]
+        for key, text, style in zip(TABLE_KEYS, cells[1:], styles[1:], strict=True):
+            if key in shown:
+                segs += [Segment(text.rjust(widths[key] - 1), base + style), Segment(" ", base)]
         return Strip(segs).extend_cell_length(width, base).crop(0, width)
-
 
 
 #: Chart lines: series name, colour (drawn in this order; price on top).
@@ -163,7 +252,7 @@ class AvwapPane(Vertical):
 
     DEFAULT_CSS = """
     AvwapPane { height: 1fr; }
-    AvwapPane > AvwapChart { height: 1fr; min-height: 8; }
+    AvwapPane > AvwapChart { height: 1fr; min-height: 4; }
     AvwapPane > #avwap-legend { height: 1; padding: 0 1; }
     """
 

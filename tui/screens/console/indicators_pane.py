@@ -1,7 +1,9 @@
 """The indicators pane: the chosen indicators for the highlighted symbol.
 
-Why a fixed default ranking: the selection model (a later issue) will choose
-per regime which indicators matter; until then the pane shows ``DEFAULT_RANKING``
+With an active selector model (``avwap models use NAME`` or the Training
+screen), the pane lists the model's top-k first — "weight name", the value, and
+the pick's directional reading (▲ long, ▼ short, · none now) — then the rest.
+Without one (or while its window warms), it says so and shows ``DEFAULT_RANKING``
 — the AVWAP family first (distance from each anchor in σ), then the classic
 momentum/trend/volatility/volume reads a discretionary trader scans — and after
 those any other registry output, so nothing is hidden. Direction compares with
@@ -52,6 +54,14 @@ def ranking(names: tuple[str, ...]) -> list[str]:
     return first + rest
 
 
+#: A model pick's directional reading: long, short, no reading now.
+READING = {1: "▲", -1: "▼", 0: "·"}
+
+
+def _text(name: str, v: float) -> str:
+    return fmt.sigma(v) if name.endswith("_z") else fmt.value(v)
+
+
 def direction(now: float, before: float) -> str:
     if not (np.isfinite(now) and np.isfinite(before)) or now == before:
         return "·"
@@ -80,13 +90,18 @@ class IndicatorsPane(StripCache, Widget):
         if view.names != self._names:
             self._names, self._order = view.names, ranking(view.names)
             self._index = {n: j for j, n in enumerate(view.names)}
-        names = self._order[:limit]
+        picked = [(n, w, d) for n, w, d in view.picks if n in self._index]
+        out = [(f"{w:.2f} {n}", _text(n, float(view.now[self._index[n]])), READING[d])
+               for n, w, d in picked]
+        taken = {n for n, _, _ in picked}
+        names = [n for n in self._order if n not in taken]
+        names = names[: None if limit is None else max(0, limit - len(out))]
         cols = [self._index[n] for n in names]
         now = view.now[cols].tolist()
         before = (view.before[cols].tolist() if view.before is not None
                   else [np.nan] * len(cols))
-        return [(name, fmt.sigma(v) if name.endswith("_z") else fmt.value(v), direction(v, b))
-                for name, v, b in zip(names, now, before, strict=True)]
+        return out + [(name, _text(name, v), direction(v, b))
+                      for name, v, b in zip(names, now, before, strict=True)]
 
     def _grid(self) -> tuple[int, int]:
         """(rows per column group, column groups) for the current size."""
@@ -103,7 +118,9 @@ class IndicatorsPane(StripCache, Widget):
             return
         code = view.regime
         regime = REGIMES[code] if 0 <= code < len(REGIMES) else "warming up"
-        self.title = f"{symbol} indicators · regime {regime}"
+        source = view.picks_source or "default ranking"
+        picks = f"{source} picks" if view.picks else source
+        self.title = f"{symbol} indicators · {picks} · regime {regime}"
         per_col, groups = self._grid()
         self.shown = self.rows(view, per_col * groups)
 
@@ -115,8 +132,9 @@ class IndicatorsPane(StripCache, Widget):
                 width, base).crop(0, width)
         per_col, groups = self._grid()
         r = y - 1
-        gw = max(GROUP_WIDTH, width // groups)
-        nw = gw - VALUE_WIDTH - 5  # " name value arrow "
+        # A pane narrower than one group still shows values: the name gives way.
+        gw = max(GROUP_WIDTH, width // groups) if width >= GROUP_WIDTH else width
+        nw = max(1, gw - VALUE_WIDTH - 5)  # " name value arrow "
         segs: list[Segment] = []
         for g in range(groups):
             k = g * per_col + r

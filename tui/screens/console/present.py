@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tui import fmt
 from tui.runtime.controller import Frame
 from tui.views import IndicatorValues, Quote, WatchRows
 
@@ -30,13 +31,22 @@ def quote(frame: Frame, symbol: str) -> Quote | None:
     i = snap.symbols.index(symbol)
     levels = {n: v for n, v in zip(snap.names, snap.values[i].tolist(), strict=True)
               if n.startswith("avwap_")}
-    return Quote(symbol, float(snap.last[i]), float(frame.change_pct[i]), levels)
+    since = fmt.exchange_time(frame.data_start)[:10] if frame.data_start is not None else ""
+    return Quote(symbol, float(snap.last[i]), float(frame.change_pct[i]), levels,
+                 partial=frame.partial, since=since)
 
 
-def indicator_values(frame: Frame, symbol: str) -> IndicatorValues | None:
+def indicator_values(frame: Frame, symbol: str,
+                     picks: tuple[tuple[tuple[str, float, int], ...], str] | None = None
+                     ) -> IndicatorValues | None:
+    """``picks``: the newest (picks, source) for ``symbol`` when the frame has none yet."""
     snap = frame.snapshot
     if symbol not in snap.symbols:
         return None
     i = snap.symbols.index(symbol)
     before = frame.prev_values[i] if frame.prev_values is not None else None
-    return IndicatorValues(symbol, int(snap.regime[i]), snap.names, snap.values[i], before)
+    chosen, source = frame.picks.get(symbol, ()), frame.picks_source
+    if not chosen and picks is not None:
+        chosen, source = picks
+    return IndicatorValues(symbol, int(snap.regime[i]), snap.names, snap.values[i], before,
+                           picks=chosen, picks_source=source)

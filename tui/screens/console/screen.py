@@ -10,20 +10,28 @@ redraws at most every ``chart_interval`` seconds; a frame that falls inside the
 interval arms a one-shot timer, so the chart always catches up with the last
 minute shown (even when the feed stops right after it). The panes get view
 models (``tui.views``) from the presenter, never the runtime's ``Frame``.
+
+Why the screen sizes its panes itself: Textual CSS has no media queries, and a
+trader's terminal may be 80×24. ``fit_layout`` gives the watchlist the columns
+it can show while leaving the AVWAP pane ``RIGHT_MIN`` cells, and shares the
+height between the AVWAP table, the chart and the indicators; the panes drop
+whole columns by priority, never cutting a number.
+
+Text from data (symbols, list names, errors, feed notices) is shown through
+``fmt.safe`` so it never reads as markup.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from rich.markup import escape
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
 
 from storage.errors import TickerListError
 from storage.feeds.base import FeedState
@@ -35,6 +43,7 @@ from tui.messages import (
     AlertsFired,
     FeedNotice,
     FeedStateChanged,
+    PicksReady,
     SessionFailed,
     SessionReady,
     SnapshotReady,
@@ -49,11 +58,26 @@ from tui.screens.console import present
 from tui.screens.console.avwap_pane import AvwapChart, AvwapPane
 from tui.screens.console.indicators_pane import IndicatorsPane
 from tui.screens.console.status_bar import StatusBar
-from tui.screens.console.watchlist import Watchlist
+from tui.screens.console.watchlist import COLUMNS, PRIORITY, Watchlist
 from tui.views import ChartSeries
 
 if TYPE_CHECKING:
     from tui.app import AvwapApp
+
+#: Cells the AVWAP pane keeps before the watchlist may widen (anchor, level, z, ±1σ).
+RIGHT_MIN = 50
+#: Rows above the indicators: table (8, 9 with a partial-anchor note), legend, chart.
+ABOVE_INDICATORS = 17
+
+NO_DATA = """\
+The cache {path} holds no bars yet. To get some:
+
+  avwap demo-data              a demo market for the curated list (no account needed)
+  avwap sync                   minute bars from PostgreSQL (the config's [pg] section)
+  avwap import-csv FILE ...    minute bars from CSV files
+  avwap tui --feed ib          live minutes from TWS / IB Gateway
+
+then start the console again (q quits)."""
 
 
 class ConsoleScreen(Screen[None]):
@@ -81,6 +105,8 @@ class ConsoleScreen(Screen[None]):
         self._chart_symbol: str | None = None
         self._chart_timer: Timer | None = None
         self.session: ConsoleSession | None = None
+        #: The newest model picks per symbol from ``PicksReady`` (frames carry their own).
+        self._picks: dict[str, tuple[tuple[tuple[str, float, int], ...], str]] = {}
 
     @property
     def avwap_app(self) -> AvwapApp:
@@ -88,6 +114,7 @@ class ConsoleScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
+            yield Static(id="no-data")
             yield Watchlist(id="watchlist")
             with Vertical(id="right"):
                 yield AvwapPane(id="avwap")
@@ -99,6 +126,11 @@ class ConsoleScreen(Screen[None]):
         app = self.avwap_app
         self.query_one(StatusBar).set(feed_kind=app.feed_kind, speed=app.speed)
         self.query_one(Watchlist).focus()
+        self.query_one("#no-data").display = False
+        if app.controller.alerts.load_error:
+            self.notify(fmt.safe(app.controller.alerts.load_error), title="Alerts",
+                        severity="warning", timeout=8)
+        self.fit_layout()
         self.session = app.runtime.start(
             ConsoleSession(app.controller, app.list_name, live=app.live, speed=app.speed),
             watcher=self)
@@ -122,19 +154,45 @@ class ConsoleScreen(Screen[None]):
             self.show_frame(msg.frame)
         if msg.missing:
             shown = ", ".join(msg.missing[:8]) + (" …" if len(msg.missing) > 8 else "")
-            self.notify(escape(f"{len(msg.missing)} symbols of {msg.list_name!r} have no data "
-                               f"in the cache: {shown}"), severity="warning", timeout=8)
+            n = len(msg.missing)
+            self.notify(fmt.safe(f"{fmt.plural(n, 'symbol')} of {msg.list_name!r} "
+                                 f"{'has' if n == 1 else 'have'} no data in the cache: "
+                                 f"{shown}"), severity="warning", timeout=8)
         self.query_one(StatusBar).set(state=FeedState.LIVE, warm=None,
                                       list_name=msg.list_name, symbols=len(msg.symbols))
 
     def on_session_failed(self, msg: SessionFailed) -> None:
-        self.notify(escape(msg.error), title="Cannot switch list", severity="error", timeout=10)
         ctl = self.avwap_app.controller
+        if ctl.engine is None and self._cache_is_empty():
+            self.show_no_data()
+            return
+        self.notify(fmt.safe(msg.error), title="Cannot switch list", severity="error",
+                    timeout=10)
         if ctl.engine is None:
             self.query_one(StatusBar).set(state=FeedState.DOWN, warm=None)
         elif ctl.feed is not None:
             self.query_one(StatusBar).set(state=ctl.feed.state, warm=None,
                                           list_name=self.list_name or "")
+
+    def _cache_is_empty(self) -> bool:
+        """True when the cache has no bar at all (asked once, after the first list failed:
+        the session is idle then, so the cache is not in use on the MLX thread)."""
+        ctl = self.avwap_app.controller
+        if ctl.source.fills_cache:
+            return False  # a live feed fills it itself
+        try:
+            return ctl.cache.bar_count() == 0
+        except Exception:
+            return False
+
+    def show_no_data(self) -> None:
+        """The empty-cache page: how to get data, in place of the panes."""
+        page = self.query_one("#no-data", Static)
+        page.update(fmt.safe(NO_DATA.format(path=self.avwap_app.controller.cache.path)))
+        page.display = True
+        self.query_one(Watchlist).display = False
+        self.query_one("#right").display = False
+        self.query_one(StatusBar).set(state=FeedState.DOWN, warm=None)
 
     def on_feed_state_changed(self, msg: FeedStateChanged) -> None:
         status = self.query_one(StatusBar)
@@ -147,7 +205,7 @@ class ConsoleScreen(Screen[None]):
 
     def on_feed_notice(self, msg: FeedNotice) -> None:
         if msg.level in ("warning", "error"):
-            self.notify(escape(msg.text), title="Feed", timeout=8,
+            self.notify(fmt.safe(msg.text), title="Feed", timeout=8,
                         severity="error" if msg.level == "error" else "warning")
 
     # -- rendering -------------------------------------------------------------
@@ -177,11 +235,15 @@ class ConsoleScreen(Screen[None]):
         self.frame = frame
         wl = self.query_one(Watchlist)
         wl.update_rows(present.watch_rows(frame))
+        self.fit_layout()
         self._show_symbol(wl.cursor_symbol)
         ctl = app.controller
+        # The last minute with a real bar: a replay past the cache's last bar steps
+        # empty minutes to the session's end, which must not move the clock.
+        shown_ts = frame.last_bar_ts if frame.last_bar_ts is not None else frame.snapshot.ts
         self.query_one(StatusBar).set(
             state=ctl.feed.state if ctl.feed is not None else FeedState.CONNECTING,
-            clock=fmt.exchange_time(frame.snapshot.ts),
+            clock=fmt.exchange_time(shown_ts),
             bars_per_s=ctl.bars_per_second(),
             lag_ms=max(0.0, (now - frame.received_at) * 1000.0),
             list_name=self.list_name or app.list_name,
@@ -189,6 +251,26 @@ class ConsoleScreen(Screen[None]):
             alerts=len(ctl.alerts.rules),
             speed=app.speed,
         )
+
+    # -- layout ----------------------------------------------------------------
+    def on_resize(self, event: events.Resize) -> None:
+        self.fit_layout()
+
+    def fit_layout(self) -> None:
+        """Size the watchlist and the indicators for the terminal (see the module docstring)."""
+        width, height = self.size
+        if not width or not height:
+            return
+        wl = self.query_one(Watchlist)
+        fixed = wl.width_of(tuple(c for c in COLUMNS if c.key in PRIORITY[:3]))
+        wl_width = max(fixed, min(wl.natural_width(), width - RIGHT_MIN - 1)) + 1  # + border
+        if wl.styles.width is None or wl.styles.width.value != wl_width:
+            wl.styles.width = wl_width
+        body = height - 2  # status bar and footer
+        ind = max(5, min(14, body - ABOVE_INDICATORS))
+        pane = self.query_one(IndicatorsPane)
+        if pane.styles.height is None or pane.styles.height.value != ind:
+            pane.styles.height = ind
 
     def _show_symbol(self, symbol: str | None) -> None:
         if symbol is None or self.frame is None:
@@ -204,8 +286,8 @@ class ConsoleScreen(Screen[None]):
             self._chart_timer = self.set_timer(wait, self._chart_due)
         series = ChartSeries(symbol, app.controller.chart_series(symbol)) if chart else None
         self.query_one(AvwapPane).show(symbol, present.quote(self.frame, symbol), series)
-        self.query_one(IndicatorsPane).show(symbol,
-                                            present.indicator_values(self.frame, symbol))
+        self.query_one(IndicatorsPane).show(
+            symbol, present.indicator_values(self.frame, symbol, self._picks.get(symbol)))
 
     def _chart_due(self) -> None:
         """The throttled chart redraw: today's series of the highlighted symbol."""
@@ -220,10 +302,22 @@ class ConsoleScreen(Screen[None]):
     @on(Watchlist.Highlighted)
     def _highlighted(self, msg: Watchlist.Highlighted) -> None:
         self._show_symbol(msg.symbol)
+        if self.session is not None:
+            self.session.request_picks(msg.symbol)  # the model's picks for it: PicksReady
+
+    def on_picks_ready(self, msg: PicksReady) -> None:
+        """The model's picks arrived (highlight change or a model made active)."""
+        if not msg.symbol:  # no symbol: a model change with nothing highlighted yet
+            self._picks.clear()
+            return
+        self._picks = {msg.symbol: (msg.picks, msg.source)}
+        if msg.symbol == self.query_one(Watchlist).cursor_symbol and self.frame is not None:
+            view = present.indicator_values(self.frame, msg.symbol, self._picks[msg.symbol])
+            self.query_one(IndicatorsPane).show(msg.symbol, view)
 
     def on_alerts_fired(self, msg: AlertsFired) -> None:
         for hit in msg.hits:
-            self.notify(escape(hit.message), title="Alert", severity="warning", timeout=10)
+            self.notify(fmt.safe(hit.message), title="Alert", severity="warning", timeout=10)
         self.app.bell()
         self.query_one(StatusBar).set(alerts=len(self.avwap_app.controller.alerts.rules))
 
@@ -261,9 +355,9 @@ class ConsoleScreen(Screen[None]):
         try:
             name = cycle_next(self.list_name, list(available_lists(app.controller.user_dir)))
         except TickerListError as e:
-            self.notify(str(e), severity="error")
+            self.notify(fmt.safe(e), severity="error")
             return
-        self.notify(f"Switching to list {name!r}…", timeout=2)
+        self.notify(fmt.safe(f"Switching to list {name!r}…"), timeout=2)
         self.switch_list(name)
 
     def action_pick_list(self) -> None:
@@ -285,7 +379,7 @@ class ConsoleScreen(Screen[None]):
             if rule is not None:
                 self.avwap_app.controller.alerts.add(rule)
                 self.query_one(StatusBar).set(alerts=len(self.avwap_app.controller.alerts.rules))
-                self.notify(f"Alert set: {rule.label}", timeout=3)
+                self.notify(fmt.safe(f"Alert set: {rule.label}"), timeout=3)
 
         self.app.push_screen(AlertDialog(symbol, levels), chosen)
 

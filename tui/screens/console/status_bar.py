@@ -3,6 +3,10 @@
 Why the clock comes from the feed: the bar time is the market's time (a replay
 of last Friday shows last Friday), and it keeps snapshot tests free of the wall
 clock. Every field is a plain attribute so the tests can read it directly.
+
+Why fields drop by priority: on an 80-column terminal the whole line does not
+fit; the state, the clock and the list stay, then the speed and alerts, and the
+feed kind, bars/s and lag go first. A field is shown whole or not at all.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from textual.widgets import Static
 
 from storage.feeds.base import FeedState
 from storage.feeds.replay import speed_label
+from tui import fmt
 
 STATE_STYLE = {
     FeedState.LIVE: "bold #3fb950", FeedState.PAUSED: "bold #d29922",
@@ -54,21 +59,36 @@ class StatusBar(Static):
             self.status = new
             self.update(self.render_status(), layout=False)  # fixed 1-line size
 
-    def render_status(self) -> Text:
+    def on_resize(self) -> None:
+        self.update(self.render_status(), layout=False)
+
+    def render_status(self, width: int | None = None) -> Text:
+        """The line at ``width`` cells (default: the bar's): whole fields by priority."""
         s = self.status
         state = s.state.value.upper()
         if s.state is FeedState.BACKFILLING and s.warm is not None:
             state = f"WARMING {s.warm:.0%}"
         lag = "—" if s.lag_ms is None else f"{s.lag_ms:.0f} ms"
-        parts: list[tuple[str, str] | str] = [
-            (f"● {state}", STATE_STYLE.get(s.state, "bold")),
-            f"  {s.feed_kind}",
-            ("  ", ""), (s.clock, "bold"),
-            f"  speed {speed_label(s.speed)}",
-            f"  {s.bars_per_s:,.0f} bars/s",
-            f"  lag {lag}",
-            f"  list {s.list_name} ({s.symbols})",
+        # (priority, text, style) in display order; lower priority numbers stay longest.
+        fields: list[tuple[int, str, str]] = [
+            (0, f"● {state}", STATE_STYLE.get(s.state, "bold")),
+            (6, f"  {s.feed_kind}", ""),
+            (1, f"  {s.clock}", "bold"),
+            (3, f"  speed {speed_label(s.speed)}", ""),
+            (5, f"  {s.bars_per_s:,.0f} bars/s", ""),
+            (7, f"  lag {lag}", ""),
+            (2, f"  list {s.list_name} ({fmt.plural(s.symbols, 'symbol')})", ""),
         ]
         if s.alerts:
-            parts.append((f"  alerts {s.alerts}", "bold #d29922"))
-        return Text.assemble(*parts)
+            fields.append((4, f"  {fmt.plural(s.alerts, 'alert')}", "bold #d29922"))
+        width = (self.content_size.width if width is None else width) or 10_000
+        kept: set[int] = set()
+        used = 0
+        for k in sorted(range(len(fields)), key=lambda k: fields[k][0]):
+            n = len(fields[k][1])
+            if used + n > width and kept:
+                continue
+            kept.add(k)
+            used += n
+        return Text.assemble(*((text, style) for k, (_, text, style) in enumerate(fields)
+                               if k in kept))

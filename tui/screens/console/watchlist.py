@@ -7,6 +7,12 @@ formats just the rows on screen. The cursor is a symbol, not a row number, so
 it stays on its symbol when the order changes under it. The widget's CSS-derived
 styles are looked up once per repaint, not once per line (profiling showed the
 per-line ``rich_style`` lookup as a third of the pane's cost).
+
+Why columns drop and never cut: a price cut to its last digits (``9.94`` for
+569.94) reads as a real number. Each numeric column is as wide as its widest
+value in the frame (found with one ``nanmax``/``nanmin`` per column, not by
+formatting every row), and when the pane is narrower than all of them the
+columns go whole in ``PRIORITY`` order (symbol, last and change stay longest).
 """
 
 from __future__ import annotations
@@ -58,6 +64,12 @@ COLUMNS: tuple[Column, ...] = (
     Column("regime", "Regime", 10, "left"),
 )
 COLUMN_KEYS = tuple(c.key for c in COLUMNS)
+#: The order columns are kept in when the pane narrows (the rest drop first).
+PRIORITY: tuple[str, ...] = ("symbol", "last", "change", "z", "rvol", "volume", "regime")
+FORMATTERS: dict[str, Callable[[float], str]] = {
+    "last": fmt.price, "change": fmt.pct, "volume": fmt.volume, "rvol": fmt.ratio,
+    "z": fmt.sigma,
+}
 
 
 def _sign_style(x: float) -> Style:
@@ -109,6 +121,8 @@ class Watchlist(ScrollView, can_focus=True):
         self._lines: dict[int, Strip] = {}
         self._styles: tuple[Style, Style] | None = None  # (base, cursor) for this repaint
         self._symbol_order: np.ndarray | None = None  # argsort of ``symbols`` (cached)
+        #: Cells per column: the widest text this frame (at least the column's width).
+        self.widths: dict[str, int] = {c.key: c.width for c in COLUMNS}
 
     # -- data ------------------------------------------------------------------
     def update_rows(self, rows: WatchRows) -> None:
@@ -119,14 +133,52 @@ class Watchlist(ScrollView, can_focus=True):
         self.cols = {"last": rows.last, "change": rows.change, "volume": rows.volume,
                      "rvol": rows.rvol, "z": rows.z, "regime": rows.regime}
         self._resort()
+        self._measure()
         if new_symbols or self.cursor_symbol not in self.symbols:
             self.cursor_symbol = self.row_symbol(0) if len(self.symbols) else None
             if self.cursor_symbol is not None:
                 self.post_message(self.Highlighted(self.cursor_symbol))
-        self.virtual_size = Size(sum(c.width + 1 for c in COLUMNS), len(self.symbols) + 1)
+        self.virtual_size = Size(self.width_of(self.columns()), len(self.symbols) + 1)
         self._scroll_to_cursor()
         self._invalidate()
         self.refresh()
+
+    def _measure(self) -> None:
+        """Column widths from the frame's extremes (the widest text of a column)."""
+        widths = {c.key: c.width for c in COLUMNS}
+        if self.symbols:
+            widths["symbol"] = max(widths["symbol"], max(len(x) for x in self.symbols))
+        for key, f in FORMATTERS.items():
+            col = self.cols.get(key)
+            if col is None or not len(col):
+                continue
+            finite = col[np.isfinite(col)]
+            if len(finite):
+                lo, hi = float(finite.min()), float(finite.max())
+                widths[key] = max(widths[key], len(f(lo)), len(f(hi)))
+        self.widths = widths
+
+    def natural_width(self) -> int:
+        """Cells every column needs (the pane's width when nothing has to drop)."""
+        return self.width_of(COLUMNS)
+
+    def width_of(self, cols: tuple[Column, ...]) -> int:
+        return sum(self.widths[c.key] + 1 for c in cols)
+
+    def columns(self, width: int | None = None) -> tuple[Column, ...]:
+        """The columns shown at ``width`` (default: the pane's), in display order."""
+        width = self.size.width if width is None else width
+        if width <= 0:
+            return COLUMNS
+        kept: set[str] = set()
+        used = 0
+        for key in PRIORITY:
+            cost = self.widths[key] + 1
+            if used + cost > width and kept:
+                break
+            kept.add(key)
+            used += cost
+        return tuple(c for c in COLUMNS if c.key in kept)
 
     def _resort(self) -> None:
         n = len(self.symbols)
@@ -216,11 +268,11 @@ class Watchlist(ScrollView, can_focus=True):
             return
         if offset.y == 0:
             x = offset.x + int(self.scroll_offset.x)
-            for col in COLUMNS:
-                if x < col.width + 1:
+            for col in self.columns():
+                if x < self.widths[col.key] + 1:
                     self.sort_by(col.key)
                     return
-                x -= col.width + 1
+                x -= self.widths[col.key] + 1
             return
         self.move_to_row(int(self.scroll_offset.y) + offset.y - 1)
 
@@ -246,10 +298,7 @@ class Watchlist(ScrollView, can_focus=True):
         if key == "symbol":
             return self.symbols[i]
         v = float(self.cols[key][i])
-        formatter: Callable[[float], str] = {
-            "last": fmt.price, "change": fmt.pct, "volume": fmt.volume,
-            "rvol": fmt.ratio, "z": fmt.sigma,
-        }.get(key, fmt.value)
+        formatter = FORMATTERS.get(key, fmt.value)
         if key == "regime":
             code = int(v)
             return REGIMES[code] if 0 <= code < len(REGIMES) else fmt.DASH
@@ -274,12 +323,13 @@ class Watchlist(ScrollView, can_focus=True):
     def _header(self, width: int) -> Strip:
         base = self.get_component_rich_style("watchlist--header")
         segs = []
-        for col in COLUMNS:
+        for col in self.columns(width):
+            w = self.widths[col.key]
             title = col.title
             if col.key == self.sort_key:
                 title = f"{title}{'▼' if self.reverse else '▲'}"
-            text = title.ljust(col.width) if col.align == "left" else title.rjust(col.width)
-            segs += [Segment(text[: col.width], base), Segment(" ", base)]
+            text = title.ljust(w) if col.align == "left" else title.rjust(w)
+            segs += [Segment(text[:w], base), Segment(" ", base)]
         return Strip(segs).extend_cell_length(width, base).crop(0, width)
 
     def render_line(self, y: int) -> Strip:
@@ -298,11 +348,11 @@ class Watchlist(ScrollView, can_focus=True):
             self._styles = (plain, plain + self.get_component_rich_style("watchlist--cursor"))
         base = self._styles[1] if self.symbols[i] == self.cursor_symbol else self._styles[0]
         segs = []
-        for col in COLUMNS:
+        for col in self.columns(width):
+            w = self.widths[col.key]  # the widest value's width: nothing is ever cut
             text = self.cell_text(row, col.key)
-            text = text.ljust(col.width) if col.align == "left" else text.rjust(col.width)
-            segs += [Segment(text[: col.width], base + self._cell_style(i, col.key)),
-                     Segment(" ", base)]
+            text = text.ljust(w) if col.align == "left" else text.rjust(w)
+            segs += [Segment(text, base + self._cell_style(i, col.key)), Segment(" ", base)]
         strip = Strip(segs).extend_cell_length(width, base).crop(0, width)
         self._lines[row] = strip
         return strip
