@@ -99,3 +99,36 @@ def test_forced_library_that_is_missing(monkeypatch: pytest.MonkeyPatch) -> None
     with pytest.raises(ImportError, match="ib_async is not installed"):
         load_api("ib_async")
     assert load_api("").__name__ == "ib_insync"
+
+
+async def test_1102_keeps_the_streams(sim, make_feed, until, next_batch) -> None:
+    """IB kept the data (1102): the streams go on, nothing is re-requested or paced."""
+    feed = make_feed()
+    await feed.start()
+    it = feed.batches()
+    sent = sim.received[20]  # historical requests so far
+    sim.broadcast_error(1100, "Connectivity between IB and TWS has been lost.")
+    await until(feed, lambda: feed.state is FeedState.DOWN)
+    sim.broadcast_error(1102, "Connectivity between IB and TWS has been restored - data kept.")
+    await until(feed, lambda: feed.state is FeedState.LIVE)
+    await feed.settled()
+    sim.advance()
+    assert (await next_batch(it)).valid.all()
+    assert sim.received[20] == sent and feed.streaming == tuple(SYMS)
+
+
+async def test_repeated_unexpected_failures_end_in_a_stated_terminal_error(
+    sim, make_feed, until
+) -> None:
+    """Never a silent dead state: five unexpected failures in a row are a terminal error."""
+    feed = make_feed()
+
+    async def broken() -> None:
+        raise RuntimeError("bug in a recovery step")
+
+    feed._round = broken  # type: ignore[method-assign]
+    await feed.start()  # returns: the feed will not go live
+    assert feed.terminal is not None and "bug in a recovery step" in feed.terminal
+    assert feed.state is FeedState.DOWN and feed.supervisor.ended
+    assert [e.kind for e in feed.events if e.level == "error"] == ["terminal"]
+    assert len([e for e in feed.events if e.kind == "retry"]) == 4
