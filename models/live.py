@@ -51,6 +51,10 @@ class Pick:
     directions: tuple[int, ...]
     ready: bool  # enough minutes seen for every feature of the window (``needed``)
 
+    def triples(self) -> tuple[tuple[str, float, int], ...]:
+        """``(name, weight, direction)`` best first (``tui.views.IndicatorValues.picks``)."""
+        return tuple(zip(self.names, self.weights, self.directions, strict=True))
+
 
 class LiveSelector:
     """A ring of scale-free features for ``symbols`` and the selector that reads it."""
