@@ -30,6 +30,46 @@ MIGRATIONS: tuple[str, ...] = (
         rejected_at TIMESTAMPTZ NOT NULL
     );
     """,
+    # 2: backtest runs, their statistics, trades and equity (storage/results.py).
+    """
+    CREATE SEQUENCE backtest_run_seq START 1;
+    CREATE TABLE backtest_runs (
+        run_id BIGINT NOT NULL,
+        created_at TIMESTAMPTZ NOT NULL,
+        strategy VARCHAR NOT NULL,
+        grid VARCHAR NOT NULL,        -- JSON: parameter -> values swept
+        combos VARCHAR NOT NULL,      -- JSON: every combination's parameters
+        best INTEGER NOT NULL,
+        neighbours VARCHAR NOT NULL,  -- JSON list of combination indices
+        rank_by VARCHAR NOT NULL,
+        symbols VARCHAR NOT NULL,     -- JSON list
+        skipped VARCHAR NOT NULL,     -- JSON list: symbols without data
+        start_date DATE NOT NULL,
+        end_date DATE NOT NULL,
+        split_date DATE,
+        settings VARCHAR NOT NULL,    -- JSON: sizing, costs, session rules
+        code_version VARCHAR NOT NULL
+    );
+    CREATE TABLE backtest_stats (
+        run_id BIGINT NOT NULL, combo INTEGER NOT NULL,
+        symbol VARCHAR NOT NULL,      -- '*' = the combination's portfolio
+        period VARCHAR NOT NULL,      -- 'all' | 'in' | 'out'
+        stat VARCHAR NOT NULL, value DOUBLE
+    );
+    CREATE TABLE backtest_trades (
+        run_id BIGINT NOT NULL, combo INTEGER NOT NULL, symbol VARCHAR NOT NULL,
+        entry_ts TIMESTAMPTZ NOT NULL, exit_ts TIMESTAMPTZ NOT NULL,
+        direction TINYINT NOT NULL, shares DOUBLE NOT NULL,
+        entry_price DOUBLE NOT NULL, exit_price DOUBLE NOT NULL,
+        entry_fees DOUBLE NOT NULL, exit_fees DOUBLE NOT NULL, slippage DOUBLE NOT NULL,
+        pnl DOUBLE NOT NULL, ret DOUBLE NOT NULL, reason VARCHAR NOT NULL
+    );
+    CREATE TABLE backtest_equity (
+        run_id BIGINT NOT NULL, combo INTEGER NOT NULL,
+        symbol VARCHAR NOT NULL,      -- '*' = portfolio
+        ts TIMESTAMPTZ NOT NULL, value DOUBLE NOT NULL
+    );
+    """,
 )
 
 

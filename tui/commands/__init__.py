@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tui.commands import (
+    backtest_cmd,
     cache_cmd,
     demo_cmd,
     import_cmd,
@@ -17,3 +18,4 @@ from tui.commands import (
 
 COMMANDS = [cache_cmd, demo_cmd, import_cmd, indicators_cmd, sim_cmd, sync_cmd, tui_cmd]
 COMMANDS += [precheck_cmd, train_cmd, models_cmd]
+COMMANDS += [backtest_cmd]

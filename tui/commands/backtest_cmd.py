@@ -1,0 +1,261 @@
+"""``avwap backtest`` (run and save) and ``avwap backtests`` (list, show, delete saved runs).
+
+The run happens in ``engine.backtest`` and is saved only once it has finished,
+in one transaction: a Ctrl-C at any point leaves no half-saved run (exit 130).
+Bad input (unknown strategy, parameter or expression name, dates without data,
+a grid too large) is one ``avwap: error:`` line and exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import math
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from storage.cache import Cache
+from storage.errors import AvwapError
+from tui.commands.common import db_of
+
+#: How each statistic is shown: (label, format).
+PCT = {"total_return", "annualized_return", "max_drawdown", "win_rate", "avg_win", "avg_loss",
+       "best_trade", "worst_trade", "exposure"}
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("backtest", parents=[common],
+                       help="backtest a strategy over symbols and save the run")
+    p.add_argument("--strategy", default="avwap-reversion",
+                   help="strategy name (see --list-strategies; default: avwap-reversion)")
+    p.add_argument("--tickers", default="curated",
+                   help="a ticker list name, a list file, or A,B,C (default: curated)")
+    p.add_argument("--start", help="first session YYYY-MM-DD (default: the cache's first)")
+    p.add_argument("--end", help="last session YYYY-MM-DD (default: the cache's last)")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=V1,V2",
+                   help="a parameter value, or a comma list to sweep (repeatable)")
+    p.add_argument("--entry", help="entry expression (strategy expr)")
+    p.add_argument("--exit", dest="exit_expr", help="exit expression (strategy expr)")
+    p.add_argument("--split", help="out-of-sample from this date (the best is chosen before it)")
+    p.add_argument("--rank-by", default="sharpe", help="statistic choosing the best combination")
+    p.add_argument("--commission", type=float, default=0.005, help="per share (default 0.005)")
+    p.add_argument("--commission-min", type=float, default=1.0, help="per order (default 1.0)")
+    p.add_argument("--fee-bps", type=float, default=0.0, help="proportional fee, bps of value")
+    p.add_argument("--slippage-bps", type=float, default=1.0, help="slippage, bps (default 1)")
+    p.add_argument("--cash", type=float, default=100_000.0, help="account per symbol")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--cash-per-trade", type=float, default=10_000.0)
+    size.add_argument("--equity-fraction", type=float, help="size as a fraction of equity")
+    p.add_argument("--overnight", action="store_true", help="hold positions overnight")
+    p.add_argument("--no-entry-minutes", type=int, default=15,
+                   help="no new entries in the session's last N minutes (default 15)")
+    p.add_argument("--no-save", action="store_true", help="print the stats, do not save")
+    p.add_argument("--list-strategies", action="store_true", help="list strategies and exit")
+    p.set_defaults(func=run)
+
+    q = sub.add_parser("backtests", parents=[common], help="list, show or delete saved backtests")
+    q.add_argument("action", nargs="?", choices=("list", "show", "delete"), default="list")
+    q.add_argument("run_id", nargs="?", type=int)
+    q.set_defaults(func=run_saved)
+
+
+def _bad(msg: str) -> AvwapError:
+    from engine.backtest.errors import BacktestError
+
+    return BacktestError(msg)
+
+
+def parse_params(items: list[str], strategy: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise _bad(f"--param {item!r}: expected NAME=VALUE or NAME=V1,V2,…")
+        name, _, raw = item.partition("=")
+        p = strategy.param(name.strip())
+        vals = [raw] if p.kind is str and not p.choices else raw.split(",")
+        out[p.name] = [p.parse(v.strip()) for v in vals if v.strip() != ""]
+    return out
+
+
+def _list_strategies(console: Console) -> None:
+    from engine.backtest.strategies import STRATEGIES
+
+    t = Table("strategy", "parameters", "status", "what it does")
+    for s in STRATEGIES.values():
+        params = ", ".join(f"{p.name}={p.default}" for p in s.params)
+        t.add_row(s.name, params, f"unavailable: {s.unavailable}" if s.unavailable else "ok",
+                  s.description)
+    console.print(t)
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.backtest import strategies
+    from engine.backtest.persist import save
+    from engine.backtest.result import Settings
+    from engine.backtest.runner import MLXBacktester
+    from tui.commands.demo_cmd import symbols_from
+
+    console = Console()
+    if args.list_strategies:
+        _list_strategies(console)
+        return 0
+    strat = strategies.get(args.strategy)
+    params = parse_params(args.param, strat)
+    if args.entry is not None:
+        params["entry"] = [strat.param("entry").parse(args.entry)]
+    if args.exit_expr is not None:
+        params["exit"] = [strat.param("exit").parse(args.exit_expr)]
+    if strat.name == "expr" and not params.get("entry"):
+        raise _bad("strategy expr needs --entry EXPRESSION")
+    symbols = symbols_from(args.tickers)
+    settings = Settings(
+        init_cash=args.cash, size_value=args.cash_per_trade,
+        size_fraction=args.equity_fraction, commission_per_share=args.commission,
+        commission_min=args.commission_min, fee_bps=args.fee_bps,
+        slippage_bps=args.slippage_bps, hold_overnight=args.overnight,
+        no_entry_minutes=args.no_entry_minutes,
+    )
+    with Cache(db_of(args)) as cache:
+        start, end = _range(cache, symbols, args.start, args.end)
+        try:
+            with Progress(TextColumn("{task.description:<14}"), BarColumn(),
+                          TimeElapsedColumn(), console=Console(stderr=True),
+                          transient=True) as bar:
+                task = bar.add_task("starting", total=1.0)
+
+                def progress(stage: str, frac: float) -> None:
+                    bar.update(task, description=stage, completed=frac)
+
+                res = MLXBacktester(cache).run_vectorized_backtest(
+                    symbols, start, end, strat.name, params, settings, split=args.split,
+                    rank_by=args.rank_by, progress=progress)
+            if not args.no_save:
+                save(cache, res)
+        except KeyboardInterrupt:
+            print("avwap: error: interrupted; nothing was saved", file=sys.stderr)
+            return 130
+    if res.skipped:
+        console.print(f"[yellow]skipped (no bars in range): {', '.join(res.skipped)}[/]")
+    print_result(console, res)
+    if res.run_id is not None:
+        console.print(f"Saved as run {res.run_id} (`avwap backtests show {res.run_id}`).")
+    return 0
+
+
+def _range(cache: Cache, symbols: list[str], start: str | None,
+           end: str | None) -> tuple[str | dt.date, str | dt.date]:
+    if start and end:
+        return start, end
+    cov = [c for c in cache.coverage(symbols) if c.first is not None and c.last is not None]
+    if not cov:
+        raise _bad(f"the cache {cache.path} has no bars for {', '.join(symbols[:5])}"
+                   f"{' …' if len(symbols) > 5 else ''}")
+    first = min(c.first for c in cov if c.first is not None)
+    last = max(c.last for c in cov if c.last is not None)
+    return (start or first.astype(dt.datetime).date(), end or last.astype(dt.datetime).date())
+
+
+def fmt(name: str, v: float | None) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if math.isinf(v):
+        return "∞" if v > 0 else "-∞"
+    if name in PCT:
+        return f"{v * 100:.2f}%"
+    if name in ("trades", "closed_trades", "max_drawdown_minutes"):
+        return f"{v:,.0f}"
+    if name in ("fees_paid", "slippage_paid", "start_value", "end_value", "expectancy",
+                "avg_win_pnl", "avg_loss_pnl"):
+        return f"{v:,.2f}"
+    return f"{v:.2f}"
+
+
+def print_result(console: Console, res: Any) -> None:
+    from engine.backtest.stats import NAMES
+
+    st = res.stats
+    b = res.best
+    console.print(f"[b]{res.strategy}[/] {len(res.symbols)} symbols {res.start} → {res.end}"
+                  f"  best of {len(res.combos)}: {res.combo_label(b)}  (by {res.rank_by})")
+    t = Table("statistic", "all")
+    cols = [st.portfolio[b]]
+    if st.in_sample is not None and st.out_sample is not None:
+        t.add_column("in-sample")
+        t.add_column("out-of-sample")
+        cols += [st.in_sample[b], st.out_sample[b]]
+    for i, name in enumerate(NAMES):
+        t.add_row(name, *(fmt(name, float(c[i])) for c in cols))
+    console.print(t)
+    if len(res.combos) > 1:
+        show = [b, *res.neighbours]
+        n = Table("combination", res.rank_by, "total_return", "sharpe", "max_drawdown", "trades",
+                  title="best and its neighbours")
+        for c in show:
+            row = st.in_sample[c] if st.in_sample is not None else st.portfolio[c]
+            n.add_row(("* " if c == b else "  ") + res.combo_label(c),
+                      *(fmt(k, float(row[NAMES.index(k)])) for k in
+                        (res.rank_by, "total_return", "sharpe", "max_drawdown", "trades")))
+        console.print(n)
+
+
+def run_saved(args: argparse.Namespace) -> int:
+    from storage.results import delete_run, list_runs, load_run
+
+    console = Console()
+    with Cache(db_of(args)) as cache:
+        if args.action == "list":
+            runs = list_runs(cache)
+            if not runs:
+                console.print(f"No saved backtests in {cache.path}.")
+                return 0
+            t = Table("id", "created UTC", "strategy", "sessions", "syms", "grid", "return",
+                      "sharpe", "max dd", "trades")
+            for r in runs:
+                t.add_row(str(r["run_id"]), f"{r['created_at']:%m-%d %H:%M}", r["strategy"],
+                          f"{r['start_date']:%y-%m-%d}→{r['end_date']:%y-%m-%d}",
+                          str(r["n_symbols"]), str(r["n_combos"]),
+                          fmt("total_return", r["total_return"]), fmt("sharpe", r["sharpe"]),
+                          fmt("max_drawdown", r["max_drawdown"]), fmt("trades", r["trades"]))
+            console.print(t)
+            return 0
+        if args.run_id is None:
+            raise _bad(f"`avwap backtests {args.action}` needs a run id")
+        if args.action == "delete":
+            delete_run(cache, args.run_id)
+            console.print(f"Deleted backtest run {args.run_id}.")
+            return 0
+        saved = load_run(cache, args.run_id)
+    _print_saved(console, saved)
+    return 0
+
+
+def _print_saved(console: Console, saved: Any) -> None:
+    from engine.backtest.stats import NAMES
+
+    run = saved.run
+    b = run["best"]
+    combo = run["combos"][b]
+    label = ", ".join(f"{k}={combo[k]}" for k in run["grid"]) or "defaults"
+    console.print(f"[b]run {run['run_id']}[/] {run['strategy']}  {len(run['symbols'])} symbols "
+                  f"{run['start_date']} → {run['end_date']}  best: {label}  "
+                  f"code {run['code_version']}")
+    if run["skipped"]:
+        console.print(f"skipped (no bars): {', '.join(run['skipped'])}")
+    s = saved.stats.to_pydict()
+    by: dict[tuple[str, str], float] = {}
+    for cb, sym, per, stat, val in zip(s["combo"], s["symbol"], s["period"], s["stat"],
+                                       s["value"], strict=True):
+        if cb == b and sym == "*":
+            by[(per, stat)] = val
+    periods = [p for p in ("all", "in", "out") if ("all" if p == "all" else p, "trades") in by]
+    t = Table("statistic", *periods)
+    for name in NAMES:
+        t.add_row(name, *(fmt(name, by.get((p, name))) for p in periods))
+    console.print(t)
+    costs = ", ".join(f"{k}={v}" for k, v in run["settings"].items())
+    console.print(f"settings: {costs}")
+    console.print(f"{saved.trades.num_rows:,} trades, {saved.equity.num_rows:,} equity points saved")
