@@ -34,6 +34,9 @@ def pg_server() -> Iterator[PgServer]:
 
 
 @pytest.fixture
-def pg_dsn(pg_server: PgServer) -> str:
-    """A fresh, empty database on the session's server."""
-    return pg_server.create_db(f"t{next(_db_names)}")
+def pg_dsn(pg_server: PgServer) -> Iterator[str]:
+    """A fresh, empty database on the session's server, dropped afterwards (the
+    cluster stays small, so a base backup for the hot-standby test is cheap)."""
+    name = f"t{next(_db_names)}"
+    yield pg_server.create_db(name)
+    pg_server.drop_db(name)

@@ -186,6 +186,16 @@ class PgServer:
             con.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.dsn(name)
 
+    def drop_db(self, name: str) -> None:
+        """Drop a database made by ``create_db`` (its sessions are ended first)."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.dsn(), autocommit=True) as con:
+            con.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
+
     def stop(self) -> None:
         data = self.root / "data"
         if (data / "postmaster.pid").exists():
@@ -271,3 +281,53 @@ def expected_rows(dsn: str, relation: str = "market.bars") -> list[tuple]:
     with psycopg.connect(dsn) as con:
         rows = con.execute(sql).fetchall()
     return sorted(rows, key=lambda r: (r[0], r[1]))
+
+
+def start_standby(primary: PgServer) -> PgServer:
+    """A hot standby of ``primary`` (``pg_basebackup -R``: streaming, read-only).
+
+    The base backup carries the primary's data as it is now, so a test seeds
+    first and reads the standby without waiting for replay.
+    """
+    if shutil.which("pg_basebackup") is None:
+        raise RuntimeError("pg_basebackup not on PATH")
+    root = Path(tempfile.mkdtemp(prefix="avwap-pg-standby-"))
+    standby = PgServer(root=root, _prefix=list(primary._prefix))
+    if standby._prefix:
+        pw = pwd.getpwnam(PG_USER)
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+    root.chmod(0o755)
+    try:
+        r = subprocess.run(
+            [
+                *standby._prefix,
+                "pg_basebackup",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(primary.port),
+                "-U",
+                SUPERUSER,
+                "-D",
+                str(root / "data"),
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=root,
+            env={**os.environ, "PGPASSWORD": PASSWORD},
+        )
+        if r.returncode != 0:
+            raise RuntimeError(f"pg_basebackup failed: {r.stderr[-2000:]}")
+        with (root / "data" / "postgresql.conf").open("a") as f:
+            f.write(f"unix_socket_directories = '{root}'\nhot_standby = 'on'\n")
+        standby._launch()
+    except BaseException:
+        standby.stop()
+        raise
+    return standby

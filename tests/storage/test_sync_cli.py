@@ -230,7 +230,11 @@ def test_second_ctrl_c_aborts_at_once_and_leaves_the_cache_consistent(
         rest = proc.stderr.read()
         proc.stdout.close()
         assert proc.wait() == 130
-        assert b"aborted by a second Ctrl-C" in rest and b"Traceback" not in rest
+        assert b"Traceback" not in rest
+        if phase == b"committed":  # blocked on its output: the second Ctrl-C finds it running
+            assert b"aborted by a second Ctrl-C" in rest
+        else:  # it may have stopped (nothing read yet) before the second one came
+            assert b"aborted by a second Ctrl-C" in rest or b"stopped by Ctrl-C" in rest
         kept = cache_rows(tmp_path / "cache.duckdb") if (tmp_path / "cache.duckdb").exists() else []
         assert set(kept) <= set(want)
         with Cache(tmp_path / "cache.duckdb") as cache:

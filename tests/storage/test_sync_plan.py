@@ -151,3 +151,23 @@ def test_full_mirrors_deletes_inside_each_symbols_span(seeded: str, tmp_path: Pa
         assert [r for r in rows if r[0] != "CCC"] == expected_rows(seeded)
         assert [r for r in rows if r[0] == "CCC"] == ccc  # not in the source: left alone
         assert cache.check_unique() == 0
+
+
+def test_a_hot_standby_can_sync(pg_server, seeded: str, tmp_path: Path) -> None:
+    from pg_server import start_standby
+
+    try:
+        standby = start_standby(pg_server)
+    except RuntimeError as e:
+        pytest.skip(f"no hot standby here: {e}")
+    try:
+        dsn = seeded.replace(f"port={pg_server.port}", f"port={standby.port}")
+        with psycopg.connect(dsn) as con:
+            row = con.execute("SELECT pg_is_in_recovery()").fetchone()
+            assert row is not None and row[0] is True
+        with Cache(tmp_path / "c.duckdb") as cache:
+            run_sync(cache, source(dsn), Selection())
+            run_sync(cache, source(dsn), Selection())
+            assert cache_rows(cache) == expected_rows(seeded)
+    finally:
+        standby.stop()
