@@ -178,6 +178,21 @@ def ema_step(st: State, p: str, x: mx.array, n: mx.array, period: int, *, lead: 
     return y
 
 
+def lag_step(st: State, p: str, x: mx.array, d: mx.array, n: mx.array, period: int,
+             seed_at: int) -> mx.array:
+    """Advance ``x - EMA(x)`` (``K.ema_lag``) under ``p+'g'``; ``p+'a'`` sums the seed window.
+
+    ``d`` is this bar's move of ``x``; ``n`` counts real bars (1 on the first).
+    """
+    k = 2.0 / (period + 1)
+    idx = n - 1
+    acc = mx.where(idx >= seed_at - period + 1, st[p + "a"] + x, 0.0)
+    g = mx.where(idx < seed_at, 0.0,
+                 mx.where(idx == seed_at, x - acc / period, (1.0 - k) * (st[p + "g"] + d)))
+    st[p + "a"], st[p + "g"] = acc, g
+    return g
+
+
 def ema_state(st: State, p: str, s: int, period: int) -> State:
     st[p + "y"] = zeros(s)
     return st

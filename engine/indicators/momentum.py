@@ -16,6 +16,7 @@ from engine.indicators.base import (
     ema_state,
     ema_step,
     izeros,
+    lag_step,
     push,
     safe_div,
     seq_indicator,
@@ -269,20 +270,25 @@ def _ppo(fast: int = 12, slow: int = 26) -> Indicator:
     def batch(c: K.Compact) -> Out:
         ref = K.first_col(c.close_t)
         x = K.to_price(c.close_t - ref)
-        f, s_ = K.ema(x, fast), K.ema(x, slow)
-        return {name: safe_div(100.0 * (f - s_), s_ + K.to_price(ref))}
+        d = _tdiff(c.close_t)
+        gf, gs = K.ema_lag(x, d, fast), K.ema_lag(x, d, slow)  # x - EMA: exact-ish lags
+        return {name: safe_div(100.0 * (gs - gf), (x - gs) + K.to_price(ref))}
 
     def init(s: int) -> State:
-        return ema_state(ema_state({"ref": izeros(s)}, "f", s, fast), "s", s, slow)
+        st: State = {"ref": izeros(s), "prev": izeros(s)}
+        for p in ("f", "s"):
+            st[p + "a"], st[p + "g"] = zeros(s), zeros(s)
+        return st
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
         st = dict(st)
         ref = mx.where(b.n == 1, b.close_t, st["ref"])
-        st["ref"] = ref
         x = K.to_price(b.close_t - ref)
-        f = ema_step(st, "f", x, b.n, fast)
-        s_ = ema_step(st, "s", x, b.n, slow)
-        return st, {name: safe_div(100.0 * (f - s_), s_ + K.to_price(ref))}
+        d = mx.where(b.n == 1, 0.0, K.to_price(b.close_t - st["prev"]))
+        st["ref"], st["prev"] = ref, b.close_t
+        gf = lag_step(st, "f", x, d, b.n, fast, fast - 1)
+        gs = lag_step(st, "s", x, d, b.n, slow, slow - 1)
+        return st, {name: safe_div(100.0 * (gs - gf), (x - gs) + K.to_price(ref))}
 
     return seq_indicator(name, FAMILY, (name,), {"fast": fast, "slow": slow}, lead, batch, init,
                   step,

@@ -14,7 +14,16 @@ import mlx.core as mx
 import numpy as np
 
 from engine import kernels as K
-from engine.indicators.base import Bar, ema_state, ema_step, izeros, push, seq_indicator, zeros
+from engine.indicators.base import (
+    Bar,
+    ema_state,
+    ema_step,
+    izeros,
+    lag_step,
+    push,
+    seq_indicator,
+    zeros,
+)
 from engine.meta import Direction, History, OutputMeta, level, price_diff
 from engine.registry import Indicator, State
 
@@ -190,18 +199,6 @@ def _hma(n: int) -> Indicator:
                   description=f"Hull moving average {n}: WMA(2·WMA(n/2) − WMA(n), √n)")
 
 
-def _lag_step(st: State, p: str, x: mx.array, d: mx.array, n: mx.array, period: int,
-              seed_at: int) -> mx.array:
-    """Advance ``x - EMA(x)`` (``K.ema_lag``) under ``p+'g'``; ``p+'a'`` sums the seed window."""
-    k = 2.0 / (period + 1)
-    idx = n - 1
-    acc = mx.where(idx >= seed_at - period + 1, st[p + "a"] + x, 0.0)
-    g = mx.where(idx < seed_at, 0.0,
-                 mx.where(idx == seed_at, x - acc / period, (1.0 - k) * (st[p + "g"] + d)))
-    st[p + "a"], st[p + "g"] = acc, g
-    return g
-
-
 def _macd(fast: int = 12, slow: int = 26, signal: int = 9) -> Indicator:
     names = ("macd", "macd_signal", "macd_hist")
     lead = slow - 1
@@ -226,7 +223,7 @@ def _macd(fast: int = 12, slow: int = 26, signal: int = 9) -> Indicator:
         x = K.to_price(b.close_t - ref)
         d = mx.where(b.n == 1, 0.0, K.to_price(b.close_t - st["prev"]))
         st["ref"], st["prev"] = ref, b.close_t
-        line = _lag_step(st, "s", x, d, b.n, slow, lead) - _lag_step(st, "f", x, d, b.n, fast, lead)
+        line = lag_step(st, "s", x, d, b.n, slow, lead) - lag_step(st, "f", x, d, b.n, fast, lead)
         sig = ema_step(st, "g", line, b.n, signal, lead=lead)
         return st, {"macd": line, "macd_signal": sig, "macd_hist": line - sig}
 
