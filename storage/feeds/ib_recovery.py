@@ -137,6 +137,12 @@ class RecoveryMixin(StreamMixin):
         self._outage()
         self._need_connect = True
         self._drop_streams()
+        # Minutes waiting for some symbols are held until the reconnect's answers fill
+        # them, rather than handed over partial when the close grace runs out.
+        self._asm.hold = True
+        if self._grace is not None:
+            self._grace.cancel()
+            self._grace = None
         self._need.update(self._wanted())
         self._set_state(FeedState.DOWN)
         self._event("error", f"{why}; reconnecting", kind="down")
@@ -215,6 +221,8 @@ class RecoveryMixin(StreamMixin):
         return t is None or t.done()
 
     def _release_hold(self, live: bool) -> None:
+        if not live and self._need_connect:
+            return  # the round died with the connection: the next round fills these minutes
         self._asm.hold = False
         streams = bool(self._subs) or not any(not t.done() for t in self._sym_tasks.values())
         if live and streams and not self._stopping and self.client.is_connected() and (
