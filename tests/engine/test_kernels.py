@@ -1,4 +1,5 @@
-"""Segmented running max/min (``engine.kernels.seg_scan``) against a plain loop."""
+"""Kernels against plain references: segmented running max/min (``seg_scan``), the
+exact tick arithmetic (``to_price``, ``engine.inputs.to_ticks``) and ``ema_lag``."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import mlx.core as mx
 import numpy as np
 import pytest
 
-from engine.kernels import seg_scan
+from engine.inputs import to_ticks
+from engine.kernels import ema, ema_lag, seg_scan, to_price
 
 
 def reference(x: np.ndarray, seg: np.ndarray, fn) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -46,3 +48,41 @@ def test_seg_scan_equals_a_loop(kind: str, op: str, dtype: type) -> None:
 def test_seg_scan_rejects_other_ops() -> None:
     with pytest.raises(ValueError, match=r"maximum and mx\.minimum"):
         seg_scan(mx.zeros((1, 4)), np.zeros(4, dtype=np.int32), mx.add)
+
+
+def test_tick_differences_are_exact_at_any_price() -> None:
+    """A one-cent range is exactly what a cent converts to, at $1 and at $5,000;
+    differencing float32 prices is not (the issue-14 cause)."""
+    for lo in (1.00, 130.17, 4999.99):
+        h, lo_ = np.array([[lo + 0.01]]), np.array([[lo]])
+        ok = np.ones((1, 1), bool)
+        d = to_price(mx.array(to_ticks(h, ok)) - mx.array(to_ticks(lo_, ok)))
+        assert np.array(d)[0, 0] == np.float32(0.01)
+    f32 = np.float32(4999.99 + 0.01) - np.float32(4999.99)
+    assert f32 != np.float32(0.01)
+
+
+def test_equal_moves_tie_in_ticks() -> None:
+    """Up and down moves of equal decimal size compare equal (ADX's tie rule)."""
+    ok = np.ones((1, 2), bool)
+    h = mx.array(to_ticks(np.array([[130.05, 130.08]]), ok))
+    lo = mx.array(to_ticks(np.array([[130.01, 129.98]]), ok))
+    up, dn = h[:, 1] - h[:, 0], lo[:, 0] - lo[:, 1]
+    assert bool((up == dn).all())
+
+
+def test_to_ticks_refuses_prices_int32_cannot_hold() -> None:
+    with pytest.raises(ValueError, match=r"\(BRK\) is above \$214,748\.36"):
+        to_ticks(np.array([[500_000.0]]), np.ones((1, 1), bool), ("BRK",))
+    assert to_ticks(np.array([[np.nan, 2.5]]), np.array([[False, True]]))[0].tolist() == [0, 25000]
+
+
+def test_ema_lag_is_x_minus_ema() -> None:
+    rng = np.random.default_rng(0)
+    x = np.cumsum(rng.normal(0, 0.01, (2, 300)), axis=1).astype(np.float32)
+    d = np.diff(x, axis=1, prepend=x[:, :1])
+    for n, seed in ((12, 25), (26, 25), (9, 8)):
+        got = np.array(ema_lag(mx.array(x), mx.array(d), n, seed_at=seed))
+        want = x - np.array(ema(mx.array(x), n, seed_at=seed))
+        assert np.allclose(got[:, seed:], want[:, seed:], atol=2e-6)
+        assert (got[:, :seed] == 0).all()
