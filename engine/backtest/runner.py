@@ -175,8 +175,9 @@ def _features(panel: Panel, outputs: list[str]) -> dict[str, np.ndarray]:
     values: dict[str, np.ndarray] = {
         f: getattr(panel, f).astype(np.float32) for f in ("open", "high", "low", "close", "volume")
     }
-    if outputs:
-        cols = compute_outputs(batch_inputs(panel), outputs)
+    wanted = [o for o in outputs if o not in values]  # prices are not registry outputs
+    if wanted:
+        cols = compute_outputs(batch_inputs(panel), wanted)
         mx.eval(list(cols.values()))
         values.update({k: np.array(v) for k, v in cols.items()})
     return values
