@@ -70,7 +70,7 @@ def make_panel(
     )
 
 
-def hlc3_f32(panel: Panel) -> np.ndarray:
+def hlc3_f64(panel: Panel) -> np.ndarray:
     """hlc3 of the bars' decimal prices in float64: the exact price the engine's tick
     offsets stand for (it no longer rounds hlc3 to float32 before differencing)."""
     return (panel.high + panel.low + panel.close) / 3.0
@@ -143,7 +143,7 @@ def test_float32_level_and_sigma_match_float64_two_pass(month_panel: Panel) -> N
     kinds = ("session", "week", "month", "quarter")
     step = functools.partial(A.calendar_step, kinds=kinds, with_sd=True)
     inc = drive(step, A.calendar_init(5, kinds), month_panel)
-    p = hlc3_f32(month_panel)
+    p = hlc3_f64(month_panel)
     for kind in kinds:
         lev, sd = reference(p, month_panel, month_panel.segments[kind])
         for form in (out, inc):
@@ -158,13 +158,13 @@ def test_float32_level_and_sigma_match_float64_two_pass(month_panel: Panel) -> N
 
 def test_naive_float32_sums_would_fail(month_panel: Panel) -> None:
     """The guard above is meaningful: unshifted float32 Σv·p² loses σ at $4,000."""
-    p = np.nan_to_num(hlc3_f32(month_panel)[3]).astype(np.float32)
+    p = np.nan_to_num(hlc3_f64(month_panel)[3]).astype(np.float32)
     v = np.where(month_panel.valid[3], month_panel.volume[3], 0).astype(np.float32)
     seg = month_panel.segments["month"]
     sl = seg == seg[-1]
     s0, s1, s2 = (np.cumsum(x[sl], dtype=np.float32) for x in (v, v * p, v * p * p))
     naive = np.sqrt(np.maximum(s2 / s0 - (s1 / s0) ** 2, 0))
-    _, sd = reference(hlc3_f32(month_panel), month_panel, seg)
+    _, sd = reference(hlc3_f64(month_panel), month_panel, seg)
     pos = sd[3][sl] > 0
     assert np.max(np.abs(naive[pos] - sd[3][sl][pos]) / sd[3][sl][pos]) > 1e-2
 
@@ -198,7 +198,7 @@ def test_session_is_nan_premarket_and_restarts_at_the_open() -> None:
     assert np.isnan(sess[:, pre]).all()
     assert np.isfinite(sess[:, ~pre]).all()
     # first bar of each regular session and of each day: the level is that bar's price
-    p = hlc3_f32(pan)
+    p = hlc3_f64(pan)
     for kind, col in (("session", pan.minute_of_session == 0), ("day", None)):
         seg = pan.segments[kind]
         starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]] & (seg != -1))
@@ -234,7 +234,7 @@ def test_missing_bars_contribute_nothing_and_new_segment_waits_for_first_bar() -
     assert np.isfinite(lvl[0, second + 5])
     assert (lvl[1, 100:110] == lvl[1, 99]).all()  # unchanged state repeats
     assert (out["avwap_day_z"][1, 100:110] == out["avwap_day_z"][1, 99]).all()
-    lev, _ = reference(hlc3_f32(pan), pan, day)
+    lev, _ = reference(hlc3_f64(pan), pan, day)
     assert rel(lvl, lev) < 1e-6
 
 
@@ -293,7 +293,7 @@ def test_custom_anchor_per_symbol_batch_and_step() -> None:
     out = {k: np.array(v) for k, v in C.anchored_batch(batch_inputs(pan), anchors).items()}
     start = np.array([1, int(np.searchsorted(pan.ts, sat)), 2501])
     assert pan.ts[start[1]] == np.datetime64("2024-11-04T14:30")  # Monday 09:30 EST
-    p = hlc3_f32(pan)
+    p = hlc3_f64(pan)
     for s in range(3):
         assert np.isnan(out["level"][s, : start[s]]).all()
         seg = np.where(np.arange(len(pan.ts)) >= start[s], 0, -1)
@@ -354,7 +354,7 @@ def test_sigma_error_is_linear_in_distance_from_first_price(base: float, drift: 
     out = A.calendar_batch(batch_inputs(pan), kinds=("session",), with_sd=True)
     step = functools.partial(A.calendar_step, kinds=("session",), with_sd=True)
     inc = drive(step, A.calendar_init(3, ("session",)), pan)
-    p = hlc3_f32(pan)
+    p = hlc3_f64(pan)
     lev, sd = reference(p, pan, pan.segments["session"])
     seg = pan.segments["session"]
     first = np.r_[True, seg[1:] != seg[:-1]]
@@ -377,6 +377,6 @@ def test_sigma_exact_with_extreme_volume_mix() -> None:
         dt.date(2024, 10, 1), dt.date(2024, 10, 8), n=3, base=base, vol=1e4, vol_spread=6.0, seed=7
     )
     out = A.calendar_batch(batch_inputs(pan), kinds=("session",), with_sd=True)
-    lev, sd = reference(hlc3_f32(pan), pan, pan.segments["session"])
+    lev, sd = reference(hlc3_f64(pan), pan, pan.segments["session"])
     assert rel(np.array(out["avwap_session"]), lev) < 1e-6
     assert sigma_rel(np.array(out["avwap_session_sd"]), sd) < 1e-3

@@ -25,7 +25,7 @@ from engine.registry import BatchInputs, indicator_for
 from storage.types import Panel
 
 sys.path.insert(0, str(Path(__file__).parent))
-from test_avwap import hlc3_f32, make_panel
+from test_avwap import hlc3_f64, make_panel
 from test_avwap_parity import forming
 
 KEYS = {"hh": "high", "ll": "low", "hv": "volume"}
@@ -39,7 +39,7 @@ def reference(panel: Panel, n_days: int = U.DEFAULT_DAYS) -> dict[str, tuple[np.
     Pass two: prefix sums of ``v·(p−c)`` and ``v·(p−c)²`` around it, so nothing
     cancels at float64.
     """
-    p = hlc3_f32(panel)
+    p = hlc3_f64(panel)
     v = np.where(panel.valid, panel.volume.astype(np.float32), 0.0).astype(np.float64)
     day = panel.segments["day"]
     starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
@@ -182,7 +182,7 @@ def test_planted_extremes_and_ties_anchor_as_documented() -> None:
     vol[:, 600] = 1e7
     pan = dataclasses.replace(pan, high=high, low=low, volume=vol)
     out = {k: np.array(v) for k, v in U.auto_batch(batch_inputs(pan)).items()}
-    p = hlc3_f32(pan)
+    p = hlc3_f64(pan)
     v = pan.volume.astype(np.float32).astype(np.float64)
     for kind, bar in (("hh", 50), ("ll", 500), ("hv", 600)):
         for d in range(1, 7):  # days whose window holds the planted bar
