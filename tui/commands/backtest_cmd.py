@@ -124,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             with Progress(TextColumn("{task.description:<14}"), BarColumn(),
                           TimeElapsedColumn(), console=Console(stderr=True),
-                          transient=True) as bar:
+                          transient=True, disable=not sys.stderr.isatty()) as bar:
                 task = bar.add_task("starting", total=1.0)
 
                 def progress(stage: str, frac: float) -> None:
@@ -212,15 +212,17 @@ def run_saved(args: argparse.Namespace) -> int:
             if not runs:
                 console.print(f"No saved backtests in {cache.path}.")
                 return 0
-            t = Table("id", "created UTC", "strategy", "sessions", "syms", "grid", "return",
-                      "sharpe", "max dd", "trades")
+            # Plain fixed-width lines: they fit 80 columns whatever the terminal reports.
+            console.print(f"{'id':>3} {'saved':<5} {'strategy':<15} {'sessions':<17} "
+                          f"{'syms':>4} {'grid':>4} {'return':>7} {'sharpe':>6} "
+                          f"{'trades':>7}", highlight=False, soft_wrap=True)
             for r in runs:
-                t.add_row(str(r["run_id"]), f"{r['created_at']:%m-%d %H:%M}", r["strategy"],
-                          f"{r['start_date']:%y-%m-%d}→{r['end_date']:%y-%m-%d}",
-                          str(r["n_symbols"]), str(r["n_combos"]),
-                          fmt("total_return", r["total_return"]), fmt("sharpe", r["sharpe"]),
-                          fmt("max_drawdown", r["max_drawdown"]), fmt("trades", r["trades"]))
-            console.print(t)
+                console.print(
+                    f"{r['run_id']:>3} {r['created_at']:%m-%d} {r['strategy'][:15]:<15} "
+                    f"{r['start_date']:%y-%m-%d} {r['end_date']:%y-%m-%d} {r['n_symbols']:>4} "
+                    f"{r['n_combos']:>4} {fmt('total_return', r['total_return']):>7} "
+                    f"{fmt('sharpe', r['sharpe']):>6} {fmt('trades', r['trades']):>7}",
+                    highlight=False, soft_wrap=True, markup=False)
             return 0
         if args.run_id is None:
             raise _bad(f"`avwap backtests {args.action}` needs a run id")
