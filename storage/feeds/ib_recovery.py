@@ -359,12 +359,14 @@ class RecoveryMixin(StreamMixin):
                 return
             if bars is not None:
                 self._take(sym, bars, live)
-        except (ConnectionError, OSError):
+        except (ConnectionError, OSError, TimeoutError):
             self._need.add(sym)  # the connection went: the reconnect subscribes it again
             raise
-        except TimeoutError:
-            self._need.add(sym)
-            raise
+        except Exception as e:  # one symbol's failure must not stop the others
+            self.status[sym] = "error"
+            self._tell("error", sym, "failed", f"{sym}: subscription failed "
+                       f"({type(e).__name__}: {e}); retrying at the next recovery")
+            self._gave_up.add(sym)
         finally:
             self._work.set()
             self._pacing_done()

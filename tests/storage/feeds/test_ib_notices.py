@@ -132,3 +132,23 @@ async def test_repeated_unexpected_failures_end_in_a_stated_terminal_error(
     assert feed.state is FeedState.DOWN and feed.supervisor.ended
     assert [e.kind for e in feed.events if e.level == "error"] == ["terminal"]
     assert len([e for e in feed.events if e.kind == "retry"]) == 4
+
+
+async def test_one_symbol_failing_does_not_stop_the_others(sim, make_feed, until) -> None:
+    feed = make_feed()
+    take = feed._take
+
+    def flaky(sym: str, bars: object, live: bool) -> None:
+        if sym == "NVDA":
+            raise ValueError("cannot read this answer")
+        take(sym, bars, live)
+
+    feed._take = flaky  # type: ignore[method-assign]
+    await feed.start()
+    await feed.settled()
+    assert feed.status["NVDA"] == "error" and feed.streaming == ("AAPL", "MSFT")
+    assert any(e.symbol == "NVDA" and "cannot read this answer" in e.message
+               for e in feed.events if e.level == "error")
+    feed._take = take  # type: ignore[method-assign]
+    sim.broadcast_error(1101, "Connectivity between IB and TWS has been restored - data lost.")
+    await until(feed, lambda: "NVDA" in feed.streaming)  # retried at the next recovery
