@@ -322,9 +322,14 @@ class _BatchResult:
 def _batch(panel: Panel, names: list[str], metas: list[OutputMeta], spec: DataSpec,
            first: np.datetime64, val_start: np.datetime64,
            synthetic: SyntheticFn | None) -> _BatchResult:
+    import mlx.core as mx
+
     from engine.compute import compute
 
-    raw = compute(panel, names).numpy()  # [S, T, F] float32
+    out = compute(panel, names)
+    raw = np.array(out.values)  # [S, T, F] float32
+    del out
+    mx.clear_cache()  # MLX keeps freed buffers for reuse; give them back between batches
     close = ffill(panel.close.astype(np.float64))
     _check_finite(raw, panel, names, "registry output")
     feats = scale_free(raw, close, names, metas, spec.lookback)

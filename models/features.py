@@ -106,3 +106,50 @@ def scale_free(raw: np.ndarray, close: np.ndarray, names: Sequence[str],
         for j, m in enumerate(metas):
             out[:, :, j] = scale_column(m, raw[:, :, j].astype(np.float64), close, atr, lookback)
     return out
+
+
+class RowScaler:
+    """``scale_free`` for one new minute of every symbol, vectorized by scale.
+
+    The live selector calls it once per minute: the same formulas as
+    ``scale_column`` applied to ``[S, F]`` at once (grouped by scale), and the
+    lookback-scaled columns (DIFF, RMS) from the last ``lookback + 1`` raw values
+    kept by the caller. ``tests/models/test_training.py`` checks the rows it
+    produces against the data set's windows.
+    """
+
+    def __init__(self, names: Sequence[str], metas: Sequence[OutputMeta], lookback: int) -> None:
+        self.lookback = lookback
+        self.atr = list(names).index(ATR_NAME)
+        by = {s: np.array([j for j, m in enumerate(metas) if m.scale is s], dtype=np.int64)
+              for s in Scale}
+        self.dist, self.units = by[Scale.PRICE_DISTANCE], by[Scale.PRICE_UNITS]
+        self.range, self.none = by[Scale.RANGE], by[Scale.NONE]
+        self.lo = np.array([metas[j].value_range[0] for j in self.range])  # type: ignore[index]
+        self.hi = np.array([metas[j].value_range[1] for j in self.range])  # type: ignore[index]
+        self.rolling = np.array([j for j, m in enumerate(metas)
+                                 if m.scale in (Scale.DIFF, Scale.RMS)], dtype=np.int64)
+        self.is_diff = np.array([metas[j].scale is Scale.DIFF for j in self.rolling])
+
+    def __call__(self, raw: np.ndarray, close: np.ndarray, hist: np.ndarray) -> np.ndarray:
+        """``raw[S, F]``, ``close[S]``, ``hist[S, lookback + 1, R]`` -> float32 ``[S, F]``."""
+        raw = raw.astype(np.float64)
+        c = close.astype(np.float64)[:, None]
+        atr = np.maximum(raw[:, self.atr], ATR_FLOOR * np.abs(close))[:, None]
+        out = np.empty(raw.shape, dtype=np.float32)
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            out[:, self.dist] = (c - raw[:, self.dist]) / atr
+            out[:, self.units] = raw[:, self.units] / atr
+            out[:, self.range] = (raw[:, self.range] - self.lo) / (self.hi - self.lo)
+            out[:, self.none] = raw[:, self.none]
+            if len(self.rolling):
+                lb = self.lookback
+                d = np.diff(hist, axis=1)  # [S, lb, R]
+                diff_den = np.sqrt((d * d).sum(axis=1))
+                diff_num = hist[:, lb] - hist[:, 0]
+                last = hist[:, lb]
+                rms_den = np.sqrt((hist[:, 1:] ** 2).sum(axis=1) / lb)
+                num = np.where(self.is_diff, diff_num, last)
+                den = np.where(self.is_diff, diff_den, rms_den)
+                out[:, self.rolling] = _safe_ratio(num, den)
+        return out

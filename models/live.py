@@ -35,11 +35,11 @@ from engine.meta import OutputMeta, Scale
 from engine.registry import REGISTRY, reading
 from engine.snapshot import Snapshot
 from models.errors import ModelError
-from models.features import ATR_NAME, scale_free
+from models.features import RowScaler
 from models.selector import Selector
 from storage.types import Panel
 
-_ROLLING = (Scale.DIFF, Scale.RMS)
+_ROLLING = (Scale.DIFF, Scale.RMS)  # scaled over the lookback: kept raw too
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ class LiveSelector:
         self._metas: list[OutputMeta] = [REGISTRY.meta(n) for n in feats]
         self._roll = np.array([m.scale in _ROLLING for m in self._metas])
         self._out_idx = np.array([col[n] for n in selector.outputs], dtype=np.int64)
+        self._scaler = RowScaler(feats, self._metas, selector.lookback)
         s, lb, f = len(self.symbols), selector.lookback, len(feats)
         self.lookback = lb
         self._ring = np.full((s, 2 * lb, f), np.nan, dtype=np.float32)
@@ -116,9 +117,9 @@ class LiveSelector:
             self._pos = (self._pos + 1) % self.lookback
             self._count += 1
             self._raw[:, :-1] = self._raw[:, 1:]
-        raw = snap.values[:, self._idx].astype(np.float64)
+        raw = snap.values[:, self._idx]
         self._raw[:, -1] = raw[:, self._roll]
-        row = self._scale(raw, snap.last.astype(np.float64))
+        row = self._scale(raw, snap.last)
         self._ring[:, self._pos] = row
         self._ring[:, self._pos + self.lookback] = row
         self._values = snap.values[:, self._out_idx]
@@ -128,19 +129,7 @@ class LiveSelector:
 
     def _scale(self, raw: np.ndarray, close: np.ndarray) -> np.ndarray:
         """``[S, F]`` scale-free row for the newest minute (rolling columns from the raw ring)."""
-        names = self.selector.features
-        out = scale_free(raw[:, None, :], close[:, None], names, self._metas, self.lookback)[:, 0]
-        if self._roll.any():
-            roll_names = [n for n, r in zip(names, self._roll, strict=True) if r]
-            metas = [m for m, r in zip(self._metas, self._roll, strict=True) if r]
-            hist = self._raw
-            # scale_free needs the ATR column; the rolling scales do not use it
-            atr = np.ones((*hist.shape[:2], 1))
-            full = np.concatenate([hist, atr], axis=2)
-            rolled = scale_free(full, np.ones(hist.shape[:2]), [*roll_names, ATR_NAME],
-                                [*metas, REGISTRY.meta(ATR_NAME)], self.lookback)
-            out[:, self._roll] = rolled[:, -1, : len(roll_names)]
-        return out
+        return self._scaler(raw, close, self._raw)
 
     def window(self, rows: np.ndarray | None = None) -> np.ndarray:
         """Scale-free windows ``[S or len(rows), lookback, F]``, oldest minute first."""
