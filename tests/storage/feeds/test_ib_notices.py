@@ -135,7 +135,11 @@ async def test_repeated_unexpected_failures_end_in_a_stated_terminal_error(
 
 
 async def test_one_symbol_failing_does_not_stop_the_others(sim, make_feed, until) -> None:
-    feed = make_feed()
+    # NVDA's retry repeats its first request (nothing was cached): IB's identical-request
+    # rule makes it wait 15 s, on a virtual clock here.
+    vc = VirtualClock(10.0)
+    sim.pacing = None
+    feed = make_feed(pacer=HistoricalPacer(clock=vc, sleep=vc.sleep))
     take = feed._take
 
     def flaky(sym: str, bars: object, live: bool) -> None:
