@@ -328,6 +328,42 @@ class Cache:
             .to_arrow_table()
         )
 
+    def export(
+        self,
+        path: Path | str,
+        symbols: Sequence[str] | None = None,
+        start: Any = None,
+        end: Any = None,
+    ) -> int:
+        """A new cache file at ``path`` with these symbols' bars in [start, end); rows copied.
+
+        Why: DuckDB lets one process hold a file read-write, and then no other
+        process may open it at all. The console keeps its cache open (the IB
+        feed writes to it) while a child process trains or prechecks on a
+        window of it; the child reads this copy instead.
+        """
+        out = Path(path)
+        if out.exists():
+            out.unlink()
+        Cache(out).close()  # the schema, at the current version
+        where, params = _where(symbols, start, end)
+        cur = self.cursor()
+        quoted = str(out).replace("'", "''")
+        try:
+            cur.execute(f"ATTACH '{quoted}' AS export_db (READ_WRITE)")
+            try:
+                cur.execute(
+                    "INSERT INTO export_db.bars SELECT symbol, ts, open, high, low, close, "
+                    f"volume FROM bars {where} ORDER BY symbol, ts",
+                    params,
+                )
+                row = cur.execute("SELECT count(*) FROM export_db.bars").fetchone()
+            finally:
+                cur.execute("DETACH export_db")
+        except duckdb.Error as e:
+            raise CacheError(f"cannot export bars to {out}: {_first_line(e)}") from e
+        return int(row[0]) if row else 0
+
     def rejected(self, limit: int | None = None) -> pa.Table:
         sql = "SELECT * FROM rejected_bars ORDER BY rejected_at"
         if limit:

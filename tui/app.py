@@ -5,13 +5,27 @@ jobs, clean shutdown), each screen in its own folder (``tui.screens``, listed
 once in ``SCREENS``), the panes render view models (``tui.views``). This file
 wires them and holds the knobs the tests and the benchmark turn (clock, render
 interval, live).
+
+Why the app watches its terminal: when the terminal goes away (a closed
+window, ``tmux kill-session``: SIGHUP; or SIGHUP ignored and the tty hung up,
+which makes Textual's input thread read EOF in a loop) or the process is asked
+to stop (SIGTERM), the console leaves as ``q`` does, minus the questions
+(nobody is there to answer): it awaits the runtime's shutdown (jobs cancelled,
+the IB session closed, the MLX thread ends after ``mx.clear_streams()``) and
+exits. Ctrl-C quits like ``q`` (Textual's default only says "press ctrl+q").
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import signal
+import sys
 import time
 from collections.abc import Callable
 from importlib import import_module
+from pathlib import Path
 from typing import ClassVar
 
 from textual.app import App
@@ -22,6 +36,7 @@ from tui.palette import ConsoleCommands
 from tui.runtime.controller import Controller
 from tui.runtime.runtime import Runtime
 from tui.screens import SCREENS
+from tui.screens.common.confirm import Confirm
 from tui.screens.common.help import HelpRow, HelpScreen
 from tui.screens.console.screen import ConsoleScreen
 
@@ -36,6 +51,7 @@ class AvwapApp(App[None]):
     COMMANDS = App.COMMANDS | {ConsoleCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.interrupt"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
         *(spec.binding() for spec in SCREENS),
     ]
@@ -82,14 +98,94 @@ class AvwapApp(App[None]):
     def on_mount(self) -> None:
         for w in self.key_warnings:
             self.notify(w, title="Config", severity="warning", timeout=8)
+        if not self.is_headless:
+            self.watch_terminal()
 
     async def action_quit(self) -> None:
-        """Stop every job and the MLX thread (never blocking the loop), then exit."""
-        await self.runtime.shutdown()
-        self.exit()
+        """Stop every job and the MLX thread (never blocking the loop), then exit.
+
+        A job that asks at quit (a training) gets a question first: stop it, or
+        leave it running to completion in the background.
+        """
+        asking = [j for j in self.runtime.running() if j.ask_at_quit]
+        if not asking:
+            await self.runtime.shutdown()
+            self.exit()
+            return
+        names = ", ".join(j.name for j in asking)
+
+        async def answered(answer: str | None) -> None:
+            if answer is None:
+                return
+            keep = tuple(j.name for j in asking) if answer == "leave" else ()
+            await self.runtime.shutdown(keep=keep)
+            self.exit()
+
+        self.push_screen(Confirm(f"A {names} is running. Quit anyway?", {
+            "s": ("stop", "stop it (the best checkpoint so far is kept), then quit"),
+            "l": ("leave", "leave it running to completion in the background, then quit"),
+        }), answered)
+
+    def model_activated(self, path: object | None) -> None:
+        """A model was made active (or none is): the console reloads its picks."""
+        screen = self.console_screen
+        if screen.session is not None:
+            from tui.screens.console.watchlist import Watchlist
+
+            screen.session.model_changed(screen.query_one(Watchlist).cursor_symbol)
 
     async def on_unmount(self) -> None:
+        self._unwatch_terminal()
         await self.runtime.shutdown()  # idempotent; covers exits that bypass ``q``
+
+    # -- the terminal and signals ------------------------------------------------
+    _watched: tuple[signal.Signals, ...] = ()
+    _quitting = False
+
+    def watch_terminal(self, interval: float = 0.5) -> None:
+        """Quit cleanly on SIGHUP/SIGTERM and when the terminal hangs up."""
+        loop = asyncio.get_running_loop()
+        watched = []
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.request_quit, 128 + sig)
+                watched.append(sig)
+        self._watched = tuple(watched)
+        self.set_interval(interval, self._check_terminal, name="terminal-watch")
+
+    def _unwatch_terminal(self) -> None:
+        with contextlib.suppress(Exception):
+            loop = asyncio.get_running_loop()
+            for sig in self._watched:
+                loop.remove_signal_handler(sig)
+        self._watched = ()
+
+    def _check_terminal(self) -> None:
+        # A hung-up tty stops being a tty (its reads give EOF, its writes EIO).
+        if not all(_isatty(f) for f in (sys.__stdin__, sys.__stderr__)):
+            self.request_quit(128 + signal.SIGHUP)
+
+    def request_quit(self, code: int = 0) -> None:
+        """Shut the runtime down and exit with ``code`` (idempotent; signal-safe)."""
+        if self._quitting:
+            return
+        self._quitting = True
+
+        async def quit_now() -> None:
+            await self.runtime.shutdown()
+            self.exit(return_code=code)
+
+        self.call_later(quit_now)
+
+    def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
+                           time_format: str | None = None) -> str | None:
+        """The palette's Screenshot, saved in a folder that exists (the toast says where).
+
+        Textual's default is ``~/Downloads``, which servers and containers often
+        lack ("Failed to save screenshot"): it is used only when it exists,
+        else the user data dir's ``screenshots`` folder (created).
+        """
+        return super().deliver_screenshot(filename, path or str(screenshot_dir()), time_format)
 
     @property
     def console_screen(self) -> ConsoleScreen:
@@ -131,3 +227,24 @@ class AvwapApp(App[None]):
 
     def show_alerts(self) -> None:
         self.console_screen.action_show_alerts()
+
+
+def screenshot_dir() -> Path:
+    """``~/Downloads`` when it exists, else the user data dir (made if missing)."""
+    import platformdirs
+
+    from storage.config import APP
+
+    downloads = platformdirs.user_downloads_path()
+    if downloads.is_dir():
+        return downloads
+    data = Path(platformdirs.user_data_dir(APP)) / "screenshots"
+    data.mkdir(parents=True, exist_ok=True)
+    return data
+
+
+def _isatty(stream: object) -> bool:
+    try:
+        return stream is not None and os.isatty(stream.fileno())  # type: ignore[attr-defined]
+    except (OSError, ValueError):
+        return False

@@ -114,3 +114,13 @@ class JobFinished(Message):
     kind: str
     state: str
     error: str | None = None
+
+
+@dataclass
+class PicksReady(Message):
+    """The active model's picks for ``symbol`` now (the highlighted symbol changed,
+    or a model was made active); ``source`` says which model, or why none."""
+
+    symbol: str
+    picks: tuple[tuple[str, float, int], ...]
+    source: str

@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+import time
+from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from models.dataset import Dataset, DataSpec, build, present_symbols, window_of
 from models.errors import InsufficientSamples
 from storage.cache import Cache
-from storage.errors import CacheError
+from storage.errors import AvwapError, CacheError
 from tui.commands.common import db_of
 from tui.commands.demo_cmd import symbols_from
 
@@ -50,6 +54,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p = sub.add_parser("precheck", parents=[common],
                        help="check the cache can support training (coverage, sample count)")
     add_data_args(p)
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object (coverage, estimate, exact count, the time of "
+                        "a training step) instead of tables: what the Training screen reads")
     p.set_defaults(func=run)
 
 
@@ -82,35 +89,116 @@ def check_count(ds: Dataset, spec: DataSpec, minimum: int) -> None:
         raise insufficient(ds.n, spec, minimum)
 
 
+def coverage_rows(cache: Cache, spec: DataSpec, sessions: Any,
+                  missing: list[str] | tuple[str, ...]) -> list[dict[str, Any]]:
+    """Per symbol: sessions held in the window and the ones missing (skipped if none)."""
+    rows: list[dict[str, Any]] = []
+    cov = {c.symbol: c for c in cache.coverage(spec.tickers)}
+    for sym in spec.tickers:
+        c = cov.get(sym)
+        if sym in missing or c is None or c.first is None or c.last is None:
+            rows.append({"symbol": sym, "sessions": 0, "missing": [], "skipped": True})
+            continue
+        first = c.first.astype("datetime64[D]")
+        last = c.last.astype("datetime64[D]")
+        gone = {str(d) for d in c.missing_sessions}
+        lacking = [str(d) for d in sessions
+                   if d < first or d > last or str(d.astype(dt.date)) in gone]
+        rows.append({"symbol": sym, "sessions": len(sessions) - len(lacking),
+                     "missing": lacking, "skipped": False})
+    return rows
+
+
+def step_ms(ds: Dataset, batch_size: int = 256, repeats: int = 3) -> float:
+    """Median milliseconds of one compiled training step at the data set's shapes.
+
+    Measured on random inputs (the step's cost depends on shapes, not values),
+    after one warm-up call that compiles it: what an epoch of training will pay
+    per step on this machine now.
+    """
+    import mlx.core as mx
+    import mlx.optimizers as optim
+
+    from models.model import ModelArgs, SelectorModel, make_train_step
+
+    args = ModelArgs(n_features=len(ds.names), n_outputs=len(ds.outputs),
+                     lookback=ds.spec.lookback)
+    model = SelectorModel(args)
+    opt = optim.AdamW(learning_rate=1e-3)
+    step = make_train_step(model, opt)
+    x = mx.random.normal((batch_size, args.lookback, args.n_features))
+    regime = mx.zeros((batch_size,), dtype=mx.int32)
+    y = (mx.random.uniform(shape=(batch_size, args.n_outputs)) > 0.5).astype(mx.float32)
+    times = []
+    for i in range(repeats + 1):
+        t0 = time.perf_counter()
+        mx.eval(step(x, regime, y), model.state, opt.state)
+        if i:
+            times.append((time.perf_counter() - t0) * 1e3)
+    return sorted(times)[len(times) // 2]
+
+
+def report(cache: Cache, spec: DataSpec, minimum: int, *, time_step: bool = True
+           ) -> dict[str, Any]:
+    """Everything precheck finds, as plain data (the tables and ``--json`` print it)."""
+    sessions = window_of(cache, spec)
+    present, missing = present_symbols(cache, spec, sessions)
+    out: dict[str, Any] = {
+        "window": [str(sessions[0]), str(sessions[-1])], "sessions": len(sessions),
+        "coverage": coverage_rows(cache, spec, sessions, missing),
+        "missing": list(missing), "tickers": len(spec.tickers),
+        "estimate": spec.estimate(len(present)), "min_samples": minimum,
+        "formula": f"({spec.days} × 390 − {spec.lookback}) ÷ {spec.interval} × "
+                   f"{len(present)} tickers",
+    }
+    ds = build(cache, spec, store=False)
+    out.update(exact=ds.n, train=len(ds.train_idx), val=len(ds.val_idx),
+               val_start=str(ds.val_start), ok=ds.n >= minimum)
+    if ds.n < minimum:
+        out["error"] = str(insufficient(ds.n, spec, minimum))
+    elif time_step:
+        ms = step_ms(ds)
+        steps = max(1, len(ds.train_idx) // 256)
+        out.update(step_ms=round(ms, 3), steps_per_epoch=steps,
+                   epoch_s=round(ms * steps / 1e3, 2))
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
-    console = Console()
     spec = spec_of(args)
+    if args.json:
+        try:
+            with open_cache(args) as cache:
+                rep = report(cache, spec, args.min_samples)
+        except AvwapError as e:  # one object, so the screen shows the same line the CLI would
+            print(json.dumps({"ok": False, "error": str(e)}), flush=True)
+            return e.exit_code
+        print(json.dumps(rep), flush=True)
+        return 0 if rep["ok"] else 2
+    return _run_tables(args, spec)
+
+
+def _run_tables(args: argparse.Namespace, spec: DataSpec) -> int:
+    console = Console()
     with open_cache(args) as cache:
         sessions = window_of(cache, spec)
         present, missing = present_symbols(cache, spec, sessions)
         table = Table(title=f"Coverage {sessions[0]} .. {sessions[-1]} ({len(sessions)} sessions)")
         for col in ("symbol", "sessions", "missing"):
             table.add_column(col)
-        cov = {c.symbol: c for c in cache.coverage(spec.tickers)}
-        for sym in spec.tickers:
-            c = cov.get(sym)
-            if sym in missing or c is None or c.first is None or c.last is None:
+        for row in coverage_rows(cache, spec, sessions, missing):
+            sym = escape(row["symbol"])
+            if row["skipped"]:
                 table.add_row(sym, "0", "[red]not in the cache for this window: skipped[/]")
                 continue
-            first = c.first.astype("datetime64[D]")
-            last = c.last.astype("datetime64[D]")
-            gone = {str(d) for d in c.missing_sessions}
-            lacking = [str(d) for d in sessions
-                       if d < first or d > last or str(d.astype(dt.date)) in gone]
-            held = len(sessions) - len(lacking)
+            lacking = row["missing"]
             more = f" … (+{len(lacking) - 4})" if len(lacking) > 4 else ""
-            shown = ", ".join(lacking[:4]) + more
-            table.add_row(sym, str(held), shown or "-")
+            table.add_row(sym, str(row["sessions"]), ", ".join(lacking[:4]) + more or "-")
         console.print(table)
         if missing:
             more = " …" if len(missing) > 20 else ""
             console.print(f"[yellow]{len(missing)} of {len(spec.tickers)} symbols missing "
-                          f"(skipped): {', '.join(missing[:20])}{more}[/]")
+                          f"(skipped): {escape(', '.join(missing[:20]))}{more}[/]")
         with console.status("Counting samples (the builder's own rules)…"):
             ds = build(cache, spec, store=False)
     est = spec.estimate(len(present))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from tui.messages import (
     AlertsFired,
     FeedNotice,
     FeedStateChanged,
+    PicksReady,
     SessionFailed,
     SessionReady,
     SnapshotReady,
@@ -54,6 +56,7 @@ class ConsoleSession(Job):
         self._closed = asyncio.Event()
         self._switch: asyncio.Task[None] | None = None
         self._feed: asyncio.Task[None] | None = None
+        self._side: set[asyncio.Task[None]] = set()  # picks requests, model reloads
 
     @property
     def runtime(self) -> Runtime:
@@ -78,7 +81,8 @@ class ConsoleSession(Job):
 
     async def _close(self, source: object) -> None:
         self.controller.cancel()
-        tasks = [t for t in (self._switch, self._feed) if t is not None and not t.done()]
+        tasks = [t for t in (self._switch, self._feed, *self._side)
+                 if t is not None and not t.done()]
         for t in tasks:
             t.cancel()
         aclose = getattr(source, "aclose", None)
@@ -120,6 +124,32 @@ class ConsoleSession(Job):
         else:
             feed.replay.pause()
         return feed.state
+
+    def request_picks(self, symbol: str) -> None:
+        """Focus ``symbol`` for the model's picks; ``PicksReady`` follows (MLX thread)."""
+        self._spawn(self._picks(symbol))
+
+    def model_changed(self, symbol: str | None) -> None:
+        """A model was made active (or none is): reload it, then send ``PicksReady``."""
+        self._spawn(self._reload_model(symbol))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._side.add(task)
+        task.add_done_callback(self._side.discard)
+
+    async def _picks(self, symbol: str) -> None:
+        if self.controller.engine is None:
+            return
+        picks, note = await self.runtime.executor.run(self.controller.picks_for, symbol)
+        self.post(PicksReady(symbol, picks, note))
+
+    async def _reload_model(self, symbol: str | None) -> None:
+        note = await self.runtime.executor.run(self.controller.attach_selector)
+        if symbol is not None:
+            await self._picks(symbol)
+        else:
+            self.post(PicksReady("", (), note))
 
     async def settled(self) -> None:
         """Wait until the list switch in progress (if any) has finished (tests, bench)."""

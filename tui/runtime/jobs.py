@@ -27,6 +27,7 @@ import json
 import signal
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tui.messages import JobProgress
@@ -62,6 +63,8 @@ class Job:
         self.cancel_requested = False
         #: Who receives this job's messages (the screen that started it); the app if None.
         self.watcher: MessagePump | None = None
+        #: Quitting the console while this job runs asks first (stop it, or leave it running).
+        self.ask_at_quit = False
         self._runtime: Runtime | None = None
 
     def post(self, message: Message) -> None:
@@ -120,15 +123,24 @@ class ProcessJob(Job):
     Each stdout line that parses as a JSON object is posted as ``JobProgress``;
     other lines and stderr are kept in ``log`` (the last ``log_lines``). A
     non-zero exit fails the job with the last error line it printed.
+
+    With ``output`` (a file path) the child writes there instead of to a pipe
+    and the job follows the file: then the child can outlive the console (the
+    user chose to leave a training running at quit) without dying of a broken
+    pipe, and its whole output stays on disk.
     """
 
     kind = "process"
 
     def __init__(self, name: str, argv: Sequence[str], *, log_lines: int = 200,
-                 stop_timeout: float = 10.0, env: dict[str, str] | None = None) -> None:
+                 stop_timeout: float = 10.0, env: dict[str, str] | None = None,
+                 output: Path | None = None, poll_s: float = 0.1) -> None:
         super().__init__(name)
         self.argv = list(argv)
         self.env = env
+        self.output = output
+        self.poll_s = poll_s
+        self.detached = False
         self.log: deque[str] = deque(maxlen=log_lines)
         self.returncode: int | None = None
         self.stop_timeout = stop_timeout
@@ -144,34 +156,74 @@ class ProcessJob(Job):
             with contextlib.suppress(ProcessLookupError):
                 self._proc.send_signal(signal.SIGINT)
 
+    def detach(self) -> None:
+        """Leave the child running when the console exits (needs ``output``)."""
+        if self.output is None:
+            raise ValueError("only a job writing to a file can outlive the console")
+        self.detached = True
+
     async def run(self, runtime: Runtime) -> None:
-        self._proc = proc = await asyncio.create_subprocess_exec(
-            *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=self.env, start_new_session=True)
+        if self.output is not None:
+            with open(self.output, "wb") as sink:
+                self._proc = await asyncio.create_subprocess_exec(
+                    *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=sink,
+                    stderr=asyncio.subprocess.STDOUT, env=self.env, start_new_session=True)
+            readers = [self._follow(self.output)]
+        else:
+            self._proc = await asyncio.create_subprocess_exec(
+                *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, env=self.env, start_new_session=True)
+            readers = [self._read_stdout(), self._read_stderr()]
+        proc = self._proc
         if self.cancel_requested:
             self.cancel()
         try:
-            await asyncio.gather(self._read_stdout(runtime), self._read_stderr())
+            await asyncio.gather(*readers)
             self.returncode = await proc.wait()
         except asyncio.CancelledError:
-            await self._terminate()
+            if not self.detached:
+                await self._terminate()
             raise
         if self.returncode != 0 and not self.cancel_requested:
             last = next((line for line in reversed(self.log) if line.strip()), "")
             raise JobFailed(f"exit code {self.returncode}" + (f": {last}" if last else ""))
 
-    async def _read_stdout(self, runtime: Runtime) -> None:
+    def _line(self, raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace").rstrip("\n")
+        try:
+            event = json.loads(line)
+        except ValueError:
+            event = None
+        if isinstance(event, dict):
+            self.post(JobProgress(self.name, event))
+        elif line:
+            self.log.append(line)
+
+    async def _read_stdout(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
         async for raw in self._proc.stdout:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            try:
-                event = json.loads(line)
-            except ValueError:
-                event = None
-            if isinstance(event, dict):
-                self.post(JobProgress(self.name, event))
-            elif line:
-                self.log.append(line)
+            self._line(raw)
+
+    async def _follow(self, path: Path) -> None:
+        """Read ``path`` as the child writes it, until the child has exited."""
+        assert self._proc is not None
+        with open(path, "rb") as f:
+            pending = b""
+            while True:
+                chunk = f.read()
+                if chunk:
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for raw in lines:
+                        self._line(raw)
+                    continue
+                if self._proc.returncode is not None:
+                    if pending:
+                        self._line(pending)
+                    return
+                # Wake at the child's exit, or to read what it wrote meanwhile.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._proc.wait()), self.poll_s)
 
     async def _read_stderr(self) -> None:
         assert self._proc is not None and self._proc.stderr is not None

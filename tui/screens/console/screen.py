@@ -263,7 +263,8 @@ class ConsoleScreen(Screen[None]):
             return
         wl = self.query_one(Watchlist)
         fixed = wl.width_of(tuple(c for c in COLUMNS if c.key in PRIORITY[:3]))
-        wl_width = max(fixed, min(wl.natural_width(), width - RIGHT_MIN - 1)) + 1  # + border
+        # + the border and the 1-cell scrollbar, so the columns' cells are all content.
+        wl_width = max(fixed, min(wl.natural_width(), width - RIGHT_MIN - 2)) + 2
         if wl.styles.width is None or wl.styles.width.value != wl_width:
             wl.styles.width = wl_width
         body = height - 2  # status bar and footer

@@ -1,29 +1,360 @@
-"""The Training screen (key 2): where the selector model will be trained.
+"""The Training screen (key 2): set up, precheck, launch, watch and cancel the selector's training.
 
-A placeholder until the training screen lands, so the navigation (keys,
-palette, footer) is final from day one.
+Left, the form (the seeds' defaults, a hint or an error per field). Right, two
+tabs: *Run* — the live precheck, Start/Cancel, and the run as it happens;
+*Models* — every trained model, its config and curves, made active or deleted
+from here. Long work runs through the app's runtime: each precheck and each
+training is a child process (``avwap precheck --json``, ``avwap train
+--progress-json``, the same code as the CLI) on an exported copy of the bars,
+so a crash or a heavy epoch never freezes the console, whose live panes keep
+updating meanwhile.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from rich.markup import escape
+from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.timer import Timer
+from textual.widgets import Button, Footer, TabbedContent, TabPane
 
-_BODY = """[b]{title}[/b]
+from models import checkpoint as ck
+from models.registry import ACTIVE, active_name, models_dir, use
+from storage.errors import AvwapError
+from storage.tickers import available_lists, load_list
+from tui.messages import JobFinished, JobProgress
+from tui.runtime.jobs import JobState
+from tui.runtime.runtime import JobRefused
+from tui.screens.common.confirm import Confirm
+from tui.screens.training.form import TrainForm
+from tui.screens.training.jobs import ExportThenRun
+from tui.screens.training.models_view import ModelDetail, ModelsTable
+from tui.screens.training.precheck_view import PrecheckView
+from tui.screens.training.request import TrainRequest, cli_argv, parse_form
+from tui.screens.training.run_view import RunView
 
-{what}
+if TYPE_CHECKING:
+    from tui.app import AvwapApp
 
-This screen arrives with a later issue. Press [b]1[/b] for the console."""
+PRECHECK, TRAIN = "precheck", "train"
+#: Fewest samples worth training on (``avwap train``'s default).
+MIN_SAMPLES = 1000
+
+
+class TrainingCommands(Provider):
+    """Palette entries: "train: start", "train: cancel", "model: use NAME"."""
+
+    def _commands(self) -> list[tuple[str, Any, str]]:
+        screen = self.screen
+        if not isinstance(screen, TrainingScreen):
+            return []
+        cmds: list[tuple[str, Any, str]] = [
+            ("train: start", screen.action_start, "Start training with the form's settings"),
+            ("train: cancel", screen.action_cancel, "Stop after the current step (keeps the best)"),
+        ]
+        for m in screen.query_one(ModelsTable).models:
+            cmds.append((f"model: use {m.name}", lambda n=m.name: screen.use_model(n),
+                         "Make this model the active one (the Indicators pane shows its picks)"))
+        return cmds
+
+    async def discover(self) -> Hits:
+        for name, cb, help_text in self._commands():
+            yield DiscoveryHit(name, cb, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, cb, help_text in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), cb, help=help_text)
 
 
 class TrainingScreen(Screen[None]):
-    """Where the selector model will be trained (dataset, loss curve, checkpoints)."""
+    """Form, precheck, run and models (see the module docstring)."""
 
-    DEFAULT_CSS = "TrainingScreen > Static { padding: 1 2; }"
+    COMMANDS: ClassVar = {TrainingCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+t", "start", "Start", id="train.start"),
+        Binding("ctrl+x", "cancel", "Cancel", id="train.cancel"),
+        Binding("ctrl+o", "models", "Models", id="train.models"),
+    ]
+    DEFAULT_CSS = """
+    TrainingScreen #train-right { width: 1fr; }
+    TrainingScreen #train-buttons { height: 3; }
+    TrainingScreen #train-buttons Button { margin-right: 1; }
+    TrainingScreen #models-table { height: 1fr; min-height: 5; }
+    """
+    #: Seconds the form must stay unchanged before a precheck starts.
+    debounce_s = 0.8
+    #: Fewest samples worth training on (tests lower it for tiny data).
+    min_samples = MIN_SAMPLES
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.request: TrainRequest | None = None
+        self.report: dict[str, Any] | None = None
+        self.errors: dict[str, str] = {}
+        self._precheck_timer: Timer | None = None
+        self._precheck_for: TrainRequest | None = None
+        self._train_db: Path | None = None
+        self._tmp = Path(tempfile.mkdtemp(prefix="avwap-train-"))
+
+    @property
+    def avwap_app(self) -> AvwapApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def models_root(self) -> Path:
+        return models_dir()
 
     def compose(self) -> ComposeResult:
-        yield Static(_BODY.format(
-            title="Training",
-            what="Build samples from the cache, train the MLX selector, watch the loss."))
+        app = self.avwap_app
+        lists = list(available_lists(app.controller.user_dir))
+        with Horizontal():
+            yield TrainForm(lists, app.list_name, id="train-form")
+            with Vertical(id="train-right"), TabbedContent(id="train-tabs"):
+                with TabPane("Run", id="tab-run"):
+                    yield PrecheckView(id="precheck")
+                    with Horizontal(id="train-buttons"):
+                        yield Button("Start (ctrl+t)", id="start", variant="success",
+                                     disabled=True)
+                        yield Button("Cancel (ctrl+x)", id="cancel", variant="error",
+                                     disabled=True)
+                    yield RunView(id="run")
+                with TabPane("Models", id="tab-models"):
+                    yield ModelsTable(id="models-table")
+                    yield ModelDetail(id="model-detail")
         yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one(ModelsTable).load(self.models_root)
+        self._validate(self.query_one(TrainForm))
+
+    def on_unmount(self) -> None:
+        job = self.avwap_app.runtime.job(TRAIN)
+        if job is None or not getattr(job, "detached", False):
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    # -- the form and the precheck ---------------------------------------------
+    @on(TrainForm.Changed)
+    def _form_changed(self, event: TrainForm.Changed) -> None:
+        self._validate(self.query_one(TrainForm))
+
+    def _validate(self, form: TrainForm) -> None:
+        symbols: tuple[str, ...] | None = None
+        list_error = None
+        if form.list_name:
+            try:
+                symbols = load_list(form.list_name, self.avwap_app.controller.user_dir).symbols
+            except AvwapError as e:
+                list_error = str(e)
+        default_name = f"{form.list_name or 'model'}-{dt.date.today():%Y%m%d}"
+        self.request, self.errors = parse_form(form.values(), form.list_name, symbols,
+                                               list_error, default_name)
+        form.show_errors(self.errors)
+        self.report = None
+        self._update_buttons()
+        if self._precheck_timer is not None:
+            self._precheck_timer.stop()
+            self._precheck_timer = None
+        if self.request is None:
+            self.query_one(PrecheckView).invalid()
+            return
+        self.query_one(PrecheckView).pending("checking the cache…")
+        if self.debounce_s > 0:
+            self._precheck_timer = self.set_timer(self.debounce_s, self._run_precheck)
+        else:
+            self.call_later(self._run_precheck)
+
+    def _run_precheck(self) -> None:
+        self._precheck_timer = None
+        req = self.request
+        if req is None:
+            return
+        rt = self.avwap_app.runtime
+        rt.cancel(PRECHECK)
+        if rt.job(PRECHECK) is not None and not rt.job(PRECHECK).state.finished:  # type: ignore
+            self._precheck_timer = self.set_timer(0.2, self._run_precheck)  # after it ends
+            return
+        self._precheck_for = req
+        job = ExportThenRun(PRECHECK, self.avwap_app.controller.cache, self._tmp / "precheck.db",
+                            req.tickers, req.days,
+                            lambda db: req.precheck_argv(db, self.min_samples))
+        try:
+            rt.start(job, watcher=self)
+        except JobRefused as e:
+            self.query_one(PrecheckView).failed(str(e))
+
+    def _update_buttons(self) -> None:
+        training = self._training()
+        ok = self.request is not None and bool(self.report and self.report.get("ok"))
+        self.query_one("#start", Button).disabled = training or not ok
+        self.query_one("#cancel", Button).disabled = not training
+
+    def _training(self) -> bool:
+        job = self.avwap_app.runtime.job(TRAIN)
+        return job is not None and job.state is JobState.RUNNING
+
+    # -- job messages ----------------------------------------------------------
+    def on_job_progress(self, msg: JobProgress) -> None:
+        if msg.name == PRECHECK:
+            if self._precheck_for is self.request:
+                self.report = msg.event
+                self.query_one(PrecheckView).show(msg.event)
+                self._update_buttons()
+        elif msg.name == TRAIN:
+            self.query_one(RunView).apply(msg.event)
+
+    def on_job_finished(self, msg: JobFinished) -> None:
+        if msg.name == PRECHECK:
+            if msg.state == JobState.FAILED.value and self.report is None \
+                    and self._precheck_for is self.request:
+                self.query_one(PrecheckView).failed(msg.error or "precheck failed")
+            return
+        if msg.name != TRAIN:
+            return
+        run = self.query_one(RunView)
+        job = self.avwap_app.runtime.job(TRAIN)
+        if msg.state == JobState.FAILED.value:
+            tail = list(getattr(job, "log", []))[-3:]
+            run.failed(msg.error or "training failed")
+            for line in tail:
+                run.log_line(line)
+            self.notify(escape(msg.error or "training failed"), title="Training failed",
+                        severity="error", timeout=10)
+        elif msg.state == JobState.CANCELLED.value:
+            self.notify("Training cancelled; the best checkpoint so far is kept.", timeout=6)
+        else:
+            self.notify("Training finished.", timeout=4)
+        if self._train_db is not None:
+            with contextlib.suppress(OSError):
+                self._train_db.unlink()
+        self.query_one(ModelsTable).load(self.models_root)
+        self._update_buttons()
+
+    # -- actions ---------------------------------------------------------------
+    @on(Button.Pressed, "#start")
+    def _start_pressed(self) -> None:
+        self.action_start()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+    def action_start(self) -> None:
+        req = self.request
+        if req is None:
+            self.notify("Fix the marked fields first.", severity="warning")
+            return
+        if self._training():
+            self.notify("A training is already running: cancel it first.", severity="warning")
+            return
+        if not (self.report and self.report.get("ok")):
+            self.notify("The precheck has not passed (see its message).", severity="warning")
+            return
+        self._launch(req.name, req.tickers, req.days,
+                     lambda db: req.train_argv(db, min_samples=self.min_samples))
+
+    def _launch(self, name: str, symbols: tuple[str, ...] | list[str], days: int,
+                argv_for: Any, end: dt.date | None = None) -> None:
+        self._train_db = self._tmp / f"train-{name}.db"
+        job = ExportThenRun(TRAIN, self.avwap_app.controller.cache, self._train_db,
+                            list(symbols), days, argv_for, end=end,
+                            output=self._tmp / f"train-{name}.log")
+        job.ask_at_quit = True
+        try:
+            self.avwap_app.runtime.start(job, watcher=self)
+        except JobRefused as e:
+            self.notify(escape(str(e)), severity="warning")
+            return
+        self.query_one(RunView).reset(f"Starting {name}: exporting the bars…")
+        self.query_one(TabbedContent).active = "tab-run"
+        self._update_buttons()
+
+    def action_cancel(self) -> None:
+        if not self.avwap_app.runtime.cancel(TRAIN):
+            self.notify("No training is running.", timeout=3)
+            return
+        self.notify("Stopping after the current step…", timeout=3)
+
+    def action_models(self) -> None:
+        self.query_one(TabbedContent).active = "tab-models"
+        self.query_one(ModelsTable).focus()
+
+    # -- models ----------------------------------------------------------------
+    @on(ModelsTable.Chosen)
+    def _model_chosen(self, msg: ModelsTable.Chosen) -> None:
+        if msg.action == "open":
+            try:
+                self.query_one(ModelDetail).show(self.models_root / msg.name)
+            except (OSError, ValueError, AvwapError) as e:
+                self.notify(escape(f"{msg.name}: {e}"), severity="error")
+        elif msg.action == "use":
+            self.use_model(msg.name)
+        elif msg.action == "delete":
+            self._delete(msg.name)
+        elif msg.action == "resume":
+            self._resume(msg.name)
+
+    def use_model(self, name: str) -> None:
+        self.run_worker(self._use(name), group="model-use", exclusive=True)
+
+    async def _use(self, name: str) -> None:
+        app = self.avwap_app
+        try:  # loading checks the weights against the registry: MLX, so on its thread
+            path = await app.runtime.executor.run(use, self.models_root, name)
+        except AvwapError as e:
+            self.notify(escape(str(e)), title="Cannot use the model", severity="error",
+                        timeout=10)
+            return
+        self.query_one(ModelsTable).load(self.models_root)
+        app.model_activated(path)
+        self.notify(escape(f"Model {name} is active: the Indicators pane shows its picks."),
+                    timeout=5)
+
+    def _delete(self, name: str) -> None:
+        job = self.avwap_app.runtime.job(TRAIN)
+        if self._training() and job is not None and name in " ".join(getattr(job, "argv", [])):
+            self.notify(f"{name} is being trained: cancel it first.", severity="warning")
+            return
+
+        def answered(answer: str | None) -> None:
+            if answer != "delete":
+                return
+            root = self.models_root
+            if active_name(root) == name:
+                (root / ACTIVE).unlink(missing_ok=True)
+                self.avwap_app.model_activated(None)
+            shutil.rmtree(root / name, ignore_errors=True)
+            self.query_one(ModelsTable).load(root)
+            self.notify(escape(f"Deleted {name}."), timeout=3)
+
+        self.app.push_screen(Confirm(f"Delete the model {name}? Its checkpoints go too.",
+                                     {"y": ("delete", "delete it")}), answered)
+
+    def _resume(self, name: str) -> None:
+        path = self.models_root / name
+        try:
+            cfg = json.loads((ck.resolve(path, "last") / "config.json").read_text("utf-8"))
+        except (OSError, ValueError, AvwapError) as e:
+            self.notify(escape(f"Cannot resume {name}: {e}"), severity="error")
+            return
+        end = dt.date.fromisoformat(str(cfg["end"]))
+
+        def argv_for(db: str) -> list[str]:
+            return [*cli_argv(), "--db", db, "train", "--resume", name, "--progress-json"]
+
+        self._launch(name, list(cfg.get("tickers", [])), int(cfg.get("days", 20)), argv_for,
+                     end=end)

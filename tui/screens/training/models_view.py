@@ -1,0 +1,131 @@
+"""Trained models: list them, show one's config and curves, make one active, delete one.
+
+Reads the models folder through ``models.registry`` (the same listing as
+``avwap models``); a broken model folder is listed with its problem, never
+hidden.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Static
+
+from models import checkpoint as ck
+from models.registry import ModelInfo, list_models
+from tui.screens.training.run_view import ACC, LOSS, SPARSE, VAL_LOSS
+from tui.widgets.chart import BrailleChart, Series
+
+
+class ModelsTable(DataTable[Any]):
+    """One row per trained model; the active one marked ●."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("u", "use", "Use model", id="model.use"),
+        Binding("d", "delete", "Delete model", id="model.delete"),
+        Binding("ctrl+r", "resume", "Resume", id="train.resume"),
+    ]
+
+    @dataclass
+    class Chosen(Message):
+        """``action`` (open | use | delete | resume) on model ``name``."""
+
+        action: str
+        name: str
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self.models: list[ModelInfo] = []
+
+    def on_mount(self) -> None:
+        self.add_columns("", "Model", "Created", "Data", "Val acc", "Verdict")
+
+    def load(self, root: Path) -> None:
+        current = self.current
+        self.models = list_models(root)
+        self.clear()
+        for m in self.models:
+            acc = m.metrics.get("val_selection_accuracy")
+            verdict = m.problem or m.verdict
+            self.add_row(Text("●", style="bold green") if m.active else "", Text(m.name),
+                         m.created[:16].replace("T", " "), Text(m.data),
+                         "" if acc is None else f"{acc:.3f}",
+                         Text(verdict[:60], style="red" if m.problem else ""), key=m.name)
+        if current is not None and current in {m.name for m in self.models}:
+            self.move_cursor(row=self.get_row_index(current))
+
+    @property
+    def current(self) -> str | None:
+        if not self.models or self.cursor_row < 0 or self.cursor_row >= self.row_count:
+            return None
+        return str(self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value)
+
+    def _chosen(self, action: str) -> None:
+        if self.current is not None:
+            self.post_message(self.Chosen(action, self.current))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        self._chosen("open")
+
+    def action_use(self) -> None:
+        self._chosen("use")
+
+    def action_delete(self) -> None:
+        self._chosen("delete")
+
+    def action_resume(self) -> None:
+        self._chosen("resume")
+
+
+class ModelDetail(Vertical):
+    """A model's config and its loss and accuracy curves."""
+
+    DEFAULT_CSS = """
+    ModelDetail { height: 1fr; }
+    ModelDetail #md-config { width: 48; height: 1fr; overflow-y: auto; }
+    ModelDetail BrailleChart { width: 1fr; height: 1fr; }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield Static("Enter on a model shows its config and curves.", id="md-config")
+            yield BrailleChart(id="md-chart")
+
+    def show(self, path: Path) -> dict[str, Any]:
+        """Show model ``path`` (best checkpoint); returns its config (the tests read it)."""
+        best = ck.resolve(path)
+        cfg = json.loads((best / "config.json").read_text(encoding="utf-8"))
+        metrics = json.loads((best / "metrics.json").read_text(encoding="utf-8"))
+        lines = Text()
+        lines.append(f"{cfg.get('name')}\n", style="bold")
+        for key in ("created", "start", "end", "lookback", "horizon", "top_k", "interval",
+                    "days", "val_days", "seed"):
+            lines.append(f"{key:>9}: {cfg.get(key)}\n")
+        tickers = cfg.get("tickers", [])
+        lines.append(f"{'tickers':>9}: {len(tickers)} ({', '.join(tickers[:6])}"
+                     f"{' …' if len(tickers) > 6 else ''})\n")
+        samples = cfg.get("samples", {})
+        lines.append(f"{'samples':>9}: {samples.get('train')} training, {samples.get('val')} "
+                     "held out\n")
+        lines.append(f"{'features':>9}: {len(cfg.get('features', []))}, selectable "
+                     f"{len(cfg.get('outputs', []))}\n")
+        self.query_one("#md-config", Static).update(lines)
+        series = [
+            Series(np.asarray([m.get(k, np.nan) for m in metrics], dtype=np.float64), style)
+            for k, style in (("loss", LOSS), ("val_loss", VAL_LOSS),
+                             ("selection_accuracy", ACC), ("sparsity", SPARSE))
+        ]
+        n = max(len(metrics), 1)
+        self.query_one("#md-chart", BrailleChart).plot(
+            series, x_max=max(n - 1, 1), x_ticks=[(k, str(k + 1)) for k in range(n)])
+        return dict(cfg)

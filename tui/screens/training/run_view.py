@@ -1,0 +1,220 @@
+"""A training run as it happens: progress and ETA, loss and accuracy curves, log, evaluation.
+
+``RunView.apply(event)`` takes the JSON events of ``avwap train --progress-json``
+(documented in docs/model.md) one at a time; everything on it is what the
+child process reported, nothing recomputed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from rich.style import Style
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Log, ProgressBar, Static
+
+from tui.widgets.chart import BrailleChart, Series
+
+LOSS, VAL_LOSS = Style(color="cyan"), Style(color="#ff8700")
+ACC, SPARSE = Style(color="#3fb950"), Style(color="magenta")
+
+
+class RunView(Vertical):
+    """Progress bars, two curves, the best epoch, the log tail and the evaluation."""
+
+    DEFAULT_CSS = """
+    RunView { height: 1fr; }
+    RunView .bar-row { height: 1; }
+    RunView .bar-row Static { width: 10; }
+    RunView ProgressBar { width: 1fr; }
+    RunView #run-status { height: 2; }
+    RunView #run-charts { height: 1fr; min-height: 6; }
+    RunView .curve { width: 1fr; height: 1fr; }
+    RunView .legend { height: 1; }
+    RunView Log { height: 6; border: round $panel; }
+    RunView #run-eval { height: auto; max-height: 9; display: none; }
+    RunView #run-verdict { height: auto; display: none; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.loss: list[float] = []
+        self.val_loss: list[float] = []
+        self.accuracy: list[float] = []
+        self.sparsity: list[float] = []
+        self.best_epoch: int | None = None
+        self.best_accuracy: float | None = None
+        self.epochs = 0
+        self.eval: dict[str, Any] | None = None
+        self.finished: str | None = None  # done | interrupted | error text
+        self._t0: float | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="bar-row"):
+            yield Static("epoch")
+            yield ProgressBar(id="bar-epoch", show_eta=False)
+        with Horizontal(classes="bar-row"):
+            yield Static("overall")
+            yield ProgressBar(id="bar-all", show_eta=False)
+        yield Static("No training yet: fill the form and press ctrl+t (Start).", id="run-status")
+        with Horizontal(id="run-charts"):
+            with Vertical(classes="curve"):
+                yield Static(Text.assemble(("━ loss  ", LOSS), ("━ val loss", VAL_LOSS)),
+                             classes="legend")
+                yield BrailleChart(id="chart-loss")
+            with Vertical(classes="curve"):
+                yield Static(Text.assemble(("━ selection accuracy  ", ACC),
+                                           ("━ sparsity", SPARSE)), classes="legend")
+                yield BrailleChart(id="chart-acc")
+        yield DataTable(id="run-eval", cursor_type="row")
+        yield Static("", id="run-verdict")
+        yield Log(id="run-log", max_lines=500)
+
+    def on_mount(self) -> None:
+        self.query_one("#run-eval", DataTable).add_columns(
+            "", "top-k precision", "95 % interval", "model − it", "beats")
+
+    def reset(self, title: str) -> None:
+        self.loss, self.val_loss, self.accuracy, self.sparsity = [], [], [], []
+        self.best_epoch = self.best_accuracy = None
+        self.eval, self.finished, self._t0 = None, None, time.monotonic()
+        self.query_one("#bar-epoch", ProgressBar).update(total=None, progress=0)
+        self.query_one("#bar-all", ProgressBar).update(total=None, progress=0)
+        self.query_one("#run-eval", DataTable).display = False
+        self.query_one("#run-verdict", Static).display = False
+        self.query_one("#run-eval", DataTable).clear()
+        self.query_one(Log).clear()
+        self._status(title)
+        self._plot()
+
+    def log_line(self, line: str) -> None:
+        self.query_one(Log).write_line(line)
+
+    def _status(self, text: str | Text) -> None:
+        self.query_one("#run-status", Static).update(text if isinstance(text, Text)
+                                                     else Text(text))
+
+    # -- events ----------------------------------------------------------------
+    def apply(self, ev: dict[str, Any]) -> None:
+        kind = ev.get("event")
+        handler = getattr(self, f"_on_{kind}", None)
+        if handler is not None:
+            handler(ev)
+
+    def _on_build(self, ev: dict[str, Any]) -> None:
+        self._status(f"Building the data set: {ev.get('tickers')} symbols, {ev.get('days')} days…")
+        self.log_line(f"build: {ev.get('tickers')} symbols × {ev.get('days')} days")
+
+    def _on_build_progress(self, ev: dict[str, Any]) -> None:
+        self.query_one("#bar-epoch", ProgressBar).update(total=ev.get("total"),
+                                                        progress=ev.get("done", 0))
+        self._status(f"Building the data set: {ev.get('done')} of {ev.get('total')} symbols")
+
+    def _on_skipped(self, ev: dict[str, Any]) -> None:
+        syms = ev.get("symbols", [])
+        self.log_line(f"skipped (no bars in the window): {', '.join(map(str, syms[:20]))}")
+
+    def _on_start(self, ev: dict[str, Any]) -> None:
+        self.epochs = int(ev.get("epochs", 0))
+        steps = int(ev.get("steps_per_epoch", 0))
+        self.query_one("#bar-epoch", ProgressBar).update(total=steps, progress=0)
+        self.query_one("#bar-all", ProgressBar).update(total=self.epochs * steps,
+                                                      progress=int(ev.get("resumed_at") or 0))
+        self.log_line(f"start {ev.get('name')}: {ev.get('train_samples'):,} training, "
+                      f"{ev.get('val_samples'):,} held-out samples, {ev.get('features')} "
+                      f"features, {ev.get('outputs')} selectable, {self.epochs} epochs × "
+                      f"{steps} steps")
+        self._status(f"Training {ev.get('name')}…")
+
+    def _on_step(self, ev: dict[str, Any]) -> None:
+        self.query_one("#bar-epoch", ProgressBar).update(progress=int(ev.get("step", 0)))
+        self.query_one("#bar-all", ProgressBar).update(progress=int(ev.get("global_step", 0)))
+        self._status(f"Epoch {ev.get('epoch')}/{self.epochs} · step {ev.get('step')}/"
+                     f"{ev.get('steps')} · loss {float(ev.get('loss', np.nan)):.4f}"
+                     + self._best_text())
+
+    def _on_epoch(self, ev: dict[str, Any]) -> None:
+        self.loss.append(float(ev.get("loss", np.nan)))
+        self.val_loss.append(float(ev.get("val_loss", np.nan)))
+        self.accuracy.append(float(ev.get("selection_accuracy", np.nan)))
+        self.sparsity.append(float(ev.get("sparsity", np.nan)))
+        if ev.get("best"):
+            self.best_epoch = int(ev.get("epoch", 0))
+            self.best_accuracy = float(ev.get("selection_accuracy", np.nan))
+        eta = ev.get("eta_s")
+        eta_text = f" · ETA {_duration(float(eta))}" if eta is not None else ""
+        self._status(f"Epoch {ev.get('epoch')}/{ev.get('epochs')} done · val loss "
+                     f"{self.val_loss[-1]:.4f} · accuracy {self.accuracy[-1]:.3f} · sparsity "
+                     f"{self.sparsity[-1]:.2f}{eta_text}" + self._best_text())
+        self.log_line(f"epoch {ev.get('epoch')}: loss {self.loss[-1]:.4f} "
+                      f"val {self.val_loss[-1]:.4f} acc {self.accuracy[-1]:.3f} "
+                      f"sparsity {self.sparsity[-1]:.2f}" + (" (best)" if ev.get("best") else ""))
+        self._plot()
+
+    def _on_checkpoint(self, ev: dict[str, Any]) -> None:
+        self.log_line(f"checkpoint {'+'.join(ev.get('roles', []))} → {ev.get('path')}")
+
+    def _on_eval(self, ev: dict[str, Any]) -> None:
+        self.eval = ev
+        table = self.query_one("#run-eval", DataTable)
+        table.clear()
+        for row in ev.get("rows", []):
+            ci = row.get("ci95") or [np.nan, np.nan]
+            diff = row.get("diff_ci95")
+            beats = row.get("model_beats")
+            table.add_row(
+                Text(str(row.get("name", ""))), f"{float(row.get('precision', np.nan)):.3f}",
+                f"{float(ci[0]):.3f} – {float(ci[1]):.3f}",
+                "" if row.get("model_minus") is None else
+                f"{float(row['model_minus']):+.3f}"
+                + (f" [{float(diff[0]):+.3f}, {float(diff[1]):+.3f}]" if diff else ""),
+                "" if beats is None else Text("yes" if beats else "no",
+                                              style="green" if beats else "bold red"))
+        table.display = True
+        verdict = self.query_one("#run-verdict", Static)
+        verdict.update(Text(str(ev.get("verdict", "")),
+                            style="bold green" if ev.get("beats_all") else "bold red"))
+        verdict.display = True
+
+    def _on_interrupted(self, ev: dict[str, Any]) -> None:
+        self.finished = "interrupted"
+        self._status(Text(str(ev.get("message", "Interrupted")), style="yellow"))
+        self.log_line(str(ev.get("message", "")))
+
+    def _on_done(self, ev: dict[str, Any]) -> None:
+        self.finished = "interrupted" if ev.get("interrupted") else "done"
+        if not ev.get("interrupted"):
+            self._status(Text(f"Done: {ev.get('name')} saved to {ev.get('path')}"
+                              + self._best_text(), style="green"))
+
+    def _on_error(self, ev: dict[str, Any]) -> None:
+        self.failed(str(ev.get("message", "training failed")))
+
+    def failed(self, error: str) -> None:
+        self.finished = error
+        self._status(Text(error, style="bold red"))
+        self.log_line(f"error: {error}")
+
+    def _best_text(self) -> str:
+        if self.best_epoch is None or self.best_accuracy is None:
+            return ""
+        return f" · best epoch {self.best_epoch} ({self.best_accuracy:.3f})"
+
+    def _plot(self) -> None:
+        n = max(len(self.loss), 1)
+        ticks = [(k, str(k + 1)) for k in range(0, n, max(1, n // 8))]
+        self.query_one("#chart-loss", BrailleChart).plot(
+            [Series(np.asarray(self.loss), LOSS), Series(np.asarray(self.val_loss), VAL_LOSS)],
+            x_max=max(n - 1, 1), x_ticks=ticks)
+        self.query_one("#chart-acc", BrailleChart).plot(
+            [Series(np.asarray(self.accuracy), ACC), Series(np.asarray(self.sparsity), SPARSE)],
+            x_max=max(n - 1, 1), x_ticks=ticks)
+
+
+def _duration(seconds: float) -> str:
+    s = int(max(0, seconds))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
