@@ -201,8 +201,10 @@ class RecoveryMixin(StreamMixin):
                 finally:
                     waiter.cancel()
         except BaseException:
-            for t in self._sym_tasks.values():
-                t.cancel()
+            for sym, t in self._sym_tasks.items():
+                if not t.done():
+                    t.cancel()
+                    self._need.add(sym)  # not subscribed: the next step does it
             raise
         finally:
             if not released:
