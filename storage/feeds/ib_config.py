@@ -79,6 +79,10 @@ class IBConfig:
         cfg = cls(**values)
         if cfg.backfill_days < 0 or cfg.market_data_lines < 1 or not 0 < cfg.port < 65536:
             raise ConfigError(f"{where}: backfill_days >= 0, market_data_lines >= 1, valid port")
+        for key in ("stall_after_s", "connect_timeout_s", "request_timeout_s",
+                    "history_timeout_s", "reconnect_initial_s", "reconnect_max_s"):
+            if not getattr(cfg, key) > 0:
+                raise ConfigError(f"{where}: {key} must be > 0")
         if cfg.api not in ("", "ib_async", "ib_insync"):
             raise ConfigError(f"{where}: api must be 'ib_async' or 'ib_insync'")
         return cfg

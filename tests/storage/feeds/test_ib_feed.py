@@ -166,3 +166,5 @@ def test_readonly_cannot_be_turned_off() -> None:
         IBConfig.from_dict({"readonly": False})
     with pytest.raises(ConfigError):
         IBConfig.from_dict({"prot": 4001})
+    with pytest.raises(ConfigError, match="request_timeout_s must be > 0"):
+        IBConfig.from_dict({"request_timeout_s": 0})
