@@ -41,7 +41,8 @@ def warm_once(panel, declared: bool) -> tuple[float, float, np.ndarray, int]:  #
     """
     eng = IncrementalEngine(panel.symbols)
     if not declared:
-        eng._need_bars = eng._need_sessions = 0  # the fixed two-session warm-up
+        eng._needs = {k: (0, 0) for k in eng._needs}  # the fixed two-session warm-up
+        eng._steady_bars = 0
     steps = [0]
 
     def tick(_: float) -> None:

@@ -38,7 +38,7 @@ class IncrementalEngine:
         #: Sessions ``warm`` steps at least: the longest declared history of the
         #: outputs in use (``engine.meta.History``); the rest is exact state.
         self.warm_sessions = REGISTRY.step_sessions(with_regime)
-        self._need_bars, self._need_sessions = REGISTRY.history_need(with_regime)
+        self._needs = {ind.key: REGISTRY.history_need(ind.outputs) for ind in self._inds}
         self._hosts = [(ind.host, ind.host.init(len(self.symbols))) for ind in self._inds
                        if ind.host is not None]
         # bar-sequence indicators are stepped together (one bar count, one output mask)
@@ -47,6 +47,10 @@ class IncrementalEngine:
         self._seq_names = [n for ind in self._seq for n in ind.outputs]
         self._seq_warm = mx.array(np.array(
             [ind.seq.warm[n] for ind in self._seq for n in ind.outputs], dtype=np.int32))
+        #: Real bars after which every bar-sequence step is in its steady state
+        #: (past each seed and warm-up): the bar count ``n`` no longer matters.
+        self._steady_bars = max((w for ind in self._seq for w in ind.seq.warm.values()),
+                                default=0) + 2
         other_names = [n for ind in self._other for n in ind.outputs]
         col = {n: i for i, n in enumerate([*self._seq_names, *other_names])}
         self._order = mx.array(np.array([col[n] for n in self.names], dtype=np.int32))
@@ -188,12 +192,14 @@ class IncrementalEngine:
         is thousands of compiled calls, so ``step_sessions=K`` warms a console
         quickly instead, driven by each output's declared ``History``
         (``engine.meta``): the compiled step runs over the last
-        ``max(K, sessions declared)`` trading days and from the day where every
-        symbol has the declared number of real bars left (an illiquid symbol
+        last ``K`` trading days for every indicator, and from further back (a
+        second, smaller engine, see ``_plan``) for the indicators whose declared
+        history needs it: the sessions they declare and the day from which every
+        symbol has their declared number of real bars left (an illiquid symbol
         needs more days), enough for every window, exponential memory (to
         ``MEMORY_EPS``) and session-anchored choice in use (the auto AVWAPs
-        choose from the 5 prior sessions); ``warm_sessions`` is that count at
-        390 bars a session. Outputs with an
+        choose from the 5 prior sessions); ``warm_sessions`` is the longest of
+        these at 390 bars a session. Outputs with an
         unbounded history get their exact state from the whole panel
         (``Indicator.warm_state``: the calendar AVWAP's sums in closed form, OBV
         and A/D from their batch form); NumPy-side histories (relative volume)
@@ -208,27 +214,70 @@ class IncrementalEngine:
         t = len(panel.ts)
         if t == 0:
             return None
-        first = 0
+        first, early, long = 0, t - 1, None
         if step_sessions is not None:
-            day = panel.segments["day"]
-            starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
-            k = max(step_sessions, self._need_sessions, 1)
-            first_day = min(len(starts) - k, _day_with_bars_left(panel.valid, starts,
-                                                                 self._need_bars))
-            first = int(starts[max(0, first_day)])
-            for i in range(first):  # histories kept outside the compiled step
+            first, early, long = self._plan(panel, max(step_sessions, 1))
+        engines = [(self, first)] + ([] if long is None else [(long, early)])
+        for eng, start in engines:  # histories kept outside the compiled step
+            for i in range(start):
                 batch = panel.batch(i)
-                for host, hs in self._hosts:
+                for host, hs in eng._hosts:
                     host.write(hs, batch)
-        for i in range(first, t - 1):
-            self._advance(panel.batch(i))
+        begin = min(first, early)
+        for i in range(begin, t - 1):
+            batch = panel.batch(i)
+            for eng, start in engines:
+                if i >= start:
+                    eng._advance(batch)
             if i % 64 == 63:
-                mx.eval(self._state)
+                mx.eval([eng._state for eng, _ in engines])
                 if progress is not None:
-                    progress((i - first) / max(t - first, 1))
+                    progress((i - begin) / max(t - begin, 1))
+        if long is not None:
+            self._graft(long)
         if first > 0:  # exact state before the last minute, then step that minute
             self._adopt_closed_forms(panel.slice_time(0, t - 1))
         return self.step(panel.batch(t - 1))
+
+    def _plan(self, panel: Panel, k: int) -> tuple[int, int, IncrementalEngine | None]:
+        """Where the warm-up steps: (first minute for all, first for the long ones, their engine).
+
+        Every indicator steps the last ``k`` sessions, from a day where each
+        symbol has enough real bars for every step to be in its steady state.
+        Indicators whose declared history reaches further back (the auto AVWAPs'
+        5 prior sessions, KAMA's and EMA 200's memories, the regime's ATR 120)
+        are stepped from their own start by a second engine holding only them,
+        and their state is grafted in: the cost of exactness is paid only for
+        the few that need it, not for the whole registry.
+        """
+        day = panel.segments["day"]
+        starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
+        d, valid = len(starts), panel.valid
+        main = min(d - k, _day_with_bars_left(valid, starts, self._steady_bars))
+
+        def start_day(bars: int, sessions: int) -> int:
+            return min(d - sessions, _day_with_bars_left(valid, starts, bars))
+
+        begin = {key: start_day(*need) for key, need in self._needs.items()}
+        longer = [ind for ind in self._inds if begin[ind.key] < main]
+        first = int(starts[max(0, main)])
+        if not longer or main <= 0:
+            return first, first, None
+        early = int(starts[max(0, min(begin[ind.key] for ind in longer))])
+        names = [n for ind in longer for n in ind.outputs]
+        return first, early, IncrementalEngine(self.symbols, names)
+
+    def _graft(self, long: IncrementalEngine) -> None:
+        """Take the long-history indicators' state (and repeated outputs) from ``long``."""
+        for ind in long._inds:
+            self._state[ind.key] = long._state[ind.key]
+        cols = [(self._seq_names.index(n), long._seq_names.index(n))
+                for n in long._seq_names if n in self._seq_names]
+        if cols:
+            last = np.array(self._state["_seq"]["last"])
+            last[:, [a for a, _ in cols]] = np.array(long._state["_seq"]["last"])[
+                :, [b for _, b in cols]]
+            self._state["_seq"] = {**self._state["_seq"], "last": mx.array(last)}
 
     def _adopt_closed_forms(self, panel: Panel) -> None:
         """Replace stepped-from-the-tail state by the exact whole-panel state where known."""

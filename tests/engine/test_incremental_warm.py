@@ -112,7 +112,8 @@ def test_the_auto_anchors_are_wrong_without_their_declared_history() -> None:
     names = ["avwap_hh", "avwap_ll_z", "obv"]
     cut = len(panel.ts) - LIVE
     eng = IncrementalEngine(panel.symbols, names)
-    eng._need_bars = eng._need_sessions = 0  # the warm-up before histories were declared
+    eng._needs = {k: (0, 0) for k in eng._needs}  # the warm-up before histories were declared
+    eng._steady_bars = 0
     got = eng.warm(panel.slice_time(0, cut), step_sessions=CONSOLE_WARM_DAYS)
     assert got is not None
     batch = compute_outputs(batch_inputs(panel), names)
