@@ -48,6 +48,9 @@ _EXACT_FLOAT = ("double precision", "real", "smallint", "integer")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _HOUR = dt.timedelta(hours=1)
 _READ_ONLY = "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
+#: No parallel workers either: they would be processes on the user's server
+#: beyond ``max_connections`` (and start-up cost for a small incremental read).
+_NO_WORKERS = "SET max_parallel_workers_per_gather = 0"
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,7 @@ class PgSession:
         try:
             self._con = psycopg.connect(dsn, autocommit=True, application_name="avwap sync")
             self._con.execute(_READ_ONLY)
+            self._con.execute(_NO_WORKERS)
         except psycopg.Error as e:
             self.close()
             raise SourceError(f"cannot connect to PostgreSQL: {pg_msg(e, self.src.dsn)}") from None
@@ -294,10 +298,13 @@ class PgSession:
                 return sql.SQL("SELECT {} FROM {} t WHERE false").format(cols, rel)
             # Rendered once and joined as text: composing hundreds of branches
             # object by object costs psycopg most of a second.
+            # Branches select the raw columns; the conversions are applied once
+            # outside the union (the server plans hundreds of branches faster).
             con = self._con
-            head = sql.SQL("SELECT {} AS k_s, {} AS k_t, {} FROM {} t WHERE {} = ").format(
-                t["symbol"], t["ts"], cols, rel, t["symbol"]
+            raw = sql.SQL(", ").join(
+                sql.Identifier(n) for n in dict.fromkeys(self.src.columns.values())
             )
+            head = sql.SQL("SELECT {} FROM {} t WHERE {} = ").format(raw, rel, t["symbol"])
             head_text = head.as_string(con)
             common = "".join(" AND " + c.as_string(con) for c in conds)
             branches = []
@@ -305,9 +312,12 @@ class PgSession:
                 since = starts[s]
                 tail = "" if since is None else " AND " + self._since(t["ts"], since).as_string(con)
                 branches.append(head_text + sql.Literal(s).as_string(con) + common + tail)
-            return sql.SQL("SELECT {} FROM ({}) u ORDER BY u.k_s, u.k_t").format(
-                sql.SQL(", ").join(sql.Identifier(c) for c in _OUT),
+            u = {r: sql.SQL("u.{}").format(sql.Identifier(n)) for r, n in self.src.columns.items()}
+            return sql.SQL("SELECT {} FROM ({}) u ORDER BY {}, {}").format(
+                self._select_list(u),
                 sql.SQL(" UNION ALL ".join(branches)),
+                u["symbol"],
+                u["ts"],
             )
 
         # No index to range over: one scan, joined to the resume points (all of
@@ -461,10 +471,11 @@ def read_batches(
         except Exception as e:
             raise SourceError(f"cannot connect to PostgreSQL: {adbc_msg(e, src.dsn)}") from None
         try:
-            setup = adbc.AdbcStatement(con)
-            setup.set_sql_query(_READ_ONLY)
-            setup.execute_update()
-            setup.close()
+            for setting in (_READ_ONLY, _NO_WORKERS):
+                setup = adbc.AdbcStatement(con)
+                setup.set_sql_query(setting)
+                setup.execute_update()
+                setup.close()
             stmt = adbc.AdbcStatement(con)
             handles.append(stmt)
             if on_cursor is not None:

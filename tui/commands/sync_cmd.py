@@ -156,6 +156,11 @@ class _RateColumn(ProgressColumn):
         return Text(f"{speed / 1e6:,.2f} M rows/s" if speed else "— rows/s", style="cyan")
 
 
+#: DuckDB's buffer pool during a sync: the writes stream through it, and the
+#: reader threads hold a few chunks beside it (peak RSS under 400 MB).
+SYNC_MEMORY_LIMIT = "128MB"
+
+
 class _CtrlC:
     """SIGINT while a sync runs: the first sets ``stop``, the second exits at once.
 
@@ -209,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
         # not match is reported before the cache (file, directories) is touched.
         session = PgSession(src).open()
         try:
-            with Cache(db_of(args)) as cache:
+            with Cache(db_of(args), memory_limit=SYNC_MEMORY_LIMIT) as cache:
                 if args.explain:
                     return _explain(out, cache, src, sel, session)
                 events = _counting(sync_events(cache, src, sel, stop=stop, session=session), ctrl_c)
