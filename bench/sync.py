@@ -8,10 +8,10 @@ Starts its own throwaway PostgreSQL (like the tests), seeds 650 symbols ×
   TO STDOUT`` read by ``psql`` (C, libpq) into /dev/null;
 * ``sync_rows_per_s``: ``avwap sync`` as a subprocess into a fresh cache, wall
   time from start to exit (Python start-up, planning, validation, DuckDB
-  commits and the final checkpoint included), default ``max_connections`` (2);
+  commits and the final checkpoint included), default ``max_connections`` (2,
+  one stream per two cores: ``streams``);
   COPY and sync run in interleaved pairs and ``ratio_to_copy`` is the median of
   the pairs' ratios (the machine is shared; a pair sees the same load);
-* ``sync_1conn_rows_per_s``: the same with ``--max-connections 1``;
 * ``startup_s``: ``avwap sync --help`` (the interpreter and imports alone);
 * ``peak_rss_mb``: the sync process's peak resident memory (``wait4``);
 * ``noop_incremental_s``: an incremental run with nothing new, in process (the
@@ -45,7 +45,7 @@ from pg_server import PgServer  # noqa: E402
 from storage.cache import Cache  # noqa: E402
 from storage.pg_config import PgSource  # noqa: E402
 from storage.pg_source import PgSession  # noqa: E402
-from storage.pg_sync import Selection, plan_streams, run_sync  # noqa: E402
+from storage.pg_sync import Selection, plan_streams, run_sync, stream_count  # noqa: E402
 
 SYMBOLS, MINUTES = 650, 7692
 PAIRS = 2
@@ -132,9 +132,6 @@ def main() -> None:
             peaks.append(peak)
             ratios.append(copies[-1] / seconds)
             print(f"pair: copy {copies[-1]:.2f} s, sync {seconds:.2f} s", file=sys.stderr)
-        db.unlink()
-        one_s, one_peak, _ = run_child([*cli, "--progress", "none", "--max-connections", "1"], env)
-        peaks.append(one_peak)
         with Cache(db, read_only=True) as cache:
             cached = cache.bar_count()
         assert cached == rows, (cached, rows)
@@ -163,7 +160,8 @@ def main() -> None:
         "copy_rows_per_s": round(rows / copy_s),
         "ratio_to_copy": round(statistics.median(ratios), 3),
         "pair_ratios": [round(r, 3) for r in ratios],
-        "sync_1conn_rows_per_s": round(rows / one_s),
+        "streams": stream_count(src),
+        "cpu_count": os.cpu_count(),
         "peak_rss_mb": round(max(peaks), 1),
         "sync_seconds": [round(s, 2) for s in syncs],
         "copy_seconds": [round(s, 2) for s in copies],

@@ -236,11 +236,25 @@ class PgSession:
             return []
         bounds = rows[0][0] or []
         # The histogram is in the column's own sort order (its collation), the
-        # order the range conditions use; most-common values are not, so a
-        # table of few symbols is read in one stream.
-        if len(bounds) < parts:
-            return []
-        return [bounds[len(bounds) * i // parts] for i in range(1, parts)]
+        # order the range conditions use.
+        if len(bounds) >= parts:
+            return [bounds[len(bounds) * i // parts] for i in range(1, parts)]
+        # Few symbols: all are most-common values, listed by frequency. One cut
+        # where half the rows lie before it (one cut is always a consistent
+        # split, whatever the collation sorting them here).
+        mcv = self._rows(
+            "SELECT v, f FROM (SELECT unnest(most_common_vals::text::text[]) AS v,"
+            " unnest(most_common_freqs) AS f FROM pg_catalog.pg_stats"
+            " WHERE schemaname = %s AND tablename = %s AND attname = %s) x ORDER BY v",
+            (self.src.schema, self.src.table, self.src.columns["symbol"]),
+        )
+        total = sum(f for _, f in mcv)
+        acc = 0.0
+        for v, f in mcv:
+            if acc >= total / 2 and acc > 0:
+                return [v]
+            acc += f
+        return []
 
     # -- the read ----------------------------------------------------------------
     def streams(self, plan: ReadPlan, parts: int = 1) -> list[Stream]:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import queue
 import threading
 import time
@@ -156,11 +157,23 @@ def plan_streams(cache: Cache, session: PgSession, src: PgSource, sel: Selection
     plan = plan_for(cache, session, src, sel)
     streams = session.streams(plan, 1)
     total = streams[0].estimate or 0
-    if src.max_connections > 1 and total >= PARALLEL_MIN_ROWS:
-        split = session.streams(plan, src.max_connections)
+    parts = stream_count(src)
+    if parts > 1 and total >= PARALLEL_MIN_ROWS:
+        split = session.streams(plan, parts)
         if len(split) > 1:
             streams = split
     return streams
+
+
+def stream_count(src: PgSource) -> int:
+    """Streams for a large read: ``max_connections``, but one per two local cores.
+
+    Why the cores: a stream keeps about one core busy decoding and validating
+    on this side (and one on the server's); on a two-core machine a second
+    stream only adds contention and memory (``bench/sync.py``: one stream was
+    faster there).
+    """
+    return max(1, min(src.max_connections, (os.cpu_count() or 1) // 2))
 
 
 def explain(cache: Cache, src: PgSource, sel: Selection) -> list[tuple[Stream, list[str]]]:

@@ -171,3 +171,36 @@ def test_a_hot_standby_can_sync(pg_server, seeded: str, tmp_path: Path) -> None:
             assert cache_rows(cache) == expected_rows(seeded)
     finally:
         standby.stop()
+
+
+@pytest.mark.parametrize("indexed", [True, False])
+def test_two_parallel_streams_give_exactly_the_source(
+    seeded: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, indexed: bool
+) -> None:
+    import storage.pg_sync as pg_sync
+
+    monkeypatch.setattr(pg_sync, "PARALLEL_MIN_ROWS", 0)
+    monkeypatch.setattr(pg_sync, "stream_count", lambda src: 2)
+    with psycopg.connect(seeded, autocommit=True) as con:
+        con.execute(
+            "INSERT INTO market.bars SELECT 'ZZ' || s, ts, open, high, low, close, volume"
+            " FROM market.bars, generate_series(1, 30) AS s WHERE symbol = 'AAA'"
+        )  # enough symbols for a histogram to cut the table in two
+        if not indexed:
+            con.execute("DROP INDEX market.bars_symbol_ts_idx")
+        con.execute("ANALYZE market.bars")
+    src = source(seeded, chunk_rows=400)
+    with Cache(tmp_path / "c.duckdb") as cache:
+        stop = __import__("threading").Event()
+        first = None
+        for ev in pg_sync.sync_events(cache, src, Selection(), stop=stop):
+            if ev.kind == "chunk":
+                stop.set()  # a partial run: each stream left a prefix
+            first = ev
+        assert first is not None and first.report.streams == 2 and first.report.stopped
+        rep = run_sync(cache, src, Selection())
+        assert rep.streams == 2
+        assert cache_rows(cache) == expected_rows(seeded)
+        full = run_sync(cache, src, Selection(full=True))
+        assert full.streams == 2 and full.result.removed == 0
+        assert cache_rows(cache) == expected_rows(seeded) and cache.check_unique() == 0
