@@ -187,3 +187,30 @@ async def test_added_symbol_requests_only_its_gap(sim, cache, make_feed, closed_
     assert durations["AAPL"] == "2 D" and durations["TSLA"].endswith(" S")
     await feed.flush()
     assert same_bars(sim, cache, ["AAPL", "TSLA"])
+
+
+async def test_first_start_beyond_sixty_symbols_streams_at_once(cache, api, cfg_for,
+                                                               next_batch) -> None:
+    """Defect 3 as reported: 62 symbols at the first start; 60 stream at once, two wait
+    ten minutes for IB's window (shown), nothing waits for them."""
+    syms = [f"S{i:02d}" for i in range(62)]
+    rules = PacingRules()  # IB's own: 60 per ten minutes
+    mc = ManualClock(1000.0)
+    async with GatewaySim(SimBars.from_demo(syms, days=1), clock=mc, pacing=rules) as sim:
+        pacer = HistoricalPacer(rules, clock=mc, sleep=mc.sleep)
+        feed = IBFeed(cfg_for(sim, backfill_days=0), syms, cache, api=api, pacer=pacer)
+        feed.client.ib.client.MaxRequests = 0  # the library's 45 msg/s throttle: not the subject
+        try:
+            await feed.start()
+            assert feed.state is FeedState.LIVE and len(feed.streaming) == 60
+            assert sorted(feed.pacer.waiting()) == ["S60", "S61"]
+            wait = [e for e in feed.events if e.kind == "pacing"][-1]
+            assert "10 min" in wait.message and "60 requests per 600 s" in wait.message
+            it = feed.batches()
+            sim.advance()
+            assert (await next_batch(it)).valid.sum() == 60
+            mc.advance(601)
+            await feed.settled()
+            assert len(feed.streaming) == 62 and sim.pacing_violations == 0
+        finally:
+            await feed.stop()
