@@ -188,10 +188,18 @@ def window_of(cache: Cache, spec: DataSpec) -> np.ndarray:
     return sessions
 
 
-def history_start(sessions: np.ndarray) -> np.datetime64:
-    """First session loaded: the window's start less the registry's warm-up sessions."""
+def history_start(sessions: np.ndarray, cache: Cache | None = None,
+                  symbols: Sequence[str] = ()) -> np.datetime64:
+    """First session loaded: the window's start less the registry's warm-up sessions,
+    but never before the first session the cache holds for ``symbols`` (empty
+    minutes would only cost time)."""
     warm = calendar.previous_sessions(sessions[0].astype(dt.date), REGISTRY.step_sessions() + 1)
     start: np.datetime64 = warm[0] if len(warm) else sessions[0]
+    if cache is not None and symbols:
+        firsts = [c.first for c in cache.coverage(symbols) if c.first is not None]
+        if firsts:
+            first = calendar.schedule().dates[calendar.session_index_of(np.array([min(firsts)]))[0]]
+            start = min(max(start, first), sessions[0])
     return start
 
 
@@ -234,8 +242,8 @@ def build(cache: Cache, spec: DataSpec, *, workdir: Path | None = None, store: b
         raise ModelError(f"--val-days {spec.held_out} leaves no training days of {spec.days}")
     sessions = window_of(cache, spec)
     val_start = sessions[len(sessions) - spec.held_out]
-    load_from = history_start(sessions)
     present, missing = present_symbols(cache, spec, sessions)
+    load_from = history_start(sessions, cache, present)
     if not present:
         raise ModelError(f"none of the {len(spec.tickers)} symbols has bars in the cache between "
                          f"{sessions[0]} and {sessions[-1]}")

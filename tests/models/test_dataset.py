@@ -25,7 +25,7 @@ SPEC = DataSpec(tickers=("ONE", "HUN", "NOPE", "BIG"), days=6, interval=7, lookb
 def reference(cache: Cache, spec: DataSpec, symbols: tuple[str, ...]):
     """The builder's inputs recomputed here: features [S, T, F], close, panel."""
     sessions = window_of(cache, spec)
-    panel = cache.load_panel(list(symbols), history_start(sessions).astype(dt.date),
+    panel = cache.load_panel(list(symbols), history_start(sessions, cache, symbols).astype(dt.date),
                              sessions[-1].astype(dt.date), dtype=np.float32)
     names = REGISTRY.output_names()
     raw = compute(panel, names).numpy()
@@ -85,7 +85,8 @@ def test_no_leakage_from_later_bars(hand_cache: Path, tmp_path: Path) -> None:
         ts_grid = None
         with Cache(hand_cache, read_only=True) as cache:
             sess = window_of(cache, SPEC)
-            ts_grid = calendar.minute_grid(history_start(sess).astype(dt.date), END).ts
+            start = history_start(sess, cache, a.symbols)
+            ts_grid = calendar.minute_grid(start.astype(dt.date), END).ts
         cut_i = int(np.searchsorted(ts_grid, cut))
         key_a = {(int(s), int(t)): k for k, (s, t) in enumerate(zip(a.sample_sym, a.sample_t,
                                                                     strict=True))}

@@ -178,7 +178,8 @@ def test_live_selector_matches_the_data_set(ds: Dataset, demo_cache: Path,
     use(tmp_path, "live")
     with Cache(demo_cache, read_only=True) as cache:
         sessions = window_of(cache, SPEC)
-        panel = cache.load_panel(list(ds.symbols), history_start(sessions).astype(dt.date),
+        panel = cache.load_panel(list(ds.symbols),
+                                 history_start(sessions, cache, ds.symbols).astype(dt.date),
                                  sessions[-1].astype(dt.date), dtype=np.float32)
     names = tuple(REGISTRY.output_names())
     vals = compute(panel, names).numpy()
