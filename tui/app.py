@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import signal
 import sys
 import time
@@ -30,6 +29,8 @@ from typing import ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
 
 from tui.keys import binding_ids, keymap_from_section
 from tui.palette import ConsoleCommands
@@ -39,6 +40,7 @@ from tui.screens import SCREENS
 from tui.screens.common.confirm import Confirm
 from tui.screens.common.help import HelpRow, HelpScreen
 from tui.screens.console.screen import ConsoleScreen
+from tui.terminal import ConsoleDriver, is_terminal
 
 
 class AvwapApp(App[None]):
@@ -162,7 +164,9 @@ class AvwapApp(App[None]):
 
     def _check_terminal(self) -> None:
         # A hung-up tty stops being a tty (its reads give EOF, its writes EIO).
-        if not all(_isatty(f) for f in (sys.__stdin__, sys.__stderr__)):
+        driver = self._driver
+        lost = driver.terminal_lost if isinstance(driver, ConsoleDriver) else False
+        if lost or not all(is_terminal(f) for f in (sys.__stdin__, sys.__stderr__)):
             self.request_quit(128 + signal.SIGHUP)
 
     def request_quit(self, code: int = 0) -> None:
@@ -176,6 +180,11 @@ class AvwapApp(App[None]):
             self.exit(return_code=code)
 
         self.call_later(quit_now)
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's Linux driver, made safe for a terminal that goes away (``tui.terminal``)."""
+        base = super().get_driver_class()
+        return ConsoleDriver if base is LinuxDriver else base
 
     def deliver_screenshot(self, filename: str | None = None, path: str | None = None,
                            time_format: str | None = None) -> str | None:
@@ -243,8 +252,4 @@ def screenshot_dir() -> Path:
     return data
 
 
-def _isatty(stream: object) -> bool:
-    try:
-        return stream is not None and os.isatty(stream.fileno())  # type: ignore[attr-defined]
-    except (OSError, ValueError):
-        return False
+

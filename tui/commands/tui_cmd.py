@@ -18,11 +18,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-from typing import TYPE_CHECKING
+import os
+import sys
+from typing import TYPE_CHECKING, TextIO
 
 from storage.cache import Cache
 from storage.config import Config
-from storage.errors import ConfigError
+from storage.errors import AvwapError, ConfigError
 from tui.commands.common import config_of, db_of
 
 if TYPE_CHECKING:  # the engine (MLX) loads only when the console starts
@@ -134,7 +136,26 @@ async def run_live(app: AvwapApp, session: IBLiveSession) -> None:
         await session.aclose()
 
 
+def require_terminal(streams: dict[str, TextIO | None] | None = None) -> None:
+    """Refuse to start without a terminal on stdin, stdout and stderr.
+
+    The console draws on stderr and reads keys from stdin; started in a pipe it
+    would write escape codes into it and spin on its input. One line instead.
+    """
+    streams = streams if streams is not None else {
+        "stdin": sys.stdin, "stdout": sys.stdout, "stderr": sys.stderr}
+    for name, stream in streams.items():
+        try:
+            tty = stream is not None and os.isatty(stream.fileno())
+        except (OSError, ValueError):
+            tty = False
+        if not tty:
+            raise AvwapError(f"the console needs a terminal, and {name} is not one; run "
+                             "`avwap tui` in a terminal (the other commands work in scripts)")
+
+
 def run(args: argparse.Namespace) -> int:
+    require_terminal()
     cfg = config_of(args)
     cache = Cache(db_of(args, cfg))
     try:
@@ -159,4 +180,4 @@ def run(args: argparse.Namespace) -> int:
             app.runtime.executor.finish()
     finally:
         cache.close()
-    return 0
+    return app.return_code or 0  # 128 + the signal after SIGHUP/SIGTERM

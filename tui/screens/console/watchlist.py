@@ -83,7 +83,7 @@ class Watchlist(ScrollView, can_focus=True):
 
     COMPONENT_CLASSES: ClassVar[set[str]] = {"watchlist--header", "watchlist--cursor"}
     DEFAULT_CSS = """
-    Watchlist { height: 1fr; }
+    Watchlist { height: 1fr; scrollbar-size-vertical: 1; }
     Watchlist > .watchlist--header { text-style: bold; background: $panel; }
     Watchlist > .watchlist--cursor { background: $accent 40%; text-style: bold; }
     Watchlist:focus > .watchlist--cursor { background: $accent 70%; }
@@ -167,7 +167,7 @@ class Watchlist(ScrollView, can_focus=True):
 
     def columns(self, width: int | None = None) -> tuple[Column, ...]:
         """The columns shown at ``width`` (default: the pane's), in display order."""
-        width = self.size.width if width is None else width
+        width = self.scrollable_content_region.width if width is None else width
         if width <= 0:
             return COLUMNS
         kept: set[str] = set()
@@ -333,7 +333,7 @@ class Watchlist(ScrollView, can_focus=True):
         return Strip(segs).extend_cell_length(width, base).crop(0, width)
 
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self.scrollable_content_region.width  # without the scrollbar
         if y == 0:
             return self._header(width)
         row = int(self.scroll_offset.y) + y - 1
