@@ -87,12 +87,14 @@ class IBFeed(RecoveryMixin):
         "Live first": when IB's pacing makes some symbols wait, ``start`` returns
         as soon as the others stream; the waiting ones follow (``late`` events).
         """
-        self._writer.start()
-        self._spawn(self.supervisor.run())
-        self._spawn(self._watchdog_loop())
-        self._need_connect = True
-        self._need.update(self._symbols)
-        self.supervisor.kick()
+        if not self._started:  # a second call only waits
+            self._started = True
+            self._writer.start()
+            self._spawn(self.supervisor.run())
+            self._spawn(self._watchdog_loop())
+            self._need_connect = True
+            self._need.update(self._symbols)
+            self.supervisor.kick()
         await self._until(
             lambda: self.state in (FeedState.LIVE, FeedState.STALLED, FeedState.DONE)
             or self.terminal is not None
@@ -128,6 +130,7 @@ class IBFeed(RecoveryMixin):
         await self._writer.close(timeout=5.0)
         self._queue.put_nowait(None)
         self._stopped = True
+        self.next_attempt_at = self.pacing = None
         self._set_state(FeedState.DONE)
 
     async def set_symbols(self, symbols: list[str]) -> None:

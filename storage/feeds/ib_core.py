@@ -82,7 +82,7 @@ class FeedCore:
         self._sym_tasks: dict[str, asyncio.Task[None]] = {}
         self._grace: asyncio.TimerHandle | None = None
         self._forming_soon = False
-        self._stopping = self._stopped = False
+        self._started = self._stopping = self._stopped = False
         # What recovery still has to do (the supervisor runs while any is set).
         self._need_connect = False
         self._need: set[str] = set()
