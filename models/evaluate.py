@@ -11,7 +11,8 @@ Definitions (docs/model.md states them for users):
   rest of the AVWAP family in registry order), random k (1,000 random k-sets,
   averaged), and the best fixed k-set chosen on the training days;
 - error bars: a bootstrap over held-out *days* (samples of one day are not
-  independent), 1,000 resamples, 95 % percentile interval; the verdict uses
+  independent; with a single held-out day, over samples, and the verdict says
+  so), 1,000 resamples, 95 % percentile interval; the verdict uses
   the paired difference model − baseline on the same resamples and says the
   model beats a baseline only when that difference's interval is above zero.
 """
@@ -84,10 +85,14 @@ def evaluate(weights: np.ndarray, labels: np.ndarray, days: np.ndarray, k: int,
     }
     uniq, day_of = np.unique(days, return_inverse=True)
     n_days = len(uniq)
-    sums = {name: np.bincount(day_of, weights=v, minlength=n_days)
+    # resample days; with a single held-out day that is degenerate (zero-width), so
+    # resample samples instead and say so: too narrow, but never a free "win"
+    unit = day_of if n_days >= 2 else np.arange(len(y))
+    n_units = int(unit.max()) + 1 if len(unit) else 0
+    sums = {name: np.bincount(unit, weights=v, minlength=n_units)
             for name, v in per_sample.items()}
-    counts = np.bincount(day_of, minlength=n_days).astype(np.float64)
-    draws = rng.integers(0, n_days, size=(BOOTSTRAP, n_days))
+    counts = np.bincount(unit, minlength=n_units).astype(np.float64)
+    draws = rng.integers(0, n_units, size=(BOOTSTRAP, n_units))
     boot_n = counts[draws].sum(axis=1)
     boot = {name: s[draws].sum(axis=1) / np.maximum(boot_n, 1) for name, s in sums.items()}
     rows = []
@@ -109,8 +114,11 @@ def evaluate(weights: np.ndarray, labels: np.ndarray, days: np.ndarray, k: int,
     else:
         verdict = (f"The model does NOT beat: {', '.join(lost)} (paired bootstrap over {n_days} "
                    "held-out days, 95 %); do not trust its picks over those.")
-    if n_days < 3:
-        verdict += (f" Only {n_days} held-out day(s): these intervals understate the "
+    if n_days < 2:
+        verdict += (" Only 1 held-out day: the intervals resample samples, not days, and "
+                    "understate the uncertainty; hold out more days (--val-days).")
+    elif n_days < 3:
+        verdict += (f" Only {n_days} held-out days: these intervals understate the "
                     "uncertainty; hold out more days (--val-days).")
     return {
         "k": kk, "samples": len(y), "days": n_days, "rows": rows, "verdict": verdict,
