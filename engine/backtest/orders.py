@@ -38,15 +38,21 @@ def session_last_bar(valid: np.ndarray, session: np.ndarray) -> np.ndarray:
 def to_fill_bars(
     signals: np.ndarray, valid: np.ndarray, session: np.ndarray, *, same_session: bool
 ) -> np.ndarray:
-    """Move ``[V, S, T]`` close signals to their fill bars (the next valid minute)."""
+    """Move ``[V, S, T]`` close signals to their fill bars (the next valid minute).
+
+    Most bars are followed by a bar: those signals move by one minute in one
+    slice; only the few before a gap are scattered individually.
+    """
     t = valid.shape[1]
     nv = next_valid(valid)
     ok = nv < t
     if same_session:
         seg = np.append(session, -2)
         ok &= (seg[nv] == session[None, :]) & (session[None, :] >= 0)
+    adjacent = ok & (nv == np.arange(t)[None, :] + 1)
     out = np.zeros_like(signals, dtype=bool)
-    vi, si, ti = np.nonzero(signals & ok[None])
+    out[..., 1:] = signals[..., :-1] & adjacent[None, :, :-1]
+    vi, si, ti = np.nonzero(signals & (ok & ~adjacent)[None])
     out[vi, si, nv[si, ti]] = True
     return out
 

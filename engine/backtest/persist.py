@@ -20,14 +20,17 @@ from storage.results import RunTables, save_run
 
 def to_tables(res: BacktestResult) -> RunTables:
     st = res.stats
-    c, s = st.symbols.shape[:2]
+    c, s = st.portfolio.shape[0], len(res.symbols)
     n = len(NAMES)
     syms = np.array(res.symbols, dtype=object)
-    # Per-symbol statistics, then the portfolio's for each period.
-    combo = [np.repeat(np.arange(c), s * n)]
-    symbol = [np.tile(np.repeat(syms, n), c)]
-    period = [np.full(c * s * n, "all", dtype=object)]
-    value = [st.symbols.reshape(-1)]
+    # Per-symbol statistics (the best combination and its neighbours), then the
+    # portfolio's of every combination for each period.
+    combo, symbol, period, value = [], [], [], []
+    for cb, arr in sorted(st.symbols.items()):
+        combo.append(np.full(s * n, cb))
+        symbol.append(np.repeat(syms, n))
+        period.append(np.full(s * n, "all", dtype=object))
+        value.append(arr.reshape(-1))
     for name, arr in (("all", st.portfolio), ("in", st.in_sample), ("out", st.out_sample)):
         if arr is None:
             continue

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.backtest.sim import Trades
+from engine.backtest.sim import OPEN, Trades
 from engine.backtest.stats import NAMES, curve_stats, equity, ffill_close, trade_stats
 from storage.types import Panel
 
@@ -45,7 +45,7 @@ class Settings:
 @dataclass
 class RunStats:
     portfolio: np.ndarray  # [C, N] float64, columns = stats.NAMES
-    symbols: np.ndarray  # [C, S, N]
+    symbols: dict[int, np.ndarray]  # combo -> [S, N]: the best and its neighbours
     equity_ts_idx: np.ndarray  # [K] bar indices of the stored equity points
     portfolio_equity: np.ndarray  # [C, K]
     in_sample: np.ndarray | None = None  # [C, N] (portfolio)
@@ -90,51 +90,78 @@ def sample_index(t: int, points: int = EQUITY_POINTS) -> np.ndarray:
     return idx if idx[-1] == t - 1 else np.append(idx, t - 1)
 
 
+def _block(trades: Trades, s: int, c: int) -> Trades:
+    lo, hi = np.searchsorted(trades.row, [c * s, (c + 1) * s])
+    return trades.take(slice(lo, hi))
+
+
 def period_stats(panel: Panel, trades: Trades, init_cash: np.ndarray, combos: int,
                  split: int | None) -> RunStats:
+    """Every combination's portfolio figures (and per period with a split)."""
     s, t = panel.shape
     close_ff = ffill_close(panel.close)
     keep = sample_index(t)
     n = len(NAMES)
     port = np.empty((combos, n))
-    per = np.empty((combos, s, n))
     peq = np.empty((combos, len(keep)))
     ins = np.empty((combos, n)) if split is not None else None
     oos = np.empty((combos, n)) if split is not None else None
-    bounds = np.searchsorted(trades.row, np.arange(combos + 1) * s)
     for c in range(combos):  # blocks of S rows: bounded memory, vectorized inside
-        tc = trades.take(slice(bounds[c], bounds[c + 1]))
-        rows = np.arange(c * s, (c + 1) * s)
-        value, pos = equity(tc, rows, init_cash[rows], close_ff)
-        st = curve_stats(value, init_cash[rows], pos) | trade_stats(tc, tc.row - c * s, s)
-        per[c] = np.stack([st[k] for k in NAMES], axis=1)
-        total = value.sum(axis=0)[None, :]
-        port[c] = _portfolio(total, init_cash[rows].sum(), pos, tc, slice(None))
+        tc = _block(trades, s, c)
+        init = float(init_cash[c * s:(c + 1) * s].sum())
+        total, held = portfolio_value(tc, s, c, init, close_ff)
+        total = total[None, :]
+        port[c] = _portfolio(total, init, held, tc)
         peq[c] = total[0, keep]
         if split is not None and ins is not None and oos is not None:
             sp = min(max(split, 1), t - 1)
             first = tc.entry_idx < sp
-            ins[c] = _portfolio(total[:, :sp], init_cash[rows].sum(), pos[:, :sp],
-                                tc.take(first), slice(None))
-            oos[c] = _portfolio(total[:, sp:], float(total[0, sp - 1]), pos[:, sp:],
-                                tc.take(~first), slice(None))
-    return RunStats(portfolio=port, symbols=per, equity_ts_idx=keep, portfolio_equity=peq,
+            ins[c] = _portfolio(total[:, :sp], init, held[:sp], tc.take(first))
+            oos[c] = _portfolio(total[:, sp:], float(total[0, sp - 1]), held[sp:],
+                                tc.take(~first))
+    return RunStats(portfolio=port, symbols={}, equity_ts_idx=keep, portfolio_equity=peq,
                     in_sample=ins, out_sample=oos)
 
 
-def _portfolio(total: np.ndarray, init: float, pos: np.ndarray, tc: Trades,
-               _: slice) -> np.ndarray:
+def portfolio_value(tc: Trades, s: int, c: int, init: float,
+                    close_ff: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A combination's summed value ``[T]`` and share of symbols in a position ``[T]``.
+
+    The same sums as ``stats.equity`` added over symbols, without its ``[S, T]``
+    cash array: cash moves are summed per bar, positions valued in one pass.
+    """
+    t = close_ff.shape[1]
+    closed = tc.reason != OPEN
+    d, sh = tc.direction, tc.size
+    cash_in = -(d * sh * tc.entry_price + tc.entry_fees)
+    cash_out = d * sh * tc.exit_price - tc.exit_fees
+    cash = init + np.cumsum(np.bincount(tc.entry_idx, cash_in, t)
+                            + np.bincount(tc.exit_idx[closed], cash_out[closed], t))
+    local = tc.row - c * s
+    flat = local * t
+    n = s * t
+    dp = (np.bincount(flat + tc.entry_idx, d * sh, n)
+          - np.bincount((flat + tc.exit_idx)[closed], (d * sh)[closed], n)).reshape(s, t)
+    pos = np.cumsum(dp, axis=1, out=dp)
+    pos[np.abs(pos) < 1e-9] = 0.0
+    value = cash + np.einsum("st,st->t", pos, close_ff)
+    opened = np.bincount(tc.entry_idx, minlength=t) - np.bincount(tc.exit_idx[closed], minlength=t)
+    return value, np.cumsum(opened) / s
+
+
+def symbol_stats(panel: Panel, trades: Trades, init_cash: np.ndarray, combo: int,
+                 keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One combination's per-symbol statistics ``[S, N]`` and sampled equity ``[S, K]``."""
+    s = panel.shape[0]
+    tc = _block(trades, s, combo)
+    rows = np.arange(combo * s, (combo + 1) * s)
+    value, pos = equity(tc, rows, init_cash[rows], ffill_close(panel.close))
+    st = curve_stats(value, init_cash[rows], pos) | trade_stats(tc, tc.row - combo * s, s)
+    return np.stack([st[k] for k in NAMES], axis=1), value[:, keep]
+
+
+def _portfolio(total: np.ndarray, init: float, held: np.ndarray, tc: Trades) -> np.ndarray:
     st = curve_stats(total, np.array([init]), np.zeros_like(total))
     st |= trade_stats(tc, np.zeros(len(tc), dtype=np.int64), 1)
-    st["exposure"] = np.array([(pos != 0).mean()])
+    st["exposure"] = np.array([held.mean()])
     return np.array([st[k][0] for k in NAMES])
-
-
-def symbol_equity(panel: Panel, trades: Trades, init_cash: np.ndarray, combo: int,
-                  keep: np.ndarray) -> np.ndarray:
-    """``[S, K]`` sampled equity of one combination's symbols."""
-    s = panel.shape[0]
-    rows = np.arange(combo * s, (combo + 1) * s)
-    lo, hi = np.searchsorted(trades.row, [combo * s, (combo + 1) * s])
-    value, _ = equity(trades.take(slice(lo, hi)), rows, init_cash[rows], ffill_close(panel.close))
-    return value[:, keep]

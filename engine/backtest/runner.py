@@ -24,7 +24,7 @@ from engine.backtest import strategies
 from engine.backtest.errors import BacktestError
 from engine.backtest.grid import Grid, build, estimate_bytes
 from engine.backtest.orders import fill_orders
-from engine.backtest.result import BacktestResult, Settings, period_stats, symbol_equity
+from engine.backtest.result import BacktestResult, Settings, period_stats, symbol_stats
 from engine.backtest.sim import RowParams, simulate
 from engine.backtest.stats import NAMES
 from storage.types import Panel
@@ -153,15 +153,16 @@ class MLXBacktester:
         if rank_by in ("max_drawdown", "max_drawdown_minutes"):
             score = -np.nan_to_num(ranked[:, col], nan=np.inf)
         best = int(np.argmax(score))
-        result.symbol_equity[best] = symbol_equity(panel, trades, row_params.init_cash, best,
-                                                   result.equity_ts_idx)
+        neighbours = grid.neighbours(best)
+        result.symbols[best], result.symbol_equity[best] = symbol_stats(
+            panel, trades, row_params.init_cash, best, result.equity_ts_idx)
         report("done", 1.0)
         return BacktestResult(
             strategy=strat.name, grid={n: list(v) for n, v in zip(grid.names, grid.values,
                                                                    strict=True)},
             combos=[dict(cb) for cb in grid.combos], symbols=panel.symbols, skipped=skipped,
             start=start, end=end, split=split, settings=settings, code_version=code_version(),
-            rank_by=rank_by, best=best, neighbours=grid.neighbours(best), trades=trades,
+            rank_by=rank_by, best=best, neighbours=neighbours, trades=trades,
             ts=panel.ts, stats=result,
         )
 

@@ -44,6 +44,8 @@ OPEN, SIGNAL, STOP_LOSS, TRAILING, TAKE_PROFIT, TIME_STOP, SESSION_END = range(7
 
 F64 = mx.float64
 _NO_COMPILE = False
+#: Minutes of an open position scanned per iteration (see the module docstring).
+WINDOW = 32
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,7 @@ def simulate(
     row_symbol: np.ndarray,
     row_variant: np.ndarray,
     *,
-    window: int = 32,
+    window: int = WINDOW,
     progress: Callable[[int, int], None] | None = None,
 ) -> Trades:
     """Run every row's position machine; returns all trades (see the module docstring).
@@ -361,36 +363,66 @@ def _simulate(
         mx.array(params.init_cash, F64), mx.zeros((r,), mx.bool_), izeros, izeros,
         mx.ones((r,), F64), zeros, zeros, zeros, zeros, mx.zeros((r,), mx.bool_),
     )
-    records: list[tuple[mx.array, ...]] = []
+    # Rows finish at different times (a row with few trades is done early): every
+    # few iterations the still-active rows are compacted, so the work follows the
+    # rows left rather than the busiest one. ``rowid`` maps positions to rows.
+    rowid = np.arange(r)
+    records: list[tuple[np.ndarray, tuple[mx.array, ...]]] = []
+    finished: list[tuple[np.ndarray, tuple[np.ndarray, ...]]] = []
+    pending: list[tuple[mx.array, ...]] = []
     it = 0
     while True:
         state, rec = step(state, consts, pvals)
-        records.append(rec)
+        pending.append(rec)
         it += 1
-        if it % 8 == 0:
-            mx.eval(state, records[-8:])
-            if bool(mx.all(state[-1]).item()):
-                break
-            if progress is not None:
-                progress(int(mx.sum(state[-1]).item()), r)
-    return _collect(records, state, close, row_symbol, t, params.slippage)
+        if it % 8:
+            continue
+        mx.eval(state, pending)
+        records.extend((rowid, rec) for rec in pending)
+        pending = []
+        done = np.array(state[-1])
+        if done.all():
+            break
+        if progress is not None:
+            progress(r - int((~done).sum()), r)
+        active = np.nonzero(~done)[0]
+        if len(active) <= len(rowid) // 2 and len(rowid) > 64:
+            finished.append((rowid[done], tuple(np.array(x)[done] for x in state[:8])))
+            keep = mx.array(active.astype(np.int32))
+            state = tuple(mx.take(x, keep) for x in state)
+            consts = (*consts[:9], *(mx.take(x, keep) for x in consts[9:]))
+            pvals = tuple(mx.take(x, keep) for x in pvals)
+            rowid = rowid[active]
+            mx.eval(state, consts, pvals)
+    finished.append((rowid, tuple(np.array(x) for x in state[:8])))
+    return _collect(records, finished, close, row_symbol, t, params.slippage)
 
 
-def _collect(records: list[tuple[mx.array, ...]], state: tuple[mx.array, ...],
+def _collect(records: list[tuple[np.ndarray, tuple[mx.array, ...]]],
+             finished: list[tuple[np.ndarray, tuple[np.ndarray, ...]]],
              close: np.ndarray, row_symbol: np.ndarray, t: int, slip: np.ndarray) -> Trades:
     """Closed trades from the per-iteration records, then the positions still open."""
-    mx.eval(records)
-    cols = [np.stack([np.array(rec[k]) for rec in records], axis=1) for k in range(11)]
-    rr, kk = np.nonzero(cols[0])
-    closed = [rr, *(c[rr, kk] for c in cols[1:])]
+    parts: list[list[np.ndarray]] = [[] for _ in range(11)]
+    for rowid, rec in records:
+        mask = np.array(rec[0])
+        if not mask.any():
+            continue
+        parts[0].append(rowid[mask])
+        for k in range(1, 11):
+            parts[k].append(np.array(rec[k])[mask])
+    closed = [np.concatenate(p) if p else np.zeros(0) for p in parts]
     # Positions still open at the end: valued at the symbol's last close, no exit fees.
-    _, in_pos, _, e, d, shares, eprice, efees = (np.array(x) for x in state[:8])
-    rows = np.nonzero(in_pos & (e < t))[0]
+    rowid = np.concatenate([f[0] for f in finished])
+    _, in_pos, _, e, d, shares, eprice, efees = (
+        np.concatenate([f[1][k] for f in finished]) for k in range(8))
+    sel = np.nonzero(in_pos & (e < t))[0]
+    rows = rowid[sel]
     sl = slip[rows]
+    e, d, shares, eprice, efees = e[sel], d[sel], shares[sel], eprice[sel], efees[sel]
     still = [
-        rows, e[rows], np.full(len(rows), t - 1), d[rows], shares[rows], eprice[rows],
-        _last_close(close)[row_symbol[rows]], efees[rows], np.zeros(len(rows)),
-        np.full(len(rows), OPEN), shares[rows] * np.abs(eprice[rows]) * sl / (1.0 + d[rows] * sl),
+        rows, e, np.full(len(rows), t - 1), d, shares, eprice,
+        _last_close(close)[row_symbol[rows]], efees, np.zeros(len(rows)),
+        np.full(len(rows), OPEN), shares * np.abs(eprice) * sl / (1.0 + d * sl),
     ]
     f = [np.concatenate([a, b]) for a, b in zip(closed, still, strict=True)]
     order = np.lexsort((f[1], f[0]))

@@ -66,6 +66,7 @@ def test_result_round_trips_through_duckdb(db: Path) -> None:
         got = load_run(c, run_id)
     assert got.run["combos"] == res.combos and got.run["best"] == res.best
     assert got.run["neighbours"] == res.neighbours
+    assert set(res.stats.symbols) == {res.best}
     s = got.stats.to_pydict()
     table = {(cb, sym, per, st): v for cb, sym, per, st, v in
              zip(s["combo"], s["symbol"], s["period"], s["stat"], s["value"], strict=True)}
@@ -76,7 +77,9 @@ def test_result_round_trips_through_duckdb(db: Path) -> None:
                 assert arr is not None
                 np.testing.assert_equal(table[(c, "*", per, name)], arr[c, i])
             for j, sym in enumerate(res.symbols):
-                np.testing.assert_equal(table[(c, sym, "all", name)], res.stats.symbols[c, j, i])
+                if c in res.stats.symbols:
+                    np.testing.assert_equal(table[(c, sym, "all", name)],
+                                            res.stats.symbols[c][j, i])
     assert got.trades.num_rows == len(res.trades)
     np.testing.assert_allclose(np.sort(got.trades["pnl"].to_numpy()), np.sort(res.trades.pnl))
     assert got.equity.num_rows > 0

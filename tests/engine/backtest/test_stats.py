@@ -12,6 +12,7 @@ from _vbt import vbt_portfolio
 from test_parity import _params, _signals
 
 from engine.backtest.orders import fill_orders
+from engine.backtest.result import portfolio_value
 from engine.backtest.sim import simulate
 from engine.backtest.stats import ANN_FACTOR, curve_stats, equity, ffill_close, trade_stats
 from storage.types import Panel
@@ -45,6 +46,10 @@ def _check(vbt: Any, panel: Panel, **kw: Any) -> None:
     rows = np.arange(s)
     value, pos = equity(trades, rows, params.init_cash, ffill_close(panel.close))
     np.testing.assert_allclose(value, pf.value().to_numpy().T, rtol=1e-12)
+    total, held = portfolio_value(trades, s, 0, float(params.init_cash.sum()),
+                                  ffill_close(panel.close))
+    np.testing.assert_allclose(total, value.sum(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(held, (pos != 0).mean(axis=0))
     ours = curve_stats(value, params.init_cash, pos) | trade_stats(trades, trades.row, s)
     year = pd.Timedelta(minutes=ANN_FACTOR)
     ra = pf.returns_acc(year_freq=year)
