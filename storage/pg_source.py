@@ -46,6 +46,8 @@ if TYPE_CHECKING:
 #: Column types read as ``float8`` on the server (exact: every value fits).
 _EXACT_FLOAT = ("double precision", "real", "smallint", "integer")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+#: Most symbols read as one branch each (the server plans ~650 in tens of ms).
+MAX_BRANCHES = 2000
 _HOUR = dt.timedelta(hours=1)
 _READ_ONLY = "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
 #: No parallel workers either: they would be processes on the user's server
@@ -272,12 +274,22 @@ class PgSession:
     def _cuts(self, plan: ReadPlan, parts: int) -> list[str]:
         if parts < 2:
             return []
-        if plan.starts is not None and not plan.others and self.info.indexed:
-            syms = sorted(plan.starts)
+        if self._per_symbol(plan):
+            syms = sorted(plan.starts or ())
             if len(syms) < parts:
                 return []
             return [syms[len(syms) * i // parts] for i in range(1, parts)]
         return self.split_points(parts)
+
+    def _per_symbol(self, plan: ReadPlan) -> bool:
+        """One index range scan per symbol: an index to use, and not so many
+        symbols that planning the union costs more than one scan."""
+        return (
+            self.info.indexed
+            and plan.starts is not None
+            and not plan.others
+            and len(plan.starts) <= MAX_BRANCHES
+        )
 
     def _query(self, plan: ReadPlan, lo: str | None, hi: str | None) -> sql.Composable:
         from psycopg import sql
@@ -300,7 +312,7 @@ class PgSession:
             return sql.SQL("SELECT {} FROM {} t").format(cols, rel) + _where(ranged) + order
 
         starts = dict(plan.starts)
-        if self.info.indexed and not plan.others:
+        if self._per_symbol(plan):
             # One index range scan per symbol, merged in (symbol, ts) order; a
             # stream's symbols are its share of the list (cut in Python order).
             starts = {
