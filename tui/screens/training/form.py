@@ -49,8 +49,7 @@ class TrainForm(VerticalScroll):
         for f in FIELDS:
             with Horizontal(classes="row"):
                 yield Label(f.label)
-                yield Input(f.default, placeholder=f.hint if not f.default else "",
-                            id=f"f-{f.key}")
+                yield Input(f.default, id=f"f-{f.key}")
             yield Static(f.hint, classes="hint", id=f"h-{f.key}")
 
     def values(self) -> dict[str, str]:

@@ -93,13 +93,19 @@ class ModelDetail(Vertical):
     DEFAULT_CSS = """
     ModelDetail { height: 1fr; }
     ModelDetail #md-config { width: 48; height: 1fr; overflow-y: auto; }
+    ModelDetail #md-curves { width: 1fr; height: 1fr; }
+    ModelDetail #md-legend { height: 1; }
     ModelDetail BrailleChart { width: 1fr; height: 1fr; }
     """
 
     def compose(self) -> ComposeResult:
         with Horizontal():
             yield Static("Enter on a model shows its config and curves.", id="md-config")
-            yield BrailleChart(id="md-chart")
+            with Vertical(id="md-curves"):
+                yield Static(Text.assemble(("━ loss  ", LOSS), ("━ val loss  ", VAL_LOSS),
+                                           ("━ selection accuracy  ", ACC),
+                                           ("━ sparsity", SPARSE)), id="md-legend")
+                yield BrailleChart(id="md-chart")
 
     def show(self, path: Path) -> dict[str, Any]:
         """Show model ``path`` (best checkpoint); returns its config (the tests read it)."""

@@ -210,7 +210,7 @@ class TrainingScreen(Screen[None]):
     # -- job messages ----------------------------------------------------------
     def on_job_progress(self, msg: JobProgress) -> None:
         if msg.name == PRECHECK:
-            if self._precheck_for is self.request:
+            if self._precheck_for == self.request:
                 self.report = msg.event
                 self.query_one(PrecheckView).show(msg.event)
                 self._update_buttons()
@@ -220,7 +220,7 @@ class TrainingScreen(Screen[None]):
     def on_job_finished(self, msg: JobFinished) -> None:
         if msg.name == PRECHECK:
             if msg.state == JobState.FAILED.value and self.report is None \
-                    and self._precheck_for is self.request:
+                    and self._precheck_for == self.request:
                 self.query_one(PrecheckView).failed(msg.error or "precheck failed")
             return
         if msg.name != TRAIN:

@@ -1,0 +1,299 @@
+"""The Training screen: form validation, precheck, a real tiny training, cancel, crash, quit.
+
+The prechecks and trainings are the real ``avwap precheck --json`` and
+``avwap train --progress-json`` in child processes, on the demo cache; waits
+are on the runtime's jobs (``Runtime.wait``), never on the clock.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from models.selector import Selector
+from tui.runtime.jobs import JobState
+from tui.screens.common.confirm import Confirm
+from tui.screens.console.indicators_pane import IndicatorsPane
+from tui.screens.training.form import TrainForm
+from tui.screens.training.models_view import ModelDetail, ModelsTable
+from tui.screens.training.request import TrainRequest
+from tui.screens.training.run_view import RunView
+from tui.screens.training.screen import TrainingScreen
+
+SIZE = (160, 48)
+
+
+@pytest.fixture(autouse=True)
+def models_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "models"
+    monkeypatch.setenv("AVWAP_MODELS_DIR", str(root))
+    return root
+
+
+async def open_training(pilot, *, debounce: float = 0.0, min_samples: int = 10,
+                        **fields: str) -> TrainingScreen:
+    app = pilot.app
+    await pilot.pause()
+    await app.console_screen.session.settled()
+    await pilot.press("2")
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, TrainingScreen)
+    screen.debounce_s, screen.min_samples = debounce, min_samples
+    form = screen.query_one(TrainForm)
+    for key, text in {"days": "2", "epochs": "2", **fields}.items():
+        form.set_value(key, text)
+    await pilot.pause()
+    return screen
+
+
+async def prechecked(pilot, screen: TrainingScreen) -> dict:
+    """The report of the precheck for the form as it is now (earlier ones are dropped)."""
+    for _ in range(100):  # each edit restarts the precheck: wait out the superseded ones
+        await pilot.pause()
+        await pilot.app.runtime.wait("precheck")
+        await pilot.pause()
+        if screen.report is not None:
+            return screen.report
+    raise AssertionError("the precheck reported nothing")
+
+
+async def test_each_bad_field_is_marked_and_start_stays_disabled(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_training(pilot, debounce=1e6)
+        form = screen.query_one(TrainForm)
+        bad = {"days": ("0", "days must be from 1"), "interval": ("391", "from 1 to 390"),
+               "epochs": ("ten", "whole number"), "lookback": ("1000", "shorter than 2 days"),
+               "name": ("no spaces", "letters, digits"), "top_k": ("0", "top-k must be")}
+        for key, (text, why) in bad.items():
+            form.set_value(key, text)
+            await pilot.pause()
+            assert why in screen.errors[key], (key, screen.errors)
+            hint = str(screen.query_one(f"#h-{key}").render())
+            assert why in hint and hint.startswith("✗")
+            assert screen.query_one("#start").disabled
+            form.set_value(key, {"days": "2", "interval": "15", "epochs": "2", "lookback": "120",
+                                 "name": "ok-name", "top_k": "10"}[key])
+            await pilot.pause()
+            assert key not in screen.errors
+        assert screen.request is not None
+
+
+async def test_a_broken_list_is_marked(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_training(pilot, debounce=1e6)
+        form = screen.query_one(TrainForm)
+        from textual.widgets import Select
+
+        form.query_one(Select).value = "broken"
+        await pilot.pause()
+        assert "list" in screen.errors and screen.request is None
+        assert screen.query_one("#start").disabled
+
+
+async def test_below_the_minimum_start_is_disabled_with_the_remedies(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_training(pilot, min_samples=100_000)
+        report = await prechecked(pilot, screen)
+        assert report["ok"] is False and report["exact"] < 100_000
+        assert "Insufficient samples for training" in report["error"]
+        for remedy in ("more days", "a lower interval", "more tickers"):
+            assert remedy in report["error"]
+        assert screen.query_one("#start").disabled
+        summary = str(screen.query_one("#pc-summary").render())
+        assert "Insufficient samples" in summary and "estimate" in summary
+
+
+async def test_a_tiny_training_from_the_screen_ends_listed_and_usable(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_training(pilot, name="tiny")
+        report = await prechecked(pilot, screen)
+        assert report["ok"] and report["exact"] == report["train"] + report["val"]
+        assert report["epoch_s"] > 0
+        assert not screen.query_one("#start").disabled
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert screen.query_one("#cancel").disabled is False
+        job = await app.runtime.wait("train")
+        await pilot.pause()
+        assert job is not None and job.state is JobState.DONE, (job and job.error)
+        run = screen.query_one(RunView)
+        assert len(run.loss) == 2 and run.finished == "done"
+        assert run.eval is not None and run.eval["verdict"]
+        assert run.query_one("#run-eval").display
+        table = screen.query_one(ModelsTable)
+        assert [m.name for m in table.models] == ["tiny"]
+        cfg = screen.query_one(ModelDetail).show(table.models[0].path)
+        assert cfg["name"] == "tiny" and cfg["top_k"] == 10
+        # Make it active: the console's Indicators pane switches to its picks.
+        screen.use_model("tiny")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.query_one(ModelsTable).models[0].active
+        await pilot.press("1")
+        await app.console_screen.session.step_next()
+        frame = await app.console_screen.session.step_next()
+        app.console_screen.show_frame(frame)
+        await pilot.pause()
+        assert "model tiny" in app.console_screen.query_one(IndicatorsPane).title
+
+
+async def test_cancel_mid_run_keeps_a_usable_checkpoint(make_app, models_root: Path) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_training(pilot, name="long", epochs="500")
+        await prechecked(pilot, screen)
+        await pilot.press("ctrl+t")
+        run = screen.query_one(RunView)
+        for _ in range(3000):  # until the first epoch's checkpoint is written
+            await pilot.pause(0.05)
+            if run.loss:
+                break
+        assert run.loss, "no epoch finished"
+        await pilot.press("ctrl+x")
+        job = await app.runtime.wait("train")
+        await pilot.pause()
+        assert job is not None and job.state is JobState.CANCELLED
+        assert len(run.loss) < 500
+        assert [m.name for m in screen.query_one(ModelsTable).models] == ["long"]
+        assert Selector.load(models_root / "long").top_k == 10
+
+
+async def test_a_crashed_training_shows_its_error(make_app, monkeypatch) -> None:
+    def crash(self, db, **kw):
+        return [sys.executable, "-c", "import sys; print('boom: out of memory', "
+                "file=sys.stderr); sys.exit(1)"]
+
+    monkeypatch.setattr(TrainRequest, "train_argv", crash)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_training(pilot, debounce=1e6)
+        screen.report = {"ok": True}  # the precheck's verdict, without running one
+        await pilot.press("ctrl+t")
+        job = await app.runtime.wait("train")
+        await pilot.pause()
+        assert job is not None and job.state is JobState.FAILED
+        run = screen.query_one(RunView)
+        assert run.finished == "exit code 1: boom: out of memory"
+        assert "boom: out of memory" in str(run.query_one("#run-status").render())
+
+
+async def test_two_trainings_at_once_are_refused(make_app, monkeypatch) -> None:
+    monkeypatch.setattr(TrainRequest, "train_argv", lambda self, db, **kw: [
+        sys.executable, "-c", "import signal; signal.pause()"])
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_training(pilot, debounce=1e6)
+        screen.report = {"ok": True}
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert screen.query_one("#start").disabled
+        screen.action_start()
+        await pilot.pause()
+        assert any("already running" in str(n.message) for n in app._notifications), [
+            str(n.message) for n in app._notifications]
+        app.runtime.cancel("train")
+        await app.runtime.wait("train")
+
+
+async def test_quit_during_a_training_asks_first(make_app, monkeypatch) -> None:
+    monkeypatch.setattr(TrainRequest, "train_argv", lambda self, db, **kw: [
+        sys.executable, "-c", "import signal; signal.pause()"])
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_training(pilot, debounce=1e6)
+        screen.report = {"ok": True}
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        job = app.runtime.job("train")
+        assert job is not None and job.state is JobState.RUNNING
+        for _ in range(600):  # until the export is done and the child runs
+            await pilot.pause(0.05)
+            if job.pid is not None:
+                break
+        assert job.pid is not None
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("escape")  # stay
+        await pilot.pause()
+        assert job.state is JobState.RUNNING and app.is_running
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.press("s")  # stop it, then quit
+        await pilot.pause()
+        assert job.state is JobState.CANCELLED
+        assert job.returncode is not None  # the child is gone, not orphaned
+
+
+def write_model(root: Path, name: str, acc: float) -> None:
+    """A model folder as training leaves it (fixed dates, for snapshots)."""
+    ck = root / name / "ckpt-0000002"
+    ck.mkdir(parents=True)
+    (root / name / "checkpoint.json").write_text(json.dumps(
+        {"best": "ckpt-0000002", "last": "ckpt-0000002"}))
+    (ck / "config.json").write_text(json.dumps({
+        "name": name, "created": "2025-11-22T10:00:00+00:00", "tickers": ["SPY", "AAPL"],
+        "start": "2025-11-03", "end": "2025-11-21", "lookback": 120, "horizon": 15,
+        "top_k": 10, "interval": 15, "days": 15, "val_days": 3, "seed": 0,
+        "samples": {"train": 900, "val": 300}, "features": ["a"] * 152, "outputs": ["b"] * 131}))
+    (ck / "metrics.json").write_text(json.dumps([
+        {"epoch": 1, "loss": 0.70, "val_loss": 0.69, "selection_accuracy": acc - 0.05,
+         "sparsity": 0.6},
+        {"epoch": 2, "loss": 0.66, "val_loss": 0.67, "selection_accuracy": acc,
+         "sparsity": 0.8}]))
+    (root / name / "evaluation.json").write_text(json.dumps(
+        {"verdict": "The model beats every baseline"}))
+
+
+def test_training_screen_idle(snap_compare, make_app) -> None:
+    async def before(pilot) -> None:
+        await open_training(pilot, debounce=1e6)
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=before)
+
+
+def test_training_screen_during_a_run(snap_compare, make_app) -> None:
+    events = [
+        {"event": "build", "tickers": 6, "days": 2},
+        {"event": "start", "name": "demo", "epochs": 4, "steps_per_epoch": 10,
+         "batch_size": 256, "train_samples": 2560, "val_samples": 600, "features": 152,
+         "outputs": 131, "resumed_at": None},
+        *({"event": "epoch", "epoch": e, "epochs": 4, "global_step": 10 * e,
+           "loss": 0.70 - 0.02 * e, "val_loss": 0.69 - 0.01 * e,
+           "selection_accuracy": 0.30 + 0.03 * e, "sparsity": 0.5 + 0.1 * e,
+           "mean_weight": 0.4, "eta_s": 30.0 * (4 - e), "best": True} for e in (1, 2, 3)),
+        {"event": "step", "epoch": 4, "step": 5, "steps": 10, "global_step": 35, "loss": 0.61},
+    ]
+
+    async def before(pilot) -> None:
+        screen = await open_training(pilot, debounce=1e6)
+        run = screen.query_one(RunView)
+        run.reset("Starting demo…")
+        for ev in events:
+            run.apply(ev)
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=before)
+
+
+def test_models_browser(snap_compare, make_app, models_root: Path) -> None:
+    write_model(models_root, "curated-a", 0.41)
+    write_model(models_root, "curated-b", 0.38)
+    (models_root / "active.json").write_text(json.dumps({"name": "curated-b"}))
+
+    async def before(pilot) -> None:
+        screen = await open_training(pilot, debounce=1e6)
+        await pilot.press("ctrl+o")
+        table = screen.query_one(ModelsTable)
+        screen.query_one(ModelDetail).show(table.models[0].path)
+        await pilot.pause()
+
+    assert snap_compare(make_app(), terminal_size=SIZE, run_before=before)
