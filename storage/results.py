@@ -91,7 +91,8 @@ def list_runs(cache: Cache) -> list[dict[str, Any]]:
         rows = cur.execute(
             """
             SELECT r.run_id, r.created_at, r.strategy, r.start_date, r.end_date,
-                   json_array_length(r.symbols) AS n_symbols, json_array_length(r.combos) AS n_combos,
+                   json_array_length(r.symbols) AS n_symbols,
+                   json_array_length(r.combos) AS n_combos,
                    max(CASE WHEN s.stat = 'total_return' THEN s.value END) AS total_return,
                    max(CASE WHEN s.stat = 'sharpe' THEN s.value END) AS sharpe,
                    max(CASE WHEN s.stat = 'max_drawdown' THEN s.value END) AS max_drawdown,
@@ -136,7 +137,8 @@ def delete_run(cache: Cache, run_id: int) -> None:
     """Remove a run and everything saved with it (one transaction)."""
     cur = cache.cursor()
     try:
-        hit = cur.execute("SELECT count(*) FROM backtest_runs WHERE run_id = ?", [run_id]).fetchone()
+        hit = cur.execute("SELECT count(*) FROM backtest_runs WHERE run_id = ?",
+                          [run_id]).fetchone()
         if not hit or not hit[0]:
             raise CacheError(f"no backtest run {run_id} in {cache.path} (see `avwap backtests`)")
         cur.execute("BEGIN TRANSACTION")

@@ -33,7 +33,9 @@ from engine.backtest.errors import BacktestError
 
 PRICE_NAMES: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 FUNCTIONS: dict[str, int] = {"prev": 1, "cross_above": 2, "cross_below": 2}
-_TOKEN = re.compile(r"\s*(?:(\d+\.\d*|\.\d+|\d+)|([A-Za-z_][A-Za-z_0-9]*)|(<=|>=|==|!=|[<>+\-*/(),]))")
+_TOKEN = re.compile(
+    r"\s*(?:(\d+\.\d*|\.\d+|\d+)|([A-Za-z_][A-Za-z_0-9]*)|(<=|>=|==|!=|[<>+\-*/(),]))"
+)
 _KEYWORDS = {"and", "or", "not"}
 _CMP = {"<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
         "==": np.equal, "!=": np.not_equal}
@@ -185,7 +187,8 @@ class _Parser:
         self.expect(")")
         if len(args) != FUNCTIONS[tok.text]:
             raise ExpressionError(
-                f"expression: {tok.text}() takes {FUNCTIONS[tok.text]} argument(s), got {len(args)}")
+                f"expression: {tok.text}() takes {FUNCTIONS[tok.text]} argument(s), "
+                f"got {len(args)}")
         return ("call", tok.text, *args)
 
 
@@ -212,7 +215,7 @@ def names_in(node: Node) -> list[str]:
 
 
 def check_names(node: Node, known: Iterable[str]) -> list[str]:
-    """The names used (all known) or ``ExpressionError`` naming the unknown ones with suggestions."""
+    """The names used (all known), or ``ExpressionError`` naming unknown ones with suggestions."""
     known_l = list(known)
     used = names_in(node)
     bad = [n for n in used if n not in known_l]
@@ -277,7 +280,8 @@ def _cond(node: Node, values: Mapping[str, np.ndarray]) -> np.ndarray:
 def _num(node: Node, values: Mapping[str, np.ndarray]) -> np.ndarray:
     out = evaluate(node, values)
     if out.dtype == np.bool_:
-        raise ExpressionError("expression: arithmetic and comparisons need numbers, got a condition")
+        raise ExpressionError(
+            "expression: arithmetic and comparisons need numbers, got a condition")
     return out
 
 

@@ -31,9 +31,11 @@ def to_tables(res: BacktestResult) -> RunTables:
         symbol.append(np.repeat(syms, n))
         period.append(np.full(s * n, "all", dtype=object))
         value.append(arr.reshape(-1))
-    for name, arr in (("all", st.portfolio), ("in", st.in_sample), ("out", st.out_sample)):
-        if arr is None:
+    periods = (("all", st.portfolio), ("in", st.in_sample), ("out", st.out_sample))
+    for name, maybe in periods:
+        if maybe is None:
             continue
+        arr = maybe
         combo.append(np.repeat(np.arange(c), n))
         symbol.append(np.full(c * n, "*", dtype=object))
         period.append(np.full(c * n, name, dtype=object))

@@ -78,7 +78,8 @@ class MLXBacktester:
         strat = strategies.get(strategy)
         grid = build(strat, dict(params or {}))
         if rank_by not in NAMES:
-            raise BacktestError(f"unknown statistic {rank_by!r} to rank by (known: {', '.join(NAMES)})")
+            raise BacktestError(
+                f"unknown statistic {rank_by!r} to rank by (known: {', '.join(NAMES)})")
         start, end = _date(start_date), _date(end_date)
         if end < start:
             raise BacktestError(f"the end date {end} is before the start date {start}")
@@ -91,7 +92,8 @@ class MLXBacktester:
         if not syms:
             raise BacktestError("no symbols given")
         minutes = _minutes_between(start, end)
-        need = estimate_bytes(len(grid.variants), len(grid.combos), len(syms), minutes, len(outputs))
+        need = estimate_bytes(len(grid.variants), len(grid.combos), len(syms), minutes,
+                              len(outputs))
         if need > self.memory_limit:
             raise BacktestError(
                 f"the grid is too large: {len(grid.combos)} combinations x {len(syms)} symbols x "
@@ -104,10 +106,11 @@ class MLXBacktester:
             panel = self.cache.load_panel(syms, start, end)
         else:
             panel = panel.select([s for s in syms if s in panel.symbols])
-        has = panel.valid.any(axis=1)
+        has_bars = np.asarray(np.asarray(panel.valid).sum(axis=1) > 0)
+        has = [bool(x) for x in has_bars]
         skipped = tuple(s for s, ok in zip(panel.symbols, has, strict=True) if not ok)
         skipped += tuple(s for s in syms if s not in panel.symbols)
-        if not has.any():
+        if not any(has):
             raise BacktestError(
                 f"no bars between {start} and {end} for {', '.join(syms[:5])}"
                 f"{' …' if len(syms) > 5 else ''}")
@@ -128,8 +131,8 @@ class MLXBacktester:
             for k, a in enumerate(strat.signals(values, p, panel.minute_of_session)):
                 sig[k][v] = a & panel.valid
         orders = fill_orders(
-            *sig, panel.valid, panel.segments["session"], panel.minute_of_session,
-            panel.session_minutes, hold_overnight=settings.hold_overnight,
+            sig[0], sig[1], sig[2], sig[3], panel.valid, panel.segments["session"],
+            panel.minute_of_session, panel.session_minutes, hold_overnight=settings.hold_overnight,
             no_entry_minutes=settings.no_entry_minutes,
         )
         del sig

@@ -210,8 +210,8 @@ def _simulate(
 
     KNAMES = ("o_f", "h_f", "l_f", "ok_f", "forced_f", "xl_f", "xs_f", "next_entry", "el_f",
               "base_p", "base_o", "base_n", "tstop")
-    consts = (o_f, h_f, l_f, ok_f, forced_f, xl_f, xs_f, next_entry, el_f, base_p, base_o,
-              base_n, tstop)
+    consts: tuple[mx.array, ...] = (o_f, h_f, l_f, ok_f, forced_f, xl_f, xs_f, next_entry,
+                                    el_f, base_p, base_o, base_n, tstop)
     K: dict[str, mx.array] = dict(zip(KNAMES, consts, strict=True))
     PNAMES = tuple(p)
     pvals = tuple(p.values())

@@ -43,9 +43,8 @@ class Param:
         try:
             value = self.kind(text) if self.kind is not str else text.strip()
         except ValueError as e:
-            raise BacktestError(
-                f"parameter {self.name}: {text!r} is not a{'n int' if self.kind is int else ' number'}"
-            ) from e
+            what = "an integer" if self.kind is int else "a number"
+            raise BacktestError(f"parameter {self.name}: {text!r} is not {what}") from e
         if self.choices and value not in self.choices:
             raise BacktestError(
                 f"parameter {self.name}: {text!r} is not one of {', '.join(map(str, self.choices))}"

@@ -260,4 +260,5 @@ def _print_saved(console: Console, saved: Any) -> None:
     console.print(t)
     costs = ", ".join(f"{k}={v}" for k, v in run["settings"].items())
     console.print(f"settings: {costs}")
-    console.print(f"{saved.trades.num_rows:,} trades, {saved.equity.num_rows:,} equity points saved")
+    console.print(f"{saved.trades.num_rows:,} trades, "
+                  f"{saved.equity.num_rows:,} equity points saved")

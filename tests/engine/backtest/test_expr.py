@@ -56,7 +56,7 @@ def test_unknown_names_are_reported_with_suggestions() -> None:
     with pytest.raises(ExpressionError, match=r"unknown name 'avwap_sesion' \(did you mean "
                        r"avwap_session\?\); 'rsi14' \(did you mean rsi_14\?\)"):
         check_names(parse("close > avwap_sesion and rsi14 < 30"), KNOWN)
-    with pytest.raises(ExpressionError, match="unknown name 'zzz'$"):
+    with pytest.raises(ExpressionError, match=r"unknown name 'zzz'$"):
         check_names(parse("zzz > 1"), KNOWN)
     assert check_names(parse("close > sma_20"), KNOWN) == ["close", "sma_20"]
 

@@ -104,7 +104,7 @@ def test_fraction_of_equity_sizing_counts_costs() -> None:
 
 def test_intraday_rules_flat_at_session_end_and_no_late_entries() -> None:
     panel = make_panel(s=3, seed=5, missing=0.1)
-    s, t = panel.shape
+    s = panel.shape[0]
     sig = panel.valid[None].copy()  # an entry signal at every close
     none = np.zeros_like(sig)
     session = panel.segments["session"]
