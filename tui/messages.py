@@ -69,10 +69,17 @@ class SessionFailed(Message):
 
 @dataclass
 class FeedNotice(Message):
-    """A notice from the feed (``level`` info | warning | error)."""
+    """A notice from the feed (``level`` info | warning | error).
+
+    ``kind`` and ``until`` are the feed's tags (``storage.feeds.base.FeedEvent``):
+    a pacing wait and when it ends, the next reconnect attempt, a symbol whose
+    history arrived late …
+    """
 
     level: str
     text: str
+    kind: str = ""
+    until: float | None = None
 
 
 @dataclass

@@ -28,7 +28,7 @@ one typed attribute, never ``hasattr``.
 from __future__ import annotations
 
 import enum
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -131,4 +131,9 @@ class FeedSource(Protocol):
 
     async def aclose(self) -> None:
         """Stop every feed of this source and release its connections (prompt, idempotent)."""
+        ...
+
+    def prioritize(self, symbols: Sequence[str]) -> None:
+        """Serve ``symbols`` first where the source queues work (IB's backfill under
+        pacing puts the rows on screen first); a replay has nothing to queue."""
         ...

@@ -146,6 +146,11 @@ class IBLiveSession:
             raise IBFeedError("the IB feed started without a live minute")
         return cut
 
+    def prioritize(self, symbols: Sequence[str]) -> None:
+        """The rows on screen backfill first when IB's pacing makes requests wait."""
+        if self.feed is not None:
+            self.feed.prioritize(symbols)
+
     async def aclose(self) -> None:
         """Cancel a pending connect, stop streaming and disconnect (on the loop)."""
         self._closed = True

@@ -321,6 +321,9 @@ class ReplaySource:
         for feed in self._feeds:
             await feed.stop()
 
+    def prioritize(self, symbols: Sequence[str]) -> None:
+        """A replay reads every symbol at once: nothing to put first."""
+
 
 def _exchange_date(ts: np.datetime64) -> dt.date:
     """The exchange (New York) date of a UTC minute."""

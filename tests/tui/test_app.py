@@ -280,7 +280,9 @@ async def test_alert_fires_notification_and_bell(make_app, ready, replay) -> Non
 async def test_live_loop_replays_at_max_speed(make_app, ready) -> None:
     app = make_app(live=True, limit=30, render_interval=0.05)
     async with app.run_test(size=SIZE) as pilot:
-        await ready(pilot)  # waits until the feed worker has replayed its 30 minutes
+        await ready(pilot)
+        await app.console_screen.session.feed_finished()  # its 30 minutes replayed
+        await pilot.pause()
         screen = app.console_screen
         assert app.controller.feed.state is FeedState.DONE
         assert app.controller.frame.snapshot.ts == np.datetime64("2025-11-21T14:59")

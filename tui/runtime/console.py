@@ -43,6 +43,8 @@ class ConsoleSession(Job):
     """The console's live session (see the module docstring)."""
 
     kind = "console"
+    #: Quiet seconds after the last "late" notice before the list is re-warmed.
+    rewarm_delay_s = 5.0
 
     def __init__(self, controller: Controller, list_name: str, *, live: bool = True,
                  speed: float | None = 1.0) -> None:
@@ -57,6 +59,7 @@ class ConsoleSession(Job):
         self._switch: asyncio.Task[None] | None = None
         self._feed: asyncio.Task[None] | None = None
         self._side: set[asyncio.Task[None]] = set()  # picks requests, model reloads
+        self._rewarm: asyncio.TimerHandle | None = None
 
     @property
     def runtime(self) -> Runtime:
@@ -81,6 +84,8 @@ class ConsoleSession(Job):
 
     async def _close(self, source: object) -> None:
         self.controller.cancel()
+        if self._rewarm is not None:
+            self._rewarm.cancel()
         tasks = [t for t in (self._switch, self._feed, *self._side)
                  if t is not None and not t.done()]
         for t in tasks:
@@ -96,7 +101,27 @@ class ConsoleSession(Job):
         self.post(FeedStateChanged(state))
 
     def _on_event(self, event: FeedEvent) -> None:
-        self.post(FeedNotice(event.level, event.message))
+        self.post(FeedNotice(event.level, event.message, event.kind, event.until))
+        if event.kind == "late" and self.list_name is not None:
+            self._rewarm_soon()
+
+    def _rewarm_soon(self) -> None:
+        """Symbols whose history landed after their first live minutes were stepped
+        without it: warm the list again from the cache, once the burst of such
+        notices is over (the previous list keeps streaming meanwhile)."""
+        if self._rewarm is not None:
+            self._rewarm.cancel()
+        loop = asyncio.get_running_loop()
+        self._rewarm = loop.call_later(self.rewarm_delay_s, self._do_rewarm)
+
+    def _do_rewarm(self) -> None:
+        self._rewarm = None
+        if self.list_name is not None and not self.cancel_requested:
+            self.switch_list(self.list_name)
+
+    def prioritize(self, symbols: list[str]) -> None:
+        """The rows on screen first in the feed's queue (IB under pacing)."""
+        self.controller.source.prioritize(symbols)
 
     # -- what the screen asks --------------------------------------------------
     def switch_list(self, name: str) -> None:
@@ -155,6 +180,12 @@ class ConsoleSession(Job):
         """Wait until the list switch in progress (if any) has finished (tests, bench)."""
         while self._switch is not None and not self._switch.done():
             await asyncio.gather(self._switch, return_exceptions=True)
+
+    async def feed_finished(self) -> None:
+        """Wait until the feed loop has ended (a replay that ran out; tests)."""
+        await self.settled()
+        while self._feed is not None and not self._feed.done():
+            await asyncio.gather(self._feed, return_exceptions=True)
 
     async def step_next(self) -> Frame | None:
         """One replayed minute now, without pacing (tests and the benchmark)."""

@@ -23,6 +23,7 @@ Text from data (symbols, list names, errors, feed notices) is shown through
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on
@@ -63,6 +64,25 @@ from tui.views import ChartSeries
 
 if TYPE_CHECKING:
     from tui.app import AvwapApp
+
+
+def feed_notice(msg: FeedNotice, now: float) -> str | None:
+    """The status bar's standing notice for a feed notice (``None``: leave it as is).
+
+    A pacing wait shows its reason and ETA, a dropped gateway the next attempt,
+    a terminal error stays; their end ("pacing_done", "restored", "reconnected")
+    clears it.
+    """
+    eta = "" if msg.until is None else f" (~{max(0, round(msg.until - now))} s)"
+    if msg.kind == "pacing":
+        return f"IB pacing: {msg.text}{eta}"
+    if msg.kind == "retry":
+        return f"next attempt{eta}"
+    if msg.kind == "terminal":
+        return msg.text
+    if msg.kind in ("pacing_done", "restored", "reconnected"):
+        return ""
+    return None
 
 #: Cells the AVWAP pane keeps before the watchlist may widen (anchor, level, z, ±1σ).
 RIGHT_MIN = 50
@@ -201,9 +221,15 @@ class ConsoleScreen(Screen[None]):
             if ctl.frame is not None:
                 self.show_frame(ctl.frame)  # the last minute, whatever the throttle holds
             self.notify("Replay finished: the last minute of the cache is on screen.")
-        status.set(state=msg.state)
+        if msg.state in (FeedState.DOWN, FeedState.STALLED):
+            status.set(state=msg.state, lag_ms=None)  # no bars: no lag to speak of
+        else:
+            status.set(state=msg.state)
 
     def on_feed_notice(self, msg: FeedNotice) -> None:
+        notice = feed_notice(msg, time.time())
+        if notice is not None:
+            self.query_one(StatusBar).set(notice=notice)
         if msg.level in ("warning", "error"):
             self.notify(fmt.safe(msg.text), title="Feed", timeout=8,
                         severity="error" if msg.level == "error" else "warning")
@@ -305,6 +331,10 @@ class ConsoleScreen(Screen[None]):
         self._show_symbol(msg.symbol)
         if self.session is not None:
             self.session.request_picks(msg.symbol)  # the model's picks for it: PicksReady
+            wl = self.query_one(Watchlist)
+            top = int(wl.scroll_offset.y)
+            rows = range(top, min(len(wl.symbols), top + max(1, wl.size.height - 1)))
+            self.session.prioritize([wl.row_symbol(r) for r in rows])  # IB: on-screen first
 
     def on_picks_ready(self, msg: PicksReady) -> None:
         """The model's picks arrived (highlight change or a model made active)."""

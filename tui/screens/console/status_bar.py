@@ -40,6 +40,9 @@ class Status:
     warm: float | None = None  # warm-up progress while backfilling
     alerts: int = 0
     feed_kind: str = "replay"
+    #: The feed's standing condition, said once: a pacing wait and its ETA, the
+    #: next reconnect attempt, a terminal error ("" when there is none).
+    notice: str = ""
 
 
 class StatusBar(Static):
@@ -81,13 +84,15 @@ class StatusBar(Static):
         ]
         if s.alerts:
             fields.append((4, f"  {fmt.plural(s.alerts, 'alert')}", "bold #d29922"))
+        if s.notice:
+            fields.insert(1, (1, f"  {s.notice}", "bold #d29922"))
         width = (self.content_size.width if width is None else width) or 10_000
         kept: set[int] = set()
         used = 0
         for k in sorted(range(len(fields)), key=lambda k: fields[k][0]):
             n = len(fields[k][1])
             if used + n > width and kept:
-                continue
+                break  # strictly by priority: a later field never takes an earlier's place
             kept.add(k)
             used += n
         return Text.assemble(*((text, style) for k, (_, text, style) in enumerate(fields)
