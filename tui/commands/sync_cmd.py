@@ -158,7 +158,7 @@ class _RateColumn(ProgressColumn):
 
 #: DuckDB's buffer pool during a sync: the writes stream through it, and the
 #: reader threads hold a few chunks beside it (peak RSS under 400 MB).
-SYNC_MEMORY_LIMIT = "128MB"
+SYNC_MEMORY_LIMIT = "64MB"
 
 
 class _CtrlC:
