@@ -1,0 +1,251 @@
+"""The Backtests screen on real saved runs: sort, filter, open, trade chart, compare, grid, new, delete.
+
+Runs are made once per session by the real backtester on the fixed demo cache
+(``conftest.demo_db``: six symbols, three sessions ending at
+``storage.demo.DEFAULT_END``) and saved in a copy of it; each test copies that
+file again, so a test that deletes or adds a run changes only its own copy.
+The form's run is the real child process; waits are on the runtime's jobs.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.backtest import MLXBacktester
+from engine.backtest.persist import save
+from storage import demo
+from storage.cache import Cache
+from storage.feeds.replay import ReplaySource
+from tests.tui.conftest import SYMBOLS
+from tui.app import AvwapApp
+from tui.runtime.controller import Controller
+from tui.screens.backtests.compare import CompareView
+from tui.screens.backtests.form import NewBacktestForm
+from tui.screens.backtests.heatmap import Heatmap
+from tui.screens.backtests.run_view import RunView
+from tui.screens.backtests.screen import BacktestsScreen
+from tui.screens.backtests.table import Table
+from tui.screens.backtests.trade_chart import TradeChartScreen
+from tui.screens.common.confirm import Confirm
+
+SIZE = (160, 48)
+START = "2025-11-19"
+
+
+@pytest.fixture(scope="session")
+def runs_db(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo cache with three saved runs: 1 reversion, 2 a 2×3 grid, 3 orb."""
+    path = tmp_path_factory.mktemp("bt") / "runs.duckdb"
+    shutil.copy(demo_db, path)
+    end = demo.DEFAULT_END
+    with Cache(path) as cache:
+        bt = MLXBacktester(cache)
+        save(cache, bt.run_vectorized_backtest(SYMBOLS, START, end, "avwap-reversion",
+                                               {"k": 2, "stop_pct": 0.5}))
+        save(cache, bt.run_vectorized_backtest(SYMBOLS, START, end, "avwap-reversion",
+                                               {"k": [1, 2], "stop_pct": [0.3, 0.5, 1.0]}))
+        save(cache, bt.run_vectorized_backtest(SYMBOLS, START, end, "orb", {"minutes": 15}))
+        cache.checkpoint()
+    return path
+
+
+@pytest.fixture
+def make_bt_app(runs_db: Path, tmp_path: Path, user_dir: Path):
+    def make(empty: bool = False) -> AvwapApp:
+        db = tmp_path / "app.duckdb"
+        shutil.copy(runs_db, db)
+        cache = Cache(db)
+        if empty:
+            for r in (1, 2, 3):
+                from storage.results import delete_run
+                delete_run(cache, r)
+        source = ReplaySource(cache, end=demo.DEFAULT_END, warm_sessions=0, speed=None)
+        ctl = Controller(cache, source, clock=lambda: 0.0, user_dir=user_dir)
+        return AvwapApp(ctl, list_name="mini", speed=None, live=False, clock=lambda: 0.0,
+                        render_interval=0.0, chart_interval=0.0)
+
+    return make
+
+
+async def open_screen(pilot) -> BacktestsScreen:
+    app = pilot.app
+    await pilot.pause()
+    await app.console_screen.session.settled()
+    await pilot.press("3")
+    await pilot.pause()
+    screen = app.screen
+    assert isinstance(screen, BacktestsScreen)
+    return screen
+
+
+def shown_ids(table: Table) -> list[int]:
+    return [int(table.keys[table.order[i]]) for i in range(table.row_count)]
+
+
+async def test_runs_sort_filter_and_cursor_keeps_its_run(make_bt_app) -> None:
+    app = make_bt_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(pilot)
+        table = screen.query_one("#runs-table", Table)
+        assert shown_ids(table) == [3, 2, 1]  # newest first
+        table.sort_by("run_id")
+        assert shown_ids(table) == [1, 2, 3]
+        table.sort_by("trades", reverse=True)
+        trades = [float(table.columns[-1].values[table.order[i]]) for i in range(3)]
+        assert trades == sorted(trades, reverse=True)
+        table.move_to_key(2)
+        screen.refresh_runs()  # a refresh keeps the cursor on run 2
+        assert table.cursor_key == 2
+        screen.set_filter(strategy="orb")
+        assert shown_ids(table) == [3]
+        screen.set_filter(strategy="", text="stop_pct=0.5")
+        assert sorted(shown_ids(table)) == [1, 2]
+        screen.set_filter(text="nothing-like-this")
+        assert table.row_count == 0
+
+
+async def test_open_a_run_and_a_trade_chart_with_its_markers(make_bt_app) -> None:
+    app = make_bt_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(pilot)
+        assert screen.open_run(1)
+        await pilot.pause()
+        d = screen.detail
+        assert d is not None and d.run_id == 1 and len(d.trades) > 0
+        assert np.isfinite(d.equity).all() and len(d.equity) > 10
+        view = screen.query_one(RunView)
+        assert "sharpe" in str(view.query_one("#run-stats").render())
+        trades = screen.query_one("#run-trades", Table)
+        assert trades.row_count == len(d.trades)
+        trades.action_move(2)
+        i = trades.cursor_row
+        await pilot.press("enter")
+        await screen.chart_worker.wait()
+        await pilot.pause()
+        chart = app.screen
+        assert isinstance(chart, TradeChartScreen)
+        day = chart.day
+        assert day.symbol == d.trades.symbol[i] and not day.missing
+        assert day.ts[chart.entry_x] == d.trades.entry_ts[i]
+        assert day.ts[chart.exit_x] == d.trades.exit_ts[i]
+        assert np.isfinite(day.levels["avwap"]).sum() > 100
+        await pilot.press("escape")
+
+
+async def test_compare_two_marked_runs(make_bt_app) -> None:
+    app = make_bt_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(pilot)
+        table = screen.query_one("#runs-table", Table)
+        table.sort_by("run_id")
+        await pilot.press("m", "down", "m")  # marks 1, then 3 (m moves down)
+        assert table.marked == {1, 3}
+        await pilot.press("c")
+        await pilot.pause()
+        view = screen.query_one(CompareView)
+        assert view.pair is not None
+        a, b = view.pair
+        assert (a.run_id, b.run_id) == (1, 3)
+        text = str(view.query_one("#cmp-table").render())
+        assert "B − A" in text and "run 3" in text
+
+
+async def test_grid_heatmap_cell_opens_its_combination(make_bt_app) -> None:
+    app = make_bt_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(pilot)
+        assert screen.open_run(2)
+        screen.action_grid()
+        await pilot.pause()
+        hm = screen.query_one(Heatmap)
+        assert hm.x_param == "k" and hm.y_param == "stop_pct"
+        hm.cx, hm.cy = 0, 2  # k=1, stop_pct=1.0
+        combo = hm.cursor_combo
+        assert combo is not None
+        assert screen.detail.combos[combo] | {} == {**screen.detail.combos[combo], "k": 1,
+                                                    "stop_pct": 1.0}
+        assert "k=1" in hm.cursor_text() and "stop_pct=1.0" in hm.cursor_text()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert screen.detail.combo == combo and screen.detail.run_id == 2
+
+
+async def test_delete_asks_first(make_bt_app) -> None:
+    app = make_bt_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(pilot)
+        table = screen.query_one("#runs-table", Table)
+        assert table.cursor_key == 3
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert shown_ids(table) == [3, 2, 1]
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert shown_ids(table) == [2, 1]
+
+
+async def test_empty_table_says_how_to_start(make_bt_app) -> None:
+    app = make_bt_app(empty=True)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(pilot)
+        table = screen.query_one("#runs-table", Table)
+        assert table.row_count == 0
+        assert "Press n" in table.render_line(1).text
+
+
+async def test_form_validation_and_a_run_from_it(make_bt_app) -> None:
+    app = make_bt_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(pilot)
+        await pilot.press("n")
+        form = screen.query_one(NewBacktestForm)
+        bad = {"strategy": ("nope", "nope"), "params": ("k=7", "k"), "start": ("2025-13-01",
+               "not a date"), "commission": ("-1", "number"), "stop_pct": ("x", "not a number")}
+        for key, (text, why) in bad.items():
+            good = form.values()[key]
+            form.set_value(key, text)
+            await pilot.pause()
+            assert why in screen.errors.get(key, ""), (key, screen.errors)
+            assert str(screen.query_one(f"#bh-{key}").render()).startswith("✗")
+            form.set_value(key, good)
+            await pilot.pause()
+        form.set_value("tickers", "SPY,AAPL")
+        form.set_value("start", START)
+        form.set_value("params", "k=1")
+        await pilot.pause()
+        assert screen.errors == {}
+        await pilot.press("ctrl+r")
+        job = await app.runtime.wait("backtest")
+        await pilot.pause()
+        assert job is not None and job.state.value == "done", job.error
+        table = screen.query_one("#runs-table", Table)
+        assert table.cursor_key == job.saved_id == 4
+        assert "Saved as run 4" in str(screen.query_one("#bt-status").render())
+
+
+async def test_a_failing_backtest_shows_its_one_line_error(make_bt_app) -> None:
+    app = make_bt_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(pilot)
+        await pilot.press("n")
+        form = screen.query_one(NewBacktestForm)
+        form.set_value("tickers", "SPY")
+        form.set_value("start", "2020-01-06")
+        form.set_value("end", "2020-01-07")  # no bars then
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        job = await app.runtime.wait("backtest")
+        await pilot.pause()
+        assert job is not None and job.state.value == "failed"
+        status = str(screen.query_one("#bt-status").render())
+        assert status.startswith("no bars between 2020-01-06") or "no bars" in status, status
+        assert "\n" not in status.strip()

@@ -1,0 +1,138 @@
+"""One run: its statistics, the equity curve with the drawdown under it, per symbol, trades.
+
+Renders a ``RunDetail`` (``data.py``); nothing here computes a statistic, it
+shows the backtester's. The trades table is virtual (``table.Table``), so a
+run with 10,000 trades opens as fast as one with ten.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from rich.style import Style
+from rich.table import Table as RichTable
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
+
+from tui.screens.backtests.data import RunDetail, fmt_stat
+from tui.screens.backtests.table import Column, Table
+from tui.widgets.chart import BrailleChart, Series
+
+EQUITY, DRAWDOWN = Style(color="#58a6ff"), Style(color="#f85149")
+#: Statistics shown in the run's panel, in this order (the backtester's names).
+SHOWN = ("total_return", "annualized_return", "sharpe", "sortino", "calmar", "max_drawdown",
+         "max_drawdown_minutes", "trades", "closed_trades", "win_rate", "profit_factor",
+         "expectancy", "avg_win", "avg_loss", "best_trade", "worst_trade",
+         "avg_holding_minutes", "exposure", "fees_paid", "slippage_paid", "start_value",
+         "end_value")
+SYMBOL_STATS = ("total_return", "sharpe", "max_drawdown", "trades", "win_rate", "profit_factor",
+                "fees_paid")
+
+
+def day_ticks(ts: np.ndarray, most: int = 8) -> list[tuple[int, str]]:
+    """x ticks at the first point of each exchange day (at most ``most``)."""
+    if not len(ts):
+        return []
+    days = ts.astype("datetime64[D]")
+    starts = np.r_[0, np.flatnonzero(days[1:] != days[:-1]) + 1]
+    step = max(1, -(-len(starts) // most))
+    return [(int(i), str(days[i])[5:]) for i in starts[::step]]
+
+
+def stats_table(detail: RunDetail) -> RichTable:
+    periods = [p for p in ("all", "in", "out") if p in detail.stats]
+    t = RichTable(box=None, padding=(0, 1), show_header=len(periods) > 1, expand=False)
+    t.add_column("statistic", style="#8b949e", no_wrap=True)
+    for p in periods:
+        t.add_column({"all": "all", "in": "in-sample", "out": "out-of-sample"}[p],
+                     justify="right", no_wrap=True)
+    for name in SHOWN:
+        t.add_row(name.replace("_", " "),
+                  *(fmt_stat(name, detail.stats[p].get(name)) for p in periods))
+    return t
+
+
+def trade_columns(detail: RunDetail) -> list[Column]:
+    tr = detail.trades
+    return [
+        Column("symbol", "symbol", 6, tr.symbol),
+        Column("side", "side", 5, tr.direction, lambda d: "long" if d > 0 else "short"),
+        Column("entry", "entry (UTC)", 16, tr.entry_ts, lambda t: str(t)[:16].replace("T", " ")),
+        Column("entry_price", "entry $", 9, tr.entry_price, lambda v: f"{v:,.2f}", True),
+        Column("exit", "exit", 5, tr.exit_ts, lambda t: str(t)[11:16]),
+        Column("exit_price", "exit $", 9, tr.exit_price, lambda v: f"{v:,.2f}", True),
+        Column("pnl", "PnL", 9, tr.pnl, lambda v: f"{v:,.2f}", True),
+        Column("ret", "return", 7, tr.ret, lambda v: f"{v * 100:.2f}%", True),
+        Column("minutes", "min", 5, tr.holding_minutes, lambda v: f"{v:,}", True),
+        Column("reason", "exit reason", 12, tr.reason),
+    ]
+
+
+def symbol_columns(detail: RunDetail) -> tuple[list[Column], np.ndarray]:
+    syms = np.array(sorted(detail.symbol_stats), dtype=object)
+    cols = [Column("symbol", "symbol", 6, syms)]
+    for name in SYMBOL_STATS:
+        vals = np.array([detail.symbol_stats[s].get(name, np.nan) for s in syms], np.float64)
+        cols.append(Column(name, {"total_return": "return", "max_drawdown": "max DD",
+                                  "win_rate": "win %", "profit_factor": "PF",
+                                  "fees_paid": "fees"}.get(name, name), 8, vals,
+                           lambda v, n=name: fmt_stat(n, float(v)), True))
+    return cols, syms
+
+
+class RunView(Vertical):
+    """The selected run (see the module docstring); ``show(detail)`` fills it."""
+
+    DEFAULT_CSS = """
+    RunView { height: 1fr; }
+    RunView #run-head { height: 1; }
+    RunView #run-top { height: 1fr; min-height: 10; }
+    RunView #run-stats { width: 38; height: 1fr; overflow-y: auto; }
+    RunView #run-curves { width: 1fr; }
+    RunView #chart-equity { height: 2fr; }
+    RunView #chart-drawdown { height: 1fr; min-height: 4; }
+    RunView #run-bottom { height: 1fr; min-height: 6; }
+    RunView #run-symbols { width: 62; }
+    RunView .legend { height: 1; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.detail: RunDetail | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("Open a run from the Runs tab (Enter).", id="run-head")
+        with Horizontal(id="run-top"):
+            yield Static("", id="run-stats")
+            with Vertical(id="run-curves"):
+                yield Static(Text("━ equity", EQUITY), classes="legend")
+                yield BrailleChart(id="chart-equity")
+                yield Static(Text("━ drawdown %", DRAWDOWN), classes="legend")
+                yield BrailleChart(id="chart-drawdown")
+        with Horizontal(id="run-bottom"):
+            yield Table(id="run-symbols", empty="per-symbol figures: best combination only")
+            yield Table(id="run-trades", empty="no trades")
+
+    def show(self, detail: RunDetail) -> None:
+        self.detail = detail
+        run = detail.run
+        grid = f" · combination {detail.combo + 1} of {len(detail.combos)}" \
+            if len(detail.combos) > 1 else ""
+        skipped = f" · skipped: {', '.join(run['skipped'])}" if run.get("skipped") else ""
+        self.query_one("#run-head", Static).update(Text(
+            f"run {detail.run_id} · {run['strategy']} · {detail.label}{grid} · "
+            f"{len(run['symbols'])} symbols {run['start_date']} → {run['end_date']}"
+            f"{skipped}", style="bold"))
+        self.query_one("#run-stats", Static).update(stats_table(detail))
+        ticks = day_ticks(detail.equity_ts)
+        n = max(len(detail.equity), 2)
+        self.query_one("#chart-equity", BrailleChart).plot(
+            [Series(detail.equity, EQUITY)], x_max=n, x_ticks=ticks)
+        self.query_one("#chart-drawdown", BrailleChart).plot(
+            [Series(detail.drawdown * 100.0, DRAWDOWN)], x_max=n, x_ticks=ticks)
+        cols, syms = symbol_columns(detail)
+        self.query_one("#run-symbols", Table).set_data(cols, syms)
+        tr = detail.trades
+        self.query_one("#run-trades", Table).set_data(
+            trade_columns(detail), np.arange(len(tr)), np.sign(tr.pnl).astype(np.int8))
