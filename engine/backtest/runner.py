@@ -130,6 +130,7 @@ class MLXBacktester:
         for v, p in enumerate(grid.variants):
             for k, a in enumerate(strat.signals(values, p, panel.minute_of_session)):
                 sig[k][v] = a & panel.valid
+        del values
         orders = fill_orders(
             sig[0], sig[1], sig[2], sig[3], panel.valid, panel.segments["session"],
             panel.minute_of_session, panel.session_minutes, hold_overnight=settings.hold_overnight,

@@ -367,7 +367,7 @@ def _simulate(
     # few iterations the still-active rows are compacted, so the work follows the
     # rows left rather than the busiest one. ``rowid`` maps positions to rows.
     rowid = np.arange(r)
-    records: list[tuple[np.ndarray, tuple[mx.array, ...]]] = []
+    records: list[list[np.ndarray]] = []  # closed trades, already as NumPy
     finished: list[tuple[np.ndarray, tuple[np.ndarray, ...]]] = []
     pending: list[tuple[mx.array, ...]] = []
     it = 0
@@ -378,7 +378,7 @@ def _simulate(
         if it % 8:
             continue
         mx.eval(state, pending)
-        records.extend((rowid, rec) for rec in pending)
+        records.extend(_closed(rowid, rec) for rec in pending)
         pending = []
         done = np.array(state[-1])
         if done.all():
@@ -398,19 +398,18 @@ def _simulate(
     return _collect(records, finished, close, row_symbol, t, params.slippage)
 
 
-def _collect(records: list[tuple[np.ndarray, tuple[mx.array, ...]]],
+def _closed(rowid: np.ndarray, rec: tuple[mx.array, ...]) -> list[np.ndarray]:
+    """One iteration's closed trades (row id first), dropping the rows that closed none."""
+    mask = np.array(rec[0])
+    return [rowid[mask], *(np.array(x)[mask] for x in rec[1:])]
+
+
+def _collect(records: list[list[np.ndarray]],
              finished: list[tuple[np.ndarray, tuple[np.ndarray, ...]]],
              close: np.ndarray, row_symbol: np.ndarray, t: int, slip: np.ndarray) -> Trades:
     """Closed trades from the per-iteration records, then the positions still open."""
-    parts: list[list[np.ndarray]] = [[] for _ in range(11)]
-    for rowid, rec in records:
-        mask = np.array(rec[0])
-        if not mask.any():
-            continue
-        parts[0].append(rowid[mask])
-        for k in range(1, 11):
-            parts[k].append(np.array(rec[k])[mask])
-    closed = [np.concatenate(p) if p else np.zeros(0) for p in parts]
+    closed = [np.concatenate([rec[k] for rec in records]) if records else np.zeros(0)
+              for k in range(11)]
     # Positions still open at the end: valued at the symbol's last close, no exit fees.
     rowid = np.concatenate([f[0] for f in finished])
     _, in_pos, _, e, d, shares, eprice, efees = (
