@@ -132,3 +132,27 @@ async def test_quit_ends_the_mlx_thread_without_blocking(make_app, ready) -> Non
         assert app.runtime.closing
         assert app.runtime.executor._finished.done()  # past mx.clear_streams()
         assert app.console_screen.session.state is JobState.CANCELLED
+
+
+async def test_loaded_data_problems_are_said_once(make_app, ready, demo_db, tmp_path) -> None:
+    """A halt (missing minutes inside a session) in the loaded history: one notice."""
+    import shutil
+
+    from storage.cache import Cache
+
+    db = tmp_path / "halt.duckdb"
+    shutil.copy(demo_db, db)
+    with Cache(db) as cache:
+        cache.cursor().execute(
+            "DELETE FROM bars WHERE symbol = 'MSFT' AND ts >= '2025-11-20 15:00:00+00' "
+            "AND ts < '2025-11-20 15:20:00+00'")
+    app = make_app(db=db)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        await app.console_screen.session.settled()
+        for _ in range(200):  # the check reads DuckDB on a worker thread
+            await pilot.pause(0.05)
+            notes = [str(n.message) for n in app._notifications if "MSFT" in str(n.message)]
+            if notes:
+                break
+        assert len(notes) == 1 and "missing minute" in notes[0], notes

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from typing import Any
 
 import numpy as np
 
+from storage import calendar
 from storage.errors import AvwapError
 from storage.feeds.base import FeedEvent, FeedState
 from tui.messages import (
@@ -218,10 +220,33 @@ class ConsoleSession(Job):
             self._failed(str(e))
             return
         self.runtime.gc.settle()
+        first = self.list_name != tl.name
         self.list_name = tl.name
         self.post(SessionReady(tl.name, tuple(present), tuple(missing), frame))
         if self.live:
             self._start_feed()
+        if first:
+            self._spawn(self._check_data(tuple(present)))
+
+    async def _check_data(self, symbols: tuple[str, ...]) -> None:
+        """Once per list: one notice when the loaded history has data problems
+        (missing sessions or minutes, bars after an early close, non-minute
+        spacing). DuckDB reads on a worker thread: no MLX, and the console's
+        minutes keep flowing on the MLX thread meanwhile."""
+        from storage.quality import loaded_data_note
+
+        feed = self.controller.feed
+        if feed is None or not len(feed.panel.ts):
+            return
+        dates = calendar.exchange_dates(feed.panel.ts[[0, -1]])
+        start, end = (d.astype(dt.date) for d in dates)
+        try:
+            note = await asyncio.to_thread(loaded_data_note, self.controller.cache, symbols,
+                                           start, end)
+        except AvwapError:
+            return  # the check is advice; a failing read must not disturb the session
+        if note:
+            self.post(FeedNotice("warning", note, "data_quality"))
 
     def _failed(self, error: str) -> None:
         self.post(SessionFailed(error))
