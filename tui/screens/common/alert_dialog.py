@@ -21,7 +21,7 @@ class AlertDialog(ModalScreen[AlertRule | None]):
     DEFAULT_CSS = """
     AlertDialog { align: center middle; }
     AlertDialog > Vertical {
-        width: 60; height: auto; max-height: 90%; border: round $warning;
+        width: 60; max-width: 100%; height: auto; max-height: 100%; border: round $warning;
         background: $surface; padding: 0 1;
     }
     AlertDialog OptionList { height: auto; max-height: 24; }
@@ -45,7 +45,8 @@ class AlertDialog(ModalScreen[AlertRule | None]):
                     id=f"{anchor}:{band}",
                 ))
         with Vertical():
-            yield Label(f"Alert when {self.symbol} crosses… (enter sets, escape cancels)")
+            yield Label(fmt.safe(f"Alert when {self.symbol} crosses… "
+                                 "(enter sets, escape cancels)"))
             yield OptionList(*options, id="bands")
 
     def on_mount(self) -> None:

@@ -21,7 +21,7 @@ class AlertsScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     AlertsScreen { align: center middle; }
     AlertsScreen > Vertical {
-        width: 90; height: auto; max-height: 90%; border: round $warning;
+        width: 90; max-width: 100%; height: auto; max-height: 100%; border: round $warning;
         background: $surface; padding: 0 1;
     }
     AlertsScreen OptionList { height: auto; max-height: 12; }
@@ -52,12 +52,13 @@ class AlertsScreen(ModalScreen[None]):
         ol.clear_options()
         rules = self.book.rules
         if rules:
-            ol.add_options([Option(r.label, id=str(r.id)) for r in rules])
+            ol.add_options([Option(fmt.safe(r.label), id=str(r.id)) for r in rules])
             ol.highlighted = 0
         else:
             ol.add_option(Option("no rules yet: press a on a symbol", disabled=True))
         fired = [f"{fmt.exchange_time(h.ts)}  {h.message}" for h in reversed(self.book.history)]
-        self.query_one("#fired", Static).update("\n".join(fired[:50]) or "nothing fired yet")
+        self.query_one("#fired", Static).update(
+            fmt.safe("\n".join(fired[:50])) or "nothing fired yet")
 
     def action_delete(self) -> None:
         ol = self.query_one(OptionList)

@@ -247,6 +247,13 @@ LEGEND = Text.assemble(
 )
 
 
+#: The legend on a narrow pane (all five lines still named).
+LEGEND_SHORT = Text.assemble(
+    ("━ price ", "white"), ("━ VWAP ", "cyan"), ("━ ±1σ ", "#ff8700"), ("━ ±2σ ", "red"),
+    ("━ day", "magenta"),
+)
+
+
 class AvwapPane(Vertical):
     """The table above the chart, for the highlighted symbol."""
 
@@ -270,3 +277,7 @@ class AvwapPane(Vertical):
         self.query_one(AvwapTable).show(quote)
         if chart is not None:
             self.query_one(AvwapChart).show(chart)
+
+    def on_resize(self) -> None:
+        legend = LEGEND if self.size.width >= LEGEND.cell_len + 2 else LEGEND_SHORT
+        self.query_one("#avwap-legend", Static).update(legend)
