@@ -69,9 +69,18 @@ def list_models(root: Path) -> list[ModelInfo]:
                 f"top-{cfg.get('top_k')}")
         out.append(ModelInfo(p.name, p, str(cfg.get("created", "")), data,
                              {"val_selection_accuracy": best, "epochs": len(metrics)},
-                             str(ev.get("verdict", "")) if ev else "not evaluated (interrupted)",
-                             p.name == act))
+                             short_verdict(ev), p.name == act))
     return out
+
+
+def short_verdict(ev: dict[str, Any] | None) -> str:
+    """One cell for the listing: whether the model beat the baselines, or which it did not."""
+    if not ev:
+        return "not evaluated (interrupted)"
+    if ev.get("beats_all"):
+        return "beats every baseline"
+    lost = [r["name"] for r in ev.get("rows", []) if r.get("model_beats") is False]
+    return "does NOT beat: " + ", ".join(lost)
 
 
 def _read(path: Path) -> dict[str, Any] | None:
