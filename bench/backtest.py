@@ -89,6 +89,9 @@ def main() -> None:
         ours()  # MLX compile at this shape
         ours_s, (trades, _) = _best(ours)
 
+        n_trades = len(trades)
+        # The sweep loads its own panel: drop the single run's arrays first.
+        del trades, values, sig
         bt = MLXBacktester(cache)
         sweep = {"k": [1, 2, 3], "anchor": ["session", "day", "week"],
                  "stop_pct": [0.3, 0.5, 1.0]}
@@ -119,12 +122,12 @@ def main() -> None:
             return pf.trades.values, pf.value()
 
         vbt_s, (vrec, _) = _best(theirs)
-        same = len(vrec) == len(trades)
+        same = len(vrec) == n_trades
 
         cache.close()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({
-        "symbols": s, "minutes": t, "bars": bars, "trades": len(trades),
+        "symbols": s, "minutes": t, "bars": bars, "trades": n_trades,
         "trades_vectorbt": len(vrec), "same_trade_count": same,
         "bars_per_s": round(bars / ours_s), "s_650x20": round(ours_s, 3),
         "vectorbt_s": round(vbt_s, 3), "ratio_to_vectorbt": round(ours_s / vbt_s, 3),
