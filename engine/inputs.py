@@ -33,15 +33,27 @@ def ts_minutes(ts: np.ndarray | np.datetime64) -> np.ndarray:
 
 
 def to_ticks(price: np.ndarray, valid: np.ndarray, symbols: tuple[str, ...] = ()) -> np.ndarray:
-    """Prices as int32 ticks of 1/10,000 (0 where not ``valid`` or not finite)."""
-    p = np.where(valid & np.isfinite(price), price, 0.0)
-    too_big = np.abs(p) > MAX_PRICE
-    if too_big.any():
-        row = int(np.argwhere(too_big)[0][0]) if p.ndim > 1 else int(np.argmax(too_big))
-        who = f" ({symbols[row]})" if row < len(symbols) else ""
-        raise ValueError(f"price {p[too_big].flat[0]:.2f}{who} is above ${MAX_PRICE:,.2f}, the "
-                         "largest the engine's int32 ticks of 1/10,000 hold")
-    return np.rint(p * TICKS).astype(np.int32)
+    """Prices as int32 ticks of 1/10,000 (0 where not ``valid`` or not finite).
+
+    A few in-place passes over the panel (this runs for every batch): the range
+    check reads two reductions, not a mask, unless something is out of range.
+    """
+    p = np.where(valid, price, 0.0)
+    np.multiply(p, TICKS, out=p)
+    np.rint(p, out=p)
+    if p.size:
+        hi, lo = float(p.max()), float(p.min())
+        if not (np.isfinite(hi) and np.isfinite(lo)):  # NaN/inf on a valid bar: no price
+            np.copyto(p, 0.0, where=~np.isfinite(p))
+            hi, lo = float(p.max()), float(p.min())
+        if max(hi, -lo) > np.iinfo(np.int32).max:
+            too_big = np.abs(p) > np.iinfo(np.int32).max
+            row = int(np.argwhere(too_big)[0][0]) if p.ndim > 1 else int(np.argmax(too_big))
+            who = f" ({symbols[row]})" if row < len(symbols) else ""
+            raise ValueError(f"price {p[too_big].flat[0] / TICKS:.2f}{who} is above "
+                             f"${MAX_PRICE:,.2f}, the largest the engine's int32 ticks of "
+                             "1/10,000 hold")
+    return p.astype(np.int32)
 
 
 def _ticks(obj: Panel | BarBatch) -> list[mx.array]:
