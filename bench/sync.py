@@ -99,6 +99,7 @@ def run_child(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
 
 
 def main() -> None:
+    load_before = os.getloadavg()[0]
     server = PgServer.start()
     out: dict[str, object] = {}
     try:
@@ -171,6 +172,8 @@ def main() -> None:
         "noop_incremental_noindex_s": round(noop_noindex_s, 3),
         "noop_incremental_noindex_rows_read": noop_noindex.rows_read,
         "noop_incremental_cli_s": round(noop_cli_s, 2),
+        # The machine is shared: the 1-minute load average at start and end.
+        "load_avg_1m": [round(load_before, 1), round(os.getloadavg()[0], 1)],
     }
     print(json.dumps(out))
 
