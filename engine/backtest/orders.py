@@ -28,33 +28,46 @@ def next_valid(valid: np.ndarray) -> np.ndarray:
     return np.concatenate([nxt[:, 1:], np.full((s, 1), t)], axis=1)
 
 
-def session_last_bar(valid: np.ndarray, session: np.ndarray) -> np.ndarray:
+def session_last_bar(valid: np.ndarray, session: np.ndarray,
+                     nv: np.ndarray | None = None) -> np.ndarray:
     """``[S, T]`` bool: the symbol's last bar of each session."""
-    nv = next_valid(valid)
+    nv = next_valid(valid) if nv is None else nv
     seg = np.append(session, -2)
     return valid & (session[None, :] >= 0) & (seg[nv] != session[None, :])
 
 
 def to_fill_bars(
-    signals: np.ndarray, valid: np.ndarray, session: np.ndarray, *, same_session: bool
+    signals: np.ndarray, valid: np.ndarray, session: np.ndarray, *, same_session: bool,
+    fmap: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Move ``[V, S, T]`` close signals to their fill bars (the next valid minute).
 
     Most bars are followed by a bar: those signals move by one minute in one
     slice; only the few before a gap are scattered individually.
     """
-    t = valid.shape[1]
-    nv = next_valid(valid)
-    ok = nv < t
-    if same_session:
-        seg = np.append(session, -2)
-        ok &= (seg[nv] == session[None, :]) & (session[None, :] >= 0)
-    adjacent = ok & (nv == np.arange(t)[None, :] + 1)
+    nv, ok, adjacent = fmap if fmap is not None else fill_map(valid, session, same_session)
     out = np.zeros_like(signals, dtype=bool)
     out[..., 1:] = signals[..., :-1] & adjacent[None, :, :-1]
     vi, si, ti = np.nonzero(signals & (ok & ~adjacent)[None])
     out[vi, si, nv[si, ti]] = True
     return out
+
+
+def _fillable(nv: np.ndarray, valid: np.ndarray, session: np.ndarray,
+              same_session: bool) -> np.ndarray:
+    ok = nv < valid.shape[1]
+    if same_session:
+        seg = np.append(session, -2)
+        ok &= (seg[nv] == session[None, :]) & (session[None, :] >= 0)
+    return ok
+
+
+def fill_map(valid: np.ndarray, session: np.ndarray,
+             same_session: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(next valid minute, fillable, fill is the very next minute), shared by the four arrays."""
+    nv = next_valid(valid)
+    ok = _fillable(nv, valid, session, same_session)
+    return nv, ok, ok & (nv == np.arange(valid.shape[1])[None, :] + 1)
 
 
 def fill_orders(
@@ -72,12 +85,14 @@ def fill_orders(
 ) -> Orders:
     """The four ``[V, S, T]`` close-signal arrays as simulator orders (see the module doc)."""
     intraday = not hold_overnight
+    fmap = fill_map(valid, session, intraday)
+    nv = fmap[0]
     le, lx, se, sx = (
-        to_fill_bars(a, valid, session, same_session=intraday)
+        to_fill_bars(a, valid, session, same_session=intraday, fmap=fmap)
         for a in (entry_long, exit_long, entry_short, exit_short)
     )
     if intraday:
-        forced = session_last_bar(valid, session)
+        forced = session_last_bar(valid, session, nv)
         late = (minute_of_session >= session_minutes - max(no_entry_minutes, 1)) | (session < 0)
         blocked = forced | late[None, :]
         le &= ~blocked[None]

@@ -124,13 +124,22 @@ class MLXBacktester:
              outputs: list[str], skipped: tuple[str, ...], report: Progress) -> BacktestResult:
         s, t = panel.shape
         report("indicators", 0.1)
-        values = _features(panel, outputs)
-        report("signals", 0.3)
-        sig = [np.zeros((len(grid.variants), s, t), bool) for _ in range(4)]
+        # Variants reading the same outputs are decided together, one group's
+        # outputs in memory at a time (a sweep over anchors needs each in turn).
+        groups: dict[tuple[str, ...], list[int]] = {}
         for v, p in enumerate(grid.variants):
-            for k, a in enumerate(strat.signals(values, p, panel.minute_of_session)):
-                sig[k][v] = a & panel.valid
-        del values
+            groups.setdefault(tuple(sorted(strat.outputs(p))), []).append(v)
+        sig = [np.zeros((len(grid.variants), s, t), bool) for _ in range(4)]
+        prices = _features(panel, [])
+        for i, (outs, members) in enumerate(groups.items()):
+            values = prices | _outputs(panel, [o for o in outs if o not in prices])
+            report("signals", 0.1 + 0.2 * (i + 1) / len(groups))
+            for v in members:
+                for k, a in enumerate(strat.signals(values, grid.variants[v],
+                                                    panel.minute_of_session)):
+                    sig[k][v] = a & panel.valid
+            del values
+        del prices
         orders = fill_orders(
             sig[0], sig[1], sig[2], sig[3], panel.valid, panel.segments["session"],
             panel.minute_of_session, panel.session_minutes, hold_overnight=settings.hold_overnight,
@@ -172,20 +181,25 @@ class MLXBacktester:
 
 
 def _features(panel: Panel, outputs: list[str]) -> dict[str, np.ndarray]:
+    """Prices (float32, as the indicators see them) and the named registry outputs."""
+    values: dict[str, np.ndarray] = {
+        f: getattr(panel, f).astype(np.float32) for f in ("open", "high", "low", "close", "volume")
+    }
+    return values | _outputs(panel, [o for o in outputs if o not in values])
+
+
+def _outputs(panel: Panel, names: list[str]) -> dict[str, np.ndarray]:
+    """Registry outputs as float32 NumPy ``[S, T]`` (prices are not registry outputs)."""
     import mlx.core as mx
 
     from engine.compute import compute_outputs
     from engine.inputs import batch_inputs
 
-    values: dict[str, np.ndarray] = {
-        f: getattr(panel, f).astype(np.float32) for f in ("open", "high", "low", "close", "volume")
-    }
-    wanted = [o for o in outputs if o not in values]  # prices are not registry outputs
-    if wanted:
-        cols = compute_outputs(batch_inputs(panel), wanted)
-        mx.eval(list(cols.values()))
-        values.update({k: np.array(v) for k, v in cols.items()})
-    return values
+    if not names:
+        return {}
+    cols = compute_outputs(batch_inputs(panel), names)
+    mx.eval(list(cols.values()))
+    return {k: np.array(v) for k, v in cols.items()}
 
 
 def _check_outputs(outputs: list[str]) -> None:
