@@ -77,10 +77,10 @@ def short_verdict(ev: dict[str, Any] | None) -> str:
     """One cell for the listing: whether the model beat the baselines, or which it did not."""
     if not ev:
         return "not evaluated (interrupted)"
-    if ev.get("beats_all"):
-        return "beats every baseline"
     lost = [r["name"] for r in ev.get("rows", []) if r.get("model_beats") is False]
-    return "does NOT beat: " + ", ".join(lost)
+    if "beats_all" not in ev or (not ev["beats_all"] and not lost):
+        return str(ev.get("verdict", "")).split(" (")[0].split(". ")[0]  # its first statement
+    return "beats every baseline" if ev["beats_all"] else "does NOT beat: " + ", ".join(lost)
 
 
 def _read(path: Path) -> dict[str, Any] | None:
