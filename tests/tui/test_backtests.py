@@ -16,10 +16,11 @@ import numpy as np
 import pytest
 
 from engine.backtest import MLXBacktester
-from engine.backtest.persist import save
+from engine.backtest.persist import to_tables
 from storage import demo
 from storage.cache import Cache
 from storage.feeds.replay import ReplaySource
+from storage.results import save_run
 from tests.tui.conftest import SYMBOLS
 from tui.app import AvwapApp
 from tui.runtime.controller import Controller
@@ -44,6 +45,10 @@ def runs_db(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     end = demo.DEFAULT_END
     with Cache(path) as cache:
         bt = MLXBacktester(cache)
+
+        def save(cache: Cache, res: object) -> int:
+            return save_run(cache, to_tables(res))  # type: ignore[arg-type]
+
         save(cache, bt.run_vectorized_backtest(SYMBOLS, START, end, "avwap-reversion",
                                                {"k": 2, "stop_pct": 0.5}))
         save(cache, bt.run_vectorized_backtest(SYMBOLS, START, end, "avwap-reversion",
@@ -82,6 +87,15 @@ async def open_screen(pilot) -> BacktestsScreen:
     return screen
 
 
+def text_of(static) -> str:
+    """What a Static shows, as plain text (its rich table printed wide)."""
+    from rich.console import Console
+
+    console = Console(width=200, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(static.content)
+    return console.export_text()
+
+
 def shown_ids(table: Table) -> list[int]:
     return [int(table.keys[table.order[i]]) for i in range(table.row_count)]
 
@@ -118,7 +132,7 @@ async def test_open_a_run_and_a_trade_chart_with_its_markers(make_bt_app) -> Non
         assert d is not None and d.run_id == 1 and len(d.trades) > 0
         assert np.isfinite(d.equity).all() and len(d.equity) > 10
         view = screen.query_one(RunView)
-        assert "sharpe" in str(view.query_one("#run-stats").render())
+        assert "sharpe" in text_of(view.query_one("#run-stats"))
         trades = screen.query_one("#run-trades", Table)
         assert trades.row_count == len(d.trades)
         trades.action_move(2)
@@ -142,6 +156,7 @@ async def test_compare_two_marked_runs(make_bt_app) -> None:
         screen = await open_screen(pilot)
         table = screen.query_one("#runs-table", Table)
         table.sort_by("run_id")
+        table.move_to_key(1)
         await pilot.press("m", "down", "m")  # marks 1, then 3 (m moves down)
         assert table.marked == {1, 3}
         await pilot.press("c")
@@ -150,7 +165,7 @@ async def test_compare_two_marked_runs(make_bt_app) -> None:
         assert view.pair is not None
         a, b = view.pair
         assert (a.run_id, b.run_id) == (1, 3)
-        text = str(view.query_one("#cmp-table").render())
+        text = text_of(view.query_one("#cmp-table"))
         assert "B − A" in text and "run 3" in text
 
 

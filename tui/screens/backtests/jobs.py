@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from storage.cache import Cache
 from storage.errors import CacheError
-from storage.results import RunTables, load_run, save_run
+from storage.results import SavedRun, load_run, save_run
 from tui.messages import JobProgress
 from tui.runtime.jobs import ProcessJob
 from tui.screens.backtests.request import BacktestRequest
@@ -57,8 +57,8 @@ def copy_run(src: Path, run_id: int, cache: Cache) -> int:
     with Cache(src, read_only=True) as c:
         saved = load_run(c, run_id)
     run = {k: v for k, v in saved.run.items() if k not in ("run_id", "created_at")}
-    return save_run(cache, RunTables(run=run, stats=saved.stats, trades=saved.trades,
-                                     equity=saved.equity))
+    return save_run(cache, SavedRun(run=run, stats=saved.stats, trades=saved.trades,
+                                    equity=saved.equity))
 
 
 class BacktestJob(ProcessJob):

@@ -109,6 +109,7 @@ class BacktestsScreen(Screen[None]):
     """Runs, run, compare, grid and new (see the module docstring)."""
 
     COMMANDS: ClassVar = {BacktestCommands}
+    AUTO_FOCUS = "#runs-table"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new", "New", id="backtests.new"),
         Binding("m", "mark", "Mark", id="backtests.mark"),
@@ -254,7 +255,7 @@ class BacktestsScreen(Screen[None]):
         self.detail = detail
         self.query_one(RunView).show(detail)
         self.query_one(TabbedContent).active = "tab-run"
-        self.query_one("#run-trades", Table).focus()
+        self.call_after_refresh(self.query_one("#run-trades", Table).focus)
         return True
 
     @on(Table.Chosen, "#run-trades")
@@ -341,7 +342,7 @@ class BacktestsScreen(Screen[None]):
             return
         self.query_one(Heatmap).show(d)
         self.query_one(TabbedContent).active = "tab-grid"
-        self.query_one(Heatmap).focus()
+        self.call_after_refresh(self.query_one(Heatmap).focus)
 
     @on(Heatmap.Opened)
     def _combo_opened(self, event: Heatmap.Opened) -> None:

@@ -29,6 +29,11 @@ CURSOR = Style(reverse=True)
 MARKED = Style(color="#d29922", bold=True)
 
 
+def _plain(x: Any) -> Any:
+    """A NumPy scalar as its Python value (keys compare with plain ints and strings)."""
+    return x.item() if isinstance(x, np.generic) else x
+
+
 @dataclass(frozen=True)
 class Column:
     """One column: title, width, values (sorted on), how a value is shown, right-aligned."""
@@ -65,10 +70,18 @@ class Table(ScrollView, can_focus=True):
             super().__init__()
             self.table, self.row = table, row
 
+        @property
+        def control(self) -> Table:
+            return self.table
+
     class Chosen(Message):
         def __init__(self, table: Table, row: int) -> None:
             super().__init__()
             self.table, self.row = table, row
+
+        @property
+        def control(self) -> Table:
+            return self.table
 
     def __init__(self, *, id: str | None = None, empty: str = "nothing to show") -> None:
         super().__init__(id=id)
@@ -142,7 +155,7 @@ class Table(ScrollView, can_focus=True):
     @property
     def cursor_key(self) -> Any:
         row = self.cursor_row
-        return None if row is None else self.keys[row].item()
+        return None if row is None else _plain(self.keys[row])
 
     @property
     def sort_key(self) -> str | None:
@@ -189,9 +202,9 @@ class Table(ScrollView, can_focus=True):
         if self.row_styles is not None:
             s = int(self.row_styles[row])
             style = base + (GAIN if s > 0 else LOSS if s < 0 else Style())
-        if self.keys[row].item() in self.marked:
+        if _plain(self.keys[row]) in self.marked:
             style = style + MARKED
-        prefix = "●" if self.keys[row].item() in self.marked else " "
+        prefix = "●" if _plain(self.keys[row]) in self.marked else " "
         text = prefix + self._line(self.cells(pos))
         if pos == self.cursor and self.has_focus:
             style = style + CURSOR

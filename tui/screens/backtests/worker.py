@@ -22,10 +22,11 @@ def _emit(event: dict[str, object]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    from engine.backtest.persist import save
+    from engine.backtest.persist import to_tables
     from engine.backtest.result import Settings
     from engine.backtest.runner import MLXBacktester
     from storage.cache import Cache
+    from storage.results import save_run
     from tui.screens.backtests.request import BacktestRequest
 
     db, req = argv[0], BacktestRequest.from_json(argv[1])
@@ -36,7 +37,7 @@ def main(argv: list[str]) -> int:
                 Settings(**req.settings),
                 progress=lambda stage, frac: _emit({"event": "step", "stage": stage,
                                                     "fraction": round(float(frac), 4)}))
-            run_id = save(cache, res)
+            run_id = save_run(cache, to_tables(res))
             cache.checkpoint()
     except AvwapError as e:
         print(f"avwap: error: {e}", file=sys.stderr, flush=True)
