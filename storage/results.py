@@ -3,8 +3,9 @@
 The tables come from migration 2 (``storage/schema.py``). A run is written in
 one transaction (an interrupted save leaves nothing), gets a new id from a
 sequence (never overwritten) and is removed only by ``delete_run``. Storage
-takes plain rows and Arrow tables (``RunTables``); turning an engine result
-into them is ``engine.backtest.persist``.
+takes plain rows and Arrow tables (``RunRows``); turning an engine result
+into them is ``engine.backtest.persist.to_tables`` (the engine itself does no
+database I/O).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import datetime as dt
 import json
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -29,13 +30,30 @@ JSON_COLUMNS = frozenset({"grid", "combos", "neighbours", "symbols", "skipped", 
 CHILD_TABLES: tuple[str, ...] = ("backtest_stats", "backtest_trades", "backtest_equity")
 
 
-@dataclass(frozen=True)
-class RunTables:
+class RunRows(Protocol):
     """One run as rows: the run record (JSON-able values) and three Arrow tables.
 
     ``stats``: combo, symbol, period, stat, value; ``trades``: the columns of
     ``backtest_trades`` without run_id; ``equity``: combo, symbol, ts, value.
+    (``engine.backtest.persist.to_tables`` makes them from a result.)
     """
+
+    @property
+    def run(self) -> dict[str, Any]: ...
+
+    @property
+    def stats(self) -> pa.Table: ...
+
+    @property
+    def trades(self) -> pa.Table: ...
+
+    @property
+    def equity(self) -> pa.Table: ...
+
+
+@dataclass(frozen=True)
+class RunTables:
+    """A plain ``RunRows``."""
 
     run: dict[str, Any]
     stats: pa.Table
@@ -51,7 +69,7 @@ class SavedRun:
     equity: pa.Table
 
 
-def save_run(cache: Cache, tables: RunTables) -> int:
+def save_run(cache: Cache, tables: RunRows) -> int:
     """Write a run in one transaction; returns its new id."""
     cur = cache.cursor()
     try:

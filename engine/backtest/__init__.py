@@ -1,8 +1,9 @@
 """The vectorized intraday backtester (docs/backtest.md).
 
 ``MLXBacktester().run_vectorized_backtest(symbols, start, end, strategy, params)``
-returns a ``BacktestResult``; ``engine.backtest.persist.save`` stores it in the
-cache. No ``tui`` imports here; the selector strategy is registered by ``models``.
+returns a ``BacktestResult``; ``storage.results.save_run(cache,
+engine.backtest.persist.to_tables(result))`` stores it in the cache. No ``tui``
+imports here; the selector strategy is registered by ``models``.
 """
 
 from __future__ import annotations

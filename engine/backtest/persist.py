@@ -1,4 +1,7 @@
-"""A ``BacktestResult`` as the rows ``storage.results`` saves (and nothing else).
+"""A ``BacktestResult`` as the rows ``storage.results.save_run`` writes.
+
+Pure conversion to Arrow: the engine does no database I/O (an import
+contract), so the caller saves: ``save_run(cache, to_tables(result))``.
 
 Saved: the run record; every statistic of every combination's portfolio
 (all / in-sample / out-of-sample) and of every symbol per combination; all
@@ -9,13 +12,25 @@ per curve).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 
 from engine.backtest.result import BacktestResult
 from engine.backtest.sim import REASONS
 from engine.backtest.stats import NAMES
-from storage.results import RunTables, save_run
+
+
+@dataclass(frozen=True)
+class RunTables:
+    """One run as rows: the record (JSON-able values) and three Arrow tables."""
+
+    run: dict[str, Any]
+    stats: pa.Table
+    trades: pa.Table
+    equity: pa.Table
 
 
 def to_tables(res: BacktestResult) -> RunTables:
@@ -88,12 +103,3 @@ def to_tables(res: BacktestResult) -> RunTables:
         "code_version": res.code_version,
     }
     return RunTables(run=run, stats=stats, trades=trades, equity=equity)
-
-
-def save(cache: object, res: BacktestResult) -> int:
-    """Save ``res`` in the cache (one transaction); sets and returns ``res.run_id``."""
-    from storage.cache import Cache
-
-    assert isinstance(cache, Cache)
-    res.run_id = save_run(cache, to_tables(res))
-    return res.run_id

@@ -5,8 +5,8 @@ compute only the registry outputs the strategy reads (float32, MLX), decide
 the signals at each close, move them to their fill bars, simulate every row's
 fills (``sim``, MLX float64 on the CPU), then value and score each row and each
 combination's portfolio (``stats``, NumPy float64). Nothing is written here:
-the caller saves the returned ``BacktestResult`` (``storage.results``), so an
-interrupted run leaves nothing behind.
+the caller saves the returned ``BacktestResult`` (``storage.results.save_run``
+with ``persist.to_tables``), so an interrupted run leaves nothing behind.
 """
 
 from __future__ import annotations

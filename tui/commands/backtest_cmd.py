@@ -94,9 +94,10 @@ def _list_strategies(console: Console) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.backtest import strategies
-    from engine.backtest.persist import save
+    from engine.backtest.persist import to_tables
     from engine.backtest.result import Settings
     from engine.backtest.runner import MLXBacktester
+    from storage.results import save_run
     from tui.commands.demo_cmd import symbols_from
 
     console = Console()
@@ -134,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
                     symbols, start, end, strat.name, params, settings, split=args.split,
                     rank_by=args.rank_by, progress=progress)
             if not args.no_save:
-                save(cache, res)
+                res.run_id = save_run(cache, to_tables(res))
         except KeyboardInterrupt:
             print("avwap: error: interrupted; nothing was saved", file=sys.stderr)
             return 130

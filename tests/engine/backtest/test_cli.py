@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from engine.backtest.errors import BacktestError
-from engine.backtest.persist import save
+from engine.backtest.persist import to_tables
 from engine.backtest.runner import MLXBacktester
 from engine.backtest.stats import NAMES
 from storage.cache import Cache
-from storage.results import list_runs, load_run
+from storage.results import list_runs, load_run, save_run
 from tui.cli import main
 
 
@@ -62,7 +62,7 @@ def test_result_round_trips_through_duckdb(db: Path) -> None:
         res = MLXBacktester(c).run_vectorized_backtest(
             ["AAA", "BBB"], first, last, "orb", {"minutes": [5, 15], "trail_pct": 0.4},
             split=mid)
-        run_id = save(c, res)
+        run_id = save_run(c, to_tables(res))
         got = load_run(c, run_id)
     assert got.run["combos"] == res.combos and got.run["best"] == res.best
     assert got.run["neighbours"] == res.neighbours
