@@ -9,7 +9,7 @@ the model and the backtester read a direction with the one vectorized
 ``engine.registry.REGISTRY``. Nothing here is a function of a particular
 indicator's maths, and nothing here imports MLX.
 
-The contract is ``/work/helpers/REGISTRY_API.md`` (kept in ``docs/indicators.md``):
+The contract (``docs/registry.md``; the per-output table is ``docs/indicators.md``):
 
 - ``Kind``: LEVEL (a price level), BAND (a level offset from another), OSCILLATOR
   (bounded, ``value_range`` set), ZSCORE, PRICE_DIFF (price units), RATIO
