@@ -113,10 +113,11 @@ def save(model_dir: Path, tag: str, roles: tuple[str, ...], *, weights: dict[str
     Raises ``ModelError`` naming the cause when anything cannot be written; the
     checkpoints named before the call stay complete and current.
     """
-    model_dir.mkdir(parents=True, exist_ok=True)
     final = model_dir / tag
     tmp = model_dir / f".{tag}.tmp-{os.getpid()}"
+    ptr: dict[str, str] = {}
     try:
+        model_dir.mkdir(parents=True, exist_ok=True)
         ptr = read_pointer(model_dir) if (model_dir / POINTER).exists() else {}
         if not final.exists():
             shutil.rmtree(tmp, ignore_errors=True)

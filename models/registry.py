@@ -112,6 +112,8 @@ def use(root: Path, name: str) -> Path:
         known = ", ".join(m.name for m in list_models(root)) or "none"
         raise ModelError(f"no trained model named {name!r} in {root} (trained: {known})")
     Selector.load(path)
-    root.mkdir(parents=True, exist_ok=True)
-    ck.write_json_atomic(root / ACTIVE, {"name": name})
+    try:
+        ck.write_json_atomic(root / ACTIVE, {"name": name})
+    except OSError as e:
+        raise ModelError(f"cannot make {name} active in {root}: {e.strerror or e}") from e
     return path
