@@ -151,6 +151,86 @@ async def _while_training(app, pilot, screen, cache, minutes: int) -> dict[str, 
             "train_minutes": len(totals)}
 
 
+def _saved_run(cache: object, trades: int = 10_000, days: int = 20) -> int:
+    """A saved run of ``trades`` trades over 50 symbols and ``days`` sessions of equity."""
+    import datetime as dt
+
+    import numpy as np
+    import pyarrow as pa
+
+    from engine.backtest.stats import NAMES
+    from storage.results import SavedRun, save_run
+
+    rng = np.random.default_rng(7)
+    syms = np.array([f"S{i:02d}" for i in range(50)], dtype=object)
+    day0 = np.datetime64("2025-10-27T14:30", "m")
+    day = rng.integers(0, days, trades) * 1440
+    entry = day0 + (day + rng.integers(0, 300, trades)).astype("timedelta64[m]")
+    exit_ = entry + rng.integers(1, 60, trades).astype("timedelta64[m]")
+    price = rng.uniform(20, 500, trades)
+    pnl = rng.normal(0, 20, trades)
+    us = lambda a: pa.array(a.astype("datetime64[us]"), pa.timestamp("us", tz="UTC"))  # noqa
+    tr = pa.table({
+        "combo": pa.array(np.zeros(trades, np.int32)), "symbol": pa.array(syms[rng.integers(
+            0, 50, trades)], pa.string()), "entry_ts": us(entry), "exit_ts": us(exit_),
+        "direction": pa.array(rng.choice([-1, 1], trades).astype(np.int8)),
+        "shares": np.full(trades, 20.0), "entry_price": price, "exit_price": price * 1.001,
+        "entry_fees": np.ones(trades), "exit_fees": np.ones(trades),
+        "slippage": np.full(trades, 0.5), "pnl": pnl, "ret": pnl / (20 * price),
+        "reason": pa.array(rng.choice(["signal", "stop_loss", "session_end"], trades),
+                           pa.string())})
+    k = 2000
+    ts = day0 + (np.arange(k) * (days * 1440 // k)).astype("timedelta64[m]")
+    eq = pa.table({"combo": pa.array(np.zeros(k, np.int32)), "symbol": ["*"] * k,
+                   "ts": us(ts), "value": 5e6 + np.cumsum(rng.normal(0, 100, k))})
+    n = len(NAMES)
+    st = pa.table({"combo": pa.array(np.zeros(n, np.int32)), "symbol": ["*"] * n,
+                   "period": ["all"] * n, "stat": list(NAMES), "value": rng.normal(0, 1, n)})
+    run = {"strategy": "avwap-reversion", "grid": {}, "combos": [{"anchor": "session"}],
+           "best": 0, "neighbours": [], "rank_by": "sharpe", "symbols": list(syms),
+           "skipped": [], "start_date": dt.date(2025, 10, 27), "end_date": dt.date(2025, 11, 21),
+           "split_date": None, "settings": {}, "code_version": "bench"}
+    return save_run(cache, SavedRun(run=run, stats=st, trades=tr, equity=eq))  # type: ignore
+
+
+async def backtest_bench(tmp: Path, moves: int = 300) -> dict[str, float]:
+    """``backtest_open_ms``: open a run of 10,000 trades and 20 days of equity (read, show,
+    paint); ``backtest_scroll_p99_ms``: one cursor move through its trades (key + paint)."""
+    from storage import demo
+    from storage.cache import Cache
+    from storage.feeds.replay import ReplaySource
+    from tui.app import AvwapApp
+    from tui.runtime.controller import Controller
+    from tui.screens.backtests.screen import BacktestsScreen
+
+    cache = Cache(tmp / "backtests.duckdb")
+    demo.seed_cache(cache, ["SPY"], 1)
+    run_id = _saved_run(cache)
+    ctl = Controller(cache, ReplaySource(cache, warm_sessions=0, speed=None))
+    app = AvwapApp(ctl, list_name="SPY", speed=None, live=False)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await pilot.pause()
+        await pilot.press("3")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, BacktestsScreen)
+        a = time.perf_counter()
+        screen.open_run(run_id)
+        await pilot.pause()
+        open_ms = (time.perf_counter() - a) * 1e3
+        assert screen.detail is not None and len(screen.detail.trades) == 10_000
+        await pilot.pause()
+        moves_ms: list[float] = []
+        for _ in range(moves):
+            a = time.perf_counter()
+            await pilot.press("down")
+            moves_ms.append((time.perf_counter() - a) * 1e3)
+        await pilot.press("q")
+    cache.close()
+    return {"backtest_open_ms": open_ms, "backtest_scroll_p99_ms": _pct(moves_ms, 99),
+            "backtest_scroll_p50_ms": _pct(moves_ms, 50)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=int, default=120)
@@ -189,6 +269,7 @@ def main() -> None:
     out["peak_rss_mb"] = rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
     out["seed_s"] = seed_s
     out["days"] = args.days
+    out.update(asyncio.run(backtest_bench(tmp)))
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}))
 
 
