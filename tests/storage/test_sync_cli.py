@@ -209,9 +209,10 @@ def _stderr_line(proc: subprocess.Popen[bytes], marker: bytes) -> bytes:
 def test_second_ctrl_c_aborts_at_once_and_leaves_the_cache_consistent(
     seeded: str, tmp_path: Path
 ) -> None:
-    """Two Ctrl-C in each phase: while connecting, and blocked on output mid-run."""
+    """Two Ctrl-C mid-run, the child blocked on its output (so it is surely still
+    running when the second one comes): exit 130 at once, no traceback."""
     want = expected_rows(seeded)
-    for phase in (b"connecting", b"committed"):
+    for phase in (b"committed",):
         proc = subprocess.Popen(
             avwap(tmp_path, seeded),
             stdout=subprocess.PIPE,
@@ -230,11 +231,7 @@ def test_second_ctrl_c_aborts_at_once_and_leaves_the_cache_consistent(
         rest = proc.stderr.read()
         proc.stdout.close()
         assert proc.wait() == 130
-        assert b"Traceback" not in rest
-        if phase == b"committed":  # blocked on its output: the second Ctrl-C finds it running
-            assert b"aborted by a second Ctrl-C" in rest
-        else:  # it may have stopped (nothing read yet) before the second one came
-            assert b"aborted by a second Ctrl-C" in rest or b"stopped by Ctrl-C" in rest
+        assert b"Traceback" not in rest and b"aborted by a second Ctrl-C" in rest
         kept = cache_rows(tmp_path / "cache.duckdb") if (tmp_path / "cache.duckdb").exists() else []
         assert set(kept) <= set(want)
         with Cache(tmp_path / "cache.duckdb") as cache:
