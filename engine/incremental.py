@@ -191,8 +191,8 @@ class IncrementalEngine:
         stepping, for every output. A month of minutes for hundreds of symbols
         is thousands of compiled calls, so ``step_sessions=K`` warms a console
         quickly instead, driven by each output's declared ``History``
-        (``engine.meta``): the compiled step runs over the last
-        last ``K`` trading days for every indicator, and from further back (a
+        (``engine.meta``): the compiled step runs over the last ``K`` trading
+        days for every indicator, and from further back (a
         second, smaller engine, see ``_plan``) for the indicators whose declared
         history needs it: the sessions they declare and the day from which every
         symbol has their declared number of real bars left (an illiquid symbol
