@@ -36,6 +36,7 @@ def models_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 async def open_training(pilot, *, debounce: float = 0.0, min_samples: int = 10,
                         **fields: str) -> TrainingScreen:
     app = pilot.app
+    app.animation_level = "none"  # snapshots: tab underlines and bars drawn at rest
     await pilot.pause()
     await app.console_screen.session.settled()
     await pilot.press("2")

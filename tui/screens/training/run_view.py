@@ -56,10 +56,10 @@ class RunView(Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="bar-row"):
             yield Static("epoch")
-            yield ProgressBar(id="bar-epoch", show_eta=False)
+            yield ProgressBar(total=1, id="bar-epoch", show_eta=False)
         with Horizontal(classes="bar-row"):
             yield Static("overall")
-            yield ProgressBar(id="bar-all", show_eta=False)
+            yield ProgressBar(total=1, id="bar-all", show_eta=False)
         yield Static("No training yet: fill the form and press ctrl+t (Start).", id="run-status")
         with Horizontal(id="run-charts"):
             with Vertical(classes="curve"):
@@ -82,8 +82,9 @@ class RunView(Vertical):
         self.loss, self.val_loss, self.accuracy, self.sparsity = [], [], [], []
         self.best_epoch = self.best_accuracy = None
         self.eval, self.finished, self._t0 = None, None, time.monotonic()
-        self.query_one("#bar-epoch", ProgressBar).update(total=None, progress=0)
-        self.query_one("#bar-all", ProgressBar).update(total=None, progress=0)
+        # A known total (not an indeterminate, animated bar) until the child says more.
+        self.query_one("#bar-epoch", ProgressBar).update(total=1, progress=0)
+        self.query_one("#bar-all", ProgressBar).update(total=1, progress=0)
         self.query_one("#run-eval", DataTable).display = False
         self.query_one("#run-verdict", Static).display = False
         self.query_one("#run-eval", DataTable).clear()
