@@ -64,3 +64,13 @@ def test_live_feeds_load_without_mlx() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout.strip()
     assert out == "[]"
+
+
+def test_the_cli_starts_without_mlx() -> None:
+    """`avwap sync`, `cache info` … must not pay for MLX: commands import it when they run."""
+    code = ("import sys, tui.cli; tui.cli.build_parser(); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'mlx', 'engine', 'models', "
+            "'textual'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT).stdout.strip()
+    assert out == "[]"

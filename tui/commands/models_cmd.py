@@ -7,9 +7,6 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from models.errors import ModelError
-from models.registry import list_models, models_dir, use
-
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("models", parents=[common],
@@ -22,6 +19,9 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
+    from models.errors import ModelError  # loads MLX: only when the command runs
+    from models.registry import list_models, models_dir, use
+
     console = Console()
     root = models_dir(args.models_dir)
     if args.action == "use":

@@ -13,18 +13,20 @@ import argparse
 import datetime as dt
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from models.dataset import Dataset, DataSpec, build, present_symbols, window_of
-from models.errors import InsufficientSamples
 from storage.cache import Cache
 from storage.errors import AvwapError, CacheError
 from tui.commands.common import db_of
 from tui.commands.demo_cmd import symbols_from
+
+if TYPE_CHECKING:  # the models (and MLX) load only when a command runs
+    from models.dataset import Dataset, DataSpec
+    from models.errors import InsufficientSamples
 
 MIN_SAMPLES = 1000
 
@@ -61,6 +63,8 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def spec_of(args: argparse.Namespace) -> DataSpec:
+    from models.dataset import DataSpec
+
     symbols = symbols_from(args.tickers)
     if args.max_tickers is not None:
         symbols = symbols[: max(args.max_tickers, 0)]
@@ -77,6 +81,8 @@ def open_cache(args: argparse.Namespace) -> Cache:
 
 
 def insufficient(n: int, spec: DataSpec, minimum: int) -> InsufficientSamples:
+    from models.errors import InsufficientSamples
+
     return InsufficientSamples(
         f"Insufficient samples for training: {n:,} samples (estimate {spec.estimate():,}), at "
         f"least {minimum:,} needed; remedies: more days (--days, now {spec.days}), a lower "
@@ -141,6 +147,8 @@ def step_ms(ds: Dataset, batch_size: int = 256, repeats: int = 3) -> float:
 def report(cache: Cache, spec: DataSpec, minimum: int, *, time_step: bool = True
            ) -> dict[str, Any]:
     """Everything precheck finds, as plain data (the tables and ``--json`` print it)."""
+    from models.dataset import build, present_symbols, window_of
+
     sessions = window_of(cache, spec)
     present, missing = present_symbols(cache, spec, sessions)
     out: dict[str, Any] = {
@@ -179,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_tables(args: argparse.Namespace, spec: DataSpec) -> int:
+    from models.dataset import build, present_symbols, window_of
+
     console = Console()
     with open_cache(args) as cache:
         sessions = window_of(cache, spec)

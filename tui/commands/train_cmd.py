@@ -22,10 +22,6 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from models import checkpoint as ck
-from models.dataset import DataSpec, build
-from models.errors import ModelError
-from models.registry import models_dir
 from storage.errors import AvwapError
 from tui.commands.precheck_cmd import add_data_args, check_count, open_cache, spec_of
 
@@ -59,8 +55,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, json_mode: bool) -> int:
-    import mlx.core as mx
+    import mlx.core as mx  # MLX and the models load only when a training runs
 
+    from models import checkpoint as ck
+    from models.dataset import DataSpec, build
+    from models.errors import ModelError
+    from models.registry import models_dir
     from models.train import StopFlag, TrainConfig, train
 
     group = mx.distributed.init()
