@@ -14,6 +14,7 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from storage.feeds.replay import SPEEDS, speed_label
 from storage.tickers import available_lists
+from tui import fmt
 from tui.screens.console.watchlist import COLUMNS
 
 if TYPE_CHECKING:
@@ -44,11 +45,13 @@ class ConsoleCommands(Provider):
 
     async def discover(self) -> Hits:
         for name, cb, help_text in self._commands():
-            yield DiscoveryHit(name, cb, help=help_text)
+            # List names come from files: shown as written, never as markup.
+            yield DiscoveryHit(fmt.safe(name), cb, text=name, help=fmt.safe(help_text))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for name, cb, help_text in self._commands():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), cb, help=help_text)
+                yield Hit(score, matcher.highlight(fmt.safe(name)), cb, text=name,
+                          help=fmt.safe(help_text))

@@ -84,14 +84,18 @@ class StatusBar(Static):
         ]
         if s.alerts:
             fields.append((4, f"  {fmt.plural(s.alerts, 'alert')}", "bold #d29922"))
+        notice = -1
         if s.notice:
             fields.insert(1, (1, f"  {s.notice}", "bold #d29922"))
+            notice = 1
         width = (self.content_size.width if width is None else width) or 10_000
         kept: set[int] = set()
         used = 0
         for k in sorted(range(len(fields)), key=lambda k: fields[k][0]):
             n = len(fields[k][1])
             if used + n > width and kept:
+                if k == notice:
+                    continue  # a long notice gives way; the toast said it too
                 break  # strictly by priority: a later field never takes an earlier's place
             kept.add(k)
             used += n
