@@ -184,17 +184,17 @@ def _simulate(
     o_f = mx.array(open_.reshape(-1), F64)
     h_f = mx.array(np.where(np.isnan(high), -np.inf, high).reshape(-1), F64)
     l_f = mx.array(np.where(np.isnan(low), np.inf, low).reshape(-1), F64)
-    ok_f = mx.array(~np.isnan(open_).reshape(-1))
     forced_f = mx.array(orders.forced.reshape(-1))
-    xl_f = mx.array(orders.exit_long.reshape(-1))
-    xs_f = mx.array(orders.exit_short.reshape(-1))
+    # Long exits then short exits in one array: one gather per window, offset by side.
+    x2_f = mx.array(np.concatenate([orders.exit_long.reshape(-1), orders.exit_short.reshape(-1)]))
+    n_orders = orders.exit_long.size
     el = mx.array(orders.entry_long)
     next_entry = _next_true(el | mx.array(orders.entry_short)).reshape(-1)  # [V*S*(T+1)]
     el_f = el.reshape(-1)
     del el
     # Materialize the big inputs once: a lazy array captured by the compiled
     # iteration would be recomputed on every call.
-    mx.eval(o_f, h_f, l_f, ok_f, forced_f, xl_f, xs_f, next_entry, el_f)
+    mx.eval(o_f, h_f, l_f, forced_f, x2_f, next_entry, el_f)
 
     sym = mx.array(row_symbol.astype(np.int32))
     var = mx.array(row_variant.astype(np.int32))
@@ -208,10 +208,11 @@ def _simulate(
     cols = mx.arange(w, dtype=mx.int32)[None, :]
     big_t = mx.array(t, mx.int32)
 
-    KNAMES = ("o_f", "h_f", "l_f", "ok_f", "forced_f", "xl_f", "xs_f", "next_entry", "el_f",
+    KNAMES = ("o_f", "h_f", "l_f", "forced_f", "x2_f", "next_entry", "el_f",
               "base_p", "base_o", "base_n", "tstop")
-    consts: tuple[mx.array, ...] = (o_f, h_f, l_f, ok_f, forced_f, xl_f, xs_f, next_entry,
-                                    el_f, base_p, base_o, base_n, tstop)
+    consts: tuple[mx.array, ...] = (o_f, h_f, l_f, forced_f, x2_f, next_entry, el_f,
+                                    base_p, base_o, base_n, tstop)
+    n_big = 7  # consts[:n_big] are whole arrays; the rest are per row
     K: dict[str, mx.array] = dict(zip(KNAMES, consts, strict=True))
     PNAMES = tuple(p)
     pvals = tuple(p.values())
@@ -256,7 +257,7 @@ def _simulate(
         gp = K["base_p"][:, None] + ic
         go = K["base_o"][:, None] + ic
         o = mx.take(K["o_f"], gp)
-        ok = inside & mx.take(K["ok_f"], gp)
+        ok = inside & ~mx.isnan(o)  # a minute without a bar has a NaN open
         long_ = (d > 0)[:, None]
         # Work in "long" coordinates: a short's prices are mirrored (x -> -x).
         # Only the stops some row uses are traced (the flags are per call).
@@ -266,12 +267,12 @@ def _simulate(
         no = mx.zeros(o.shape, mx.bool_)
         neg_inf = mx.full((rows_,), -np.inf, F64)
         adverse = favour = None
-        if has_sl or has_tr:
-            lo_or_h = mx.where(long_, mx.take(K["l_f"], gp), mx.take(K["h_f"], gp))
-            adverse = mx.where(inside, mx.where(long_, lo_or_h, -lo_or_h), np.inf)
-        if has_tr or has_tp:
-            h_or_lo = mx.where(long_, mx.take(K["h_f"], gp), mx.take(K["l_f"], gp))
-            favour = mx.where(inside, mx.where(long_, h_or_lo, -h_or_lo), -np.inf)
+        if has_sl or has_tr or has_tp:
+            lw, hw = mx.take(K["l_f"], gp), mx.take(K["h_f"], gp)
+            if has_sl or has_tr:
+                adverse = mx.where(inside, mx.where(long_, lw, -hw), np.inf)
+            if has_tr or has_tp:
+                favour = mx.where(inside, mx.where(long_, hw, -lw), -np.inf)
         slv = trv = tpv = neg_inf
         hit_sl = hit_tr = hit_tp = no
         run_last = neg_inf
@@ -293,7 +294,8 @@ def _simulate(
             tp = p["take_profit"]
             tpv = mx.where(d > 0, ref * (1 + tp), -ref * (1 - tp))
             hit_tp = ok & (favour >= tpv[:, None])
-        xo = ok & mx.where(long_, mx.take(K["xl_f"], go), mx.take(K["xs_f"], go))
+        side = mx.where(d > 0, 0, n_orders).astype(mx.int32)[:, None]
+        xo = ok & mx.take(K["x2_f"], go + side)
         hit_sig = xo
         if has_time:
             ts = K["tstop"][:, None]
@@ -316,7 +318,8 @@ def _simulate(
         is_stop = stop_sl | stop_tr
         is_tp = ~is_stop & at(hit_tp)
         price_m = mx.where(is_stop, stop_px, mx.where(is_tp, tp_px, o_j))
-        sig_reason = mx.where(at(mx.take(K["forced_f"], gp)), SESSION_END, SIGNAL)
+        at_bar = K["base_p"] + mx.minimum(pos + j[:, 0], big_t - 1)
+        sig_reason = mx.where(mx.take(K["forced_f"], at_bar), SESSION_END, SIGNAL)
         reason = mx.where(
             is_stop, mx.where(stop_sl & (~stop_tr | (slv >= trv)), STOP_LOSS, TRAILING),
             mx.where(is_tp, TAKE_PROFIT, mx.where(at(xo), sig_reason, TIME_STOP)))
@@ -390,7 +393,7 @@ def _simulate(
             finished.append((rowid[done], tuple(np.array(x)[done] for x in state[:8])))
             keep = mx.array(active.astype(np.int32))
             state = tuple(mx.take(x, keep) for x in state)
-            consts = (*consts[:9], *(mx.take(x, keep) for x in consts[9:]))
+            consts = (*consts[:n_big], *(mx.take(x, keep) for x in consts[n_big:]))
             pvals = tuple(mx.take(x, keep) for x in pvals)
             rowid = rowid[active]
             mx.eval(state, consts, pvals)
