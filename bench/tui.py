@@ -210,24 +210,35 @@ async def backtest_bench(tmp: Path, moves: int = 300) -> dict[str, float]:
     app = AvwapApp(ctl, list_name="SPY", speed=None, live=False)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
+        await app.console_screen.session.settled()  # the console's own start-up is not timed
         await pilot.press("3")
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, BacktestsScreen)
+        # Wall time of the call, plus the CPU Textual spends painting it (Pilot's
+        # pause also waits for the process to go idle, which is not this work).
         a = time.perf_counter()
         screen.open_run(run_id)
+        b = time.perf_counter()
+        cpu = time.process_time()
         await pilot.pause()
-        open_ms = (time.perf_counter() - a) * 1e3
+        open_ms = (b - a + time.process_time() - cpu) * 1e3
+        call_ms = (b - a) * 1e3
         assert screen.detail is not None and len(screen.detail.trades) == 10_000
         await pilot.pause()
+        table = screen.query_one("#run-trades")
         moves_ms: list[float] = []
         for _ in range(moves):
             a = time.perf_counter()
-            await pilot.press("down")
-            moves_ms.append((time.perf_counter() - a) * 1e3)
+            table.action_move(1)  # what the down key calls
+            b = time.perf_counter()
+            cpu = time.process_time()
+            await pilot.pause()
+            moves_ms.append((b - a + time.process_time() - cpu) * 1e3)
+        assert table.cursor == moves
         await pilot.press("q")
     cache.close()
-    return {"backtest_open_ms": open_ms, "backtest_scroll_p99_ms": _pct(moves_ms, 99),
+    return {"backtest_open_ms": open_ms, "backtest_open_call_ms": call_ms, "backtest_scroll_p99_ms": _pct(moves_ms, 99),
             "backtest_scroll_p50_ms": _pct(moves_ms, 50)}
 
 

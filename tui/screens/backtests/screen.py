@@ -22,7 +22,7 @@ from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Input, Select, Static, TabbedContent, TabPane
+from textual.widgets import Button, Input, Select, Static, TabbedContent, TabPane
 
 from storage.errors import AvwapError
 from storage.results import delete_run
@@ -40,6 +40,7 @@ from tui.screens.backtests.data import (
     read_runs,
     trade_day,
 )
+from tui.screens.backtests.footer import StableFooter
 from tui.screens.backtests.form import NewBacktestForm
 from tui.screens.backtests.heatmap import Heatmap
 from tui.screens.backtests.jobs import NAME, BacktestJob
@@ -170,7 +171,7 @@ class BacktestsScreen(Screen[None]):
                 yield Heatmap(id="heatmap")
             with TabPane("New", id="tab-new"):
                 yield NewBacktestForm(defaults, id="bt-form")
-        yield Footer()
+        yield StableFooter()
 
     def on_mount(self) -> None:
         self.refresh_runs()
@@ -179,6 +180,17 @@ class BacktestsScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         self.refresh_runs()
+
+    #: What gets the focus when a tab is shown (its keys then work at once).
+    TAB_FOCUS: ClassVar[dict[str, str]] = {
+        "tab-runs": "#runs-table", "tab-run": "#run-trades", "tab-grid": "#heatmap",
+        "tab-new": "#bf-strategy"}
+
+    @on(TabbedContent.TabActivated)
+    def _tab_shown(self, event: TabbedContent.TabActivated) -> None:
+        target = self.TAB_FOCUS.get(event.pane.id or "")
+        if target and event.pane.id == self.query_one(TabbedContent).active:  # not a stale one
+            self.query_one(target).focus()
 
     # -- runs --------------------------------------------------------------------
     def refresh_runs(self, select: int | None = None) -> None:
@@ -231,8 +243,10 @@ class BacktestsScreen(Screen[None]):
         self._show_rows()
 
     def action_filter(self) -> None:
-        self.query_one(TabbedContent).active = "tab-runs"
-        self.query_one("#bt-filter", Input).focus()
+        if self.query_one(TabbedContent).active == "tab-runs":
+            self.query_one("#bt-filter", Input).focus()
+        else:
+            self.query_one(TabbedContent).active = "tab-runs"
 
     def action_strategy_filter(self) -> None:
         options = [None, *self._strategies]
@@ -254,8 +268,7 @@ class BacktestsScreen(Screen[None]):
             return False
         self.detail = detail
         self.query_one(RunView).show(detail)
-        self.query_one(TabbedContent).active = "tab-run"
-        self.call_after_refresh(self.query_one("#run-trades", Table).focus)
+        self.query_one(TabbedContent).active = "tab-run"  # focus follows (_tab_shown)
         return True
 
     @on(Table.Chosen, "#run-trades")
@@ -341,8 +354,7 @@ class BacktestsScreen(Screen[None]):
             self.notify(f"Run {d.run_id} is not a grid (one combination).", timeout=4)
             return
         self.query_one(Heatmap).show(d)
-        self.query_one(TabbedContent).active = "tab-grid"
-        self.call_after_refresh(self.query_one(Heatmap).focus)
+        self.query_one(TabbedContent).active = "tab-grid"  # focus follows (_tab_shown)
 
     @on(Heatmap.Opened)
     def _combo_opened(self, event: Heatmap.Opened) -> None:
@@ -381,13 +393,10 @@ class BacktestsScreen(Screen[None]):
             tabs.active = "tab-run" if tabs.active == "tab-grid" and self.detail else "tab-runs"
         else:
             tabs.active = "tab-runs"
-        if tabs.active == "tab-runs":
-            self._runs_table().focus()
 
     # -- new ---------------------------------------------------------------------
     def action_new(self) -> None:
         self.query_one(TabbedContent).active = "tab-new"
-        self.query_one("#bf-strategy", Input).focus()
 
     @on(Input.Changed)
     def _form_changed(self, event: Input.Changed) -> None:

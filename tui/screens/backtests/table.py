@@ -65,15 +65,6 @@ class Table(ScrollView, can_focus=True):
         Binding("S", "sort_reverse", "Reverse", key_display="S", id="table.sort_reverse"),
     ]
 
-    class Highlighted(Message):
-        def __init__(self, table: Table, row: int | None) -> None:
-            super().__init__()
-            self.table, self.row = table, row
-
-        @property
-        def control(self) -> Table:
-            return self.table
-
     class Chosen(Message):
         def __init__(self, table: Table, row: int) -> None:
             super().__init__()
@@ -114,7 +105,6 @@ class Table(ScrollView, can_focus=True):
         self.virtual_size = Size(sum(c.width + 1 for c in self.columns), len(self.order) + 1)
         self._follow()
         self.refresh()
-        self.post_message(self.Highlighted(self, self.cursor_row))
 
     def _resort(self) -> None:
         n = len(self.keys)
@@ -227,7 +217,6 @@ class Table(ScrollView, can_focus=True):
         self._follow()
         self.refresh_lines(old - int(self.scroll_offset.y) + 1)
         self.refresh_lines(pos - int(self.scroll_offset.y) + 1)
-        self.post_message(self.Highlighted(self, self.cursor_row))
 
     def _follow(self) -> None:
         top = int(self.scroll_offset.y)
