@@ -1,4 +1,4 @@
-"""The Backtests screen on real saved runs: sort, filter, open, trade chart, compare, grid, new, delete.
+"""The Backtests screen on real saved runs: sort, filter, open, trade, compare, grid, new, delete.
 
 Runs are made once per session by the real backtester on the fixed demo cache
 (``conftest.demo_db``: six symbols, three sessions ending at
@@ -54,6 +54,9 @@ def runs_db(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         save(cache, bt.run_vectorized_backtest(SYMBOLS, START, end, "avwap-reversion",
                                                {"k": [1, 2], "stop_pct": [0.3, 0.5, 1.0]}))
         save(cache, bt.run_vectorized_backtest(SYMBOLS, START, end, "orb", {"minutes": 15}))
+        # A fixed save time and code version: the snapshots show the date.
+        cache.cursor().execute("UPDATE backtest_runs SET created_at = TIMESTAMPTZ "
+                               "'2025-11-21 22:00:00+00', code_version = 'test'")
         cache.checkpoint()
     return path
 
@@ -264,3 +267,54 @@ async def test_a_failing_backtest_shows_its_one_line_error(make_bt_app) -> None:
         status = str(screen.query_one("#bt-status").render())
         assert status.startswith("no bars between 2020-01-06") or "no bars" in status, status
         assert "\n" not in status.strip()
+
+
+# -- SVG snapshots on the fixed saved runs ---------------------------------------
+
+def _snap(make_bt_app, steps):
+    app = make_bt_app()
+
+    async def run_before(pilot) -> None:
+        screen = await open_screen(pilot)
+        await steps(pilot, screen)
+        await pilot.pause()
+
+    return app, run_before
+
+
+def test_snapshot_runs_table(snap_compare, make_bt_app) -> None:
+    async def steps(pilot, screen) -> None:
+        screen.query_one("#runs-table", Table).move_to_key(2)
+
+    app, before = _snap(make_bt_app, steps)
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+def test_snapshot_run(snap_compare, make_bt_app) -> None:
+    async def steps(pilot, screen) -> None:
+        screen.open_run(1)
+        await pilot.pause()
+
+    app, before = _snap(make_bt_app, steps)
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+def test_snapshot_trade_chart(snap_compare, make_bt_app) -> None:
+    async def steps(pilot, screen) -> None:
+        screen.open_run(1)
+        await pilot.pause()
+        await pilot.press("down", "down", "enter")
+        await screen.chart_worker.wait()
+
+    app, before = _snap(make_bt_app, steps)
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+def test_snapshot_heatmap(snap_compare, make_bt_app) -> None:
+    async def steps(pilot, screen) -> None:
+        screen.open_run(2)
+        await pilot.pause()
+        await pilot.press("g")
+
+    app, before = _snap(make_bt_app, steps)
+    assert snap_compare(app, terminal_size=SIZE, run_before=before)
