@@ -65,7 +65,7 @@ def _windows(x: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
 def sd2p(x: np.ndarray, n: int) -> np.ndarray:
     """Population σ over n bars, two-pass in float64 around the window mean."""
     w, ok = _windows(x, n)
-    d = w - np.nanmean(w, axis=1, keepdims=True) if ok.any() else w
+    d = w - np.mean(w, axis=1, keepdims=True)  # NaN rows (no full window) stay NaN
     return np.where(ok, np.sqrt(np.mean(d * d, axis=1)), np.nan)
 
 
