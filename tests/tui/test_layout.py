@@ -77,7 +77,7 @@ async def test_avwap_table_drops_columns_never_digits() -> None:
 
 
 async def test_the_console_is_readable_at_80x24(make_app, ready, replay) -> None:
-    app = make_app(warm=1)
+    app = make_app()  # no warm-up (fast): the AVWAP levels exist from the first minute
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(pilot)
         await replay(pilot, 20)
@@ -106,7 +106,7 @@ async def test_the_console_is_readable_at_80x24(make_app, ready, replay) -> None
 
 
 async def test_wide_terminals_show_every_column(make_app, ready, replay) -> None:
-    app = make_app(warm=1)
+    app = make_app()
     async with app.run_test(size=(200, 50)) as pilot:
         await ready(pilot)
         await replay(pilot, 5)

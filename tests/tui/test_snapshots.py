@@ -15,7 +15,9 @@ SIZES = [(80, 24), (120, 36), (200, 50)]
 
 
 def _prepared(make_app, ready, replay, minutes: int = 30):
-    app = make_app(warm=1)
+    # No warm-up: the snapshots judge the look, and a warm-up costs ~30 s per
+    # image on a busy machine (indicators needing history show "—").
+    app = make_app()
 
     async def run_before(pilot) -> None:
         await ready(pilot)
