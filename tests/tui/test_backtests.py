@@ -318,3 +318,55 @@ def test_snapshot_heatmap(snap_compare, make_bt_app) -> None:
 
     app, before = _snap(make_bt_app, steps)
     assert snap_compare(app, terminal_size=SIZE, run_before=before)
+
+
+# -- the real avwap in a terminal ------------------------------------------------
+
+def test_key_3_shows_the_runs_table_in_a_real_terminal(runs_db: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    tmux = shutil.which("tmux")
+    avwap = Path(sys.executable).with_name("avwap")
+    if tmux is None or not avwap.exists():
+        pytest.skip("needs tmux + avwap")
+    db = tmp_path / "tmux.duckdb"
+    shutil.copy(runs_db, db)
+    lists = tmp_path / "cfg" / "tickers"
+    lists.mkdir(parents=True)
+    (lists / "trio.txt").write_text("SPY\nAAPL\nMSFT\n")
+    cfg = tmp_path / "cfg" / "config.toml"
+    cfg.write_text('tickers = "trio"\n')
+    session = f"avwap-bt-{uuid.uuid4().hex[:8]}"
+    cmd = (f"env AVWAP_CONFIG={cfg} {avwap} --db {db} tui --speed max --warm-days 1; "
+           "echo AVWAP-EXIT=$?; sleep 30")
+
+    def capture() -> str:
+        return subprocess.run([tmux, "capture-pane", "-p", "-t", session], capture_output=True,
+                              text=True, check=False).stdout
+
+    def wait_for(predicate, timeout: float = 120.0) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = capture()
+            if predicate(screen):
+                return screen
+            time.sleep(0.2)  # polling interval, not synchronisation
+        raise AssertionError(f"timed out; the screen was:\n{screen}")
+
+    subprocess.run([tmux, "new-session", "-d", "-s", session, "-x", "160", "-y", "48", cmd],
+                   check=True, env={**os.environ, "TERM": "xterm-256color"})
+    try:
+        wait_for(lambda s: "Symbol" in s and "AAPL" in s)
+        subprocess.run([tmux, "send-keys", "-t", session, "3"], check=True)
+        screen = wait_for(lambda s: "parameters" in s and "orb" in s)
+        assert "avwap-reversion" in screen and "6× best" in screen
+        assert "2025-11-19 → 2025-11-21" in screen
+        subprocess.run([tmux, "send-keys", "-t", session, "q"], check=True)
+        assert "AVWAP-EXIT=0" in wait_for(lambda s: "AVWAP-EXIT=" in s)
+    finally:
+        subprocess.run([tmux, "kill-session", "-t", session], check=False, capture_output=True)

@@ -24,7 +24,7 @@ from storage.results import list_runs
 RUN_COLUMNS: tuple[tuple[str, str, int, bool], ...] = (
     ("run_id", "id", 4, True), ("created", "date", 11, False), ("strategy", "strategy", 15, False),
     ("params", "parameters", 26, False), ("symbols", "syms", 5, True),
-    ("period", "period", 21, False), ("total_return", "return", 8, True),
+    ("period", "period", 23, False), ("total_return", "return", 8, True),
     ("sharpe", "Sharpe", 7, True), ("max_drawdown", "max DD", 7, True),
     ("trades", "trades", 7, True),
 )
