@@ -193,13 +193,14 @@ def print_result(console: Console, res: Any) -> None:
     console.print(t)
     if len(res.combos) > 1:
         show = [b, *res.neighbours]
-        n = Table("combination", res.rank_by, "total_return", "sharpe", "max_drawdown", "trades",
-                  title="best and its neighbours")
+        cols = list(dict.fromkeys((res.rank_by, "total_return", "sharpe", "max_drawdown",
+                                   "trades")))
+        where = " (in-sample)" if st.in_sample is not None else ""
+        n = Table("combination", *cols, title=f"best and its neighbours{where}")
         for c in show:
             row = st.in_sample[c] if st.in_sample is not None else st.portfolio[c]
             n.add_row(("* " if c == b else "  ") + res.combo_label(c),
-                      *(fmt(k, float(row[NAMES.index(k)])) for k in
-                        (res.rank_by, "total_return", "sharpe", "max_drawdown", "trades")))
+                      *(fmt(k, float(row[NAMES.index(k)])) for k in cols))
         console.print(n)
 
 
