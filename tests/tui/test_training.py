@@ -298,3 +298,25 @@ def test_models_browser(snap_compare, make_app, models_root: Path) -> None:
         await pilot.pause()
 
     assert snap_compare(make_app(), terminal_size=SIZE, run_before=before)
+
+
+async def test_a_list_without_data_gets_the_precheck_message(make_app) -> None:
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_training(pilot, debounce=1e6)
+        from textual.widgets import Select
+
+        screen.query_one(TrainForm).query_one(Select).value = "nodata"
+        await pilot.pause()
+        screen._run_precheck()
+        summary = ""
+        for _ in range(100):  # a precheck started at mount may finish first
+            await pilot.pause()
+            job = await app.runtime.wait("precheck")
+            await pilot.pause()
+            summary = str(screen.query_one("#pc-summary").render())
+            if "no bars" in summary:
+                break
+        assert job is not None and job.state is JobState.FAILED
+        assert "no bars for these symbols" in summary and "avwap demo-data" in summary
+        assert screen.query_one("#start").disabled
