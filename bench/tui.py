@@ -202,6 +202,7 @@ async def backtest_bench(tmp: Path, moves: int = 300) -> dict[str, float]:
     from tui.app import AvwapApp
     from tui.runtime.controller import Controller
     from tui.screens.backtests.screen import BacktestsScreen
+    from tui.screens.backtests.table import Table
 
     cache = Cache(tmp / "backtests.duckdb")
     demo.seed_cache(cache, ["SPY"], 1)
@@ -210,7 +211,9 @@ async def backtest_bench(tmp: Path, moves: int = 300) -> dict[str, float]:
     app = AvwapApp(ctl, list_name="SPY", speed=None, live=False)
     async with app.run_test(size=(160, 48)) as pilot:
         await pilot.pause()
-        await app.console_screen.session.settled()  # the console's own start-up is not timed
+        session = app.console_screen.session
+        assert session is not None
+        await session.settled()  # the console's own start-up is not timed
         await pilot.press("3")
         await pilot.pause()
         screen = app.screen
@@ -226,7 +229,7 @@ async def backtest_bench(tmp: Path, moves: int = 300) -> dict[str, float]:
         call_ms = (b - a) * 1e3
         assert screen.detail is not None and len(screen.detail.trades) == 10_000
         await pilot.pause()
-        table = screen.query_one("#run-trades")
+        table = screen.query_one("#run-trades", Table)
         moves_ms: list[float] = []
         for _ in range(moves):
             a = time.perf_counter()
@@ -238,7 +241,8 @@ async def backtest_bench(tmp: Path, moves: int = 300) -> dict[str, float]:
         assert table.cursor == moves
         await pilot.press("q")
     cache.close()
-    return {"backtest_open_ms": open_ms, "backtest_open_call_ms": call_ms, "backtest_scroll_p99_ms": _pct(moves_ms, 99),
+    return {"backtest_open_ms": open_ms,
+            "backtest_open_call_ms": call_ms, "backtest_scroll_p99_ms": _pct(moves_ms, 99),
             "backtest_scroll_p50_ms": _pct(moves_ms, 50)}
 
 

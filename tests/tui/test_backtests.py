@@ -141,6 +141,7 @@ async def test_open_a_run_and_a_trade_chart_with_its_markers(make_bt_app) -> Non
         trades.action_move(2)
         i = trades.cursor_row
         await pilot.press("enter")
+        assert screen.chart_worker is not None
         await screen.chart_worker.wait()
         await pilot.pause()
         chart = app.screen
@@ -183,13 +184,14 @@ async def test_grid_heatmap_cell_opens_its_combination(make_bt_app) -> None:
         assert hm.x_param == "k" and hm.y_param == "stop_pct"
         hm.cx, hm.cy = 0, 2  # k=1, stop_pct=1.0
         combo = hm.cursor_combo
-        assert combo is not None
+        assert combo is not None and screen.detail is not None
         assert screen.detail.combos[combo] | {} == {**screen.detail.combos[combo], "k": 1,
                                                     "stop_pct": 1.0}
         assert "k=1" in hm.cursor_text() and "stop_pct=1.0" in hm.cursor_text()
         await pilot.press("enter")
         await pilot.pause()
-        assert screen.detail.combo == combo and screen.detail.run_id == 2
+        d = screen.detail
+        assert d is not None and d.combo == combo and d.run_id == 2
 
 
 async def test_delete_asks_first(make_bt_app) -> None:

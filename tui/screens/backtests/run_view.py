@@ -7,6 +7,9 @@ run with 10,000 trades opens as fast as one with ten.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from rich.style import Style
 from rich.table import Table as RichTable
@@ -69,6 +72,11 @@ def trade_columns(detail: RunDetail) -> list[Column]:
     ]
 
 
+def stat_fmt(name: str) -> Callable[[Any], str]:
+    """How a column of statistic ``name`` shows a value."""
+    return lambda v: fmt_stat(name, float(v))
+
+
 def symbol_columns(detail: RunDetail) -> tuple[list[Column], np.ndarray]:
     syms = np.array(sorted(detail.symbol_stats), dtype=object)
     cols = [Column("symbol", "symbol", 6, syms)]
@@ -77,7 +85,7 @@ def symbol_columns(detail: RunDetail) -> tuple[list[Column], np.ndarray]:
         cols.append(Column(name, {"total_return": "return", "max_drawdown": "max DD",
                                   "win_rate": "win %", "profit_factor": "PF",
                                   "fees_paid": "fees"}.get(name, name), 8, vals,
-                           lambda v, n=name: fmt_stat(n, float(v)), True))
+                           stat_fmt(name), True))
     return cols, syms
 
 

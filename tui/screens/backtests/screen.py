@@ -45,7 +45,7 @@ from tui.screens.backtests.form import NewBacktestForm
 from tui.screens.backtests.heatmap import Heatmap
 from tui.screens.backtests.jobs import NAME, BacktestJob
 from tui.screens.backtests.request import BacktestRequest, parse_form
-from tui.screens.backtests.run_view import RunView
+from tui.screens.backtests.run_view import RunView, stat_fmt
 from tui.screens.backtests.table import Column, Table
 from tui.screens.backtests.trade_chart import TradeChartScreen
 from tui.screens.common.confirm import Confirm
@@ -92,18 +92,12 @@ def run_columns(rows: list[RunRow]) -> list[Column]:
         vals = np.array([getattr(r, key) for r in rows],
                         dtype=np.float64 if numeric else object)
         if key in ("total_return", "sharpe", "max_drawdown", "trades"):
-            cols.append(Column(key, title, width, vals, _stat_fmt(key), True))
+            cols.append(Column(key, title, width, vals, stat_fmt(key), True))
         elif numeric:
             cols.append(Column(key, title, width, vals, lambda v: f"{v:.0f}", True))
         else:
             cols.append(Column(key, title, width, vals))
     return cols
-
-
-def _stat_fmt(key: str) -> Any:
-    from tui.screens.backtests.data import fmt_stat
-
-    return lambda v: fmt_stat(key, float(v))
 
 
 class BacktestsScreen(Screen[None]):
