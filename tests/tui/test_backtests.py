@@ -63,10 +63,12 @@ def runs_db(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def make_bt_app(runs_db: Path, tmp_path: Path, user_dir: Path):
-    def make(empty: bool = False) -> AvwapApp:
+    def make(empty: bool = False, drop: str | None = None) -> AvwapApp:
         db = tmp_path / "app.duckdb"
         shutil.copy(runs_db, db)
         cache = Cache(db)
+        if drop:  # the symbol's bars leave the cache; its runs stay
+            cache.cursor().execute("DELETE FROM bars WHERE symbol = ?", [drop])
         if empty:
             for r in (1, 2, 3):
                 from storage.results import delete_run
@@ -152,6 +154,23 @@ async def test_open_a_run_and_a_trade_chart_with_its_markers(make_bt_app) -> Non
         assert day.ts[chart.exit_x] == d.trades.exit_ts[i]
         assert np.isfinite(day.levels["avwap"]).sum() > 100
         await pilot.press("escape")
+
+
+async def test_a_trade_whose_bars_are_gone_says_so_on_its_chart(make_bt_app) -> None:
+    app = make_bt_app(drop="JPM")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(pilot)
+        assert screen.open_run(1)
+        await pilot.pause()
+        d = screen.detail
+        assert d is not None and "JPM" in d.symbol_stats  # stats and trades stay
+        i = int(np.flatnonzero(d.trades.symbol == "JPM")[0])
+        await screen.show_trade(i)
+        await pilot.pause()
+        chart = app.screen
+        assert isinstance(chart, TradeChartScreen)
+        assert "no longer in the cache" in chart.day.missing
+        assert "no longer in the cache" in str(chart.query_one("#trade-missing").render())
 
 
 async def test_compare_two_marked_runs(make_bt_app) -> None:
