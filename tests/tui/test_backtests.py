@@ -232,6 +232,24 @@ async def test_delete_asks_first(make_bt_app) -> None:
         assert shown_ids(table) == [2, 1]
 
 
+async def test_keys_have_ids_in_help_and_the_palette_has_its_entries(make_bt_app) -> None:
+    from tui.screens.backtests.screen import BacktestCommands
+    from tui.screens.common.help import HelpScreen
+
+    app = make_bt_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(pilot)
+        ids = {bid for _, _, bid in app.help_rows()}
+        assert {"backtests.new", "backtests.compare", "backtests.delete", "table.sort"} <= ids
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        names = [n for n, _, _ in BacktestCommands(screen)._commands()]
+        assert names == ["backtest: new", "backtest: compare"]
+        assert "backtests.new" in AvwapApp.binding_ids()
+
+
 async def test_empty_table_says_how_to_start(make_bt_app) -> None:
     app = make_bt_app(empty=True)
     async with app.run_test(size=SIZE) as pilot:
