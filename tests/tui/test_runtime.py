@@ -156,3 +156,42 @@ async def test_loaded_data_problems_are_said_once(make_app, ready, demo_db, tmp_
             if notes:
                 break
         assert len(notes) == 1 and "missing minute" in notes[0], notes
+
+
+async def test_late_history_rewarms_the_list_once(make_app, ready) -> None:
+    """IB says a symbol's history landed after its minutes were stepped: one re-warm
+    from the cache after the burst of such notices; a user's switch cancels it."""
+    from storage.feeds.base import FeedEvent
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        session = app.console_screen.session
+        ctl = app.controller
+        warmed: list[tuple[str, ...]] = []
+        prepare = ctl.prepare
+
+        def counting(tl, symbols, *a, **kw):  # type: ignore[no-untyped-def]
+            warmed.append(tuple(symbols))
+            return prepare(tl, symbols, *a, **kw)
+
+        ctl.prepare = counting  # type: ignore[method-assign]
+        session.rewarm_delay_s = 0.01
+        for sym in ("SPY", "AAPL", "MSFT"):  # a burst: one re-warm, not three
+            session._on_event(FeedEvent("info", f"{sym} history came in late", sym, kind="late"))
+        for _ in range(200):
+            await pilot.pause(0.02)
+            if warmed:
+                break
+        await session.settled()
+        await pilot.pause()
+        assert len(warmed) == 1
+        # A notice, then the user switches lists: the re-warm is dropped.
+        session.rewarm_delay_s = 0.05
+        session._on_event(FeedEvent("info", "late", "SPY", kind="late"))
+        session.switch_list("half")
+        await session.settled()
+        for _ in range(10):
+            await pilot.pause(0.02)
+        await session.settled()
+        assert [len(w) for w in warmed] == [6, 2]  # mini once, then half (SPY, AAPL)

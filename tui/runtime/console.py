@@ -118,6 +118,8 @@ class ConsoleSession(Job):
 
     def _do_rewarm(self) -> None:
         self._rewarm = None
+        if self._switch is not None and not self._switch.done():
+            return  # a switch in progress warms from the cache anyway
         if self.list_name is not None and not self.cancel_requested:
             self.switch_list(self.list_name)
 
@@ -128,6 +130,9 @@ class ConsoleSession(Job):
     # -- what the screen asks --------------------------------------------------
     def switch_list(self, name: str) -> None:
         """Load list ``name`` and restart the feed on it (the previous switch is dropped)."""
+        if self._rewarm is not None:  # this switch warms from the cache: no re-warm after it
+            self._rewarm.cancel()
+            self._rewarm = None
         if self._switch is not None and not self._switch.done():
             self._switch.cancel()
         self._switch = asyncio.get_running_loop().create_task(self._switch_list(name))
