@@ -262,6 +262,7 @@ class BacktestsScreen(Screen[None]):
             return False
         self.detail = detail
         self.query_one(RunView).show(detail)
+        self.call_after_refresh(self.avwap_app.runtime.gc.keep)  # no full-gc pauses while browsing
         self.query_one(TabbedContent).active = "tab-run"  # focus follows (_tab_shown)
         return True
 
