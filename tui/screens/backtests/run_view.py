@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
+from tui.fmt import exchange_time
 from tui.screens.backtests.data import RunDetail, fmt_stat
 from tui.screens.backtests.table import Column, Table
 from tui.widgets.chart import BrailleChart, Series
@@ -61,9 +62,9 @@ def trade_columns(detail: RunDetail) -> list[Column]:
     return [
         Column("symbol", "symbol", 6, tr.symbol),
         Column("side", "side", 5, tr.direction, lambda d: "long" if d > 0 else "short"),
-        Column("entry", "entry (UTC)", 16, tr.entry_ts, lambda t: str(t)[:16].replace("T", " ")),
+        Column("entry", "entry (ET)", 16, tr.entry_ts, lambda t: exchange_time(t)[:16]),
         Column("entry_price", "entry $", 9, tr.entry_price, lambda v: f"{v:,.2f}", True),
-        Column("exit", "exit", 5, tr.exit_ts, lambda t: str(t)[11:16]),
+        Column("exit", "exit", 5, tr.exit_ts, lambda t: exchange_time(t)[11:16]),
         Column("exit_price", "exit $", 9, tr.exit_price, lambda v: f"{v:,.2f}", True),
         Column("pnl", "PnL", 9, tr.pnl, lambda v: f"{v:,.2f}", True),
         Column("ret", "return", 7, tr.ret, lambda v: f"{v * 100:.2f}%", True),

@@ -19,6 +19,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from tui.fmt import exchange_time
 from tui.screens.backtests.data import TradeDay
 from tui.widgets.chart import BrailleChart, Series
 
@@ -71,8 +72,8 @@ class TradeChartScreen(ModalScreen[None]):
         side = "long" if self.side > 0 else "short"
         title = Text.assemble(
             (f"{d.symbol} {d.day} · {side} · ", "bold"),
-            ("▲ entry ", ENTRY), f"{str(self.entry)[11:16]} UTC @ {self.entry_price:,.2f}  ",
-            ("▼ exit ", EXIT), f"{str(self.exit)[11:16]} UTC @ {self.exit_price:,.2f} "
+            ("▲ entry ", ENTRY), f"{exchange_time(self.entry)[11:]} @ {self.entry_price:,.2f}  ",
+            ("▼ exit ", EXIT), f"{exchange_time(self.exit)[11:]} @ {self.exit_price:,.2f} "
             f"({self.reason})  PnL {self.pnl:,.2f}")
         with Vertical():
             yield Static(title, id="trade-title")
@@ -96,7 +97,7 @@ class TradeChartScreen(ModalScreen[None]):
         series.append(Series(d.close, CLOSE))
         series.append(Series(_marker(n, self.entry_x, self.entry_price), ENTRY))
         series.append(Series(_marker(n, self.exit_x, self.exit_price), EXIT))
-        ticks = [(i, str(d.ts[i])[11:16]) for i in range(0, n, 60)]
+        ticks = [(i, exchange_time(d.ts[i])[11:16]) for i in range(0, n, 60)]
         self.query_one(BrailleChart).plot(series, x_max=n, x_ticks=ticks)
 
     async def action_dismiss(self, result: None = None) -> None:
