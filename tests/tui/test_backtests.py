@@ -409,3 +409,26 @@ def test_key_3_shows_the_runs_table_in_a_real_terminal(runs_db: Path, tmp_path: 
         assert "AVWAP-EXIT=0" in wait_for(lambda s: "AVWAP-EXIT=" in s)
     finally:
         subprocess.run([tmux, "kill-session", "-t", session], check=False, capture_output=True)
+
+
+async def test_cancel_a_running_backtest_saves_nothing(make_bt_app) -> None:
+    app = make_bt_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_screen(pilot)
+        await pilot.press("n")
+        form = screen.query_one(NewBacktestForm)
+        form.set_value("tickers", ",".join(SYMBOLS))
+        await pilot.pause()
+        await pilot.press("ctrl+r")
+        job = app.runtime.job("backtest")
+        assert job is not None
+        for _ in range(500):  # until the child exists (the export comes first)
+            if getattr(job, "pid", None) is not None or job.state.finished:
+                break
+            await pilot.pause()
+        await pilot.press("ctrl+x")
+        await app.runtime.wait("backtest")
+        await pilot.pause()
+        assert job.state.value == "cancelled"
+        assert "nothing was saved" in str(screen.query_one("#bt-status").render())
+        assert sorted(shown_ids(screen.query_one("#runs-table", Table))) == [1, 2, 3]

@@ -115,7 +115,8 @@ class BacktestsScreen(Screen[None]):
         Binding("f", "strategy_filter", "Strategy", id="backtests.strategy"),
         Binding("escape", "back", "Back", id="backtests.back"),
         Binding("ctrl+r", "run", "Run", id="backtests.run"),
-        Binding("ctrl+x", "cancel", "Cancel", id="backtests.cancel"),
+        # Priority: the form's inputs would take ctrl+x as "cut".
+        Binding("ctrl+x", "cancel", "Cancel", priority=True, id="backtests.cancel"),
     ]
     DEFAULT_CSS = """
     BacktestsScreen #runs-bar { height: 1; }
