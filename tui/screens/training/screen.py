@@ -87,7 +87,7 @@ class TrainingScreen(Screen[None]):
     COMMANDS: ClassVar = {TrainingCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+t", "start", "Start", id="train.start"),
-        Binding("ctrl+x", "cancel", "Cancel", id="train.cancel"),
+        Binding("ctrl+x", "cancel", "Cancel", id="train.cancel", priority=True),
         Binding("ctrl+o", "models", "Models", id="train.models"),
     ]
     DEFAULT_CSS = """
