@@ -22,8 +22,10 @@ demo: $(STAMP)
 	$(BIN)/avwap --db $(DEMO_DB) demo-data --symbols all --if-empty
 	$(BIN)/avwap --db $(DEMO_DB) tui --feed replay
 
+# Two workers, one test file each at a time (files share session fixtures: a
+# PostgreSQL server, the demo caches): the suite is CPU-bound and this machine has 2 cores.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check storage engine models tui tests bench

@@ -10,18 +10,16 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
-
 from storage.feeds.replay import SPEEDS, speed_label
 from storage.tickers import available_lists
-from tui import fmt
+from tui.screens.common.commands import NamedCommands
 from tui.screens.console.watchlist import COLUMNS
 
 if TYPE_CHECKING:
     from tui.app import AvwapApp
 
 
-class ConsoleCommands(Provider):
+class ConsoleCommands(NamedCommands):
     """Lists, speeds, sort columns and screens."""
 
     def _commands(self) -> list[tuple[str, Callable[[], object], str]]:
@@ -42,16 +40,3 @@ class ConsoleCommands(Provider):
                          f"Show the {label} screen"))
         cmds.append(("alerts: list", app.show_alerts, "Show alert rules and firings"))
         return cmds
-
-    async def discover(self) -> Hits:
-        for name, cb, help_text in self._commands():
-            # List names come from files: shown as written, never as markup.
-            yield DiscoveryHit(fmt.safe(name), cb, text=name, help=fmt.safe(help_text))
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, cb, help_text in self._commands():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(fmt.safe(name)), cb, text=name,
-                          help=fmt.safe(help_text))

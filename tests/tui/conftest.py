@@ -8,7 +8,7 @@ rendering without throttling, so Pilot and snapshot tests see exact values.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -100,3 +100,23 @@ def ready() -> Callable[..., object]:
 @pytest.fixture
 def replay() -> Callable[..., object]:
     return _replay
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_tmux_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Each test process gets its own tmux server (``TMUX_TMPDIR``), so tmux tests
+    running in parallel workers never share windows, sizes or sessions."""
+    import os
+    import shutil
+    import subprocess
+
+    old = os.environ.get("TMUX_TMPDIR")
+    os.environ["TMUX_TMPDIR"] = str(tmp_path_factory.mktemp("tmux"))
+    yield
+    tmux = shutil.which("tmux")
+    if tmux:
+        subprocess.run([tmux, "kill-server"], capture_output=True, check=False)
+    if old is None:
+        os.environ.pop("TMUX_TMPDIR", None)
+    else:
+        os.environ["TMUX_TMPDIR"] = old

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 import socket
 import subprocess
 import sys
@@ -26,25 +25,10 @@ import pytest
 from storage import demo
 from storage.cache import Cache
 
-TMUX = shutil.which("tmux")
-AVWAP = Path(sys.executable).with_name("avwap")
+sys.path.insert(0, str(Path(__file__).parent))
+from _tmux import AVWAP, TMUX, wait_for
+
 pytestmark = pytest.mark.skipif(TMUX is None or not AVWAP.exists(), reason="needs tmux + avwap")
-
-
-def capture(session: str) -> str:
-    return subprocess.run([TMUX, "capture-pane", "-p", "-t", session], capture_output=True,
-                          text=True, check=False).stdout
-
-
-def wait_for(session: str, predicate, timeout: float = 60.0) -> str:
-    deadline = time.monotonic() + timeout
-    screen = ""
-    while time.monotonic() < deadline:
-        screen = capture(session)
-        if predicate(screen):
-            return screen
-        time.sleep(0.2)  # polling interval, not synchronisation
-    raise AssertionError(f"timed out; the screen was:\n{screen}")
 
 
 def test_avwap_runs_in_a_terminal(tmp_path: Path) -> None:

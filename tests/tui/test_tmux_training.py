@@ -7,10 +7,8 @@ fixed sleep (the same helpers as tests/tui/test_tmux.py).
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
@@ -19,30 +17,11 @@ import pytest
 from storage import demo
 from storage.cache import Cache
 
-TMUX = shutil.which("tmux")
-AVWAP = Path(sys.executable).with_name("avwap")
+sys.path.insert(0, str(Path(__file__).parent))
+from _tmux import AVWAP, TMUX, keys, wait_for
+
 pytestmark = pytest.mark.skipif(TMUX is None or not AVWAP.exists(), reason="needs tmux + avwap")
 SYMBOLS = ("SPY", "AAPL", "MSFT", "NVDA")
-
-
-def capture(session: str) -> str:
-    return subprocess.run([TMUX, "capture-pane", "-p", "-t", session], capture_output=True,
-                          text=True, check=False).stdout
-
-
-def wait_for(session: str, predicate, timeout: float = 120.0) -> str:
-    deadline = time.monotonic() + timeout
-    screen = ""
-    while time.monotonic() < deadline:
-        screen = capture(session)
-        if predicate(screen):
-            return screen
-        time.sleep(0.2)  # polling interval, not synchronisation
-    raise AssertionError(f"timed out; the screen was:\n{screen}")
-
-
-def keys(session: str, *k: str) -> None:
-    subprocess.run([TMUX, "send-keys", "-t", session, *k], check=True)
 
 
 def test_a_training_started_from_the_screen_shows_progress(tmp_path: Path) -> None:
@@ -61,9 +40,9 @@ def test_a_training_started_from_the_screen_shows_progress(tmp_path: Path) -> No
     subprocess.run([TMUX, "new-session", "-d", "-s", session, "-x", "160", "-y", "48", cmd],
                    check=True, env=env)
     try:
-        wait_for(session, lambda s: "list quad" in s and "AAPL" in s)
+        wait_for(session, lambda s: "list quad" in s and "AAPL" in s, timeout=120)
         keys(session, "2")
-        screen = wait_for(session, lambda s: "Ticker list" in s and "Precheck" in s)
+        screen = wait_for(session, lambda s: "Ticker list" in s and "Precheck" in s, timeout=120)
         assert "Start (ctrl+t)" in screen
         # The live precheck (a child process) measures a step: then Start is enabled.
         wait_for(session, lambda s: "Epoch ≈" in s, timeout=240)

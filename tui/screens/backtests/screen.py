@@ -19,7 +19,6 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Input, Select, Static, TabbedContent, TabPane
@@ -48,6 +47,7 @@ from tui.screens.backtests.request import BacktestRequest, parse_form
 from tui.screens.backtests.run_view import RunView, stat_fmt
 from tui.screens.backtests.table import Column, Table
 from tui.screens.backtests.trade_chart import TradeChartScreen
+from tui.screens.common.commands import NamedCommands
 from tui.screens.common.confirm import Confirm
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ EMPTY = ("No saved backtests yet. Press n for a new one (the form runs it on the
 ALL = "all strategies"
 
 
-class BacktestCommands(Provider):
+class BacktestCommands(NamedCommands):
     """Palette entries: "backtest: new", "backtest: compare"."""
 
     def _commands(self) -> list[tuple[str, Any, str]]:
@@ -73,17 +73,6 @@ class BacktestCommands(Provider):
             ("backtest: compare", screen.action_compare,
              "Compare the two marked runs (m marks a run)"),
         ]
-
-    async def discover(self) -> Hits:
-        for name, cb, help_text in self._commands():
-            yield DiscoveryHit(name, cb, help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, cb, help_text in self._commands():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name), cb, help=help_text)
 
 
 def run_columns(rows: list[RunRow]) -> list[Column]:

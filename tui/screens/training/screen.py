@@ -24,7 +24,6 @@ from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
@@ -37,6 +36,7 @@ from storage.tickers import available_lists, load_list
 from tui.messages import JobFinished, JobProgress
 from tui.runtime.jobs import JobState
 from tui.runtime.runtime import JobRefused
+from tui.screens.common.commands import NamedCommands
 from tui.screens.common.confirm import Confirm
 from tui.screens.training.form import TrainForm
 from tui.screens.training.jobs import ExportThenRun
@@ -53,7 +53,7 @@ PRECHECK, TRAIN = "precheck", "train"
 MIN_SAMPLES = 1000
 
 
-class TrainingCommands(Provider):
+class TrainingCommands(NamedCommands):
     """Palette entries: "train: start", "train: cancel", "model: use NAME"."""
 
     def _commands(self) -> list[tuple[str, Any, str]]:
@@ -68,17 +68,6 @@ class TrainingCommands(Provider):
             cmds.append((f"model: use {m.name}", lambda n=m.name: screen.use_model(n),
                          "Make this model the active one (the Indicators pane shows its picks)"))
         return cmds
-
-    async def discover(self) -> Hits:
-        for name, cb, help_text in self._commands():
-            yield DiscoveryHit(name, cb, help=help_text)
-
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for name, cb, help_text in self._commands():
-            score = matcher.match(name)
-            if score > 0:
-                yield Hit(score, matcher.highlight(name), cb, help=help_text)
 
 
 class TrainingScreen(Screen[None]):
