@@ -41,6 +41,9 @@ class PrecheckView(Vertical):
         self.query_one(DataTable).clear()
 
     def show(self, rep: dict[str, Any]) -> None:
+        if "exact" not in rep:  # the precheck stopped before counting: its one line only
+            self.failed(str(rep.get("error", "precheck failed")))
+            return
         lines = Text()
         if rep.get("window"):
             a, b = rep["window"]
