@@ -126,6 +126,7 @@ async def _while_training(app, pilot, screen, cache, minutes: int) -> dict[str, 
 
     from tui.screens.training.jobs import ExportThenRun
     from tui.screens.training.request import cli_argv
+    from tui.screens.training.screen import TRAIN_NICE
 
     tmp = Path(tempfile.mkdtemp(prefix="avwap-bench-train-"))
     os.environ["AVWAP_MODELS_DIR"] = str(tmp / "models")
@@ -133,7 +134,8 @@ async def _while_training(app, pilot, screen, cache, minutes: int) -> dict[str, 
     training = asyncio.Event()
     job = ExportThenRun("train", cache, tmp / "train.db", symbols, 5, lambda db: [
         *cli_argv(), "--db", db, "train", "--tickers", ",".join(symbols), "--days", "5",
-        "--epochs", "1000", "--min-samples", "10", "--name", "bench", "--progress-json"])
+        "--epochs", "1000", "--min-samples", "10", "--name", "bench", "--progress-json"],
+        nice=TRAIN_NICE)
     post = job.post
 
     def seen(message):  # type: ignore[no-untyped-def]

@@ -195,3 +195,22 @@ async def test_late_history_rewarms_the_list_once(make_app, ready) -> None:
             await pilot.pause(0.02)
         await session.settled()
         assert [len(w) for w in warmed] == [6, 2]  # mini once, then half (SPY, AAPL)
+
+
+async def test_a_child_process_job_runs_at_a_lower_priority(make_app, ready) -> None:
+    """Long work yields the cores to the console: the child's niceness is raised."""
+    import os
+
+    app = make_app()
+    code = "import json, os; print(json.dumps({'event': 'nice', 'nice': os.nice(0)}))"
+    seen: list[dict[str, Any]] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        job = ProcessJob("nice", [sys.executable, "-c", code], nice=7)
+        orig = job.post
+        job.post = lambda m: (seen.append(getattr(m, "event", {})), orig(m))  # type: ignore
+        app.runtime.start(job)
+        await app.runtime.wait("nice")
+        assert job.state is JobState.DONE
+        niceness = [e["nice"] for e in seen if e.get("event") == "nice"]
+        assert niceness == [min(19, os.nice(0) + 7)]

@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import enum
 import json
+import os
 import signal
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -134,8 +135,10 @@ class ProcessJob(Job):
 
     def __init__(self, name: str, argv: Sequence[str], *, log_lines: int = 200,
                  stop_timeout: float = 10.0, env: dict[str, str] | None = None,
-                 output: Path | None = None, poll_s: float = 0.1) -> None:
+                 output: Path | None = None, poll_s: float = 0.1, nice: int = 0) -> None:
         super().__init__(name)
+        #: Added to the child's niceness: long work yields the cores to the live console.
+        self.nice = nice
         self.argv = list(argv)
         self.env = env
         self.output = output
@@ -156,6 +159,11 @@ class ProcessJob(Job):
             with contextlib.suppress(ProcessLookupError):
                 self._proc.send_signal(signal.SIGINT)
 
+    def _lower_priority(self) -> None:
+        """In the child, before exec: ``os.nice(self.nice)`` (0 leaves it as is)."""
+        if self.nice:
+            os.nice(self.nice)
+
     def detach(self) -> None:
         """Leave the child running when the console exits (needs ``output``)."""
         if self.output is None:
@@ -167,12 +175,14 @@ class ProcessJob(Job):
             with open(self.output, "wb") as sink:
                 self._proc = await asyncio.create_subprocess_exec(
                     *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=sink,
-                    stderr=asyncio.subprocess.STDOUT, env=self.env, start_new_session=True)
+                    stderr=asyncio.subprocess.STDOUT, env=self.env, start_new_session=True,
+                    preexec_fn=self._lower_priority)
             readers = [self._follow(self.output)]
         else:
             self._proc = await asyncio.create_subprocess_exec(
                 *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, env=self.env, start_new_session=True)
+                stderr=asyncio.subprocess.PIPE, env=self.env, start_new_session=True,
+                preexec_fn=self._lower_priority)
             readers = [self._read_stdout(), self._read_stderr()]
         proc = self._proc
         if self.cancel_requested:

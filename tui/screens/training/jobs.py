@@ -52,8 +52,8 @@ class ExportThenRun(ProcessJob):
 
     def __init__(self, name: str, cache: Cache, db: Path, symbols: Sequence[str], days: int,
                  argv_for: Callable[[str], list[str]], *, end: dt.date | None = None,
-                 output: Path | None = None) -> None:
-        super().__init__(name, [], output=output)
+                 output: Path | None = None, nice: int = 0) -> None:
+        super().__init__(name, [], output=output, nice=nice)
         self.cache, self.db, self.symbols, self.days, self.end = cache, db, symbols, days, end
         self.argv_for = argv_for
         self.rows = 0

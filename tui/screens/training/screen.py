@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 PRECHECK, TRAIN = "precheck", "train"
 #: Fewest samples worth training on (``avwap train``'s default).
 MIN_SAMPLES = 1000
+#: The training child's niceness: on a 2-core laptop its MLX threads would
+#: otherwise take the core the live console needs every minute.
+TRAIN_NICE = 10
 
 
 class TrainingCommands(NamedCommands):
@@ -261,7 +264,7 @@ class TrainingScreen(Screen[None]):
         self._train_db = self._tmp / f"train-{name}.db"
         job = ExportThenRun(TRAIN, self.avwap_app.controller.cache, self._train_db,
                             list(symbols), days, argv_for, end=end,
-                            output=self._tmp / f"train-{name}.log")
+                            output=self._tmp / f"train-{name}.log", nice=TRAIN_NICE)
         job.ask_at_quit = True
         try:
             self.avwap_app.runtime.start(job, watcher=self)
