@@ -338,3 +338,27 @@ async def test_a_list_without_data_gets_the_precheck_message(make_app) -> None:
         assert job is not None and job.state is JobState.FAILED
         assert "no bars for these symbols" in summary and "avwap demo-data" in summary
         assert screen.query_one("#start").disabled
+
+
+async def test_delete_refuses_only_the_model_being_trained(make_app, monkeypatch,
+                                                          models_root: Path) -> None:
+    monkeypatch.setattr(TrainRequest, "train_argv", lambda self, db, **kw: [
+        sys.executable, "-c", "import signal; signal.pause()"])
+    write_model(models_root, "long", 0.4)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_training(pilot, debounce=1e6, name="long-b")
+        screen.report = {"ok": True}
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        screen._delete("long-b")  # the one being trained
+        await pilot.pause()
+        assert any("being trained" in str(n.message) for n in app._notifications)
+        screen._delete("long")  # another model whose name is a prefix of it: asks
+        await pilot.pause()
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("y")
+        await pilot.pause()
+        assert not (models_root / "long").exists()
+        app.runtime.cancel("train")
+        await app.runtime.wait("train")

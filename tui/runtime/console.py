@@ -25,7 +25,7 @@ import numpy as np
 
 from storage import calendar
 from storage.errors import AvwapError
-from storage.feeds.base import FeedEvent, FeedState
+from storage.feeds.base import FeedEvent, FeedSource, FeedState
 from tui.messages import (
     AlertsFired,
     FeedNotice,
@@ -84,7 +84,7 @@ class ConsoleSession(Job):
         self.controller.cancel()  # a warm-up in progress stops at its next tick
         self._closed.set()
 
-    async def _close(self, source: object) -> None:
+    async def _close(self, source: FeedSource) -> None:
         self.controller.cancel()
         if self._rewarm is not None:
             self._rewarm.cancel()
@@ -92,10 +92,8 @@ class ConsoleSession(Job):
                  if t is not None and not t.done()]
         for t in tasks:
             t.cancel()
-        aclose = getattr(source, "aclose", None)
         with contextlib.suppress(Exception):  # closing: a feed error changes nothing now
-            if aclose is not None:
-                await asyncio.wait_for(aclose(), 1.0)
+            await asyncio.wait_for(source.aclose(), 1.0)
             if tasks:
                 await asyncio.wait(tasks, timeout=0.5)
 

@@ -66,6 +66,8 @@ class Job:
         self.watcher: MessagePump | None = None
         #: Quitting the console while this job runs asks first (stop it, or leave it running).
         self.ask_at_quit = False
+        #: The work was left running past the console (``detach``).
+        self.detached = False
         self._runtime: Runtime | None = None
 
     def post(self, message: Message) -> None:
@@ -78,6 +80,10 @@ class Job:
     def cancel(self) -> None:
         """Ask the job to stop soon (idempotent); the runtime reports when it has."""
         self.cancel_requested = True
+
+    def detach(self) -> None:
+        """Let the work outlive the console: only work outside this process can."""
+        raise ValueError(f"{self.name!r} runs inside the console and cannot outlive it")
 
     async def run(self, runtime: Runtime) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -143,7 +149,6 @@ class ProcessJob(Job):
         self.env = env
         self.output = output
         self.poll_s = poll_s
-        self.detached = False
         self.log: deque[str] = deque(maxlen=log_lines)
         self.returncode: int | None = None
         self.stop_timeout = stop_timeout

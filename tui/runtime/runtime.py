@@ -106,9 +106,7 @@ class Runtime:
         tasks = []
         for name, task in list(self._tasks.items()):
             if name in keep:
-                detach = getattr(self._jobs[name], "detach", None)
-                if detach is not None:
-                    detach()  # the child keeps running; cancelling only stops following it
+                self._jobs[name].detach()  # it keeps running; cancelling only stops following it
                 task.cancel()
                 continue
             self._jobs[name].cancel()

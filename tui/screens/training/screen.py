@@ -34,7 +34,7 @@ from models.registry import ACTIVE, active_name, models_dir, use
 from storage.errors import AvwapError
 from storage.tickers import available_lists, load_list
 from tui.messages import JobFinished, JobProgress
-from tui.runtime.jobs import JobState
+from tui.runtime.jobs import JobState, ProcessJob
 from tui.runtime.runtime import JobRefused
 from tui.screens.common.commands import NamedCommands
 from tui.screens.common.confirm import Confirm
@@ -101,6 +101,7 @@ class TrainingScreen(Screen[None]):
         self._precheck_timer: Timer | None = None
         self._precheck_for: TrainRequest | None = None
         self._train_db: Path | None = None
+        self._training_name: str | None = None  # the model the running training writes
         self._tmp = Path(tempfile.mkdtemp(prefix="avwap-train-"))
 
     @property
@@ -136,7 +137,7 @@ class TrainingScreen(Screen[None]):
 
     def on_unmount(self) -> None:
         job = self.avwap_app.runtime.job(TRAIN)
-        if job is None or not getattr(job, "detached", False):
+        if job is None or not job.detached:
             shutil.rmtree(self._tmp, ignore_errors=True)
 
     # -- the form and the precheck ---------------------------------------------
@@ -220,7 +221,7 @@ class TrainingScreen(Screen[None]):
         run = self.query_one(RunView)
         job = self.avwap_app.runtime.job(TRAIN)
         if msg.state == JobState.FAILED.value:
-            tail = list(getattr(job, "log", []))[-3:]
+            tail = list(job.log)[-3:] if isinstance(job, ProcessJob) else []
             run.failed(msg.error or "training failed")
             for line in tail:
                 run.log_line(line)
@@ -262,6 +263,7 @@ class TrainingScreen(Screen[None]):
     def _launch(self, name: str, symbols: tuple[str, ...] | list[str], days: int,
                 argv_for: Any, end: dt.date | None = None) -> None:
         self._train_db = self._tmp / f"train-{name}.db"
+        self._training_name = name
         job = ExportThenRun(TRAIN, self.avwap_app.controller.cache, self._train_db,
                             list(symbols), days, argv_for, end=end,
                             output=self._tmp / f"train-{name}.log", nice=TRAIN_NICE)
@@ -317,8 +319,7 @@ class TrainingScreen(Screen[None]):
                     timeout=5)
 
     def _delete(self, name: str) -> None:
-        job = self.avwap_app.runtime.job(TRAIN)
-        if self._training() and job is not None and name in " ".join(getattr(job, "argv", [])):
+        if self._training() and name == self._training_name:
             self.notify(f"{name} is being trained: cancel it first.", severity="warning")
             return
 
