@@ -18,6 +18,12 @@ Two formats are read:
 Symbols are stripped and upper-cased; a valid symbol is 1 to 12 characters of
 ``A-Z 0-9 . - / ^`` (``BRK.B``, ``BRK/B``, ``^VIX``).
 
+Lists are edited in place (``create_list``, ``add_symbols``, ``remove_symbols``,
+``delete_list``; the console's ``+``/``-``/``N`` keys and ``avwap lists``): an
+edit is written atomically as the user's ``<name>.json``, so editing a shipped
+list makes a user copy that overrides it and the repo's ``tickers/`` files are
+never written.
+
 A list is addressed by its file stem (``curated`` for ``curated.json``), which
 is also ``TickerList.name``, so ``load_list(tl.name)`` always finds it again.
 
@@ -30,7 +36,9 @@ built-ins then simply do not appear and user lists still work.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -171,6 +179,157 @@ def demo_traits(path: Path | None = None) -> dict[str, DemoTraits]:
             raise TickerListError(f"{p}: line {lineno}: price must be > 0 and daily_vol >= 0")
         out[parts[0].upper()] = DemoTraits(price, beta, vol)
     return out
+
+
+# ── editing lists (the console's ``+``/``-``/``N`` and ``avwap lists``) ─────────
+
+#: A list name is a file stem: letters, digits, ``_`` and ``-``, starting with a
+#: letter or digit (no path separators, no dots: ``../x`` or ``x.json`` cannot be one).
+LIST_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_\-]{0,39}")
+
+
+def check_list_name(name: str) -> str:
+    """``name`` stripped, or a ``TickerListError`` saying what a list name may hold."""
+    clean = name.strip()
+    if not LIST_NAME_RE.fullmatch(clean):
+        raise TickerListError(
+            f"invalid list name {name!r}: use 1 to 40 characters from A-Z a-z 0-9 _ - "
+            "starting with a letter or digit"
+        )
+    return clean
+
+
+def check_symbol(symbol: str) -> str:
+    """``symbol`` stripped and upper-cased, or a one-line ``TickerListError``."""
+    sym = symbol.strip().upper()
+    if not SYMBOL_RE.fullmatch(sym):
+        raise TickerListError(
+            f"invalid symbol {symbol!r}: use 1 to 12 characters from A-Z 0-9 . - / ^")
+    return sym
+
+
+def create_list(name: str, symbols: Sequence[str], description: str = "",
+                user_dir: Path | None = None) -> TickerList:
+    """A new user list ``name`` holding ``symbols`` (in order, duplicates once).
+
+    Refused (``TickerListError``) when a list of that name exists (shipped or
+    the user's), when the name or a symbol is invalid, or when ``symbols`` is
+    empty: the loader refuses empty lists, so an empty file would only show up
+    as a broken list.
+    """
+    name = check_list_name(name)
+    if name in available_lists(user_dir):
+        raise TickerListError(f"a ticker list named {name!r} already exists")
+    syms = _unique(check_symbol(s) for s in symbols)
+    if not syms:
+        raise TickerListError(f"the new list {name!r} needs at least one symbol")
+    return _save(_udir(user_dir), name, description, syms)
+
+
+def add_symbols(name: str, symbols: Sequence[str], user_dir: Path | None = None) -> TickerList:
+    """List ``name`` with ``symbols`` appended (those already in it are left where they are).
+
+    The result is saved as the user's ``<name>.json``: a shipped list gets a user
+    copy of the same name (which overrides it, see ``available_lists``) and the
+    shipped file is never written. Nothing new to add: nothing is written.
+    """
+    tl = _editable(name, user_dir)
+    new = [s for s in _unique(check_symbol(s) for s in symbols) if s not in tl.symbols]
+    if not new:
+        return tl
+    return _save(_udir(user_dir), tl.name, tl.description, (*tl.symbols, *new), tl.path)
+
+
+def remove_symbols(name: str, symbols: Sequence[str],
+                   user_dir: Path | None = None) -> TickerList:
+    """List ``name`` without ``symbols``, saved like ``add_symbols``.
+
+    A symbol not in the list, or removing every symbol (a list needs one; delete
+    the list instead), is a ``TickerListError``.
+    """
+    tl = _editable(name, user_dir)
+    drop = _unique(check_symbol(s) for s in symbols)
+    absent = [s for s in drop if s not in tl.symbols]
+    if absent:
+        raise TickerListError(f"{', '.join(absent)} not in the list {tl.name!r}")
+    kept = tuple(s for s in tl.symbols if s not in drop)
+    if not kept:
+        raise TickerListError(
+            f"cannot remove every symbol of {tl.name!r}: a list needs at least one "
+            "(delete the list instead)")
+    return _save(_udir(user_dir), tl.name, tl.description, kept, tl.path)
+
+
+def delete_list(name: str, user_dir: Path | None = None) -> Path | None:
+    """Delete the user's list ``name``; returns the shipped list it uncovers, if any.
+
+    A shipped list itself cannot be deleted (``TickerListError``): only a user
+    copy of it, which brings the shipped one back.
+    """
+    lists = available_lists(user_dir)
+    if name not in lists:
+        raise TickerListError(_unknown(name, lists))
+    path = lists[name]
+    if _is_builtin(path):
+        raise TickerListError(
+            f"{name!r} is a shipped list and cannot be deleted (only your copies can)")
+    path.unlink()
+    shipped = builtin_dir() / f"{name}.json"
+    return shipped if shipped.is_file() else None
+
+
+def _udir(user_dir: Path | None) -> Path:
+    return user_tickers_dir() if user_dir is None else Path(user_dir).expanduser()
+
+
+def _is_builtin(path: Path) -> bool:
+    return path.resolve().parent == builtin_dir().resolve()
+
+
+def _unique(symbols: Any) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(symbols))
+
+
+def _unknown(name: str, lists: dict[str, Path]) -> str:
+    return f"no ticker list named {name!r} (available: {', '.join(lists) or 'none'})"
+
+
+def _editable(name: str, user_dir: Path | None) -> TickerList:
+    """The list ``name`` as loaded (names only, never a path: edits stay in the user dir)."""
+    lists = available_lists(user_dir)
+    if name not in lists:
+        raise TickerListError(_unknown(name, lists))
+    return load_list(lists[name])
+
+
+def _save(udir: Path, name: str, description: str, symbols: tuple[str, ...],
+          old: Path | None = None) -> TickerList:
+    """Write ``<udir>/<name>.json`` atomically (a temp file renamed over it).
+
+    Why atomic: a crash or a full disk mid-write must leave the old list, never
+    half a JSON file the next start reports as broken. A user text list
+    (``name.txt``) becomes JSON; the text file is renamed ``name.txt.bak`` so it
+    neither shadows nor is shadowed silently, and the user keeps its comments.
+    """
+    if udir.resolve() == builtin_dir().resolve():
+        raise TickerListError(f"{udir}: the shipped lists' folder is not a user tickers folder")
+    path, tmp = udir / f"{name}.json", udir / f".{name}.json.tmp"
+    data = {"name": name, "description": description, "symbols": list(symbols)}
+    try:
+        udir.mkdir(parents=True, exist_ok=True)
+        with tmp.open("w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        if old is not None and old != path and not _is_builtin(old) and old.is_file():
+            os.replace(old, old.with_name(old.name + ".bak"))
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+        raise TickerListError(f"{udir}: cannot save the list {name!r}: {e.strerror}") from e
+    return TickerList(name=name, description=description, symbols=symbols, path=path)
 
 
 # ── internals ────────────────────────────────────────────────────────────────
