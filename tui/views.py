@@ -67,3 +67,45 @@ class ChartSeries:
     @property
     def minutes(self) -> int:
         return len(self.series.get("close", ()))
+
+
+@dataclass(frozen=True)
+class CandleLine:
+    """One anchor's line on the candle chart: ``key`` names its level in ``levels``.
+
+    Bands are ``{key}_up1`` … ``{key}_dn3``; ``label`` is what the legend and the
+    readout say ("session", "hh", a custom anchor's label).
+    """
+
+    key: str
+    label: str
+    custom: bool = False
+
+
+@dataclass(frozen=True)
+class CandleData:
+    """One symbol's minute bars for the chart screen and every AVWAP level per bar.
+
+    Arrays are ``[T]`` over the bars shown (minutes with a real bar only, oldest
+    first). ``levels`` are the engine's batch outputs over the whole loaded
+    history, sliced to these bars (so the last bar equals the console's value);
+    ``day`` is the exchange date and ``minute`` the minutes since the 09:30 open
+    of each bar (the time ticks need both without the calendar).
+    """
+
+    symbol: str
+    ts: np.ndarray  # datetime64[m], UTC bar start
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    day: np.ndarray  # datetime64[D], exchange date
+    minute: np.ndarray  # int, minutes since the regular open
+    levels: dict[str, np.ndarray] = field(default_factory=dict)
+    lines: tuple[CandleLine, ...] = ()
+    #: Sessions in the loaded history up to now (the chart's "all" span).
+    sessions_loaded: int = 0
+
+    def __len__(self) -> int:
+        return len(self.ts)

@@ -39,6 +39,7 @@ from tui.messages import (
 from tui.runtime.controller import Controller, Frame, WarmUpCancelled
 from tui.runtime.jobs import Job
 from tui.runtime.runtime import Runtime
+from tui.views import CandleData
 
 
 class ConsoleSession(Job):
@@ -195,6 +196,19 @@ class ConsoleSession(Job):
     async def step_next(self) -> Frame | None:
         """One replayed minute now, without pacing (tests and the benchmark)."""
         return await self.runtime.executor.run(self.controller.step_next)
+
+    async def candles(self, symbol: str, sessions: int | None = 1, *,
+                      since: np.datetime64 | None = None) -> CandleData:
+        """The chart's bars and AVWAP levels of ``symbol`` (MLX thread): the last
+        ``sessions`` sessions (None: all loaded), or with ``since`` only the bars
+        after it, levelled from the current frame (``tui.runtime.candles``)."""
+        from tui.runtime import candles as c
+
+        ctl = self.controller
+        if since is not None:
+            after = since
+            return await self.runtime.executor.run(lambda: c.candle_tail(ctl, symbol, after))
+        return await self.runtime.executor.run(lambda: c.build_candles(ctl, symbol, sessions))
 
     # -- internals -------------------------------------------------------------
     async def _switch_list(self, name: str) -> None:
