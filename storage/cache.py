@@ -18,7 +18,7 @@ import datetime as dt
 import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage import calendar
+from storage.anchors import anchor_counts
 from storage.errors import CacheError
 from storage.schema import migrate
 from storage.types import FIELDS, Panel
@@ -67,6 +68,7 @@ class Cache:
         self, path: Path | str, *, read_only: bool = False, memory_limit: str = MEMORY_LIMIT
     ) -> None:
         self.path = Path(path)
+        self.read_only = read_only
         try:
             if not read_only:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +97,10 @@ class Cache:
         cur = self._con.cursor()
         cur.execute("SET TimeZone = 'UTC'")
         return cur
+
+    def transaction(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A cursor in one transaction under the write lock (``storage.anchors``)."""
+        return self._txn()
 
     @contextmanager
     def _txn(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -494,6 +500,7 @@ class Cache:
         ).fetchone()
         rej = cur.execute("SELECT count(*) FROM rejected_bars").fetchone()
         ver = cur.execute("SELECT max(version) FROM schema_version").fetchone()
+        anchors = anchor_counts(self)
         assert row is not None
         return {
             "path": str(self.path),
@@ -504,6 +511,8 @@ class Cache:
             "rejected": int(rej[0]) if rej else 0,
             "schema_version": int(ver[0]) if ver and ver[0] is not None else 0,
             "bytes": self.path.stat().st_size if self.path.exists() else 0,
+            "anchors": sum(anchors.values()),
+            "anchors_by_symbol": anchors,
         }
 
     def check_unique(self) -> int:

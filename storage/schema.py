@@ -70,6 +70,18 @@ MIGRATIONS: tuple[str, ...] = (
         ts TIMESTAMPTZ NOT NULL, value DOUBLE NOT NULL
     );
     """,
+    # 3: the trader's custom anchors ("anchor here"), per symbol (storage/anchors.py).
+    """
+    CREATE SEQUENCE anchor_id_seq START 1;
+    CREATE TABLE anchors (
+        id BIGINT PRIMARY KEY DEFAULT nextval('anchor_id_seq'),
+        symbol VARCHAR NOT NULL,
+        ts TIMESTAMPTZ NOT NULL,      -- the anchor bar's start, UTC, whole minute
+        label VARCHAR NOT NULL,       -- '' when the trader gave none
+        created_at TIMESTAMPTZ NOT NULL,
+        UNIQUE (symbol, ts)           -- a few rows: the index costs nothing here
+    );
+    """,
 )
 
 

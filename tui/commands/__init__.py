@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tui.commands import (
+    anchors_cmd,
     backtest_cmd,
     cache_cmd,
     demo_cmd,
@@ -19,3 +20,4 @@ from tui.commands import (
 COMMANDS = [cache_cmd, demo_cmd, import_cmd, indicators_cmd, sim_cmd, sync_cmd, tui_cmd]
 COMMANDS += [precheck_cmd, train_cmd, models_cmd]
 COMMANDS += [backtest_cmd]
+COMMANDS += [anchors_cmd]

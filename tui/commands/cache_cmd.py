@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from storage import quality
+from storage.anchors import Anchor, list_anchors
 from storage.cache import Cache
 from storage.calendar import EXCHANGE_TZ
 from tui.commands.common import read_db_of
@@ -61,6 +62,7 @@ def run_info(args: argparse.Namespace) -> int:
         info = cache.info()
         cov = cache.coverage(_symbols(args.symbols))
         checks = quality.check(cache, [c.symbol for c in cov])
+        anchors = list_anchors(cache, _symbols(args.symbols))
     head = Table(
         title=f"AVWAP cache · {escape(str(info['path']))}", show_header=False, title_justify="left"
     )
@@ -73,6 +75,8 @@ def run_info(args: argparse.Namespace) -> int:
     if info["bars"]:
         head.add_row("bytes per bar", f"{info['bytes'] / info['bars']:.1f}")
     head.add_row("schema version", str(info["schema_version"]))
+    by_symbol = ", ".join(f"{escape(s)} {n}" for s, n in info["anchors_by_symbol"].items())
+    head.add_row("anchors", f"{info['anchors']:,}" + (f" ({by_symbol})" if by_symbol else ""))
     console.print(head)
     table = Table(title="Coverage (times in exchange time, America/New_York)")
     for col in ("symbol", "first", "last", "bars", "sessions", "missing sessions", "data check"):
@@ -97,7 +101,19 @@ def run_info(args: argparse.Namespace) -> int:
         console.print("[yellow]The cache is empty: run `avwap demo-data` or `avwap sync`.[/]")
     else:
         console.print(table)
+    if anchors:
+        console.print(anchors_table(anchors))
     return 0
+
+
+def anchors_table(anchors: list[Anchor]) -> Table:
+    """The custom anchors (``avwap cache info``, ``avwap anchors list``)."""
+    table = Table(title="Anchors (exchange time)")
+    for col in ("id", "symbol", "anchor bar (ET)", "label"):
+        table.add_column(col, justify="right" if col == "id" else "left")
+    for a in anchors:
+        table.add_row(str(a.id), escape(a.symbol), _et(a.ts), escape(a.label))
+    return table
 
 
 def _symbols(spec: str | None) -> list[str] | None:
