@@ -237,6 +237,13 @@ class AvwapApp(App[None]):
     def show_alerts(self) -> None:
         self.console_screen.action_show_alerts()
 
+    def console_action(self, action: str) -> None:
+        """Run a console key's action from the palette (``find``, ``add_to_list`` …),
+        on the console whichever screen the palette was opened on."""
+        if self.current_mode != "console":
+            self.switch_mode("console")
+        self.call_later(self.console_screen.run_action, action)
+
 
 def screenshot_dir() -> Path:
     """``~/Downloads`` when it exists, else the user data dir (made if missing)."""

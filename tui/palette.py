@@ -39,4 +39,13 @@ class ConsoleCommands(NamedCommands):
             cmds.append((f"screen: {label}", partial(app.switch_mode, mode),
                          f"Show the {label} screen"))
         cmds.append(("alerts: list", app.show_alerts, "Show alert rules and firings"))
+        for name, action, help_text in (
+                ("find: symbol", "find", "Find symbol: any symbol in the cache (/)"),
+                ("edit list: add symbol", "add_to_list",
+                 "Add the highlighted symbol to a list (+)"),
+                ("edit list: remove symbol", "remove_from_list",
+                 "Remove the highlighted symbol from this list (-)"),
+                ("edit list: new list", "new_list",
+                 "Create a list starting with the highlighted symbol (N)")):
+            cmds.append((name, partial(app.console_action, action), help_text))
         return cmds

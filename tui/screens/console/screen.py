@@ -57,6 +57,7 @@ from tui.screens.common.alerts_list import AlertsScreen
 from tui.screens.common.list_picker import ListPicker
 from tui.screens.console import present
 from tui.screens.console.avwap_pane import AvwapChart, AvwapPane
+from tui.screens.console.find_lists import FindListsMixin
 from tui.screens.console.indicators_pane import IndicatorsPane
 from tui.screens.console.status_bar import StatusBar
 from tui.screens.console.watchlist import COLUMNS, PRIORITY, Watchlist
@@ -100,7 +101,7 @@ The cache {path} holds no bars yet. To get some:
 then start the console again (q quits)."""
 
 
-class ConsoleScreen(Screen[None]):
+class ConsoleScreen(FindListsMixin, Screen[None]):
     """The trader's all-day view."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -112,6 +113,12 @@ class ConsoleScreen(Screen[None]):
         Binding("L", "pick_list", "Lists", id="list.pick"),
         Binding("a", "add_alert", "Alert", id="alert.add"),
         Binding("A", "show_alerts", "Alerts", show=False, id="alert.list"),
+        Binding("slash", "find", "Find", key_display="/", id="find.symbol"),
+        Binding("plus", "add_to_list", "Add to list", show=False, key_display="+",
+                id="list.add"),
+        Binding("minus", "remove_from_list", "Remove from list", show=False, key_display="-",
+                id="list.remove"),
+        Binding("N", "new_list", "New list", show=False, id="list.new"),
     ]
 
     def __init__(self) -> None:
@@ -182,6 +189,7 @@ class ConsoleScreen(Screen[None]):
                                       list_name=msg.list_name, symbols=len(msg.symbols))
 
     def on_session_failed(self, msg: SessionFailed) -> None:
+        self.pending_cursor = None  # the symbol it waited for will not come
         ctl = self.avwap_app.controller
         if ctl.engine is None and self._cache_is_empty():
             self.show_no_data()
@@ -261,6 +269,7 @@ class ConsoleScreen(Screen[None]):
         self.frame = frame
         wl = self.query_one(Watchlist)
         wl.update_rows(present.watch_rows(frame))
+        self.apply_pending_cursor(wl)  # a found or just-added symbol, once its row is here
         self.fit_layout()
         self._show_symbol(wl.cursor_symbol)
         ctl = app.controller

@@ -1,0 +1,176 @@
+"""The console's find and list-editing keys: ``/`` find, ``+`` add, ``-`` remove, ``N`` new list.
+
+Why a mixin of its own: the console screen is shared by several features; these
+actions only need the watchlist, the session and the controller's user tickers
+folder, so they live here and the screen keeps one binding line each.
+
+Find: a symbol in the watchlist gets the cursor at once; any other symbol of
+the cache is handed to ``ConsoleSession.show_symbol`` (warmed and shown as a
+guest row) and the cursor follows when a frame carries it (``pending_cursor``,
+applied by ``apply_pending_cursor`` from ``show_frame``).
+
+Edits go through ``storage.tickers`` (atomic JSON in the user's tickers folder;
+a shipped list gets a user copy). After an edit of the list on screen the
+session switches to it again, so the rows follow; the cursor stays on the
+added symbol, or moves to the neighbour of a removed one.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.screen import Screen
+
+from storage.errors import TickerListError
+from storage.tickers import (
+    add_symbols,
+    builtin_dir,
+    create_list,
+    load_list,
+    remove_symbols,
+)
+from tui import fmt
+from tui.screens.common.confirm import Confirm
+from tui.screens.common.find import FindSymbol, build_index
+from tui.screens.common.list_edit import NEW_LIST, AddToListPicker, NewListDialog
+from tui.screens.console.watchlist import Watchlist
+
+if TYPE_CHECKING:
+    from tui.app import AvwapApp
+    from tui.runtime.console import ConsoleSession
+
+
+class FindListsMixin(Screen[None]):
+    """Actions of ``ConsoleScreen`` (mixed in; see the module docstring)."""
+
+    session: ConsoleSession | None  # set by ConsoleScreen
+    list_name: str | None
+
+    @property
+    def _app(self) -> AvwapApp:
+        return self.app  # type: ignore[return-value]
+
+    #: The symbol the cursor goes to as soon as a frame's rows hold it (find, edits).
+    pending_cursor: str | None = None
+
+    def apply_pending_cursor(self, wl: Watchlist) -> None:
+        """Put the cursor on ``pending_cursor`` once the rows hold it (``show_frame``)."""
+        if self.pending_cursor is not None and self.pending_cursor in wl.symbols:
+            wl.select_symbol(self.pending_cursor)
+            self.pending_cursor = None
+
+    # -- find ------------------------------------------------------------------
+    def action_find(self) -> None:
+        ctl = self._app.controller
+        wl = self.query_one(Watchlist)
+        load = partial(build_index, ctl.cache.symbols, ctl.user_dir)
+        self._app.push_screen(
+            FindSymbol(load, wl.symbols, self.list_name, any_symbol=ctl.source.fills_cache),
+            self._found)
+
+    def _found(self, symbol: str | None) -> None:
+        if symbol:
+            self.goto_symbol(symbol)
+
+    def goto_symbol(self, symbol: str) -> None:
+        """Show ``symbol``: the cursor moves to it, or it is warmed as a guest row first."""
+        wl = self.query_one(Watchlist)
+        if symbol in wl.symbols:
+            self.pending_cursor = None
+            wl.select_symbol(symbol)
+            return
+        if self.session is None:
+            return
+        self.pending_cursor = symbol
+        self.session.show_symbol(symbol)
+        self.notify(fmt.safe(f"Loading {symbol}…"), timeout=2)
+
+    # -- list edits --------------------------------------------------------------
+    def _target_symbol(self) -> str | None:
+        """The symbol ``+``/``N`` act on: the one just found (still loading), else the cursor's."""
+        return self.pending_cursor or self.query_one(Watchlist).cursor_symbol
+
+    def action_add_to_list(self) -> None:
+        symbol = self._target_symbol()
+        if symbol is None:
+            self.notify("No symbol to add yet.", severity="warning")
+            return
+        user_dir = self._app.controller.user_dir
+
+        def chosen(name: str | None) -> None:
+            if name == NEW_LIST:
+                self._new_list_with(symbol)
+            elif name:
+                self._edit(name, symbol, add=True)
+
+        self._app.push_screen(AddToListPicker(symbol, self.list_name, user_dir), chosen)
+
+    def action_remove_from_list(self) -> None:
+        wl = self.query_one(Watchlist)
+        symbol, name = wl.cursor_symbol, self.list_name
+        if symbol is None or name is None:
+            self.notify("No symbol to remove yet.", severity="warning")
+            return
+        try:
+            in_list = symbol in load_list(name, self._app.controller.user_dir).symbols
+        except TickerListError as e:
+            self.notify(fmt.safe(e), severity="error")
+            return
+        if not in_list:
+            self.notify(fmt.safe(f"{symbol} is not in the list {name!r} (it is shown by find)."),
+                        severity="warning")
+            return
+        row = wl.cursor_row
+        neighbour = None
+        if len(wl.symbols) > 1:
+            neighbour = wl.row_symbol(row + 1 if row + 1 < len(wl.symbols) else row - 1)
+
+        def answered(answer: str | None) -> None:
+            if answer == "remove":
+                self._edit(name, symbol, add=False, cursor=neighbour)
+
+        self._app.push_screen(
+            Confirm(fmt.safe(f"Remove {symbol} from the list {name!r}?"),
+                    {"y": ("remove", f"remove {symbol}")}), answered)
+
+    def action_new_list(self) -> None:
+        symbol = self._target_symbol()
+        if symbol is None:
+            self.notify("No symbol to start a list with yet.", severity="warning")
+            return
+        self._new_list_with(symbol)
+
+    def _new_list_with(self, symbol: str) -> None:
+        user_dir = self._app.controller.user_dir
+
+        def named(name: str | None) -> None:
+            if not name:
+                return
+            try:
+                tl = create_list(name, [symbol], user_dir=user_dir)
+            except TickerListError as e:
+                self.notify(fmt.safe(e), title="List not created", severity="error")
+                return
+            self.notify(fmt.safe(f"Created the list {tl.name!r} with {symbol} "
+                                 f"({tl.path}); L switches to it"), timeout=6)
+
+        self._app.push_screen(NewListDialog(symbol, user_dir), named)
+
+    def _edit(self, name: str, symbol: str, *, add: bool, cursor: str | None = None) -> None:
+        """Add or remove one symbol, tell the trader, and let the rows follow the list."""
+        user_dir = self._app.controller.user_dir
+        try:
+            tl = (add_symbols if add else remove_symbols)(name, [symbol], user_dir)
+        except TickerListError as e:
+            self.notify(fmt.safe(e), title="List not changed", severity="error")
+            return
+        copy = ""
+        if (builtin_dir() / f"{name}.json").is_file():
+            copy = f" (your copy {tl.path} now overrides the shipped list)"
+        verb = f"Added {symbol} to" if add else f"Removed {symbol} from"
+        self.notify(fmt.safe(f"{verb} {name!r}: {fmt.plural(len(tl), 'symbol')}{copy}"),
+                    timeout=6)
+        if name == self.list_name and self.session is not None:
+            self.pending_cursor = symbol if add else cursor
+            self.session.switch_list(name)
