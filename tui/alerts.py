@@ -26,6 +26,7 @@ import itertools
 import json
 import os
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,16 +42,38 @@ BAND_LABELS: dict[str, str] = {
     "up1": "+1σ", "up2": "+2σ", "up3": "+3σ",
 }
 ANCHORS: tuple[str, ...] = SEGMENT_KINDS
+#: Auto anchors (highest high, lowest low, highest volume of the prior sessions).
+AUTO_ANCHORS: tuple[str, ...] = ("hh", "ll", "hv")
+#: A custom anchor ("anchor here", ``storage.anchors``) is named ``anchor:<id>``.
+CUSTOM_PREFIX = "anchor:"
 
 _ids = itertools.count(1)
 
 
+def custom_anchor(anchor_id: int) -> str:
+    """The rule's ``anchor`` for custom anchor ``anchor_id``."""
+    return f"{CUSTOM_PREFIX}{int(anchor_id)}"
+
+
+def custom_id(anchor: str) -> int | None:
+    """The custom anchor id of a rule's ``anchor`` (None for a calendar or auto anchor)."""
+    if not anchor.startswith(CUSTOM_PREFIX):
+        return None
+    tail = anchor[len(CUSTOM_PREFIX):]
+    return int(tail) if tail.isdigit() else None
+
+
 def output_name(anchor: str, band: str) -> str:
-    """The registry output of an anchor's level or band (``avwap_day_up2``)."""
-    if anchor not in ANCHORS:
-        raise ValueError(f"unknown anchor {anchor!r}; choose one of {', '.join(ANCHORS)}")
+    """The output of an anchor's level or band: ``avwap_day_up2`` (registry),
+    ``anchor_7_up2`` (custom anchor 7, ``tui.runtime.anchors.output_name``)."""
+    cid = custom_id(anchor)
+    if anchor not in ANCHORS and anchor not in AUTO_ANCHORS and cid is None:
+        raise ValueError(f"unknown anchor {anchor!r}; choose one of "
+                         f"{', '.join((*ANCHORS, *AUTO_ANCHORS))} or anchor:<id>")
     if band not in BANDS:
         raise ValueError(f"unknown band {band!r}; choose one of {', '.join(BANDS)}")
+    if cid is not None:
+        return f"anchor_{cid}" if band == "level" else f"anchor_{cid}_{band}"
     return f"avwap_{anchor}" if band == "level" else f"avwap_{anchor}_{band}"
 
 
@@ -62,6 +85,8 @@ class AlertRule:
     anchor: str
     band: str
     id: int = field(default_factory=lambda: next(_ids))
+    #: What the anchor is called on screen (a custom anchor's label or date).
+    name: str = field(default="", compare=False)
 
     def __post_init__(self) -> None:
         output_name(self.anchor, self.band)  # validates
@@ -72,7 +97,7 @@ class AlertRule:
 
     @property
     def label(self) -> str:
-        return f"{self.symbol} crosses {self.anchor} {BAND_LABELS[self.band]}"
+        return f"{self.symbol} crosses {self.name or self.anchor} {BAND_LABELS[self.band]}"
 
 
 @dataclass(frozen=True)
@@ -121,7 +146,8 @@ class AlertBook:
             return
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
-            rules = [AlertRule(str(r["symbol"]), str(r["anchor"]), str(r["band"]))
+            rules = [AlertRule(str(r["symbol"]), str(r["anchor"]), str(r["band"]),
+                               name=str(r.get("name", "")))
                      for r in raw["rules"]]
         except (OSError, ValueError, KeyError, TypeError) as e:
             self.load_error = f"{path}: alerts not loaded ({e})"
@@ -132,7 +158,8 @@ class AlertBook:
         """Write the rules (atomically: a crash mid-write keeps the previous file)."""
         if self.path is None:
             return
-        rules = [{"symbol": r.symbol, "anchor": r.anchor, "band": r.band}
+        rules = [{"symbol": r.symbol, "anchor": r.anchor, "band": r.band,
+                  **({"name": r.name} if r.name else {})}
                  for r in self._rules.values()]
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,17 +187,37 @@ class AlertBook:
             self._fired_at.pop(rule_id, None)
             self._save()
 
-    def evaluate(self, snap: Snapshot) -> list[AlertHit]:
-        """Rules crossed by this minute (each also appended to ``history``)."""
+    def remove_anchor(self, anchor_id: int) -> int:
+        """Remove the rules on custom anchor ``anchor_id`` (it was deleted); how many."""
+        with self._lock:
+            gone = [r.id for r in self._rules.values() if custom_id(r.anchor) == anchor_id]
+        for rid in gone:
+            self.remove(rid)
+        return len(gone)
+
+    def evaluate(self, snap: Snapshot,
+                 extra: Mapping[str, Mapping[str, float]] | None = None) -> list[AlertHit]:
+        """Rules crossed by this minute (each also appended to ``history``).
+
+        ``extra``: per symbol, values not in the Snapshot by output name (the
+        custom anchors' ``anchor_<id>[_<band>]``, ``AnchorBook.alert_values``).
+        """
         hits: list[AlertHit] = []
         index = {s: i for i, s in enumerate(snap.symbols)}
         names = {n: j for j, n in enumerate(snap.names)}
+        more = extra or {}
         with self._lock:
             for rule in self._rules.values():
                 i, j = index.get(rule.symbol), names.get(rule.output)
-                if i is None or j is None:
+                if i is None:
                     continue
-                price, level = float(snap.last[i]), float(snap.values[i, j])
+                if j is not None:
+                    level = float(snap.values[i, j])
+                elif rule.output in more.get(rule.symbol, {}):
+                    level = float(more[rule.symbol][rule.output])
+                else:
+                    continue
+                price = float(snap.last[i])
                 if not (np.isfinite(price) and np.isfinite(level)):
                     self._side.pop(rule.id, None)
                     continue

@@ -139,3 +139,34 @@ def test_anchor_on_a_symbol_not_loaded_is_kept_for_later(setup) -> None:
     book.step([panel.select(["SPY", "AAPL"]).batch(103), panel.select(["MSFT"]).batch(103)])
     close_to(book.levels()["MSFT"][0], want(panel, "MSFT", panel.ts[50], 103),
              float(np.nanmedian(panel.close[2])))
+
+
+def test_alert_rules_on_custom_and_auto_anchors(tmp_path: Path) -> None:
+    from engine.snapshot import Snapshot
+    from tui.alerts import AlertBook, AlertRule, custom_anchor
+    from tui.alerts import output_name as alert_output
+
+    assert alert_output(custom_anchor(7), "up2") == output_name(7, "up2") == "anchor_7_up2"
+    assert alert_output("hh", "level") == "avwap_hh"
+    with pytest.raises(ValueError, match="anchor:<id>"):
+        AlertRule("AAPL", "anchor:x", "level")
+
+    def snap(last: float, minute: int) -> Snapshot:
+        return Snapshot(ts=np.datetime64("2025-11-21T15:00") + np.timedelta64(minute, "m"),
+                        symbols=("AAPL",), names=("avwap_session",),
+                        values=np.array([[1.0]], np.float32), last=np.array([last], np.float32),
+                        volume=np.zeros(1), valid=np.ones(1, bool), regime=np.zeros(1, np.int8))
+
+    path = tmp_path / "alerts.json"
+    book = AlertBook(path)
+    rule = book.add(AlertRule("AAPL", custom_anchor(7), "up1", name="gap"))
+    assert rule.label == "AAPL crosses gap +1σ"
+    extra = {"AAPL": {"anchor_7_up1": 100.0}}
+    assert book.evaluate(snap(99.0, 0), extra) == []
+    assert book.evaluate(snap(101.0, 1)) == []  # no value for it this minute: nothing
+    (hit,) = book.evaluate(snap(101.0, 2), extra)
+    assert (hit.direction, hit.level, hit.rule.name) == ("up", 100.0, "gap")
+    again = AlertBook(path)  # kept in alerts.json with its name
+    assert [(r.anchor, r.band, r.name) for r in again.rules] == [("anchor:7", "up1", "gap")]
+    assert again.remove_anchor(7) == 1 and again.rules == []
+    assert AlertBook(path).rules == []
