@@ -46,7 +46,8 @@ def test_matches_rank_exact_prefix_substring_then_list_names() -> None:
     index = SymbolIndex(("AAPL", "AMD", "MSFT", "SPY", "XSP"),
                         {"AAPL": ("curated",), "AMD": ("semis", "curated")})
     assert matches(index, "sp") == ["SPY", "XSP"]  # prefix before substring
-    assert matches(index, "a") == ["AMD", "AAPL"]  # prefix: shorter first
+    assert matches(index, "a") == ["AAPL", "AMD"]  # prefix: alphabetical…
+    assert matches(index, "a", current=("AMD",)) == ["AMD", "AAPL"]  # …the current list first
     assert matches(index, "semi") == ["AMD"]  # by a list's name
     assert matches(index, "") [:2] == ["AAPL", "AMD"]
     assert matches(index, "", current=("SPY",))[0] == "SPY"  # the current list first
@@ -197,7 +198,7 @@ async def test_editing_a_shipped_list_leaves_tickers_untouched(make_app, ready, 
         wl.select_symbol("MSFT")
         await pilot.press("minus", "y")
         await ready(pilot)
-        assert any("overrides the shipped list" in m for m in messages(app))
+        assert any("saved as your copy" in m for m in messages(app))
         assert "MSFT" not in wl.symbols
     copy = load_list("curated", user_dir)
     assert copy.path == user_dir / "curated.json"

@@ -67,17 +67,18 @@ def build_index(cache_symbols: Callable[[], Sequence[str]],
 def matches(index: SymbolIndex, query: str, current: Sequence[str] = ()) -> list[str]:
     """Symbols matching ``query``, best first.
 
-    Order: the exact symbol, then symbols starting with the query (shorter
-    first), then symbols containing it, then symbols of lists whose name
-    contains it; ties alphabetical. An empty query gives the current list's
-    symbols first, then the rest alphabetically.
+    Order: the exact symbol, then symbols starting with the query, then
+    symbols containing it, then symbols of lists whose name contains it;
+    within each, the current list's symbols first (what the trader watches is
+    the likelier aim: ``nv`` offers NVDA before NVR), then alphabetical. An
+    empty query gives the current list's symbols, then the rest.
     """
     q = query.strip().upper()
+    cur = set(current)
     if not q:
-        cur = set(current)
         return [s for s in index.symbols if s in cur] + [
             s for s in index.symbols if s not in cur]
-    ranked: list[tuple[int, int, str]] = []
+    ranked: list[tuple[int, bool, str]] = []
     ql = q.lower()
     for s in index.symbols:
         if s == q:
@@ -90,7 +91,7 @@ def matches(index: SymbolIndex, query: str, current: Sequence[str] = ()) -> list
             rank = 3
         else:
             continue
-        ranked.append((rank, len(s) if rank == 1 else 0, s))
+        ranked.append((rank, s not in cur, s))
     ranked.sort()
     return [s for _, _, s in ranked]
 
@@ -132,7 +133,7 @@ class FindSymbol(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Find a symbol — type a symbol or a list's name; enter shows it",
+            yield Label("Find a symbol: type a symbol or a list's name; enter shows it",
                         id="find-title")
             yield Input(placeholder="symbol or list name", id="find-query")
             yield OptionList(id="find-results")
@@ -182,8 +183,7 @@ class FindSymbol(ModalScreen[str | None]):
         more = f" (best {SHOWN} shown)" if n > SHOWN else ""
         here = f"● = in {self.list_name}; " if self.list_name else ""
         self.query_one("#find-title", Label).update(fmt.safe(
-            f"Find a symbol — {fmt.plural(n, 'match', 'matches')}{more}; "
-            f"{here}enter shows it"))
+            f"Find: {fmt.plural(n, 'match', 'matches')}{more}; {here}enter shows it"))
 
     def _set_options(self, lines: list[str], *, ids: bool) -> None:
         ol = self.query_one(OptionList)

@@ -107,9 +107,9 @@ class NewListDialog(ModalScreen[str | None]):
         self.user_dir = user_dir
 
     def compose(self) -> ComposeResult:
-        start = f", starting with {self.symbol}" if self.symbol else ""
+        start = f" with {self.symbol}" if self.symbol else ""
         with Vertical():
-            yield Label(fmt.safe(f"New ticker list{start} (enter creates, escape cancels)"))
+            yield Label(fmt.safe(f"New list{start}: enter creates, escape cancels"))
             yield Input(placeholder="name: letters, digits, _ or -", id="newlist-name")
             yield Static("", id="newlist-error")
 

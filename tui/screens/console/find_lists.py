@@ -152,8 +152,8 @@ class FindListsMixin(Screen[None]):
             except TickerListError as e:
                 self.notify(fmt.safe(e), title="List not created", severity="error")
                 return
-            self.notify(fmt.safe(f"Created the list {tl.name!r} with {symbol} "
-                                 f"({tl.path}); L switches to it"), timeout=6)
+            self.notify(fmt.safe(f"Created {tl.name!r} with {symbol}; L switches to it"),
+                        timeout=6)
 
         self._app.push_screen(NewListDialog(symbol, user_dir), named)
 
@@ -165,9 +165,8 @@ class FindListsMixin(Screen[None]):
         except TickerListError as e:
             self.notify(fmt.safe(e), title="List not changed", severity="error")
             return
-        copy = ""
-        if (builtin_dir() / f"{name}.json").is_file():
-            copy = f" (your copy {tl.path} now overrides the shipped list)"
+        # Where it went, once: a shipped list's edits live in the user's copy.
+        copy = " · saved as your copy" if (builtin_dir() / f"{name}.json").is_file() else ""
         verb = f"Added {symbol} to" if add else f"Removed {symbol} from"
         self.notify(fmt.safe(f"{verb} {name!r}: {fmt.plural(len(tl), 'symbol')}{copy}"),
                     timeout=6)
