@@ -10,7 +10,8 @@ twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable, Sequence
+from dataclasses import dataclass
 
 import mlx.core as mx
 import numpy as np
@@ -187,6 +188,27 @@ class IncrementalEngine:
     ) -> Snapshot | None:
         """Bring the state to the end of ``panel``; returns the last Snapshot.
 
+        The whole warm-up in one call; ``warm_chunks`` is the same work cut into
+        pieces (a console warms a new list's symbols between live minutes).
+        """
+        chunks = self.warm_chunks(panel, step_sessions)
+        while True:
+            try:
+                fraction = next(chunks)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+            if progress is not None:
+                progress(fraction)
+
+    def warm_chunks(
+        self,
+        panel: Panel,
+        step_sessions: int | None = None,
+        minutes: int = 64,
+    ) -> Generator[float, None, Snapshot | None]:
+        """``warm`` as a generator: yields the fraction done after every ``minutes``
+        stepped minutes and returns the last Snapshot (``StopIteration.value``).
+
         ``step_sessions=None`` steps every minute: the same state as live
         stepping, for every output. A month of minutes for hundreds of symbols
         is thousands of compiled calls, so ``step_sessions=K`` warms a console
@@ -229,10 +251,9 @@ class IncrementalEngine:
             for eng, start in engines:
                 if i >= start:
                     eng._advance(batch)
-            if i % 64 == 63:
+            if i % minutes == minutes - 1:
                 mx.eval([eng._state for eng, _ in engines])
-                if progress is not None:
-                    progress((i - begin) / max(t - begin, 1))
+                yield (i - begin) / max(t - begin, 1)
         if long is not None:
             self._graft(long)
         if first > 0:  # exact state before the last minute, then step that minute
@@ -307,13 +328,96 @@ class IncrementalEngine:
             "vol": mx.array(np.where(any_bar, panel.volume[rows, last_t], 0.0), mx.float32),
         }
 
+    # ------------------------------------------------------------ checkpoints
+
+    def checkpoint(self) -> EngineCheckpoint:
+        """The engine's whole state now, to ``restore`` later (a replay going back).
+
+        Cheap: MLX arrays are immutable, so the state tree is kept by reference;
+        only the NumPy-side histories (relative volume) are copied.
+        """
+        return EngineCheckpoint(
+            state={k: dict(d) for k, d in self._state.items()},
+            before=None if self._before is None else {k: dict(d) for k, d in self._before.items()},
+            last_ts=self._last_ts,
+            hosts=[_copy_host(hs) for _, hs in self._hosts],
+        )
+
+    def restore(self, cp: EngineCheckpoint) -> None:
+        """Put the engine back to ``cp`` (taken from an engine of the same symbols and names)."""
+        if len(cp.hosts) != len(self._hosts):
+            raise ValueError("the checkpoint is not of this engine's indicators")
+        self._state = {k: dict(d) for k, d in cp.state.items()}
+        self._before = None if cp.before is None else {k: dict(d) for k, d in cp.before.items()}
+        self._last_ts = cp.last_ts
+        self._hosts = [(h, _copy_host(hs)) for (h, _), hs in zip(self._hosts, cp.hosts,
+                                                                  strict=True)]
+
+    def export_state(self) -> dict[str, np.ndarray]:
+        """The state as flat NumPy arrays (a file can keep it; ``import_state`` reads it)."""
+        out = {f"s/{k}/{n}": np.array(a) for k, d in self._state.items() for n, a in d.items()}
+        for i, (_, hs) in enumerate(self._hosts):
+            for n, v in hs.items():
+                out[f"h/{i}/{n}"] = np.asarray(-1 if v is None else v)
+        if self._last_ts is not None:
+            out["last_ts"] = np.asarray(self._last_ts.astype("datetime64[m]").astype(np.int64))
+        return out
+
+    def import_state(self, flat: dict[str, np.ndarray]) -> None:
+        """Load ``export_state``'s arrays; ``ValueError`` when they are not this engine's."""
+        keys = {f"s/{k}/{n}" for k, d in self._init_state().items() for n in d}
+        got = {k for k in flat if k.startswith("s/")}
+        if keys != got:
+            raise ValueError("the saved state is of other indicators")
+        state: Tree = {}
+        for key in keys:
+            _, k, n = key.split("/", 2)
+            state.setdefault(k, {})[n] = mx.array(flat[key])
+        hosts = []
+        for i, (h, hs) in enumerate(self._hosts):
+            new: dict[str, object] = {}
+            for n, v in hs.items():
+                arr = flat[f"h/{i}/{n}"]
+                if isinstance(v, np.ndarray):
+                    if arr.shape != v.shape:
+                        raise ValueError("the saved state is of other symbols")
+                    new[n] = arr.astype(v.dtype)
+                else:
+                    x = int(arr)
+                    new[n] = None if (n == "day" and x == -1) else x  # -1: no day yet
+            hosts.append((h, new))
+        if state["_engine"]["last"].shape[0] != len(self.symbols):
+            raise ValueError("the saved state is of other symbols")
+        self._state, self._before, self._hosts = state, None, hosts
+        self._last_ts = (np.datetime64(int(flat["last_ts"]), "m") if "last_ts" in flat
+                         else None)
+
     @property
     def state(self) -> Tree:
         return self._state
 
+    @property
+    def last_ts(self) -> np.datetime64 | None:
+        """The last minute stepped (or warmed to); None for a fresh engine."""
+        return self._last_ts
+
     def values_state(self) -> State:
         """Flat view of the state (for tests and debugging)."""
         return {f"{k}/{n}": a for k, d in self._state.items() for n, a in d.items()}
+
+
+@dataclass(frozen=True)
+class EngineCheckpoint:
+    """``IncrementalEngine.checkpoint``'s value: the state tree, the NumPy histories."""
+
+    state: Tree
+    before: Tree | None
+    last_ts: np.datetime64 | None
+    hosts: list[dict[str, object]]
+
+
+def _copy_host(hs: dict[str, object]) -> dict[str, object]:
+    return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in hs.items()}
 
 
 def _day_with_bars_left(valid: np.ndarray, starts: np.ndarray, bars: int) -> int:

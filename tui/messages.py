@@ -45,6 +45,8 @@ class WarmProgress(Message):
     fraction: float
     list_name: str = ""
     symbols: int = 0
+    #: New symbols warming while the current list stays live (not a list reload).
+    background: bool = False
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, WarmProgress)

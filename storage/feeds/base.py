@@ -82,6 +82,20 @@ class ReplayControls(Protocol):
         """The next minute now, without pacing (``None`` when the replay is over)."""
         ...
 
+    def seek(self, ts: np.datetime64) -> None:
+        """Deliver ``ts`` (the first minute at or after it) next."""
+        ...
+
+    @property
+    def replay_ts(self) -> np.ndarray:
+        """The replayed minutes (the history before them is not replayed)."""
+        ...
+
+    @property
+    def next_ts(self) -> np.datetime64 | None:
+        """The minute ``next_batch`` delivers (None when the replay is over)."""
+        ...
+
 
 class Feed(Protocol):
     """A source of minute bars for one tuple of symbols (see the module docstring)."""
@@ -131,6 +145,12 @@ class FeedSource(Protocol):
 
     async def aclose(self) -> None:
         """Stop every feed of this source and release its connections (prompt, idempotent)."""
+        ...
+
+    def companion(self, symbols: tuple[str, ...]) -> Feed | None:
+        """A feed of more symbols over the same minutes as the running one, never
+        started: its panel lets new symbols join a running console (a replay). None
+        when the source cannot (a live feed subscribes per list)."""
         ...
 
     def prioritize(self, symbols: Sequence[str]) -> None:

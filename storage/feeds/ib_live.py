@@ -146,6 +146,10 @@ class IBLiveSession:
             raise IBFeedError("the IB feed started without a live minute")
         return cut
 
+    def companion(self, symbols: tuple[str, ...]) -> None:
+        """Live IB subscribes per list: a list with new symbols restarts the feed on it."""
+        return None
+
     def prioritize(self, symbols: Sequence[str]) -> None:
         """The rows on screen backfill first when IB's pacing makes requests wait."""
         if self.feed is not None:

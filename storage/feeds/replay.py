@@ -236,6 +236,26 @@ class ReplayFeed:
         self.resume_at = here
         self.load()
 
+    @property
+    def next_ts(self) -> np.datetime64 | None:
+        """The minute ``next_batch`` delivers next (None when the replay is over)."""
+        stop = len(self.panel.ts) if self.limit is None else min(len(self.panel.ts),
+                                                                  self._start + self.limit)
+        return None if self._pos >= stop else as_dt64(self.panel.ts[self._pos])
+
+    def seek(self, ts: np.datetime64) -> None:
+        """Deliver ``ts`` (the first minute at or after it) next: a jump or a step back.
+
+        Minutes before the replay's first are history, never delivered: the
+        position stays at or after the replay start.
+        """
+        panel = self.panel
+        t = int(np.searchsorted(panel.ts.astype("datetime64[m]"), as_dt64(ts)))
+        self._pos = max(self._start, min(t, len(panel.ts)))
+        self._anchor = None
+        if self.state is FeedState.DONE and self._pos < len(panel.ts):
+            self.state = FeedState.PAUSED if not self._resume.is_set() else FeedState.LIVE
+
     def next_batch(self) -> BarBatch | None:
         """The next minute without pacing (``None`` when the replay is over)."""
         panel = self.panel
@@ -320,6 +340,12 @@ class ReplaySource:
     async def aclose(self) -> None:
         for feed in self._feeds:
             await feed.stop()
+
+    def companion(self, symbols: tuple[str, ...]) -> ReplayFeed:
+        """A feed of ``symbols`` over the same minutes as this source's feeds (the same
+        options and cache), never started nor stopped: its ``load()`` gives the panel
+        new symbols join a running replay with."""
+        return ReplayFeed(self.cache, symbols, **self.options)  # type: ignore[arg-type]
 
     def prioritize(self, symbols: Sequence[str]) -> None:
         """A replay reads every symbol at once: nothing to put first."""

@@ -172,11 +172,16 @@ async def test_next_list_key_switches_engine(make_app, ready, replay) -> None:
         await pilot.press("l")  # next after half is mini
         await ready(pilot)
         assert app.console_screen.list_name == "mini"
-        assert app.controller.engine.symbols == app.controller.symbols
-        assert len(app.controller.symbols) == 6
-        # The new engine continues at the next minute of the replay.
-        assert app.console_screen.frame.snapshot.ts == np.datetime64("2025-11-21T14:33")
-        assert app.console_screen.query_one(Watchlist).symbols == app.controller.symbols
+        ctl = app.controller
+        # half's engine keeps running; mini's four new symbols warmed as a second group
+        # that caught up with the replay's clock: the replay did not restart.
+        assert [g.symbols for g in ctl.groups] == [("SPY", "AAPL"),
+                                                    ("MSFT", "NVDA", "TSLA", "JPM")]
+        assert len(ctl.view) == 6 and set(ctl.view) == set(ctl.symbols)
+        assert ctl.groups[1].last_ts == ctl.groups[0].last_ts
+        assert app.console_screen.frame.snapshot.ts == ctl.groups[0].last_ts
+        assert app.console_screen.frame.snapshot.ts >= np.datetime64("2025-11-21T14:33")
+        assert app.console_screen.query_one(Watchlist).symbols == ctl.view
 
 
 async def test_picker_key_and_palette(make_app, ready) -> None:

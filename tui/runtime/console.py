@@ -25,7 +25,8 @@ import numpy as np
 
 from storage import calendar
 from storage.errors import AvwapError
-from storage.feeds.base import FeedEvent, FeedSource, FeedState
+from storage.feeds.base import Feed, FeedEvent, FeedSource, FeedState
+from storage.tickers import TickerList
 from tui.messages import (
     AlertsFired,
     FeedNotice,
@@ -62,6 +63,9 @@ class ConsoleSession(Job):
         self._switch: asyncio.Task[None] | None = None
         self._feed: asyncio.Task[None] | None = None
         self._side: set[asyncio.Task[None]] = set()  # picks requests, model reloads
+        #: Symbols shown by find beside the list's own (until the next list switch).
+        self.guests: tuple[str, ...] = ()
+        self._finished = False  # the replay ran out (a view change does not restart it)
         self._rewarm: asyncio.TimerHandle | None = None
 
     @property
@@ -120,21 +124,27 @@ class ConsoleSession(Job):
         if self._switch is not None and not self._switch.done():
             return  # a switch in progress warms from the cache anyway
         if self.list_name is not None and not self.cancel_requested:
-            self.switch_list(self.list_name)
+            self.switch_list(self.list_name, rebuild=True)
 
     def prioritize(self, symbols: list[str]) -> None:
         """The rows on screen first in the feed's queue (IB under pacing)."""
         self.controller.source.prioritize(symbols)
 
     # -- what the screen asks --------------------------------------------------
-    def switch_list(self, name: str) -> None:
-        """Load list ``name`` and restart the feed on it (the previous switch is dropped)."""
+    def switch_list(self, name: str, *, rebuild: bool = False) -> None:
+        """Show list ``name`` (the previous switch in progress is dropped).
+
+        Symbols already warm are a view change; new ones warm in the background
+        (a replay) while the current list stays live. ``rebuild`` warms the whole
+        list again from the cache (history that landed late).
+        """
         if self._rewarm is not None:  # this switch warms from the cache: no re-warm after it
             self._rewarm.cancel()
             self._rewarm = None
         if self._switch is not None and not self._switch.done():
             self._switch.cancel()
-        self._switch = asyncio.get_running_loop().create_task(self._switch_list(name))
+        self._switch = asyncio.get_running_loop().create_task(
+            self._switch_list(name, rebuild))
 
     def set_speed(self, speed: float | None) -> bool:
         """Replay speed (``None`` = max); False for a live feed, which cannot change it."""
@@ -155,6 +165,60 @@ class ConsoleSession(Job):
         else:
             feed.replay.pause()
         return feed.state
+
+    # -- replay navigation -------------------------------------------------------
+    async def step_one(self) -> Frame | None:
+        """Pause the replay (if it runs) and step exactly one minute; the frame is posted.
+        None for a live feed or a replay that is over."""
+        feed = self.controller.feed
+        if feed is None or feed.replay is None:
+            return None
+        if feed.state is not FeedState.PAUSED:
+            feed.replay.pause()
+        frame = await self.runtime.executor.run(self.controller.step_next)
+        if frame is not None:
+            self.post(SnapshotReady(frame))
+        return frame
+
+    async def jump(self, target: np.datetime64) -> Frame | None:
+        """Show minute ``target`` of the replay: forward by stepping without pacing,
+        back by restoring the engines at that session's start and stepping to it.
+        Raises ``JumpError`` (one line) for a target the replay cannot reach."""
+        from tui.runtime.replay_nav import JumpError
+
+        ctl, ex = self.controller, self.runtime.executor
+        feed = ctl.feed
+        if feed is None or feed.replay is None:
+            raise JumpError("live bars cannot be rewound or skipped")
+        replay = feed.replay
+        if not ctl.groups:
+            raise JumpError("the replay has not started yet")
+        now = ctl.groups[0].last_ts
+        if now is not None and target == now:
+            return ctl.frame
+        paused = feed.state is FeedState.PAUSED
+        await self._stop_feed()
+        try:
+            if now is not None and target < now:
+                first = await ex.run(ctl.rewind_to, target)
+                replay.seek(first)
+            frame, done = ctl.frame, False
+            while not done:
+                frame, done = await ex.run(ctl.step_until, target)
+                if frame is not None:
+                    self.post(SnapshotReady(frame))
+            return frame
+        finally:
+            self._finished = False
+            if self.live:
+                self._start_feed()
+                if paused:
+                    replay.pause()
+
+    async def back_to_session_start(self) -> Frame | None:
+        """The replay back to the first minute of the session on screen."""
+        start = await self.runtime.executor.run(self.controller.session_start)
+        return None if start is None else await self.jump(start)
 
     def request_picks(self, symbol: str) -> None:
         """Focus ``symbol`` for the model's picks; ``PicksReady`` follows (MLX thread)."""
@@ -211,13 +275,49 @@ class ConsoleSession(Job):
         return await self.runtime.executor.run(lambda: c.build_candles(ctl, symbol, sessions))
 
     # -- internals -------------------------------------------------------------
-    async def _switch_list(self, name: str) -> None:
+    async def _switch_list(self, name: str, rebuild: bool = False) -> None:
         ctl, ex = self.controller, self.runtime.executor
         try:
             tl, present, missing = await ex.run(ctl.resolve_list, name)
         except AvwapError as e:
             self._failed(str(e))
             return
+        if rebuild:
+            await self._rebuild(tl, present, missing)
+            return
+        if ctl.groups and not ctl.covers(present):
+            new = tuple(s for s in present if s not in ctl.symbols)
+            feed = ctl.source.companion(new)  # a replay: warm them while this list stays live
+            if feed is not None and not await self._grow(feed, tl.name, len(present)):
+                return
+        if ctl.groups and ctl.covers(present):  # every symbol warm: a view change
+            self.guests = ()
+            frame = await ex.run(ctl.set_view, tl, present, missing)
+            self._ready(tl.name, present, missing, frame)
+            return
+        await self._rebuild(tl, present, missing)
+
+    async def _grow(self, feed: Feed, list_name: str, n: int) -> bool:
+        """Warm ``feed``'s symbols into the universe in chunks between live minutes
+        (False when that failed: the current list stays as it was)."""
+        ctl, ex = self.controller, self.runtime.executor
+        self.post(WarmProgress(0.0, list_name, n, background=True))
+        try:
+            await asyncio.to_thread(feed.load)  # DuckDB, off the MLX thread
+            grow = await ex.run(ctl.grow, feed.symbols, feed.panel)
+            while (fraction := await ex.run(grow.advance)) is not None:
+                self.post(WarmProgress(fraction, list_name, n, background=True))
+        except WarmUpCancelled:
+            return False
+        except AvwapError as e:
+            self._failed(str(e))
+            return False
+        return True
+
+    async def _rebuild(self, tl: TickerList, present: tuple[str, ...],
+                       missing: tuple[str, ...]) -> None:
+        """A new universe on ``tl`` (the first list, or a live feed's new list)."""
+        ctl, ex = self.controller, self.runtime.executor
         resume_at = None
         if ctl.frame is not None:
             resume_at = ctl.frame.snapshot.ts + np.timedelta64(1, "m")
@@ -237,13 +337,45 @@ class ConsoleSession(Job):
             self._failed(str(e))
             return
         self.runtime.gc.settle()
-        first = self.list_name != tl.name
-        self.list_name = tl.name
-        self.post(SessionReady(tl.name, tuple(present), tuple(missing), frame))
-        if self.live:
+        self.guests, self._finished = (), False
+        self._ready(tl.name, present, missing, frame)
+
+    def _ready(self, name: str, present: tuple[str, ...], missing: tuple[str, ...],
+               frame: Frame | None) -> None:
+        first = self.list_name != name
+        self.list_name = name
+        self.post(SessionReady(name, (*present, *self.guests), tuple(missing), frame))
+        if self.live and (self._feed is None or self._feed.done()) and not self._finished:
             self._start_feed()
         if first:
             self._spawn(self._check_data(tuple(present)))
+
+    # -- found symbols ---------------------------------------------------------
+    def show_symbol(self, symbol: str) -> None:
+        """Show ``symbol`` (found by ``/``) as a guest row of the current list, warming
+        it first when it is new; a ``SessionReady`` with the new rows follows."""
+        if self._switch is not None and not self._switch.done():
+            self._switch.cancel()
+        self._switch = asyncio.get_running_loop().create_task(self._show(symbol))
+
+    async def _show(self, symbol: str) -> None:
+        ctl, ex = self.controller, self.runtime.executor
+        tl = ctl.ticker_list
+        if tl is None:
+            return
+        present = tuple(s for s in tl.symbols if s in ctl.view)
+        if symbol not in ctl.symbols:
+            feed = ctl.source.companion((symbol,))
+            if feed is None:
+                self._failed(f"{symbol} is not in the list {tl.name!r}: add it to the list "
+                             "to stream it live")
+                return
+            if not await self._grow(feed, tl.name, len(ctl.view) + 1):
+                return
+        if symbol not in present and symbol not in self.guests:
+            self.guests = (*self.guests, symbol)
+        frame = await ex.run(ctl.set_view, tl, present, ctl.missing, self.guests)
+        self._ready(tl.name, present, ctl.missing, frame)
 
     async def _check_data(self, symbols: tuple[str, ...]) -> None:
         """Once per list: one notice when the loaded history has data problems
@@ -267,7 +399,7 @@ class ConsoleSession(Job):
 
     def _failed(self, error: str) -> None:
         self.post(SessionFailed(error))
-        if self.controller.feed is not None and self.live and (
+        if self.controller.feed is not None and self.live and not self._finished and (
                 self._feed is None or self._feed.done()):
             self._start_feed()  # keep the previous list running
 
@@ -298,4 +430,5 @@ class ConsoleSession(Job):
                     self.post(AlertsFired(frame.hits))
         except AvwapError as e:
             self.post(FeedNotice("error", str(e)))
+        self._finished = feed.state is FeedState.DONE
         self.post(FeedStateChanged(feed.state))

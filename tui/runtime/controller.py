@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -36,20 +36,13 @@ from storage.cache import Cache
 from storage.errors import AvwapError, CacheError
 from storage.feeds.base import Feed, FeedSource
 from storage.tickers import TickerList, load_list
-from storage.types import SEGMENT_KINDS, BarBatch, Panel
+from storage.types import SEGMENT_KINDS, BarBatch, Panel, as_dt64
 from tui.alerts import AlertBook, AlertHit
 from tui.runtime.memory import release_memory
+from tui.runtime.universe import CHART_NAMES, Group, combine, take
 
 if TYPE_CHECKING:
     from models.live import LiveSelector
-
-#: Series kept per minute of today for the chart (besides the close).
-CHART_NAMES: tuple[str, ...] = (
-    "avwap_session", "avwap_session_up1", "avwap_session_dn1",
-    "avwap_session_up2", "avwap_session_dn2", "avwap_day",
-)
-SESSION_MINUTES = 390
-
 
 @dataclass(frozen=True)
 class Frame:
@@ -121,14 +114,24 @@ class Controller:
         self.ticker_list: TickerList | None = None
         self.missing: tuple[str, ...] = ()
         self.feed: Feed | None = None
-        self.engine: IncrementalEngine | None = None
+        #: The universe: every warmed symbol, in groups (``tui.runtime.universe``);
+        #: ``symbols`` is all of them, ``view`` the rows shown (the list + guests).
+        self.groups: list[Group] = []
         self.symbols: tuple[str, ...] = ()
+        self.view: tuple[str, ...] = ()
+        self._view_idx = np.zeros(0, np.int64)
+        self._universe: Snapshot | None = None  # the last minute over all groups
         self.frame: Frame | None = None
         self._seq = 0
         self._started_before: dict[str, int] = {}
         self.data_start: np.datetime64 | None = None
         self._rate: deque[tuple[float, int]] = deque()
-        self._reset_day(0)
+        self._last_bar_ts: np.datetime64 | None = None
+
+    @property
+    def engine(self) -> IncrementalEngine | None:
+        """The first group's engine (None before the first warm-up)."""
+        return self.groups[0].engine if self.groups else None
 
     def cancel(self) -> None:
         """Stop a warm-up in progress (the console is closing); idempotent."""
@@ -166,29 +169,35 @@ class Controller:
         resume_at: np.datetime64 | None = None,
         progress: Callable[[float], None] | None = None,
     ) -> Frame | None:
-        """Build the feed and the engine for ``symbols`` and warm it (blocking)."""
-        self.symbols = tuple(symbols)
-        feed = self.source(self.symbols, resume_at)
+        """Build the feed and the engine for ``symbols`` and warm it (blocking).
+
+        This starts a new universe (the previous groups are dropped): the first
+        list, or a list a live feed cannot add to the running one. Lists whose
+        symbols are warm need only ``set_view``; new symbols for a replay are
+        added by ``grow`` while the current list stays live.
+        """
+        symbols = tuple(symbols)
+        feed = self.source(symbols, resume_at)
         history = feed.load()
         release_memory()
-        engine = IncrementalEngine(self.symbols, self.names)
-        self.ticker_list, self.missing, self.feed, self.engine = tl, tuple(missing), feed, engine
-        self.frame = None
-        self._reset_day(len(self.symbols))
+        engine = IncrementalEngine(symbols, self.names)
+        self.groups, self._universe, self.symbols = [], None, ()
+        self.feed, self.frame, self._last_bar_ts = feed, None, None
         self._started_before = segments_started_before(feed.panel)
         self.data_start = feed.panel.ts[0] if len(feed.panel.ts) else None
+        group = Group(symbols, engine, feed.panel)
+        self._join(group)
+        self._set_view_of(tl, symbols, missing)
         if len(history.ts) == 0:
             return None
         # Warm on the sessions before today in one call; step today's minutes so
         # the chart and the day totals have them.
         # "Today" is the replay's first day: minutes of it already in the history
         # (a list switch mid-session) are stepped one by one below.
-        sess = history.segments["session"]
         full = feed.panel
         first_day = full.segments["day"][min(len(history.ts), len(full.ts) - 1)]
         today = int(np.searchsorted(history.segments["day"], first_day, side="left"))
         prior = history.slice_time(0, today)
-        steps = self.engine_warm if self.engine_warm is not None else WARM_STEP_SESSIONS
 
         def tick(fraction: float) -> None:
             if self._cancel.is_set():
@@ -197,8 +206,8 @@ class Controller:
                 progress(fraction * 0.95)
 
         if len(prior.ts):
-            engine.warm(prior, step_sessions=max(steps, 1), progress=tick)
-            self._session = int(sess[today - 1]) if today else None
+            group.snap = engine.warm(prior, step_sessions=self._warm_steps(), progress=tick)
+            self._universe = group.snap  # a view change before the first minute shows it
         self.attach_selector(prior)
         frame = None
         for t in range(today, len(history.ts)):
@@ -211,11 +220,72 @@ class Controller:
             progress(1.0)
         return frame
 
-    def _reset_day(self, s: int) -> None:
-        self._last_bar_ts: np.datetime64 | None = None
-        self._session = None
-        self._chart = np.full((1 + len(CHART_NAMES), s, SESSION_MINUTES), np.nan, np.float32)
-        self._minute = 0
+    def _warm_steps(self) -> int:
+        return max(self.engine_warm if self.engine_warm is not None else WARM_STEP_SESSIONS, 1)
+
+    # -- the universe: views and groups ------------------------------------------
+    def covers(self, symbols: Sequence[str]) -> bool:
+        """True when every one of ``symbols`` is warm (a switch to them is a view change)."""
+        have = set(self.symbols)
+        return bool(self.groups) and all(s in have for s in symbols)
+
+    def set_view(self, tl: TickerList, symbols: Sequence[str], missing: Sequence[str] = (),
+                 guests: Sequence[str] = ()) -> Frame | None:
+        """Show ``symbols`` (+ ``guests``) of the warm universe: no engine work, no feed
+        restart. Returns the frame of the current minute for the new rows."""
+        self._set_view_of(tl, (*symbols, *[g for g in guests if g not in symbols]), missing)
+        if self._universe is None:
+            return None
+        self.frame = self._frame(self._universe, hits=(), prev=None)
+        return self.frame
+
+    def _set_view_of(self, tl: TickerList, view: Sequence[str], missing: Sequence[str]) -> None:
+        pos = {s: i for i, s in enumerate(self.symbols)}
+        self.ticker_list, self.missing = tl, tuple(missing)
+        self.view = tuple(s for s in view if s in pos)
+        self._view_idx = np.array([pos[s] for s in self.view], np.int64)
+
+    def _join(self, group: Group) -> None:
+        self.groups.append(group)
+        self.symbols = tuple(s for g in self.groups for s in g.symbols)
+        if self._universe is not None and group.snap is not None:
+            self._universe = combine([g.snap for g in self.groups if g.snap is not None])
+
+    def grow(self, symbols: Sequence[str], panel: Panel) -> Grow:
+        """Warm ``symbols`` (not yet in the universe) over ``panel`` in chunks; the group
+        joins the universe when it has caught up with the clock (see ``Grow``)."""
+        engine = IncrementalEngine(tuple(symbols), self.names)
+        return Grow(self, Group(tuple(symbols), engine, panel))
+
+    def panel_until_now(self, symbols: Sequence[str]) -> Panel | None:
+        """``symbols``' bars from the first loaded minute to the minute last stepped.
+
+        NumPy only (any thread). Symbols not in the universe are skipped; None
+        when none is loaded.
+        """
+        parts: list[Panel] = []
+        for g in self.groups:
+            mine = [s for s in symbols if s in g.symbols]
+            if not mine:
+                continue
+            stop = 0 if g.last_ts is None else g.index_at(g.last_ts) + 1
+            parts.append(g.panel.select(mine).slice_time(0, stop))
+        if not parts:
+            return None
+        if len(parts) == 1:
+            panel = parts[0]
+        else:
+            t = min(len(p.ts) for p in parts)
+            parts = [p.slice_time(0, t) for p in parts]
+            first = parts[0]
+            panel = Panel(
+                symbols=tuple(s for p in parts for s in p.symbols), ts=first.ts,
+                **{f: np.concatenate([getattr(p, f) for p in parts])
+                   for f in ("open", "high", "low", "close", "volume", "valid")},
+                segments=first.segments, minute_of_session=first.minute_of_session,
+                session_minutes=first.session_minutes, hours=first.hours)
+        order = [s for s in symbols if s in panel.symbols]
+        return panel if tuple(order) == panel.symbols else panel.select(order)
 
     # -- the selector model ----------------------------------------------------
     def attach_selector(self, history: Panel | None = None) -> str:
@@ -233,10 +303,8 @@ class Controller:
         try:
             live = LiveSelector.from_active(self.symbols, self.engine.names)
             if live is not None:
-                if history is None and self.feed is not None and self.frame is not None:
-                    panel = self.feed.panel
-                    stop = int(np.searchsorted(panel.ts, self.frame.snapshot.ts, side="right"))
-                    history = panel.slice_time(0, stop)
+                if history is None:
+                    history = self.panel_until_now(self.symbols)
                 if history is not None and len(history.ts):
                     live.prime(history)
         except AvwapError as e:  # a corrupt or mismatched model: say so, keep the ranking
@@ -273,50 +341,104 @@ class Controller:
         return {s: p.triples() for s, p in live.select(focus).items()} if focus else {}
 
     def step(self, batch: BarBatch) -> Frame:
-        """Advance the engine one minute and derive the frame (blocking)."""
-        assert self.engine is not None
+        """Advance every group one minute and derive the frame of the view (blocking)."""
+        assert self.groups, "no list is loaded"
         received = self.clock()
-        sess = int(batch.segments["session"])
-        if self._session is not None and sess != self._session and sess >= 0:
-            self._chart[:] = np.nan
-            self._minute = 0
-        if sess >= 0:
-            self._session = sess
-        prev = self.frame
-        snap = self.engine.step(batch)
-        m = int(batch.minute_of_session)
-        if 0 <= m < SESSION_MINUTES:
-            self._chart[0, :, m] = snap.last
-            for k, name in enumerate(CHART_NAMES, start=1):
-                if name in snap.names:
-                    self._chart[k, :, m] = snap.column(name)
-            self._minute = max(self._minute, m + 1)
-        hits = tuple(self.alerts.evaluate(snap))
-        if batch.valid.any():
-            self._last_bar_ts = batch.ts
-        partial = tuple(k for k, sid in self._started_before.items()
-                        if int(batch.segments[k]) == sid)
+        universe = combine([g.step(batch) for g in self.groups])
+        prev, self._universe = self.frame, universe
+        hits = tuple(self.alerts.evaluate(universe))
+        if universe.valid.any():
+            self._last_bar_ts = universe.ts
         self._seq += 1
-        self._count_rate(received, int(np.count_nonzero(batch.valid)))
-        picks = self._picks(snap)
-        frame = Frame(
+        self._count_rate(received, int(np.count_nonzero(universe.valid)))
+        self.frame = self._frame(universe, hits=hits, prev=prev, received=received)
+        return self.frame
+
+    def _frame(self, universe: Snapshot, *, hits: tuple[AlertHit, ...], prev: Frame | None,
+               received: float | None = None) -> Frame:
+        """The view's rows of ``universe`` (and the model's picks for the focus)."""
+        snap = take(universe, self._view_idx, self.view)
+        now = self._now_index()
+        partial = tuple(k for k, sid in self._started_before.items()
+                        if now >= 0 and int(self.groups[0].panel.segments[k][now]) == sid)
+        picks = self._picks(universe if received is not None else None)
+        same = prev is not None and prev.snapshot.symbols == snap.symbols
+        return Frame(
             snapshot=snap,
             picks=picks,
             picks_source=self.model_note,
             change_pct=_output(snap, "change_pct"),
             day_volume=_output(snap, "day_volume"),
             rvol=_output(snap, "rvol"),
-            minute=self._minute,
+            minute=self.groups[0].minute,
             seq=self._seq,
-            received_at=received,
+            received_at=self.clock() if received is None else received,
             hits=hits,
-            prev_values=None if prev is None else prev.snapshot.values,
+            prev_values=prev.snapshot.values if same and prev is not None else None,
             last_bar_ts=self._last_bar_ts,
             partial=partial,
             data_start=self.data_start if partial else None,
         )
-        self.frame = frame
-        return frame
+
+    def _now_index(self) -> int:
+        """The first group's panel index of the minute last stepped (-1 before any)."""
+        g = self.groups[0]
+        if g.last_ts is None or not len(g.panel.ts):
+            return -1
+        return min(g.index_at(g.last_ts), len(g.panel.ts) - 1)
+
+    # -- replay navigation -------------------------------------------------------
+    def session_start(self) -> np.datetime64 | None:
+        """The first minute of the session last stepped (None before any step)."""
+        t = self._now_index()
+        if t < 0:
+            return None
+        g0 = self.groups[0]
+        sess = g0.panel.segments["session"]
+        first = int(np.searchsorted(sess[: t + 1], sess[t], side="left")) if sess[t] >= 0 else t
+        return as_dt64(g0.panel.ts[first])
+
+    def rewind_to(self, ts: np.datetime64) -> np.datetime64:
+        """Put every group back to just before the session holding ``ts`` began.
+
+        Returns that session's first minute (the replay delivers it next). The
+        engines' checkpoints exist for sessions replayed in this run; raises
+        ``JumpError`` for one before (history is warmed, not replayed).
+        """
+        from tui.runtime.replay_nav import JumpError
+
+        g0 = self.groups[0]
+        t = min(g0.index_at(ts), len(g0.panel.ts) - 1)
+        sess = int(g0.panel.segments["session"][t])
+        if any(sess not in g.starts for g in self.groups):
+            from tui.fmt import exchange_time
+
+            segs = g0.panel.segments["session"]
+            since = "" if not g0.starts else (
+                f" ({exchange_time(as_dt64(g0.panel.ts[int(np.argmax(segs == min(g0.starts)))]))})")
+            raise JumpError(f"{exchange_time(ts)} is before the replay's first session{since}: "
+                            "its minutes were warmed, not replayed")
+        for g in self.groups:
+            g.rewind(sess)
+        self._universe, self._last_bar_ts = None, None
+        return as_dt64(g0.panel.ts[int(np.argmax(g0.panel.segments["session"] == sess))])
+
+    def step_until(self, target: np.datetime64, minutes: int = 64) -> tuple[Frame | None, bool]:
+        """Step the replay's minutes up to and including ``target``, at most ``minutes``
+        of them now; returns the last frame and whether ``target`` is reached."""
+        replay = self.feed.replay if self.feed is not None else None
+        if replay is None:
+            return self.frame, True
+        frame = None
+        for _ in range(minutes):
+            nxt = replay.next_ts
+            if nxt is None or nxt > target:
+                return frame or self.frame, True
+            batch = replay.next_batch()
+            if batch is None:
+                return frame or self.frame, True
+            frame = self.step(batch)
+        return frame or self.frame, False
 
     def step_next(self) -> Frame | None:
         """Pull the next minute from a replay without pacing and step it (tests, bench)."""
@@ -327,14 +449,14 @@ class Controller:
     # -- what panes read -------------------------------------------------------
     def chart_series(self, symbol: str) -> dict[str, np.ndarray]:
         """Today's close and chart levels for ``symbol`` up to the current minute."""
-        if symbol not in self.symbols:
-            return {}
-        i = self.symbols.index(symbol)
-        n = self._minute
-        out = {"close": self._chart[0, i, :n].copy()}
-        for k, name in enumerate(CHART_NAMES, start=1):
-            out[name] = self._chart[k, i, :n].copy()
-        return out
+        for g in self.groups:
+            if symbol in g.symbols:
+                i, n = g.symbols.index(symbol), g.minute
+                out = {"close": g.chart[0, i, :n].copy()}
+                for k, name in enumerate(CHART_NAMES, start=1):
+                    out[name] = g.chart[k, i, :n].copy()
+                return out
+        return {}
 
     def _count_rate(self, now: float, bars: int) -> None:
         self._rate.append((now, bars))
@@ -349,6 +471,68 @@ class Controller:
         if span <= 0:
             return 0.0
         return sum(b for _, b in list(self._rate)[1:]) / span
+
+
+class Grow:
+    """New symbols joining a running universe, one MLX-thread chunk at a time.
+
+    ``advance()`` (call it on the MLX thread, repeatedly) warms the group on its
+    history up to the start of the clock's current day, then steps it through
+    today's minutes up to the minute the universe last stepped, and — in the
+    same call as its last catch-up step, so no live minute can slip between —
+    joins it to the universe. It returns the fraction done, or None once joined.
+    Live minutes interleave between the calls, so the list on screen stays live.
+    """
+
+    def __init__(self, ctl: Controller, group: Group) -> None:
+        self.ctl, self.group = ctl, group
+        self._warm: Generator[float, None, Snapshot | None] | None = None
+        self._t: int | None = None  # next panel index to catch up
+
+    def _clock(self) -> np.datetime64 | None:
+        g0 = self.ctl.groups[0] if self.ctl.groups else None
+        return None if g0 is None else g0.last_ts
+
+    def advance(self, minutes: int = 64) -> float | None:
+        if self.ctl._cancel.is_set():
+            raise WarmUpCancelled
+        g = self.group
+        if self._t is None:
+            if self._warm is None:
+                clock = self._clock()
+                panel = g.panel
+                now = len(panel.ts) if clock is None else g.index_at(clock)
+                now = min(now, len(panel.ts))
+                day = panel.segments["day"]
+                today = 0 if now == 0 else int(np.searchsorted(
+                    day, day[min(now, len(day) - 1)], side="left"))
+                if clock is None:  # nothing stepped yet: warm on the whole history
+                    today = now
+                self._start = today
+                prior = panel.slice_time(0, today)
+                if not len(prior.ts):
+                    self._t = today
+                    return 0.5
+                self._warm = g.engine.warm_chunks(prior, step_sessions=self.ctl._warm_steps(),
+                                                  minutes=minutes)
+            try:
+                return 0.9 * next(self._warm)
+            except StopIteration:
+                self._t = self._start
+                return 0.9
+        clock = self._clock()
+        stop = -1 if clock is None else g.index_at(clock)  # catch up through this index
+        for _ in range(minutes):
+            if self._t > stop or self._t >= len(g.panel.ts):
+                break
+            g.step(g.panel.batch(self._t))
+            self._t += 1
+        if self._t > stop or self._t >= len(g.panel.ts):
+            self.ctl._join(g)
+            if self.ctl.selector is not None:  # the model's window needs the new symbols
+                self.ctl.attach_selector()
+            return None
+        return 0.95
 
 
 def segments_started_before(panel: Panel) -> dict[str, int]:
