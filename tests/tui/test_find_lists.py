@@ -113,6 +113,25 @@ async def test_find_shows_a_symbol_outside_the_list_and_plus_keeps_it(
         assert wl.cursor_symbol == "NVDA"
 
 
+@pytest.mark.skipif(not hasattr(ConsoleSession, "show_symbol"),
+                    reason="ConsoleSession.show_symbol (the lead's guest rows) is not there yet")
+async def test_find_before_the_first_rows_waits_for_them(make_app, ready, replay) -> None:
+    app = make_app("half")
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        wl = app.console_screen.query_one(Watchlist)
+        assert wl.symbols == ()  # no minute shown yet
+        await open_find(pilot, "nvda")
+        await pilot.press("enter")
+        await ready(pilot)
+        assert any("NVDA is shown once the list is warm" in m for m in messages(app))
+        assert "NVDA" not in app.controller.symbols  # nothing asked of the session yet
+        await replay(pilot, 1)  # the first rows: now NVDA is asked for
+        await ready(pilot)
+        await replay(pilot, 1)
+        assert "NVDA" in wl.symbols and wl.cursor_symbol == "NVDA"
+
+
 async def test_plus_new_list_and_add_persist_for_a_new_app(make_app, ready, replay,
                                                            user_dir: Path) -> None:
     app = make_app()

@@ -53,9 +53,15 @@ class FindListsMixin(Screen[None]):
 
     #: The symbol the cursor goes to as soon as a frame's rows hold it (find, edits).
     pending_cursor: str | None = None
+    #: A found symbol to show once the first list is on screen (found during the warm-up).
+    _deferred_show: str | None = None
 
     def apply_pending_cursor(self, wl: Watchlist) -> None:
         """Put the cursor on ``pending_cursor`` once the rows hold it (``show_frame``)."""
+        if self._deferred_show is not None and wl.symbols and self.session is not None:
+            symbol, self._deferred_show = self._deferred_show, None
+            if symbol not in wl.symbols:
+                self.session.show_symbol(symbol)
         if self.pending_cursor is not None and self.pending_cursor in wl.symbols:
             wl.select_symbol(self.pending_cursor)
             self.pending_cursor = None
@@ -83,6 +89,12 @@ class FindListsMixin(Screen[None]):
         if self.session is None:
             return
         self.pending_cursor = symbol
+        if not wl.symbols:
+            # The first list is still warming: showing a guest now would restart that
+            # warm-up with one more symbol; ask once the list is on screen instead.
+            self._deferred_show = symbol
+            self.notify(fmt.safe(f"{symbol} is shown once the list is warm."), timeout=3)
+            return
         self.session.show_symbol(symbol)
         self.notify(fmt.safe(f"Loading {symbol}…"), timeout=2)
 
