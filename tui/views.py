@@ -29,6 +29,16 @@ class WatchRows:
 
 
 @dataclass(frozen=True)
+class AnchorRow:
+    """A custom anchor's row in the AVWAP table: its name and values now."""
+
+    anchor_id: int
+    name: str  # the trader's label, else the anchor bar's exchange date and time
+    values: dict[str, float]  # level, up1 … up3, dn1 … dn3, z
+    partial: bool = False  # older than the loaded history: runs from its start
+
+
+@dataclass(frozen=True)
 class Quote:
     """One symbol's price and every AVWAP output by registry name (the AVWAP table)."""
 
@@ -40,6 +50,8 @@ class Quote:
     #: (``year`` from a 19-session history), and that start's exchange date.
     partial: tuple[str, ...] = ()
     since: str = ""
+    #: The trader's custom anchors on this symbol, in time order.
+    custom: tuple[AnchorRow, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from tui import fmt
-from tui.alerts import ANCHORS, output_name
+from tui.alerts import ANCHORS, AUTO_ANCHORS, output_name
 from tui.views import ChartSeries, Quote
 from tui.widgets.chart import BrailleChart, Series
 from tui.widgets.strip_cache import StripCache
@@ -38,6 +38,7 @@ BAND_COLUMNS: tuple[tuple[str, str], ...] = (
     ("up1", "+1σ"), ("up2", "+2σ"), ("up3", "+3σ"),
 )
 BOLD = Style(bold=True)
+CUSTOM = Style(bold=True, color="cyan")  # the trader's own anchors stand out
 GREEN, RED = Style(color="green"), Style(color="red")
 
 
@@ -93,13 +94,16 @@ def fit_columns(need: dict[str, int], width: int) -> tuple[tuple[str, ...], tupl
 
 
 class AvwapTable(StripCache, Widget):
-    """Levels and bands of every calendar anchor for one symbol (a fixed grid).
+    """Levels and bands of every anchor for one symbol: the calendar anchors, the
+    trader's custom anchors under them, then the auto anchors (hh, ll, hv).
 
     The grid adapts to its width: each column is as wide as its widest text (so
     a number is never cut) and whole column groups drop by ``PRIORITY`` when
     the pane is narrow, the title line naming what is hidden. An anchor whose
     segment began before the loaded history is marked ``year*`` and a line
-    under the grid says since when its AVWAP runs.
+    under the calendar rows says since when its AVWAP runs. The grid grows by
+    a row per anchor up to ``max_rows`` body lines (the pane keeps the chart's
+    minimum); rows past it (auto anchors first) are counted in the title.
     """
 
     DEFAULT_CSS = """
@@ -115,6 +119,11 @@ class AvwapTable(StripCache, Widget):
         self._z_styles: list[Style] = []
         self._strips: dict[int, Strip] = {}
         self._layout: tuple[int, tuple[str, ...], tuple[str, ...], dict[str, int]] | None = None
+        #: Body lines after the header, in order: ("row", i) into ``cells`` or ("note", 0).
+        self.lines: list[tuple[str, int]] = []
+        self._custom: set[int] = set()  # rows of ``cells`` that are custom anchors
+        #: Most body lines shown (None: all); set by the pane for its height.
+        self.max_rows: int | None = None
 
     def show(self, quote: Quote) -> None:
         symbol, row, last, chg = quote.symbol, quote.levels, quote.last, quote.change
@@ -127,18 +136,56 @@ class AvwapTable(StripCache, Widget):
                        z_cell(anchor, row)] for anchor in ANCHORS]
         self._z_styles = [_z_style(row.get(f"avwap_{a}_z", float("nan"))) for a in ANCHORS]
         note = f"{PARTIAL_MARK} since {quote.since}: history loaded" if quote.partial else ""
-        self._set_note(note)
+        lines = [("row", i) for i in range(len(ANCHORS))] + ([("note", 0)] if note else [])
+        self._custom = set()
+        for c in quote.custom:
+            mark = PARTIAL_MARK if c.partial and quote.since else ""
+            self._custom.add(len(self.cells))
+            lines.append(("row", len(self.cells)))
+            self.cells.append([c.name + mark, *(fmt.price(c.values.get(b, float("nan")))
+                                                for b, _ in BAND_COLUMNS),
+                               fmt.sigma(c.values.get("z", float("nan")))])
+            self._z_styles.append(_z_style(c.values.get("z", float("nan"))))
+        for a in AUTO_ANCHORS:
+            if f"avwap_{a}" not in row:
+                continue
+            lines.append(("row", len(self.cells)))
+            self.cells.append([a, *(band_cell(a, b, row) for b, _ in BAND_COLUMNS),
+                               z_cell(a, row)])
+            self._z_styles.append(_z_style(row.get(f"avwap_{a}_z", float("nan"))))
+        self.note = note
+        self._set_lines(lines)
         self._changed()
 
     def show_empty(self, text: str) -> None:
         self.title, self.cells, self._z_styles = [(text, Style(dim=True))], [], []
-        self._set_note("")
+        self.note, self._custom = "", set()
+        self._set_lines([])
         self._changed()
 
-    def _set_note(self, note: str) -> None:
-        if note != self.note:
-            self.note = note
-            self.styles.height = 8 + (1 if note else 0)
+    def _set_lines(self, lines: list[tuple[str, int]]) -> None:
+        self.lines = lines
+        height = 2 + max(len(ANCHORS), self.shown_lines)
+        if self.styles.height is None or self.styles.height.value != height:
+            self.styles.height = height
+
+    def set_max_rows(self, rows: int | None) -> None:
+        """Show at most ``rows`` body lines (the pane's height allows that many)."""
+        if rows != self.max_rows:
+            self.max_rows = rows
+            self._set_lines(self.lines)
+            self._changed()
+
+    @property
+    def shown_lines(self) -> int:
+        """Body lines on screen (the rest are counted in the title)."""
+        n = len(self.lines)
+        return n if self.max_rows is None else min(n, max(self.max_rows, len(ANCHORS)))
+
+    @property
+    def more(self) -> int:
+        """Anchor rows that do not fit the pane's height."""
+        return len(self.lines) - self.shown_lines
 
     def _changed(self) -> None:
         self._layout = None
@@ -171,6 +218,8 @@ class AvwapTable(StripCache, Widget):
             hidden = self.layout_for(width)[1]
             if hidden:
                 parts.append((f"  hidden: {' '.join(hidden)}", Style(dim=True)))
+            if self.more:
+                parts.append((f"  +{self.more} rows", Style(dim=True)))
         # Whole parts only: a price in the title is never cut either.
         segs: list[Segment] = []
         used = 0
@@ -191,11 +240,13 @@ class AvwapTable(StripCache, Widget):
         if y == 1:
             cells = ["Anchor", *(HEADERS[k] for k in TABLE_KEYS)]
             styles = [BOLD] * len(cells)
-        elif y - 2 < len(self.cells):
-            cells = self.cells[y - 2]
-            styles = [BOLD, *(BOLD if b == "level" else Style() for b, _ in BAND_COLUMNS),
-                      self._z_styles[y - 2]]
-        elif y - 2 == len(self.cells) and self.note:
+        elif y - 2 < self.shown_lines and self.lines[y - 2][0] == "row":
+            i = self.lines[y - 2][1]
+            cells = self.cells[i]
+            styles = [CUSTOM if i in self._custom else BOLD,
+                      *(BOLD if b == "level" else Style() for b, _ in BAND_COLUMNS),
+                      self._z_styles[i]]
+        elif y - 2 < self.shown_lines:
             return Strip([Segment(" " + self.note, base + Style(dim=True))]).extend_cell_length(
                 width, base).crop(0, width)
         else:
@@ -254,12 +305,16 @@ LEGEND_SHORT = Text.assemble(
 )
 
 
+#: Rows the chart keeps however many anchors the table lists.
+CHART_MIN = 4
+
+
 class AvwapPane(Vertical):
     """The table above the chart, for the highlighted symbol."""
 
     DEFAULT_CSS = """
     AvwapPane { height: 1fr; }
-    AvwapPane > AvwapChart { height: 1fr; min-height: 4; }
+    AvwapPane > AvwapChart { height: 1fr; min-height: 4; }  /* CHART_MIN */
     AvwapPane > #avwap-legend { height: 1; padding: 0 1; }
     """
 
@@ -281,3 +336,5 @@ class AvwapPane(Vertical):
     def on_resize(self) -> None:
         legend = LEGEND if self.size.width >= LEGEND.cell_len + 2 else LEGEND_SHORT
         self.query_one("#avwap-legend", Static).update(legend)
+        # The table grows by a row per anchor while the chart keeps its minimum.
+        self.query_one(AvwapTable).set_max_rows(self.size.height - 2 - 1 - CHART_MIN)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from storage.anchors import Anchor
 from tui import fmt
+from tui.runtime.anchors import BANDS, AnchorLevels
 from tui.runtime.controller import Frame
-from tui.views import IndicatorValues, Quote, WatchRows
+from tui.views import AnchorRow, IndicatorValues, Quote, WatchRows
 
 
 def watch_rows(frame: Frame) -> WatchRows:
@@ -32,8 +34,24 @@ def quote(frame: Frame, symbol: str) -> Quote | None:
     levels = {n: v for n, v in zip(snap.names, snap.values[i].tolist(), strict=True)
               if n.startswith("avwap_")}
     since = fmt.exchange_time(frame.data_start)[:10] if frame.data_start is not None else ""
+    custom = tuple(anchor_row(lv) for lv in getattr(frame, "anchors", {}).get(symbol, ()))
     return Quote(symbol, float(snap.last[i]), float(frame.change_pct[i]), levels,
-                 partial=frame.partial, since=since)
+                 partial=frame.partial, since=since, custom=custom)
+
+
+#: Longest anchor name in the AVWAP table (a long label is cut with "…").
+NAME_CELLS = 12
+
+
+def anchor_name(anchor: Anchor) -> str:
+    """A custom anchor's row name: its label, else ``@MM-DD HH:MM`` (exchange time)."""
+    name = anchor.label or "@" + fmt.exchange_time(anchor.ts)[5:16]
+    return name if len(name) <= NAME_CELLS else name[: NAME_CELLS - 1] + "…"
+
+
+def anchor_row(lv: AnchorLevels) -> AnchorRow:
+    return AnchorRow(lv.anchor.id, anchor_name(lv.anchor),
+                     {k: lv.value(k) for k in (*BANDS, "z")}, partial=lv.partial)
 
 
 def indicator_values(frame: Frame, symbol: str,
