@@ -9,6 +9,7 @@ from tui.commands import (
     demo_cmd,
     import_cmd,
     indicators_cmd,
+    lists_cmd,
     models_cmd,
     precheck_cmd,
     sim_cmd,
@@ -20,4 +21,5 @@ from tui.commands import (
 COMMANDS = [cache_cmd, demo_cmd, import_cmd, indicators_cmd, sim_cmd, sync_cmd, tui_cmd]
 COMMANDS += [precheck_cmd, train_cmd, models_cmd]
 COMMANDS += [backtest_cmd]
+COMMANDS += [lists_cmd]
 COMMANDS += [anchors_cmd]
