@@ -133,3 +133,13 @@ class PicksReady(Message):
     symbol: str
     picks: tuple[tuple[str, float, int], ...]
     source: str
+
+
+@dataclass
+class AnchorsChanged(Message):
+    """A custom anchor of ``symbol`` was added or deleted (``ConsoleSession.add_anchor``,
+    ``delete_anchor``); ``frame`` is the current minute with the anchors' values now,
+    so the panes show the change without waiting for the next minute (never collapsed)."""
+
+    symbol: str
+    frame: Frame | None = None
