@@ -1,7 +1,13 @@
-"""Set an alert from the keyboard: pick the anchor and band for the highlighted symbol."""
+"""Set an alert from the keyboard: pick the anchor and band for the highlighted symbol.
+
+The options are the calendar anchors, the auto anchors (hh, ll, hv) and the
+symbol's custom anchors (``custom``: rule anchor ``anchor:<id>``, its name and
+values by band); the anchors dialog opens it on one custom anchor alone.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -12,7 +18,7 @@ from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
 from tui import fmt
-from tui.alerts import ANCHORS, BAND_LABELS, BANDS, AlertRule, output_name
+from tui.alerts import ANCHORS, AUTO_ANCHORS, BAND_LABELS, BANDS, AlertRule, output_name
 
 
 class AlertDialog(ModalScreen[AlertRule | None]):
@@ -30,19 +36,31 @@ class AlertDialog(ModalScreen[AlertRule | None]):
         Binding("escape", "cancel", "Cancel", id="alert.cancel"),
     ]
 
-    def __init__(self, symbol: str, levels: dict[str, float] | None = None) -> None:
+    def __init__(self, symbol: str, levels: dict[str, float] | None = None,
+                 custom: Sequence[tuple[str, str, dict[str, float]]] = (),
+                 *, registry: bool = True) -> None:
         super().__init__()
         self.symbol = symbol
         self.levels = levels or {}
+        #: (rule anchor ``anchor:<id>``, name, values by band) per custom anchor.
+        self.custom = tuple(custom)
+        self.registry = registry  # False: only the custom anchors are offered
+        self._names = {key: name for key, name, _ in self.custom}
 
     def compose(self) -> ComposeResult:
         options = []
-        for anchor in ANCHORS:
+        rows: list[tuple[str, str, dict[str, float]]] = []
+        if self.registry:
+            rows += [(a, a, {b: self.levels.get(output_name(a, b), float("nan")) for b in BANDS})
+                     for a in (*ANCHORS, *AUTO_ANCHORS)
+                     if a in ANCHORS or output_name(a, "level") in self.levels]
+        rows += list(self.custom)
+        for anchor, name, values in rows:
             for band in reversed(BANDS):
-                value = self.levels.get(output_name(anchor, band), float("nan"))
                 options.append(Option(
-                    f"{anchor:<8} {BAND_LABELS[band]:>6}  {fmt.price(value):>10}",
-                    id=f"{anchor}:{band}",
+                    fmt.safe(f"{name[:12]:<12} {BAND_LABELS[band]:>6}  "
+                             f"{fmt.price(values.get(band, float('nan'))):>10}"),
+                    id=f"{anchor}|{band}",
                 ))
         with Vertical():
             yield Label(fmt.safe(f"Alert when {self.symbol} crosses… "
@@ -55,8 +73,8 @@ class AlertDialog(ModalScreen[AlertRule | None]):
         ol.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        anchor, band = str(event.option.id).split(":")
-        self.dismiss(AlertRule(self.symbol, anchor, band))
+        anchor, band = str(event.option.id).split("|")
+        self.dismiss(AlertRule(self.symbol, anchor, band, name=self._names.get(anchor, "")))
 
     def action_cancel(self) -> None:
         self.dismiss(None)

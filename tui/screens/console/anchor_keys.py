@@ -1,0 +1,96 @@
+"""The console's custom-anchor glue: ``k`` opens the anchors dialog; ``AnchorsChanged``.
+
+Why a mixin of its own: the console screen is shared by several features; this
+one needs the watchlist's highlighted symbol, the session (which adds and
+deletes anchors on the MLX thread) and the current frame's anchor values, so
+it lives here and the screen keeps one binding line.
+
+``AnchorsChanged`` (an anchor added from the chart's ``a``, or deleted here)
+carries the frame with the new values, shown at once: an anchor is on screen
+without waiting for the next minute.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.screen import Screen
+
+from storage.anchors import list_anchors
+from tui import fmt
+from tui.alerts import AlertRule, custom_anchor
+from tui.messages import AnchorsChanged
+from tui.runtime.anchors import BANDS
+from tui.screens.common.alert_dialog import AlertDialog
+from tui.screens.common.anchors import AnchorItem, AnchorsDialog
+from tui.screens.console.status_bar import StatusBar
+from tui.screens.console.watchlist import Watchlist
+
+if TYPE_CHECKING:
+    from tui.app import AvwapApp
+    from tui.runtime.console import ConsoleSession
+    from tui.runtime.controller import Frame
+
+
+class AnchorsMixin(Screen[None]):
+    """Actions of ``ConsoleScreen`` (mixed in; see the module docstring)."""
+
+    session: ConsoleSession | None  # set by ConsoleScreen
+    frame: Frame | None
+
+    def show_frame(self, frame: Frame) -> None:  # ConsoleScreen's
+        raise NotImplementedError
+
+    @property
+    def _anchors_app(self) -> AvwapApp:
+        return self.app  # type: ignore[return-value]
+
+    def anchor_items(self, symbol: str | None) -> list[AnchorItem]:
+        """The anchors of ``symbol`` (or all) from the cache, with their values now."""
+        ctl = self._anchors_app.controller
+        values = {lv.anchor.id: lv for rows in getattr(ctl.frame, "anchors", {}).values()
+                  for lv in rows}
+        items = []
+        for a in list_anchors(ctl.cache, None if symbol is None else [symbol]):
+            lv = values.get(a.id)
+            vals = {k: lv.value(k) for k in (*BANDS, "z")} if lv is not None else {}
+            items.append(AnchorItem(a.id, a.symbol, fmt.exchange_time(a.ts), a.label, vals))
+        return items
+
+    def action_anchors(self) -> None:
+        """The anchors dialog for the highlighted symbol (all symbols with none)."""
+        symbol = self.query_one(Watchlist).cursor_symbol
+        self._anchors_app.push_screen(
+            AnchorsDialog(symbol, self.anchor_items, self._delete_anchor, self.alert_on_anchor))
+
+    async def _delete_anchor(self, anchor_id: int) -> None:
+        if self.session is None:
+            from storage.anchors import AnchorError
+
+            raise AnchorError("the console has not started: nothing to delete yet")
+        await self.session.delete_anchor(anchor_id)
+
+    def alert_on_anchor(self, item: AnchorItem) -> None:
+        """Pick a band of one custom anchor and set the alert (persisted like the others)."""
+        if not item.values:
+            self.notify(fmt.safe(f"{item.symbol} is not loaded in this list: no values to "
+                                 "alert on yet"), severity="warning")
+            return
+        ctl = self._anchors_app.controller
+
+        def chosen(rule: AlertRule | None) -> None:
+            if rule is not None:
+                ctl.alerts.add(rule)
+                self.query_one(StatusBar).set(alerts=len(ctl.alerts.rules))
+                self.notify(fmt.safe(f"Alert set: {rule.label}"), timeout=3)
+
+        self._anchors_app.push_screen(AlertDialog(
+            item.symbol, custom=[(custom_anchor(item.anchor_id), item.name, item.values)],
+            registry=False), chosen)
+
+    def on_anchors_changed(self, msg: AnchorsChanged) -> None:
+        """An anchor was added or deleted: its values (or its absence) show now."""
+        frame = msg.frame
+        if frame is not None and (self.frame is None or frame.seq >= self.frame.seq):
+            self.show_frame(frame)
+        self.query_one(StatusBar).set(alerts=len(self._anchors_app.controller.alerts.rules))
