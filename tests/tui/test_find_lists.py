@@ -19,7 +19,7 @@ from tui.screens.common.confirm import Confirm
 from tui.screens.common.find import FindSymbol, SymbolIndex, matches
 from tui.screens.common.help import HelpScreen
 from tui.screens.common.list_edit import NEW_LIST, AddToListPicker, NewListDialog
-from tui.screens.console.watchlist import Watchlist
+from tui.screens.console.watchlist import GUEST, Watchlist
 
 SIZE = (120, 36)
 
@@ -101,8 +101,13 @@ async def test_find_shows_a_symbol_outside_the_list_and_plus_keeps_it(
         assert find.shown == ["NVDA"]
         await pilot.press("enter")
         await ready(pilot)
-        assert "NVDA" in wl.symbols  # a guest row
+        assert "NVDA" in wl.symbols  # a guest row, drawn apart
         assert wl.cursor_symbol == "NVDA"
+        assert wl.guests == {"NVDA"}
+        assert wl._cell_style(wl.symbols.index("NVDA"), "symbol") == GUEST
+        assert wl._cell_style(wl.symbols.index("SPY"), "symbol") != GUEST
+        assert wl.render_line(1 + wl.cursor_row).text.startswith("NVDA")
+        assert any("NVDA is not in 'half'" in m for m in messages(app))
         assert load_list("half", user_dir).symbols == ("SPY", "AAPL", "ZZZZ")  # not saved
         # + on the found symbol: the current list comes first in the picker.
         await pilot.press("plus")
@@ -111,6 +116,7 @@ async def test_find_shows_a_symbol_outside_the_list_and_plus_keeps_it(
         await ready(pilot)
         assert load_list("half", user_dir).symbols == ("SPY", "AAPL", "ZZZZ", "NVDA")
         assert wl.cursor_symbol == "NVDA"
+        assert wl.guests == frozenset()  # a list row now
 
 
 @pytest.mark.skipif(not hasattr(ConsoleSession, "show_symbol"),

@@ -57,7 +57,11 @@ class FindListsMixin(Screen[None]):
     _deferred_show: str | None = None
 
     def apply_pending_cursor(self, wl: Watchlist) -> None:
-        """Put the cursor on ``pending_cursor`` once the rows hold it (``show_frame``)."""
+        """After new rows (``show_frame``): mark the guest rows, put the cursor on
+        ``pending_cursor`` once the rows hold it, and ask for a symbol found while
+        the first list was warming."""
+        if self.session is not None:
+            wl.set_guests(frozenset(self.session.guests))
         if self._deferred_show is not None and wl.symbols and self.session is not None:
             symbol, self._deferred_show = self._deferred_show, None
             if symbol not in wl.symbols:
@@ -96,7 +100,8 @@ class FindListsMixin(Screen[None]):
             self.notify(fmt.safe(f"{symbol} is shown once the list is warm."), timeout=3)
             return
         self.session.show_symbol(symbol)
-        self.notify(fmt.safe(f"Loading {symbol}…"), timeout=2)
+        self.notify(fmt.safe(f"{symbol} is not in {self.list_name!r}: shown beside it "
+                             "(+ adds it to a list)"), timeout=4)
 
     # -- list edits --------------------------------------------------------------
     def _target_symbol(self) -> str | None:

@@ -44,6 +44,8 @@ REGIME_STYLE = {
     "trend-up": UP, "trend-down": DOWN, "volatile": Style(color="#d29922"), "range": FLAT,
 }
 HOT_SIGMA = 2.0
+#: A guest row's symbol (shown by find, not in the list).
+GUEST = Style(italic=True, color="#d2a8ff")
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,8 @@ class Watchlist(ScrollView, can_focus=True):
         self._symbol_order: np.ndarray | None = None  # argsort of ``symbols`` (cached)
         #: Cells per column: the widest text this frame (at least the column's width).
         self.widths: dict[str, int] = {c.key: c.width for c in COLUMNS}
+        #: Rows shown by find that are not in the list (their symbol is drawn italic).
+        self.guests: frozenset[str] = frozenset()
 
     # -- data ------------------------------------------------------------------
     def update_rows(self, rows: WatchRows) -> None:
@@ -304,7 +308,16 @@ class Watchlist(ScrollView, can_focus=True):
             return REGIMES[code] if 0 <= code < len(REGIMES) else fmt.DASH
         return formatter(v)
 
+    def set_guests(self, guests: frozenset[str]) -> None:
+        """Mark the rows find added beside the list (redrawn only when they change)."""
+        if guests != self.guests:
+            self.guests = guests
+            self._invalidate()
+            self.refresh()
+
     def _cell_style(self, i: int, key: str) -> Style:
+        if key == "symbol" and self.symbols[i] in self.guests:
+            return GUEST
         if key in ("last", "change"):
             return _sign_style(float(self.cols["change"][i]))
         if key == "z":
