@@ -232,10 +232,11 @@ async def test_editing_a_shipped_list_leaves_tickers_untouched(make_app, ready, 
     assert {p: p.read_bytes() for p in builtin_dir().iterdir() if p.is_file()} == before
 
 
-async def test_help_lists_the_find_and_list_keys(make_app, ready) -> None:
+async def test_help_lists_the_find_and_list_keys(make_app, ready, replay) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
+        await replay(pilot, 1)
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         rows = {r[2]: r[0] for r in app.screen.rows}
@@ -243,3 +244,14 @@ async def test_help_lists_the_find_and_list_keys(make_app, ready) -> None:
         assert rows["list.add"] == "+"
         assert rows["list.remove"] == "-"
         assert rows["list.new"] == "N"
+        await pilot.press("escape")
+        # From another screen, the palette's list entries act on the console.
+        await pilot.press("2")
+        await pilot.press("ctrl+p")
+        await pilot.press(*"edit list: new")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.pause()
+        assert app.current_mode == "console"
+        assert isinstance(app.screen, NewListDialog)
