@@ -34,7 +34,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Static
 
-from storage.errors import TickerListError
+from storage.errors import AvwapError, TickerListError
 from storage.feeds.base import FeedState
 from storage.feeds.replay import SPEEDS, speed_label
 from storage.tickers import available_lists, cycle_next
@@ -54,6 +54,7 @@ from tui.runtime.console import ConsoleSession
 from tui.runtime.controller import Frame
 from tui.screens.common.alert_dialog import AlertDialog
 from tui.screens.common.alerts_list import AlertsScreen
+from tui.screens.common.jump import JumpDialog
 from tui.screens.common.list_picker import ListPicker
 from tui.screens.console import present
 from tui.screens.console.avwap_pane import AvwapChart, AvwapPane
@@ -109,10 +110,15 @@ class ConsoleScreen(FindListsMixin, Screen[None]):
         Binding("O", "sort_reverse", "Reverse", show=False, id="sort.reverse"),
         Binding("s", "speed", "Speed", id="replay.speed"),
         Binding("space", "pause", "Pause", id="replay.pause"),
+        Binding("full_stop", "step_minute", "Step", show=False, key_display=".",
+                id="replay.step"),
+        Binding("t", "replay_jump", "Jump to", show=False, id="replay.jump"),
+        Binding("b", "session_start", "Session start", show=False, id="replay.start"),
         Binding("l", "next_list", "Next list", id="list.next"),
         Binding("L", "pick_list", "Lists", id="list.pick"),
         Binding("a", "add_alert", "Alert", id="alert.add"),
         Binding("A", "show_alerts", "Alerts", show=False, id="alert.list"),
+        Binding("c,enter", "open_chart", "Chart", id="chart.open"),
         Binding("slash", "find", "Find", key_display="/", id="find.symbol"),
         Binding("plus", "add_to_list", "Add to list", show=False, key_display="+",
                 id="list.add"),
@@ -169,6 +175,9 @@ class ConsoleScreen(FindListsMixin, Screen[None]):
             self.session.switch_list(name)
 
     def on_warm_progress(self, msg: WarmProgress) -> None:
+        if msg.background:  # new symbols warming; the list on screen stays live
+            self.query_one(StatusBar).set(warm=msg.fraction)
+            return
         changes: dict[str, object] = {"state": FeedState.BACKFILLING, "warm": msg.fraction}
         if msg.list_name:
             changes.update(list_name=msg.list_name, symbols=msg.symbols)
@@ -390,6 +399,59 @@ class ConsoleScreen(FindListsMixin, Screen[None]):
         if state is not None:
             self.query_one(StatusBar).set(state=state)
 
+    # -- replay navigation -------------------------------------------------------
+    def _replay_only(self) -> bool:
+        if self.session is None or self.avwap_app.feed_kind == "ib" or self.frame is None:
+            self.notify("Live bars arrive in real time: nothing to step or rewind."
+                        if self.avwap_app.feed_kind == "ib" else "The replay has not started.",
+                        timeout=3)
+            return False
+        return True
+
+    def action_step_minute(self) -> None:
+        """One replayed minute (pauses the replay first)."""
+        if self._replay_only():
+            self.run_worker(self._step_minute(), group="replay-nav", exclusive=True)
+
+    async def _step_minute(self) -> None:
+        assert self.session is not None
+        if await self.session.step_one() is None:
+            self.notify("The replay is over.", timeout=3)
+        self.query_one(StatusBar).set(state=FeedState.PAUSED)
+
+    def action_session_start(self) -> None:
+        """Back to the first minute of the session on screen (engines restored, no warm-up)."""
+        if self._replay_only():
+            self.run_worker(self._navigate(None), group="replay-nav", exclusive=True)
+
+    def action_replay_jump(self) -> None:
+        if not self._replay_only():
+            return
+        assert self.frame is not None
+
+        def chosen(text: str | None) -> None:
+            if text:
+                self.run_worker(self._navigate(text), group="replay-nav", exclusive=True)
+
+        self.app.push_screen(JumpDialog(fmt.exchange_time(self.frame.snapshot.ts)), chosen)
+
+    async def _navigate(self, text: str | None) -> None:
+        from tui.runtime.replay_nav import parse_jump
+
+        session, frame = self.session, self.frame
+        assert session is not None and frame is not None
+        try:
+            if text is None:
+                shown = await session.back_to_session_start()
+            else:
+                shown = await session.jump(parse_jump(text, frame.snapshot.ts))
+        except AvwapError as e:
+            self.notify(fmt.safe(e), title="Replay", severity="error", timeout=8)
+            return
+        if shown is not None:
+            self.show_frame(shown)
+            self.notify(f"Replay at {fmt.exchange_time(shown.snapshot.ts)}", timeout=3)
+
     def action_next_list(self) -> None:
         app = self.avwap_app
         try:
@@ -428,3 +490,9 @@ class ConsoleScreen(FindListsMixin, Screen[None]):
             self.query_one(StatusBar).set(alerts=len(self.avwap_app.controller.alerts.rules))
 
         self.app.push_screen(AlertsScreen(self.avwap_app.controller.alerts), closed)
+
+    def action_open_chart(self) -> None:
+        """The highlighted symbol's candles (``tui.screens.chart``)."""
+        from tui.screens.chart.screen import open_chart
+
+        open_chart(self.avwap_app, self.query_one(Watchlist).cursor_symbol)
