@@ -165,3 +165,29 @@ def test_rows_added_removed_and_absent_symbols(panel: Panel) -> None:
 def test_bad_source_is_refused(panel: Panel) -> None:
     with pytest.raises(ValueError, match="price source"):
         L.rows_state_from_panel(panel, np.array([0]), np.array([0]), source="vwap")
+
+
+def test_adversarial_bars_from_1_to_5000_dollars() -> None:
+    """Zero volume, flat bars, ties and a halt, $1 to $5,000: the closed-form state
+    continues like stepping and both hold against the float64 reference."""
+    from _panels import adversarial_panel
+
+    panel = adversarial_panel()
+    s = len(panel.symbols)
+    zero = [int(np.flatnonzero((panel.volume[i] == 0) & panel.valid[i])[3]) for i in range(s)]
+    rows = [(i, zero[i]) for i in range(s)] + [(2, 510), (0, 1), (s - 1, 777)]
+    sym = np.array([r[0] for r in rows])
+    minutes = C.anchor_minutes(panel.ts[[r[1] for r in rows]]).astype(np.int64)
+    price = symbol_prices(panel.close)[sym]
+    step = stepping.compile_step(L.rows_step)
+    cut = 2 * 390 + 33
+    stepped = L.rows_init(sym, minutes)
+    for i in range(cut):
+        stepped, _ = step(stepped, step_inputs(panel.batch(i)))
+    warmed = L.rows_state_from_panel(panel.slice_time(0, cut), sym, minutes)
+    _check(L.rows_outputs(warmed), reference(panel, sym, minutes, cut - 1), price, " warmed")
+    for i in range(cut, cut + 30):
+        stepped, a = step(stepped, step_inputs(panel.batch(i)))
+        warmed, b = step(warmed, step_inputs(panel.batch(i)))
+    _check(a, reference(panel, sym, minutes, cut + 29), price, " stepped")
+    _check(b, reference(panel, sym, minutes, cut + 29), price, " warmed then stepped")
