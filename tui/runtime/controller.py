@@ -40,6 +40,7 @@ from storage.types import SEGMENT_KINDS, BarBatch, Panel, as_dt64
 from tui.alerts import AlertBook, AlertHit
 from tui.runtime.memory import release_memory
 from tui.runtime.universe import CHART_NAMES, Group, combine, take
+from tui.runtime.warm_store import WarmStore, warm_key
 
 if TYPE_CHECKING:
     from models.live import LiveSelector
@@ -93,12 +94,17 @@ class Controller:
         clock: Callable[[], float] = time.perf_counter,
         user_dir: Path | None = None,
         engine_warm: int | None = None,
+        keep_warm: bool = True,
     ) -> None:
         self.cache = cache
         #: Sessions the engine steps minute by minute at the end of the history
         #: (None: ``WARM_STEP_SESSIONS``). The AVWAP anchors and the relative-volume
         #: history are warmed exactly from the whole history whatever this is.
         self.engine_warm = engine_warm
+        #: Warmed states saved beside the cache: a second launch loads instead of
+        #: warming (``tui.runtime.warm_store``); None disables it.
+        self.warm_store: WarmStore | None = (
+            WarmStore.beside(cache.path) if keep_warm and cache.path.suffix else None)
         self._cancel = threading.Event()
         self.source = source
         self.names = tuple(names) if names is not None else None
@@ -206,7 +212,13 @@ class Controller:
                 progress(fraction * 0.95)
 
         if len(prior.ts):
-            group.snap = engine.warm(prior, step_sessions=self._warm_steps(), progress=tick)
+            key = self._warm_key(engine, prior)
+            store = self.warm_store
+            group.snap = store.load(key, engine) if key and store is not None else None
+            if group.snap is None:
+                group.snap = engine.warm(prior, step_sessions=self._warm_steps(), progress=tick)
+                if key and store is not None and group.snap is not None:
+                    store.save(key, engine, group.snap)
             self._universe = group.snap  # a view change before the first minute shows it
         self.attach_selector(prior)
         frame = None
@@ -219,6 +231,12 @@ class Controller:
         if progress:
             progress(1.0)
         return frame
+
+    def _warm_key(self, engine: IncrementalEngine, prior: Panel) -> str | None:
+        """The saved-state key of warming ``engine`` on ``prior`` (None: no store)."""
+        if self.warm_store is None:
+            return None
+        return warm_key(prior, engine.names, self._warm_steps())
 
     def _warm_steps(self) -> int:
         return max(self.engine_warm if self.engine_warm is not None else WARM_STEP_SESSIONS, 1)
@@ -488,6 +506,7 @@ class Grow:
         self.ctl, self.group = ctl, group
         self._warm: Generator[float, None, Snapshot | None] | None = None
         self._t: int | None = None  # next panel index to catch up
+        self._key: str | None = None
 
     def _clock(self) -> np.datetime64 | None:
         g0 = self.ctl.groups[0] if self.ctl.groups else None
@@ -513,12 +532,20 @@ class Grow:
                 if not len(prior.ts):
                     self._t = today
                     return 0.5
+                self._key = self.ctl._warm_key(g.engine, prior)
+                store = self.ctl.warm_store
+                if self._key and store is not None and store.load(self._key, g.engine):
+                    self._t = today
+                    return 0.9
                 self._warm = g.engine.warm_chunks(prior, step_sessions=self.ctl._warm_steps(),
                                                   minutes=minutes)
             try:
                 return 0.9 * next(self._warm)
-            except StopIteration:
+            except StopIteration as done:
                 self._t = self._start
+                store = self.ctl.warm_store
+                if self._key and store is not None and done.value is not None:
+                    store.save(self._key, g.engine, done.value)
                 return 0.9
         clock = self._clock()
         stop = -1 if clock is None else g.index_at(clock)  # catch up through this index
