@@ -110,6 +110,19 @@ def test_overlay_lines_with_gaps_at_nan_and_the_cursor_column() -> None:
     assert any(fmt.price(float(c[25])) in s.text for s in strips)
 
 
+def test_a_far_line_is_named_at_the_edge_not_squashing_the_candles() -> None:
+    c = np.linspace(100, 101, 20)
+    b = _bars(c, c + 0.1, c - 0.1, c)
+    far = Overlay(np.full(20, 120.0), Style(color="#f778ba"), label="month")
+    near = Overlay(np.full(20, 101.5), Style(color="#d29922"), label="session")
+    strips = render_candles(b, 60, 12, start=0, stop=20, overlays=[far, near])
+    assert "↑month 120.00" in strips[0].text
+    assert "session" not in "".join(s.text for s in strips)  # on the scale: drawn, not named
+    labels = [s.text.split("┤")[-1].strip() for s in strips if "┤" in s.text]
+    prices = [float(t.replace(",", "")) for t in labels if t and t[-1].isdigit() and "K" not in t]
+    assert max(prices) < 103  # the scale stays near the candles (and the 101.5 line)
+
+
 def test_tiny_sizes_and_empty_windows_are_blank() -> None:
     b = _bars([1], [2], [0.5], [1.5])
     assert all(not s.text.strip() for s in render_candles(b, 8, 3, start=0, stop=1))

@@ -66,6 +66,8 @@ class Overlay:
     y: np.ndarray
     style: Style
     scale: bool = True
+    #: Named at the plot's top or bottom edge when its last value shown is off the scale.
+    label: str = ""
 
 
 @dataclass(frozen=True)
@@ -133,11 +135,22 @@ def _groups(bars: Bars, start: int, stop: int, bpc: int
 
 def _price_range(h: np.ndarray, lo: np.ndarray, overlays: Sequence[np.ndarray]
                  ) -> tuple[float, float]:
-    vals = np.concatenate([h, lo, *overlays]) if overlays else np.concatenate([h, lo])
-    vals = vals[np.isfinite(vals)]
-    if not len(vals):
+    """The candles' range, widened for lines within one candle range of it.
+
+    Why not every line: a month AVWAP a few percent away would squash today's
+    candles into a few rows; such a line is named at the plot's edge instead.
+    """
+    bars = np.concatenate([h, lo])
+    bars = bars[np.isfinite(bars)]
+    if not len(bars):
         return 0.0, 1.0
-    a, b = float(vals.min()), float(vals.max())
+    a, b = float(bars.min()), float(bars.max())
+    reach = max(b - a, abs(b) * 0.002)
+    for y in overlays:
+        y = y[np.isfinite(y)]
+        near = y[(y >= a - reach) & (y <= b + reach)]
+        if len(near):
+            a, b = min(a, float(near.min())), max(b, float(near.max()))
     pad = (b - a) * 0.03 or max(abs(b) * 0.001, 0.01)
     return a - pad, b + pad
 
@@ -165,6 +178,32 @@ def _time_labels(bars: Bars, start: int, stop: int, col_of: np.ndarray, pw: int)
             continue
         line[a:b] = list(text)
     return "".join(line)
+
+
+def _edge_labels(shown: Sequence[Overlay], start: int, stop: int, pmin: float, pmax: float,
+                 glyph: np.ndarray, sid: np.ndarray, n0: int) -> None:
+    """Name each labelled line whose last value shown is off the scale, at the top
+    (above) or bottom (below) row of the plot, right-aligned, in its colour."""
+    ph, pw = glyph.shape
+    top, bottom = 0, ph - 1
+    for k, ov in enumerate(shown):
+        if not ov.label:
+            continue
+        y = np.asarray(ov.y[start:stop], np.float64)
+        y = y[np.isfinite(y)]
+        if not len(y) or pmin <= y[-1] <= pmax:
+            continue
+        above = bool(y[-1] > pmax)
+        text = f"{'↑' if above else '↓'}{ov.label} {fmt.price(float(y[-1]))}"
+        row = top if above else bottom
+        if len(text) > pw or not 0 <= row < ph or top > bottom:
+            continue
+        glyph[row, pw - len(text):] = list(text)
+        sid[row, pw - len(text):] = n0 + k * 3
+        if above:
+            top += 1
+        else:
+            bottom -= 1
 
 
 def render_candles(
@@ -264,6 +303,8 @@ def render_candles(
             styles += [ov.style, ov.style + Style(bgcolor=UP.color),
                        ov.style + Style(bgcolor=DOWN.color)]
         sid[:ph][lit] = n0 + owner[lit] * 3 + under[lit]
+
+        _edge_labels(shown, start, stop, pmin, pmax, glyph, sid, n0)
 
     # -- volume ----------------------------------------------------------------
     vglyph = np.full((vh, pw), " ", dtype="<U1")

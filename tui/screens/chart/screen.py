@@ -30,7 +30,7 @@ from textual.widgets import Footer, Static
 from storage.errors import AvwapError
 from tui import fmt
 from tui.runtime.candles import BANDS, anchors_of, append_bars, custom_key
-from tui.screens.chart.view import SPANS, ChartView, readout
+from tui.screens.chart.view import DEFAULT_ZOOM, SPANS, ZOOMS, ChartView, readout
 from tui.views import CandleData
 from tui.widgets.candles import Bars, CandleChart, Overlay
 
@@ -102,6 +102,7 @@ class ChartScreen(Screen[None]):
         self._busy = False
         self._last_build = -1e9
         self._seen_seq = -1
+        self._fit = False  # the next load fits its whole span (``d``)
 
     @property
     def avwap_app(self) -> AvwapApp:
@@ -141,6 +142,7 @@ class ChartScreen(Screen[None]):
         self.data = data
         if old is None or old.sessions_loaded == 0:
             self.view.reset(len(data))
+            self._fit_zoom(data)
         else:
             self.view.n = len(data)
             if cursor_ts is not None:
@@ -148,9 +150,27 @@ class ChartScreen(Screen[None]):
                 self.view.cursor = int(hit[0]) if len(hit) else len(data) - 1
             else:
                 self.view.cursor = max(0, len(data) - 1)
+            if self._fit:  # a new span: show all of it, the newest bar at the right edge
+                self._fit = False
+                self._fit_zoom(data, whole=True)
+                self.view.follow, self.view.stop = True, len(data)
             if self.view.follow:
                 self.view.stop = len(data)
         self.redraw()
+
+    def _fit_zoom(self, data: CandleData, *, whole: bool = False) -> None:
+        """The zoom for new data: wider candles when few bars would leave the chart
+        mostly empty; ``whole``: the closest zoom showing every bar (a new span),
+        else one bar per cell (the newest bars, as when the chart opens)."""
+        chart = self.query_one(CandleChart)
+        chart.bars = Bars(data.open, data.high, data.low, data.close, data.volume)
+        pw = chart.plot_columns()
+        last = len(ZOOMS) if whole else DEFAULT_ZOOM
+        for z, (cpb, bpc) in enumerate(ZOOMS[:last]):
+            if 0 < -(-len(data) // bpc) * cpb <= pw:
+                self.view.zoom = z
+                return
+        self.view.zoom = len(ZOOMS) - 1 if whole else DEFAULT_ZOOM
 
     def _poll(self) -> None:
         frame = self.avwap_app.controller.frame
@@ -228,8 +248,8 @@ class ChartScreen(Screen[None]):
                     dim = Style(color=style.color, dim=True)
                     overlays += [Overlay(data.levels[f"{key}_{b}"], dim, scale=False)
                                  for b in BANDS if f"{key}_{b}" in data.levels]
-        overlays += [Overlay(data.levels[key], style) for _, key, _, style, on in lines
-                     if on and key in data.levels]
+        overlays += [Overlay(data.levels[key], style, label=label)
+                     for _, key, label, style, on in lines if on and key in data.levels]
         chart.plot(bars, overlays, start=start, stop=stop, cells_per_bar=self.view.cells_per_bar,
                    bars_per_cell=self.view.bars_per_cell,
                    cursor=self.view.cursor if len(data) else None)
@@ -278,6 +298,7 @@ class ChartScreen(Screen[None]):
 
     def action_span(self) -> None:
         self.span = (self.span + 1) % len(SPANS)
+        self._fit = True
         self._title(f"{SPANS[self.span][1]} · loading…")
         self.run_worker(self.load(), group="chart-load", exclusive=True)
 
