@@ -147,8 +147,9 @@ class FindListsMixin(Screen[None]):
             if answer == "remove":
                 self._edit(name, symbol, add=False, cursor=neighbour)
 
+        # Confirm draws plain Text (never markup): the names go in as written.
         self._app.push_screen(
-            Confirm(fmt.safe(f"Remove {symbol} from the list {name!r}?"),
+            Confirm(f"Remove {symbol} from the list {name!r}?",
                     {"y": ("remove", f"remove {symbol}")}), answered)
 
     def action_new_list(self) -> None:
