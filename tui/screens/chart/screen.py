@@ -7,8 +7,9 @@ and redraws the ``CandleChart`` from it, which costs a few milliseconds.
 
 Live minutes: a half-second timer looks at the controller's newest frame. One
 new bar is appended with the levels the engine just stepped (no batch); more
-than one (a fast replay), a new session on a limited span, or a change of the
-symbol's custom anchors rebuilds the data, at most once a second. The console
+than one (a fast replay), a new session on a limited span, a replay sent back
+or a change of the symbol's custom anchors rebuilds the data, at most once per
+two console chart intervals (once a second by default). The console
 keeps receiving frames underneath, so nothing is lost while the chart is open.
 
 "Anchor here" (``a``) calls ``ConsoleSession.add_anchor`` with the cursor bar's
@@ -48,7 +49,8 @@ CUSTOM_COLOURS: tuple[str, ...] = ("#ffdf5d", "#56d4dd", "#ffa657", "#a5d6ff", "
 #: Lines shown when the chart opens (custom anchors are always shown at first).
 DEFAULT_ON: frozenset[str] = frozenset({"avwap_session", "avwap_week", "avwap_month"})
 POLL_S = 0.5
-REBUILD_S = 1.0
+#: Rebuilds are at most this many console chart intervals apart (0.5 s: once a second).
+REBUILD_S = 2.0
 
 
 def line_style(key: str, custom_index: int) -> Style:
@@ -182,13 +184,17 @@ class ChartScreen(Screen[None]):
         if anchors != shown:
             self._rebuild_soon(frame.seq)
             return
+        if len(data) and frame.snapshot.ts < data.ts[-1]:
+            self._rebuild_soon(frame.seq)  # the replay went back (``b``, a jump): redraw to it
+            return
         if len(data) and frame.snapshot.ts <= data.ts[-1]:
             self._seen_seq = frame.seq
             return
         self.run_worker(self._follow(frame.seq), group="chart-load", exclusive=True)
 
     def _rebuild_soon(self, seq: int) -> None:
-        if self.avwap_app.clock() - self._last_build >= REBUILD_S:
+        app = self.avwap_app
+        if app.clock() - self._last_build >= REBUILD_S * app.chart_interval:
             self._seen_seq = seq
             self.run_worker(self.load(), group="chart-load", exclusive=True)
 
