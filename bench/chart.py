@@ -23,12 +23,12 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # before bench/ itself: bench/storage.py would shadow storage/
 
-import numpy as np  # noqa: E402
 from rich.style import Style  # noqa: E402
 
 from storage import demo  # noqa: E402
@@ -75,14 +75,13 @@ def main() -> None:
     out: dict[str, object] = {"bars": n, "build_ms": build, "append_ms": append}
     for w, h in ((80, 24), (200, 50)):
         pw = w - 9
-        candles = _median_ms(lambda: render_candles(
-            bars, w, h, start=n - pw, stop=n, overlays=overlays, cursor=n - 5))
-        ohlc = _median_ms(lambda: render_candles(
-            bars, w, h, start=max(0, n - pw * 5), stop=n, bars_per_cell=5, overlays=overlays,
-            cursor=n - 5))
+        candles = _median_ms(partial(render_candles, bars, w, h, start=n - pw, stop=n,
+                                     overlays=overlays, cursor=n - 5))
+        ohlc = _median_ms(partial(render_candles, bars, w, h, start=max(0, n - pw * 5), stop=n,
+                                  bars_per_cell=5, overlays=overlays, cursor=n - 5))
         series = [Series(data.close[-pw * 5:], Style())] + [
             Series(data.levels[k][-pw * 5:], Style()) for k in LINES]
-        peer = _median_ms(lambda: render_chart(series, w, h, x_max=pw * 5))
+        peer = _median_ms(partial(render_chart, series, w, h, x_max=pw * 5))
         out[f"render_candles_ms_{w}x{h}"] = candles
         out[f"render_ohlc_ms_{w}x{h}"] = ohlc
         out[f"peer_braille_lines_ms_{w}x{h}"] = peer
