@@ -22,7 +22,16 @@ then runs the real app headless (``App.run_test``) on it:
 
 Prints one JSON object as the last line. Usage: ``.venv/bin/python bench/tui.py
 [--minutes 120] [--days 20] [--warm-days N] [--train-minutes 60]``. Goals: first
-frame ≤ 1.5 s, update p99 ≤ 50 ms (also while training), RSS ≤ 600 MB.
+frame ≤ 1.5 s, update p99 ≤ 50 ms (also while training), RSS ≤ 600 MB,
+``list_switch_s`` ≤ 1, ``anchor_add_ms`` ≤ 100, ``warm_s`` ≤ 3.
+
+- ``warm_s``: the first warm-up of the ``all`` list on a fresh cache (nothing saved);
+  ``warm_saved_s``: the same list's warm-up on a second start, which loads the
+  state the first one saved beside the cache (the peer of ``warm_s`` in this run);
+- ``list_switch_s``: back to ``all`` after ``curated`` (both views of the warm
+  universe: ``list_switch_warmups`` must be 0), until its rows are painted;
+- ``anchor_add_ms``: a custom anchor on the highlighted symbol, three sessions
+  back, from the call until the AVWAP pane shows it.
 """
 
 from __future__ import annotations
@@ -55,7 +64,7 @@ async def run(args: argparse.Namespace, db: Path, t_start: float) -> dict[str, f
     from tui.app import AvwapApp
     from tui.runtime.controller import Controller
 
-    cache = Cache(db, read_only=True)
+    cache = Cache(db)  # writable: the anchors a trader adds are kept in it
 
     source = ReplaySource(cache, warm_sessions=args.days - 1, speed=None)
 
@@ -87,11 +96,64 @@ async def run(args: argparse.Namespace, db: Path, t_start: float) -> dict[str, f
             max_frame_ms=max(totals) if totals else float("nan"),
             minutes=len(totals), symbols=len(ctl.symbols),
         )
+        out.update(await _list_switch(pilot, screen))
+        out.update(await _anchor_add(pilot, screen))
         if args.train_minutes:
             out.update(await _while_training(app, pilot, screen, cache, args.train_minutes))
         await pilot.press("q")
     cache.close()
     return out
+
+
+async def _list_switch(pilot, screen) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """``list_switch_s``: back to the ``all`` list (warmed) after the curated one, until
+    its rows are painted; ``list_switch_warmups`` counts warm-ups in both switches."""
+    ctl, session = screen.avwap_app.controller, screen.session
+    warmups: list[str] = []
+    prepare, grow = ctl.prepare, ctl.grow
+    ctl.prepare = lambda *a, **k: (warmups.append("prepare"), prepare(*a, **k))[1]
+    ctl.grow = lambda *a, **k: (warmups.append("grow"), grow(*a, **k))[1]
+    session.switch_list("curated")
+    await session.settled()
+    await pilot.pause()
+    assert screen.list_name == "curated", screen.list_name
+    a = time.perf_counter()
+    session.switch_list("all")
+    await session.settled()
+    b = time.perf_counter()
+    cpu = time.process_time()
+    await pilot.pause()
+    paint = time.process_time() - cpu
+    assert screen.list_name == "all" and len(screen.frame.snapshot.symbols) == len(ctl.symbols)
+    ctl.prepare, ctl.grow = prepare, grow
+    return {"list_switch_s": b - a + paint, "list_switch_warmups": len(warmups)}
+
+
+async def _anchor_add(pilot, screen) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """``anchor_add_ms``: a custom anchor three sessions back on the highlighted symbol,
+    from the call until the AVWAP pane shows it (call wall + Textual's paint CPU)."""
+    import numpy as np
+
+    from tui.screens.console.watchlist import Watchlist
+
+    session, ctl = screen.session, screen.avwap_app.controller
+    symbol = screen.query_one(Watchlist).cursor_symbol
+    g = ctl.groups[0]
+    day = g.panel.segments["day"]
+    now = g.index_at(g.last_ts)
+    days = np.unique(day[: now + 1])
+    start = int(np.searchsorted(day, days[max(0, len(days) - 4)])) + 37  # 10:07 ET
+    ts = g.panel.ts[start]
+    a = time.perf_counter()
+    anchor = await session.add_anchor(symbol, ts, "bench")
+    b = time.perf_counter()
+    cpu = time.process_time()
+    await pilot.pause()
+    paint = time.process_time() - cpu
+    levels = ctl.frame.anchors.get(symbol, ()) if ctl.frame is not None else ()
+    assert any(lv.anchor.id == anchor.id for lv in levels), "the anchor is not in the frame"
+    await session.delete_anchor(anchor.id)
+    return {"anchor_add_ms": (b - a + paint) * 1e3}
 
 
 async def _updates(pilot, screen, minutes: int) -> tuple[list[float], list[float], list[float]]:  # type: ignore[no-untyped-def]
@@ -151,6 +213,33 @@ async def _while_training(app, pilot, screen, cache, minutes: int) -> dict[str, 
     await app.runtime.wait("train")
     return {"train_update_p50_ms": _pct(totals, 50), "train_update_p99_ms": _pct(totals, 99),
             "train_minutes": len(totals)}
+
+
+async def _second_start(args: argparse.Namespace, db: Path) -> dict[str, float]:
+    """``warm_saved_s``: a second console start on the same cache — the warm-up loads the
+    state the first start saved (``tui.runtime.warm_store``) instead of stepping."""
+    from storage.cache import Cache
+    from storage.feeds.replay import ReplaySource
+    from tui.app import AvwapApp
+    from tui.runtime.controller import Controller
+
+    cache = Cache(db)
+    ctl = Controller(cache, ReplaySource(cache, warm_sessions=args.days - 1, speed=None),
+                     engine_warm=args.warm_days)
+    app = AvwapApp(ctl, list_name="all", speed=None, live=False)
+    warmed: list[int] = []
+    real = ctl.prepare
+    ctl.prepare = lambda *a, **k: (warmed.append(1), real(*a, **k))[1]  # type: ignore
+    async with app.run_test(size=(160, 48)) as pilot:
+        t0 = time.perf_counter()
+        await pilot.pause()
+        await app.console_screen.session.settled()
+        await pilot.pause()
+        out = {"warm_saved_s": time.perf_counter() - t0}
+        await pilot.press("q")
+    cache.close()
+    assert warmed == [1]
+    return out
 
 
 def _saved_run(cache: object, trades: int = 10_000, days: int = 20) -> int:
@@ -284,6 +373,7 @@ def main() -> None:
         out = asyncio.run(run(args, db, t_start))
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     out["peak_rss_mb"] = rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+    out.update(asyncio.run(_second_start(args, db)))
     out["seed_s"] = seed_s
     out["days"] = args.days
     out.update(asyncio.run(backtest_bench(tmp)))

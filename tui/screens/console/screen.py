@@ -176,7 +176,8 @@ class ConsoleScreen(FindListsMixin, Screen[None]):
 
     def on_warm_progress(self, msg: WarmProgress) -> None:
         if msg.background:  # new symbols warming; the list on screen stays live
-            self.query_one(StatusBar).set(warm=msg.fraction)
+            self.query_one(StatusBar).set(background=f"warming {msg.list_name} "
+                                                     f"{msg.fraction:.0%}")
             return
         changes: dict[str, object] = {"state": FeedState.BACKFILLING, "warm": msg.fraction}
         if msg.list_name:
@@ -194,11 +195,15 @@ class ConsoleScreen(FindListsMixin, Screen[None]):
             self.notify(fmt.safe(f"{fmt.plural(n, 'symbol')} of {msg.list_name!r} "
                                  f"{'has' if n == 1 else 'have'} no data in the cache: "
                                  f"{shown}"), severity="warning", timeout=8)
-        self.query_one(StatusBar).set(state=FeedState.LIVE, warm=None,
+        feed = self.avwap_app.controller.feed  # a view change keeps the feed's state
+        state = FeedState.LIVE if feed is None or feed.state in (
+            FeedState.BACKFILLING, FeedState.CONNECTING) else feed.state
+        self.query_one(StatusBar).set(state=state, warm=None, background="",
                                       list_name=msg.list_name, symbols=len(msg.symbols))
 
     def on_session_failed(self, msg: SessionFailed) -> None:
         self.pending_cursor = None  # the symbol it waited for will not come
+        self.query_one(StatusBar).set(background="")
         ctl = self.avwap_app.controller
         if ctl.engine is None and self._cache_is_empty():
             self.show_no_data()

@@ -38,6 +38,8 @@ class Status:
     list_name: str = ""
     symbols: int = 0
     warm: float | None = None  # warm-up progress while backfilling
+    #: New symbols warming behind a live list ("warming mini 40%"; "" when none).
+    background: str = ""
     alerts: int = 0
     feed_kind: str = "replay"
     #: The feed's standing condition, said once: a pacing wait and its ETA, the
@@ -82,6 +84,8 @@ class StatusBar(Static):
             (7, f"  lag {lag}", ""),
             (2, f"  list {s.list_name} ({fmt.plural(s.symbols, 'symbol')})", ""),
         ]
+        if s.background:
+            fields.append((3, f"  {s.background}", "italic #58a6ff"))
         if s.alerts:
             fields.append((4, f"  {fmt.plural(s.alerts, 'alert')}", "bold #d29922"))
         notice = -1
