@@ -149,3 +149,44 @@ def test_parse_jump_reads_exchange_time() -> None:
     for bad in ("noon", "25:00", "2025-02-30"):
         with pytest.raises(JumpError):
             parse_jump(bad, now)
+
+
+def test_a_grown_group_equals_a_fresh_warm_up(demo_db, user_dir) -> None:
+    """Symbols that join mid-replay (warmed in chunks while the list steps, then caught
+    up) have exactly the values of a console that warmed them from the start."""
+    from tests.tui.conftest import make_controller
+
+    grown = make_controller(demo_db, user_dir, warm=1)
+    grown.warm_store = None  # both warm for real
+    tl, present, missing = grown.resolve_list("half")
+    grown.prepare(tl, present, missing)
+    for _ in range(7):
+        grown.step_next()
+    feed = grown.source.companion(("MSFT", "NVDA"))
+    feed.load()
+    grow = grown.grow(feed.symbols, feed.panel)
+    steps = 0
+    while grow.advance(minutes=16) is not None:
+        if steps < 3:  # live minutes interleave with the warm-up's chunks
+            grown.step_next()
+            steps += 1
+    assert steps == 3
+    fresh = make_controller(demo_db, user_dir, warm=1)
+    fresh.warm_store = None
+    tl2, present2, missing2 = fresh.resolve_list("mini")
+    fresh.prepare(tl2, present2, missing2)
+    for _ in range(10):
+        frame = fresh.step_next()
+    mine = grown.step_next()  # minute 11 for both
+    frame = fresh.step_next()
+    assert mine.snapshot.ts == frame.snapshot.ts
+    a = take_rows(grown._universe, ("MSFT", "NVDA"))
+    b = take_rows(fresh._universe, ("MSFT", "NVDA"))
+    np.testing.assert_array_equal(a.values, b.values)
+    np.testing.assert_array_equal(a.last, b.last)
+
+
+def take_rows(snap, symbols):  # type: ignore[no-untyped-def]
+    from tui.runtime.universe import take
+
+    return take(snap, np.array([snap.symbols.index(s) for s in symbols]), tuple(symbols))
