@@ -297,3 +297,26 @@ def test_chart_snapshot(snap_compare, make_app, ready, replay, size) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+async def test_chart_follows_the_replay_back_and_lists_its_keys_in_help(make_app, ready,
+                                                                        replay) -> None:
+    from tui.screens.common.help import HelpScreen
+
+    app = make_app()
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(pilot)
+        await replay(pilot, 30)
+        chart = await _open_chart(pilot)
+        assert len(chart.data) == 30
+        frame = await app.console_screen.session.jump(chart.data.ts[9])  # back 20 minutes
+        assert frame is not None and frame.snapshot.ts == chart.data.ts[9]
+        chart._poll()
+        await _loaded(pilot)
+        assert len(chart.data) == 10 and chart.view.cursor == 9
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        ids = {bid for _, _, bid in app.screen.rows}
+        assert {"chart.left", "chart.zoom_in", "chart.pan_left", "chart.span", "chart.bands",
+                "chart.anchor", "chart.line1", "chart.close"} <= ids

@@ -69,23 +69,6 @@ def anchors_of(frame: Frame | None, symbol: str) -> tuple[Any, ...]:
     return tuple(getattr(lv, "anchor", lv) for lv in table.get(symbol, ()))
 
 
-def panel_until_now(ctl: Controller, symbols: Sequence[str]) -> Panel | None:
-    """``Controller.panel_until_now`` when the controller has it, else the feed's
-    panel cut at the frame's minute (the same thing for a replay)."""
-    fn = getattr(ctl, "panel_until_now", None)
-    if fn is not None:
-        return fn(symbols)  # type: ignore[no-any-return]
-    feed, frame = ctl.feed, ctl.frame
-    if feed is None or frame is None:
-        return None
-    panel = feed.panel
-    have = [s for s in symbols if s in panel.symbols]
-    if not have:
-        return None
-    stop = int(np.searchsorted(panel.ts, frame.snapshot.ts, side="right"))
-    return panel.select(have).slice_time(0, stop)
-
-
 def _empty(symbol: str) -> CandleData:
     z = np.zeros(0)
     return CandleData(symbol, np.zeros(0, "datetime64[m]"), z, z, z, z, z,
@@ -136,7 +119,7 @@ def candles_from_panel(panel: Panel | None, symbol: str, sessions: int | None,
 
 def build_candles(ctl: Controller, symbol: str, sessions: int | None) -> CandleData:
     """``candles_from_panel`` on the loaded history up to now (MLX thread)."""
-    return candles_from_panel(panel_until_now(ctl, [symbol]), symbol, sessions,
+    return candles_from_panel(ctl.panel_until_now([symbol]), symbol, sessions,
                               anchors_of(ctl.frame, symbol))
 
 
@@ -147,7 +130,7 @@ def candle_tail(ctl: Controller, symbol: str, after: np.datetime64) -> CandleDat
     frame, the custom anchors' from ``Frame.anchors``); earlier new bars have NaN
     levels, and the screen rebuilds when more than one bar came in.
     """
-    panel = panel_until_now(ctl, [symbol])
+    panel = ctl.panel_until_now([symbol])
     if panel is None or symbol not in panel.symbols:
         return _empty(symbol)
     p = panel.select([symbol]) if panel.symbols != (symbol,) else panel
