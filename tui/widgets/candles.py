@@ -45,6 +45,7 @@ UP, DOWN = Style(color="#26a69a"), Style(color="#ef5350")
 UP_VOL, DOWN_VOL = Style(color="#1b6b64"), Style(color="#8c3533")
 AXIS = Style(color="#8b949e")
 CURSOR_BG = "#30363d"
+CROSS = Style(color="#6e7681")
 CURSOR_LABEL = Style(color="#0d1117", bgcolor="#c9d1d9", bold=True)
 
 #: Half-cell codes: 0 empty, 1 wick, 2 body, 3 doji (open == close).
@@ -246,7 +247,7 @@ def render_candles(
 
     # -- candles / OHLC bars -------------------------------------------------
     glyph = np.full((ph, pw), " ", dtype="<U1")
-    # style ids: 0 base, 1 up, 2 down, 3 up volume, 4 down volume, 5+ overlays
+    # style ids: see ``styles`` below (overlays after the fixed ones)
     sid = np.zeros((ph + vh, pw), np.int64)
     up = c >= o
     ok = np.isfinite(h) & np.isfinite(lo)
@@ -279,7 +280,8 @@ def render_candles(
     body = np.isin(glyph, ("█", "▀", "▄"))
 
     # -- overlays (braille, over the candles) ----------------------------------
-    styles: list[Style] = [Style(), UP, DOWN, UP_VOL, DOWN_VOL]
+    # style ids 0..5: base, up, down, up volume, down volume, the crosshair's dotted line
+    styles: list[Style] = [Style(), UP, DOWN, UP_VOL, DOWN_VOL, CROSS]
     if shown:
         px_w, px_h = pw * 2, ph * 4
         xscale = 2.0 * cpb / bpc
@@ -324,7 +326,9 @@ def render_candles(
         cc = ((cursor - start) // bpc) * cpb
         if cc < pw:
             cur_col = cc
-            sid[:, cc] += ncur
+            empty = glyphs[:, cc] == " "
+            glyphs[:, cc] = np.where(empty, "┊", glyphs[:, cc])
+            sid[:, cc] = np.where(empty, 5, sid[:, cc]) + ncur
     all_styles = [base + st for st in styles]
     all_styles += [base + st + Style(bgcolor=CURSOR_BG) for st in styles]
 
