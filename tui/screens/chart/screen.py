@@ -341,8 +341,9 @@ class ChartScreen(Screen[None]):
             return
         label = getattr(anchor, "label", "") or fmt.exchange_time(ts)
         self.notify(fmt.safe(f"{self.symbol}: AVWAP anchored at {label}"), timeout=3)
-        self._seen_seq = -1  # the next frame carries it: rebuild then
-        self._last_build = -1e9
+        # The session's fresh frame carries the anchor: rebuild now (the poll
+        # rebuilds again if a frame without it was read meanwhile).
+        self.run_worker(self.load(), group="chart-load", exclusive=True)
 
     # -- mouse -----------------------------------------------------------------
     def on_candle_chart_clicked(self, msg: CandleChart.Clicked) -> None:
