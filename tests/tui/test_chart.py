@@ -245,6 +245,8 @@ async def test_zoom_pan_span_and_mouse(make_app, ready, replay) -> None:
         await pilot.press("minus")
         await pilot.press("minus")
         assert widget.bars_per_cell == 3 and (widget.start, widget.stop) == (0, 200)
+        await pilot.press("left")  # zoomed out: a column (3 bars) at a time
+        assert chart.view.cursor == 199 - 3
         await pilot.press("plus")
         await pilot.press("equals_sign")
         await pilot.press("left_square_bracket")
@@ -320,3 +322,61 @@ async def test_chart_follows_the_replay_back_and_lists_its_keys_in_help(make_app
         ids = {bid for _, _, bid in app.screen.rows}
         assert {"chart.left", "chart.zoom_in", "chart.pan_left", "chart.span", "chart.bands",
                 "chart.anchor", "chart.line1", "chart.close"} <= ids
+
+
+async def test_anchor_here_draws_the_anchor_and_reads_its_levels(demo_db, user_dir, ready,
+                                                                 tmp_path) -> None:
+    """``a`` on the chart anchors at the cursor bar (``ConsoleSession.add_anchor``): the
+    line is on the chart and in the readout at once, equal per bar to a float64
+    VWAP from the cache's bars and, at the last bar, to the AVWAP pane's value."""
+    import shutil
+
+    from storage import demo
+    from storage.feeds.replay import ReplaySource
+    from tui.app import AvwapApp
+    from tui.runtime.controller import Controller
+
+    db = tmp_path / "anchors.duckdb"
+    shutil.copy(demo_db, db)  # anchors are written to the cache's database
+    cache = Cache(db)
+    ctl = Controller(cache, ReplaySource(cache, end=demo.DEFAULT_END, warm_sessions=0,
+                                         speed=None), clock=lambda: 0.0, user_dir=user_dir)
+    app = AvwapApp(ctl, list_name="mini", speed=None, live=False, clock=lambda: 0.0,
+                   render_interval=0.0, chart_interval=0.0)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await ready(pilot)
+        session = app.console_screen.session
+        for _ in range(40):
+            frame = await session.step_next()
+        app.console_screen.show_frame(frame)
+        chart = await _open_chart(pilot)
+        symbol = chart.symbol
+        for _ in range(15):
+            await pilot.press("left")
+        at = chart.data.ts[24]
+        await pilot.press("a")
+        await _loaded(pilot)
+        anchors = [lv.anchor for lv in ctl.frame.anchors[symbol]]
+        assert [a.ts for a in anchors] == [at]
+        key = f"anchor_{anchors[0].id}"
+        assert [ln.key for ln in chart.data.lines if ln.custom] == [key]
+        level = chart.data.levels[key]
+        assert np.isnan(level[:24]).all() and np.isfinite(level[24:]).all()
+        bars = cache.read_bars([symbol], at.astype("datetime64[us]").astype(object),
+                               (frame.snapshot.ts + np.timedelta64(1, "m"))
+                               .astype("datetime64[us]").astype(object))
+        h, lo, c, v = (bars.column(k).to_numpy() for k in ("high", "low", "close", "volume"))
+        ref = np.cumsum((h + lo + c) / 3 * v) / np.cumsum(v)
+        np.testing.assert_allclose(level[24:], ref, rtol=1e-5)
+        (lv,) = ctl.frame.anchors[symbol]
+        np.testing.assert_allclose(level[-1], lv.level, rtol=1e-5)
+        text = str(chart.query_one("#chart-readout").render())
+        label = next(ln.label for ln in chart.data.lines if ln.custom)
+        assert f"{label} {fmt.price(float(level[chart.view.cursor]))}" in text
+        legend = str(chart.query_one("#chart-legend").render())
+        assert f"8 {label}" in legend
+        overlays = chart.query_one("#chart").overlays
+        assert any(ov.y is level for ov in overlays)
+        await pilot.press("8")  # its line off
+        assert not any(ov.y is level for ov in chart.query_one("#chart").overlays)
+    cache.close()

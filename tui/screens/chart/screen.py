@@ -287,7 +287,8 @@ class ChartScreen(Screen[None]):
         self.dismiss(None)
 
     def action_move(self, delta: int) -> None:
-        self.view.move(delta, self._pw())
+        """Bars, or whole columns when a column merges several bars (zoomed out)."""
+        self.view.move(delta * self.view.bars_per_cell, self._pw())
         self.redraw()
 
     def action_jump(self, index: int) -> None:
