@@ -277,6 +277,13 @@ async def test_chart_follows_live_minutes(make_app, ready, replay) -> None:
         sym = chart.symbol
         np.testing.assert_allclose(chart.data.levels["avwap_session"][-1],
                                    frame.snapshot.value(sym, "avwap_session"), rtol=1e-6)
+        # "." steps a minute from the chart (the console's replay key); the chart follows
+        await pilot.press("full_stop")
+        await _loaded(pilot)
+        await app.console_screen.workers.wait_for_complete()
+        chart._poll()
+        await _loaded(pilot)
+        assert len(chart.data) == 22 and chart.data.ts[-1] == app.controller.frame.snapshot.ts
 
 
 def test_readout_says_no_bar_outside_the_data() -> None:

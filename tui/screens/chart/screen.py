@@ -29,6 +29,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from storage.errors import AvwapError
+from storage.feeds.base import FeedState
 from tui import fmt
 from tui.runtime.candles import BANDS, anchors_of, append_bars, custom_key
 from tui.screens.chart.view import DEFAULT_ZOOM, SPANS, ZOOMS, ChartView, readout
@@ -88,6 +89,9 @@ class ChartScreen(Screen[None]):
         Binding("d", "span", "Span", id="chart.span"),
         Binding("t", "bands", "Bands", id="chart.bands"),
         Binding("a", "anchor_here", "Anchor here", id="chart.anchor"),
+        Binding("space", "pause", "Pause", show=False, id="chart.pause"),
+        Binding("full_stop", "step_minute", "Step a minute", show=False, key_display=".",
+                id="chart.step"),
         *(Binding(str(k), f"line({k})", f"Line {k}", show=False, id=f"chart.line{k}")
           for k in range(1, 10)),
     ]
@@ -325,6 +329,20 @@ class ChartScreen(Screen[None]):
             self.off.discard(key)
             self.on.add(key)
         self.redraw()
+
+    def action_pause(self) -> None:
+        """Pause or resume the replay without leaving the chart (the console's ``space``)."""
+        self.avwap_app.console_screen.action_pause()
+        feed = self.avwap_app.controller.feed
+        if feed is None or feed.replay is None:
+            self.notify("Live bars cannot be paused.", timeout=3)
+        else:
+            paused = feed.state is FeedState.PAUSED
+            self.notify("Replay paused" if paused else "Replay resumed", timeout=2)
+
+    def action_step_minute(self) -> None:
+        """One replayed minute (the console's ``.``); the chart follows it."""
+        self.avwap_app.console_screen.action_step_minute()
 
     async def action_anchor_here(self) -> None:
         data, session = self.data, self.session
