@@ -123,6 +123,18 @@ def test_a_far_line_is_named_at_the_edge_not_squashing_the_candles() -> None:
     assert max(prices) < 103  # the scale stays near the candles (and the 101.5 line)
 
 
+def test_time_ticks_and_the_cursor_time() -> None:
+    n = 120  # 10:30 .. 12:29 of one day, then nothing
+    c = np.linspace(100, 101, n)
+    b = Bars(c, c + 0.1, c - 0.1, c, np.ones(n), np.full(n, np.datetime64("2025-11-21")),
+             np.arange(60, 60 + n))
+    times = render_candles(b, 140, 12, start=0, stop=n)[-1].text
+    assert times.startswith("11/21") and times.index("11:00") == 30
+    assert times.index("12:00") == 90
+    times = render_candles(b, 140, 12, start=0, stop=n, cursor=45)[-1].text
+    assert times[43:48] == "11:15"
+
+
 def test_tiny_sizes_and_empty_windows_are_blank() -> None:
     b = _bars([1], [2], [0.5], [1.5])
     assert all(not s.text.strip() for s in render_candles(b, 8, 3, start=0, stop=1))

@@ -370,9 +370,14 @@ def render_candles(
     col_of = (np.arange(stop - start) // bpc) * cpb
     times = _time_labels(bars, start, stop, col_of, pw)
     segs = [Segment(times, axis), Segment("└".ljust(aw, " "), axis)]
-    if cur_col is not None:
-        segs = [Segment(times[:cur_col], axis), Segment(times[cur_col], axis + Style(
-            bgcolor=CURSOR_BG)), Segment(times[cur_col + 1:], axis), segs[1]]
+    if cur_col is not None and cursor is not None and bars.minute is not None:
+        # the cursor bar's time on the time axis, over the ticks (as a crosshair does)
+        m = int(bars.minute[cursor]) + 9 * 60 + 30
+        label = f"{m // 60:02d}:{m % 60:02d}"
+        a = min(max(0, cur_col - 2), max(0, pw - len(label)))
+        b = min(pw, a + len(label))
+        segs = [Segment(times[:a], axis), Segment(label[:b - a], base + CURSOR_LABEL),
+                Segment(times[b:], axis), segs[1]]
     strips.append(Strip(segs, width))
     return strips
 
