@@ -17,6 +17,8 @@ from tui import fmt
 from tui.screens.chart.view import DEFAULT_ZOOM, ZOOMS, ChartView, readout
 from tui.widgets.candles import CURSOR_BG, DOWN, UP, Bars, Overlay, render_candles
 
+LINE_KEYS = ("session", "day", "week", "month", "hh", "ll", "hv")
+
 
 def _bars(o, h, lo, c, v=None) -> Bars:
     arr = [np.asarray(x, np.float64) for x in (o, h, lo, c)]
@@ -227,6 +229,25 @@ async def test_crosshair_reads_the_cache_bar_and_the_engine_levels(make_app, rea
         assert f"V {fmt.volume(bar['volume'])}" in text
         ref = _session_avwap(day, ts, data.ts[0])
         np.testing.assert_allclose(data.levels["avwap_session"][24], ref, rtol=1e-5)
+
+        # every line at the cursor bar is the engine's batch value over the loaded history
+        def batch():
+            import mlx.core as mx
+
+            from engine.compute import compute_outputs
+            from engine.inputs import batch_inputs
+
+            panel = app.controller.panel_until_now([symbol])
+            cols = compute_outputs(batch_inputs(panel), [f"avwap_{k}" for k in LINE_KEYS])
+            mx.eval(list(cols.values()))
+            at = int(np.flatnonzero(panel.ts == ts)[0])
+            return {k: float(np.array(v)[0, at]) for k, v in cols.items()}
+
+        want = await app.runtime.executor.run(batch)
+        for key, value in want.items():
+            assert data.levels[key][24] == value, key
+            if key in ("avwap_session", "avwap_week", "avwap_month"):  # the lines shown
+                assert f"{key[6:]} {fmt.price(value)}" in text
         assert f"session {fmt.price(float(data.levels['avwap_session'][24]))}" in text
         # toggling line 1 (session) removes it from the readout, again brings it back
         await pilot.press("1")
