@@ -66,6 +66,7 @@ class ConsoleSession(Job):
         #: Symbols shown by find beside the list's own (until the next list switch).
         self.guests: tuple[str, ...] = ()
         self._finished = False  # the replay ran out (a view change does not restart it)
+        self._checked: set[str] = set()  # lists whose loaded history was checked
         self._rewarm: asyncio.TimerHandle | None = None
 
     @property
@@ -342,12 +343,12 @@ class ConsoleSession(Job):
 
     def _ready(self, name: str, present: tuple[str, ...], missing: tuple[str, ...],
                frame: Frame | None) -> None:
-        first = self.list_name != name
         self.list_name = name
         self.post(SessionReady(name, (*present, *self.guests), tuple(missing), frame))
         if self.live and (self._feed is None or self._feed.done()) and not self._finished:
             self._start_feed()
-        if first:
+        if name not in self._checked:  # once per list and run: the data do not change
+            self._checked.add(name)
             self._spawn(self._check_data(tuple(present)))
 
     # -- found symbols ---------------------------------------------------------
