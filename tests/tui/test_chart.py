@@ -62,6 +62,15 @@ def test_candles_land_on_their_rows_at_half_cell_resolution() -> None:
     assert any(s.text.rstrip().endswith("20.00") for s in strips)
 
 
+def test_wide_candles_at_three_cells_per_bar() -> None:
+    b = _bars(o=[10, 15], h=[20, 20], lo=[10, 10], c=[20, 20])
+    rows = _grid(render_candles(b, 40, 9, start=0, stop=2, cells_per_bar=3)[:8], 6)
+    # bar 0 (10 -> 20) fills every row; bar 1 (15 -> 20) ends at half row 8, the top
+    # half of row 4 (quarter blocks ▝▀▘ there), then its wick in the middle cell
+    assert all(r[:3] == "▐█▌" for r in rows)
+    assert [r[3:6] for r in rows] == ["▐█▌"] * 4 + ["▝▀▘"] + [" │ "] * 3
+
+
 def test_ohlc_bars_when_a_cell_holds_several_bars() -> None:
     b = _bars(o=[10, 12, 14, 16], h=[13, 20, 17, 18], lo=[9, 11, 10, 15], c=[12, 14, 16, 11])
     strips = render_candles(b, 40, 9, start=0, stop=4, bars_per_cell=2)

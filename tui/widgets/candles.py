@@ -52,6 +52,10 @@ CURSOR_LABEL = Style(color="#0d1117", bgcolor="#c9d1d9", bold=True)
 #: Glyph of a cell by (top half code) * 4 + (bottom half code).
 _CANDLE_GLYPHS = np.array(list(" ╷▄─" "╵│▄┼" "▀▀█─" "─┼▀─"), dtype="<U1")
 _VOL_GLYPHS = np.array(list(" ▁▂▃▄▅▆▇█"), dtype="<U1")
+#: A wide candle's outer cells by (body in the top half) + 2 × (in the bottom half):
+#: the body's right half on the left cell, its left half on the right cell.
+_LEFT_SIDE = np.array(list(" ▝▗▐"), dtype="<U1")
+_RIGHT_SIDE = np.array(list(" ▘▖▌"), dtype="<U1")
 #: OHLC bar codes: 1 range, 2 open tick, 3 close tick, 4 both.
 _OHLC_GLYPHS = np.array(list(" │┤├┼"), dtype="<U1")
 
@@ -238,7 +242,8 @@ def render_candles(
     o, h, lo, c, v = _groups(bars, start, stop, bpc)
     ncol = len(c)
     cols = np.arange(ncol) * cpb
-    fits = cols < pw
+    mid = 1 if cpb >= 3 else 0  # a wide candle's middle cell (its wick, volume, cursor)
+    fits = cols + 2 * mid < pw
     o, h, lo, c, v, cols = o[fits], h[fits], lo[fits], c[fits], v[fits], cols[fits]
     shown = [ov for ov in overlays if len(ov.y) >= stop]
     scaled = [np.asarray(ov.y[start:stop], np.float64) for ov in shown if ov.scale]
@@ -266,8 +271,18 @@ def render_candles(
         code = np.where((ys >= bt) & (ys <= bb), 2, np.where((ys >= wt) & (ys <= wb), 1, 0))
         code = np.where(doji & (ys == bt), 3, code) * ok
         cell = code[0::2] * 4 + code[1::2]
-        glyph[:, cols] = _CANDLE_GLYPHS[cell]
-        sid[:ph, cols] = np.where(cell > 0, colour, 0)
+        if mid:  # a wide candle: the wick in the middle cell, the body on three
+            glyph[:, cols + 1] = _CANDLE_GLYPHS[cell]
+            sid[:ph, cols + 1] = np.where(cell > 0, colour, 0)
+            side = (code[0::2] >= 2) * 1 + (code[1::2] >= 2) * 2  # body in top / bottom half
+            doji = (code[0::2] == 3) | (code[1::2] == 3)
+            for off, table in ((0, _LEFT_SIDE), (2, _RIGHT_SIDE)):
+                g = np.where(doji, "─", table[side])
+                glyph[:, cols + off] = g
+                sid[:ph, cols + off] = np.where(g != " ", colour, 0)
+        else:
+            glyph[:, cols] = _CANDLE_GLYPHS[cell]
+            sid[:ph, cols] = np.where(cell > 0, colour, 0)
     else:
         rt, rb = sub(h, ph), sub(lo, ph)
         ro, rc = sub(o, ph), sub(c, ph)
@@ -292,6 +307,7 @@ def render_candles(
             y = np.asarray(ov.y[start:stop], np.float64)
             y = np.where((y >= pmin) & (y <= pmax), y, np.nan)
             xs, ys_ = _raster(y, xscale, yscale, pmin, px_h)
+            xs = xs + 2 * mid
             keep = (xs >= 0) & (xs < px_w)
             xs, ys_ = xs[keep], ys_[keep]
             np.bitwise_or.at(dots, (ys_ // 4, xs // 2), _DOT_BITS[xs % 2, ys_ % 4])
@@ -315,15 +331,15 @@ def render_candles(
         eighths = np.rint(np.nan_to_num(v) / vmax * vh * 8).astype(np.int64)
         rows = (vh - 1 - np.arange(vh))[:, None] * 8
         level = np.clip(eighths[None, :] - rows, 0, 8)
-        vglyph[:, cols] = _VOL_GLYPHS[level]
-        sid[ph:, cols] = np.where(level > 0, np.where(up, 3, 4), 0)
+        vglyph[:, cols + mid] = _VOL_GLYPHS[level]
+        sid[ph:, cols + mid] = np.where(level > 0, np.where(up, 3, 4), 0)
     glyphs = np.concatenate([glyph, vglyph]) if vh else glyph
 
     # -- crosshair -------------------------------------------------------------
     ncur = len(styles)
     cur_col = None
     if cursor is not None and start <= cursor < stop:
-        cc = ((cursor - start) // bpc) * cpb
+        cc = ((cursor - start) // bpc) * cpb + mid
         if cc < pw:
             cur_col = cc
             empty = glyphs[:, cc] == " "

@@ -173,8 +173,6 @@ class ChartScreen(Screen[None]):
         pw = chart.plot_columns()
         last = len(ZOOMS) if whole else DEFAULT_ZOOM
         for z, (cpb, bpc) in enumerate(ZOOMS[:last]):
-            if cpb > 2:  # three cells per bar reads sparse; it stays a key away (+)
-                continue
             if 0 < -(-len(data) // bpc) * cpb <= pw:
                 self.view.zoom = z
                 return
