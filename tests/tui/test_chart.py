@@ -433,3 +433,33 @@ async def test_anchor_here_draws_the_anchor_and_reads_its_levels(demo_db, user_d
         await pilot.press("8")  # its line off
         assert not any(ov.y is level for ov in chart.query_one("#chart").overlays)
     cache.close()
+
+
+def test_custom_anchor_levels_per_bar_match_a_float64_vwap(demo_db) -> None:
+    """``candles_from_panel`` with an anchor: NaN before its bar, then the hlc3 VWAP
+    and σ bands from it (``anchored_batch``) equal to float64 sums of the cache's
+    bars, across a session boundary."""
+    import datetime as dt
+
+    from storage.anchors import Anchor
+    from tui.runtime.candles import candles_from_panel
+
+    with Cache(demo_db, read_only=True) as cache:
+        panel = cache.load_panel(["AAPL", "SPY"], dt.date(2025, 11, 19), dt.date(2025, 11, 21))
+        at = np.datetime64("2025-11-20T16:00")
+        anchor = Anchor(7, "AAPL", at, "gap")
+        data = candles_from_panel(panel, "AAPL", 2, [anchor])
+        bars = cache.read_bars(["AAPL"], at.astype("datetime64[us]").astype(object))
+    assert [ln.label for ln in data.lines if ln.custom] == ["gap"]
+    assert data.sessions_loaded == 3 and str(data.day[0]) == "2025-11-20"
+    k = int(np.flatnonzero(data.ts == at)[0])
+    level = data.levels["anchor_7"]
+    assert np.isnan(level[:k]).all()
+    h, lo, c, v = (bars.column(f).to_numpy() for f in ("high", "low", "close", "volume"))
+    p = (h + lo + c) / 3
+    sv, svp = np.cumsum(v), np.cumsum(v * p)
+    ref = svp / sv
+    sd = np.sqrt(np.maximum(np.cumsum(v * p * p) / sv - ref ** 2, 0))
+    n = len(ref)
+    np.testing.assert_allclose(level[k:k + n], ref, rtol=1e-5)
+    np.testing.assert_allclose(data.levels["anchor_7_up2"][k:k + n], ref + 2 * sd, rtol=1e-5)
