@@ -190,3 +190,36 @@ def take_rows(snap, symbols):  # type: ignore[no-untyped-def]
     from tui.runtime.universe import take
 
     return take(snap, np.array([snap.symbols.index(s) for s in symbols]), tuple(symbols))
+
+
+def test_a_group_catching_up_follows_the_replay_back(demo_db, user_dir) -> None:
+    """The replay goes back to the session's start while new symbols catch up: they
+    join at the replay's (earlier) minute with the values of a fresh warm-up."""
+    from tests.tui.conftest import make_controller
+
+    ctl = make_controller(demo_db, user_dir, warm=1)
+    ctl.warm_store = None
+    tl, present, missing = ctl.resolve_list("half")
+    ctl.prepare(tl, present, missing)
+    for _ in range(6):
+        ctl.step_next()
+    feed = ctl.source.companion(("MSFT",))
+    feed.load()
+    grow = ctl.grow(feed.symbols, feed.panel)
+    while grow.advance(minutes=2) != 0.95:  # warmed; now stepping today's minutes
+        pass
+    first = ctl.rewind_to(ctl.session_start())
+    ctl.feed.replay.seek(first)
+    ctl.step_next()
+    assert grow.group.last_ts > ctl.groups[0].last_ts  # the new symbols are ahead now
+    while grow.advance(minutes=2) is not None:
+        pass
+    assert ctl.groups[1].last_ts == ctl.groups[0].last_ts
+    fresh = make_controller(demo_db, user_dir, warm=1)
+    fresh.warm_store = None
+    tl2, present2, missing2 = fresh.resolve_list("mini")
+    fresh.prepare(tl2, present2, missing2)
+    fresh.step_next()
+    assert fresh._universe.ts == ctl._universe.ts
+    np.testing.assert_array_equal(take_rows(ctl._universe, ("MSFT",)).values,
+                                  take_rows(fresh._universe, ("MSFT",)).values)

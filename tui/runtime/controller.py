@@ -549,6 +549,8 @@ class Grow:
                 return 0.9
         clock = self._clock()
         stop = -1 if clock is None else g.index_at(clock)  # catch up through this index
+        if clock is not None and g.last_ts is not None and g.last_ts > clock:
+            return self._went_back(stop)
         for _ in range(minutes):
             if self._t > stop or self._t >= len(g.panel.ts):
                 break
@@ -560,6 +562,21 @@ class Grow:
                 self.ctl.attach_selector()
             return None
         return 0.95
+
+
+    def _went_back(self, stop: int) -> float:
+        """The replay went back (``b``/``t``) while this group caught up: rewind it to
+        that session's checkpoint, or warm it again when it has none."""
+        g = self.group
+        sess = g.panel.segments["session"]
+        here = int(sess[min(stop, len(sess) - 1)])
+        if here in g.starts:
+            g.rewind(here)
+            self._t = int(np.argmax(sess == here))
+            return 0.9
+        self.group = Group(g.symbols, IncrementalEngine(g.symbols, self.ctl.names), g.panel)
+        self._warm, self._t = None, None
+        return 0.0
 
 
 def segments_started_before(panel: Panel) -> dict[str, int]:
