@@ -365,14 +365,12 @@ class IncrementalEngine:
 
     def import_state(self, flat: dict[str, np.ndarray]) -> None:
         """Load ``export_state``'s arrays; ``ValueError`` when they are not this engine's."""
-        keys = {f"s/{k}/{n}" for k, d in self._init_state().items() for n in d}
+        fresh = self._init_state()  # the tree's shape, stateless indicators included
+        keys = {f"s/{k}/{n}" for k, d in fresh.items() for n in d}
         got = {k for k in flat if k.startswith("s/")}
         if keys != got:
             raise ValueError("the saved state is of other indicators")
-        state: Tree = {}
-        for key in keys:
-            _, k, n = key.split("/", 2)
-            state.setdefault(k, {})[n] = mx.array(flat[key])
+        state: Tree = {k: {n: mx.array(flat[f"s/{k}/{n}"]) for n in d} for k, d in fresh.items()}
         hosts = []
         for i, (h, hs) in enumerate(self._hosts):
             new: dict[str, object] = {}

@@ -43,6 +43,7 @@ def test_a_saved_state_steps_on_exactly_like_the_warmed_one(demo_db: Path, tmp_p
     assert store.save(key, warmed, snap)
     loaded = IncrementalEngine(SYMBOLS, NAMES)
     again = store.load(key, loaded)
+    assert set(loaded.state) == set(warmed.state)
     assert again is not None and again.ts == snap.ts
     np.testing.assert_array_equal(again.values, snap.values)
     for t in range(cut, cut + 60):
@@ -78,8 +79,7 @@ def test_the_second_start_on_a_cache_does_not_warm(demo_db: Path, tmp_path, monk
     monkeypatch.setattr(IncrementalEngine, "warm", counting)
     frames = []
     for _ in range(2):
-        ctl = make_controller(db, None, warm=2)
-        ctl.names = NAMES
+        ctl = make_controller(db, None, warm=2)  # every registry output
         tl, present, missing = ctl.resolve_list("curated")
         ctl.prepare(tl, present, missing)
         frames.append(ctl.step_next())

@@ -431,5 +431,7 @@ class ConsoleSession(Job):
                     self.post(AlertsFired(frame.hits))
         except AvwapError as e:
             self.post(FeedNotice("error", str(e)))
+        except Exception as e:  # a bug must not freeze the console silently: say it
+            self.post(FeedNotice("error", f"the live minutes stopped: {type(e).__name__}: {e}"))
         self._finished = feed.state is FeedState.DONE
         self.post(FeedStateChanged(feed.state))
