@@ -236,6 +236,8 @@ async def _second_start(args: argparse.Namespace, db: Path) -> dict[str, float]:
         await app.console_screen.session.settled()
         await pilot.pause()
         out = {"warm_saved_s": time.perf_counter() - t0}
+        frame = await app.console_screen.session.step_next()  # the loaded state steps on
+        assert frame is not None and len(frame.snapshot.symbols) == len(ctl.symbols)
         await pilot.press("q")
     cache.close()
     assert warmed == [1]
