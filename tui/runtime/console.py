@@ -24,11 +24,13 @@ from typing import Any
 import numpy as np
 
 from storage import calendar
+from storage.anchors import Anchor
 from storage.errors import AvwapError
 from storage.feeds.base import Feed, FeedEvent, FeedSource, FeedState
 from storage.tickers import TickerList
 from tui.messages import (
     AlertsFired,
+    AnchorsChanged,
     FeedNotice,
     FeedStateChanged,
     PicksReady,
@@ -261,6 +263,21 @@ class ConsoleSession(Job):
     async def step_next(self) -> Frame | None:
         """One replayed minute now, without pacing (tests and the benchmark)."""
         return await self.runtime.executor.run(self.controller.step_next)
+
+    async def add_anchor(self, symbol: str, ts: np.datetime64, label: str = "") -> Anchor:
+        """Anchor an AVWAP at ``symbol``'s bar ``ts`` (kept in the cache) and show it now:
+        ``AnchorsChanged`` carries the frame with its values. ``AnchorError`` (one line)
+        when the cache refuses it (no bar there, a duplicate, a read-only cache)."""
+        anchor, frame = await self.runtime.executor.run(
+            self.controller.add_anchor, symbol, ts, label)
+        self.post(AnchorsChanged(anchor.symbol, frame))
+        return anchor
+
+    async def delete_anchor(self, anchor_id: int) -> None:
+        """Delete a custom anchor (and its alerts); ``AnchorsChanged`` follows."""
+        anchor, frame = await self.runtime.executor.run(
+            self.controller.delete_anchor, anchor_id)
+        self.post(AnchorsChanged(anchor.symbol, frame))
 
     async def candles(self, symbol: str, sessions: int | None = 1, *,
                       since: np.datetime64 | None = None) -> CandleData:

@@ -32,12 +32,14 @@ import numpy as np
 from engine.incremental import IncrementalEngine
 from engine.snapshot import Snapshot
 from storage import calendar
+from storage.anchors import Anchor
 from storage.cache import Cache
 from storage.errors import AvwapError, CacheError
 from storage.feeds.base import Feed, FeedSource
 from storage.tickers import TickerList, load_list
 from storage.types import SEGMENT_KINDS, BarBatch, Panel, as_dt64
 from tui.alerts import AlertBook, AlertHit
+from tui.runtime.anchors import AnchorBook, AnchorLevels
 from tui.runtime.memory import release_memory
 from tui.runtime.universe import CHART_NAMES, Group, combine, take
 from tui.runtime.warm_store import WarmStore, warm_key
@@ -69,6 +71,8 @@ class Frame:
     #: AVWAP runs from ``data_start`` (the first loaded minute), not the anchor.
     partial: tuple[str, ...] = ()
     data_start: np.datetime64 | None = None
+    #: The custom anchors' values now, per symbol of the universe (``tui.runtime.anchors``).
+    anchors: dict[str, tuple[AnchorLevels, ...]] = field(default_factory=dict)
 
 
 #: Sessions stepped minute by minute at the end of a warm-up: enough for every
@@ -111,6 +115,9 @@ class Controller:
         self.clock = clock
         self.user_dir = user_dir
         self.alerts = AlertBook()
+        #: The trader's custom anchors and their live values (rebuilt by themselves
+        #: from ``panel_until_now`` when the universe or the clock jumps).
+        self.anchors = AnchorBook(cache, self.panel_until_now)
         #: The active model's live selector (``models.live.LiveSelector``) for the
         #: current symbols, and what the Indicators pane says about it.
         self.selector: LiveSelector | None = None
@@ -188,6 +195,7 @@ class Controller:
         release_memory()
         engine = IncrementalEngine(symbols, self.names)
         self.groups, self._universe, self.symbols = [], None, ()
+        self.anchors.invalidate()
         self.feed, self.frame, self._last_bar_ts = feed, None, None
         self._started_before = segments_started_before(feed.panel)
         self.data_start = feed.panel.ts[0] if len(feed.panel.ts) else None
@@ -363,8 +371,9 @@ class Controller:
         assert self.groups, "no list is loaded"
         received = self.clock()
         universe = combine([g.step(batch) for g in self.groups])
+        self.anchors.step([g.own_batch(batch) for g in self.groups])
         prev, self._universe = self.frame, universe
-        hits = tuple(self.alerts.evaluate(universe))
+        hits = tuple(self.alerts.evaluate(universe, self.anchors.alert_values()))
         if universe.valid.any():
             self._last_bar_ts = universe.ts
         self._seq += 1
@@ -396,7 +405,29 @@ class Controller:
             last_bar_ts=self._last_bar_ts,
             partial=partial,
             data_start=self.data_start if partial else None,
+            anchors=self.anchors.levels(),
         )
+
+    # -- custom anchors ------------------------------------------------------------
+    def add_anchor(self, symbol: str, ts: object, label: str = "") -> tuple[Anchor, Frame | None]:
+        """Keep an anchor and start it now (blocking: MLX thread); the fresh frame of
+        the current minute carries its values (``AnchorError`` when refused)."""
+        anchor = self.anchors.add(symbol, ts, label)
+        return anchor, self._anchors_frame()
+
+    def delete_anchor(self, anchor_id: int) -> tuple[Anchor, Frame | None]:
+        """Delete an anchor and the alert rules on it (blocking: MLX thread)."""
+        anchor = self.anchors.delete(anchor_id)
+        self.alerts.remove_anchor(anchor.id)
+        return anchor, self._anchors_frame()
+
+    def _anchors_frame(self) -> Frame | None:
+        """The current minute again with the anchors' values now (a new ``seq``)."""
+        if self._universe is None or not self.groups:
+            return None
+        self._seq += 1
+        self.frame = self._frame(self._universe, hits=(), prev=self.frame)
+        return self.frame
 
     def _now_index(self) -> int:
         """The first group's panel index of the minute last stepped (-1 before any)."""

@@ -1,4 +1,4 @@
-"""The anchors dialog (``k`` on the console): list, delete and alert on custom anchors.
+"""The anchors dialog (``K`` on the console): list, delete and alert on custom anchors.
 
 Why a dialog and not a pane: a trader keeps a few anchors per symbol and looks
 at them now and then (which ones, since when, where price is against each); the

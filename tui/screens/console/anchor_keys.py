@@ -1,4 +1,4 @@
-"""The console's custom-anchor glue: ``k`` opens the anchors dialog; ``AnchorsChanged``.
+"""The console's custom-anchor glue: ``K`` opens the anchors dialog; ``AnchorsChanged``.
 
 Why a mixin of its own: the console screen is shared by several features; this
 one needs the watchlist's highlighted symbol, the session (which adds and
@@ -32,6 +32,15 @@ if TYPE_CHECKING:
     from tui.runtime.controller import Frame
 
 
+def custom_choices(frame: Frame | None, symbol: str) -> list[tuple[str, str, dict[str, float]]]:
+    """The symbol's custom anchors as ``AlertDialog`` choices (rule anchor, name, values)."""
+    from tui.screens.console.present import anchor_name
+
+    rows = frame.anchors.get(symbol, ()) if frame is not None else ()
+    return [(custom_anchor(lv.anchor.id), anchor_name(lv.anchor),
+             {k: lv.value(k) for k in BANDS}) for lv in rows]
+
+
 class AnchorsMixin(Screen[None]):
     """Actions of ``ConsoleScreen`` (mixed in; see the module docstring)."""
 
@@ -48,7 +57,7 @@ class AnchorsMixin(Screen[None]):
     def anchor_items(self, symbol: str | None) -> list[AnchorItem]:
         """The anchors of ``symbol`` (or all) from the cache, with their values now."""
         ctl = self._anchors_app.controller
-        values = {lv.anchor.id: lv for rows in getattr(ctl.frame, "anchors", {}).values()
+        values = {lv.anchor.id: lv for rows in (ctl.frame.anchors if ctl.frame else {}).values()
                   for lv in rows}
         items = []
         for a in list_anchors(ctl.cache, None if symbol is None else [symbol]):

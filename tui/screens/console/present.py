@@ -34,7 +34,7 @@ def quote(frame: Frame, symbol: str) -> Quote | None:
     levels = {n: v for n, v in zip(snap.names, snap.values[i].tolist(), strict=True)
               if n.startswith("avwap_")}
     since = fmt.exchange_time(frame.data_start)[:10] if frame.data_start is not None else ""
-    custom = tuple(anchor_row(lv) for lv in getattr(frame, "anchors", {}).get(symbol, ()))
+    custom = tuple(anchor_row(lv) for lv in frame.anchors.get(symbol, ()))
     return Quote(symbol, float(snap.last[i]), float(frame.change_pct[i]), levels,
                  partial=frame.partial, since=since, custom=custom)
 

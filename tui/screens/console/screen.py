@@ -57,6 +57,7 @@ from tui.screens.common.alerts_list import AlertsScreen
 from tui.screens.common.jump import JumpDialog
 from tui.screens.common.list_picker import ListPicker
 from tui.screens.console import present
+from tui.screens.console.anchor_keys import AnchorsMixin, custom_choices
 from tui.screens.console.avwap_pane import AvwapChart, AvwapPane
 from tui.screens.console.find_lists import FindListsMixin
 from tui.screens.console.indicators_pane import IndicatorsPane
@@ -102,7 +103,7 @@ The cache {path} holds no bars yet. To get some:
 then start the console again (q quits)."""
 
 
-class ConsoleScreen(FindListsMixin, Screen[None]):
+class ConsoleScreen(FindListsMixin, AnchorsMixin, Screen[None]):
     """The trader's all-day view."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -118,6 +119,8 @@ class ConsoleScreen(FindListsMixin, Screen[None]):
         Binding("L", "pick_list", "Lists", id="list.pick"),
         Binding("a", "add_alert", "Alert", id="alert.add"),
         Binding("A", "show_alerts", "Alerts", show=False, id="alert.list"),
+        # K, not k: the watchlist moves its cursor up with k (vim keys)
+        Binding("K", "anchors", "Anchors", show=False, id="anchors.list"),
         Binding("c,enter", "open_chart", "Chart", id="chart.open"),
         Binding("slash", "find", "Find", key_display="/", id="find.symbol"),
         Binding("plus", "add_to_list", "Add to list", show=False, key_display="+",
@@ -488,7 +491,8 @@ class ConsoleScreen(FindListsMixin, Screen[None]):
                 self.query_one(StatusBar).set(alerts=len(self.avwap_app.controller.alerts.rules))
                 self.notify(fmt.safe(f"Alert set: {rule.label}"), timeout=3)
 
-        self.app.push_screen(AlertDialog(symbol, levels), chosen)
+        self.app.push_screen(AlertDialog(symbol, levels, custom_choices(self.frame, symbol)),
+                             chosen)
 
     def action_show_alerts(self) -> None:
         def closed(_: None) -> None:
