@@ -383,11 +383,7 @@ async def test_anchor_here_draws_the_anchor_and_reads_its_levels(demo_db, user_d
     from storage import demo
     from storage.feeds.replay import ReplaySource
     from tui.app import AvwapApp
-    from tui.runtime.console import ConsoleSession
     from tui.runtime.controller import Controller
-
-    if not hasattr(ConsoleSession, "add_anchor"):  # runs by itself once the method lands
-        pytest.skip("ConsoleSession.add_anchor (the anchors work of issue 18) is not in yet")
 
     db = tmp_path / "anchors.duckdb"
     shutil.copy(demo_db, db)  # anchors are written to the cache's database

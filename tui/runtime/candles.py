@@ -11,19 +11,21 @@ per live minute: a new minute is appended from the frame the engine just
 stepped (``candle_tail``: the snapshot's values are that minute's levels).
 
 Custom anchors are read from ``Frame.anchors`` (their AVWAP per bar comes from
-``engine.avwap.custom.anchored_batch`` over the same history); a frame without
-that field has no custom anchors.
+``engine.avwap.custom.anchored_batch`` over the same history) and named as the
+AVWAP pane and the alerts name them (``anchor_7``, ``anchor_7_up2``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from storage import calendar
+from storage.anchors import Anchor
 from storage.types import Panel
+from tui.runtime.anchors import output_name
 from tui.views import CandleData, CandleLine
 
 if TYPE_CHECKING:
@@ -45,15 +47,15 @@ def level_names() -> list[str]:
     return out
 
 
-def custom_key(anchor: Any) -> str:
-    return f"anchor_{anchor.id}"
+def custom_key(anchor: Anchor) -> str:
+    """The level key of a custom anchor: the name alerts and the AVWAP pane use."""
+    return output_name(anchor.id, "level")
 
 
-def custom_label(anchor: Any) -> str:
+def custom_label(anchor: Anchor) -> str:
     """A custom anchor's legend name: its label, else its exchange date and time."""
-    label = str(getattr(anchor, "label", "") or "")
-    if label:
-        return label
+    if anchor.label:
+        return anchor.label
     from tui.fmt import exchange_time
 
     return "@" + exchange_time(anchor.ts)[5:16]
@@ -63,10 +65,11 @@ def base_lines() -> tuple[CandleLine, ...]:
     return tuple(CandleLine(f"avwap_{k}", k) for k in (*CALENDAR_LINES, *AUTO_LINES))
 
 
-def anchors_of(frame: Frame | None, symbol: str) -> tuple[Any, ...]:
-    """The custom anchors of ``symbol`` the frame carries (none before the field exists)."""
-    table = getattr(frame, "anchors", None) or {}
-    return tuple(getattr(lv, "anchor", lv) for lv in table.get(symbol, ()))
+def anchors_of(frame: Frame | None, symbol: str) -> tuple[Anchor, ...]:
+    """The custom anchors of ``symbol`` the frame carries."""
+    if frame is None:
+        return ()
+    return tuple(lv.anchor for lv in frame.anchors.get(symbol, ()))
 
 
 def _empty(symbol: str) -> CandleData:
@@ -76,7 +79,7 @@ def _empty(symbol: str) -> CandleData:
 
 
 def candles_from_panel(panel: Panel | None, symbol: str, sessions: int | None,
-                       anchors: Sequence[Any] = ()) -> CandleData:
+                       anchors: Sequence[Anchor] = ()) -> CandleData:
     """The last ``sessions`` sessions (None: all) of ``symbol`` in ``panel`` (MLX thread).
 
     Levels are computed over the whole panel and then sliced, so a week or
@@ -103,9 +106,8 @@ def candles_from_panel(panel: Panel | None, symbol: str, sessions: int | None,
     lines = list(base_lines())
     for a in anchors:
         out = anchored_batch(inp, int(a.minute))
+        cols.update({output_name(a.id, b): out[b] for b in CUSTOM_KEYS})
         key = custom_key(a)
-        cols[key] = out["level"]
-        cols.update({f"{key}_{b}": out[b] for b in BANDS})
         lines.append(CandleLine(key, custom_label(a), custom=True))
     mx.eval(list(cols.values()))
     levels = {k: np.array(v)[0].astype(np.float64)[keep] for k, v in cols.items()}
@@ -149,16 +151,13 @@ def candle_tail(ctl: Controller, symbol: str, after: np.datetime64) -> CandleDat
         row = frame.snapshot.row(symbol)
         for k in levels:
             levels[k][-1] = row.get(k, np.nan)
-    table = getattr(frame, "anchors", None) or {}
-    for lv in table.get(symbol, ()):
-        a = getattr(lv, "anchor", lv)
-        key = custom_key(a)
-        lines.append(CandleLine(key, custom_label(a), custom=True))
+    for lv in frame.anchors.get(symbol, ()) if frame is not None else ():
+        lines.append(CandleLine(custom_key(lv.anchor), custom_label(lv.anchor), custom=True))
         for b in CUSTOM_KEYS:
             arr = np.full(n, np.nan)
             if last_is_now:
-                arr[-1] = float(getattr(lv, b, np.nan))
-            levels[key if b == "level" else f"{key}_{b}"] = arr
+                arr[-1] = lv.value(b)
+            levels[output_name(lv.anchor.id, b)] = arr
     return CandleData(
         symbol=symbol, ts=ts, open=p.open[0][keep].astype(np.float64),
         high=p.high[0][keep].astype(np.float64), low=p.low[0][keep].astype(np.float64),

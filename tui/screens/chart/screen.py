@@ -348,17 +348,13 @@ class ChartScreen(Screen[None]):
         data, session = self.data, self.session
         if data is None or not len(data) or session is None:
             return
-        add = getattr(session, "add_anchor", None)
-        if add is None:
-            self.notify("Custom anchors are not available in this build.", severity="warning")
-            return
         ts = data.ts[self.view.cursor]
         try:
-            anchor = await add(self.symbol, ts)
+            anchor = await session.add_anchor(self.symbol, ts)
         except AvwapError as e:  # the anchor's one-line reason (refused, read-only cache …)
             self.notify(fmt.safe(str(e)), title="Anchor", severity="error", timeout=8)
             return
-        label = getattr(anchor, "label", "") or fmt.exchange_time(ts)
+        label = anchor.label or fmt.exchange_time(ts)
         self.notify(fmt.safe(f"{self.symbol}: AVWAP anchored at {label}"), timeout=3)
         # The session's fresh frame carries the anchor: rebuild now (the poll
         # rebuilds again if a frame without it was read meanwhile).
