@@ -428,6 +428,17 @@ async def test_anchor_here_draws_the_anchor_and_reads_its_levels(demo_db, user_d
         assert any(ov.y is level for ov in overlays)
         await pilot.press("8")  # its line off
         assert not any(ov.y is level for ov in chart.query_one("#chart").overlays)
+        # in the AVWAP pane under the chart too, with the same level
+        from tui.screens.console.avwap_pane import AvwapTable
+
+        rows = app.console_screen.query_one(AvwapTable).cells
+        assert any(r[0] == label and fmt.price(lv.level) in r for r in rows)
+        # the next live minute is appended with the anchor's stepped value (no rebuild)
+        frame = await session.step_next()
+        chart._poll()
+        await _loaded(pilot)
+        (lv,) = ctl.frame.anchors[symbol]
+        assert len(chart.data) == 41 and chart.data.levels[key][-1] == lv.level
     cache.close()
 
 
