@@ -22,7 +22,8 @@ from storage.feeds.replay import ReplaySource
 from tui import fmt
 from tui.alerts import AlertRule, custom_anchor
 from tui.app import AvwapApp
-from tui.runtime.controller import Controller
+from tui.runtime.console import ConsoleSession
+from tui.runtime.controller import Controller, Frame
 from tui.screens.common.alert_dialog import AlertDialog
 from tui.screens.common.anchors import AnchorsDialog
 from tui.screens.common.confirm import Confirm
@@ -63,17 +64,36 @@ def reference(cache: Cache, symbol: str, start: np.datetime64,
             "z": (c[-1] - level) / sd}
 
 
+def frame_of(ctl: Controller) -> Frame:
+    assert ctl.frame is not None
+    return ctl.frame
+
+
+def session_of(app: AvwapApp) -> ConsoleSession:
+    session = app.console_screen.session
+    assert session is not None
+    return session
+
+
+def level_cell(app: AvwapApp, name: str) -> str:
+    row = pane_row(app, name)
+    assert row is not None, f"no row {name!r} in the AVWAP pane"
+    return row[4]
+
+
 def pane_row(app: AvwapApp, name: str) -> list[str] | None:
     table = app.console_screen.query_one(AvwapTable)
     rows = [r for r in table.cells if r[0] == name]
     return rows[0] if rows else None
 
 
-async def _start(pilot, ready, minutes: int) -> None:
+async def _start(pilot, ready, minutes: int) -> None:  # type: ignore[no-untyped-def]
     await ready(pilot)
-    session = pilot.app.console_screen.session
+    session = session_of(pilot.app)
+    frame = None
     for _ in range(minutes):
         frame = await session.step_next()
+    assert frame is not None
     pilot.app.console_screen.show_frame(frame)
     await pilot.pause()
 
@@ -84,13 +104,13 @@ async def test_anchor_shows_at_once_survives_restart_and_deletes(db, user_dir, r
         await _start(pilot, ready, 30)
         screen, ctl = app.console_screen, app.controller
         assert screen.query_one(Watchlist).cursor_symbol == "AAPL"
-        now = ctl.frame.snapshot.ts
-        seq = ctl.frame.seq
-        anchor = await screen.session.add_anchor("AAPL", THU_11, "gap")
+        now = frame_of(ctl).snapshot.ts
+        seq = frame_of(ctl).seq
+        anchor = await session_of(app).add_anchor("AAPL", THU_11, "gap")
         await pilot.pause()
         # On screen at once: a fresh frame (no minute stepped) carries the values.
-        assert ctl.frame.seq == seq + 1 and ctl.frame.snapshot.ts == now
-        (lv,) = ctl.frame.anchors["AAPL"]
+        assert frame_of(ctl).seq == seq + 1 and frame_of(ctl).snapshot.ts == now
+        (lv,) = frame_of(ctl).anchors["AAPL"]
         assert lv.anchor == anchor and (anchor.symbol, anchor.ts) == ("AAPL", THU_11)
         want = reference(ctl.cache, "AAPL", THU_11, now)
         price = want["level"]
@@ -103,17 +123,18 @@ async def test_anchor_shows_at_once_survives_restart_and_deletes(db, user_dir, r
         assert row[7] == fmt.price(lv.up3) and row[1] == fmt.price(lv.dn3)
         # A second anchor at the same minute is one clear line, nothing changes.
         with pytest.raises(AnchorError, match="already has an anchor"):
-            await screen.session.add_anchor("AAPL", THU_11)
+            await session_of(app).add_anchor("AAPL", THU_11)
         # It updates live: the next minutes match the reference too.
         for _ in range(5):
-            frame = await screen.session.step_next()
+            frame = await session_of(app).step_next()
+        assert frame is not None
         screen.show_frame(frame)
         await pilot.pause()
-        later = ctl.frame.snapshot.ts
+        later = frame_of(ctl).snapshot.ts
         want = reference(ctl.cache, "AAPL", THU_11, later)
-        (lv,) = ctl.frame.anchors["AAPL"]
+        (lv,) = frame_of(ctl).anchors["AAPL"]
         assert abs(lv.level - want["level"]) <= 1e-5 * price
-        assert pane_row(app, "gap")[4] == fmt.price(lv.level)
+        assert level_cell(app, "gap") == fmt.price(lv.level)
         kept = lv
         await pilot.press("q")
     app.controller.cache.close()
@@ -123,12 +144,12 @@ async def test_anchor_shows_at_once_survives_restart_and_deletes(db, user_dir, r
     async with app.run_test(size=SIZE) as pilot:
         await _start(pilot, ready, 35)
         ctl = app.controller
-        assert ctl.frame.snapshot.ts == later
-        (lv,) = ctl.frame.anchors["AAPL"]
+        assert frame_of(ctl).snapshot.ts == later
+        (lv,) = frame_of(ctl).anchors["AAPL"]
         assert lv.anchor == anchor
         for band in ("level", "up2", "dn3", "z"):
             assert abs(lv.value(band) - kept.value(band)) <= 1e-5 * max(1.0, abs(kept.value(band)))
-        assert pane_row(app, "gap")[4] == fmt.price(lv.level)
+        assert level_cell(app, "gap") == fmt.price(lv.level)
         # K lists it; d asks, then deletes it from the pane, the database and the alerts.
         ctl.alerts.add(AlertRule("AAPL", custom_anchor(anchor.id), "up1", name="gap"))
         await pilot.press("K")
@@ -146,7 +167,7 @@ async def test_anchor_shows_at_once_survives_restart_and_deletes(db, user_dir, r
         assert list_anchors(ctl.cache) == [] and ctl.alerts.rules == []
         await pilot.press("escape")
         await pilot.pause()
-        assert pane_row(app, "gap") is None and "AAPL" not in ctl.frame.anchors
+        assert pane_row(app, "gap") is None and "AAPL" not in frame_of(ctl).anchors
         await pilot.press("q")
     app.controller.cache.close()
 
@@ -155,10 +176,10 @@ async def test_alert_on_an_anchor_fires_when_price_crosses(db, user_dir, ready) 
     app = make(db, user_dir)
     async with app.run_test(size=SIZE) as pilot:
         await _start(pilot, ready, 20)
-        screen, ctl = app.console_screen, app.controller
+        ctl = app.controller
         # An anchor a few minutes back sits near the price, which crosses it soon.
-        start = ctl.frame.snapshot.ts - np.timedelta64(5, "m")
-        anchor = await screen.session.add_anchor("AAPL", start, "near")
+        start = frame_of(ctl).snapshot.ts - np.timedelta64(5, "m")
+        anchor = await session_of(app).add_anchor("AAPL", start, "near")
         await pilot.pause()
         # Set by keys: K, a on the anchor, then its AVWAP (the 4th option from +3σ).
         await pilot.press("K")
@@ -172,7 +193,8 @@ async def test_alert_on_an_anchor_fires_when_price_crosses(db, user_dir, ready) 
             custom_anchor(anchor.id), "level", "AAPL crosses near AVWAP")
         hits = []
         for _ in range(120):
-            frame = await screen.session.step_next()
+            frame = await session_of(app).step_next()
+            assert frame is not None
             hits += [h for h in frame.hits if h.rule.id == rule.id]
             if hits:
                 break
