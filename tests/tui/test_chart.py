@@ -144,6 +144,8 @@ def test_time_ticks_and_the_cursor_time() -> None:
     assert times.index("12:00") == 90
     times = render_candles(b, 140, 12, start=0, stop=n, cursor=45)[-1].text
     assert times[43:48] == "11:15"
+    times = render_candles(b, 140, 12, start=0, stop=n, cursor=34)[-1].text
+    assert times[32:37] == "11:04" and "11:00" not in times  # the tick it touches goes
 
 
 def test_tiny_sizes_and_empty_windows_are_blank() -> None:

@@ -392,6 +392,14 @@ def render_candles(
         label = f"{m // 60:02d}:{m % 60:02d}"
         a = min(max(0, cur_col - 2), max(0, pw - len(label)))
         b = min(pw, a + len(label))
+        cells = list(times)  # a tick the label would touch goes, rather than run into it
+        i = a - 1
+        while i >= 0 and cells[i] != " ":
+            cells[i], i = " ", i - 1
+        i = b
+        while i < pw and cells[i] != " ":
+            cells[i], i = " ", i + 1
+        times = "".join(cells)
         segs = [Segment(times[:a], axis), Segment(label[:b - a], base + CURSOR_LABEL),
                 Segment(times[b:], axis), segs[1]]
     strips.append(Strip(segs, width))
