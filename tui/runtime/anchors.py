@@ -102,20 +102,22 @@ class AnchorBook:
         self.anchors = list(anchors)
         self._syms = list(dict.fromkeys(a.symbol for a in anchors))
         self._index.clear()
-        self._before, self._state, self._partial = self._closed_form(self.anchors)
+        self._before, self._state, self._partial, self._last_ts = self._closed_form(
+            self.anchors)
         self._refresh_values()
 
-    def _closed_form(self, anchors: Sequence[Anchor]) -> tuple[State, State, list[bool]]:
-        """(state before the last stepped minute, state after it, partial flags) of rows
-        ``anchors``; their ``sym`` indexes ``self._syms``."""
+    def _closed_form(
+        self, anchors: Sequence[Anchor]
+    ) -> tuple[State, State, list[bool], np.datetime64 | None]:
+        """(state before the last stepped minute, state after it, partial flags, that
+        minute) of rows ``anchors``; their ``sym`` indexes ``self._syms``."""
         sym = np.array([self._syms.index(a.symbol) for a in anchors], dtype=np.int64)
         minutes = np.array([a.minute for a in anchors], dtype=np.int64)
-        panel = self.panel_until_now(self._syms) if anchors else None
+        mine = list(dict.fromkeys(a.symbol for a in anchors))
+        panel = self.panel_until_now(mine) if anchors else None
         if panel is None or not len(panel.ts):
-            self._last_ts = None if panel is None else self._last_ts
             empty = L.rows_init(sym, minutes)
-            return empty, empty, [False] * len(anchors)
-        self._last_ts = as_dt64(panel.ts[-1])
+            return empty, empty, [False] * len(anchors), None
         # Rows of symbols the history lacks get no bar (``on`` False, NaN values).
         where = {s: i for i, s in enumerate(panel.symbols)}
         at = np.array([where.get(a.symbol, 0) for a in anchors], dtype=np.int64)
@@ -127,7 +129,7 @@ class AnchorBook:
         before, after = (L.with_symbols(st, sym, on) for st in (before, after))
         if not on.all():
             before, after = (_blank(st, ~on) for st in (before, after))
-        return before, after, partial
+        return before, after, partial, as_dt64(panel.ts[-1])
 
     # -- the trader's edits --------------------------------------------------------
     def add(self, symbol: str, ts: object, label: str = "") -> Anchor:
@@ -143,7 +145,7 @@ class AnchorBook:
         if anchor.symbol not in self._syms:
             self._syms.append(anchor.symbol)
             self._index.clear()
-        before, after, partial = self._closed_form([anchor])
+        before, after, partial, _ = self._closed_form([anchor])
         if self._state is None or self._before is None or not self.anchors:
             self._before, self._state = before, after
         else:
