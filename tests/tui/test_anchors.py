@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from textual.widgets import OptionList
 
 from storage import demo
 from storage.anchors import AnchorError, list_anchors
@@ -181,6 +182,14 @@ async def test_alert_on_an_anchor_fires_when_price_crosses(db, user_dir, ready) 
         start = frame_of(ctl).snapshot.ts - np.timedelta64(5, "m")
         anchor = await session_of(app).add_anchor("AAPL", start, "near")
         await pilot.pause()
+        # The console's alert dialog (a) offers it beside the calendar and auto anchors.
+        await pilot.press("a")
+        assert isinstance(app.screen, AlertDialog)
+        options = app.screen.query_one(OptionList)
+        ids = [str(options.get_option_at_index(i).id) for i in range(options.option_count)]
+        assert f"{custom_anchor(anchor.id)}|level" in ids and "session|up2" in ids
+        assert "hh|level" in ids
+        await pilot.press("escape")
         # Set by keys: K, a on the anchor, then its AVWAP (the 4th option from +3σ).
         await pilot.press("K")
         assert isinstance(app.screen, AnchorsDialog)
