@@ -15,6 +15,7 @@ from rich.style import Style
 from storage.cache import Cache
 from tui import fmt
 from tui.screens.chart.view import DEFAULT_ZOOM, ZOOMS, ChartView, readout
+from tui.views import CandleData
 from tui.widgets.candles import CURSOR_BG, DOWN, UP, Bars, Overlay, render_candles
 
 LINE_KEYS = ("session", "day", "week", "month", "hh", "ll", "hv")
@@ -119,6 +120,35 @@ def test_overlay_lines_with_gaps_at_nan_and_the_cursor_column() -> None:
         != CURSOR_BG
     # the cursor bar's close is labelled on the axis
     assert any(fmt.price(float(c[25])) in s.text for s in strips)
+
+
+def test_a_line_that_restarts_is_not_joined_across_the_restart() -> None:
+    n = 20
+    c = np.linspace(100, 110, n)
+    b = _bars(c, c + 0.2, c - 0.2, c)
+    y = np.r_[np.full(10, 101.0), np.full(10, 109.0)]  # jumps at bar 10 (a new session)
+    breaks = np.zeros(n, bool)
+    breaks[10] = True
+
+    def column_rows(overlay: Overlay, col: int) -> int:
+        strips = render_candles(b, 60, 15, start=0, stop=n, overlays=[overlay])
+        return sum(0x2800 < ord(s.text[col]) <= 0x28FF for s in strips)
+
+    style = Style(color="#d29922")
+    assert column_rows(Overlay(y, style), 9) > 3  # joined: a vertical stroke at the jump
+    assert column_rows(Overlay(y, style, breaks=breaks), 9) == 1  # restarted: none
+
+
+def test_line_restarts_by_anchor() -> None:
+    from tui.screens.chart.screen import line_restarts
+
+    day = np.array(["2025-10-30", "2025-10-31", "2025-10-31", "2025-11-03"], "datetime64[D]")
+    data = CandleData("X", np.zeros(4, "datetime64[m]"), *(np.ones(4) for _ in range(5)),
+                      day, np.zeros(4, np.int64))
+    r = line_restarts(data)
+    assert r["avwap_session"].tolist() == [True, True, False, True]
+    assert r["avwap_week"].tolist() == [True, False, False, True]  # Mon 11/03: a new week
+    assert r["avwap_month"].tolist() == [True, False, False, True]
 
 
 def test_a_far_line_is_named_at_the_edge_not_squashing_the_candles() -> None:

@@ -59,6 +59,27 @@ def line_style(key: str, custom_index: int) -> Style:
     return Style(color=colour, bold=True)
 
 
+def line_restarts(data: CandleData) -> dict[str, np.ndarray]:
+    """Where each calendar/auto line starts again (a new session, week or month; the
+    auto anchors are chosen anew each session): the chart does not join across."""
+    if not len(data):
+        return {}
+    days = data.day.astype("datetime64[D]")
+    first = np.zeros(len(days), bool)
+    first[0] = True
+
+    def changes(key: np.ndarray) -> np.ndarray:
+        out = first.copy()
+        out[1:] = key[1:] != key[:-1]
+        return out
+
+    day = changes(days)
+    week = changes((days.astype(np.int64) + 3) // 7)  # weeks from Monday (1970-01-01: Thu)
+    month = changes(days.astype("datetime64[M]"))
+    return {"avwap_session": day, "avwap_day": day, "avwap_hh": day, "avwap_ll": day,
+            "avwap_hv": day, "avwap_week": week, "avwap_month": month}
+
+
 class ChartScreen(Screen[None]):
     """Candles of one symbol (see the module docstring)."""
 
@@ -252,13 +273,15 @@ class ChartScreen(Screen[None]):
         start, stop = self.view.window(self._pw())
         lines = self._lines()
         overlays: list[Overlay] = []
+        restarts = line_restarts(data)
         if self.bands:
             for _, key, _, style, on in lines:
                 if on:
                     dim = Style(color=style.color, dim=True)
-                    overlays += [Overlay(data.levels[f"{key}_{b}"], dim, scale=False)
+                    overlays += [Overlay(data.levels[f"{key}_{b}"], dim, scale=False,
+                                         breaks=restarts.get(key))
                                  for b in BANDS if f"{key}_{b}" in data.levels]
-        overlays += [Overlay(data.levels[key], style, label=label)
+        overlays += [Overlay(data.levels[key], style, label=label, breaks=restarts.get(key))
                      for _, key, label, style, on in lines if on and key in data.levels]
         chart.plot(bars, overlays, start=start, stop=stop, cells_per_bar=self.view.cells_per_bar,
                    bars_per_cell=self.view.bars_per_cell,
