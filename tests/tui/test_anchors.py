@@ -214,3 +214,40 @@ async def test_alert_on_an_anchor_fires_when_price_crosses(db, user_dir, ready) 
         assert (hit.price > hit.level) == (hit.direction == "up")
         await pilot.press("q")
     app.controller.cache.close()
+
+
+async def test_table_rows_custom_under_calendar_then_auto_and_the_overflow() -> None:
+    """Rows: calendar anchors, the partial note, custom anchors, auto anchors; rows past
+    the pane's height (auto first) are counted in the title, numbers never cut."""
+    from textual.app import App, ComposeResult
+
+    from tui.alerts import ANCHORS, output_name
+    from tui.views import AnchorRow, Quote
+
+    class TableApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield AvwapTable(id="t")
+
+    levels = {output_name(a, b): 100.0 + i for i, a in enumerate((*ANCHORS, "hh", "ll", "hv"))
+              for b in ("level", "up1", "dn1", "up2", "dn2", "up3", "dn3")}
+    levels.update({f"avwap_{a}_z": 0.5 for a in (*ANCHORS, "hh", "ll", "hv")})
+    custom = tuple(AnchorRow(i, f"gap{i}", {"level": 90.0 + i, "z": -1.0}) for i in (1, 2))
+    quote = Quote("AAPL", 101.0, 0.5, levels, partial=("year",), since="2025-10-27",
+                  custom=custom)
+    app = TableApp()
+    async with app.run_test(size=(120, 30)):
+        table = app.query_one(AvwapTable)
+        table.show(quote)
+        names = [table.cells[i][0] for kind, i in table.lines if kind == "row"]
+        assert names == [*ANCHORS[:-1], "year*", "gap1", "gap2", "hh", "ll", "hv"]
+        assert table.lines[len(ANCHORS)] == ("note", 0) and table.more == 0
+        assert table._line(2 + len(ANCHORS) + 1, 120).text.split()[:2] == ["gap1", "—"]
+        assert fmt.price(91.0) in table._line(2 + len(ANCHORS) + 1, 120).text
+        table.set_max_rows(9)  # the calendar rows, the note, two more
+        height = table.styles.height
+        assert table.more == 3 and height is not None and height.value == 2 + 9
+        assert "+3 rows" in table._line(0, 120).text
+        shown = [table._line(y, 120).text.split()[0] for y in range(2, 2 + 9)]
+        assert shown[-2:] == ["gap1", "gap2"]  # the trader's anchors before the auto ones
+        table.set_max_rows(10)
+        assert "+2 rows" in table._line(0, 120).text

@@ -219,7 +219,7 @@ class AvwapTable(StripCache, Widget):
             if hidden:
                 parts.append((f"  hidden: {' '.join(hidden)}", Style(dim=True)))
             if self.more:
-                parts.append((f"  +{self.more} rows", Style(dim=True)))
+                parts.append((f"  +{fmt.plural(self.more, 'row')}", Style(dim=True)))
         # Whole parts only: a price in the title is never cut either.
         segs: list[Segment] = []
         used = 0
