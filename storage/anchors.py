@@ -96,7 +96,11 @@ def list_anchors(cache: Cache, symbols: Sequence[str] | None = None) -> list[Anc
     if symbols is not None:
         sql += " WHERE symbol IN (SELECT unnest(?))"
         params.append(list(symbols))
-    rows = cache.cursor().execute(sql + " ORDER BY symbol, ts, id", params).fetchall()
+    try:
+        rows = cache.cursor().execute(sql + " ORDER BY symbol, ts, id", params).fetchall()
+    except duckdb.Error as e:
+        raise AnchorError(f"cannot read the anchors of {cache.path}: "
+                          f"{str(e).strip().splitlines()[0]}") from e
     return [_row(r) for r in rows]
 
 
