@@ -331,6 +331,16 @@ async def test_zoom_pan_span_and_mouse(make_app, ready, replay) -> None:
         assert chart.view.cursor == 0 and widget.start == 0
         await pilot.click("#chart", offset=(10, 5))
         assert chart.view.cursor == 10
+        # the wheel zooms: down out, up in (the messages the terminal's wheel makes)
+        from textual import events
+
+        zoom = chart.view.zoom
+        widget.post_message(events.MouseScrollDown(widget, 10, 5, 0, 1, 0, False, False, False))
+        await pilot.pause()
+        assert chart.view.zoom == zoom + 1
+        widget.post_message(events.MouseScrollUp(widget, 10, 5, 0, -1, 0, False, False, False))
+        await pilot.pause()
+        assert chart.view.zoom == zoom
 
 
 async def test_chart_follows_live_minutes(make_app, ready, replay) -> None:
