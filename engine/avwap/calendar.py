@@ -42,6 +42,7 @@ from engine.avwap.core import (
     MULTS,
     NAN,
     SOURCES,
+    TickMoments,
     band_suffixes,
     bands,
     block_plan,
@@ -296,32 +297,12 @@ def _segment_moments(
     bounded for a long history and nothing cancels.
     """
     s, t = panel.shape
-    unit = float(DEN[source] * TICKS) if source in DEN else 1.0
-    reft = np.zeros(s, dtype=np.int64)
-    seen = np.zeros(s, dtype=bool)
-    w, s1, m2 = (np.zeros(s) for _ in range(3))
+    acc = TickMoments(s, float(DEN[source] * TICKS) if source in DEN else 1.0)
     for lo in range(start, t, chunk):
         hi = min(lo + chunk, t)
-        pt = _price_ticks_np(panel, lo, hi, source)
-        bars = panel.valid[:, lo:hi]
-        need = ~seen & bars.any(axis=1)
-        if need.any():
-            first = np.argmax(bars, axis=1)
-            reft = np.where(need, pt[np.arange(s), first], reft)
-            seen |= need
-        d = np.where(bars, (pt - reft[:, None]) / unit, 0.0)  # exact offsets, float64
-        v = np.where(bars, panel.volume[:, lo:hi].astype(np.float32), 0.0).astype(np.float64)
-        cw = v.sum(axis=1)
-        cs1 = (v * d).sum(axis=1)
-        cm = np.divide(cs1, cw, out=np.zeros(s), where=cw > 0)
-        cm2 = (v * (d - cm[:, None]) ** 2).sum(axis=1)
-        tot = w + cw
-        mean = np.divide(s1, w, out=np.zeros(s), where=w > 0)
-        delta = cm - mean
-        m2 += cm2 + np.divide(delta * delta * w * cw, tot, out=np.zeros(s), where=tot > 0)
-        w, s1 = tot, s1 + cs1
-    ref = np.where(seen, (reft / unit).astype(np.float32), np.float32(np.nan))
-    return ref, reft.astype(np.int32), np.stack([w, s1, m2])
+        acc.add(_price_ticks_np(panel, lo, hi, source), panel.valid[:, lo:hi],
+                panel.volume[:, lo:hi])
+    return acc.result()
 
 
 def calendar_state_from_panel(

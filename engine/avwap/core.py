@@ -200,6 +200,50 @@ def merge_moments(
     return w, t1, mx.sum(m2 + s0 * dm * dm, axis=axis)
 
 
+class TickMoments:
+    """Float64 (Σv, Σv·d, m2) and the reference tick of many rows, merged chunk by chunk.
+
+    The closed-form AVWAP states (calendar anchors from a whole panel, custom
+    anchors added live) read history in time chunks: each chunk's moments are
+    exact two-pass sums around the chunk's own mean, merged into the running
+    total with Chan's update, so memory stays bounded and nothing cancels. The
+    offsets ``d`` from the first bar's price are exact, from integer ticks.
+    """
+
+    def __init__(self, rows: int, unit: float) -> None:
+        self.unit = unit
+        self.reft = np.zeros(rows, dtype=np.int64)
+        self.seen = np.zeros(rows, dtype=bool)
+        self.w, self.s1, self.m2 = (np.zeros(rows) for _ in range(3))
+
+    def add(self, pt: np.ndarray, bars: np.ndarray, volume: np.ndarray) -> None:
+        """Merge one chunk: tick prices ``pt``, real ``bars`` and ``volume``, all [rows, T]."""
+        r = len(self.w)
+        need = ~self.seen & bars.any(axis=1)
+        if need.any():
+            first = np.argmax(bars, axis=1)
+            self.reft = np.where(need, pt[np.arange(r), first], self.reft)
+            self.seen |= need
+        d = np.where(bars, (pt - self.reft[:, None]) / self.unit, 0.0)  # exact, float64
+        v = np.where(bars, volume.astype(np.float32), 0.0).astype(np.float64)
+        cw = v.sum(axis=1)
+        cs1 = (v * d).sum(axis=1)
+        cm = np.divide(cs1, cw, out=np.zeros(r), where=cw > 0)
+        cm2 = (v * (d - cm[:, None]) ** 2).sum(axis=1)
+        w, s1 = self.w, self.s1
+        tot = w + cw
+        mean = np.divide(s1, w, out=np.zeros(r), where=w > 0)
+        delta = cm - mean
+        self.m2 = self.m2 + cm2 + np.divide(delta * delta * w * cw, tot, out=np.zeros(r),
+                                            where=tot > 0)
+        self.w, self.s1 = tot, s1 + cs1
+
+    def result(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(reference price float32 (NaN without a bar), its ticks int32, [Σv, Σv·d, m2])."""
+        ref = np.where(self.seen, (self.reft / self.unit).astype(np.float32), np.float32(np.nan))
+        return ref, self.reft.astype(np.int32), np.stack([self.w, self.s1, self.m2])
+
+
 def kahan(s: mx.array, c: mx.array, x: mx.array) -> tuple[mx.array, mx.array]:
     """Add ``x`` to the compensated sum ``(s, c)``."""
     y = x - c

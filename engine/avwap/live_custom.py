@@ -23,7 +23,7 @@ from collections.abc import Sequence
 import mlx.core as mx
 import numpy as np
 
-from engine.avwap.core import DEN, MULTS, SOURCES, band_suffixes
+from engine.avwap.core import DEN, MULTS, SOURCES, TickMoments, band_suffixes
 from engine.avwap.custom import anchored_init, anchored_step
 from engine.avwap.state import shifted_outputs
 from engine.inputs import ts_minutes
@@ -57,10 +57,7 @@ def _row_moments(
     """Reference price (float32 and tick numerator) and float64 (Σv, Σv·d, m2) of each
     row's bars from ``start[r]`` on; time in chunks merged with Chan's update."""
     r, t = len(sym), panel.shape[1]
-    unit = float(DEN[source] * TICKS)
-    reft = np.zeros(r, dtype=np.int64)
-    seen = np.zeros(r, dtype=bool)
-    w, s1, m2 = (np.zeros(r) for _ in range(3))
+    acc = TickMoments(r, float(DEN[source] * TICKS))
     lo0 = int(start.min()) if r else t
     for lo in range(lo0, t, chunk):
         hi = min(lo + chunk, t)
@@ -69,24 +66,8 @@ def _row_moments(
         for f in _FIELDS[source]:
             pt += np.rint(np.where(bars, getattr(panel, f)[sym, lo:hi], 0.0) * TICKS).astype(
                 np.int64)
-        need = ~seen & bars.any(axis=1)
-        if need.any():
-            first = np.argmax(bars, axis=1)
-            reft = np.where(need, pt[np.arange(r), first], reft)
-            seen |= need
-        d = np.where(bars, (pt - reft[:, None]) / unit, 0.0)  # exact offsets, float64
-        v = np.where(bars, panel.volume[sym, lo:hi].astype(np.float32), 0.0).astype(np.float64)
-        cw = v.sum(axis=1)
-        cs1 = (v * d).sum(axis=1)
-        cm = np.divide(cs1, cw, out=np.zeros(r), where=cw > 0)
-        cm2 = (v * (d - cm[:, None]) ** 2).sum(axis=1)
-        tot = w + cw
-        mean = np.divide(s1, w, out=np.zeros(r), where=w > 0)
-        delta = cm - mean
-        m2 += cm2 + np.divide(delta * delta * w * cw, tot, out=np.zeros(r), where=tot > 0)
-        w, s1 = tot, s1 + cs1
-    ref = np.where(seen, (reft / unit).astype(np.float32), np.float32(np.nan))
-    return ref, reft.astype(np.int32), np.stack([w, s1, m2])
+        acc.add(pt, bars, panel.volume[sym, lo:hi])
+    return acc.result()
 
 
 def rows_state_from_panel(

@@ -39,7 +39,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from tui import fmt
-from tui.widgets.chart import _DOT_BITS, _GLYPHS
+from tui.widgets.chart import _DOT_BITS, _GLYPHS, raster_line
 
 UP, DOWN = Style(color="#26a69a"), Style(color="#ef5350")
 UP_VOL, DOWN_VOL = Style(color="#1b6b64"), Style(color="#8c3533")
@@ -139,27 +139,6 @@ def _groups(bars: Bars, start: int, stop: int, bpc: int
     last = np.minimum(idx + bpc - 1, len(c) - 1)
     return (o[idx], np.fmax.reduceat(h, idx), np.fmin.reduceat(lo, idx), c[last],
             np.add.reduceat(np.nan_to_num(v), idx))
-
-
-def _line_pixels(y: np.ndarray, joined: np.ndarray, xscale: float, x0: int, yscale: float,
-                 lo: float, ph: int) -> tuple[np.ndarray, np.ndarray]:
-    """Braille pixels (x, y from the top) of ``y`` as segments between neighbours that are
-    both finite and ``joined`` (all in one vectorised pass; lone points are dots)."""
-    ok = np.isfinite(y)
-    if not ok.any():
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    x = np.arange(len(y), dtype=np.float64) * xscale + x0
-    py = (ph - 1) - (np.where(ok, y, lo) - lo) * yscale
-    seg = ok[:-1] & ok[1:] & joined[1:]
-    sx, sy = x[:-1][seg], py[:-1][seg]
-    dx, dy = x[1:][seg] - sx, py[1:][seg] - sy
-    steps = np.ceil(np.maximum(np.abs(dx), np.abs(dy))).astype(np.int64) + 1
-    owner = np.repeat(np.arange(len(steps)), steps)
-    first = np.cumsum(steps) - steps
-    t = (np.arange(int(steps.sum())) - first[owner]) / np.maximum(steps[owner] - 1, 1)
-    xs = np.concatenate([sx[owner] + t * dx[owner], x[ok]])
-    ys = np.concatenate([sy[owner] + t * dy[owner], py[ok]])
-    return np.rint(xs).astype(np.int64), np.clip(np.rint(ys), 0, ph - 1).astype(np.int64)
 
 
 def _price_range(h: np.ndarray, lo: np.ndarray, overlays: Sequence[np.ndarray]
@@ -332,7 +311,7 @@ def render_candles(
             y = np.where((y >= pmin) & (y <= pmax), y, np.nan)
             joined = (np.ones(len(y), bool) if ov.breaks is None
                       else ~np.asarray(ov.breaks[start:stop], bool))
-            xs, ys_ = _line_pixels(y, joined, xscale, 2 * mid, yscale, pmin, px_h)
+            xs, ys_ = raster_line(y, xscale, yscale, pmin, px_h, x0=2 * mid, joined=joined)
             keep = (xs >= 0) & (xs < px_w)
             xs, ys_ = xs[keep], ys_[keep]
             np.bitwise_or.at(dots, (ys_ // 4, xs // 2), _DOT_BITS[xs % 2, ys_ % 4])
