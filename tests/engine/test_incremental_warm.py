@@ -1,6 +1,6 @@
 """After the console's warm-up, every registry output equals its batch value on the same history.
 
-The console warms with ``warm(history, step_sessions=2)`` (``--warm-days``
+The console warms with ``warm(history, step_sessions=1)`` (``--warm-days``
 default) and then steps live minutes. ``warm`` steps at least the sessions the
 outputs in use declare (``engine.meta.History``) and takes exact state for the
 unbounded ones (calendar AVWAP in closed form, OBV and A/D from the batch), so
@@ -32,7 +32,7 @@ from _panels import make_panel, spy_panel
 from _tolerance import assert_close, symbol_prices
 
 ALL = output_names()
-CONSOLE_WARM_DAYS = 2  # tui: --warm-days default
+CONSOLE_WARM_DAYS = 1  # tui: --warm-days default
 LIVE = 90  # minutes stepped after the warm-up
 
 

@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                    help="sessions to replay, ending at the cache's last one (default: 1)")
     p.add_argument("--warm-days", type=int, default=None, metavar="N",
                    help="at least N sessions stepped minute by minute at the end of the "
-                        "warm-up (default: 2; more when the outputs' declared history "
+                        "warm-up (default: 1; more when the outputs' declared history "
                         "needs it, 7 for the whole registry); calendar AVWAP anchors, "
                         "OBV, A/D and relative volume are exact from all --history-days "
                         "sessions, so every output equals its batch value")
