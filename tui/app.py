@@ -38,7 +38,7 @@ from tui.runtime.controller import Controller
 from tui.runtime.runtime import Runtime
 from tui.screens import SCREENS
 from tui.screens.common.confirm import Confirm
-from tui.screens.common.help import HelpRow, HelpScreen
+from tui.screens.common.help import MOUSE, HelpRow, HelpScreen
 from tui.screens.console.screen import ConsoleScreen
 from tui.terminal import ConsoleDriver, is_terminal
 
@@ -220,7 +220,10 @@ class AvwapApp(App[None]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        self.push_screen(HelpScreen(self.help_rows()))
+        from tui.screens.chart.screen import ChartScreen
+
+        mouse = ChartScreen.MOUSE_HELP if isinstance(self.screen, ChartScreen) else MOUSE
+        self.push_screen(HelpScreen(self.help_rows(), mouse))
 
     # palette targets -------------------------------------------------------------
     def switch_list(self, name: str) -> None:

@@ -413,6 +413,7 @@ async def test_chart_follows_the_replay_back_and_lists_its_keys_in_help(make_app
         ids = {bid for _, _, bid in app.screen.rows}
         assert {"chart.left", "chart.zoom_in", "chart.pan_left", "chart.span", "chart.bands",
                 "chart.anchor", "chart.line1", "chart.close"} <= ids
+        assert "wheel zooms" in app.screen.mouse  # the chart's own mouse line
 
 
 async def test_anchor_here_draws_the_anchor_and_reads_its_levels(demo_db, user_dir, ready,

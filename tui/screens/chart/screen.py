@@ -83,6 +83,9 @@ def line_restarts(data: CandleData) -> dict[str, np.ndarray]:
 class ChartScreen(Screen[None]):
     """Candles of one symbol (see the module docstring)."""
 
+    #: The help screen's mouse line while the chart is open.
+    MOUSE_HELP: ClassVar[str] = "click a bar to put the cursor on it; wheel zooms"
+
     DEFAULT_CSS = """
     ChartScreen { layout: vertical; }
     ChartScreen #chart-title { height: 1; background: $boost; }

@@ -20,6 +20,10 @@ from tui import fmt
 HelpRow = tuple[str, str, str]  # key display, description, binding id
 
 
+#: What the mouse does on a screen that says nothing else (``ChartScreen.MOUSE_HELP``).
+MOUSE = "click a row to select, a header to sort; wheel scrolls"
+
+
 class HelpScreen(ModalScreen[None]):
     """A centred list of keys; escape, ``?`` or ``q`` closes it."""
 
@@ -34,9 +38,10 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,question_mark,q", "dismiss", "Close", id="help.close"),
     ]
 
-    def __init__(self, rows: list[HelpRow]) -> None:
+    def __init__(self, rows: list[HelpRow], mouse: str = MOUSE) -> None:
         super().__init__()
         self.rows = rows
+        self.mouse = mouse
 
     def compose(self) -> ComposeResult:
         table = Table(title=fmt.safe("Keys (remap in the config's [keys] table by id)"),
@@ -47,7 +52,7 @@ class HelpScreen(ModalScreen[None]):
         for key, desc, bid in self.rows:
             table.add_row(fmt.safe(key), fmt.safe(desc), fmt.safe(bid))
         table.add_row("", "", "")
-        table.add_row("mouse", "click a row to select, a header to sort; wheel scrolls", "")
+        table.add_row("mouse", fmt.safe(self.mouse), "")
         with VerticalScroll():
             yield Static(table, id="help-table")
 
