@@ -252,7 +252,8 @@ def _saved_run(cache: object, trades: int = 10_000, days: int = 20) -> int:
     import pyarrow as pa
 
     from engine.backtest.stats import NAMES
-    from storage.results import SavedRun, save_run
+    from storage.results import save_run
+    from storage.types import RunTables
 
     rng = np.random.default_rng(7)
     syms = np.array([f"S{i:02d}" for i in range(50)], dtype=object)
@@ -283,7 +284,7 @@ def _saved_run(cache: object, trades: int = 10_000, days: int = 20) -> int:
            "best": 0, "neighbours": [], "rank_by": "sharpe", "symbols": list(syms),
            "skipped": [], "start_date": dt.date(2025, 10, 27), "end_date": dt.date(2025, 11, 21),
            "split_date": None, "settings": {}, "code_version": "bench"}
-    return save_run(cache, SavedRun(run=run, stats=st, trades=tr, equity=eq))  # type: ignore
+    return save_run(cache, RunTables(run=run, stats=st, trades=tr, equity=eq))  # type: ignore
 
 
 async def backtest_bench(tmp: Path, moves: int = 300) -> dict[str, float]:

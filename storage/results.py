@@ -3,7 +3,7 @@
 The tables come from migration 2 (``storage/schema.py``). A run is written in
 one transaction (an interrupted save leaves nothing), gets a new id from a
 sequence (never overwritten) and is removed only by ``delete_run``. Storage
-takes plain rows and Arrow tables (``RunRows``); turning an engine result
+takes plain rows and Arrow tables (``storage.types.RunTables``); turning an engine result
 into them is ``engine.backtest.persist.to_tables`` (the engine itself does no
 database I/O).
 """
@@ -13,14 +13,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import warnings
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from storage.cache import Cache
 from storage.errors import CacheError
+from storage.types import RunTables
 
 RUN_COLUMNS: tuple[str, ...] = (
     "run_id", "created_at", "strategy", "grid", "combos", "best", "neighbours", "rank_by",
@@ -30,46 +29,7 @@ JSON_COLUMNS = frozenset({"grid", "combos", "neighbours", "symbols", "skipped", 
 CHILD_TABLES: tuple[str, ...] = ("backtest_stats", "backtest_trades", "backtest_equity")
 
 
-class RunRows(Protocol):
-    """One run as rows: the run record (JSON-able values) and three Arrow tables.
-
-    ``stats``: combo, symbol, period, stat, value; ``trades``: the columns of
-    ``backtest_trades`` without run_id; ``equity``: combo, symbol, ts, value.
-    (``engine.backtest.persist.to_tables`` makes them from a result.)
-    """
-
-    @property
-    def run(self) -> dict[str, Any]: ...
-
-    @property
-    def stats(self) -> pa.Table: ...
-
-    @property
-    def trades(self) -> pa.Table: ...
-
-    @property
-    def equity(self) -> pa.Table: ...
-
-
-@dataclass(frozen=True)
-class RunTables:
-    """A plain ``RunRows``."""
-
-    run: dict[str, Any]
-    stats: pa.Table
-    trades: pa.Table
-    equity: pa.Table
-
-
-@dataclass(frozen=True)
-class SavedRun:
-    run: dict[str, Any]
-    stats: pa.Table
-    trades: pa.Table
-    equity: pa.Table
-
-
-def save_run(cache: Cache, tables: RunRows) -> int:
+def save_run(cache: Cache, tables: RunTables) -> int:
     """Write a run in one transaction; returns its new id."""
     cur = cache.cursor()
     try:
@@ -128,7 +88,7 @@ def list_runs(cache: Cache) -> list[dict[str, Any]]:
     return [dict(zip(names, r, strict=True)) for r in rows]
 
 
-def load_run(cache: Cache, run_id: int) -> SavedRun:
+def load_run(cache: Cache, run_id: int) -> RunTables:
     """One run: its record, statistics, trades and equity; CacheError if there is none."""
     try:
         cur = cache.cursor()
@@ -148,7 +108,7 @@ def load_run(cache: Cache, run_id: int) -> SavedRun:
         cur.close()
     except duckdb.Error as e:
         raise CacheError(f"reading backtest {run_id} from {cache.path} failed: {_first(e)}") from e
-    return SavedRun(run=run, stats=out[0], trades=out[1], equity=out[2])
+    return RunTables(run=run, stats=out[0], trades=out[1], equity=out[2])
 
 
 def delete_run(cache: Cache, run_id: int) -> None:

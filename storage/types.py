@@ -1,4 +1,5 @@
-"""The data shapes every room shares: Panel (many minutes) and BarBatch (one minute).
+"""The data shapes every room shares: Panel (many minutes), BarBatch (one minute)
+and RunTables (one backtest run as rows).
 
 They live in ``storage`` because ``load_panel`` returns them and storage is the
 lowest room; ``engine`` re-exports them (``from engine import Panel, BarBatch``).
@@ -21,8 +22,12 @@ Conventions (the contract for the whole project):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 #: Calendar anchors every Panel and BarBatch carries segment ids for.
 SEGMENT_KINDS: tuple[str, ...] = ("session", "day", "week", "month", "quarter", "year")
@@ -164,3 +169,19 @@ class BarBatch:
     session_minutes: int
     final: bool = True
     meta: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunTables:
+    """One backtest run as rows: the run record (JSON-able values) and three Arrow tables.
+
+    ``stats``: combo, symbol, period, stat, value; ``trades``: the columns of
+    ``backtest_trades`` without run_id; ``equity``: combo, symbol, ts, value.
+    The engine makes them from a result (``engine.backtest.persist.to_tables``),
+    storage writes and reads them (``storage.results``): one shape for both.
+    """
+
+    run: dict[str, Any]
+    stats: pa.Table
+    trades: pa.Table
+    equity: pa.Table

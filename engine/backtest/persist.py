@@ -12,25 +12,13 @@ per curve).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 import pyarrow as pa
 
 from engine.backtest.result import BacktestResult
 from engine.backtest.sim import REASONS
 from engine.backtest.stats import NAMES
-
-
-@dataclass(frozen=True)
-class RunTables:
-    """One run as rows: the record (JSON-able values) and three Arrow tables."""
-
-    run: dict[str, Any]
-    stats: pa.Table
-    trades: pa.Table
-    equity: pa.Table
+from storage.types import RunTables
 
 
 def to_tables(res: BacktestResult) -> RunTables:

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 
 from storage.cache import Cache
 from storage.errors import CacheError
-from storage.results import SavedRun, load_run, save_run
+from storage.results import load_run, save_run
+from storage.types import RunTables
 from tui.messages import JobProgress
 from tui.runtime.jobs import ProcessJob
 from tui.screens.backtests.request import BacktestRequest
@@ -57,7 +58,7 @@ def copy_run(src: Path, run_id: int, cache: Cache) -> int:
     with Cache(src, read_only=True) as c:
         saved = load_run(c, run_id)
     run = {k: v for k, v in saved.run.items() if k not in ("run_id", "created_at")}
-    return save_run(cache, SavedRun(run=run, stats=saved.stats, trades=saved.trades,
+    return save_run(cache, RunTables(run=run, stats=saved.stats, trades=saved.trades,
                                     equity=saved.equity))
 
 
