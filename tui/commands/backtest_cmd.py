@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import math
 import sys
 from typing import Any
 
@@ -20,11 +19,8 @@ from rich.table import Table
 
 from storage.cache import Cache
 from storage.errors import AvwapError
+from tui.backtest_fmt import fmt_stat
 from tui.commands.common import db_of
-
-#: How each statistic is shown: (label, format).
-PCT = {"total_return", "annualized_return", "max_drawdown", "win_rate", "avg_win", "avg_loss",
-       "best_trade", "worst_trade", "exposure"}
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -160,21 +156,6 @@ def _range(cache: Cache, symbols: list[str], start: str | None,
     return (start or first.astype(dt.datetime).date(), end or last.astype(dt.datetime).date())
 
 
-def fmt(name: str, v: float | None) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    if math.isinf(v):
-        return "∞" if v > 0 else "-∞"
-    if name in PCT:
-        return f"{v * 100:.2f}%"
-    if name in ("trades", "closed_trades", "max_drawdown_minutes"):
-        return f"{v:,.0f}"
-    if name in ("fees_paid", "slippage_paid", "start_value", "end_value", "expectancy",
-                "avg_win_pnl", "avg_loss_pnl"):
-        return f"{v:,.2f}"
-    return f"{v:.2f}"
-
-
 def print_result(console: Console, res: Any) -> None:
     from engine.backtest.stats import NAMES
 
@@ -189,7 +170,7 @@ def print_result(console: Console, res: Any) -> None:
         t.add_column("out-of-sample")
         cols += [st.in_sample[b], st.out_sample[b]]
     for i, name in enumerate(NAMES):
-        t.add_row(name, *(fmt(name, float(c[i])) for c in cols))
+        t.add_row(name, *(fmt_stat(name, float(c[i])) for c in cols))
     console.print(t)
     if len(res.combos) > 1:
         show = [b, *res.neighbours]
@@ -200,7 +181,7 @@ def print_result(console: Console, res: Any) -> None:
         for c in show:
             row = st.in_sample[c] if st.in_sample is not None else st.portfolio[c]
             n.add_row(("* " if c == b else "  ") + res.combo_label(c),
-                      *(fmt(k, float(row[NAMES.index(k)])) for k in cols))
+                      *(fmt_stat(k, float(row[NAMES.index(k)])) for k in cols))
         console.print(n)
 
 
@@ -222,8 +203,8 @@ def run_saved(args: argparse.Namespace) -> int:
                 console.print(
                     f"{r['run_id']:>3} {r['created_at']:%m-%d} {r['strategy'][:15]:<15} "
                     f"{r['start_date']:%y-%m-%d} {r['end_date']:%y-%m-%d} {r['n_symbols']:>4} "
-                    f"{r['n_combos']:>4} {fmt('total_return', r['total_return']):>7} "
-                    f"{fmt('sharpe', r['sharpe']):>6} {fmt('trades', r['trades']):>7}",
+                    f"{r['n_combos']:>4} {fmt_stat('total_return', r['total_return']):>7} "
+                    f"{fmt_stat('sharpe', r['sharpe']):>6} {fmt_stat('trades', r['trades']):>7}",
                     highlight=False, soft_wrap=True, markup=False)
             return 0
         if args.run_id is None:
@@ -258,7 +239,7 @@ def _print_saved(console: Console, saved: Any) -> None:
     periods = [p for p in ("all", "in", "out") if ("all" if p == "all" else p, "trades") in by]
     t = Table("statistic", *periods)
     for name in NAMES:
-        t.add_row(name, *(fmt(name, by.get((p, name))) for p in periods))
+        t.add_row(name, *(fmt_stat(name, by.get((p, name))) for p in periods))
     console.print(t)
     costs = ", ".join(f"{k}={v}" for k, v in run["settings"].items())
     console.print(f"settings: {costs}")

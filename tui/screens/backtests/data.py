@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from storage.cache import Cache
 from storage.results import list_runs
+from tui.backtest_fmt import fmt_stat
 
 #: Runs table columns: (key, title, width, numeric).
 RUN_COLUMNS: tuple[tuple[str, str, int, bool], ...] = (
@@ -28,28 +29,8 @@ RUN_COLUMNS: tuple[tuple[str, str, int, bool], ...] = (
     ("sharpe", "Sharpe", 7, True), ("max_drawdown", "max DD", 7, True),
     ("trades", "trades", 7, True),
 )
-PCT = {"total_return", "annualized_return", "max_drawdown", "win_rate", "avg_win", "avg_loss",
-       "best_trade", "worst_trade", "exposure"}
-MONEY = {"fees_paid", "slippage_paid", "start_value", "end_value", "expectancy", "avg_win_pnl",
-         "avg_loss_pnl"}
-COUNTS = {"trades", "closed_trades", "max_drawdown_minutes"}
 #: Statistics where lower is better (the compare view's "better" column, the heatmap's colour).
 LOWER_BETTER = {"max_drawdown", "max_drawdown_minutes", "fees_paid", "slippage_paid"}
-
-
-def fmt_stat(name: str, v: float | None) -> str:
-    """A statistic as the CLI prints it (``avwap backtests show``)."""
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    if math.isinf(v):
-        return "∞" if v > 0 else "-∞"
-    if name in PCT:
-        return f"{v * 100:.2f}%"
-    if name in COUNTS:
-        return f"{v:,.0f}"
-    if name in MONEY:
-        return f"{v:,.2f}"
-    return f"{v:.2f}"
 
 
 def combo_label(grid: dict[str, list[Any]], combo: dict[str, Any]) -> str:
