@@ -199,10 +199,13 @@ class ConsoleSession(Job):
         now = ctl.groups[0].last_ts
         if now is not None and target == now:
             return ctl.frame
+        back = now is not None and target < now
+        if back:  # refused before the feed stops: a target it cannot reach changes nothing
+            await ex.run(ctl.session_to_rewind, target)
         paused = feed.state is FeedState.PAUSED
         await self._stop_feed()
         try:
-            if now is not None and target < now:
+            if back:
                 first = await ex.run(ctl.rewind_to, target)
                 replay.seek(first)
             frame, done = ctl.frame, False

@@ -373,8 +373,9 @@ class Controller:
         """Advance every group one minute and derive the frame of the view (blocking)."""
         assert self.groups, "no list is loaded"
         received = self.clock()
-        universe = combine([g.step(batch) for g in self.groups])
-        self.anchors.step([g.own_batch(batch) for g in self.groups])
+        owns = [g.own_batch(batch) for g in self.groups]  # each group's bars, cut once
+        universe = combine([g.step(own) for g, own in zip(self.groups, owns, strict=True)])
+        self.anchors.step(owns)
         prev, self._universe = self.frame, universe
         hits = tuple(self.alerts.evaluate(universe, self.anchors.alert_values()))
         if universe.valid.any():
@@ -450,29 +451,34 @@ class Controller:
         first = int(np.searchsorted(sess[: t + 1], sess[t], side="left")) if sess[t] >= 0 else t
         return as_dt64(g0.panel.ts[first])
 
-    def rewind_to(self, ts: np.datetime64) -> np.datetime64:
-        """Put every group back to just before the session holding ``ts`` began.
-
-        Returns that session's first minute (the replay delivers it next). The
-        engines' checkpoints exist for sessions replayed in this run; raises
-        ``JumpError`` for one before (history is warmed, not replayed).
-        """
+    def session_to_rewind(self, ts: np.datetime64) -> int:
+        """The session ``rewind_to(ts)`` goes back to; ``JumpError`` when its engines'
+        checkpoints do not exist (a session before the replay: warmed, not replayed)."""
         from tui.runtime.replay_nav import JumpError
 
         g0 = self.groups[0]
-        t = min(g0.index_at(ts), len(g0.panel.ts) - 1)
-        sess = int(g0.panel.segments["session"][t])
+        segs = g0.panel.segments["session"]
+        sess = int(segs[min(g0.index_at(ts), len(g0.panel.ts) - 1)])
         if any(sess not in g.starts for g in self.groups):
             from tui.fmt import exchange_time
 
-            segs = g0.panel.segments["session"]
             since = "" if not g0.starts else (
                 f" ({exchange_time(as_dt64(g0.panel.ts[int(np.argmax(segs == min(g0.starts)))]))})")
             raise JumpError(f"{exchange_time(ts)} is before the replay's first session{since}: "
                             "its minutes were warmed, not replayed")
+        return sess
+
+    def rewind_to(self, ts: np.datetime64) -> np.datetime64:
+        """Put every group back to just before the session holding ``ts`` began.
+
+        Returns that session's first minute (the replay delivers it next); raises
+        as ``session_to_rewind`` does, before changing anything.
+        """
+        sess = self.session_to_rewind(ts)
         for g in self.groups:
             g.rewind(sess)
         self._universe, self._last_bar_ts = None, None
+        g0 = self.groups[0]
         return as_dt64(g0.panel.ts[int(np.argmax(g0.panel.segments["session"] == sess))])
 
     def step_until(self, target: np.datetime64, minutes: int = 64) -> tuple[Frame | None, bool]:

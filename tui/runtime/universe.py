@@ -83,7 +83,8 @@ class Group:
             session_minutes=batch.session_minutes, final=batch.final)
 
     def step(self, batch: BarBatch) -> Snapshot:
-        """Step this group one minute (its columns of ``batch``) and record the chart."""
+        """Step this group one minute (its columns of ``batch``, or ``own_batch``'s
+        result as is) and record the chart."""
         own = self.own_batch(batch)
         sess = int(own.segments["session"])
         if sess >= 0 and sess != self.session:

@@ -23,6 +23,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+import time
 from functools import cache
 from pathlib import Path
 
@@ -34,6 +35,8 @@ from engine.snapshot import Snapshot
 from storage.types import Panel
 
 KEEP = 8
+#: A temp file this old was left by a save that died (a crash, a full disk).
+STALE_TMP_S = 600.0
 _SNAP = ("values", "last", "volume", "valid", "regime")
 
 
@@ -121,6 +124,8 @@ class WarmStore:
         for old in files[KEEP:]:
             with contextlib.suppress(OSError):
                 old.unlink()
+        stale = time.time() - STALE_TMP_S  # another console may be writing a newer one
         for tmp in self.folder.glob("*.tmp"):
             with contextlib.suppress(OSError):
-                tmp.unlink()
+                if tmp.stat().st_mtime < stale:
+                    tmp.unlink()
