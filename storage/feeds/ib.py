@@ -37,47 +37,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from collections.abc import Awaitable, Callable, Hashable, Sequence
-from types import ModuleType
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 
 from storage import calendar
-from storage.cache import Cache
 from storage.feeds import ib_client as ibc
 from storage.feeds.base import FeedState
-from storage.feeds.ib_config import IBConfig
 from storage.feeds.ib_recovery import RecoveryMixin
 from storage.feeds.ib_supervisor import Supervisor
-from storage.feeds.pacing import HistoricalPacer
 
 
 class IBFeed(RecoveryMixin):
     """A live ``BarBatch`` source over TWS / IB Gateway (read-only)."""
 
-    def __init__(
-        self,
-        config: IBConfig,
-        symbols: Sequence[str],
-        cache: Cache | None = None,
-        *,
-        api: str | ModuleType = "",
-        pacer: HistoricalPacer | None = None,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-        emit_forming: bool = False,
-    ) -> None:
-        super().__init__(
-            config, symbols, cache, api=api, pacer=pacer, clock=clock, sleep=sleep,
-            emit_forming=emit_forming,
-        )
+    def _wire(self) -> None:
+        """Connect the layers (called last by ``FeedCore.__init__``): IB's callbacks,
+        the pacer's waits and the recovery supervisor."""
         self.client.on_error(self._on_error)
         self.client.on_disconnect(self._on_disconnect)
         self.pacer.on_wait = self._on_pacing_wait
+        config = self.config
         self.supervisor = Supervisor(
             self._recover_once, pending=self._has_work, on_error=self._on_step_error,
-            on_step_end=self._notify, sleep=sleep,
+            on_step_end=self._notify, sleep=self._sleep,
             initial_s=config.reconnect_initial_s, max_s=config.reconnect_max_s,
         )
 

@@ -99,6 +99,10 @@ class FeedCore:
         self._pacing_blocked = False
         self._work = asyncio.Event()
         self._poke = asyncio.Event()
+        self._wire()
+
+    def _wire(self) -> None:
+        """Connect the layers once the state exists (``IBFeed`` does; the core alone has none)."""
 
     @property
     def symbols(self) -> tuple[str, ...]:
