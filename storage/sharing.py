@@ -51,8 +51,10 @@ from storage.errors import CacheError
 DEFAULT_WAIT_S = 60.0
 WAIT_ENV = "AVWAP_CACHE_WAIT"
 #: An idle lease is let go after this long even when nobody waits (so the file
-#: is checkpointed and other tools can open it).
-IDLE_RELEASE_S = 5.0
+#: is checkpointed and tools outside this protocol can open it). Long, because
+#: opening costs 20–60 ms (DuckDB builds its catalog per open): the console's
+#: minute writes reuse the connection while nobody else wants the file.
+IDLE_RELEASE_S = 120.0
 #: How often the keeper looks for waiters.
 KEEPER_TICK_S = 0.02
 #: Say what we wait for only when the wait is noticeable.

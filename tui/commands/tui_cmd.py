@@ -22,6 +22,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, TextIO
 
+from storage import sharing
 from storage.cache import Cache
 from storage.config import Config
 from storage.errors import AvwapError, ConfigError
@@ -157,6 +158,9 @@ def require_terminal(streams: dict[str, TextIO | None] | None = None) -> None:
 def run(args: argparse.Namespace) -> int:
     require_terminal()
     cfg = config_of(args)
+    # The screen owns the terminal: a wait for the cache is not printed over it
+    # (the console's own writes never wait long; ``storage.feeds`` keeps minutes).
+    sharing.configure(say=lambda line: None)
     cache = Cache(db_of(args, cfg))
     try:
         if args.feed == "demo" and cache.bar_count() == 0:
