@@ -392,6 +392,16 @@ class PgSession:
         # The source's own text of a timestamp the cache cannot take (±infinity,
         # a local time skipped by a DST change), NULL for every other row.
         items.append(sql.SQL("CASE WHEN {} THEN {}::text END AS bad_ts").format(bad, ts))
+        if self.src.ts_type == "timestamp":
+            # A local time the fall-back repeats (01:xx in New York on the first
+            # Sunday of November) names two instants an hour apart: a zone-less
+            # column cannot say which, so such rows are refused with a reason
+            # (``pg_rows.DST_FOLD``), never folded silently onto one key.
+            items.append(sql.SQL(
+                "CASE WHEN isfinite({ts}) AND ((({ts} AT TIME ZONE {z}) - interval '1 hour')"
+                " AT TIME ZONE {z} = {ts} OR (({ts} AT TIME ZONE {z}) + interval '1 hour')"
+                " AT TIME ZONE {z} = {ts}) THEN {ts}::text END AS fold_ts"
+            ).format(ts=ts, z=zone))
         for role in ("open", "high", "low", "close", "volume"):
             typ = self.info.types.get(self.src.columns[role], "")
             if typ in _EXACT_FLOAT:
