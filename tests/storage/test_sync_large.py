@@ -14,7 +14,7 @@ import pytest
 
 from storage.cache import Cache
 from storage.pg_config import PgSource
-from storage.pg_sync import Selection, run_sync
+from storage.pg_sync import Selection, explain, run_sync
 
 T0 = "2024-03-04 14:30:00+00"
 
@@ -105,3 +105,26 @@ def test_the_repeated_fall_back_hour_is_refused_and_every_row_counted(
         assert str(rows[60]["ts"]) == "2024-11-03 07:00:00+00:00"  # 02:00 EST
         refused = cache.rejected().to_pylist()
         assert min(r["ts"] for r in refused) == "2024-11-03 01:00:00"  # as the source holds it
+
+
+# 4. the read's shape above 2,000 symbols ---------------------------------------------
+
+
+def test_an_incremental_read_of_many_symbols_is_index_scans_without_a_sort(
+    pg_dsn: str, tmp_path
+) -> None:
+    seed_many(pg_dsn, 2100, 90)
+    src = source(pg_dsn, overlap_minutes=30)
+    with Cache(tmp_path / "c.duckdb") as cache:
+        run_sync(cache, src, Selection())
+        (stream, plan), = explain(cache, src, Selection())
+        text = "\n".join(plan)
+        # One index range scan per symbol (at most a sort of that symbol's few
+        # rows); never the whole table, never a hash join of it, never a sort
+        # of the whole read (it spilled to disk).
+        assert plan[0].startswith("Nested Loop"), text
+        assert "Index" in text and "Seq Scan" not in text and "Hash" not in text, text
+        again = run_sync(cache, src, Selection())
+        assert again.rows_read == 2100 * 31
+        assert again.result.unchanged == 2100 * 31 and again.result.replaced == 0
+        assert cache.check_unique() == 0
