@@ -1,8 +1,8 @@
 """The child process of a backtest started from the screen: run, save, report JSON lines.
 
 ``python -m tui.screens.backtests.worker DB REQUEST_JSON`` runs the real
-backtester (``MLXBacktester().run_vectorized_backtest``) on ``DB`` (an
-exported copy of the bars: the console holds its own cache open), saves the
+backtester (``MLXBacktester().run_vectorized_backtest``) on ``DB`` (the
+console's own cache, shared by every process: ``storage.sharing``), saves the
 run there, and prints one JSON object per line: ``{"event": "step", "stage",
 "fraction"}`` while it runs, ``{"event": "done", "run_id", "trades"}`` at the
 end. Bad input is one ``avwap: error: …`` line on stderr and exit 2, like the
@@ -38,7 +38,6 @@ def main(argv: list[str]) -> int:
                 progress=lambda stage, frac: _emit({"event": "step", "stage": stage,
                                                     "fraction": round(float(frac), 4)}))
             run_id = save_run(cache, to_tables(res))
-            cache.checkpoint()
     except AvwapError as e:
         print(f"avwap: error: {e}", file=sys.stderr, flush=True)
         return 2
