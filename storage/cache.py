@@ -166,6 +166,33 @@ class Cache:
             else:
                 cur.execute("COMMIT")
 
+    # -- what others changed ---------------------------------------------------
+    def mark(self) -> tuple[int, int]:
+        """A point to compare with later (``changed_elsewhere``): microseconds, no I/O
+        beyond 8 bytes of the lock file."""
+        return self._share.generation(), self._share.own_writes
+
+    def changed_elsewhere(self, since: tuple[int, int]) -> bool:
+        """Another process wrote to the cache after ``since`` (a ``mark()``).
+
+        Why: the console keeps warm state built from the cache; a sync, an anchor
+        added or a run saved from a shell must show up there without a restart.
+        Every committed write bumps a counter beside the file, and this process
+        counts its own, so the difference is the others' writes.
+        """
+        gen, own = self.mark()
+        return gen - since[0] != own - since[1]
+
+    def fingerprint(self, symbols: Sequence[str], until: Any) -> dict[str, tuple[int, float]]:
+        """Per symbol (bar count, sum of closes) of its bars before ``until`` (to tell
+        whether history the console has warmed on was changed by another process)."""
+        where, params = _where(symbols, None, until)
+        with self.reading() as cur:
+            rows = cur.execute(
+                f"SELECT symbol, count(*), sum(close) FROM bars {where} GROUP BY symbol", params
+            ).fetchall()
+        return {str(s): (int(n), float(c or 0.0)) for s, n, c in rows}
+
     # -- writes ----------------------------------------------------------------
     def write_bars(
         self,

@@ -61,6 +61,7 @@ KEEPER_TICK_S = 0.02
 SAY_AFTER_S = 0.2
 
 _GATE, _DATA = 0, 1
+_GENERATION_AT = 8  # an 8-byte counter: bumped by every write (``generation``)
 _LABELS_AT, _LABEL_BYTES, _LABEL_SLOTS = 4096, 96, 1 << 16
 
 
@@ -165,6 +166,19 @@ class _Share:
         self.depth = 0
         self.idle_since = 0.0
         self.memory_limit = ""
+        self.own_writes = 0  # writes this process made (``changed_elsewhere``)
+
+    # the write counter -----------------------------------------------------------
+    def generation(self) -> int:
+        """How many writes the file has seen (any process); 8 bytes of the lock file."""
+        raw = os.pread(self._fd(), 8, _GENERATION_AT)
+        return int.from_bytes(raw, "little") if len(raw) == 8 else 0
+
+    def _bump(self) -> None:
+        """Count a committed write (called holding the data lock exclusively)."""
+        n = self.generation() + 1
+        os.pwrite(self._fd(), n.to_bytes(8, "little"), _GENERATION_AT)
+        self.own_writes += 1
 
     # file lock --------------------------------------------------------------
     def _fd(self) -> int:
@@ -296,10 +310,15 @@ class _Share:
                 self.con.execute(f"SET memory_limit = '{memory_limit}'")
                 self.memory_limit = memory_limit
             self.depth += 1
+            done = False
             try:
                 yield self.con
+                done = True
             finally:
                 self.depth -= 1
+                if done and write and not self.depth:
+                    with contextlib.suppress(OSError):
+                        self._bump()
                 if not self.depth:
                     self.idle_since = time.monotonic()
                     if self.contended():

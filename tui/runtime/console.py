@@ -70,6 +70,11 @@ class ConsoleSession(Job):
         self._finished = False  # the replay ran out (a view change does not restart it)
         self._checked: set[str] = set()  # lists whose loaded history was checked
         self._rewarm: asyncio.TimerHandle | None = None
+        #: Others' writes to the shared cache (``_watch_others``): the point last
+        #: looked at, the warmed history's fingerprint, and "warm symbols are stale".
+        self._mark: tuple[int, int] | None = None
+        self._base: tuple[np.datetime64, dict[str, tuple[int, float]]] | None = None
+        self._stale = False
 
     @property
     def runtime(self) -> Runtime:
@@ -298,6 +303,8 @@ class ConsoleSession(Job):
     # -- internals -------------------------------------------------------------
     async def _switch_list(self, name: str, rebuild: bool = False) -> None:
         ctl, ex = self.controller, self.runtime.executor
+        if self._stale:  # another process changed bars the universe was warmed on
+            rebuild, self._stale = True, False
         try:
             tl, present, missing = await ex.run(ctl.resolve_list, name)
         except AvwapError as e:
@@ -370,6 +377,50 @@ class ConsoleSession(Job):
         if name not in self._checked:  # once per list and run: the data do not change
             self._checked.add(name)
             self._spawn(self._check_data(tuple(present)))
+        self._spawn(self._baseline())
+
+    # -- other processes' writes to the shared cache -------------------------------
+    async def _baseline(self) -> None:
+        """What the warmed history looks like now (to tell others' changes later)."""
+        ctl = self.controller
+        if ctl.frame is None or not ctl.symbols:
+            return
+        until, symbols = ctl.frame.snapshot.ts, ctl.symbols
+        mark = ctl.cache.mark()
+        try:
+            base = await asyncio.to_thread(ctl.cache.fingerprint, symbols, until)
+        except AvwapError:
+            return  # the cache is busy: the next others' write looks again
+        self._mark, self._base = mark, (until, base)
+
+    def _watch_others(self) -> None:
+        """After each minute: did another process write to the cache? (8 bytes read)"""
+        if self._mark is not None and self.controller.cache.changed_elsewhere(self._mark):
+            self._mark = None  # looked at once per change
+            self._spawn(self._others_wrote())
+
+    async def _others_wrote(self) -> None:
+        """Another process wrote: anchors are read again at the next minute; bars it
+        changed under symbols on screen warm the list again from the cache now, under
+        other warm symbols at the next list switch (``_stale``)."""
+        ctl, ex = self.controller, self.runtime.executor
+        mark = ctl.cache.mark()
+        await ex.run(ctl.anchors.invalidate)
+        if self._base is None:
+            self._mark = mark
+            return
+        until, base = self._base
+        try:
+            now = await asyncio.to_thread(ctl.cache.fingerprint, ctl.symbols, until)
+        except AvwapError:
+            self._mark = mark
+            return
+        changed = {s for s in ctl.symbols if now.get(s) != base.get(s)}
+        self._mark = mark
+        if changed & set(ctl.view):
+            self._rewarm_soon()
+        elif changed:
+            self._stale = True
 
     # -- found symbols ---------------------------------------------------------
     def show_symbol(self, symbol: str) -> None:
@@ -447,6 +498,7 @@ class ConsoleSession(Job):
             async for batch in feed.batches():
                 frame = await ex.run(ctl.step, batch)
                 self.post(SnapshotReady(frame))
+                self._watch_others()
                 if frame.hits:
                     self.post(AlertsFired(frame.hits))
         except AvwapError as e:
