@@ -183,15 +183,19 @@ class Cache:
         gen, own = self.mark()
         return gen - since[0] != own - since[1]
 
-    def fingerprint(self, symbols: Sequence[str], until: Any) -> dict[str, tuple[int, float]]:
-        """Per symbol (bar count, sum of closes) of its bars before ``until`` (to tell
-        whether history the console has warmed on was changed by another process)."""
-        where, params = _where(symbols, None, until)
+    def fingerprint(self, symbols: Sequence[str], until: Any) -> dict[str, tuple[int, int]]:
+        """Per symbol (bar count, XOR of the bars' hashes) of its bars up to ``until``:
+        exact and order-free, to tell whether history the console has warmed on was
+        changed by another process."""
+        end = np.datetime64(until, "m") + np.timedelta64(1, "m")
+        where, params = _where(symbols, None, end)
         with self.reading() as cur:
             rows = cur.execute(
-                f"SELECT symbol, count(*), sum(close) FROM bars {where} GROUP BY symbol", params
+                "SELECT symbol, count(*), bit_xor(hash(ts, open, high, low, close, volume))"
+                f" FROM bars {where} GROUP BY symbol",
+                params,
             ).fetchall()
-        return {str(s): (int(n), float(c or 0.0)) for s, n, c in rows}
+        return {str(s): (int(n), int(h or 0)) for s, n, h in rows}
 
     # -- writes ----------------------------------------------------------------
     def write_bars(

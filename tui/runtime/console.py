@@ -73,8 +73,9 @@ class ConsoleSession(Job):
         #: Others' writes to the shared cache (``_watch_others``): the point last
         #: looked at, the warmed history's fingerprint, and "warm symbols are stale".
         self._mark: tuple[int, int] | None = None
-        self._base: tuple[np.datetime64, dict[str, tuple[int, float]]] | None = None
+        self._base: tuple[np.datetime64, dict[str, tuple[int, int]]] | None = None
         self._stale = False
+        self._watching: asyncio.Task[None] | None = None  # the baseline or a look at a change
 
     @property
     def runtime(self) -> Runtime:
@@ -261,6 +262,8 @@ class ConsoleSession(Job):
         """Wait until the list switch in progress (if any) has finished (tests, bench)."""
         while self._switch is not None and not self._switch.done():
             await asyncio.gather(self._switch, return_exceptions=True)
+        while self._watching is not None and not self._watching.done():
+            await asyncio.gather(self._watching, return_exceptions=True)
 
     async def feed_finished(self) -> None:
         """Wait until the feed loop has ended (a replay that ran out; tests)."""
@@ -270,7 +273,9 @@ class ConsoleSession(Job):
 
     async def step_next(self) -> Frame | None:
         """One replayed minute now, without pacing (tests and the benchmark)."""
-        return await self.runtime.executor.run(self.controller.step_next)
+        frame = await self.runtime.executor.run(self.controller.step_next)
+        self._watch_others()
+        return frame
 
     async def add_anchor(self, symbol: str, ts: np.datetime64, label: str = "") -> Anchor:
         """Anchor an AVWAP at ``symbol``'s bar ``ts`` (kept in the cache) and show it now:
@@ -366,6 +371,7 @@ class ConsoleSession(Job):
             return
         self.runtime.gc.settle()
         self.guests, self._finished = (), False
+        self._base = self._mark = None  # a new universe: a new baseline
         self._ready(tl.name, present, missing, frame)
 
     def _ready(self, name: str, present: tuple[str, ...], missing: tuple[str, ...],
@@ -377,9 +383,14 @@ class ConsoleSession(Job):
         if name not in self._checked:  # once per list and run: the data do not change
             self._checked.add(name)
             self._spawn(self._check_data(tuple(present)))
-        self._spawn(self._baseline())
+        self._watch(self._baseline())
 
     # -- other processes' writes to the shared cache -------------------------------
+    def _watch(self, coro: Any) -> None:
+        self._watching = asyncio.get_running_loop().create_task(coro)
+        self._side.add(self._watching)
+        self._watching.add_done_callback(self._side.discard)
+
     async def _baseline(self) -> None:
         """What the warmed history looks like now (to tell others' changes later)."""
         ctl = self.controller
@@ -395,9 +406,12 @@ class ConsoleSession(Job):
 
     def _watch_others(self) -> None:
         """After each minute: did another process write to the cache? (8 bytes read)"""
+        if self._base is None and (self._watching is None or self._watching.done()):
+            self._watch(self._baseline())  # no minute had been stepped at the switch
+            return
         if self._mark is not None and self.controller.cache.changed_elsewhere(self._mark):
             self._mark = None  # looked at once per change
-            self._spawn(self._others_wrote())
+            self._watch(self._others_wrote())
 
     async def _others_wrote(self) -> None:
         """Another process wrote: anchors are read again at the next minute; bars it
