@@ -17,14 +17,26 @@ Starts its own throwaway PostgreSQL (like the tests), seeds 650 symbols ×
 * ``noop_incremental_s``: an incremental run with nothing new, in process (the
   sync's own work), with the (symbol, ts) index; ``noop_incremental_noindex_s``:
   the same after the primary key is dropped (the server must scan the table);
-  ``noop_incremental_cli_s``: the same as a subprocess, start-up included.
+  ``noop_incremental_cli_s``: the same as a subprocess, start-up included;
+* ``console_write_p99_ms`` (issue 27): the console's per-minute write while a
+  first sync of the same 5 M rows runs into the same cache file as another
+  process. This process plays the console: the IB feed's own writer
+  (``storage.feeds.ib_writer.CacheWriter``) gets a minute of 500 symbols every
+  ``CONSOLE_EVERY_S`` (a minute compressed: enough samples during one sync);
+  the figure is the p99 of a fresh minute's write (committed, or kept for later
+  when the sync holds the file: it never waits longer than
+  ``FIRST_WAIT_S``), with ``console_kept_minutes`` (kept at first),
+  ``console_lag_max_s`` (the longest a minute waited to be in the cache) and a
+  check that every minute is in the cache at the end.
 
-Goals (issue 16): ratio_to_copy >= 0.5, peak_rss_mb <= 400, noop_incremental_s <= 0.5.
+Goals: ratio_to_copy >= 0.5, peak_rss_mb <= 400, noop_incremental_s <= 0.5 (issue 16),
+console_write_p99_ms <= 50 (issue 27).
 Run: .venv/bin/python bench/sync.py    (the last line printed is the JSON)
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -49,6 +61,69 @@ from storage.pg_sync import Selection, plan_streams, run_sync, stream_count  # n
 
 SYMBOLS, MINUTES = 650, 7692
 PAIRS = 2
+CONSOLE_SYMBOLS = 500
+CONSOLE_EVERY_S = 0.25
+
+
+async def console_while_sync(db: Path, cmd: list[str], env: dict[str, str]) -> dict[str, float]:
+    """The console's minute writes while ``cmd`` (a sync into ``db``) runs (module doc)."""
+    import numpy as np
+
+    from storage.feeds.ib_writer import CacheWriter
+
+    errors: list[str] = []
+    cache = Cache(db)  # created first: the sync and the console share one file
+    writer = CacheWriter(cache, errors.append)
+    writer.start()
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    syms = [f"LIVE{i:03d}" for i in range(CONSOLE_SYMBOLS)]
+    minute = int(np.datetime64("2030-01-02T14:30", "m").astype(np.int64))
+    firsts: list[float] = []
+    kept = 0
+    pending: list[float] = []  # hand-over times of minutes not yet in the cache
+    lags: list[float] = []
+    n = 0
+    while proc.returncode is None:
+        rows = [(s, minute + n, 100.0, 101.0, 99.0, 100.5, 1000.0) for s in syms]
+        n += 1
+        attempt = asyncio.ensure_future(writer.next_attempt())
+        pending.append(time.perf_counter())
+        writer.add(rows, now=True)
+        ms, was_kept, first = await attempt
+        while not first:  # a retry of kept rows went first: the fresh minute is next
+            if not was_kept:
+                lags.extend(time.perf_counter() - t for t in pending)
+                pending = []
+            attempt = asyncio.ensure_future(writer.next_attempt())
+            writer.kick()
+            ms, was_kept, first = await attempt
+        firsts.append(ms)
+        kept += was_kept
+        if not was_kept:
+            lags.extend(time.perf_counter() - t for t in pending)
+            pending = []
+        try:
+            await asyncio.wait_for(proc.wait(), CONSOLE_EVERY_S)
+        except TimeoutError:
+            pass
+    err = (await proc.stderr.read()).decode() if proc.stderr else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"sync beside the console failed ({proc.returncode}): {err.strip()}")
+    await writer.flush()
+    lags.extend(time.perf_counter() - t for t in pending)
+    await writer.close()
+    landed = cache.read_bars(syms).num_rows
+    cache.close()
+    assert landed == n * CONSOLE_SYMBOLS and not errors, (landed, n, errors)
+    firsts.sort()
+    return {
+        "console_write_p99_ms": round(float(np.percentile(firsts, 99)), 1),
+        "console_write_p50_ms": round(float(np.percentile(firsts, 50)), 1),
+        "console_minutes": n,
+        "console_kept_minutes": kept,
+        "console_lag_max_s": round(max(lags), 2),
+    }
 
 
 def seed(dsn: str) -> int:
@@ -142,6 +217,10 @@ def main() -> None:
             noop = run_sync(cache, src, Selection())
             noop_s = time.perf_counter() - t0
         noop_cli_s, _, _ = run_child([*cli, "--progress", "none"], env)
+        shared = tmp / "shared.duckdb"
+        shared_cli = [*cli[:-2], str(shared), "sync", "--progress", "none"]
+        console = asyncio.run(console_while_sync(shared, shared_cli, env))
+        print(f"console beside a sync: {console}", file=sys.stderr)
         with psycopg.connect(server.dsn(), autocommit=True) as con:
             con.execute("ALTER TABLE public.bars DROP CONSTRAINT bars_pkey")
             con.execute("ANALYZE public.bars")
@@ -172,6 +251,7 @@ def main() -> None:
         "noop_incremental_noindex_s": round(noop_noindex_s, 3),
         "noop_incremental_noindex_rows_read": noop_noindex.rows_read,
         "noop_incremental_cli_s": round(noop_cli_s, 2),
+        **console,
         # The machine is shared: the 1-minute load average at start and end.
         "load_avg_1m": [round(load_before, 1), round(os.getloadavg()[0], 1)],
     }

@@ -7,12 +7,13 @@ feed never waits on a stuck write.
 
 The cache is shared with other processes (``storage.sharing``): while another
 one writes (`avwap sync` from cron), a minute cannot be written at once. The
-writer never waits long on the feed's account: a write tries for
+writer never waits long on a fresh minute's account: it tries for
 ``FIRST_WAIT_S``; if the cache is busy (or a write fails) the rows are kept,
-in order, and written later — retried every ``RETRY_AFTER_S`` with a wait that
-queues behind the other writer — so no minute is lost (upserts make a later
+in order, and written later — with the next minute, or by a retry
+``RETRY_AFTER_S`` later whose wait queues behind the other writer (which then
+lets the file go after its current chunk) — so no minute is lost (upserts make a later
 rewrite of the same minutes harmless). ``timings`` records each attempt
-as (milliseconds, rows kept for later) for the benchmark.
+as (milliseconds, rows kept for later, first try) for the benchmark.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class CacheWriter:
         self._kept = False  # rows are waiting from an earlier try
         self._said = False
         self._retry: asyncio.TimerHandle | None = None
-        self.timings: list[tuple[float, bool]] = []
+        self._retry_due = False
+        self.timings: list[tuple[float, bool, bool]] = []
         self._tried = asyncio.Event()
 
     def start(self) -> None:
@@ -78,8 +80,9 @@ class CacheWriter:
             self._dirty.set()
         await self._idle.wait()
 
-    async def next_attempt(self) -> tuple[float, bool]:
-        """The next write attempt's (milliseconds, rows kept for later) (tests, benchmark)."""
+    async def next_attempt(self) -> tuple[float, bool, bool]:
+        """The next write attempt's (milliseconds, rows kept for later, a fresh minute's
+        first try rather than a retry of kept rows) (tests, benchmark)."""
         self._tried.clear()
         await self._tried.wait()
         return self.timings[-1]
@@ -109,7 +112,10 @@ class CacheWriter:
                     np.array(sym, dtype=object), np.array(ts, "datetime64[m]"),
                     np.array(o), np.array(h), np.array(lo), np.array(c), np.array(v),
                 )
-                wait = RETRY_WAIT_S if self._kept else FIRST_WAIT_S
+                # A fresh minute never waits long; the retry timer's try queues
+                # behind the other writer (which then lets go after its chunk).
+                wait = RETRY_WAIT_S if self._retry_due else FIRST_WAIT_S
+                self._retry_due = False
                 t0 = time.perf_counter()
                 try:
                     await asyncio.to_thread(self.cache.write_bars, table, source="ib", wait=wait)
@@ -117,7 +123,10 @@ class CacheWriter:
                     self._keep(rows, e)
                 else:
                     self._kept = self._said = False
-                self.timings.append(((time.perf_counter() - t0) * 1e3, self._kept))
+                    if self._retry is not None:
+                        self._retry.cancel()
+                first = wait == FIRST_WAIT_S
+                self.timings.append(((time.perf_counter() - t0) * 1e3, self._kept, first))
                 del self.timings[:-4096]
                 self._tried.set()
             if not self._rows:
@@ -132,4 +141,8 @@ class CacheWriter:
             self._said = True
         if self._retry is not None:
             self._retry.cancel()
-        self._retry = asyncio.get_running_loop().call_later(RETRY_AFTER_S, self._dirty.set)
+        self._retry = asyncio.get_running_loop().call_later(RETRY_AFTER_S, self._due)
+
+    def _due(self) -> None:
+        self._retry_due = True
+        self._dirty.set()
