@@ -37,6 +37,7 @@ Run: .venv/bin/python bench/sync.py    (the last line printed is the JSON)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -103,10 +104,8 @@ async def console_while_sync(db: Path, cmd: list[str], env: dict[str, str]) -> d
         if not was_kept:
             lags.extend(time.perf_counter() - t for t in pending)
             pending = []
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(proc.wait(), CONSOLE_EVERY_S)
-        except TimeoutError:
-            pass
     err = (await proc.stderr.read()).decode() if proc.stderr else ""
     if proc.returncode != 0:
         raise SystemExit(f"sync beside the console failed ({proc.returncode}): {err.strip()}")

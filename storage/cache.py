@@ -43,7 +43,9 @@ from storage.writes import (
     value_counts,
 )
 
-__all__ = ["NULL_SYMBOL", "Cache", "CacheBusy", "Coverage", "SymbolCounts", "WriteResult", "bars_table"]
+__all__ = [
+    "NULL_SYMBOL", "Cache", "CacheBusy", "Coverage", "SymbolCounts", "WriteResult", "bars_table",
+]
 
 _MINUTE_US = 60_000_000
 #: DuckDB buffer pool cap: bounds memory whatever the cache size (DuckDB would take 80 % of RAM).
@@ -109,7 +111,7 @@ class Cache:
             if not row or not row[0]:
                 return False
             ver = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
-        return bool(ver) and int(ver[0]) == len(MIGRATIONS)
+        return ver is not None and int(ver[0]) == len(MIGRATIONS)
 
     # -- lifecycle -------------------------------------------------------------
     def close(self) -> None:
@@ -509,7 +511,8 @@ class Cache:
                         """
                     SELECT s.i AS si, (epoch_us(b.ts) // 60000000)::BIGINT AS m,
                            b.open, b.high, b.low, b.close, b.volume
-                    FROM bars b JOIN (SELECT unnest(?) AS symbol, generate_subscripts(?, 1) - 1 AS i) s
+                    FROM bars b JOIN (SELECT unnest(?) AS symbol,
+                                             generate_subscripts(?, 1) - 1 AS i) s
                       USING (symbol)
                     WHERE b.ts >= ? AND b.ts < ?
                     """,

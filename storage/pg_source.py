@@ -374,7 +374,8 @@ class PgSession:
         # Rendered as text and joined: composing thousands of literals object by
         # object costs psycopg most of a second.
         def array(values: list[Any], typ: str) -> str:
-            return "ARRAY[" + ",".join(sql.Literal(v).as_string(con) for v in values) + f"]::{typ}[]"
+            items = ",".join(sql.Literal(v).as_string(con) for v in values)
+            return f"ARRAY[{items}]::{typ}[]"
 
         arrays = ", ".join((
             array(syms, "text"),

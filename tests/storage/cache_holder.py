@@ -13,10 +13,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from storage import sharing  # noqa: E402
-from storage.cache import Cache, bars_table  # noqa: E402
+from storage import sharing
+from storage.cache import Cache, bars_table
 
 
 def bars(n: int, symbol: str = "HOLD") -> object:

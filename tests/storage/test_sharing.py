@@ -99,7 +99,7 @@ def test_readers_share_the_cache(db: Path) -> None:
     holder = _holder(db, "read")
     try:
         proc = _avwap("--db", str(db), "cache", "info", wait=0)
-        out, err = proc.communicate(timeout=120)
+        _out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         assert "waiting" not in err
     finally:

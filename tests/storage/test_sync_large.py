@@ -117,7 +117,7 @@ def test_an_incremental_read_of_many_symbols_is_index_scans_without_a_sort(
     src = source(pg_dsn, overlap_minutes=30)
     with Cache(tmp_path / "c.duckdb") as cache:
         run_sync(cache, src, Selection())
-        (stream, plan), = explain(cache, src, Selection())
+        (_stream, plan), = explain(cache, src, Selection())
         text = "\n".join(plan)
         # One index range scan per symbol (at most a sort of that symbol's few
         # rows); never the whole table, never a hash join of it, never a sort

@@ -98,7 +98,7 @@ async def test_console_sync_backtest_and_info_share_the_cache(
     minutes = await _minutes_while(sim, feed, next_batch, outputs.values())
     assert minutes >= 1  # the feed wrote while the others ran
     for name, p in procs.items():
-        out, err = await outputs[name]
+        _out, err = await outputs[name]
         assert p.returncode == 0, f"{name}: {err.decode()}"
         assert b"Traceback" not in err
     await feed.flush()

@@ -6,8 +6,8 @@ tabs: *Run* — the live precheck, Start/Cancel, and the run as it happens;
 from here. Long work runs through the app's runtime: each precheck and each
 training is a child process (``avwap precheck --json``, ``avwap train
 --progress-json``, the same code as the CLI) on the console's own cache (shared
-by every process, ``storage.sharing``), so a crash or a heavy epoch never freezes the console, whose live panes keep
-updating meanwhile.
+by every process, ``storage.sharing``), so a crash or a heavy epoch never
+freezes the console, whose live panes keep updating meanwhile.
 """
 
 from __future__ import annotations
