@@ -20,9 +20,9 @@ Starts its own throwaway PostgreSQL (like the tests), seeds 650 symbols ×
   ``noop_incremental_cli_s``: the same as a subprocess, start-up included;
 * ``console_write_p99_ms`` (issue 27): the console's per-minute write while a
   first sync of the same 5 M rows runs into the same cache file as another
-  process. This process plays the console: the IB feed's own writer
-  (``storage.feeds.ib_writer.CacheWriter``) gets a minute of 500 symbols every
-  ``CONSOLE_EVERY_S`` (a minute compressed: enough samples during one sync);
+  process. This process plays the console: a minute of 500 symbols every
+  ``CONSOLE_EVERY_S`` (a minute compressed: enough samples during one sync),
+  written with the IB feed writer's policy and waits (``storage.feeds.ib_writer``);
   the figure is the p99 of a fresh minute's write (committed, or kept for later
   when the sync holds the file: it never waits longer than
   ``FIRST_WAIT_S``), with ``console_kept_minutes`` (kept at first),
@@ -67,60 +67,70 @@ CONSOLE_EVERY_S = 0.25
 
 
 async def console_while_sync(db: Path, cmd: list[str], env: dict[str, str]) -> dict[str, float]:
-    """The console's minute writes while ``cmd`` (a sync into ``db``) runs (module doc)."""
+    """The console's minute writes while ``cmd`` (a sync into ``db``) runs (module doc).
+
+    The IB writer's policy, timed per attempt: a fresh minute (with any kept
+    rows before it) tries for ``FIRST_WAIT_S`` and is kept when the sync holds
+    the file; every ``RETRY_AFTER_S`` with rows kept, a retry queues for up to
+    ``RETRY_WAIT_S`` (the sync lets go after its chunk). Writes run on a thread,
+    as the writer's do (``asyncio.to_thread``).
+    """
     import numpy as np
 
-    from storage.feeds.ib_writer import CacheWriter
+    from storage.cache import CacheBusy, bars_table
+    from storage.feeds.ib_writer import FIRST_WAIT_S, RETRY_AFTER_S, RETRY_WAIT_S
 
-    errors: list[str] = []
     cache = Cache(db)  # created first: the sync and the console share one file
-    writer = CacheWriter(cache, errors.append)
-    writer.start()
     proc = await asyncio.create_subprocess_exec(
         *cmd, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-    syms = [f"LIVE{i:03d}" for i in range(CONSOLE_SYMBOLS)]
-    minute = int(np.datetime64("2030-01-02T14:30", "m").astype(np.int64))
+    syms = np.array([f"LIVE{i:03d}" for i in range(CONSOLE_SYMBOLS)], dtype=object)
+    t0 = np.datetime64("2030-01-02T14:30", "m")
     firsts: list[float] = []
-    kept = 0
-    pending: list[float] = []  # hand-over times of minutes not yet in the cache
+    kept_minutes = 0
+    pending: list[tuple[int, float]] = []  # (minute, handed-over time) not yet in the cache
     lags: list[float] = []
+    last_retry = time.perf_counter()
     n = 0
+
+    async def attempt(wait: float) -> tuple[float, bool]:
+        ts = np.concatenate([np.full(len(syms), t0 + m) for m, _ in pending])
+        sym = np.tile(syms, len(pending))
+        p = np.full(len(ts), 100.0)
+        table = bars_table(sym, ts, p, p + 1, p - 1, p, np.full(len(ts), 1000.0))
+        start = time.perf_counter()
+        try:
+            await asyncio.to_thread(cache.write_bars, table, source="ib", wait=wait)
+        except CacheBusy:
+            return (time.perf_counter() - start) * 1e3, True
+        done = time.perf_counter()
+        lags.extend(done - t for _, t in pending)
+        pending.clear()
+        return (done - start) * 1e3, False
+
     while proc.returncode is None:
-        rows = [(s, minute + n, 100.0, 101.0, 99.0, 100.5, 1000.0) for s in syms]
+        pending.append((n, time.perf_counter()))
         n += 1
-        attempt = asyncio.ensure_future(writer.next_attempt())
-        pending.append(time.perf_counter())
-        writer.add(rows, now=True)
-        ms, was_kept, first = await attempt
-        while not first:  # a retry of kept rows went first: the fresh minute is next
-            if not was_kept:
-                lags.extend(time.perf_counter() - t for t in pending)
-                pending = []
-            attempt = asyncio.ensure_future(writer.next_attempt())
-            writer.kick()
-            ms, was_kept, first = await attempt
+        ms, kept = await attempt(FIRST_WAIT_S)
         firsts.append(ms)
-        kept += was_kept
-        if not was_kept:
-            lags.extend(time.perf_counter() - t for t in pending)
-            pending = []
+        kept_minutes += kept
+        if pending and time.perf_counter() - last_retry >= RETRY_AFTER_S:
+            last_retry = time.perf_counter()
+            await attempt(RETRY_WAIT_S)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(proc.wait(), CONSOLE_EVERY_S)
     err = (await proc.stderr.read()).decode() if proc.stderr else ""
     if proc.returncode != 0:
         raise SystemExit(f"sync beside the console failed ({proc.returncode}): {err.strip()}")
-    await writer.flush()
-    lags.extend(time.perf_counter() - t for t in pending)
-    await writer.close()
-    landed = cache.read_bars(syms).num_rows
+    while pending:
+        await attempt(RETRY_WAIT_S)
+    landed = cache.read_bars(list(syms)).num_rows
     cache.close()
-    assert landed == n * CONSOLE_SYMBOLS and not errors, (landed, n, errors)
-    firsts.sort()
+    assert landed == n * CONSOLE_SYMBOLS, (landed, n)
     return {
         "console_write_p99_ms": round(float(np.percentile(firsts, 99)), 1),
         "console_write_p50_ms": round(float(np.percentile(firsts, 50)), 1),
         "console_minutes": n,
-        "console_kept_minutes": kept,
+        "console_kept_minutes": kept_minutes,
         "console_lag_max_s": round(max(lags), 2),
     }
 
