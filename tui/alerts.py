@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.snapshot import Snapshot
+from storage import atomic
 from storage.types import SEGMENT_KINDS
 
 #: Band choices, from the lowest to the highest; ``level`` is the AVWAP itself.
@@ -163,9 +163,7 @@ class AlertBook:
                  for r in self._rules.values()]
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps({"rules": rules}, indent=1) + "\n", encoding="utf-8")
-            os.replace(tmp, self.path)
+            atomic.write_json(self.path, {"rules": rules})
         except OSError as e:
             self.load_error = f"{self.path}: alerts not saved ({e.strerror or e})"
 
