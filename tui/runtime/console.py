@@ -303,7 +303,7 @@ class ConsoleSession(Job):
         try:
             tl, present, missing = await ex.run(ctl.resolve_list, name)
         except AvwapError as e:
-            self._failed(str(e))
+            await self._fail(str(e))
             return
         if rebuild:
             await self._rebuild(tl, present, missing)
@@ -333,7 +333,7 @@ class ConsoleSession(Job):
         except WarmUpCancelled:
             return False
         except AvwapError as e:
-            self._failed(str(e))
+            await self._fail(str(e))
             return False
         return True
 
@@ -357,7 +357,7 @@ class ConsoleSession(Job):
         except WarmUpCancelled:
             return
         except AvwapError as e:
-            self._failed(str(e))
+            await self._fail(str(e))
             return
         self.runtime.gc.settle()
         self.guests, self._finished = (), False
@@ -390,8 +390,8 @@ class ConsoleSession(Job):
         if symbol not in ctl.symbols:
             feed = ctl.source.companion((symbol,))
             if feed is None:
-                self._failed(f"{symbol} is not in the list {tl.name!r}: add it to the list "
-                             "to stream it live")
+                await self._fail(f"{symbol} is not in the list {tl.name!r}: add it to the "
+                                 "list to stream it live")
                 return
             if not await self._grow(feed, tl.name, len(ctl.view) + 1):
                 return
@@ -421,11 +421,24 @@ class ConsoleSession(Job):
         if note:
             self.post(FeedNotice("warning", note, "data_quality"))
 
-    def _failed(self, error: str) -> None:
-        self.post(SessionFailed(error))
+    async def _fail(self, error: str) -> None:
+        """Say why a switch failed (and keep the previous list running)."""
+        no_data = self.controller.engine is None and await asyncio.to_thread(self._cache_is_empty)
+        self.post(SessionFailed(error, no_data))
         if self.controller.feed is not None and self.live and not self._finished and (
                 self._feed is None or self._feed.done()):
             self._start_feed()  # keep the previous list running
+
+    def _cache_is_empty(self) -> bool:
+        """True when the cache has no bar at all (a worker thread: DuckDB, no MLX; asked
+        only while nothing is loaded, so the cache is not in use on the MLX thread)."""
+        ctl = self.controller
+        if ctl.source.fills_cache:
+            return False  # a live feed fills it itself
+        try:
+            return ctl.cache.bar_count() == 0
+        except Exception:
+            return False
 
     async def _stop_feed(self) -> None:
         task, self._feed = self._feed, None
