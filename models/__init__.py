@@ -1,1 +1,2 @@
-"""Regime-aware indicator selection (MLX transformer, training, checkpoints): a later issue."""
+"""Regime-aware indicator selection: the MLX selector model, its data set, training,
+evaluation, checkpoints and registry, and the live selector the console runs."""
