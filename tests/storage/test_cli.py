@@ -151,3 +151,18 @@ def test_the_indicator_reference_lists_every_registry_output():
     listed = {line.split("`")[1] for line in doc.splitlines() if line.startswith("| `")}
     names = {r[0] for r in rows()}
     assert listed == names and f"\n{len(names)} outputs.\n" in doc
+
+
+# ── issue 28: a typo in the list the console opens with is one line ──
+
+
+def test_unknown_opening_list_is_named_with_the_lists_that_exist(tmp_path, capsys):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('tickers = "curatd"\n')
+    db = str(tmp_path / "x.duckdb")
+    err = _one_error_line(capsys, main(["--config", str(cfg), "--db", db, "tui"]),
+                          "'curatd'", "tickers", "curated", "all")
+    assert str(cfg) in err
+    err = _one_error_line(capsys, main(["--config", str(cfg), "--db", db, "tui",
+                                        "--list", "nope"]), "--list = 'nope'", "curated")
+    assert not (tmp_path / "x.duckdb").exists()  # refused before the cache was opened
