@@ -166,3 +166,28 @@ def test_unknown_opening_list_is_named_with_the_lists_that_exist(tmp_path, capsy
     err = _one_error_line(capsys, main(["--config", str(cfg), "--db", db, "tui",
                                         "--list", "nope"]), "--list = 'nope'", "curated")
     assert not (tmp_path / "x.duckdb").exists()  # refused before the cache was opened
+
+
+def test_an_absent_default_cache_points_at_the_demo_cache(tmp_path, capsys, monkeypatch):
+    """`make demo` writes data/demo.duckdb; a bare `avwap backtests` reads the default
+    cache. With no default cache yet, both kinds of command say where the demo's is."""
+    import tui.commands.common as common
+
+    default = tmp_path / "data-home" / "cache.duckdb"
+    demo_db = tmp_path / "checkout" / "data" / "demo.duckdb"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("")
+    monkeypatch.setattr(common, "default_db_path", lambda: default)
+    monkeypatch.setattr(common, "make_demo_db", lambda: demo_db)
+    monkeypatch.setattr("storage.config.default_db_path", lambda: default)
+    assert common.demo_cache_hint(default) == ""  # no demo cache: nothing to point at
+    demo_db.parent.mkdir(parents=True)
+    with Cache(demo_db) as c:
+        c.checkpoint()
+    err = _one_error_line(capsys, main(["--config", str(cfg), "cache", "info"]),
+                          "no such cache file", f"--db {demo_db}")
+    assert str(default) in err
+    default.parent.mkdir(parents=True)
+    assert main(["--config", str(cfg), "backtests"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("avwap: hint: ") and f"--db {demo_db}" in err

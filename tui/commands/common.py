@@ -13,10 +13,12 @@ dir, whose folder is created on first use.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from storage.config import Config, default_db_path, load_config
 from storage.errors import CacheError
+from storage.tickers import builtin_dir
 
 __all__ = ["config_of", "db_of", "plural", "read_db_of"]
 
@@ -27,6 +29,14 @@ def config_of(args: argparse.Namespace) -> Config:
 
 def db_of(args: argparse.Namespace, cfg: Config | None = None) -> Path:
     """The cache path for a command that may write it (its directory must exist)."""
+    path = _path_of(args, cfg)
+    hint = demo_cache_hint(path)
+    if hint:
+        print(f"avwap: hint: {hint}", file=sys.stderr)
+    return path
+
+
+def _path_of(args: argparse.Namespace, cfg: Config | None) -> Path:
     cfg = cfg or config_of(args)  # always read: a broken config is named even with --db
     db = getattr(args, "db", None)
     path = Path(db).expanduser() if db else cfg.db
@@ -35,15 +45,35 @@ def db_of(args: argparse.Namespace, cfg: Config | None = None) -> Path:
     return path
 
 
+def make_demo_db() -> Path:
+    """Where `make demo` keeps its cache: ``data/demo.duckdb`` in the checkout."""
+    return builtin_dir().parent / "data" / "demo.duckdb"
+
+
+def demo_cache_hint(path: Path) -> str:
+    """A hint when ``path`` is the default cache, it has no file yet, and `make demo`'s has.
+
+    Why: `make demo` writes ``data/demo.duckdb`` in the checkout while a bare
+    `avwap backtests` reads the default cache under the user's data dir; without
+    a word the second looked empty ("no runs") right after the demo saved some.
+    """
+    demo = make_demo_db()
+    if path != default_db_path() or path.exists() or not demo.is_file():
+        return ""
+    return (f"the default cache {path} does not exist yet; `make demo` keeps its bars in "
+            f"{demo}: add --db {demo} (or set `db` in the config)")
+
+
 def read_db_of(args: argparse.Namespace, cfg: Config | None = None) -> Path:
     """The cache path for a command that only reads: the file must exist."""
-    path = db_of(args, cfg)
+    path = _path_of(args, cfg)
     if path.is_dir():
         raise CacheError(f"{path}: is a directory, not a cache file")
     if not path.exists():
+        hint = demo_cache_hint(path)
         raise CacheError(
             f"{path}: no such cache file (create one with `avwap demo-data`, "
-            "`avwap import-csv` or `avwap sync`)"
+            "`avwap import-csv` or `avwap sync`)" + (f"; {hint}" if hint else "")
         )
     return path
 
