@@ -15,13 +15,12 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from storage.cache import Cache
 from storage.errors import AvwapError, CacheError
-from tui.commands.common import db_of
+from tui.commands.common import cli_console, db_of
 from tui.commands.demo_cmd import symbols_from
 
 if TYPE_CHECKING:  # the models (and MLX) load only when a command runs
@@ -189,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_tables(args: argparse.Namespace, spec: DataSpec) -> int:
     from models.dataset import build, present_symbols, window_of
 
-    console = Console()
+    console = cli_console()
     with open_cache(args) as cache:
         sessions = window_of(cache, spec)
         present, missing = present_symbols(cache, spec, sessions)
