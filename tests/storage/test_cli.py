@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from storage.cache import Cache
 from tui.cli import main
 
@@ -221,3 +223,15 @@ def test_cli_tables_never_cut_a_value(capsys):
     body = [ln.split("│") for ln in text.splitlines() if ln.startswith("│")]
     folded = "".join(cells[4].strip() for cells in body)  # the evaluation column, line by line
     assert folded.replace(" ", "") == ("no edge over the fixed set " * 3).replace(" ", "")
+
+
+def test_train_checks_its_counts_before_the_cache(tmp_path, capsys):
+    """`train --days 0` names the bad count, not the cache it never got to open."""
+    missing = str(tmp_path / "none.duckdb")
+    for argv in (["train", "--days", "0"], ["precheck", "--lookback", "-5"],
+                 ["train", "--epochs", "x"], ["train", "--top-k", "0"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["--db", missing, *argv])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument {argv[1]}: must be a whole number" in err and "cache" not in err

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from storage.config import Config, default_db_path, load_config
 from storage.errors import CacheError
 from storage.tickers import builtin_dir
 
-__all__ = ["cli_console", "config_of", "db_of", "plural", "read_db_of"]
+__all__ = ["cli_console", "config_of", "count", "db_of", "plural", "read_db_of"]
 
 
 def config_of(args: argparse.Namespace) -> Config:
@@ -115,3 +116,23 @@ def cli_console(*, stderr: bool = False, **kw: Any) -> CliConsole:
     """The console every command prints its results on (see ``CliConsole``)."""
     probe = Console(stderr=stderr)
     return CliConsole(stderr=stderr, width=None if probe.is_terminal else PIPE_WIDTH, **kw)
+
+
+def count(minimum: int = 1) -> Callable[[str], int]:
+    """An argparse type for a whole number of at least ``minimum``.
+
+    Why: a count checked only when the data is read reported the wrong problem
+    (`train --days 0` said the cache was missing); argparse names the flag first.
+    """
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            n = minimum - 1
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number ≥ {minimum}, got {text!r}")
+        return n
+
+    parse.__name__ = f"count ≥ {minimum}"
+    return parse
