@@ -264,10 +264,16 @@ class IncrementalEngine:
             c = compacted(batch_inputs(tail))
             m = c.pos[:, -1] + 1
             before = mx.maximum(m - 1, 0)
+            tails: dict[int, tuple[Compact, mx.array]] = {}
             tree: Tree = {}
             for ind in self._seq:
                 assert ind.seq.state is not None, f"{ind.key} has no state from the batch"
-                tree[ind.key] = ind.seq.state(c, before)
+                # its own declared bars (rounded up, so indicators share tails): the
+                # batch costs the bars it reads, not the longest history's
+                w = -(-max(self._needs[ind.key][0], self._steady_bars) // 128) * 128
+                if w not in tails:
+                    tails[w] = _bars_tail(c, before, w)
+                tree[ind.key] = ind.seq.state(*tails[w])
                 mx.eval(tree[ind.key])
                 done += 1
                 yield done / inds
@@ -428,3 +434,18 @@ def _last_bars(c: Compact, m: mx.array) -> StepInputs:
          ("open", "high", "low", "close", "volume", "open_t", "high_t", "low_t", "close_t")}
     return StepInputs(valid=m > 0, segments={}, minute_of_session=zero, session_minutes=zero,
                       ts_minutes=zero, **g)
+
+
+def _bars_tail(c: Compact, m: mx.array, w: int) -> tuple[Compact, mx.array]:
+    """Each symbol's last ``w`` of its first ``m`` compacted bars, and how many
+    it has (``min(m, w)``): a state read off them is the state stepping would
+    reach from the first of them, which the declared history makes the batch's.
+    """
+    t = c.shape[1]
+    if w >= t:
+        return c, m
+    start = mx.maximum(m - w, 0)
+    idx = mx.clip(start[:, None] + mx.arange(w, dtype=mx.int32)[None, :], 0, t - 1)
+    g = {f: mx.take_along_axis(getattr(c, f), idx, axis=1) for f in
+         ("open", "high", "low", "close", "volume", "open_t", "high_t", "low_t", "close_t")}
+    return Compact(pos=mx.zeros((c.shape[0], w), mx.int32), **g), m - start

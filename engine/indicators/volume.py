@@ -59,25 +59,28 @@ def _obv_ad() -> Indicator:
     def warm(panel: Panel) -> State:
         """The exact state after the whole ``panel`` (running sums: every bar counts).
 
-        In NumPy on the minute grid, summed in float64: a few passes over
-        ``[S, T]``, not a compaction of the whole history.
+        In NumPy on each symbol's real bars in a row (one boolean gather, no
+        compaction of the whole history), summed in float64; closes compare as
+        ticks, so a tie is a tie.
         """
-        valid = panel.valid
-        h, lo, c = (to_ticks(x, valid).astype(np.int64) for x in (panel.high, panel.low,
-                                                                    panel.close))
-        v = np.where(valid, panel.volume, 0.0)
-        t = valid.shape[1]
-        seen = np.maximum.accumulate(np.where(valid, np.arange(t), -1), axis=1)
-        prev = np.concatenate([np.full((len(valid), 1), -1), seen[:, :-1]], axis=1)
-        pc = np.take_along_axis(c, np.maximum(prev, 0), axis=1)
-        sv = np.where(prev < 0, v, np.sign(c - pc) * v)
+        s = len(panel.valid)
+        rows, cols = np.nonzero(panel.valid)
+        if not len(rows):
+            return init(s)
+        c = to_ticks(panel.close[rows, cols], np.ones(len(rows), bool))
+        v = panel.volume[rows, cols].astype(np.float64)
+        first = np.r_[True, rows[1:] != rows[:-1]]
+        sv = np.where(first, v, np.sign(np.diff(c, prepend=c[:1])) * v)
+        h, lo, cl = (x[rows, cols].astype(np.float64) for x in (panel.high, panel.low,
+                                                                 panel.close))
         rng = h - lo
-        clv = np.where(rng > 0, ((c - lo) - (h - c)) * v / np.where(rng > 0, rng, 1), 0.0)
-        last = seen[:, -1] if t else np.full(len(valid), -1)
-        close = np.take_along_axis(c, np.maximum(last, 0)[:, None], axis=1)[:, 0] if t else last
-        return {"obv": mx.array(np.where(valid, sv, 0.0).sum(axis=1).astype(np.float32)),
-                "ad": mx.array(np.where(valid, clv, 0.0).sum(axis=1).astype(np.float32)),
-                "prev": mx.array(np.where(last >= 0, close, 0).astype(np.int32))}
+        clv = np.where(rng > 0, ((cl - lo) - (h - cl)) * v / np.where(rng > 0, rng, 1.0), 0.0)
+        end = np.r_[np.flatnonzero(first)[1:] - 1, len(rows) - 1]
+        prev = np.zeros(s, np.int32)
+        prev[rows[end]] = c[end]
+        return {"obv": mx.array(np.bincount(rows, sv, s).astype(np.float32)),
+                "ad": mx.array(np.bincount(rows, clv, s).astype(np.float32)),
+                "prev": mx.array(prev)}
 
     return seq_indicator("obv_ad", FAMILY, ("obv", "ad"), {}, 0, batch, init, step,
                   description="On-balance volume and the Chaikin accumulation/distribution line",
