@@ -254,8 +254,11 @@ def _warm_state(panel: Panel) -> State:
     treg, tmos = reg[:, today], mos[today]
     first = np.where(treg.any(axis=1), np.argmax(treg, axis=1), -1)
     inreg = (tmos >= 0) & (tmos < SLOTS)
-    cv = np.where(treg & inreg[None, :], panel.volume[:, today], 0.0).sum(axis=1,
-                                                                          dtype=np.float32)
+    tv = np.where(treg & inreg[None, :], panel.volume[:, today], 0.0).astype(np.float32)
+    units = np.floor(tv / np.float32(VOLUME_UNIT))  # as the step sums them (``split_volume``)
+    cvu = units.sum(axis=1, dtype=np.float64).astype(np.float32)
+    cvr = (tv - units * np.float32(VOLUME_UNIT)).sum(axis=1, dtype=np.float64).astype(np.float32)
+    cv = cvu * np.float32(VOLUME_UNIT) + cvr
     last_any = np.where(panel.valid.any(axis=1),
                         t - 1 - np.argmax(panel.valid[:, ::-1], axis=1), -1)
     st.update({
@@ -267,7 +270,7 @@ def _warm_state(panel: Panel) -> State:
         "ph": mx.array(pick(day_hi).astype(np.float32)),
         "pl": mx.array(pick(day_lo).astype(np.float32)),
         "pc": mx.array(pick(day_close).astype(np.float32)),
-        "cv": mx.array(cv),
+        "cvu": mx.array(cvu), "cvr": mx.array(cvr),
         "lc": mx.array(np.where(last_any >= 0, panel.close[np.arange(s), np.maximum(
             last_any, 0)], NAN).astype(np.float32)),
     })

@@ -71,8 +71,9 @@ def _obv_ad() -> Indicator:
         v = panel.volume[rows, cols].astype(np.float64)
         first = np.r_[True, rows[1:] != rows[:-1]]
         sv = np.where(first, v, np.sign(np.diff(c, prepend=c[:1])) * v)
-        h, lo, cl = (x[rows, cols].astype(np.float64) for x in (panel.high, panel.low,
-                                                                 panel.close))
+        ok = np.ones(len(rows), bool)
+        h, lo = (to_ticks(x[rows, cols], ok).astype(np.float64) for x in (panel.high, panel.low))
+        cl = c.astype(np.float64)  # ticks, as the batch takes the close's place in the range
         rng = h - lo
         clv = np.where(rng > 0, ((cl - lo) - (h - cl)) * v / np.where(rng > 0, rng, 1.0), 0.0)
         end = np.r_[np.flatnonzero(first)[1:] - 1, len(rows) - 1]
