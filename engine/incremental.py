@@ -347,7 +347,10 @@ class IncrementalEngine:
         out = {f"s/{k}/{n}": np.array(a) for k, d in self._state.items() for n, a in d.items()}
         for i, (_, hs) in enumerate(self._hosts):
             for n, v in hs.items():
-                out[f"h/{i}/{n}"] = np.asarray(-1 if v is None else v)
+                if isinstance(v, tuple):  # read-only arrays of one shape, stacked
+                    out[f"h/{i}/{n}"] = np.stack(v) if v else np.zeros((0,), np.float32)
+                else:
+                    out[f"h/{i}/{n}"] = np.asarray(-1 if v is None else v)
         if self._last_ts is not None:
             out["last_ts"] = np.asarray(self._last_ts.astype("datetime64[m]").astype(np.int64))
         return out
@@ -365,10 +368,15 @@ class IncrementalEngine:
             new: dict[str, object] = {}
             for n, v in hs.items():
                 arr = flat[f"h/{i}/{n}"]
-                if isinstance(v, np.ndarray):
+                if isinstance(v, tuple):
+                    if len(arr) and arr.shape[1] != len(self.symbols):
+                        raise ValueError("the saved state is of other symbols")
+                    new[n] = tuple(_read_only(np.array(a, np.float32)) for a in arr)
+                elif isinstance(v, np.ndarray):
                     if arr.shape != v.shape:
                         raise ValueError("the saved state is of other symbols")
-                    new[n] = arr.astype(v.dtype)
+                    a = arr.astype(v.dtype)
+                    new[n] = a if v.flags.writeable else _read_only(a)
                 else:
                     x = int(arr)
                     new[n] = None if (n == "day" and x == -1) else x  # -1: no day yet
@@ -404,7 +412,10 @@ class EngineCheckpoint:
 
 
 def _copy_host(hs: dict[str, object]) -> dict[str, object]:
-    return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in hs.items()}
+    """A host state a checkpoint can keep: writable arrays copied; read-only ones
+    (a history's finished days, replaced and never written) and tuples of them shared."""
+    return {k: v.copy() if isinstance(v, np.ndarray) and v.flags.writeable else v
+            for k, v in hs.items()}
 
 
 def _day_with_bars_left(valid: np.ndarray, starts: np.ndarray, bars: int) -> int:
@@ -449,3 +460,8 @@ def _bars_tail(c: Compact, m: mx.array, w: int) -> tuple[Compact, mx.array]:
     g = {f: mx.take_along_axis(getattr(c, f), idx, axis=1) for f in
          ("open", "high", "low", "close", "volume", "open_t", "high_t", "low_t", "close_t")}
     return Compact(pos=mx.zeros((c.shape[0], w), mx.int32), **g), m - start
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a

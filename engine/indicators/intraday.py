@@ -147,49 +147,63 @@ def split_volume(v: mx.array) -> tuple[mx.array, mx.array]:
 class RvolHistory:
     """Regular-session volume of the last ``RVOL_DAYS`` days, kept in NumPy.
 
-    A ring of ``RVOL_DAYS + 1`` day rows of ``SLOTS`` minutes (today's row
-    included): the step reads one ``[S, days]`` column and writes one cell per
-    symbol, instead of copying ``[S, days * SLOTS]`` through the compiled graph.
-    A day starts when the ``day`` segment changes (with or without bars), as in
-    the batch form; the finished day's row then becomes its cumulative volume by
-    minute, which ``read`` averages. Reads and writes are idempotent for a
-    revised minute.
+    ``days``: the finished days' cumulative volume by minute (``[S, SLOTS]``
+    each, newest last, at most ``RVOL_DAYS``) and ``mean``, their average by
+    minute; ``today``: today's volume by minute so far. The step reads one
+    ``mean`` column and writes one ``today`` cell per symbol, instead of copying
+    ``[S, days * SLOTS]`` through the compiled graph. A day starts when the
+    ``day`` segment changes (with or without bars), as in the batch form.
+    Reads and writes are idempotent for a revised minute.
+
+    Why finished days are immutable arrays (read-only, replaced, never written):
+    an engine checkpoint (``IncrementalEngine.checkpoint``, one per replayed
+    session) shares them and copies only ``today`` (1 MB for 650 symbols),
+    where it copied the whole ``[S, 11, SLOTS]`` ring (11 MB).
     """
 
     ROWS = RVOL_DAYS + 1
 
     def init(self, s: int) -> dict[str, object]:
-        return {"hist": np.zeros((s, self.ROWS, SLOTS), np.float32), "day": None, "ndays": 0}
+        return {"days": (), "mean": _frozen(np.zeros((s, SLOTS), np.float32)),
+                "today": np.zeros((s, SLOTS), np.float32), "day": None, "ndays": 0}
 
     def _roll(self, hs: dict, batch: BarBatch) -> int:  # type: ignore[type-arg]
         day = int(batch.segments["day"])
         if day != hs["day"]:
             if hs["ndays"] > 0:
-                r = hs["ndays"] % self.ROWS
-                hs["hist"][:, r, :] = np.cumsum(hs["hist"][:, r, :], axis=1, dtype=np.float32)
+                done = _frozen(np.cumsum(hs["today"], axis=1, dtype=np.float32))
+                self._set_days(hs, (*hs["days"], done)[-RVOL_DAYS:])
             hs["day"], hs["ndays"] = day, hs["ndays"] + 1
-            hs["hist"][:, hs["ndays"] % self.ROWS, :] = 0.0
+            hs["today"] = np.zeros_like(hs["today"])
         return hs["ndays"]
+
+    @staticmethod
+    def _set_days(hs: dict, days: tuple[np.ndarray, ...]) -> None:  # type: ignore[type-arg]
+        hs["days"] = days
+        if days:
+            total = days[-1].copy()
+            for d in days[-2::-1]:  # newest first, as the ring summed them
+                total += d
+            hs["mean"] = _frozen(total / np.float32(len(days)))
 
     def read(self, hs: dict, batch: BarBatch) -> dict[str, np.ndarray]:  # type: ignore[type-arg]
         ndays, mos = self._roll(hs, batch), int(batch.minute_of_session)
         prior = min(ndays - 1, RVOL_DAYS)
         if prior <= 0 or not 0 <= mos < SLOTS:
             return {"rvol_base": np.zeros(len(batch.valid), np.float32)}
-        rows = [(ndays - j) % self.ROWS for j in range(1, prior + 1)]
-        mean = hs["hist"][:, rows, mos].sum(axis=1, dtype=np.float32) / np.float32(prior)
-        return {"rvol_base": mean}
+        return {"rvol_base": hs["mean"][:, mos]}
 
     def from_panel(self, panel: Panel) -> dict[str, object]:
         """The history after replaying ``panel`` minute by minute, in closed form:
-        the last ``ROWS - 1`` finished days' cumulative volume by minute and
-        today's volumes so far, in the rows replaying would have used."""
+        the last ``RVOL_DAYS`` finished days' cumulative volume by minute and
+        today's volumes so far."""
         s, t = panel.shape
         hs = self.init(s)
         if t == 0:
             return hs
         starts = day_starts(panel)
         nd = len(starts)
+        days = []
         for k in range(max(0, nd - self.ROWS), nd):
             a, b = int(starts[k]), int(starts[k + 1]) if k + 1 < nd else t
             mos = panel.minute_of_session[a:b]
@@ -198,8 +212,10 @@ class RvolHistory:
             row = np.zeros((s, SLOTS), np.float32)
             row[:, mos[inreg]] = np.where(reg, panel.volume[:, a:b], 0.0)[:, inreg]
             if k < nd - 1:  # a finished day: cumulative by minute, as ``_roll`` leaves it
-                row = np.cumsum(row, axis=1, dtype=np.float32)
-            hs["hist"][:, (k + 1) % self.ROWS, :] = row
+                days.append(_frozen(np.cumsum(row, axis=1, dtype=np.float32)))
+            else:
+                hs["today"] = row
+        self._set_days(hs, tuple(days[-RVOL_DAYS:]))
         hs["day"], hs["ndays"] = int(panel.segments["day"][-1]), nd
         return hs
 
@@ -207,7 +223,13 @@ class RvolHistory:
         ndays, mos = self._roll(hs, batch), int(batch.minute_of_session)
         if 0 <= mos < SLOTS:
             reg = np.asarray(batch.valid, bool) & (mos < int(batch.session_minutes))
-            hs["hist"][:, ndays % self.ROWS, mos] = np.where(reg, batch.volume, 0.0)
+            hs["today"][:, mos] = np.where(reg, batch.volume, 0.0)
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """``a`` made read-only: shared by engine checkpoints, so never written in place."""
+    a.flags.writeable = False
+    return a
 
 
 def _init(s: int) -> State:
@@ -287,10 +309,7 @@ def _warm_state(panel: Panel) -> State:
     lr_mos = np.where(lr >= 0, mos[np.maximum(lr, 0)], -1)
     ok = (lr >= 0) & (lr_mos >= 0) & (lr_mos < SLOTS)
     if prior > 0 and ok.any():
-        hist = hs["hist"]
-        rws = [(nd - j) % RvolHistory.ROWS for j in range(1, prior + 1)]
-        mean = hist[:, rws, :].sum(axis=1, dtype=np.float32)[  # type: ignore[index]
-            np.arange(s), np.clip(lr_mos, 0, SLOTS - 1)] / np.float32(prior)
+        mean = hs["mean"][np.arange(s), np.clip(lr_mos, 0, SLOTS - 1)]  # type: ignore[index]
         good = ok & (mean > 0)
         rv = np.where(good, cv / np.where(good, mean, 1.0), NAN).astype(np.float32)
     st["rv"] = mx.array(rv)
