@@ -476,8 +476,9 @@ def _samples(panel: Panel, ready: np.ndarray, close: np.ndarray, readings: dict[
         big[:, None]
     reg = raw[si, tt, names.index("regime")] if "regime" in names else np.full(len(si), np.nan)
     regime = np.where(np.isfinite(reg), reg, -1).astype(np.int8)
-    return {"sym": si.astype(np.int32), "t": tt.astype(np.int32), "labels": labels, "active": active,
-            "regime": regime, "ret": ret.astype(np.float32), "date": session_date[tt]}
+    return {"sym": si.astype(np.int32), "t": tt.astype(np.int32), "labels": labels,
+            "active": active, "regime": regime, "ret": ret.astype(np.float32),
+            "date": session_date[tt]}
 
 
 def _check_finite(a: np.ndarray, panel: Panel, names: Sequence[str], what: str,

@@ -20,8 +20,19 @@ import numpy as np
 from engine.registry import REGISTRY
 from models import baselines as bl
 from models.dataset import Dataset, standardize
-from models.evaluate import (BASE, FIXED, LOGISTIC, MODEL, PRIOR, RANDOM_NZ, concentration,
-                             precision_at_k, prior_ranking, top_k, turnover)
+from models.evaluate import (
+    BASE,
+    FIXED,
+    LOGISTIC,
+    MODEL,
+    PRIOR,
+    RANDOM_NZ,
+    concentration,
+    precision_at_k,
+    prior_ranking,
+    top_k,
+    turnover,
+)
 
 BASELINES = "baselines.npz"
 SCORES = "scores.npz"
@@ -62,11 +73,13 @@ class Scores:
     entropy: float = float("nan")
 
     def save(self, path: Path) -> None:
-        arrays = {f"ps:{k}": v for k, v in self.per_sample.items()}
-        arrays.update({f"to:{k}": np.float64(v) for k, v in self.turnover.items()})
+        arrays: dict[str, np.ndarray] = {f"ps:{k}": v for k, v in self.per_sample.items()}
+        arrays.update({f"to:{k}": np.array(v) for k, v in self.turnover.items()})
+        arrays.update(days=self.days.astype("datetime64[D]").astype(np.int64),
+                      regime=self.regime, sparsity=np.array(self.sparsity),
+                      entropy=np.array(self.entropy))
         with open(path, "wb") as f:
-            np.savez(f, days=self.days.astype("datetime64[D]").astype(np.int64),
-                     regime=self.regime, sparsity=self.sparsity, entropy=self.entropy, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, path: Path) -> Scores:

@@ -40,9 +40,9 @@ from models import checkpoint as ck
 from models.dataset import Dataset
 from models.errors import ModelError
 from models.evaluate import epoch_metrics
+from models.model import ModelArgs, SelectorModel, loss_fn, make_optimizer, make_train_step
 from models.scoring import BASELINES, SCORES, Scores, fit_baselines, score
 from models.walkforward import EVALUATION, assemble
-from models.model import ModelArgs, SelectorModel, loss_fn, make_optimizer, make_train_step
 
 Emit = Callable[[dict[str, Any]], None]
 VAL_EVAL_MAX = 20_000  # held-out samples scored per epoch (all of them at the end)
@@ -286,8 +286,9 @@ def train(ds: Dataset, cfg: TrainConfig, models_dir: Path, emit: Emit, *,
             evaluation["checkpoint"] = ck.resolve(model_dir).name
             ck.write_json_atomic(model_dir / EVALUATION, evaluation)
             say({"event": "eval", **evaluation})
-    say({"event": "done", "name": cfg.name, "path": str(model_dir), "interrupted": False,
-         "global_step": gstep})
+    if evaluate:  # else the walk-forward evaluation that follows says when all is done
+        say({"event": "done", "name": cfg.name, "path": str(model_dir), "interrupted": False,
+             "global_step": gstep})
     return TrainResult(cfg.name, result_path, False, history, evaluation, gstep)
 
 

@@ -28,9 +28,10 @@ from models import checkpoint as ck
 from models.dataset import Dataset, SyntheticFn
 from models.errors import ModelError
 from models.evaluate import GATED, by_regime, compare, null_comparison, public
-from models.scoring import BASELINES, SCORES, Fitted, Scores, score
+from models.scoring import BASELINES, SCORES, Fitted, Scores, WeightsFn, score
 
 if TYPE_CHECKING:
+    from models.selector import Selector
     from models.train import Emit, StopFlag, TrainConfig
 
 EVALUATION = "evaluation.json"
@@ -44,7 +45,8 @@ def fold_dir(model_dir: Path, fold: int, last: int) -> Path:
 
 
 def _span(view: Dataset) -> str:
-    return f"{view.test_start}..{view.test_end}"
+    a, b = view.test_start, view.test_end
+    return str(a) if a == b else f"{a}..{b}"
 
 
 def assemble(parts: list[Scores], views: list[Dataset], k: int, seed: int,
@@ -85,7 +87,8 @@ def null_sentence(null: dict[str, Any]) -> str:
 
 
 def run(ds: Dataset, cfg: TrainConfig, models_dir: Path, emit: Emit, *,
-        null_source: NullSource | None = None, stop: StopFlag | None = None) -> dict[str, Any] | None:
+        null_source: NullSource | None = None,
+        stop: StopFlag | None = None) -> dict[str, Any] | None:
     """Train the earlier folds, pool every fold's test scores, run the null; ``None`` when
     stopped (the finished folds are kept for ``--resume``)."""
     from models.selector import Selector
@@ -106,6 +109,8 @@ def run(ds: Dataset, cfg: TrainConfig, models_dir: Path, emit: Emit, *,
                         _fold_events(emit, f + 1, len(views)), resume=resume, stop=stop,
                         evaluate=False)
             if res.interrupted:
+                emit({"event": "done", "name": cfg.name, "path": str(model_dir),
+                      "interrupted": True, "fold": f + 1})
                 return None
         parts.append(Scores.load(where / SCORES))
     null_parts = None
@@ -120,15 +125,21 @@ def run(ds: Dataset, cfg: TrainConfig, models_dir: Path, emit: Emit, *,
                 sel = Selector.load(where, check_registry=False)
                 days = view.sessions[view.folds[view.fold].test[0]: view.folds[view.fold].test[1]]
                 idx = np.flatnonzero(np.isin(null_ds.sessions[null_ds.sample_day], days))
-                null_parts.append(score(null_ds, idx, lambda x, r, s=sel: s.select_indicators(
-                    x, r)[0], Fitted.load(where / BASELINES), sel.mean, sel.std, cfg.top_k))
+                null_parts.append(score(null_ds, idx, _weights_of(sel),
+                                        Fitted.load(where / BASELINES), sel.mean, sel.std,
+                                        cfg.top_k))
     evaluation = assemble(parts, views, cfg.top_k, cfg.seed, null_parts)
     evaluation["checkpoint"] = ck.resolve(model_dir).name
     fitted = Fitted.load(model_dir / BASELINES)
     evaluation["best_fixed_set"] = [ds.outputs[i] for i in fitted.fixed]
     ck.write_json_atomic(model_dir / EVALUATION, evaluation)
     emit({"event": "eval", **evaluation})
+    emit({"event": "done", "name": cfg.name, "path": str(model_dir), "interrupted": False})
     return evaluation
+
+
+def _weights_of(sel: Selector) -> WeightsFn:
+    return lambda x, r: sel.select_indicators(x, r)[0]
 
 
 def _fold_events(emit: Emit, fold: int, folds: int) -> Emit:

@@ -5,8 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 from models import baselines as bl
-from models.evaluate import (BASE, FIXED, LOGISTIC, MODEL, RANDOM_NZ, compare, concentration,
-                             null_comparison, precision_at_k, top_k, turnover)
+from models.evaluate import (
+    BASE,
+    FIXED,
+    LOGISTIC,
+    MODEL,
+    RANDOM_NZ,
+    compare,
+    concentration,
+    null_comparison,
+    precision_at_k,
+    top_k,
+    turnover,
+)
 
 
 def _data(days: int, n: int = 600, k: int = 20, seed: int = 0):
