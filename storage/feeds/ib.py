@@ -110,6 +110,7 @@ class IBFeed(RecoveryMixin):
             self._grace.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=2.0)
+        await self._reads_done(timeout=2.0)
         await self._writer.close(timeout=5.0)
         self._queue.put_nowait(None)
         self._stopped = True

@@ -41,7 +41,8 @@ class RecoveryMixin(StreamMixin):
             return False
         if self._ib_down and not self._need_connect:
             return False  # IB's own outage (1100): wait for 1101/1102
-        return self._need_connect or bool(self._need) or self._check_from is not None
+        return (self._need_connect or bool(self._need) or self._check_due
+                or self._check_from is not None)
 
     def _wanted(self) -> list[str]:
         return [s for s in self._symbols if self.status.get(s) not in _DEAD]
@@ -52,7 +53,7 @@ class RecoveryMixin(StreamMixin):
             await self._connect_once()
         if self._need:
             await self._round()
-        if self._check_from is not None and not self._need:
+        if (self._check_due or self._check_from is not None) and not self._need:
             await self._repair()
         self._unexpected = 0
         if not self._stopping and self.client.is_connected() and self.state in (
@@ -193,6 +194,7 @@ class RecoveryMixin(StreamMixin):
                     released = True
                     self._release_hold(live=True)
                 if not running and not self._need:
+                    self._check_due = True  # every backfill is checked for holes
                     break
                 self._work.clear()
                 waiter = asyncio.ensure_future(self._work.wait())
@@ -263,7 +265,7 @@ class RecoveryMixin(StreamMixin):
         unseen = [s for s in ok if s not in self._looked_up]
         if unseen and self.cache is not None:
             # First time this session: reach back to the cache's last bar or its first hole.
-            since = await asyncio.to_thread(self._cached_since, unseen)
+            since = await self._read(self._cached_since, unseen)
             self._looked_up.update(unseen)
             for s, m in since.items():
                 self._last_closed.setdefault(s, m)
@@ -285,23 +287,48 @@ class RecoveryMixin(StreamMixin):
         return {s: (holes[s] - 1 if s in holes else m) for s, m in latest.items()}
 
     async def _repair(self) -> None:
-        """After an outage: per symbol, find holes since it began and fetch them again."""
+        """After every backfill round and every outage: per symbol, find the first hole
+        in the cache since its last check (at first, since the backfill window's start)
+        up to the last minute it has closed, and fetch from there again.
+
+        The upper end is the symbol's own closed minute (the one before its forming
+        bar), never a minute a stale clock projected, so a minute that closed while
+        an answer was on its way is checked too. A hole IB cannot fill (a minute
+        without trades) is fetched once: the check then moves past it.
+        """
         since, self._check_from = self._check_from, None
-        if since is None or self.cache is None:
+        self._check_due = False
+        if self.cache is None:
             return
         await self.flush()
-        ranges = {
-            s: (since, self._last_closed[s]) for s in self._symbols
-            if s in self._last_closed and s in self._contracts and self.status.get(s) in (
-                "live", "not live", "backfilled")
-        }
-        holes = await asyncio.to_thread(gaps.first_holes, self.cache, ranges, self._hours())
-        if not holes:
-            return
-        self._event("info", f"repairing holes since the outage: {', '.join(sorted(holes))}",
-                    kind="repair", symbols=tuple(sorted(holes)))
-        tasks = [self._spawn(self._subscribe(s, live=False, since=h - 1)) for s, h in holes.items()]
-        await asyncio.gather(*tasks)
+        lo = gaps.window_start(self._server_minute(), self.config.backfill_days)
+        ranges: dict[str, tuple[int, int]] = {}
+        for s in self._symbols:
+            if s not in self._contracts or self.status.get(s) not in (
+                    "live", "not live", "backfilled"):
+                continue
+            hi = self._closed_through(s)
+            if hi is None:
+                continue
+            a = self._verified.get(s, lo)
+            ranges[s] = (a if since is None else min(a, since), hi)
+        holes = await self._read(gaps.first_holes, self.cache, ranges, self._hours())
+        if holes:
+            self._event("info", f"repairing holes: {', '.join(sorted(holes))}",
+                        kind="repair", symbols=tuple(sorted(holes)))
+            tasks = [self._spawn(self._subscribe(s, live=False, since=h - 1))
+                     for s, h in holes.items()]
+            await asyncio.gather(*tasks)
+        for s, (_, hi) in ranges.items():
+            self._verified[s] = max(self._verified.get(s, hi + 1), hi + 1)
+
+    def _closed_through(self, sym: str) -> int | None:
+        """The last minute ``sym`` has closed: the one before its forming bar while it
+        streams, else its last closed bar (None before any)."""
+        forming = self._asm.forming.get(sym)
+        if forming is not None:
+            return forming[0] - 1
+        return self._last_closed.get(sym)
 
     def _since(self, sym: str, since: int | None) -> int | None:
         return since if since is not None else self._last_closed.get(sym)
@@ -311,8 +338,8 @@ class RecoveryMixin(StreamMixin):
         duration = gaps.duration_since(
             self._since(sym, since), self.server_now(), self.config.backfill_days
         )
-        end = "" if live else gaps.end_string(self._server_minute())
-        return (sym, live, duration, end)
+        end = None if live else self._server_minute()
+        return (sym, live, duration, "" if end is None else gaps.end_string(end), end)
 
     async def _subscribe(self, sym: str, live: bool, since: int | None = None) -> None:
         """Backfill ``sym`` since its last final bar (``since`` overrides) and, if ``live``,
@@ -360,7 +387,7 @@ class RecoveryMixin(StreamMixin):
                 self._refused(sym, code, bars if live else None)
                 return
             if bars is not None:
-                self._take(sym, bars, live)
+                self._take(sym, bars, live, req[4])
         except (ConnectionError, OSError, TimeoutError):
             self._need.add(sym)  # the connection went: the reconnect subscribes it again
             raise

@@ -142,10 +142,10 @@ async def test_one_symbol_failing_does_not_stop_the_others(sim, make_feed, until
     feed = make_feed(pacer=HistoricalPacer(clock=vc, sleep=vc.sleep))
     take = feed._take
 
-    def flaky(sym: str, bars: object, live: bool) -> None:
+    def flaky(sym: str, bars: object, live: bool, end: int | None = None) -> None:
         if sym == "NVDA":
             raise ValueError("cannot read this answer")
-        take(sym, bars, live)
+        take(sym, bars, live, end)
 
     feed._take = flaky  # type: ignore[method-assign]
     await feed.start()
