@@ -94,6 +94,12 @@ class FeedCore:
         self._check_due = False  # a backfill round ended: check every symbol for holes
         self._verified: dict[str, int] = {}  # symbol -> first minute not yet checked for holes
         self._gave_up: set[str] = set()
+        self._retrying: set[str] = set()  # given-up symbols being tried again
+        self._backing_off: set[str] = set()  # symbols waiting out a 162 backoff
+        #: Wall clock of the next attempt at the symbols given up after repeated 162s.
+        self.gave_up_retry_at: float | None = None
+        self._gave_up_timer: asyncio.Task[None] | None = None
+        self._gave_up_rounds = 0  # retries of given-up symbols in a row (the backoff's step)
         self._looked_up: set[str] = set()  # symbols whose cache coverage was read
         self._not_live: set[str] = set()  # beyond the market-data lines: backfilled, not live
         self._connecting = False

@@ -12,6 +12,7 @@ record what is needed and restart the supervisor.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -30,6 +31,10 @@ PACING_TRIES = 3
 MAX_UNEXPECTED = 5
 #: A pacing wait longer than this releases a round's hold: live symbols stream meanwhile.
 HOLD_RELEASE_WAIT_S = 1.0
+#: Symbols given up after repeated 162s are retried on their own timer: first after
+#: this many seconds, then doubling each time they are given up again, at most the max.
+GAVE_UP_RETRY_S = 60.0
+GAVE_UP_RETRY_MAX_S = 600.0
 _DEAD = ("unknown", "no permission")
 
 
@@ -58,8 +63,17 @@ class RecoveryMixin(StreamMixin):
         self._unexpected = 0
         if not self._stopping and self.client.is_connected() and self.state in (
             FeedState.DOWN, FeedState.CONNECTING, FeedState.BACKFILLING
-        ):
+        ) and self._streams_or_none_can():
             self._set_state(FeedState.LIVE)
+        elif self.state in (FeedState.DOWN, FeedState.CONNECTING) and self.client.is_connected():
+            self._set_state(FeedState.BACKFILLING)  # connected, nothing streams yet
+
+    def _streams_or_none_can(self) -> bool:
+        """LIVE is shown only with a stream (or when no symbol could ever stream:
+        unknown, no permission or beyond the market-data lines)."""
+        return bool(self._subs) or not any(
+            s not in self._not_live and self.status.get(s) not in _DEAD for s in self._symbols
+        )
 
     async def _connect_once(self) -> None:
         cfg = self.config
@@ -159,8 +173,38 @@ class RecoveryMixin(StreamMixin):
         self._retry_gave_up()
 
     def _retry_gave_up(self) -> None:
+        """A recovery retries the given-up symbols now (their own timer is dropped)."""
+        if self._gave_up_timer is not None:
+            self._gave_up_timer.cancel()
+            self._gave_up_timer = None
+        self.gave_up_retry_at = None
         self._need.update(self._gave_up)
+        self._retrying.update(self._gave_up)
         self._gave_up.clear()
+
+    def _schedule_gave_up_retry(self) -> float:
+        """The given-up symbols' own retry (not only at the next fault): after
+        ``GAVE_UP_RETRY_S``, doubling while they keep being given up; the wall
+        clock of the attempt is returned (and kept in ``gave_up_retry_at``)."""
+        if self._gave_up_timer is None or self._gave_up_timer.done():
+            delay = min(GAVE_UP_RETRY_S * 2 ** self._gave_up_rounds, GAVE_UP_RETRY_MAX_S)
+            self.gave_up_retry_at = time.time() + delay
+            self._gave_up_timer = self._spawn(self._gave_up_retry(delay))
+        assert self.gave_up_retry_at is not None
+        return self.gave_up_retry_at
+
+    async def _gave_up_retry(self, delay: float) -> None:
+        await self.pacer.sleep(delay)
+        self._gave_up_timer = None
+        self._gave_up_rounds += 1
+        if self.client.is_connected():
+            # The wait was long: read the gateway's clock again before the requests
+            # are built (a failure here is the connection's: recovery handles it).
+            with contextlib.suppress(TimeoutError, ConnectionError, OSError):
+                await self._sync_time()
+        self._retry_gave_up()
+        self._work.set()
+        self.supervisor.kick()
 
     async def _round(self) -> None:
         """Subscribe every needed symbol; the hold on emission lasts until they all
@@ -186,7 +230,7 @@ class RecoveryMixin(StreamMixin):
                     await self._launch(todo)
                 self._raise_failed()
                 running = [t for t in self._sym_tasks.values() if not t.done()]
-                queued = set(self.pacer.waiting())
+                queued = set(self.pacer.waiting()) | self._backing_off
                 in_flight = [
                     s for s, t in self._sym_tasks.items() if not t.done() and s not in queued
                 ]
@@ -195,6 +239,8 @@ class RecoveryMixin(StreamMixin):
                     self._release_hold(live=True)
                 if not running and not self._need:
                     self._check_due = True  # every backfill is checked for holes
+                    if not self._gave_up:
+                        self._gave_up_rounds = 0
                     break
                 self._work.clear()
                 waiter = asyncio.ensure_future(self._work.wait())
@@ -228,8 +274,7 @@ class RecoveryMixin(StreamMixin):
         if not live and self._need_connect:
             return  # the round died with the connection: the next round fills these minutes
         self._asm.hold = False
-        streams = bool(self._subs) or not any(not t.done() for t in self._sym_tasks.values())
-        if live and streams and not self._stopping and self.client.is_connected() and (
+        if live and self._subs and not self._stopping and self.client.is_connected() and (
             self.state is not FeedState.STALLED
         ):
             self._set_state(FeedState.LIVE)
@@ -375,13 +420,23 @@ class RecoveryMixin(StreamMixin):
                 if attempt < PACING_TRIES:
                     self._event("warning", f"{sym}: pacing violation reported by IB (162); "
                                 f"retrying in {backoff:.0f} s", sym, kind="pacing")
-                    await self.pacer.sleep(backoff)
+                    # Live first: the round does not hold the others' minutes for it.
+                    self._backing_off.add(sym)
+                    self._pacing_blocked = True
+                    self._work.set()
+                    try:
+                        await self.pacer.sleep(backoff)
+                    finally:
+                        self._backing_off.discard(sym)
                     backoff *= 2
+                    await self._sync_time()  # "now" moved on during the backoff
             if code == ibc.PACING:
                 self.status[sym] = "gave up"
                 self._gave_up.add(sym)
+                at = self._schedule_gave_up_retry()
                 self._event("warning", f"gave up on {sym} after {PACING_TRIES} pacing violations "
-                            "(IB 162); retrying at the next recovery", sym, kind="gave_up")
+                            f"(IB 162); next attempt at {_clock(at)}", sym, kind="gave_up",
+                            until=at, symbols=tuple(sorted(self._gave_up)))
                 return
             if code is not None and not bars:
                 self._refused(sym, code, bars if live else None)
@@ -393,9 +448,10 @@ class RecoveryMixin(StreamMixin):
             raise
         except Exception as e:  # one symbol's failure must not stop the others
             self.status[sym] = "error"
-            self._tell("error", sym, "failed", f"{sym}: subscription failed "
-                       f"({type(e).__name__}: {e}); retrying at the next recovery")
             self._gave_up.add(sym)
+            at = self._schedule_gave_up_retry()
+            self._tell("error", sym, "failed", f"{sym}: subscription failed "
+                       f"({type(e).__name__}: {e}); next attempt at {_clock(at)}")
         finally:
             self._work.set()
             self._pacing_done()
@@ -432,6 +488,11 @@ class RecoveryMixin(StreamMixin):
         if self.pacing is not None and not self.pacer.waiting():
             self.pacing = None
             self._event("info", "pacing: every waiting request is sent", kind="pacing_done")
+
+
+def _clock(wall: float) -> str:
+    """A wall-clock time as the user's local HH:MM:SS."""
+    return time.strftime("%H:%M:%S", time.localtime(wall))
 
 
 def _fmt_s(seconds: float) -> str:

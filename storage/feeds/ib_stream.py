@@ -67,6 +67,11 @@ class StreamMixin(FeedCore):
             return
         self.status[sym] = "live"
         self._subs[sym] = bars
+        if sym in self._retrying:
+            self._retrying.discard(sym)
+            if not self._retrying and not self._gave_up:
+                self._event("info", f"{sym} streams again: no symbol is given up now",
+                            sym, kind="resumed")
         self._asm.live.add(sym)
         if forming is not None:
             self._asm.forming[sym] = forming
