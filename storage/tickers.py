@@ -141,14 +141,16 @@ def cycle_next(current: str | None, names: Sequence[str], step: int = 1) -> str:
 @dataclass(frozen=True)
 class DemoTraits:
     """How the demo market draws one symbol: its starting price and, when the
-    table states them, its beta to the index factor and its own daily volatility."""
+    table states them, its beta to the index factor, its own daily volatility and
+    its (approximate) average daily volume in shares."""
 
     price: float
     beta: float | None = None
     daily_vol: float | None = None
+    adv: float | None = None
 
 
-#: The shipped table of demo traits (``symbol,price,beta,daily_vol``; ``#`` comments).
+#: The shipped table of demo traits (``symbol,price,beta,daily_vol,adv``; ``#`` comments).
 PRICES_FILE = "prices.csv"
 
 
@@ -167,17 +169,20 @@ def demo_traits(path: Path | None = None) -> dict[str, DemoTraits]:
         line = line.split("#", 1)[0].strip()
         if not line or line.startswith("symbol,"):
             continue
-        parts = [x.strip() for x in line.split(",")] + ["", ""]
+        parts = [x.strip() for x in line.split(",")] + ["", "", ""]
         try:
             price = float(parts[0 + 1])
             beta = float(parts[2]) if parts[2] else None
             vol = float(parts[3]) if parts[3] else None
+            adv = float(parts[4]) if parts[4] else None
         except ValueError:
-            raise TickerListError(f"{p}: line {lineno}: expected symbol,price[,beta,daily_vol]"
-                                  ) from None
-        if not price > 0 or (vol is not None and not vol >= 0):
-            raise TickerListError(f"{p}: line {lineno}: price must be > 0 and daily_vol >= 0")
-        out[parts[0].upper()] = DemoTraits(price, beta, vol)
+            raise TickerListError(
+                f"{p}: line {lineno}: expected symbol,price[,beta,daily_vol,adv]") from None
+        if not price > 0 or (vol is not None and not vol >= 0) or (
+                adv is not None and not adv > 0):
+            raise TickerListError(
+                f"{p}: line {lineno}: price must be > 0, daily_vol >= 0 and adv > 0")
+        out[parts[0].upper()] = DemoTraits(price, beta, vol, adv)
     return out
 
 

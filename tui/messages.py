@@ -18,7 +18,7 @@ from storage.feeds.base import FeedState
 
 if TYPE_CHECKING:
     from tui.alerts import AlertHit
-    from tui.runtime.controller import Frame
+    from tui.runtime.frames import Frame
 
 
 @dataclass

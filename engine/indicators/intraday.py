@@ -101,8 +101,14 @@ def _rvol_batch(inp: BatchInputs, reg: mx.array, lay: DayLayout,
     flat = mx.array((d * SLOTS + slot).astype(np.int32))
     inreg = mx.array((mos >= 0) & (mos < SLOTS))[None, :]
     vol = mx.where(reg & inreg, inp.volume, 0.0)
-    grid = mx.zeros((s, nd * SLOTS))
-    grid = mx.cumsum(grid.at[:, flat].add(vol).reshape(s, nd, SLOTS), axis=2)  # by minute
+    units, rest = split_volume(vol)
+
+    def by_minute(x: mx.array) -> mx.array:  # [S, days, SLOTS] cumulative within each day
+        return mx.cumsum(mx.zeros((s, nd * SLOTS)).at[:, flat].add(x).reshape(s, nd, SLOTS),
+                         axis=2)
+
+    u, r = by_minute(units), by_minute(rest)
+    grid = u * VOLUME_UNIT + r
     today = mx.take(grid.reshape(s, nd * SLOTS), flat, axis=1)  # today's volume so far
     csum = mx.cumsum(grid, axis=1)
     zero = mx.zeros((s, 1, SLOTS))
@@ -118,6 +124,23 @@ def _rvol_batch(inp: BatchInputs, reg: mx.array, lay: DayLayout,
     idx = mx.maximum(last_i, 0)
     carried = mx.take_along_axis(rv, idx, axis=1)
     return mx.where((last_i >= 0) & inreg, carried, NAN), today
+
+
+#: Shares in one unit of ``split_volume``: a power of two, so a unit count times it is exact.
+VOLUME_UNIT = 4096.0
+
+
+def split_volume(v: mx.array) -> tuple[mx.array, mx.array]:
+    """``v`` as (whole units of ``VOLUME_UNIT`` shares, the rest), for exact running sums.
+
+    Why: a day's volume passes 2**24 (16.8M shares, float32's last exact integer)
+    for every liquid name, so a float32 running sum rounded it (NVDA's day read 8
+    shares off at 38.5M). Integer volumes split this way sum exactly in float32 —
+    units up to 2**24 of them (69B shares), the rest under 4,096 per minute — and
+    their recombination is rounded once.
+    """
+    units = mx.floor(v / VOLUME_UNIT)
+    return units, v - units * VOLUME_UNIT
 
 
 class RvolHistory:
@@ -169,7 +192,8 @@ def _init(s: int) -> State:
         "sh": mx.full((s,), -INF), "sl": mx.full((s,), INF),
         "close": mx.full((s,), NAN), "open": mx.full((s,), NAN),
         "ph": mx.full((s,), NAN), "pl": mx.full((s,), NAN), "pc": mx.full((s,), NAN),
-        "rv": mx.full((s,), NAN), "cv": mx.zeros((s,)), "lc": mx.full((s,), NAN),
+        "rv": mx.full((s,), NAN), "cvu": mx.zeros((s,)), "cvr": mx.zeros((s,)),
+        "lc": mx.full((s,), NAN),
     }
     for m in OR_MINUTES:
         st[f"orh{m}"], st[f"orl{m}"] = mx.full((s,), -INF), mx.full((s,), INF)
@@ -210,7 +234,9 @@ def _step(st: State, inp: StepInputs) -> tuple[State, dict[str, mx.array]]:
     # relative volume: the prior days' mean cumulative volume at this minute comes
     # from ``RvolHistory``
     inreg = (mos >= 0) & (mos < SLOTS)
-    cv = fresh("cv", 0.0) + mx.where(reg & inreg, inp.volume, 0.0)
+    units, rest = split_volume(mx.where(reg & inreg, inp.volume, 0.0))
+    cvu, cvr = fresh("cvu", 0.0) + units, fresh("cvr", 0.0) + rest
+    cv = cvu * VOLUME_UNIT + cvr
     mean = inp.extra["rvol_base"]
     ok = mean > 0
     rv_now = mx.where(ok, cv / mx.where(ok, mean, 1.0), NAN)
@@ -220,7 +246,7 @@ def _step(st: State, inp: StepInputs) -> tuple[State, dict[str, mx.array]]:
     lc = mx.where(inp.valid, inp.close, st["lc"])
     out["change_pct"] = 100.0 * (lc - pc) / pc
     out["day_volume"] = cv
-    new.update({"day": day, "rv": rv, "cv": cv, "lc": lc})
+    new.update({"day": day, "rv": rv, "cvu": cvu, "cvr": cvr, "lc": lc})
     return new, out
 
 

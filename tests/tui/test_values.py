@@ -59,8 +59,8 @@ async def test_watchlist_and_avwap_pane_match_the_snapshot(make_app, ready, repl
         panel = ctl.feed.panel
         start = len(ctl.feed.history().ts)
         today = panel.volume[:, start : start + N]
-        np.testing.assert_allclose(frame.day_volume, np.where(
-            panel.valid[:, start : start + N], today, 0).sum(axis=1))
+        np.testing.assert_allclose(frame.day_volume, np.where(  # exact sum, float32 once
+            panel.valid[:, start : start + N], today, 0).sum(axis=1, dtype=np.float64))
 
         symbol = wl.cursor_symbol
         table = app.console_screen.query_one(AvwapTable)

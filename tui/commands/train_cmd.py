@@ -23,16 +23,17 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from storage.errors import AvwapError
+from tui.commands.common import count
 from tui.commands.precheck_cmd import add_data_args, check_count, open_cache, spec_of
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     p = sub.add_parser("train", parents=[common], help="train the indicator-selection model")
     add_data_args(p)
-    p.add_argument("--epochs", type=int, default=None, help="epochs (default: 10)")
-    p.add_argument("--top-k", type=int, default=10, help="indicators picked (default: 10)")
+    p.add_argument("--epochs", type=count(1), default=None, help="epochs (default: 10)")
+    p.add_argument("--top-k", type=count(1), default=10, help="indicators picked (default: 10)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=256, help="global batch (default: 256)")
+    p.add_argument("--batch-size", type=count(1), default=256, help="global batch (default: 256)")
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--name", default=None, help="model name (default: selector-<UTC time>)")
     p.add_argument("--resume", metavar="NAME", default=None,

@@ -39,9 +39,11 @@ from tui.messages import (
     SnapshotReady,
     WarmProgress,
 )
-from tui.runtime.controller import Controller, Frame, WarmUpCancelled
+from tui.runtime.controller import Controller
+from tui.runtime.frames import Frame
 from tui.runtime.jobs import Job
 from tui.runtime.runtime import Runtime
+from tui.runtime.warmup import WarmUpCancelled
 from tui.views import CandleData
 
 
@@ -201,16 +203,16 @@ class ConsoleSession(Job):
             return ctl.frame
         back = now is not None and target < now
         if back:  # refused before the feed stops: a target it cannot reach changes nothing
-            await ex.run(ctl.session_to_rewind, target)
+            await ex.run(ctl.replay.session_to_rewind, target)
         paused = feed.state is FeedState.PAUSED
         await self._stop_feed()
         try:
             if back:
-                first = await ex.run(ctl.rewind_to, target)
+                first = await ex.run(ctl.replay.rewind_to, target)
                 replay.seek(first)
             frame, done = ctl.frame, False
             while not done:
-                frame, done = await ex.run(ctl.step_until, target)
+                frame, done = await ex.run(ctl.replay.step_until, target)
                 if frame is not None:
                     self.post(SnapshotReady(frame))
             return frame
@@ -223,7 +225,7 @@ class ConsoleSession(Job):
 
     async def back_to_session_start(self) -> Frame | None:
         """The replay back to the first minute of the session on screen."""
-        start = await self.runtime.executor.run(self.controller.session_start)
+        start = await self.runtime.executor.run(self.controller.replay.session_start)
         return None if start is None else await self.jump(start)
 
     def request_picks(self, symbol: str) -> None:
@@ -381,7 +383,7 @@ class ConsoleSession(Job):
 
     async def _show(self, symbol: str) -> None:
         ctl, ex = self.controller, self.runtime.executor
-        tl = ctl.ticker_list
+        tl = ctl.universe.ticker_list
         if tl is None:
             return
         present = tuple(s for s in tl.symbols if s in ctl.view)
@@ -395,8 +397,9 @@ class ConsoleSession(Job):
                 return
         if symbol not in present and symbol not in self.guests:
             self.guests = (*self.guests, symbol)
-        frame = await ex.run(ctl.set_view, tl, present, ctl.missing, self.guests)
-        self._ready(tl.name, present, ctl.missing, frame)
+        missing = ctl.universe.missing
+        frame = await ex.run(ctl.set_view, tl, present, missing, self.guests)
+        self._ready(tl.name, present, missing, frame)
 
     async def _check_data(self, symbols: tuple[str, ...]) -> None:
         """Once per list: one notice when the loaded history has data problems

@@ -51,7 +51,7 @@ from tui.messages import (
     WarmProgress,
 )
 from tui.runtime.console import ConsoleSession
-from tui.runtime.controller import Frame
+from tui.runtime.frames import Frame
 from tui.screens.common.alert_dialog import AlertDialog
 from tui.screens.common.alerts_list import AlertsScreen
 from tui.screens.common.jump import JumpDialog
