@@ -1,31 +1,36 @@
-"""``MLXBacktester().run_vectorized_backtest(...)``: one pass over every symbol and combination.
+"""``MLXBacktester(source).run_vectorized_backtest(...)``: every symbol and combination.
 
-The steps, each vectorized over symbols (and grid rows): load the panel,
-compute only the registry outputs the strategy reads (float32, MLX), decide
-the signals at each close, move them to their fill bars, simulate every row's
-fills (``sim``, MLX float64 on the CPU), then value and score each row and each
+The steps, each vectorized over symbols (and grid rows): load the panel with
+the history its anchors and indicators need before the start (``history``),
+compute only the registry outputs the strategy reads (float32, MLX), hide an
+anchor's values until ``engine.bands``' validity rule holds, decide the signals
+at each close, move them to their fill bars, simulate every row's fills
+(``sim``, MLX float64 on the CPU), then value and score each row and each
 combination's portfolio (``stats``, NumPy float64). Nothing is written here:
 the caller saves the returned ``BacktestResult`` (``storage.results.save_run``
-with ``persist.to_tables``), so an interrupted run leaves nothing behind.
+with ``persist.to_tables``), so an interrupted run leaves nothing behind. The
+bars come from a ``source.PanelSource`` (the cache, or a panel in memory).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engine.backtest import strategies
+from engine import bands
+from engine.backtest import history, strategies
+from engine.backtest.bars import Bars
 from engine.backtest.errors import BacktestError
-from engine.backtest.grid import Grid, build, estimate_bytes
+from engine.backtest.grid import Grid, build, estimate_bytes, trade_bytes
+from engine.backtest.notes import run_notes
 from engine.backtest.orders import fill_orders
 from engine.backtest.result import BacktestResult, Settings, period_stats, symbol_stats
-from engine.backtest.sim import RowParams, simulate
+from engine.backtest.sim import Orders, RowParams, simulate
+from engine.backtest.source import PanelOf, PanelSource
 from engine.backtest.stats import NAMES
 from storage.types import Panel
 
@@ -35,23 +40,16 @@ Progress = Callable[[str, float], None]
 DEFAULT_MEMORY_LIMIT = 6 * 1024**3
 
 
-def code_version() -> str:
-    """The git commit of the engine (``unknown`` outside a checkout)."""
-    root = Path(__file__).resolve().parents[2]
-    try:
-        out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=5, check=False)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
 class MLXBacktester:
-    """Backtests over the DuckDB cache (or a given Panel) — the API the CLI calls."""
+    """Backtests over a ``PanelSource`` (the DuckDB cache, or a given Panel) — the API
+    the CLI calls. ``code_version`` is saved with each run; the caller knows it
+    (the engine runs no git)."""
 
-    def __init__(self, cache: Any = None, *, memory_limit: int = DEFAULT_MEMORY_LIMIT) -> None:
-        self.cache = cache
+    def __init__(self, source: PanelSource | None = None, *,
+                 memory_limit: int = DEFAULT_MEMORY_LIMIT, code_version: str = "unknown") -> None:
+        self.source = source
         self.memory_limit = memory_limit
+        self.code_version = code_version
 
     def run_vectorized_backtest(
         self,
@@ -75,6 +73,7 @@ class MLXBacktester:
         """
         report = progress or (lambda stage, frac: None)
         settings = settings or Settings()
+        settings.check()
         strat = strategies.get(strategy)
         grid = build(strat, dict(params or {}))
         if rank_by not in NAMES:
@@ -91,61 +90,51 @@ class MLXBacktester:
         syms = list(dict.fromkeys(s.upper() for s in symbols))
         if not syms:
             raise BacktestError("no symbols given")
-        minutes = _minutes_between(start, end)
+        hist = history.history_start(outputs, start)
+        minutes, warm = _minutes_between(start, end), _minutes_between(hist, start) - 390
         need = estimate_bytes(len(grid.variants), len(grid.combos), len(syms), minutes,
-                              len(outputs))
+                              len(outputs), history_minutes=max(warm, 0))
         if need > self.memory_limit:
             raise BacktestError(
                 f"the grid is too large: {len(grid.combos)} combinations x {len(syms)} symbols x "
                 f"{minutes:,} minutes needs about {need / 1e9:.1f} GB "
                 f"(limit {self.memory_limit / 1e9:.1f} GB); sweep fewer values or symbols")
         report("loading bars", 0.0)
-        if panel is None:
-            if self.cache is None:
-                raise BacktestError("no cache and no panel given")
-            panel = self.cache.load_panel(syms, start, end)
-        else:
-            panel = panel.select([s for s in syms if s in panel.symbols])
-        has_bars = np.asarray(np.asarray(panel.valid).sum(axis=1) > 0)
-        has = [bool(x) for x in has_bars]
-        skipped = tuple(s for s, ok in zip(panel.symbols, has, strict=True) if not ok)
-        skipped += tuple(s for s in syms if s not in panel.symbols)
+        source = PanelOf(panel) if panel is not None else self.source
+        if source is None:
+            raise BacktestError("no cache and no panel given")
+        full = source.load_panel(syms, hist, end)
+        first = history.first_minute(full, start)
+        has = np.asarray(full.valid[:, first:].any(axis=1), dtype=bool).tolist()
+        skipped = tuple(s for s, ok in zip(full.symbols, has, strict=True) if not ok)
+        skipped += tuple(s for s in syms if s not in full.symbols)
         if not any(has):
             raise BacktestError(
                 f"no bars between {start} and {end} for {', '.join(syms[:5])}"
                 f"{' …' if len(syms) > 5 else ''}")
         if skipped:
-            panel = panel.select([s for s, ok in zip(panel.symbols, has, strict=True) if ok])
-        return self._run(panel, strat, grid, settings, start, end, split_d, rank_by, outputs,
-                         skipped, report)
+            full = full.select([s for s, ok in zip(full.symbols, has, strict=True) if ok])
+        return self._run(full, first, strat, grid, settings, start, end, split_d, rank_by,
+                         outputs, skipped, report)
 
-    def _run(self, panel: Panel, strat: strategies.Strategy, grid: Grid, settings: Settings,
-             start: dt.date, end: dt.date, split: dt.date | None, rank_by: str,
-             outputs: list[str], skipped: tuple[str, ...], report: Progress) -> BacktestResult:
-        s, t = panel.shape
+    def _run(self, full: Panel, first: int, strat: strategies.Strategy, grid: Grid,
+             settings: Settings, start: dt.date, end: dt.date, split: dt.date | None,
+             rank_by: str, outputs: list[str], skipped: tuple[str, ...],
+             report: Progress) -> BacktestResult:
         report("indicators", 0.1)
-        # Variants reading the same outputs are decided together, one group's
-        # outputs in memory at a time (a sweep over anchors needs each in turn).
-        groups: dict[tuple[str, ...], list[int]] = {}
-        for v, p in enumerate(grid.variants):
-            groups.setdefault(tuple(sorted(strat.outputs(p))), []).append(v)
-        sig = [np.zeros((len(grid.variants), s, t), bool) for _ in range(4)]
-        prices = _features(panel, [])
-        for i, (outs, members) in enumerate(groups.items()):
-            values = prices | _outputs(panel, [o for o in outs if o not in prices])
-            report("signals", 0.1 + 0.2 * (i + 1) / len(groups))
-            for v in members:
-                for k, a in enumerate(strat.signals(values, grid.variants[v],
-                                                    panel.minute_of_session)):
-                    sig[k][v] = a & panel.valid
-            del values
-        del prices
+        kinds = sorted({k for k in (bands.anchor_of(n) for n in outputs) if k is not None})
+        partial = history.partial_anchors(full, first, kinds)
+        sig = decide(full, first, strat, grid, report)
+        panel = full.slice_time(first, len(full.ts))
+        del full
         orders = fill_orders(
             sig[0], sig[1], sig[2], sig[3], panel.valid, panel.segments["session"],
             panel.minute_of_session, panel.session_minutes, hold_overnight=settings.hold_overnight,
             no_entry_minutes=settings.no_entry_minutes,
         )
         del sig
+        self._check_trades(orders, grid, panel.shape[0])
+        s = panel.shape[0]
         c = len(grid.combos)
         row_params = _row_params(grid, settings, s)
         report("simulating", 0.4)
@@ -159,7 +148,8 @@ class MLXBacktester:
         split_idx = None
         if split is not None:
             split_idx = int(np.searchsorted(panel.ts, np.datetime64(split, "m")))
-        result = period_stats(panel, trades, row_params.init_cash, c, split_idx)
+        result = period_stats(panel, trades, row_params.init_cash, c, split_idx,
+                              progress=lambda f: report("statistics", 0.8 + 0.19 * f))
         ranked = result.in_sample if result.in_sample is not None else result.portfolio
         col = NAMES.index(rank_by)
         score = np.nan_to_num(ranked[:, col], nan=-np.inf)
@@ -169,15 +159,66 @@ class MLXBacktester:
         neighbours = grid.neighbours(best)
         result.symbols[best], result.symbol_equity[best] = symbol_stats(
             panel, trades, row_params.init_cash, best, result.equity_ts_idx)
+        notes = run_notes(panel, settings, partial, len(trades), start)
         report("done", 1.0)
         return BacktestResult(
             strategy=strat.name, grid={n: list(v) for n, v in zip(grid.names, grid.values,
                                                                    strict=True)},
             combos=[dict(cb) for cb in grid.combos], symbols=panel.symbols, skipped=skipped,
-            start=start, end=end, split=split, settings=settings, code_version=code_version(),
-            rank_by=rank_by, best=best, neighbours=neighbours, trades=trades,
-            ts=panel.ts, stats=result,
+            start=start, end=end, split=split, settings=settings,
+            code_version=self.code_version, rank_by=rank_by, best=best, neighbours=neighbours,
+            trades=trades, ts=panel.ts, stats=result, partial=tuple(sorted(partial)),
+            notes=tuple(notes),
         )
+
+    def _check_trades(self, orders: Orders, grid: Grid, s: int) -> None:
+        """Refuse a grid whose trade records could outgrow the limit: a row makes at most
+        one trade per entry order of its signal variant, and every trade is kept."""
+        per_variant = (orders.entry_long.sum(axis=(1, 2)) + orders.entry_short.sum(axis=(1, 2)))
+        bound = int(per_variant[np.array(grid.variant_of)].sum())
+        need = trade_bytes(bound)
+        if need > self.memory_limit:
+            raise BacktestError(
+                f"the grid is too large: its {len(grid.combos)} combinations x {s} symbols "
+                f"could make {bound:,} trades, about {need / 1e9:.1f} GB of records "
+                f"(limit {self.memory_limit / 1e9:.1f} GB); sweep fewer values or symbols")
+
+
+def decide(full: Panel, first: int, strat: strategies.Strategy, grid: Grid,
+           report: Progress | None = None) -> list[np.ndarray]:
+    """The four ``[V, S, T - first]`` close-signal arrays of every variant.
+
+    Outputs are computed over the whole panel (the history before ``first``
+    included), an anchor's values hidden where ``engine.bands``' rule fails,
+    then the signals are kept from ``first`` on. Variants reading the same
+    outputs are decided together, one group's outputs in memory at a time.
+    """
+    s, t = full.shape
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for v, p in enumerate(grid.variants):
+        groups.setdefault(tuple(sorted(strat.outputs(p))), []).append(v)
+    sig = [np.zeros((len(grid.variants), s, t - first), bool) for _ in range(4)]
+    prices = _features(full, [])
+    ctx = Bars.of(full.valid, full.minute_of_session)
+    for i, (outs, members) in enumerate(groups.items()):
+        values = prices | _outputs(full, [o for o in outs if o not in prices]
+                                   + _band_widths(outs))
+        values = bands.mask(values, full.valid, full.volume, full.segments)
+        if report is not None:
+            report("signals", 0.1 + 0.2 * (i + 1) / len(groups))
+        for v in members:
+            for k, a in enumerate(strat.signals(values, grid.variants[v], ctx)):
+                sig[k][v] = (a & full.valid)[:, first:]
+        del values
+    return sig
+
+
+def _band_widths(outputs: Sequence[str]) -> list[str]:
+    """The level and +1σ band of every calendar anchor read (the width ``engine.bands``
+    tests), when the strategy does not read them itself."""
+    kinds = {k for k in (bands.anchor_of(n) for n in outputs) if k is not None}
+    extra = [n for k in sorted(kinds) for n in (f"avwap_{k}", f"avwap_{k}_up1")]
+    return [n for n in extra if n not in outputs]
 
 
 def _features(panel: Panel, outputs: list[str]) -> dict[str, np.ndarray]:
