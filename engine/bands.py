@@ -134,8 +134,7 @@ class AnchorBars:
         """Counts at minute ``ts``; the same ``ts`` again replaces that minute (a revision)."""
         now = np.asarray(traded, dtype=bool).astype(np.int64)
         if self._ts is None or ts < self._ts or self._now is None \
-                or self._now.shape != now.shape \
-                or ts - self._ts > np.timedelta64(1, "D"):  # a jump: segments unseen
+                or self._now.shape != now.shape:
             self._base, self._seg = {}, {}
         elif ts > self._ts:  # the previous minute is final: it joins the counts
             self._base = {k: b + self._now for k, b in self._base.items()}

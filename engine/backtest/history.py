@@ -66,20 +66,34 @@ def first_minute(panel: Panel, start: dt.date) -> int:
     return int(np.searchsorted(day, np.datetime64(start, "D")))
 
 
-def partial_anchors(panel: Panel, first: int, kinds: Sequence[str]) -> dict[str, list[str]]:
-    """{anchor: symbols without a bar in the first session of the anchor's segment at
-    minute ``first``}, for the anchors whose segment began before ``first``."""
+#: Most calendar days between a segment's first day and its first session
+#: (a Saturday New Year's Day observed on the Monday: 3).
+_CLOSED_DAYS = 4
+
+
+def partial_anchors(panel: Panel, first: int, kinds: Sequence[str],
+                    start: dt.date) -> dict[str, list[str]]:
+    """{anchor: symbols without a bar in the first session of the anchor's segment
+    holding ``start`` (minute ``first``)}.
+
+    A panel whose grid itself begins days after the segment's first day (a source
+    that had nothing earlier) lacks that session for every symbol.
+    """
     out: dict[str, list[str]] = {}
     if first >= len(panel.ts):
         return out
+    grid_first = (panel.ts[0] - np.timedelta64(5, "h")).astype("datetime64[D]").astype(object)
     sess = panel.segments["session"]
     for kind in kinds:
         seg = panel.segments[kind]
         begin = int(np.argmax(seg == seg[first]))
-        if begin >= first:
+        if begin == 0 and (grid_first - segment_start(kind, start)).days > _CLOSED_DAYS:
+            lacking = np.ones(panel.shape[0], dtype=bool)
+        elif begin >= first:
             continue
-        in_first = sess == sess[begin]
-        lacking = np.asarray(~panel.valid[:, in_first].any(axis=1), dtype=bool)
+        else:
+            in_first = sess == sess[begin]
+            lacking = np.asarray(~panel.valid[:, in_first].any(axis=1), dtype=bool)
         if lacking.any():
             out[kind] = [s for s, x in zip(panel.symbols, lacking.tolist(), strict=True) if x]
     return out

@@ -123,7 +123,7 @@ class MLXBacktester:
              report: Progress) -> BacktestResult:
         report("indicators", 0.1)
         kinds = sorted({k for k in (bands.anchor_of(n) for n in outputs) if k is not None})
-        partial = history.partial_anchors(full, first, kinds)
+        partial = history.partial_anchors(full, first, kinds, start)
         sig = decide(full, first, strat, grid, report)
         panel = full.slice_time(first, len(full.ts))
         del full
