@@ -161,9 +161,8 @@ def _steps(panel: Panel, every: int) -> Panel:
     t = panel.shape[1]
     keep = (np.arange(t) % every == 0)[None, :]
     n = np.cumsum(keep[0]) - 1
-    px = np.where(n % 2 == 0, 99.0, 101.0)[None, :]
-    flat = _with(panel, open=np.repeat(px, panel.shape[0], 0), high=np.repeat(px, panel.shape[0], 0),
-                 low=np.repeat(px, panel.shape[0], 0), close=np.repeat(px, panel.shape[0], 0))
+    px = np.repeat(np.where(n % 2 == 0, 99.0, 101.0)[None, :], panel.shape[0], 0)
+    flat = _with(panel, open=px, high=px, low=px, close=px)
     return _keep(flat, np.repeat(keep, panel.shape[0], 0))
 
 
