@@ -22,14 +22,14 @@ from typing import Any
 import numpy as np
 
 from engine import bands
-from engine.backtest import history, strategies
+from engine.backtest import distributed, history, strategies
 from engine.backtest.bars import Bars
 from engine.backtest.errors import BacktestError
 from engine.backtest.grid import Grid, build, estimate_bytes, trade_bytes
 from engine.backtest.notes import run_notes
 from engine.backtest.orders import fill_orders
 from engine.backtest.result import BacktestResult, Settings, period_stats, symbol_stats
-from engine.backtest.sim import Orders, RowParams, simulate
+from engine.backtest.sim import Orders, RowParams, Trades, simulate
 from engine.backtest.source import PanelOf, PanelSource
 from engine.backtest.stats import NAMES
 from storage.types import Panel
@@ -64,12 +64,15 @@ class MLXBacktester:
         rank_by: str = "sharpe",
         panel: Panel | None = None,
         progress: Progress | None = None,
+        group: distributed.Group | None = None,
     ) -> BacktestResult:
         """Run ``strategy`` over ``symbols`` from ``start_date`` to ``end_date`` (inclusive).
 
         ``params`` maps a parameter to a value or a list (a grid). ``split`` starts
         the out-of-sample period; the best combination is chosen in-sample by
         ``rank_by`` and reported with its neighbours. ``panel`` skips the cache.
+        ``group`` (an ``mx.distributed`` group of N > 1 processes, ``mlx.launch``)
+        splits the symbols over the processes; every one returns the whole run.
         """
         report = progress or (lambda stage, frac: None)
         settings = settings or Settings()
@@ -103,47 +106,47 @@ class MLXBacktester:
         source = PanelOf(panel) if panel is not None else self.source
         if source is None:
             raise BacktestError("no cache and no panel given")
-        full = source.load_panel(syms, hist, end)
+        dist = group if group is not None and group.size() > 1 else None
+        mine = distributed.shard(syms, dist.rank(), dist.size()) if dist is not None else syms
+        full = source.load_panel(mine, hist, end)
         first = history.first_minute(full, start)
         has = np.asarray(full.valid[:, first:].any(axis=1), dtype=bool).tolist()
-        skipped = tuple(s for s, ok in zip(full.symbols, has, strict=True) if not ok)
-        skipped += tuple(s for s in syms if s not in full.symbols)
-        if not any(has):
+        local_skip = tuple(s for s, ok in zip(full.symbols, has, strict=True) if not ok)
+        local_skip += tuple(s for s in mine if s not in full.symbols)
+        if local_skip:
+            full = full.select([s for s, ok in zip(full.symbols, has, strict=True) if ok])
+        if dist is not None:
+            names = [s for r in range(dist.size()) for s in distributed.shard(syms, r, dist.size())]
+            kept = set(full.symbols)
+            flags = distributed.gather_rows(dist, np.array([s in kept for s in mine], dtype=bool))
+            skipped = tuple(s for s, ok in zip(names, flags.tolist(), strict=True) if not ok)
+            any_bars = bool(flags.any())
+        else:
+            skipped, any_bars = local_skip, any(has)
+        if not any_bars:
             raise BacktestError(
                 f"no bars between {start} and {end} for {', '.join(syms[:5])}"
                 f"{' …' if len(syms) > 5 else ''}")
-        if skipped:
-            full = full.select([s for s, ok in zip(full.symbols, has, strict=True) if ok])
         return self._run(full, first, strat, grid, settings, start, end, split_d, rank_by,
-                         outputs, skipped, report)
+                         outputs, skipped, report, dist)
 
     def _run(self, full: Panel, first: int, strat: strategies.Strategy, grid: Grid,
              settings: Settings, start: dt.date, end: dt.date, split: dt.date | None,
              rank_by: str, outputs: list[str], skipped: tuple[str, ...],
-             report: Progress) -> BacktestResult:
+             report: Progress, dist: distributed.Group | None = None) -> BacktestResult:
         report("indicators", 0.1)
         kinds = sorted({k for k in (bands.anchor_of(n) for n in outputs) if k is not None})
         partial = history.partial_anchors(full, first, kinds, start)
-        sig = decide(full, first, strat, grid, report)
-        panel = full.slice_time(first, len(full.ts))
-        del full
-        orders = fill_orders(
-            sig[0], sig[1], sig[2], sig[3], panel.valid, panel.segments["session"],
-            panel.minute_of_session, panel.session_minutes, hold_overnight=settings.hold_overnight,
-            no_entry_minutes=settings.no_entry_minutes,
-        )
-        del sig
-        self._check_trades(orders, grid, panel.shape[0])
-        s = panel.shape[0]
+        s = full.shape[0]
         c = len(grid.combos)
+        panel = full.slice_time(first, len(full.ts))
+        trades = self._simulate(full, first, strat, grid, settings, report) if s else None
+        del full
+        if dist is not None:
+            trades, panel, partial = self._gather(dist, trades, panel, partial, kinds, c)
+        assert trades is not None
+        s = panel.shape[0]
         row_params = _row_params(grid, settings, s)
-        report("simulating", 0.4)
-        trades = simulate(
-            panel.open, panel.high, panel.low, panel.close, orders, row_params,
-            np.tile(np.arange(s), c), np.repeat(np.array(grid.variant_of), s),
-            progress=lambda done, total: report("simulating", 0.4 + 0.4 * done / total),
-        )
-        del orders
         report("statistics", 0.8)
         split_idx = None
         if split is not None:
@@ -170,6 +173,49 @@ class MLXBacktester:
             trades=trades, ts=panel.ts, stats=result, partial=tuple(sorted(partial)),
             notes=tuple(notes),
         )
+
+    def _simulate(self, full: Panel, first: int, strat: strategies.Strategy, grid: Grid,
+                  settings: Settings, report: Progress) -> Trades:
+        """Signals, orders and fills of every row (combination x symbol) of ``full``'s
+        symbols, traded from minute ``first``."""
+        sig = decide(full, first, strat, grid, report)
+        panel = full.slice_time(first, len(full.ts))
+        orders = fill_orders(
+            sig[0], sig[1], sig[2], sig[3], panel.valid, panel.segments["session"],
+            panel.minute_of_session, panel.session_minutes, hold_overnight=settings.hold_overnight,
+            no_entry_minutes=settings.no_entry_minutes,
+        )
+        del sig
+        self._check_trades(orders, grid, panel.shape[0])
+        s, c = panel.shape[0], len(grid.combos)
+        report("simulating", 0.4)
+        return simulate(
+            panel.open, panel.high, panel.low, panel.close, orders, _row_params(grid, settings, s),
+            np.tile(np.arange(s), c), np.repeat(np.array(grid.variant_of), s),
+            progress=lambda done, total: report("simulating", 0.4 + 0.4 * done / total),
+        )
+
+    def _gather(self, dist: distributed.Group, trades: Trades | None, panel: Panel,
+                partial: dict[str, list[str]], kinds: list[str],
+                combos: int) -> tuple[Trades, Panel, dict[str, list[str]]]:
+        """Every rank's block joined: trades with global rows, the statistics' panel,
+        the partial anchors (see ``distributed``)."""
+        s_local = panel.shape[0]
+        counts = distributed.gather_rows(dist, np.array([s_local], dtype=np.int64))
+        offset, s_all = int(counts[:dist.rank()].sum()), int(counts.sum())
+        local = trades if trades is not None else Trades(
+            **{f: np.zeros(0) for f in Trades.__dataclass_fields__})
+        every = distributed.gather_trades(dist, local, s_local, offset, s_all, combos)
+        names = distributed.gather_rows(
+            dist, np.array([s.encode() for s in panel.symbols], dtype="S32"))
+        symbols = tuple(n.decode() for n in names.tolist())
+        flags = np.array([[sym in partial.get(k, ()) for k in kinds] for sym in panel.symbols],
+                         dtype=bool).reshape(s_local, len(kinds))
+        flags = distributed.gather_rows(dist, flags)
+        joined = {k: [sym for sym, f in zip(symbols, flags[:, i].tolist(), strict=True) if f]
+                  for i, k in enumerate(kinds)}
+        return every, distributed.gather_panel(dist, panel, symbols), \
+            {k: v for k, v in joined.items() if v}
 
     def _check_trades(self, orders: Orders, grid: Grid, s: int) -> None:
         """Refuse a grid whose trade records could outgrow the limit: a row makes at most

@@ -51,6 +51,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--no-entry-minutes", type=int, default=15,
                    help="no new entries in the session's last N minutes (default 15)")
     p.add_argument("--no-save", action="store_true", help="print the stats, do not save")
+    p.add_argument("--distributed", action="store_true",
+                   help="one rank of `mlx.launch --backend ring … -- avwap backtest "
+                        "--distributed`: the symbols are split over the ranks; rank 0 "
+                        "saves and prints the run (docs/backtest.md)")
     p.add_argument("--list-strategies", action="store_true", help="list strategies and exit")
     p.set_defaults(func=run)
 
@@ -127,12 +131,16 @@ def _run(args: argparse.Namespace) -> int:
         no_entry_minutes=args.no_entry_minutes,
     )
     settings.check()  # before the cache opens: a bad value costs no load
-    with Cache(db_of(args)) as cache:
+    group = _group() if args.distributed else None
+    rank = group.rank() if group is not None else 0
+    # Ranks read the cache at once (read-only connections share the file); rank 0
+    # opens it for writing only once every rank has closed its own.
+    with Cache(db_of(args), read_only=group is not None) as cache:
         start, end = _range(cache, symbols, args.start, args.end)
         try:
             with Progress(TextColumn("{task.description:<14}"), BarColumn(),
                           TimeElapsedColumn(), console=Console(stderr=True),
-                          transient=True, disable=not sys.stderr.isatty()) as bar:
+                          transient=True, disable=rank > 0 or not sys.stderr.isatty()) as bar:
                 task = bar.add_task("starting", total=1.0)
 
                 def progress(stage: str, frac: float) -> None:
@@ -140,12 +148,21 @@ def _run(args: argparse.Namespace) -> int:
 
                 res = MLXBacktester(cache, code_version=code_version()).run_vectorized_backtest(
                     symbols, start, end, strat.name, params, settings, split=args.split,
-                    rank_by=args.rank_by, progress=progress)
-            if not args.no_save:
+                    rank_by=args.rank_by, progress=progress, group=group)
+            if not args.no_save and group is None:
                 res.run_id = save_run(cache, to_tables(res))
         except KeyboardInterrupt:
             print("avwap: error: interrupted; nothing was saved", file=sys.stderr)
             return 130
+    if group is not None:
+        from engine.backtest.distributed import gather_sum
+
+        gather_sum(group, 0)  # a barrier: every rank has closed the cache
+        if rank > 0:
+            return 0
+        if not args.no_save:
+            with Cache(db_of(args)) as cache:
+                res.run_id = save_run(cache, to_tables(res))
     if res.skipped:
         console.print(f"[yellow]skipped (no bars in range): {', '.join(res.skipped)}[/]")
     print_result(console, res)
@@ -154,6 +171,18 @@ def _run(args: argparse.Namespace) -> int:
     if res.run_id is not None:
         console.print(f"Saved as run {res.run_id} (`avwap backtests show {res.run_id}`).")
     return 0
+
+
+def _group() -> Any:
+    """This process's ``mx.distributed`` group (started by ``mlx.launch``)."""
+    import mlx.core as mx
+
+    group = mx.distributed.init()
+    if group.size() < 2:
+        raise _bad("--distributed: this process is not one of several ranks; start it with "
+                   "`mlx.launch --backend ring -n 2 --hosts 127.0.0.1 -- avwap backtest "
+                   "--distributed …` or a --hostfile (docs/backtest.md)")
+    return group
 
 
 def code_version() -> str:
