@@ -33,7 +33,7 @@ from storage.anchors import anchor_counts
 from storage.errors import CacheError
 from storage.schema import MIGRATIONS, migrate
 from storage.sharing import CacheBusy, default_wait, share_of
-from storage.types import FIELDS, Panel
+from storage.types import FIELDS, MINUTE_US, Panel
 from storage.writes import (
     NULL_SYMBOL,
     SymbolCounts,
@@ -47,7 +47,6 @@ __all__ = [
     "NULL_SYMBOL", "Cache", "CacheBusy", "Coverage", "SymbolCounts", "WriteResult", "bars_table",
 ]
 
-_MINUTE_US = 60_000_000
 #: DuckDB buffer pool cap: bounds memory whatever the cache size (DuckDB would take 80 % of RAM).
 MEMORY_LIMIT = "256MB"
 
@@ -647,7 +646,7 @@ def _as_date(value: dt.date | str) -> dt.date:
 
 def _us_to_dt64(value: int) -> np.datetime64:
     """Epoch microseconds (UTC) to ``datetime64[m]``."""
-    return np.datetime64(int(value) // _MINUTE_US, "m")
+    return np.datetime64(int(value) // MINUTE_US, "m")
 
 
 def _first_line(e: BaseException) -> str:

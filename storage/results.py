@@ -30,7 +30,7 @@ CHILD_TABLES: tuple[str, ...] = ("backtest_stats", "backtest_trades", "backtest_
 
 
 def save_run(cache: Cache, tables: RunTables) -> int:
-    """Write a run in one transaction; returns its new id."""
+    """Write a run in one transaction (``Cache.transaction``); returns its new id."""
     try:
         with cache.transaction() as cur:
             row = cur.execute("SELECT nextval('backtest_run_seq')").fetchone()
