@@ -59,6 +59,10 @@ IDLE_RELEASE_S = 120.0
 KEEPER_TICK_S = 0.02
 #: Say what we wait for only when the wait is noticeable.
 SAY_AFTER_S = 0.2
+#: A wait shorter than this only tries (it does not queue at the gate): a holder
+#: is not asked to let go for someone who will not stay (the console's first try
+#: at a live minute would otherwise make a running sync close and reopen).
+QUEUE_MIN_S = 0.1
 
 _GATE, _DATA = 0, 1
 _GENERATION_AT = 8  # an 8-byte counter: bumped by every write (``generation``)
@@ -226,14 +230,15 @@ class _Share:
     def _acquire_file(self, write: bool, deadline: float, started: float) -> None:
         fd = self._fd()
         kind = fcntl.F_WRLCK if write else fcntl.F_RDLCK
+        queue = deadline - started >= QUEUE_MIN_S
         gate = False
         said: Holder | None = None
         pause = 0.002
         try:
             while True:
-                if not gate:
+                if queue and not gate:
                     gate = _try_lock(fd, fcntl.F_WRLCK, _GATE)
-                if gate and _try_lock(fd, kind, _DATA):
+                if (gate or not queue) and _try_lock(fd, kind, _DATA):
                     return
                 now = time.monotonic()
                 who = self.holder()
