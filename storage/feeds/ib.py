@@ -43,6 +43,7 @@ import numpy as np
 
 from storage import calendar
 from storage.feeds import ib_client as ibc
+from storage.feeds import ib_farms as farms
 from storage.feeds.base import FeedState
 from storage.feeds.ib_recovery import RecoveryMixin
 from storage.feeds.ib_supervisor import Supervisor
@@ -166,13 +167,18 @@ class IBFeed(RecoveryMixin):
         self._poke.set()
 
     def _on_error(self, req_id: int, code: int, message: str, symbol: str | None) -> None:
+        if code in farms.BROKEN or code in farms.OK:
+            # Farm notices come in floods: one notice per change, never one per code.
+            line = self.farms.update(code, message)
+            if line is not None:  # a farm broke (said) or came back (the line shrinks)
+                self._event("warning" if code in farms.BROKEN else "info",
+                            line or farms.ALL_OK, kind="farm")
+            return
         if ibc.is_informational(code):
             return
         if req_id is not None and req_id > 0:
             self._req_errors[req_id] = code
-        if code in ibc.WARNING_CODES:
-            self._event("warning", f"IB {code}: {message}", symbol)
-        elif code == ibc.CONNECTIVITY_LOST:
+        if code == ibc.CONNECTIVITY_LOST:
             self._outage()
             self._ib_down = True
             self._set_state(FeedState.DOWN)

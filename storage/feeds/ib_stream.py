@@ -82,9 +82,14 @@ class StreamMixin(FeedCore):
 
         self._handlers[sym] = handler
         bars.updateEvent += handler
+        if self.pacing is not None and not self._paced_streams:
+            self._pacing_notice("info")  # the wait's notice said nothing streams: now one does
         if not self._asm.hold and self.state is FeedState.BACKFILLING:
             self._set_state(FeedState.LIVE)  # the first stream after a pacing wait
         self._emit_ready()
+
+    def _pacing_notice(self, level: str) -> None:
+        """Say the pacing wait as it is now (``ib_recovery``)."""
 
     def _unsubscribe(self, sym: str) -> None:
         bars = self._subs.pop(sym, None)
