@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
+from ibsim import ManualClock
 from storage.feeds.base import FeedState
 from storage.feeds.ib_client import ClientIdInUse, IBClient, load_api
-from ibsim import ManualClock
 from storage.feeds.pacing import HistoricalPacer, VirtualClock
 
 SYMS = ["AAPL", "MSFT", "NVDA"]
