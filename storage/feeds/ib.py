@@ -15,8 +15,9 @@ A trader runs IB Gateway all day, so the feed is built around trouble:
   DOWN-and-retrying (``next_attempt_at``) or at a stated ``terminal`` error;
 - a request's duration is computed when it is sent (after its pacing wait)
   from the cache's last final bar of that symbol, start-up reaches back to
-  holes an earlier run left, and after every outage a per-symbol check finds
-  and repairs any hole since the outage began (``ib_gaps``);
+  holes an earlier run left, and after every backfill and outage a per-symbol
+  check finds and repairs any hole up to the symbol's last closed minute
+  (``ib_gaps``);
 - live first: symbols already subscribed stream while others wait on pacing
   (the wait, its reason and ETA are ``pacing`` events; ``prioritize`` puts the
   visible symbols first); a symbol whose history lands after its minutes were
@@ -26,7 +27,8 @@ A trader runs IB Gateway all day, so the feed is built around trouble:
 - forming minutes are never written or emitted as final; symbols beyond the
   market-data lines are marked ``not live``;
 - pacing refusals (162) are retried with backoff, then "gave up on SYM" and a
-  retry at the next recovery; ``stop()`` is bounded in every state.
+  retry on the given-up symbols' own timer (or at the next recovery); farm
+  notices collapse into one line per change; ``stop()`` is bounded in every state.
 
 The layers: ``ib_core`` (state, notices), ``ib_stream`` (answers and updates
 into closed minutes), ``ib_recovery`` (the supervisor's step), this module

@@ -72,9 +72,7 @@ class StreamMixin(FeedCore):
             if not self._retrying and not self._gave_up:
                 self._event("info", f"{sym} streams again: no symbol is given up now",
                             sym, kind="resumed")
-        self._asm.live.add(sym)
-        if forming is not None:
-            self._asm.forming[sym] = forming
+        self._asm.stream(sym, forming)
         self._last_update[sym] = self.clock()
 
         def handler(bars_: Any, _new: bool, sym: str = sym) -> None:
@@ -99,14 +97,12 @@ class StreamMixin(FeedCore):
                 bars.updateEvent -= handler
             if self.client.is_connected():
                 self.client.cancel(bars)
-        self._asm.live.discard(sym)
-        self._asm.forming.pop(sym, None)
+        self._asm.forget(sym)
 
     def _drop_streams(self) -> None:
         self._subs.clear()
         self._handlers.clear()
-        self._asm.live.clear()
-        self._asm.forming.clear()
+        self._asm.forget()
 
     def _on_bar(self, sym: str, b: Any) -> None:
         m = ibc.utc_minute(b.date)
