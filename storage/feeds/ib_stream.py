@@ -20,6 +20,9 @@ from storage.feeds.ib_core import FeedCore
 from storage.feeds.ib_writer import Row
 from storage.feeds.minutes import Ohlcv
 
+#: Seconds a minute handed to the engine waits before its cache write (``ib_writer``).
+WRITE_AFTER_EMIT_S = 0.5
+
 
 class StreamMixin(FeedCore):
     """Subscriptions, closed minutes, emission and cache writes."""
@@ -120,14 +123,17 @@ class StreamMixin(FeedCore):
             asyncio.get_running_loop().call_soon(self._emit_forming)
 
     def _emit_ready(self, force_through: int | None = None) -> None:
+        emitted = False
         for m in self._asm.complete(force_through):
             batch = self._asm.pop_batch(m)
             for s, ok in zip(batch.symbols, batch.valid, strict=True):
                 if ok:
                     self._fed[s] = m
             self._queue.put_nowait(batch)
+            emitted = True
             self._notify()
-        self._writer.kick()
+        # A minute just handed over is written after the engine's step, not during it.
+        self._writer.kick(WRITE_AFTER_EMIT_S if emitted else 0.0)
         if self._asm.pending and self._grace is None and not self._asm.hold:
             first = min(self._asm.pending)
             self._grace = asyncio.get_running_loop().call_later(
