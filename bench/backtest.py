@@ -77,7 +77,7 @@ def main() -> None:
         strat = strategies.get("avwap-reversion")
         grid = build(strat, {"k": 2, "stop_pct": 0.5, "target_pct": 1.0})
         sig = decide(panel, 0, strat, grid)
-        orders = fill_orders(*sig, panel.valid, panel.segments["session"],
+        orders = fill_orders(sig[0], sig[1], sig[2], sig[3], panel.valid, panel.segments["session"],
                              panel.minute_of_session, panel.session_minutes)
         settings = Settings(commission_per_share=0.0, commission_min=1.0, fee_bps=0.5,
                             slippage_bps=1.0)
@@ -114,9 +114,10 @@ def main() -> None:
         small = slice(0, 2)
         from engine.backtest.sim import Orders, RowParams
 
-        o_small = Orders(*(a[:, small] for a in (orders.entry_long, orders.entry_short,
-                                                 orders.exit_long, orders.exit_short)),
-                         forced=orders.forced[small])
+        o_small = Orders(entry_long=orders.entry_long[:, small],
+                         entry_short=orders.entry_short[:, small],
+                         exit_long=orders.exit_long[:, small],
+                         exit_short=orders.exit_short[:, small], forced=orders.forced[small])
         p_small = RowParams(**{k: getattr(params, k)[small] for k in params.__dataclass_fields__})
         pf = vbt_portfolio(panel.open[small], panel.high[small], panel.low[small],
                            panel.close[small], o_small, p_small)
