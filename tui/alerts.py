@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,7 +39,7 @@ import numpy as np
 
 from engine import bands
 from engine.snapshot import Snapshot
-from storage import calendar
+from storage import atomic, calendar
 from storage.types import SEGMENT_KINDS
 
 #: Band choices, from the lowest to the highest; ``level`` is the AVWAP itself.
@@ -172,9 +171,7 @@ class AlertBook:
                  for r in self._rules.values()]
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps({"rules": rules}, indent=1) + "\n", encoding="utf-8")
-            os.replace(tmp, self.path)
+            atomic.write_json(self.path, {"rules": rules})
         except OSError as e:
             self.load_error = f"{self.path}: alerts not saved ({e.strerror or e})"
 

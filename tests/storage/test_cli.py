@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from storage.cache import Cache
 from tui.cli import main
 
@@ -191,3 +193,45 @@ def test_an_absent_default_cache_points_at_the_demo_cache(tmp_path, capsys, monk
     assert main(["--config", str(cfg), "backtests"]) == 0
     err = capsys.readouterr().err
     assert err.startswith("avwap: hint: ") and f"--db {demo_db}" in err
+
+
+def test_cli_tables_never_cut_a_value(capsys):
+    """Piped, every description is printed whole; at 80 columns a column folds instead
+    of ending in '…', and a no-wrap name (what `models use` needs) stays on one line."""
+    import io
+
+    from rich.table import Table
+
+    from tui.commands.common import CliConsole
+    from tui.commands.indicators_cmd import rows
+
+    assert main(["indicators"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out
+    lines = out.splitlines()
+    for row in rows(None):
+        line = next(ln for ln in lines if ln.startswith(f"│ {row[0]} "))
+        assert all(cell in line for cell in row), (row, line)
+    name = "curated-20261207-with-a-long-suffix-the-user-must-type-again"
+    table = Table("active", "name", "created", "evaluation")
+    table.columns[1].no_wrap = True
+    table.add_row("*", name, "2026-12-07 10:11:12", "no edge over the fixed set " * 3)
+    buf = io.StringIO()
+    CliConsole(file=buf, width=80).print(table)
+    text = buf.getvalue()
+    assert "…" not in text and name in text
+    body = [ln.split("│") for ln in text.splitlines() if ln.startswith("│")]
+    folded = "".join(cells[4].strip() for cells in body)  # the evaluation column, line by line
+    assert folded.replace(" ", "") == ("no edge over the fixed set " * 3).replace(" ", "")
+
+
+def test_train_checks_its_counts_before_the_cache(tmp_path, capsys):
+    """`train --days 0` names the bad count, not the cache it never got to open."""
+    missing = str(tmp_path / "none.duckdb")
+    for argv in (["train", "--days", "0"], ["precheck", "--lookback", "-5"],
+                 ["train", "--epochs", "x"], ["train", "--top-k", "0"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["--db", missing, *argv])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument {argv[1]}: must be a whole number" in err and "cache" not in err

@@ -14,13 +14,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
 
 from storage.config import Config, default_db_path, load_config
 from storage.errors import CacheError
 from storage.tickers import builtin_dir
 
-__all__ = ["config_of", "db_of", "plural", "read_db_of"]
+__all__ = ["cli_console", "config_of", "count", "db_of", "plural", "read_db_of"]
 
 
 def config_of(args: argparse.Namespace) -> Config:
@@ -81,3 +86,53 @@ def read_db_of(args: argparse.Namespace, cfg: Config | None = None) -> Path:
 def plural(n: int, word: str, many: str | None = None) -> str:
     """``1 symbol``, ``2 symbols``, ``1,000 sessions``: counts read as English."""
     return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+#: How wide a table may be when the output is a pipe or a file: a value is never cut
+#: there (a script or `grep` reads whole rows), however long.
+PIPE_WIDTH = 10_000
+
+
+class CliConsole(Console):
+    """A console on which a table's value is whole or not shown, never cut with ``…``.
+
+    Why: Rich shrinks a table to the terminal and ends long values with an
+    ellipsis, so `avwap models` cut the name `models use` needs and
+    `avwap indicators` cut every column but the name. Here every column that would
+    end in ``…`` folds onto the next line instead (the console screens' rule:
+    whole or not shown), and a pipe gets rows as wide as they need.
+    """
+
+    def print(self, *objects: Any, **kw: Any) -> None:
+        for obj in objects:
+            if isinstance(obj, Table):
+                for col in obj.columns:
+                    if col.overflow == "ellipsis":
+                        col.overflow = "fold"
+        super().print(*objects, **kw)
+
+
+def cli_console(*, stderr: bool = False, **kw: Any) -> CliConsole:
+    """The console every command prints its results on (see ``CliConsole``)."""
+    probe = Console(stderr=stderr)
+    return CliConsole(stderr=stderr, width=None if probe.is_terminal else PIPE_WIDTH, **kw)
+
+
+def count(minimum: int = 1) -> Callable[[str], int]:
+    """An argparse type for a whole number of at least ``minimum``.
+
+    Why: a count checked only when the data is read reported the wrong problem
+    (`train --days 0` said the cache was missing); argparse names the flag first.
+    """
+
+    def parse(text: str) -> int:
+        try:
+            n = int(text)
+        except ValueError:
+            n = minimum - 1
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"must be a whole number ≥ {minimum}, got {text!r}")
+        return n
+
+    parse.__name__ = f"count ≥ {minimum}"
+    return parse
