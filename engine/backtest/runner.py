@@ -98,9 +98,11 @@ class MLXBacktester:
         need = estimate_bytes(len(grid.variants), len(grid.combos), len(syms), minutes,
                               len(outputs), history_minutes=max(warm, 0))
         if need > self.memory_limit:
+            more = (f" (+{warm:,} minutes of history the anchors need before {start})"
+                    if warm > 0 else "")
             raise BacktestError(
                 f"the grid is too large: {len(grid.combos)} combinations x {len(syms)} symbols x "
-                f"{minutes:,} minutes needs about {need / 1e9:.1f} GB "
+                f"{minutes:,} minutes{more} needs about {need / 1e9:.1f} GB "
                 f"(limit {self.memory_limit / 1e9:.1f} GB); sweep fewer values or symbols")
         report("loading bars", 0.0)
         source = PanelOf(panel) if panel is not None else self.source
