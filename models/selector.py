@@ -43,6 +43,7 @@ class Selector:
         self.top_k = int(config["top_k"])
         self.name = str(config.get("name", path.name))
         self._fn = mx.compile(lambda x, r: mx.sigmoid(self.model(x, r)))
+        self._from_tokens = mx.compile(lambda t, r: mx.sigmoid(self.model.from_tokens(t, r)))
 
     @classmethod
     def load(cls, path: Path | str, *, check_registry: bool = True) -> Selector:
@@ -80,6 +81,13 @@ class Selector:
         r = mx.array(np.asarray(regime, dtype=np.int32).reshape(-1))
         w = self._fn(mx.array(x), r)
         return np.array(w), self.outputs
+
+    def select_tokens(self, tokens: np.ndarray, regime: np.ndarray) -> np.ndarray:
+        """Weights ``[B, K]`` from standardized tokens ``[B, tokens + 1, F]``
+        (``SelectorModel.tokens_of`` of standardized windows: what ``models.live``
+        keeps up to date), one compiled call."""
+        r = mx.array(np.asarray(regime, dtype=np.int32).reshape(-1))
+        return np.array(self._from_tokens(mx.array(tokens), r))
 
     def pick(self, window: np.ndarray, regime: np.ndarray,
              k: int | None = None) -> list[list[tuple[str, float]]]:
