@@ -1,4 +1,5 @@
-"""Regime-aware indicator selection: data set, MLX selector model, training, checkpoints.
+"""Regime-aware indicator selection: the MLX selector model, its data set, training,
+evaluation, checkpoints and registry, and the live selector the console runs.
 
 ``engine.blas`` first: MLX must find its optimized BLAS before any module here
 imports ``mlx`` (see that module).
