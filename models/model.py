@@ -73,8 +73,7 @@ def fast_attention(att: nn.MultiHeadAttention, x: mx.array) -> mx.array:
     """``att(x, x, x)`` with the softmax written out on ``fast_exp`` (same parameters).
 
     On the Linux CPU backend MLX's fused attention spends most of its time in
-    ``exp``; inference takes this path, training keeps the fused one and its
-    gradients (``SelectorModel.encode``)."""
+    ``exp`` (``SelectorModel.encode``)."""
     h = att.num_heads
     q = mx.unflatten(att.query_proj(x), -1, (h, -1)).transpose(0, 2, 1, 3)
     k = mx.unflatten(att.key_proj(x), -1, (h, -1)).transpose(0, 2, 3, 1)
@@ -164,15 +163,13 @@ class SelectorModel(nn.Module):
 
 
     def encode(self, h: mx.array) -> mx.array:
-        """The encoder: ``nn.TransformerEncoder`` when training; in inference the same
-        pre-norm layers (dropout is off) with ``fast_attention``."""
-        if self.training:
-            out: mx.array = self.encoder(h, None)
-            return out
+        """``self.encoder(h, None)`` (MLX's pre-norm ``TransformerEncoder``, its
+        layers and dropout as they are) with ``fast_attention`` for the attention."""
         for layer in self.encoder.layers:
-            h = h + fast_attention(layer.attention, layer.ln1(h))
-            h = h + layer.linear2(layer.activation(layer.linear1(layer.ln2(h))))
-        out = self.encoder.ln(h)
+            h = h + layer.dropout1(fast_attention(layer.attention, layer.ln1(h)))
+            y = layer.dropout2(layer.activation(layer.linear1(layer.ln2(h))))
+            h = h + layer.linear2(y)
+        out: mx.array = self.encoder.ln(h)
         return out
 
 

@@ -3,8 +3,8 @@
 
 - ``select`` for every symbol reads the ring's patch sums, never whole windows:
   its weights equal the model run on ``window()`` (``select_indicators``);
-- inference (``eval()``) writes the attention's softmax on ``fast_exp``: its
-  logits equal the training path's (MLX's fused attention) to float32 tolerance;
+- the encoder writes the attention's softmax on ``fast_exp``: it equals MLX's
+  fused ``TransformerEncoder`` to float32 tolerance;
 - ``prime_rows`` for the focused symbol first and the rest minutes later gives
   the windows and picks of a selector that stepped every minute.
 """
@@ -63,20 +63,16 @@ def test_fast_exp_is_exp_to_float32() -> None:
     np.testing.assert_allclose(np.array(g), np.exp(x[::1000]), rtol=2.5e-7)
 
 
-def test_inference_equals_the_training_path(selector) -> None:  # type: ignore[no-untyped-def]
+def test_encode_equals_mlx_transformer_encoder(selector) -> None:  # type: ignore[no-untyped-def]
+    """``SelectorModel.encode`` (softmax on ``fast_exp``) is MLX's fused encoder to
+    float32 tolerance, with the same parameters."""
     import mlx.core as mx
 
     model = selector.model
     rng = np.random.default_rng(2)
-    x = mx.array(rng.normal(size=(64, LB, len(selector.features))).astype(np.float32))
-    r = mx.array(rng.integers(-1, 4, 64).astype(np.int32))
-    fast = np.array(model(x, r))
-    model.train()
-    try:
-        fused = np.array(model(x, r))
-    finally:
-        model.eval()
-    np.testing.assert_allclose(fast, fused, rtol=1e-5, atol=1e-5)
+    h = mx.array(rng.normal(size=(64, 5, model.args.dims)).astype(np.float32))
+    np.testing.assert_allclose(np.array(model.encode(h)), np.array(model.encoder(h, None)),
+                               rtol=1e-5, atol=1e-5)
 
 
 def test_select_all_equals_the_window_path(selector) -> None:  # type: ignore[no-untyped-def]

@@ -92,7 +92,6 @@ def test_events_resume_and_round_trip(ds: Dataset, tmp_path: Path) -> None:
     data = ck.load(tmp_path / "full")
     model = SelectorModel(ModelArgs.from_dict(data.config["model"]))
     model.update(ck.unflat(data.weights))
-    model.eval()  # inference mode, as Selector.load sets it (its attention's softmax differs)
     idx = ds.val_idx[:32]
     raw = ds.windows(idx, scaled=False)
     x, r, _ = ds.batch(idx)
