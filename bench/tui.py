@@ -179,6 +179,9 @@ async def run(args: argparse.Namespace, db: Path, t_start: float) -> dict[str, f
     return out
 
 
+BASELINE_MINUTES = 30
+
+
 async def model_activation(pilot, screen, interval_s: float = 1.0) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """A model made active with ``all`` loaded, while a 60x replay clock ticks.
 
@@ -188,7 +191,9 @@ async def model_activation(pilot, screen, interval_s: float = 1.0) -> dict[str, 
     - ``minutes_missed_during_activate``: a minute is due every ``interval_s`` (60x
       replay); each one that fell due while the previous was still waiting for the
       MLX thread is missed (the clock stood still). Goal 0; before: 37-50 s frozen.
-    - ``minutes_during_activate``: the minutes stepped meanwhile.
+    - ``minutes_during_activate``: the minutes stepped meanwhile;
+      ``minutes_missed_without_activate`` / ``minutes_without_activate``: the same
+      clock for ``BASELINE_MINUTES`` just before, with no activation (the peer).
     """
     sys.path.insert(0, str(HERE / "tests" / "models"))
     from _mdata import save_untrained
@@ -221,6 +226,15 @@ async def model_activation(pilot, screen, interval_s: float = 1.0) -> dict[str, 
                     break
                 counts["stepped"] += 1
 
+        # the peer: the same clock for as many minutes with no activation (a busy
+        # machine misses minutes by itself when a step outlasts the interval)
+        ticker = asyncio.get_running_loop().create_task(clock())
+        await asyncio.sleep(BASELINE_MINUTES * interval_s)
+        stop.set()
+        await ticker
+        baseline = dict(counts)
+        stop.clear()
+        counts.update(stepped=0, missed=0)
         ticker = asyncio.get_running_loop().create_task(clock())
         t0 = time.perf_counter()
         session.model_changed(focus)
@@ -243,7 +257,9 @@ async def model_activation(pilot, screen, interval_s: float = 1.0) -> dict[str, 
             os.environ["AVWAP_MODELS_DIR"] = before
     return {"model_activate_s": activate, "model_prime_s": primed,
             "minutes_missed_during_activate": counts["missed"],
-            "minutes_during_activate": counts["stepped"]}
+            "minutes_during_activate": counts["stepped"],
+            "minutes_missed_without_activate": baseline["missed"],
+            "minutes_without_activate": baseline["stepped"]}
 
 
 async def _list_switch(pilot, screen) -> dict[str, float]:  # type: ignore[no-untyped-def]
