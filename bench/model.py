@@ -16,8 +16,10 @@ head on [last, mean]) in PyTorch on the CPU, same batch, same run.
   ``MEASURED_EPOCHS`` epochs are timed and 10 extrapolated (build + 10 × epoch
   + evaluation), named ``default_train_s_extrapolated``.
 - ``live_select_p99_ms``: one minute for 650 symbols (``LiveSelector.update``
-  of a Snapshot, then ``select`` for all 650); ``live_select_one_p99_ms``: the
-  update plus the highlighted symbol's pick (what the console asks).
+  of a Snapshot, then ``select`` for all 650: one model call on the patch sums);
+  ``live_select_one_p99_ms``: the update plus the highlighted symbol's pick
+  (what the console asks); ``live_window_peer_*``: the update plus the model on
+  all 650 whole windows (the path before the patch sums), the same run.
 - ``peak_rss_mb``: peak RSS of a child process building ``all`` (650 symbols)
   × 30 demo sessions (features memory-mapped, batches of 50).
 
@@ -224,21 +226,26 @@ def live_speed(f_names: list[str], outputs: list[str], work: Path) -> dict[str, 
                         last=close, volume=np.ones(650, np.float32),
                         valid=np.ones(650, bool), regime=np.zeros(650, np.int8))
 
-    snaps = [snap(i) for i in range(L + 60)]
+    snaps = [snap(i) for i in range(L + 90)]
     for s in snaps[:L]:
         live.update(s)
-    every, one = [], []
+    every, one, window = [], [], []
     for i, s in enumerate(snaps[L:]):
         t0 = time.perf_counter()
         live.update(s)
-        if i % 2:
+        if i % 3 == 1:
             live.select(["S007"])
             one.append(time.perf_counter() - t0)
+        elif i % 3 == 2:  # the peer: the model on whole windows (the path before the sums)
+            sel.select_indicators(live.window(), live._regime)
+            window.append(time.perf_counter() - t0)
         else:
             live.select()
             every.append(time.perf_counter() - t0)
     return {"live_select_p99_ms": p(every[1:], 99), "live_select_p50_ms": p(every[1:], 50),
-            "live_select_one_p99_ms": p(one[1:], 99), "live_select_one_p50_ms": p(one[1:], 50)}
+            "live_select_one_p99_ms": p(one[1:], 99), "live_select_one_p50_ms": p(one[1:], 50),
+            "live_window_peer_p99_ms": p(window[1:], 99),
+            "live_window_peer_p50_ms": p(window[1:], 50)}
 
 
 RSS_CHILD = """
