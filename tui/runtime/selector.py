@@ -111,13 +111,13 @@ class ModelPicks:
         live = self.live
         if live is None:
             return []
-        name = live.selector.name
+        name = live.selector.label  # with "— no edge over …" when it has none
         focus = [s for s in self.focus if s in live.symbols] or list(live.symbols[:1])
         ready = [s for s in focus if live.seen(s) >= live.needed]
         if ready:
             self.note = f"model {name}"
         elif any(s in self.pending for s in focus):
-            self.note = f"loading model {name}…"
+            self.note = f"loading model {live.selector.name}…"
         else:
             seen = max(live.seen(s) for s in focus) if focus else live.minutes
             self.note = f"model {name} warming {seen}/{live.needed} min"
