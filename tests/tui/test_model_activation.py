@@ -94,11 +94,11 @@ async def test_activation_keeps_the_replay_clock_moving(
             notes.pop(0)
         shown = notes
         assert shown and NO_MODEL not in shown
-        assert shown[0].startswith("loading model tiny") or shown[0] == "model tiny"
+        assert shown[0].startswith(("loading model tiny", "model tiny"))
         assert all(live.seen(s) >= live.needed for s in live.symbols)
         await pilot.pause()
         picks = ctl.frame.picks.get(focus) if ctl.frame is not None else None
         if picks is None:  # the feed may have ended: ask as the pane does
             picks, _ = ctl.picks_for(focus)
-        assert picks and ctl.model.note == "model tiny"
+        assert picks and ctl.model.note.startswith("model tiny")  # + its edge note
         assert np.isfinite([w for _, w, _ in picks]).all()
