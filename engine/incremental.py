@@ -47,10 +47,10 @@ class IncrementalEngine:
         self._other = [ind for ind in self._inds if ind.seq is None]
         self._seq_names = [n for ind in self._seq for n in ind.outputs]
         self._seq_warm = mx.array(np.array(
-            [ind.seq.warm[n] for ind in self._seq for n in ind.outputs], dtype=np.int32))
+            [ind.spec.warm[n] for ind in self._seq for n in ind.outputs], dtype=np.int32))
         #: Real bars after which every bar-sequence step is in its steady state
         #: (past each seed and warm-up): the bar count ``n`` no longer matters.
-        self._steady_bars = max((w for ind in self._seq for w in ind.seq.warm.values()),
+        self._steady_bars = max((w for ind in self._seq for w in ind.spec.warm.values()),
                                 default=0) + 2
         other_names = [n for ind in self._other for n in ind.outputs]
         col = {n: i for i, n in enumerate([*self._seq_names, *other_names])}
@@ -64,7 +64,7 @@ class IncrementalEngine:
     def _init_state(self) -> Tree:
         s = len(self.symbols)
         tree: Tree = {ind.key: ind.init(s) for ind in self._other}
-        tree.update({ind.key: ind.seq.init(s) for ind in self._seq})
+        tree.update({ind.key: ind.spec.init(s) for ind in self._seq})
         tree["_seq"] = {"n": mx.zeros((s,), dtype=mx.int32),
                         "last": mx.full((s, len(self._seq_names)), float("nan"))}
         tree["_engine"] = {"last": mx.full((s,), float("nan")), "vol": mx.zeros((s,))}
@@ -117,7 +117,7 @@ class IncrementalEngine:
         outs: list[mx.array] = []
         for ind in self._seq:
             inner = state[ind.key]
-            st, o = ind.seq.step(dict(inner), bar)
+            st, o = ind.spec.step(dict(inner), bar)
             new[ind.key] = {k: mx.where(v.reshape((-1,) + (1,) * (a.ndim - 1)), a, inner[k])
                             for k, a in st.items()}
             outs.extend(o[name].astype(mx.float32) for name in ind.outputs)

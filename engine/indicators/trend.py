@@ -14,6 +14,7 @@ import mlx.core as mx
 import numpy as np
 
 from engine import kernels as K
+from engine.indicator_types import Indicator, State
 from engine.indicators.base import (
     Bar,
     ema_state,
@@ -25,7 +26,6 @@ from engine.indicators.base import (
     zeros,
 )
 from engine.meta import Direction, History, OutputMeta, level, price_diff
-from engine.registry import Indicator, State
 
 FAMILY = "trend"
 

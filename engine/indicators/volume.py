@@ -11,10 +11,10 @@ from __future__ import annotations
 import mlx.core as mx
 
 from engine import kernels as K
+from engine.indicator_types import Indicator, State
 from engine.indicators.base import Bar, compacted, izeros, push, safe_div, seq_indicator, zeros
 from engine.inputs import batch_inputs
 from engine.meta import Direction, History, Kind, OutputMeta, Scale, oscillator
-from engine.registry import Indicator, State
 from storage.types import Panel
 
 FAMILY = "volume"
