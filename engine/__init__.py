@@ -5,36 +5,42 @@ It computes over the shared data shapes (``Panel``, ``BarBatch`` from
 does no I/O: bars come in from the caller. The two ways to evaluate the
 registry are ``engine.compute.compute`` (batch over a Panel, gives
 ``Features``) and ``IncrementalEngine`` (one compiled step per live minute,
-gives a ``Snapshot``).
+gives a ``Snapshot``). The batch function is imported from its module: a
+package attribute named ``compute`` would be the module once it is loaded.
 
-Why nothing heavy loads here: the indicator families import ``engine.kernels``
-and ``engine.indicator_types``, which run this file first; loading
-``compute`` and ``incremental`` here would load the whole engine for every
-family import. ``IncrementalEngine`` loads on first use of the name; the
-batch function is imported from its module (``engine.compute`` is the module:
-a package attribute of the same name would be the module once it is loaded).
+``engine.blas`` runs first, before anything here imports ``mlx``: it gives
+MLX an optimized BLAS on Linux, which only works before MLX is loaded. The
+re-exports are resolved on first use (PEP 562), so ``import engine.blas`` (what
+``models`` and ``tui`` do first) costs the BLAS load alone, not the engine's
+imports: a CLI command that never computes stays quick, and a family's
+``from engine import kernels`` does not load ``compute`` and ``incremental``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from engine.snapshot import REGIMES, Snapshot
-from storage.types import SEGMENT_KINDS, BarBatch, Panel
+from engine import blas as _blas  # noqa: F401  (first: before any mlx import)
 
 if TYPE_CHECKING:
     from engine.incremental import IncrementalEngine
+    from engine.snapshot import REGIMES, Snapshot
+    from storage.types import SEGMENT_KINDS, BarBatch, Panel
+
+_HOME = {
+    "IncrementalEngine": "engine.incremental",
+    "REGIMES": "engine.snapshot", "Snapshot": "engine.snapshot",
+    "SEGMENT_KINDS": "storage.types", "BarBatch": "storage.types", "Panel": "storage.types",
+}
 
 __all__ = ["REGIMES", "SEGMENT_KINDS", "BarBatch", "IncrementalEngine", "Panel", "Snapshot"]
 
-_LAZY = {"IncrementalEngine": "engine.incremental"}
-
 
 def __getattr__(name: str) -> Any:
-    """``IncrementalEngine`` on first use (see the module docstring)."""
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'engine' has no attribute {name!r}")
-    from importlib import import_module
+    if name in _HOME:
+        import importlib
 
-    return getattr(import_module(module), name)
+        value = getattr(importlib.import_module(_HOME[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'engine' has no attribute {name!r}")

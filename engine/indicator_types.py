@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import mlx.core as mx
 import numpy as np
 
 from engine.meta import OutputMeta
 from storage.types import BarBatch, Panel
+
+if TYPE_CHECKING:
+    from engine.kernels import Compact
 
 State = dict[str, mx.array]
 Outputs = dict[str, mx.array]
@@ -79,6 +82,10 @@ class Host(Protocol):
 
     def write(self, hs: Any, batch: BarBatch) -> None: ...
 
+    def from_panel(self, panel: Panel) -> Any:
+        """The history after writing every minute of ``panel``, without stepping."""
+        ...
+
 
 @dataclass(frozen=True)
 class Indicator:
@@ -133,6 +140,9 @@ class Bar:
 
 InitFn = Callable[[int], State]
 StepFn = Callable[[State, Bar], tuple[State, Outputs]]
+#: The inner state after each symbol's first ``m`` compacted bars, read off the
+#: batch series (``engine.indicators.warm``): ``(bars, m int32 [S]) -> State``.
+StateFn = Callable[["Compact", mx.array], State]
 
 
 @dataclass(frozen=True)
@@ -147,6 +157,9 @@ class SeqSpec:
     init: InitFn
     step: StepFn
     warm: dict[str, int]
+    #: The step state from the batch (``StateFn``): how ``IncrementalEngine.warm``
+    #: warms this indicator without stepping minutes.
+    state: StateFn | None = None
 
 
 class Registry:

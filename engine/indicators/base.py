@@ -30,6 +30,7 @@ from engine.indicator_types import (
     Outputs,
     SeqSpec,
     State,
+    StateFn,
     StepFn,
     StepInputs,
 )
@@ -70,11 +71,14 @@ def seq_indicator(
     description: str = "",
     warmups: dict[str, int] | None = None,
     warm_state: Callable[[Panel], State] | None = None,
+    state: StateFn | None = None,
 ) -> Indicator:
     """Declare an indicator computed on each symbol's sequence of real bars.
 
     ``warm_state(panel)`` (for running sums) gives the exact inner state after
     ``panel``, as ``init`` lays it out; see ``Indicator.warm_state``.
+    ``state(bars, m)`` gives the inner state after each symbol's first ``m``
+    compacted bars (``SeqSpec.state``).
     """
     warm = {o: (warmups or {}).get(o, warmup) for o in outputs}
 
@@ -113,7 +117,7 @@ def seq_indicator(
         key=key, family=family, outputs=outputs, params=params, warmup=warmup,
         batch=batch_form, init=init_form, step=step_form, description=description,
         warmups=dict(warmups or {}),
-        seq=SeqSpec(init, step, warm), warm_state=warm_state,
+        seq=SeqSpec(init, step, warm, state), warm_state=warm_state,
     )
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from engine import kernels as K
 from engine.indicator_types import Indicator, State
+from engine.indicators import warm as W
 from engine.indicators.base import Bar, izeros, seq_indicator, zeros
 from engine.meta import SESSION_BARS, History, OutputMeta, level
 
@@ -128,8 +129,33 @@ def _batch(c: K.Compact) -> Out:
     return {"sar": mx.array(np.ascontiguousarray(out.T)) / K.TICKS + K.to_price(ref)}
 
 
+def _state(c: K.Compact, m: mx.array) -> State:
+    """The step's state after ``m`` bars, from the last ``SESSION_BARS`` of them.
+
+    SAR has no closed form (it flips on comparisons with its own stop), so its
+    declared history is stepped, but in NumPy over ``[S]`` vectors with the
+    step's own maths (``_sar_core``): one bar is ~45 vector ops, not a
+    compiled call of the whole registry. A symbol with more bars starts the
+    window as its first bar, as a step from there would.
+    """
+    s, t = c.shape
+    w = max(1, min(SESSION_BARS, t))
+    h, lo = (np.array(W.window(x, m, w, 0)) for x in (c.high_t, c.low_t))
+    mm = np.array(m)
+    ref = np.array(W.at(c.close_t, mx.where(m > 0, mx.maximum(m - w, 0) + 1, 0), 0))
+    st = {k: np.zeros(s, np.float32) for k in ("long", "sar", "ep", "af", "ph", "pl")}
+    pad = w - np.minimum(mm, w)  # window columns before each symbol's first bar
+    for j in range(w):
+        n = j - pad + 1
+        st, _ = _sar_core(st, (h[:, j] - ref).astype(np.float32),
+                          (lo[:, j] - ref).astype(np.float32), n, np)
+    out = {k: mx.array(v.astype(np.float32)) for k, v in st.items()}
+    out["ref"] = mx.array(ref.astype(np.int32))
+    return out
+
+
 SAR = seq_indicator("sar", "trend", ("sar",), {"acceleration": ACC, "maximum": MAX_AF}, 1, _batch,
-              _init, _step, description="Parabolic SAR (0.02, 0.2)")
+              _init, _step, description="Parabolic SAR (0.02, 0.2)", state=_state)
 
 INDICATORS: tuple[Indicator, ...] = (SAR,)
 # Path-dependent: two runs agree from their first common reversal on, which on
