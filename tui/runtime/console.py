@@ -440,8 +440,10 @@ class ConsoleSession(Job):
         dates = calendar.exchange_dates(feed.panel.ts[[0, -1]])
         start, end = (d.astype(dt.date) for d in dates)
         try:
+            # Through the loaded panel's last minute: a live session under way is not
+            # missing the minutes still to come.
             note = await asyncio.to_thread(loaded_data_note, self.controller.cache, symbols,
-                                           start, end)
+                                           start, end, feed.panel.ts[-1])
         except AvwapError:
             return  # the check is advice; a failing read must not disturb the session
         if note:

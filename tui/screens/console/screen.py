@@ -23,7 +23,6 @@ Text from data (symbols, list names, errors, feed notices) is shown through
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on
@@ -36,6 +35,7 @@ from textual.widgets import Footer, Static
 
 from storage.errors import AvwapError, TickerListError
 from storage.feeds.base import FeedState
+from storage.feeds.ib_farms import ALL_OK as ALL_FARMS_OK
 from storage.feeds.replay import SPEEDS, speed_label
 from storage.tickers import available_lists, cycle_next
 from tui import fmt
@@ -70,22 +70,23 @@ if TYPE_CHECKING:
     from tui.app import AvwapApp
 
 
-def feed_notice(msg: FeedNotice, now: float) -> str | None:
-    """The status bar's standing notice for a feed notice (``None``: leave it as is).
+def feed_notice(msg: FeedNotice) -> tuple[str, float | None] | None:
+    """The status bar's standing notice for a feed notice and the time it counts down
+    to (``None``: leave it as is).
 
     A pacing wait shows its reason and ETA, a dropped gateway the next attempt,
-    a terminal error stays; their end ("pacing_done", "restored", "reconnected")
-    clears it.
+    symbols given up their next attempt, a terminal error stays; their end
+    ("pacing_done", "restored", "reconnected", "resumed") clears it. The ETA is
+    the status bar's countdown to ``until``, so it stays true for the whole wait.
     """
-    eta = "" if msg.until is None else f" (~{max(0, round(msg.until - now))} s)"
-    if msg.kind == "pacing":
-        return f"IB pacing: {msg.text}{eta}"
+    if msg.kind in ("pacing", "gave_up"):
+        return msg.text, msg.until
     if msg.kind == "retry":
-        return f"next attempt{eta}"
+        return "next attempt", msg.until
     if msg.kind == "terminal":
-        return msg.text
-    if msg.kind in ("pacing_done", "restored", "reconnected"):
-        return ""
+        return msg.text, None
+    if msg.kind in ("pacing_done", "restored", "reconnected", "resumed"):
+        return "", None
     return None
 
 #: Cells the AVWAP pane keeps before the watchlist may widen (anchor, level, z, ±1σ).
@@ -272,9 +273,11 @@ class ConsoleScreen(Screen[None]):
             status.set(state=msg.state)
 
     def on_feed_notice(self, msg: FeedNotice) -> None:
-        notice = feed_notice(msg, time.time())
+        notice = feed_notice(msg)
         if notice is not None:
-            self.query_one(StatusBar).set(notice=notice)
+            self.query_one(StatusBar).set(notice=notice[0], notice_until=notice[1])
+        if msg.kind == "farm":  # one line while a farm is broken (floods collapse in the feed)
+            self.query_one(StatusBar).set(farm="" if msg.text == ALL_FARMS_OK else msg.text)
         if msg.level in ("warning", "error"):
             self.notify(fmt.safe(msg.text), title="Feed", timeout=8,
                         severity="error" if msg.level == "error" else "warning")
