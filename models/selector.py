@@ -42,6 +42,9 @@ class Selector:
         self.lookback = int(config["lookback"])
         self.top_k = int(config["top_k"])
         self.name = str(config.get("name", path.name))
+        #: "" when the model beat every baseline with skill on its test days, else
+        #: what it did not beat (``models.registry.edge_note``); the console says it.
+        self.edge = ""
         self._fn = mx.compile(lambda x, r: mx.sigmoid(self.model(x, r)))
 
     @classmethod
@@ -67,7 +70,16 @@ class Selector:
                              f"({e})") from e
         mx.eval(model.parameters())
         model.eval()
-        return cls(model, cfg, data.mean, data.std, data.path)
+        sel = cls(model, cfg, data.mean, data.std, data.path)
+        from models.registry import edge_note, evaluation_of
+
+        sel.edge = edge_note(evaluation_of(data.path.parent))
+        return sel
+
+    @property
+    def label(self) -> str:
+        """The name, with what it has no edge over ("model X — no edge over fixed set")."""
+        return f"{self.name} — {self.edge}" if self.edge else self.name
 
     def select_indicators(self, window: np.ndarray | mx.array,
                           regime: np.ndarray | mx.array) -> tuple[np.ndarray, tuple[str, ...]]:

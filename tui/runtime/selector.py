@@ -59,7 +59,7 @@ class ModelPicks:
             self.note = NO_MODEL
         else:
             self.live = live
-            self.note = f"model {live.selector.name}"
+            self.note = f"model {live.selector.label}"
         return self.note
 
     def picks(self, snap: Snapshot | None) -> dict[str, Picks]:
@@ -69,7 +69,7 @@ class ModelPicks:
             return {}
         if snap is not None:
             live.update(snap)
-        name = live.selector.name
+        name = live.selector.label  # with "— no edge over …" when it has none
         if live.minutes < live.needed:
             self.note = f"model {name} warming {live.minutes}/{live.needed} min"
             return {}
