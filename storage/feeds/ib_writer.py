@@ -14,6 +14,11 @@ in order, and written later — with the next minute, or by a retry
 lets the file go after its current chunk) — so no minute is lost (upserts make a later
 rewrite of the same minutes harmless). ``timings`` records each attempt
 as (milliseconds, rows kept for later, first try) for the benchmark.
+
+A minute handed to the engine is written a moment later (``kick(delay)``), not
+at once: the upsert's Python part holds the interpreter lock, and written while
+the engine steps that minute it slowed the step by about a fifth
+(``bench/ib_feed.py``). ``flush()`` writes at once.
 """
 
 from __future__ import annotations
@@ -53,6 +58,7 @@ class CacheWriter:
         self._retry_due = False
         self.timings: list[tuple[float, bool, bool]] = []
         self._tried = asyncio.Event()
+        self._later: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
         if self._task is None and self.cache is not None:
@@ -67,10 +73,18 @@ class CacheWriter:
         if now:
             self._dirty.set()
 
-    def kick(self) -> None:
-        """Write what is queued now."""
-        if self._rows:
+    def kick(self, delay: float = 0.0) -> None:
+        """Write what is queued now, or in ``delay`` seconds (one pending timer)."""
+        if not self._rows:
+            return
+        if delay <= 0:
             self._dirty.set()
+        elif self._later is None:
+            self._later = asyncio.get_running_loop().call_later(delay, self._due)
+
+    def _due(self) -> None:
+        self._later = None
+        self._dirty.set()
 
     async def flush(self) -> None:
         """Wait until every queued row is in the cache."""
@@ -89,6 +103,9 @@ class CacheWriter:
 
     async def close(self, timeout: float = 5.0) -> None:
         """Write what is queued (at most ``timeout`` seconds), then end the task."""
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
         if self._task is None:
             return
         with contextlib.suppress(TimeoutError):
@@ -141,8 +158,8 @@ class CacheWriter:
             self._said = True
         if self._retry is not None:
             self._retry.cancel()
-        self._retry = asyncio.get_running_loop().call_later(RETRY_AFTER_S, self._due)
+        self._retry = asyncio.get_running_loop().call_later(RETRY_AFTER_S, self._retry_now)
 
-    def _due(self) -> None:
+    def _retry_now(self) -> None:
         self._retry_due = True
         self._dirty.set()
