@@ -254,7 +254,7 @@ class IncrementalEngine:
           NumPy-side histories (relative volume) from ``Host.from_panel``.
         """
         self.reset()
-        inds = len(self._seq) + len(self._other) + 1
+        inds = len(self._seq) + len(self._other) + 3
         done = 0
         if self._seq:
             starts = day_starts(panel)
@@ -281,7 +281,12 @@ class IncrementalEngine:
             new: Tree = {}
             self._step_seq(tree, _last_bars(c, m), new)
             self._state.update(new)
+            mx.eval(self._state)
+            done += 1
+            yield done / inds
             self._exact_sums(panel)
+            done += 1
+            yield done / inds
         for ind in self._other:
             assert ind.warm_state is not None, f"{ind.key} has no warm state"
             self._state[ind.key] = ind.warm_state(panel)
