@@ -63,21 +63,29 @@ def _obv_ad() -> Indicator:
         of the whole history), summed in float64 per symbol; prices compare and
         divide as ticks, as the batch takes them, so a tie is a tie.
         """
-        valid = panel.valid
+        s, block = len(panel.valid), 64  # symbols at a time: a small transient footprint
+        parts = [sums(*(x[i:i + block] for x in (panel.close, panel.high, panel.low,
+                                                  panel.volume, panel.valid)))
+                 for i in range(0, s, block)]
+        return {k: mx.array(np.concatenate([p[k] for p in parts])) for k in ("obv", "ad", "prev")}
+
+    def sums(close: np.ndarray, high: np.ndarray, low: np.ndarray, volume: np.ndarray,
+             valid: np.ndarray) -> dict[str, np.ndarray]:
         s = len(valid)
         counts = valid.sum(axis=1)
         has = counts > 0
         if not has.any():
-            return init(s)
+            return {"obv": np.zeros(s, np.float32), "ad": np.zeros(s, np.float32),
+                    "prev": np.zeros(s, np.int32)}
         first = (np.cumsum(counts) - counts)[has]  # each symbol's first bar in row order
         one = np.ones(int(counts.sum()), bool)
-        c = to_ticks(panel.close[valid], one)
-        v = panel.volume[valid].astype(np.float32)
+        c = to_ticks(close[valid], one)
+        v = volume[valid].astype(np.float32)
         dc = np.zeros_like(c)
         np.subtract(c[1:], c[:-1], out=dc[1:])
         sv = np.where(dc > 0, v, np.where(dc < 0, -v, np.float32(0.0)))
         sv[first] = v[first]  # a symbol's first bar counts its volume up
-        h, lo = (to_ticks(x[valid], one) for x in (panel.high, panel.low))
+        h, lo = (to_ticks(x[valid], one) for x in (high, low))
         rng = h - lo
         num = ((c - lo) - (h - c)).astype(np.float32) * v
         clv = np.divide(num, rng, out=np.zeros_like(num), where=rng > 0)
@@ -86,8 +94,7 @@ def _obv_ad() -> Indicator:
         ad[has] = np.add.reduceat(clv, first, dtype=np.float64)
         prev = np.zeros(s, np.int32)
         prev[has] = c[first + counts[has] - 1]
-        return {"obv": mx.array(obv.astype(np.float32)), "ad": mx.array(ad.astype(np.float32)),
-                "prev": mx.array(prev)}
+        return {"obv": obv.astype(np.float32), "ad": ad.astype(np.float32), "prev": prev}
 
     return seq_indicator("obv_ad", FAMILY, ("obv", "ad"), {}, 0, batch, init, step,
                   description="On-balance volume and the Chaikin accumulation/distribution line",
