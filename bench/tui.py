@@ -120,7 +120,7 @@ def _close(cache) -> None:  # type: ignore[no-untyped-def]
         try:
             cache.close()
             return
-        except Exception:  # noqa: BLE001 - DuckDB: "connection is busy" while a job ends
+        except Exception:
             time.sleep(0.1)
 
 

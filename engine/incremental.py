@@ -463,8 +463,11 @@ def _last_bars(c: Compact, m: mx.array) -> StepInputs:
     zero = mx.zeros((1,), dtype=mx.int32)
     g = {f: warm_at(getattr(c, f), m) for f in
          ("open", "high", "low", "close", "volume", "open_t", "high_t", "low_t", "close_t")}
-    return StepInputs(valid=m > 0, segments={}, minute_of_session=zero, session_minutes=zero,
-                      ts_minutes=zero, **g)
+    return StepInputs(
+        open=g["open"], high=g["high"], low=g["low"], close=g["close"], volume=g["volume"],
+        valid=m > 0, segments={}, minute_of_session=zero, session_minutes=zero,
+        ts_minutes=zero, open_t=g["open_t"], high_t=g["high_t"], low_t=g["low_t"],
+        close_t=g["close_t"])
 
 
 def _bars_tail(c: Compact, m: mx.array, w: int) -> tuple[Compact, mx.array]:

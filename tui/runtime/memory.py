@@ -26,7 +26,6 @@ import ctypes
 import gc
 import sys
 
-
 #: Allocations at least this large get their own pages, handed back when freed.
 LARGE_ALLOCATION = 1 << 20
 _M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
