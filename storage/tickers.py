@@ -36,7 +36,6 @@ built-ins then simply do not appear and user lists still work.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -46,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from storage import atomic
 from storage.config import config_dir
 from storage.errors import TickerListError
 
@@ -318,21 +318,14 @@ def _save(udir: Path, name: str, description: str, symbols: tuple[str, ...],
     """
     if udir.resolve() == builtin_dir().resolve():
         raise TickerListError(f"{udir}: the shipped lists' folder is not a user tickers folder")
-    path, tmp = udir / f"{name}.json", udir / f".{name}.json.tmp"
+    path = udir / f"{name}.json"
     data = {"name": name, "description": description, "symbols": list(symbols)}
     try:
         udir.mkdir(parents=True, exist_ok=True)
-        with tmp.open("w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic.write_json(path, data, indent=2)
         if old is not None and old != path and not _is_builtin(old) and old.is_file():
             os.replace(old, old.with_name(old.name + ".bak"))
     except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise TickerListError(f"{udir}: cannot save the list {name!r}: {e.strerror}") from e
     return TickerList(name=name, description=description, symbols=symbols, path=path)
 

@@ -13,23 +13,19 @@ end) and on the real SPY minutes of March 2011 (skipped when absent).
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from functools import lru_cache
-from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
 import pytest
+from _panels import make_panel, spy_panel
+from _tolerance import assert_close, symbol_prices
 
 from engine import IncrementalEngine
 from engine.compute import compute_outputs
 from engine.inputs import batch_inputs
 from engine.registry import REGISTRY, output_names
 from storage.types import Panel
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _panels import make_panel, spy_panel
-from _tolerance import assert_close, symbol_prices
 
 ALL = output_names()
 CONSOLE_WARM_DAYS = 1  # tui: --warm-days default

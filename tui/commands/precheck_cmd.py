@@ -44,7 +44,14 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cost-bps", type=float, default=5.0,
                    help="round-trip cost a return must exceed to count (default: 5 bps)")
     p.add_argument("--val-days", type=count(1), default=None,
-                   help="last sessions held out (default: a fifth of --days, at least 1)")
+                   help="validation sessions per fold, for early stopping and the checkpoint "
+                        "(default: a tenth of --days, at least 1)")
+    p.add_argument("--test-days", type=count(1), default=None,
+                   help="test sessions per fold, reported only (default: a tenth of --days, "
+                        "at least 1)")
+    p.add_argument("--folds", type=count(1), default=None,
+                   help="walk-forward folds (default: up to 3 while the first keeps half the "
+                        "days to train on)")
     p.add_argument("--end", type=dt.date.fromisoformat, default=None,
                    help="last session YYYY-MM-DD (default: the newest in the cache)")
     p.add_argument("--min-samples", type=count(0), default=MIN_SAMPLES,
@@ -69,7 +76,8 @@ def spec_of(args: argparse.Namespace) -> DataSpec:
         symbols = symbols[: max(args.max_tickers, 0)]
     return DataSpec(tickers=tuple(symbols), days=args.days, interval=args.interval,
                     lookback=args.lookback, horizon=args.horizon, cost_bps=args.cost_bps,
-                    val_days=args.val_days, end=args.end)
+                    val_days=args.val_days, test_days=args.test_days, folds=args.folds,
+                    end=args.end)
 
 
 def open_cache(args: argparse.Namespace) -> Cache:
@@ -160,7 +168,8 @@ def report(cache: Cache, spec: DataSpec, minimum: int, *, time_step: bool = True
     }
     ds = build(cache, spec, store=False)
     out.update(exact=ds.n, train=len(ds.train_idx), val=len(ds.val_idx),
-               val_start=str(ds.val_start), ok=ds.n >= minimum)
+               test=len(ds.test_idx), folds=len(ds.folds), val_start=str(ds.val_start),
+               test_start=str(ds.test_start), ok=ds.n >= minimum)
     if ds.n < minimum:
         out["error"] = str(insufficient(ds.n, spec, minimum))
     elif time_step:
@@ -213,8 +222,10 @@ def _run_tables(args: argparse.Namespace, spec: DataSpec) -> int:
     est = spec.estimate(len(present))
     console.print(f"Samples: estimate {est:,} = ({spec.days} × 390 − {spec.lookback}) ÷ "
                   f"{spec.interval} × {len(present)} tickers; exact {ds.n:,} "
-                  f"({len(ds.train_idx):,} training, {len(ds.val_idx):,} held out from "
-                  f"{ds.val_start}; warm-up, gaps and session ends excluded)")
+                  f"(kept model: {len(ds.train_idx):,} training, {len(ds.val_idx):,} "
+                  f"validation from {ds.val_start}, {len(ds.test_idx):,} test from "
+                  f"{ds.test_start}; {len(ds.folds)} walk-forward fold(s); warm-up, gaps, "
+                  "session ends and the purge excluded)")
     check_count(ds, spec, args.min_samples)
     console.print("[green]Enough samples for training.[/]")
     return 0

@@ -304,6 +304,7 @@ class Controller:
             partial=partial,
             data_start=u.data_start if partial else None,
             anchors=self.anchors.levels(),
+            bars_per_s=self.rate.per_second(),
         )
 
     # -- custom anchors ------------------------------------------------------------

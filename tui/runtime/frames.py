@@ -46,6 +46,10 @@ class Frame:
     data_start: np.datetime64 | None = None
     #: The custom anchors' values now, per symbol of the universe (``tui.runtime.anchors``).
     anchors: dict[str, tuple[AnchorLevels, ...]] = field(default_factory=dict)
+    #: Symbol-bars stepped per second as of this minute (the status bar's rate),
+    #: read on the MLX thread that counts them, so the screen never iterates
+    #: the meter while a step appends to it.
+    bars_per_s: float = 0.0
 
 
 def output(snap: Snapshot, name: str) -> np.ndarray:

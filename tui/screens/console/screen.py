@@ -23,7 +23,6 @@ Text from data (symbols, list names, errors, feed notices) is shown through
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on
@@ -36,6 +35,7 @@ from textual.widgets import Footer, Static
 
 from storage.errors import AvwapError, TickerListError
 from storage.feeds.base import FeedState
+from storage.feeds.ib_farms import ALL_OK as ALL_FARMS_OK
 from storage.feeds.replay import SPEEDS, speed_label
 from storage.tickers import available_lists, cycle_next
 from tui import fmt
@@ -69,22 +69,23 @@ if TYPE_CHECKING:
     from tui.app import AvwapApp
 
 
-def feed_notice(msg: FeedNotice, now: float) -> str | None:
-    """The status bar's standing notice for a feed notice (``None``: leave it as is).
+def feed_notice(msg: FeedNotice) -> tuple[str, float | None] | None:
+    """The status bar's standing notice for a feed notice and the time it counts down
+    to (``None``: leave it as is).
 
     A pacing wait shows its reason and ETA, a dropped gateway the next attempt,
-    a terminal error stays; their end ("pacing_done", "restored", "reconnected")
-    clears it.
+    symbols given up their next attempt, a terminal error stays; their end
+    ("pacing_done", "restored", "reconnected", "resumed") clears it. The ETA is
+    the status bar's countdown to ``until``, so it stays true for the whole wait.
     """
-    eta = "" if msg.until is None else f" (~{max(0, round(msg.until - now))} s)"
-    if msg.kind == "pacing":
-        return f"IB pacing: {msg.text}{eta}"
+    if msg.kind in ("pacing", "gave_up"):
+        return msg.text, msg.until
     if msg.kind == "retry":
-        return f"next attempt{eta}"
+        return "next attempt", msg.until
     if msg.kind == "terminal":
-        return msg.text
-    if msg.kind in ("pacing_done", "restored", "reconnected"):
-        return ""
+        return msg.text, None
+    if msg.kind in ("pacing_done", "restored", "reconnected", "resumed"):
+        return "", None
     return None
 
 #: Cells the AVWAP pane keeps before the watchlist may widen (anchor, level, z, ±1σ).
@@ -208,7 +209,7 @@ class ConsoleScreen(FindListsMixin, AnchorsMixin, Screen[None]):
         self.pending_cursor = None  # the symbol it waited for will not come
         self.query_one(StatusBar).set(background="")
         ctl = self.avwap_app.controller
-        if ctl.engine is None and self._cache_is_empty():
+        if ctl.engine is None and msg.no_data:
             self.show_no_data()
             return
         self.notify(fmt.safe(msg.error), title="Cannot switch list", severity="error",
@@ -218,17 +219,6 @@ class ConsoleScreen(FindListsMixin, AnchorsMixin, Screen[None]):
         elif ctl.feed is not None:
             self.query_one(StatusBar).set(state=ctl.feed.state, warm=None,
                                           list_name=self.list_name or "")
-
-    def _cache_is_empty(self) -> bool:
-        """True when the cache has no bar at all (asked once, after the first list failed:
-        the session is idle then, so the cache is not in use on the MLX thread)."""
-        ctl = self.avwap_app.controller
-        if ctl.source.fills_cache:
-            return False  # a live feed fills it itself
-        try:
-            return ctl.cache.bar_count() == 0
-        except Exception:
-            return False
 
     def show_no_data(self) -> None:
         """The empty-cache page: how to get data, in place of the panes."""
@@ -252,9 +242,11 @@ class ConsoleScreen(FindListsMixin, AnchorsMixin, Screen[None]):
             status.set(state=msg.state)
 
     def on_feed_notice(self, msg: FeedNotice) -> None:
-        notice = feed_notice(msg, time.time())
+        notice = feed_notice(msg)
         if notice is not None:
-            self.query_one(StatusBar).set(notice=notice)
+            self.query_one(StatusBar).set(notice=notice[0], notice_until=notice[1])
+        if msg.kind == "farm":  # one line while a farm is broken (floods collapse in the feed)
+            self.query_one(StatusBar).set(farm="" if msg.text == ALL_FARMS_OK else msg.text)
         if msg.level in ("warning", "error"):
             self.notify(fmt.safe(msg.text), title="Feed", timeout=8,
                         severity="error" if msg.level == "error" else "warning")
@@ -289,18 +281,19 @@ class ConsoleScreen(FindListsMixin, AnchorsMixin, Screen[None]):
         self.apply_pending_cursor(wl)  # a found or just-added symbol, once its row is here
         self.fit_layout()
         self._show_symbol(wl.cursor_symbol)
-        ctl = app.controller
         # The last minute with a real bar: a replay past the cache's last bar steps
         # empty minutes to the session's end, which must not move the clock.
         shown_ts = frame.last_bar_ts if frame.last_bar_ts is not None else frame.snapshot.ts
         self.query_one(StatusBar).set(
-            state=ctl.feed.state if ctl.feed is not None else FeedState.CONNECTING,
+            # The feed's state is the event loop's own (the feed runs there).
+            state=feed.state if (feed := app.controller.feed) is not None
+            else FeedState.CONNECTING,
             clock=fmt.exchange_time(shown_ts),
-            bars_per_s=ctl.bars_per_second(),
+            bars_per_s=frame.bars_per_s,
             lag_ms=max(0.0, (now - frame.received_at) * 1000.0),
             list_name=self.list_name or app.list_name,
             symbols=len(frame.snapshot.symbols),
-            alerts=len(ctl.alerts.rules),
+            alerts=len(app.controller.alerts.rules),  # the UI thread's own (locked) book
             speed=app.speed,
         )
 

@@ -27,7 +27,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Button, Footer, TabbedContent, TabPane
+from textual.widgets import Button, Footer, Input, Select, TabbedContent, TabPane
 
 from models import checkpoint as ck
 from models.registry import ACTIVE, active_name, models_dir, use
@@ -42,7 +42,7 @@ from tui.screens.training.form import TrainForm
 from tui.screens.training.jobs import ExportThenRun
 from tui.screens.training.models_view import ModelDetail, ModelsTable
 from tui.screens.training.precheck_view import PrecheckView
-from tui.screens.training.request import TrainRequest, cli_argv, parse_form
+from tui.screens.training.request import TrainRequest, cli_argv, parse_form, same_samples
 from tui.screens.training.run_view import RunView
 
 if TYPE_CHECKING:
@@ -80,7 +80,8 @@ class TrainingScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+t", "start", "Start", id="train.start"),
         Binding("ctrl+x", "cancel", "Cancel", id="train.cancel", priority=True),
-        Binding("ctrl+o", "models", "Models", id="train.models"),
+        Binding("ctrl+o", "models", "Models ⇄ Run", id="train.models"),
+        Binding("escape", "leave_field", "Leave field", id="train.leave_field", show=False),
     ]
     DEFAULT_CSS = """
     TrainingScreen #train-right { width: 1fr; }
@@ -100,6 +101,7 @@ class TrainingScreen(Screen[None]):
         self.errors: dict[str, str] = {}
         self._precheck_timer: Timer | None = None
         self._precheck_for: TrainRequest | None = None
+        self._start_when_checked = False  # Start was pressed while the precheck ran
         self._train_db: Path | None = None
         self._training_name: str | None = None  # the model the running training writes
         self._tmp = Path(tempfile.mkdtemp(prefix="avwap-train-"))
@@ -154,10 +156,18 @@ class TrainingScreen(Screen[None]):
             except AvwapError as e:
                 list_error = str(e)
         default_name = f"{form.list_name or 'model'}-{dt.date.today():%Y%m%d}"
-        self.request, self.errors = parse_form(form.values(), form.list_name, symbols,
-                                               list_error, default_name)
+        root = self.models_root
+        self.request, self.errors = parse_form(
+            form.values(), form.list_name, symbols, list_error, default_name,
+            taken=lambda name: (root / name / ck.POINTER).exists())
         form.show_errors(self.errors)
+        if same_samples(self._precheck_for, self.request) and self._precheck_timer is None:
+            # Name, epochs, top-k or seed changed: the samples, and so the precheck
+            # (passed, failed or still running), are the same.
+            self._update_buttons()
+            return
         self.report = None
+        self._start_when_checked = False
         self._update_buttons()
         if self._precheck_timer is not None:
             self._precheck_timer.stop()
@@ -196,6 +206,13 @@ class TrainingScreen(Screen[None]):
         self.query_one("#start", Button).disabled = training or not ok
         self.query_one("#cancel", Button).disabled = not training
 
+    def _precheck_running(self) -> bool:
+        """A precheck of the form's samples is debouncing or running."""
+        job = self.avwap_app.runtime.job(PRECHECK)
+        running = job is not None and job.state is JobState.RUNNING
+        return self.request is not None and (self._precheck_timer is not None or (
+            running and same_samples(self._precheck_for, self.request)))
+
     def _training(self) -> bool:
         job = self.avwap_app.runtime.job(TRAIN)
         return job is not None and job.state is JobState.RUNNING
@@ -203,18 +220,25 @@ class TrainingScreen(Screen[None]):
     # -- job messages ----------------------------------------------------------
     def on_job_progress(self, msg: JobProgress) -> None:
         if msg.name == PRECHECK:
-            if self._precheck_for == self.request:
+            if same_samples(self._precheck_for, self.request):
                 self.report = msg.event
                 self.query_one(PrecheckView).show(msg.event)
                 self._update_buttons()
+                if self._start_when_checked:
+                    self._start_when_checked = False
+                    self.action_start()
         elif msg.name == TRAIN:
             self.query_one(RunView).apply(msg.event)
 
     def on_job_finished(self, msg: JobFinished) -> None:
         if msg.name == PRECHECK:
             if msg.state == JobState.FAILED.value and self.report is None \
-                    and self._precheck_for == self.request:
+                    and same_samples(self._precheck_for, self.request):
                 self.query_one(PrecheckView).failed(msg.error or "precheck failed")
+                if self._start_when_checked:
+                    self._start_when_checked = False
+                    self.notify("Not started: the precheck failed (see its message).",
+                                severity="warning")
             return
         if msg.name != TRAIN:
             return
@@ -254,6 +278,11 @@ class TrainingScreen(Screen[None]):
         if self._training():
             self.notify("A training is already running: cancel it first.", severity="warning")
             return
+        if self.report is None and self._precheck_running():
+            # Start waits for the precheck of these samples instead of refusing.
+            self._start_when_checked = True
+            self.notify("The precheck is still running: the training starts when it passes.")
+            return
         if not (self.report and self.report.get("ok")):
             self.notify("The precheck has not passed (see its message).", severity="warning")
             return
@@ -284,8 +313,20 @@ class TrainingScreen(Screen[None]):
         self.notify("Stopping after the current step…", timeout=3)
 
     def action_models(self) -> None:
-        self.query_one(TabbedContent).active = "tab-models"
+        """The Models tab, or from it back to the Run tab (there was no key back)."""
+        tabs = self.query_one(TabbedContent)
+        if tabs.active == "tab-models":
+            tabs.active = "tab-run"
+            self.set_focus(None)
+            return
+        tabs.active = "tab-models"
         self.query_one(ModelsTable).focus()
+
+    def action_leave_field(self) -> None:
+        """Escape leaves a form field, so the screen's keys (``q``, ``1``…) work again
+        (``q`` used to type itself into Name)."""
+        if isinstance(self.focused, Input | Select):
+            self.set_focus(None)
 
     # -- models ----------------------------------------------------------------
     @on(ModelsTable.Chosen)
