@@ -33,8 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import engine.blas  # noqa: F401  (MLX's optimized BLAS: before mlx loads)
 
 # isort: split
-import mlx.core as mx
-
 from bench.indicators import make_panel
 from engine.incremental import IncrementalEngine, _day_with_bars_left
 from engine.inputs import day_starts
