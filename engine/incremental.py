@@ -229,6 +229,7 @@ class IncrementalEngine:
         if t == 0:
             return None
         if step_sessions is None:
+            self.reset()
             for i in range(t - 1):
                 self._advance(panel.batch(i))
                 if i % minutes == minutes - 1:
