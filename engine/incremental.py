@@ -49,10 +49,10 @@ class IncrementalEngine:
         self._other = [ind for ind in self._inds if ind.seq is None]
         self._seq_names = [n for ind in self._seq for n in ind.outputs]
         self._seq_warm = mx.array(np.array(
-            [ind.seq.warm[n] for ind in self._seq for n in ind.outputs], dtype=np.int32))
+            [ind.spec.warm[n] for ind in self._seq for n in ind.outputs], dtype=np.int32))
         #: Real bars after which every bar-sequence step is in its steady state
         #: (past each seed and warm-up): the bar count ``n`` no longer matters.
-        self._steady_bars = max((w for ind in self._seq for w in ind.seq.warm.values()),
+        self._steady_bars = max((w for ind in self._seq for w in ind.spec.warm.values()),
                                 default=0) + 2
         other_names = [n for ind in self._other for n in ind.outputs]
         col = {n: i for i, n in enumerate([*self._seq_names, *other_names])}
@@ -66,7 +66,7 @@ class IncrementalEngine:
     def _init_state(self) -> Tree:
         s = len(self.symbols)
         tree: Tree = {ind.key: ind.init(s) for ind in self._other}
-        tree.update({ind.key: ind.seq.init(s) for ind in self._seq})
+        tree.update({ind.key: ind.spec.init(s) for ind in self._seq})
         tree["_seq"] = {"n": mx.zeros((s,), dtype=mx.int32),
                         "last": mx.full((s, len(self._seq_names)), float("nan"))}
         tree["_engine"] = {"last": mx.full((s,), float("nan")), "vol": mx.zeros((s,))}
@@ -119,7 +119,7 @@ class IncrementalEngine:
         outs: list[mx.array] = []
         for ind in self._seq:
             inner = state[ind.key]
-            st, o = ind.seq.step(dict(inner), bar)
+            st, o = ind.spec.step(dict(inner), bar)
             new[ind.key] = {k: mx.where(v.reshape((-1,) + (1,) * (a.ndim - 1)), a, inner[k])
                             for k, a in st.items()}
             outs.extend(o[name].astype(mx.float32) for name in ind.outputs)
@@ -259,8 +259,8 @@ class IncrementalEngine:
         done = 0
         if self._seq:
             starts = day_starts(panel)
-            bars = max([self._needs[ind.key][0] for ind in self._seq] + [self._steady_bars])
-            day0 = max(0, min(len(starts) - k, _day_with_bars_left(panel.valid, starts, bars)))
+            need = max([self._needs[ind.key][0] for ind in self._seq] + [self._steady_bars])
+            day0 = max(0, min(len(starts) - k, _day_with_bars_left(panel.valid, starts, need)))
             tail = panel.slice_time(int(starts[day0]), len(panel.ts))
             c = compacted(batch_inputs(tail))
             mx.eval(vars(c))  # the compacted bars only: the panel's MLX copy is freed
@@ -275,12 +275,12 @@ class IncrementalEngine:
 
             w_now, bars = -1, (c, before)
             for ind in sorted(self._seq, key=bars_of):
-                assert ind.seq.state is not None, f"{ind.key} has no state from the batch"
+                assert ind.spec.state is not None, f"{ind.key} has no state from the batch"
                 if bars_of(ind) != w_now:  # one tail at a time (memory)
                     w_now = bars_of(ind)
                     bars = _bars_tail(c, before, w_now)
                     mx.eval(vars(bars[0]), bars[1])
-                tree[ind.key] = ind.seq.state(*bars)
+                tree[ind.key] = ind.spec.state(*bars)
                 mx.eval(tree[ind.key])
                 done += 1
                 yield done / inds
