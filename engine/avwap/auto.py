@@ -75,6 +75,7 @@ import numpy as np
 from engine.avwap.core import (
     MULTS,
     TINY,
+    band_kernel,
     band_suffixes,
     block_plan,
     ffill_close,
@@ -343,11 +344,6 @@ def _b_var(
     return mx.maximum(m2, 0.0) / (a0 + p0)
 
 
-@mx.compile
-def _b_band(level: mx.array, sd: mx.array, k: mx.array) -> mx.array:
-    return level + k * sd
-
-
 def _cell_blocks(
     bday: mx.array, anchor: Sequence[mx.array], minute: Sequence[mx.array],
     mults: Sequence[float], with_sd: bool,
@@ -365,7 +361,7 @@ def _cell_blocks(
     outs = {"level": level}
     signed = [x for k in mults for x in (k, -k)]  # level + k·σ, level − k·σ
     for name, k in zip(band_suffixes(len(mults))[:-1], signed, strict=True):
-        outs[name] = _b_band(level, sd, mx.array(k, dtype=mx.float32))
+        outs[name] = band_kernel(level, sd, mx.array(k, dtype=mx.float32))
     outs["z"] = zscore_kernel(lc, ar, m, sd)
     if with_sd:
         outs["sd"] = sd

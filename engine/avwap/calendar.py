@@ -43,8 +43,8 @@ from engine.avwap.core import (
     NAN,
     SOURCES,
     TickMoments,
+    band_kernels,
     band_suffixes,
-    bands,
     block_plan,
     check_mode,
     ffill_close,
@@ -208,7 +208,7 @@ def _segmented(
         m = _mean(x0n[i], x1[i], dq[i], p0, p1)
         level = level_kernel(ref, m)
         sd = _sd(x0n[i], xu[0][..., None], u, p0)
-        outs = [level, *bands(level, sd, mode, mults), zscore_kernel(lc, ref, m, sd)]
+        outs = [level, *band_kernels(level, sd, mode, mults), zscore_kernel(lc, ref, m, sd)]
         if with_sd:
             outs.append(sd)
         row = {n: o.reshape(s, nb * b) for n, o in zip(names, outs, strict=True)}

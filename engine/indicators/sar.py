@@ -126,7 +126,7 @@ def _batch(c: K.Compact) -> Out:
 
 
 SAR = seq_indicator("sar", "trend", ("sar",), {"acceleration": ACC, "maximum": MAX_AF}, 1, _batch,
-              _init, _step, description="Parabolic SAR (0.02, 0.2)")
+              _init, _step, description="Parabolic SAR (0.02, 0.2)", compiled=False)
 
 INDICATORS: tuple[Indicator, ...] = (SAR,)
 # Path-dependent: two runs agree from their first common reversal on, which on
