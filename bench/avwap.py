@@ -38,6 +38,9 @@ from pathlib import Path
 # shadow the storage package: put the repo root first.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import engine.blas  # noqa: F401  (MLX's optimized BLAS: before mlx loads)
+
+# isort: split
 import mlx.core as mx
 import numpy as np
 import pandas as pd

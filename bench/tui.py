@@ -25,6 +25,15 @@ Prints one JSON object as the last line. Usage: ``.venv/bin/python bench/tui.py
 frame ≤ 1.5 s, update p99 ≤ 50 ms (also while training), RSS ≤ 600 MB,
 ``list_switch_s`` ≤ 1, ``anchor_add_ms`` ≤ 100, ``warm_s`` ≤ 3.
 
+Before and after in one run: ``--code DIR`` imports the app from another
+checkout (e.g. ``git archive main | tar -x -C DIR``) under this same harness and
+demo data; run it and then without ``--code`` in one shell line.
+
+- ``rss_warm_mb``: RSS right after the warm-up; ``rss_*_mb`` (after the replayed
+  minutes): the bars (``panels``), the engines' MLX state, their NumPy histories
+  (``hosts``), the session checkpoints' own arrays, the charts (each array
+  counted once), MLX's allocator (``mlx_active``, ``mlx_cache``) and ``rss_now``.
+
 - ``warm_s``: the first warm-up of the ``all`` list on a fresh cache (nothing saved);
   ``warm_saved_s``: the same list's warm-up on a second start, which loads the
   state the first one saved beside the cache (the peer of ``warm_s`` in this run);
@@ -39,6 +48,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -46,7 +56,66 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+HERE = ROOT = Path(__file__).resolve().parent.parent
+if "--code" in sys.argv[1:-1]:  # measure another checkout's app with this harness
+    ROOT = Path(sys.argv[sys.argv.index("--code") + 1]).resolve()
+sys.path.insert(0, str(ROOT))
+
+
+def _rss_mb() -> float:
+    """The process's resident memory now (Linux; NaN elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _parts(ctl) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """``rss_*_mb``: what the console holds, by part, each array counted once (by
+    identity): the bars (panels), the engines' MLX state, their NumPy histories,
+    the session checkpoints' own arrays (beyond what the engines hold), the charts;
+    with MLX's allocator (active, cache) and the RSS now."""
+    import mlx.core as mx
+    import numpy as np
+
+    seen: set[int] = set()
+
+    def size(x) -> int:  # type: ignore[no-untyped-def]
+        if isinstance(x, dict):
+            return sum(size(v) for v in x.values())
+        if isinstance(x, (list, tuple)):
+            return sum(size(v) for v in x)
+        if isinstance(x, (np.ndarray, mx.array)) and id(x) not in seen:
+            seen.add(id(x))
+            return int(x.nbytes)
+        return 0
+
+    groups = ctl.universe.groups
+    out = {
+        "rss_panels_mb": sum(size(vars(g.panel)) for g in groups),
+        "rss_engine_state_mb": sum(size(g.engine.state) for g in groups),
+        "rss_engine_hosts_mb": sum(size([hs for _, hs in g.engine._hosts]) for g in groups),
+        "rss_checkpoints_mb": sum(size([(cp.state, cp.before, cp.hosts) for cp in
+                                        g.starts.values()]) for g in groups),
+        "rss_charts_mb": sum(size(g.chart) for g in groups),
+    }
+    out = {k: v / 2**20 for k, v in out.items()}
+    out["checkpoints"] = sum(len(g.starts) for g in groups)
+    out["rss_mlx_active_mb"] = mx.get_active_memory() / 2**20
+    out["rss_mlx_cache_mb"] = mx.get_cache_memory() / 2**20
+    out["rss_now_mb"] = _rss_mb()
+    return out
+
+
+def _close(cache) -> None:  # type: ignore[no-untyped-def]
+    """Close the cache once the app's last background query has let go of it."""
+    for _ in range(100):
+        try:
+            cache.close()
+            return
+        except Exception:  # noqa: BLE001 - DuckDB: "connection is busy" while a job ends
+            time.sleep(0.1)
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -86,6 +155,7 @@ async def run(args: argparse.Namespace, db: Path, t_start: float) -> dict[str, f
         await app.console_screen.session.settled()
         await pilot.pause()
         out["warm_s"] = time.perf_counter() - t0
+        out["rss_warm_mb"] = _rss_mb()
         screen = app.console_screen
         steps, renders, totals = await _updates(pilot, screen, args.minutes)
         out.update(
@@ -96,12 +166,14 @@ async def run(args: argparse.Namespace, db: Path, t_start: float) -> dict[str, f
             max_frame_ms=max(totals) if totals else float("nan"),
             minutes=len(totals), symbols=len(ctl.symbols),
         )
+        if hasattr(ctl, "universe"):  # the parts (this harness on an older checkout: skipped)
+            out.update(_parts(ctl))
         out.update(await _list_switch(pilot, screen))
         out.update(await _anchor_add(pilot, screen))
         if args.train_minutes:
             out.update(await _while_training(app, pilot, screen, cache, args.train_minutes))
         await pilot.press("q")
-    cache.close()
+    _close(cache)
     return out
 
 
@@ -239,7 +311,7 @@ async def _second_start(args: argparse.Namespace, db: Path) -> dict[str, float]:
         frame = await app.console_screen.session.step_next()  # the loaded state steps on
         assert frame is not None and len(frame.snapshot.symbols) == len(ctl.symbols)
         await pilot.press("q")
-    cache.close()
+    _close(cache)
     assert warmed == [1]
     return out
 
@@ -334,7 +406,7 @@ async def backtest_bench(tmp: Path, moves: int = 300) -> dict[str, float]:
             moves_ms.append((b - a + time.process_time() - cpu) * 1e3)
         assert table.cursor == moves
         await pilot.press("q")
-    cache.close()
+    _close(cache)
     return {"backtest_open_ms": open_ms,
             "backtest_open_call_ms": call_ms, "backtest_scroll_p99_ms": _pct(moves_ms, 99),
             "backtest_scroll_p50_ms": _pct(moves_ms, 50)}
@@ -349,6 +421,9 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=20)
     ap.add_argument("--warm-days", type=int, default=None,
                     help="sessions the engine warms on (default: the app's, week start)")
+    ap.add_argument("--code", type=Path, default=None,
+                    help="import the app from this checkout (another commit: before/after "
+                         "in one run with the same harness)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="avwap-bench-"))
@@ -358,7 +433,8 @@ def main() -> None:
     subprocess.run(
         [sys.executable, "-m", "tui.cli", "--db", str(db), "demo-data", "--symbols", "all",
          "--days", str(args.days)],
-        check=True, stdout=subprocess.DEVNULL, cwd=Path(__file__).resolve().parent.parent,
+        check=True, stdout=subprocess.DEVNULL, cwd=HERE,
+        env={**os.environ, "PYTHONPATH": str(HERE)},  # the same demo data for any --code
     )
     seed_s = time.perf_counter() - t
     print(f"seeded all × {args.days} days in {seed_s:.1f} s", file=sys.stderr)

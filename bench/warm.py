@@ -21,10 +21,14 @@ import sys
 import time
 from pathlib import Path
 
-import mlx.core as mx
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import engine.blas  # noqa: F401  (MLX's optimized BLAS: before mlx loads)
+
+# isort: split
+import mlx.core as mx
 
 from bench.indicators import make_panel
 from engine.compute import compute_outputs

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 import mlx.core as mx
 import numpy as np
 
-from engine.indicators.base import bar_of
-from engine.inputs import batch_inputs, step_inputs
+from engine.indicators.base import bar_of, compacted
+from engine.indicators.warm import at as warm_at
+from engine.inputs import batch_inputs, day_starts, step_inputs
+from engine.kernels import Compact
 from engine.registry import REGISTRY, Indicator, State, StepInputs, needed, output_names
 from engine.snapshot import Snapshot
 from storage.types import BarBatch, Panel, as_dt64
@@ -217,120 +219,87 @@ class IncrementalEngine:
         step_sessions: int | None = None,
         minutes: int = 64,
     ) -> Generator[float, None, Snapshot | None]:
-        """``warm`` as a generator: yields the fraction done after every ``minutes``
-        stepped minutes and returns the last Snapshot (``StopIteration.value``).
+        """``warm`` as a generator: yields the fraction done after each piece of
+        work and returns the last Snapshot (``StopIteration.value``).
 
-        ``step_sessions=None`` steps every minute: the same state as live
-        stepping, for every output. A month of minutes for hundreds of symbols
-        is thousands of compiled calls, so ``step_sessions=K`` warms a console
-        quickly instead, driven by each output's declared ``History``
-        (``engine.meta``): the compiled step runs over the last ``K`` trading
-        days for every indicator, and from further back (a
-        second, smaller engine, see ``_plan``) for the indicators whose declared
-        history needs it: the sessions they declare and the day from which every
-        symbol has their declared number of real bars left (an illiquid symbol
-        needs more days), enough for every window, exponential memory (to
-        ``MEMORY_EPS``) and session-anchored choice in use (the auto AVWAPs
-        choose from the 5 prior sessions); ``warm_sessions`` is the longest of
-        these at 390 bars a session. Outputs with an
-        unbounded history get their exact state from the whole panel
-        (``Indicator.warm_state``: the calendar AVWAP's sums in closed form, OBV
-        and A/D from their batch form); NumPy-side histories (relative volume)
-        are replayed over the whole panel. So after any warm-up the values equal
-        the batch values on the same history, for every output
-        (``tests/engine/test_incremental_warm.py``).
-        ``progress(fraction)`` is called every 64 stepped minutes; it may raise
-        to abandon the warm-up (a console quitting mid-warm-up does).
+        ``step_sessions=None`` steps every minute through the compiled step (the
+        same state as live stepping, by construction; a yield every ``minutes``
+        minutes): the reference, and thousands of calls for a month of minutes.
+
+        ``step_sessions=K`` (the console) steps no minute of the history but the
+        last: the state before it is read off the batch (``_from_batch``), one
+        yield per indicator, then the last minute is stepped so its Snapshot is
+        the step's. Every output then equals its batch value on the same
+        history (``tests/engine/test_incremental_warm.py``).
+        ``progress(fraction)`` (``warm``) may raise to abandon the warm-up (a
+        console quitting mid-warm-up does).
         """
         if panel.symbols != self.symbols:
             panel = panel.select(list(self.symbols))
         t = len(panel.ts)
         if t == 0:
             return None
-        first, early, long = 0, t - 1, None
-        if step_sessions is not None:
-            first, early, long = self._plan(panel, max(step_sessions, 1))
-        engines = [(self, first)] + ([] if long is None else [(long, early)])
-        for eng, start in engines:  # histories kept outside the compiled step
-            for i in range(start):
-                batch = panel.batch(i)
-                for host, hs in eng._hosts:
-                    host.write(hs, batch)
-        begin = min(first, early)
-        for i in range(begin, t - 1):
-            batch = panel.batch(i)
-            for eng, start in engines:
-                if i >= start:
-                    eng._advance(batch)
-            if i % minutes == minutes - 1:
-                mx.eval([eng._state for eng, _ in engines])
-                yield (i - begin) / max(t - begin, 1)
-        if long is not None:
-            self._graft(long)
-        if first > 0:  # exact state before the last minute, then step that minute
-            self._adopt_closed_forms(panel.slice_time(0, t - 1))
+        if step_sessions is None:
+            for i in range(t - 1):
+                self._advance(panel.batch(i))
+                if i % minutes == minutes - 1:
+                    mx.eval(self._state)
+                    yield i / t
+        elif t > 1:
+            yield from self._from_batch(panel.slice_time(0, t - 1), max(step_sessions, 1))
         return self.step(panel.batch(t - 1))
 
-    def _plan(self, panel: Panel, k: int) -> tuple[int, int, IncrementalEngine | None]:
-        """Where the warm-up steps: (first minute for all, first for the long ones, their engine).
+    def _from_batch(self, panel: Panel, k: int) -> Generator[float, None, None]:
+        """Set the state to the end of ``panel`` from batch forms, without stepping it.
 
-        Every indicator steps the last ``k`` sessions, from a day where each
-        symbol has enough real bars for every step to be in its steady state.
-        Indicators whose declared history reaches further back (the auto AVWAPs'
-        5 prior sessions, KAMA's and EMA 200's memories, the regime's ATR 120)
-        are stepped from their own start by a second engine holding only them,
-        and their state is grafted in: the cost of exactness is paid only for
-        the few that need it, not for the whole registry.
+        - Bar-sequence indicators (``SeqSpec.state``): their batch series over a
+          tail of the panel, from the day where every symbol still has the
+          longest declared history of bars (``engine.meta.History``; at least
+          ``k`` sessions), read at each symbol's last bar but one; that last bar
+          is then stepped (one eager call) for the state and the outputs a
+          missing minute repeats. Only SAR, which has no closed form, steps its
+          declared session of bars, in NumPy (``engine.indicators.sar``).
+        - Calendar-aware ones (``Indicator.warm_state``): the calendar AVWAPs'
+          sums over each anchor's segment, the auto anchors from their last six
+          days, the intraday levels from today's and the prior day's bars;
+          NumPy-side histories (relative volume) from ``Host.from_panel``.
         """
-        day = panel.segments["day"]
-        starts = np.flatnonzero(np.r_[True, day[1:] != day[:-1]])
-        d, valid = len(starts), panel.valid
-        main = min(d - k, _day_with_bars_left(valid, starts, self._steady_bars))
-
-        def start_day(bars: int, sessions: int) -> int:
-            return min(d - sessions, _day_with_bars_left(valid, starts, bars))
-
-        begin = {key: start_day(*need) for key, need in self._needs.items()}
-        longer = [ind for ind in self._inds if begin[ind.key] < main]
-        first = int(starts[max(0, main)])
-        if not longer or main <= 0:
-            return first, first, None
-        early = int(starts[max(0, min(begin[ind.key] for ind in longer))])
-        names = [n for ind in longer for n in ind.outputs]
-        return first, early, IncrementalEngine(self.symbols, names)
-
-    def _graft(self, long: IncrementalEngine) -> None:
-        """Take the long-history indicators' state (and repeated outputs) from ``long``."""
-        for ind in long._inds:
-            self._state[ind.key] = long._state[ind.key]
-        cols = [(self._seq_names.index(n), long._seq_names.index(n))
-                for n in long._seq_names if n in self._seq_names]
-        if cols:
-            last = np.array(self._state["_seq"]["last"])
-            last[:, [a for a, _ in cols]] = np.array(long._state["_seq"]["last"])[
-                :, [b for _, b in cols]]
-            self._state["_seq"] = {**self._state["_seq"], "last": mx.array(last)}
-
-    def _adopt_closed_forms(self, panel: Panel) -> None:
-        """Replace stepped-from-the-tail state by the exact whole-panel state where known."""
+        self.reset()
+        inds = len(self._seq) + len(self._other) + 1
+        done = 0
+        if self._seq:
+            starts = day_starts(panel)
+            bars = max([self._needs[ind.key][0] for ind in self._seq] + [self._steady_bars])
+            day0 = max(0, min(len(starts) - k, _day_with_bars_left(panel.valid, starts, bars)))
+            tail = panel.slice_time(int(starts[day0]), len(panel.ts))
+            c = compacted(batch_inputs(tail))
+            m = c.pos[:, -1] + 1
+            before = mx.maximum(m - 1, 0)
+            tails: dict[int, tuple[Compact, mx.array]] = {}
+            tree: Tree = {}
+            for ind in self._seq:
+                assert ind.seq.state is not None, f"{ind.key} has no state from the batch"
+                # its own declared bars (rounded up, so indicators share tails): the
+                # batch costs the bars it reads, not the longest history's
+                w = -(-max(self._needs[ind.key][0], self._steady_bars) // 128) * 128
+                if w not in tails:
+                    tails[w] = _bars_tail(c, before, w)
+                tree[ind.key] = ind.seq.state(*tails[w])
+                mx.eval(tree[ind.key])
+                done += 1
+                yield done / inds
+            tree["_seq"] = {"n": before, "last": self._state["_seq"]["last"]}
+            new: Tree = {}
+            self._step_seq(tree, _last_bars(c, m), new)
+            self._state.update(new)
+            self._exact_sums(panel)
         for ind in self._other:
-            if ind.warm_state is not None:
-                self._state[ind.key] = ind.warm_state(panel)
-        exact = [ind for ind in self._seq if ind.warm_state is not None]
-        if exact:  # running sums: inner state and the outputs a missing minute repeats
-            inp = batch_inputs(panel)
-            seq = dict(self._state["_seq"])
-            last = seq["last"]
-            for ind in exact:
-                assert ind.warm_state is not None
-                self._state[ind.key] = ind.warm_state(panel)
-                outs = ind.batch(inp)
-                for name in ind.outputs:
-                    j = self._seq_names.index(name)
-                    col = outs[name][:, -1:].astype(last.dtype)
-                    last = mx.concatenate([last[:, :j], col, last[:, j + 1:]], axis=1)
-            seq["last"] = last
-            self._state["_seq"] = seq
+            assert ind.warm_state is not None, f"{ind.key} has no warm state"
+            self._state[ind.key] = ind.warm_state(panel)
+            mx.eval(self._state[ind.key])
+            done += 1
+            yield done / inds
+        self._hosts = [(h, h.from_panel(panel)) for h, _ in self._hosts]
         any_bar = panel.valid.any(axis=1)
         last_t = len(panel.ts) - 1 - np.argmax(panel.valid[:, ::-1], axis=1)
         rows = np.arange(len(self.symbols))
@@ -338,6 +307,26 @@ class IncrementalEngine:
             "last": mx.array(np.where(any_bar, panel.close[rows, last_t], np.nan), mx.float32),
             "vol": mx.array(np.where(any_bar, panel.volume[rows, last_t], 0.0), mx.float32),
         }
+        mx.eval(self._state)
+        self._before, self._last_ts = None, as_dt64(panel.ts[-1])
+
+    def _exact_sums(self, panel: Panel) -> None:
+        """Running sums (OBV, A/D: ``History.cumulative``) count every bar of the
+        panel, not the tail's: their ``warm_state`` of the whole panel replaces
+        the tail's state, and its entries of the outputs' names are the outputs a
+        missing minute repeats."""
+        exact = [ind for ind in self._seq if ind.warm_state is not None]
+        if not exact:
+            return
+        last = np.array(self._state["_seq"]["last"])
+        seen = panel.valid.any(axis=1)
+        for ind in exact:
+            assert ind.warm_state is not None
+            st = ind.warm_state(panel)
+            self._state[ind.key] = st
+            for name in ind.outputs:
+                last[:, self._seq_names.index(name)] = np.where(seen, np.array(st[name]), np.nan)
+        self._state["_seq"] = {**self._state["_seq"], "last": mx.array(last)}
 
     # ------------------------------------------------------------ checkpoints
 
@@ -369,7 +358,10 @@ class IncrementalEngine:
         out = {f"s/{k}/{n}": np.array(a) for k, d in self._state.items() for n, a in d.items()}
         for i, (_, hs) in enumerate(self._hosts):
             for n, v in hs.items():
-                out[f"h/{i}/{n}"] = np.asarray(-1 if v is None else v)
+                if isinstance(v, tuple):  # read-only arrays of one shape, stacked
+                    out[f"h/{i}/{n}"] = np.stack(v) if v else np.zeros((0,), np.float32)
+                else:
+                    out[f"h/{i}/{n}"] = np.asarray(-1 if v is None else v)
         if self._last_ts is not None:
             out["last_ts"] = np.asarray(self._last_ts.astype("datetime64[m]").astype(np.int64))
         return out
@@ -387,10 +379,15 @@ class IncrementalEngine:
             new: dict[str, object] = {}
             for n, v in hs.items():
                 arr = flat[f"h/{i}/{n}"]
-                if isinstance(v, np.ndarray):
+                if isinstance(v, tuple):
+                    if len(arr) and arr.shape[1] != len(self.symbols):
+                        raise ValueError("the saved state is of other symbols")
+                    new[n] = tuple(_read_only(np.array(a, np.float32)) for a in arr)
+                elif isinstance(v, np.ndarray):
                     if arr.shape != v.shape:
                         raise ValueError("the saved state is of other symbols")
-                    new[n] = arr.astype(v.dtype)
+                    a = arr.astype(v.dtype)
+                    new[n] = a if v.flags.writeable else _read_only(a)
                 else:
                     x = int(arr)
                     new[n] = None if (n == "day" and x == -1) else x  # -1: no day yet
@@ -426,7 +423,10 @@ class EngineCheckpoint:
 
 
 def _copy_host(hs: dict[str, object]) -> dict[str, object]:
-    return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in hs.items()}
+    """A host state a checkpoint can keep: writable arrays copied; read-only ones
+    (a history's finished days, replaced and never written) and tuples of them shared."""
+    return {k: v.copy() if isinstance(v, np.ndarray) and v.flags.writeable else v
+            for k, v in hs.items()}
 
 
 def _day_with_bars_left(valid: np.ndarray, starts: np.ndarray, bars: int) -> int:
@@ -444,3 +444,35 @@ def _day_with_bars_left(valid: np.ndarray, starts: np.ndarray, bars: int) -> int
     last_ok = np.where(ok.any(axis=1), d - 1 - np.argmax(ok[:, ::-1], axis=1), 0)
     last_ok = np.where(left[:, 0] > 0, last_ok, d)  # symbols without any bar: no need
     return int(last_ok.min(initial=d))
+
+
+def _last_bars(c: Compact, m: mx.array) -> StepInputs:
+    """Each symbol's bar ``m - 1`` of the compacted bars as a minute (``valid``: ``m > 0``).
+
+    Only what a bar-sequence step reads is filled (prices, volume, ticks, valid).
+    """
+    zero = mx.zeros((1,), dtype=mx.int32)
+    g = {f: warm_at(getattr(c, f), m) for f in
+         ("open", "high", "low", "close", "volume", "open_t", "high_t", "low_t", "close_t")}
+    return StepInputs(valid=m > 0, segments={}, minute_of_session=zero, session_minutes=zero,
+                      ts_minutes=zero, **g)
+
+
+def _bars_tail(c: Compact, m: mx.array, w: int) -> tuple[Compact, mx.array]:
+    """Each symbol's last ``w`` of its first ``m`` compacted bars, and how many
+    it has (``min(m, w)``): a state read off them is the state stepping would
+    reach from the first of them, which the declared history makes the batch's.
+    """
+    t = c.shape[1]
+    if w >= t:
+        return c, m
+    start = mx.maximum(m - w, 0)
+    idx = mx.clip(start[:, None] + mx.arange(w, dtype=mx.int32)[None, :], 0, t - 1)
+    g = {f: mx.take_along_axis(getattr(c, f), idx, axis=1) for f in
+         ("open", "high", "low", "close", "volume", "open_t", "high_t", "low_t", "close_t")}
+    return Compact(pos=mx.zeros((c.shape[0], w), mx.int32), **g), m - start
+
+
+def _read_only(a: np.ndarray) -> np.ndarray:
+    a.flags.writeable = False
+    return a

@@ -99,3 +99,17 @@ def step_inputs(batch: BarBatch, dtype: mx.Dtype = DTYPE) -> StepInputs:
         ts_minutes=mx.array(ts_minutes(np.array([batch.ts]))),
         open_t=ot, high_t=ht, low_t=lt, close_t=ct,
     )
+
+
+def day_starts(panel: Panel) -> np.ndarray:
+    """Index of the first minute of each ``day`` segment of ``panel``."""
+    day = panel.segments["day"]
+    return np.flatnonzero(np.r_[True, day[1:] != day[:-1]]) if len(day) else np.zeros(0, int)
+
+
+def last_days(panel: Panel, days: int) -> Panel:
+    """The panel's last ``days`` trading days (all of it when it has fewer)."""
+    starts = day_starts(panel)
+    if len(starts) <= days:
+        return panel
+    return panel.slice_time(int(starts[-days]), len(panel.ts))

@@ -19,8 +19,8 @@ import mlx.core as mx
 
 from engine import kernels as K
 from engine.indicators.base import Bar, seq_indicator
-from engine.indicators.trend_dir import adx_batch, adx_init, adx_step
-from engine.indicators.volatility import atr_batch, atr_init, atr_step
+from engine.indicators.trend_dir import adx_batch, adx_init, adx_state, adx_step
+from engine.indicators.volatility import atr_batch, atr_init, atr_state, atr_step
 from engine.meta import History, Kind, OutputMeta, Scale
 from engine.registry import Indicator, State
 from engine.snapshot import REGIMES
@@ -47,6 +47,11 @@ def _init(s: int) -> State:
     return atr_init(atr_init(adx_init({}, s, ADX_N), "f", s, ATR_FAST), "s", s, ATR_SLOW)
 
 
+def _state(c: K.Compact, m: mx.array) -> State:
+    st = atr_state(adx_state({}, c, m, ADX_N), "f", c, m, ATR_FAST)
+    return atr_state(st, "s", c, m, ATR_SLOW)
+
+
 def _step(st: State, b: Bar) -> tuple[State, dict[str, mx.array]]:
     st = dict(st)
     pdi, mdi, adx = adx_step(st, b, ADX_N)
@@ -57,7 +62,8 @@ def _step(st: State, b: Bar) -> tuple[State, dict[str, mx.array]]:
 REGIME = seq_indicator("regime", "trend", ("regime",), {"adx": ADX_N, "atr_fast": ATR_FAST,
               "atr_slow": ATR_SLOW, "adx_trend": ADX_TREND, "vol_ratio": VOL_RATIO},
               max(2 * ADX_N - 1, ATR_SLOW), _batch, _init, _step,
-              description="Regime code: 0 range, 1 trend-up, 2 trend-down, 3 volatile")
+              description="Regime code: 0 range, 1 trend-up, 2 trend-down, 3 volatile",
+              state=_state)
 
 INDICATORS: tuple[Indicator, ...] = (REGIME,)
 META: tuple[OutputMeta, ...] = (

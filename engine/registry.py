@@ -129,6 +129,10 @@ class Host(Protocol):
 
     def write(self, hs: Any, batch: BarBatch) -> None: ...
 
+    def from_panel(self, panel: Panel) -> Any:
+        """The history after writing every minute of ``panel``, without stepping."""
+        ...
+
 
 @dataclass(frozen=True)
 class Indicator:

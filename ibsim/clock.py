@@ -50,8 +50,8 @@ class ManualClock:
             if due <= self.t and not fut.done():
                 fut.set_result(None)
 
-    async def wait_sleeping(self, timeout: float = 10.0) -> None:
-        """Wait until at least one caller is parked (the timeout is only a guard)."""
-        while not self.sleeping:
+    async def wait_sleeping(self, timeout: float = 10.0, n: int = 1) -> None:
+        """Wait until at least ``n`` callers are parked (the timeout is only a guard)."""
+        while self.sleeping < n:
             self._parked.clear()
             await asyncio.wait_for(self._parked.wait(), timeout)

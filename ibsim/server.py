@@ -15,7 +15,8 @@ all of them, as a real gateway's market goes on while the client is away):
 listens again on the same port), ``freeze()``/``thaw()`` (SIGSTOP/SIGCONT:
 sockets stay open, nothing is read or answered), ``refuse_pacing()`` (the next
 historical requests are refused with 162 whatever the rules say),
-``lose_bars()`` (an answer missing its oldest bars) and ``broadcast_error()``
+``lose_bars()`` (an answer missing its oldest bars), ``close_minute_in_answer()``
+(a minute closes between a request and its answer) and ``broadcast_error()``
 (1100/1101/1102 and other notices).
 """
 
@@ -93,6 +94,7 @@ class GatewaySim:
         self.refusals: collections.Counter[str] = collections.Counter()  # symbol|"*" -> left
         self.lossy: dict[str, int] = {}
         self.refused = 0  # requests refused by refuse_pacing (not the client's fault)
+        self.boundaries = 0  # historical answers left that first close a minute
         self.killed = False
         self._thawed = asyncio.Event()
         self._thawed.set()
@@ -144,6 +146,12 @@ class GatewaySim:
     def refuse_pacing(self, times: int = 1, symbol: str | None = None) -> None:
         """The next ``times`` historical requests (of ``symbol``; any when None) get 162."""
         self.refusals[symbol or "*"] += times
+
+    def close_minute_in_answer(self, times: int = 1) -> None:
+        """The next ``times`` historical answers each close the forming minute first
+        (``advance()`` between the request and its answer): a minute ends while the
+        client waits, so the answer holds a closed bar the client's clock says is forming."""
+        self.boundaries += times
 
     def lose_bars(self, symbol: str, first: int) -> None:
         """The next historical answer for ``symbol`` leaves out its ``first`` oldest bars
@@ -400,6 +408,9 @@ class GatewaySim:
         ):
             self._error(c, req_id, 101, "Max number of tickers has been reached")
             return
+        if self.boundaries > 0:
+            self.boundaries -= 1
+            self.advance()
         try:
             end_s = _parse_end(end_str)
             bars = self.bars.history(symbol, end_s, duration, rth)

@@ -22,7 +22,6 @@ checkpoints, and the partial folder is removed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -35,6 +34,7 @@ import numpy as np
 from mlx.utils import tree_flatten, tree_unflatten
 
 from models.errors import ModelError
+from storage import atomic
 
 POINTER = "checkpoint.json"
 FORMAT = 1
@@ -56,32 +56,9 @@ class CheckpointData:
     progress: dict[str, Any]
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):  # not every filesystem lets a directory be fsynced
-        _fsync_file(path)
-
-
 def write_json_atomic(path: Path, obj: Any) -> None:
-    """Replace ``path`` with ``obj`` as JSON: temp file, fsync, rename."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1, default=_json_default)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(path.parent)
+    """Replace ``path`` with ``obj`` as JSON (NumPy values as Python's), atomically."""
+    atomic.write_json(path, obj, default=_json_default)
 
 
 def _json_default(o: Any) -> Any:
@@ -130,9 +107,9 @@ def save(model_dir: Path, tag: str, roles: tuple[str, ...], *, weights: dict[str
             _write_json(tmp / "metrics.json", metrics)
             _write_json(tmp / "progress.json", progress)
             for name in FILES:
-                _fsync_file(tmp / name)
+                atomic.fsync_path(tmp / name)
             os.rename(tmp, final)
-            _fsync_dir(model_dir)
+            atomic.fsync_dir(model_dir)
         new = dict(ptr)
         new.update({r: tag for r in roles})
         new.setdefault("best", tag)

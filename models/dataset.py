@@ -19,9 +19,11 @@ stays bounded whatever the ticker list:
 4. label each selectable output: 1 when its directional reading at ``t``
    agreed with the sign of the forward ``horizon``-minute return and that
    return exceeded the round-trip cost, else 0;
-5. split by time: samples of the last ``val_days`` sessions are held out, and
-   the scaler (per-feature mean and σ) is fitted on the training sessions'
-   rows only.
+5. split by time into walk-forward folds of training, validation and test
+   sessions (``models.splits``: disjoint, purged by the label horizon and the
+   lookback); the scaler (per-feature mean and σ) of a fold is fitted on its
+   training sessions' rows only (per-session sums are kept, so any fold's
+   scaler is exact without a second pass).
 
 A feature is only ever computed from bars at or before its minute (the
 engine's batch forms are causal; ``scale_free`` looks back only), so nothing
@@ -34,13 +36,14 @@ import datetime as dt
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from engine.meta import History, Kind, OutputMeta, Scale
 from engine.registry import REGISTRY, reading
+from models import splits
 from models.errors import ModelError
 from models.features import ATR_NAME, ffill, scale_free
 from storage import calendar
@@ -78,12 +81,32 @@ class DataSpec:
     lookback: int = 120
     horizon: int = 15
     cost_bps: float = 5.0
-    val_days: int | None = None  # default: a fifth of the days, at least 1
+    val_days: int | None = None  # validation sessions per fold (default: a tenth, ≥ 1)
     end: dt.date | None = None  # default: the newest session in the cache for these symbols
+    test_days: int | None = None  # test sessions per fold (default: a tenth, ≥ 1)
+    folds: int | None = None  # walk-forward folds (default: up to 3 where the days allow)
+
+    @property
+    def n_val(self) -> int:
+        return self.val_days if self.val_days is not None else splits.default_block(self.days)
+
+    @property
+    def n_test(self) -> int:
+        return self.test_days if self.test_days is not None else splits.default_block(self.days)
+
+    @property
+    def n_folds(self) -> int:
+        if self.folds is not None:
+            return self.folds
+        return splits.auto_folds(self.days, self.n_val, self.n_test)
 
     @property
     def held_out(self) -> int:
-        return self.val_days if self.val_days is not None else max(1, self.days // 5)
+        """Sessions no fold's model trains on (every fold's validation and test)."""
+        return self.n_val + self.n_folds * self.n_test
+
+    def plan(self) -> tuple[splits.Fold, ...]:
+        return splits.plan(self.days, self.n_val, self.n_test, self.n_folds)
 
     def estimate(self, tickers: int | None = None) -> int:
         """``(days × 390 − lookback) ÷ interval × tickers`` (before warm-up and gaps)."""
@@ -99,35 +122,62 @@ class Dataset:
     outputs: tuple[str, ...]
     symbols: tuple[str, ...]
     sessions: np.ndarray  # datetime64[D], the window
-    val_start: np.datetime64  # first held-out session
+    folds: tuple[splits.Fold, ...]
     spec: DataSpec
     sample_sym: np.ndarray  # int32 [N] index into symbols
     sample_t: np.ndarray  # int32 [N] minute index in that symbol's array
     sample_day: np.ndarray  # int32 [N] index into sessions
     regime: np.ndarray  # int8 [N]
     labels: np.ndarray  # uint8 [N, K]
+    active: np.ndarray  # bool [N, K]: the output had a nonzero reading at the sample
     fwd_return: np.ndarray  # float32 [N]
-    mean: np.ndarray  # float64 [F]
-    std: np.ndarray  # float64 [F]
+    day_stats: np.ndarray  # float64 [3, D, F]: per session, sum / sum of squares / count
+    mean: np.ndarray = field(default_factory=lambda: np.zeros(0))  # float64 [F], this fold's
+    std: np.ndarray = field(default_factory=lambda: np.ones(0))
+    fold: int = -1  # the fold the split properties and the scaler belong to (-1: the last)
     skipped: tuple[str, ...] = ()
     workdir: Path | None = None
     arrays: list[np.ndarray] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.fold = self.fold % len(self.folds)
+        self._split = splits.slices(self.folds[self.fold], self.sample_day, self.sample_t,
+                                    self.spec.lookback, self.spec.horizon)
+        self.mean, self.std = _scaler(self.day_stats, self.folds[self.fold].train)
+
+    def use_fold(self, fold: int) -> Dataset:
+        """A view of the same samples and feature files with ``fold``'s slices and scaler
+        (closing the view deletes nothing; the built data set owns the files)."""
+        return replace(self, fold=fold, workdir=None)
 
     @property
     def n(self) -> int:
         return len(self.sample_t)
 
     @property
-    def is_val(self) -> np.ndarray:
-        return self.sessions[self.sample_day] >= self.val_start
-
-    @property
     def train_idx(self) -> np.ndarray:
-        return np.flatnonzero(~self.is_val)
+        return self._split[0]
 
     @property
     def val_idx(self) -> np.ndarray:
-        return np.flatnonzero(self.is_val)
+        return self._split[1]
+
+    @property
+    def test_idx(self) -> np.ndarray:
+        return self._split[2]
+
+    @property
+    def val_start(self) -> np.datetime64:
+        """First validation session of this fold."""
+        return self.sessions[self.folds[self.fold].val[0]]
+
+    @property
+    def test_start(self) -> np.datetime64:
+        return self.sessions[self.folds[self.fold].test[0]]
+
+    @property
+    def test_end(self) -> np.datetime64:
+        return self.sessions[self.folds[self.fold].test[1] - 1]
 
     def windows(self, idx: np.ndarray, scaled: bool = True) -> np.ndarray:
         """float32 ``[B, lookback, F]`` for samples ``idx``, gathered from the memory maps."""
@@ -230,18 +280,22 @@ def synthetic_meta(name: str) -> OutputMeta:
 
 def build(cache: Cache, spec: DataSpec, *, workdir: Path | None = None, store: bool = True,
           synthetic: SyntheticFn | None = None,
+          transform: Callable[[Panel], Panel] | None = None,
           progress: Callable[[int, int], None] | None = None) -> Dataset:
     """Build the data set (``store=False``: count samples only, no feature files).
+
+    ``transform`` rewrites each loaded panel before anything is computed (the
+    null test's sign-randomized copy, ``models.null``).
 
     Raises ``ModelError`` for an empty window or a non-finite feature that is
     not warm-up (named by symbol, minute and output).
     """
     if spec.lookback < 2 or spec.interval < 1 or spec.horizon < 1 or spec.days < 2:
         raise ModelError("lookback must be ≥ 2, interval and horizon ≥ 1, days ≥ 2")
-    if spec.held_out >= spec.days:
-        raise ModelError(f"--val-days {spec.held_out} leaves no training days of {spec.days}")
+    folds = spec.plan()
     sessions = window_of(cache, spec)
-    val_start = sessions[len(sessions) - spec.held_out]
+    if len(sessions) < spec.days:
+        folds = splits.plan(len(sessions), spec.n_val, spec.n_test, spec.n_folds)
     present, missing = present_symbols(cache, spec, sessions)
     load_from = history_start(sessions, cache, present)
     if not present:
@@ -252,7 +306,7 @@ def build(cache: Cache, spec: DataSpec, *, workdir: Path | None = None, store: b
     if ATR_NAME not in names:
         raise ModelError(f"the registry has no {ATR_NAME} output to scale price features by")
     own = Path(tempfile.mkdtemp(prefix="avwap-ds-", dir=workdir)) if store else None
-    acc = _Accumulator()
+    stats = np.zeros((3, len(sessions), 0))
     parts: list[dict[str, np.ndarray]] = []
     files: list[Path] = []
     all_names: tuple[str, ...] = ()
@@ -262,9 +316,11 @@ def build(cache: Cache, spec: DataSpec, *, workdir: Path | None = None, store: b
             syms = present[b0: b0 + BATCH_TICKERS]
             panel = cache.load_panel(syms, load_from.astype(dt.date),
                                      sessions[-1].astype(dt.date), dtype=np.float32)
-            res = _batch(panel, names, metas, spec, sessions[0], val_start, synthetic)
+            if transform is not None:
+                panel = transform(panel)
+            res = _batch(panel, names, metas, spec, sessions, synthetic)
             all_names, outputs = res.names, res.outputs
-            acc.add(res.train_sum, res.train_sq, res.train_n)
+            stats = res.day_stats if stats.shape[2] == 0 else stats + res.day_stats
             res.samples["sym"] = res.samples["sym"] + b0
             parts.append(res.samples)
             if own is not None:
@@ -276,15 +332,14 @@ def build(cache: Cache, spec: DataSpec, *, workdir: Path | None = None, store: b
             if progress is not None:
                 progress(min(b0 + BATCH_TICKERS, len(present)), len(present))
         cat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        mean, std = acc.result(len(all_names))
         day_index = np.searchsorted(sessions, cat["date"])
         return Dataset(
             names=all_names, outputs=outputs, symbols=tuple(present), sessions=sessions,
-            val_start=val_start, spec=spec, sample_sym=cat["sym"].astype(np.int32),
+            folds=folds, spec=spec, sample_sym=cat["sym"].astype(np.int32),
             sample_t=cat["t"].astype(np.int32), sample_day=day_index.astype(np.int32),
             regime=cat["regime"].astype(np.int8), labels=cat["labels"].astype(np.uint8),
-            fwd_return=cat["ret"].astype(np.float32), mean=mean, std=std,
-            skipped=tuple(missing), workdir=own,
+            active=cat["active"].astype(bool), fwd_return=cat["ret"].astype(np.float32),
+            day_stats=stats, skipped=tuple(missing), workdir=own,
             arrays=[np.load(f, mmap_mode="r") for f in files],
         )
     except BaseException:
@@ -293,27 +348,15 @@ def build(cache: Cache, spec: DataSpec, *, workdir: Path | None = None, store: b
         raise
 
 
-class _Accumulator:
-    """Per-feature sums and counts over the training rows (float64), for the scaler."""
-
-    def __init__(self) -> None:
-        self.s: np.ndarray | None = None
-        self.q: np.ndarray | None = None
-        self.n: np.ndarray | None = None
-
-    def add(self, s: np.ndarray, q: np.ndarray, n: np.ndarray) -> None:
-        self.s = s if self.s is None else self.s + s
-        self.q = q if self.q is None else self.q + q
-        self.n = n if self.n is None else self.n + n
-
-    def result(self, f: int) -> tuple[np.ndarray, np.ndarray]:
-        if self.n is None or self.s is None or self.q is None or not self.n.any():
-            raise ModelError("no training rows past the warm-up: use more days")
-        n = np.maximum(self.n, 1)
-        mean = self.s / n
-        var = np.maximum(self.q / self.n - mean * mean, 0.0)
-        std = np.sqrt(var)
-        return mean, np.where(std > 1e-6 * np.maximum(1.0, np.abs(mean)), std, 1.0)
+def _scaler(stats: np.ndarray, days: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature mean and σ over the rows of sessions ``[lo, hi)`` (the training days)."""
+    s, q, n = (stats[i, days[0]: days[1]].sum(axis=0) for i in range(3))
+    if not n.any():
+        raise ModelError("no training rows past the warm-up: use more days")
+    mean = s / np.maximum(n, 1)
+    var = np.maximum(q / np.maximum(n, 1) - mean * mean, 0.0)
+    std = np.sqrt(var)
+    return mean, np.where(std > 1e-6 * np.maximum(1.0, np.abs(mean)), std, 1.0)
 
 
 @dataclass
@@ -322,14 +365,11 @@ class _BatchResult:
     outputs: tuple[str, ...]
     features: np.ndarray  # float32 [S, T, F]
     samples: dict[str, np.ndarray]
-    train_sum: np.ndarray
-    train_sq: np.ndarray
-    train_n: np.ndarray
+    day_stats: np.ndarray  # [3, D, F]
 
 
 def _batch(panel: Panel, names: list[str], metas: list[OutputMeta], spec: DataSpec,
-           first: np.datetime64, val_start: np.datetime64,
-           synthetic: SyntheticFn | None) -> _BatchResult:
+           sessions: np.ndarray, synthetic: SyntheticFn | None) -> _BatchResult:
     import mlx.core as mx
 
     from engine.compute import compute
@@ -358,19 +398,20 @@ def _batch(panel: Panel, names: list[str], metas: list[OutputMeta], spec: DataSp
     warm = _warm_start(feats)
     _check_session_gaps(feats, warm, panel, all_names)
     ready = np.arange(feats.shape[1])[None, :] >= warm[:, None]  # [S, T]
-    train_rows = ready & ((session_date >= first) & (session_date < val_start))[None, :]
-    f = feats.shape[2]
-    s_sum, s_sq, s_n = np.zeros(f), np.zeros(f), np.zeros(f)
-    for i in range(feats.shape[0]):
-        rows = feats[i][train_rows[i]].astype(np.float64)
-        fin = np.isfinite(rows)
-        rows[~fin] = 0.0
-        s_sum += rows.sum(axis=0)
-        s_sq += (rows * rows).sum(axis=0)
-        s_n += fin.sum(axis=0)
+    first = sessions[0]
+    stats = np.zeros((3, len(sessions), feats.shape[2]))
+    for d, date in enumerate(sessions):
+        minutes = np.flatnonzero(session_date == date)
+        for i in range(feats.shape[0]):
+            rows = feats[i, minutes[ready[i, minutes]]].astype(np.float64)
+            fin = np.isfinite(rows)
+            rows[~fin] = 0.0
+            stats[0, d] += rows.sum(axis=0)
+            stats[1, d] += (rows * rows).sum(axis=0)
+            stats[2, d] += fin.sum(axis=0)
     samples = _samples(panel, ready, close, readings, outputs, spec, raw, names, session_date,
                        first)
-    return _BatchResult(tuple(all_names), tuple(outputs), feats, samples, s_sum, s_sq, s_n)
+    return _BatchResult(tuple(all_names), tuple(outputs), feats, samples, stats)
 
 
 def _warm_start(feats: np.ndarray) -> np.ndarray:
@@ -430,12 +471,14 @@ def _samples(panel: Panel, ready: np.ndarray, close: np.ndarray, readings: dict[
     si, tt, ret = si[keep], tt[keep], ret[keep]
     sign = np.sign(ret).astype(np.int8)
     big = np.abs(ret) > spec.cost_bps * 1e-4
-    labels = np.stack([(readings[n][si, tt] == sign) & (readings[n][si, tt] != 0) & big
-                       for n in outputs], axis=1)
+    active = np.stack([readings[n][si, tt] != 0 for n in outputs], axis=1)
+    labels = np.stack([(readings[n][si, tt] == sign) for n in outputs], axis=1) & active & \
+        big[:, None]
     reg = raw[si, tt, names.index("regime")] if "regime" in names else np.full(len(si), np.nan)
     regime = np.where(np.isfinite(reg), reg, -1).astype(np.int8)
     return {"sym": si.astype(np.int32), "t": tt.astype(np.int32), "labels": labels,
-            "regime": regime, "ret": ret.astype(np.float32), "date": session_date[tt]}
+            "active": active, "regime": regime, "ret": ret.astype(np.float32),
+            "date": session_date[tt]}
 
 
 def _check_finite(a: np.ndarray, panel: Panel, names: Sequence[str], what: str,

@@ -1,31 +1,43 @@
-"""Selection metrics and the end-of-training evaluation against honest baselines.
+"""Selection metrics and the evaluation table: the model against baselines with skill.
 
 Definitions (docs/model.md states them for users):
 
-- selection accuracy: precision of a top-k pick, i.e. for each held-out sample
-  the share of the k picked indicators whose label is 1, averaged;
-- sparsity: the share of weights below 0.5, beside the mean weight;
-- baselines, scored the same way on the same held-out samples:
-  base rate (all selectable indicators, i.e. what picking blindly earns),
-  the AVWAP prior's top-k (the outputs with a registry prior first, then the
-  rest of the AVWAP family in registry order), random k (1,000 random k-sets,
-  averaged), and the best fixed k-set chosen on the training days;
-- error bars: a bootstrap over held-out *days* (samples of one day are not
-  independent; with a single held-out day, over samples, and the verdict says
-  so), 1,000 resamples, 95 % percentile interval; the verdict uses
-  the paired difference model − baseline on the same resamples and says the
-  model beats a baseline only when that difference's interval is above zero.
+- **selection accuracy**: precision of a top-k pick, i.e. for each sample the
+  share of the k picked indicators whose label is 1, averaged;
+- **sparsity**: the share of the total weight on the top-k picks (k/K when
+  the weights are flat, 1 when all weight is on k indicators), beside the
+  normalized entropy of the weights (1 flat, 0 one indicator);
+- **rows** of the table, scored the same way on the same test samples: the
+  gated baselines (``GATED``; ``models.baselines``) the verdict is about, and
+  two context rows that need no skill to beat (base rate, AVWAP prior);
+- **intervals**: a bootstrap over test *days* (a day's samples are not
+  independent; with one test day, over samples, and the verdict says so),
+  1,000 resamples, 95 % percentile interval; the verdict compares the model
+  with each gated baseline by the paired difference on the same resamples and
+  says "beats" only when every such difference's interval is above zero;
+- **per regime**: precision at k of the model and each gated baseline on the
+  samples of each regime;
+- **turnover**: for consecutive samples of one symbol within a session, the
+  share of the top-k picks that changed, averaged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 BOOTSTRAP = 1000
-RANDOM_DRAWS = 1000
+MODEL = "model"
+RANDOM_NZ = "random k (nonzero)"
+FIXED = "best fixed k-set"
+LOGISTIC = "logistic"
+BASE = "base rate"
+PRIOR = "AVWAP prior"
+GATED = (RANDOM_NZ, FIXED, LOGISTIC)  # what the verdict is about
+CONTEXT = (BASE, PRIOR)  # shown, never enough
+REGIME_NAMES = ("unknown", "range", "trend-up", "trend-down", "volatile")  # code + 1
 
 
 def top_k(weights: np.ndarray, k: int) -> np.ndarray:
@@ -42,14 +54,26 @@ def precision_at_k(weights: np.ndarray, labels: np.ndarray, k: int) -> np.ndarra
     return np.take_along_axis(labels, idx, axis=1).mean(axis=1)
 
 
+def concentration(weights: np.ndarray, k: int) -> tuple[float, float]:
+    """(share of the weight on the top-k, normalized entropy of the weights), averaged."""
+    w = np.maximum(weights.astype(np.float64), 1e-12)
+    total = w.sum(axis=1)
+    share = np.take_along_axis(w, top_k(w, k), axis=1).sum(axis=1) / total
+    p = w / total[:, None]
+    ent = -(p * np.log(p)).sum(axis=1) / np.log(max(w.shape[1], 2))
+    return float(share.mean()), float(ent.mean())
+
+
 def epoch_metrics(weights: np.ndarray, labels: np.ndarray, k: int) -> dict[str, float]:
-    """Selection accuracy, sparsity and mean weight of one set of predictions."""
+    """Selection accuracy, sparsity (top-k weight share), weight entropy and mean weight."""
     if len(weights) == 0:
-        return {"selection_accuracy": float("nan"), "sparsity": float("nan"),
-                "mean_weight": float("nan")}
+        nan = float("nan")
+        return {"selection_accuracy": nan, "sparsity": nan, "weight_entropy": nan,
+                "mean_weight": nan}
+    share, ent = concentration(weights, k)
     return {
         "selection_accuracy": float(precision_at_k(weights, labels, k).mean()),
-        "sparsity": float((weights < 0.5).mean()),
+        "sparsity": share, "weight_entropy": ent,
         "mean_weight": float(weights.mean()),
     }
 
@@ -64,73 +88,112 @@ def prior_ranking(outputs: Sequence[str], priors: Sequence[float | None],
     return with_prior + avwap + rest
 
 
-def evaluate(weights: np.ndarray, labels: np.ndarray, days: np.ndarray, k: int,
-             train_labels: np.ndarray, prior_order: Sequence[int], outputs: Sequence[str],
-             seed: int = 0) -> dict[str, Any]:
-    """The evaluation table: each row's precision, bootstrap 95 % interval, verdicts."""
+def turnover(picks: np.ndarray, sym: np.ndarray, t: np.ndarray, day: np.ndarray) -> float:
+    """Mean share of the k picks that changed between consecutive samples of a symbol and day."""
+    if len(picks) < 2:
+        return float("nan")
+    order = np.lexsort((t, day, sym))
+    p, s, d = picks[order], sym[order], day[order]
+    same = (s[1:] == s[:-1]) & (d[1:] == d[:-1])
+    if not same.any():
+        return float("nan")
+    a, b = np.sort(p[:-1][same], axis=1), np.sort(p[1:][same], axis=1)
+    k = picks.shape[1]
+    kept = np.array([len(np.intersect1d(x, y, assume_unique=True)) for x, y in zip(a, b,
+                                                                                   strict=True)])
+    return float(1.0 - kept.mean() / k)
+
+
+def compare(per_sample: Mapping[str, np.ndarray], days: np.ndarray, k: int,
+            seed: int = 0, what: str = "test") -> dict[str, Any]:
+    """The table: each row's precision with its bootstrap 95 % interval, and the verdict."""
     rng = np.random.default_rng(seed)
-    y = labels.astype(np.float64)
-    kk = min(k, y.shape[1])
-    best_fixed = np.argsort(-train_labels.mean(axis=0), kind="stable")[:kk]
-    prior_set = np.asarray(prior_order[:kk])
-    freq = np.zeros(y.shape[1])
-    for _ in range(RANDOM_DRAWS):
-        freq[rng.choice(y.shape[1], kk, replace=False)] += 1
-    per_sample = {
-        "model": precision_at_k(weights, labels, kk),
-        "base rate": y.mean(axis=1),
-        "AVWAP prior": y[:, prior_set].mean(axis=1),
-        "random k": y @ (freq / RANDOM_DRAWS) / kk,
-        "best fixed k-set": y[:, best_fixed].mean(axis=1),
-    }
     uniq, day_of = np.unique(days, return_inverse=True)
     n_days = len(uniq)
-    # resample days; with a single held-out day that is degenerate (zero-width), so
-    # resample samples instead and say so: too narrow, but never a free "win"
-    unit = day_of if n_days >= 2 else np.arange(len(y))
-    n_units = int(unit.max()) + 1 if len(unit) else 0
-    sums = {name: np.bincount(unit, weights=v, minlength=n_units)
-            for name, v in per_sample.items()}
+    n = len(per_sample[MODEL])
+    # resample days; with a single day that is degenerate (zero-width), so resample
+    # samples instead and say so: too narrow, but never a free "win"
+    unit = day_of if n_days >= 2 else np.arange(n)
+    n_units = int(unit.max()) + 1 if n else 0
     counts = np.bincount(unit, minlength=n_units).astype(np.float64)
     draws = rng.integers(0, n_units, size=(BOOTSTRAP, n_units))
-    boot_n = counts[draws].sum(axis=1)
-    boot = {name: s[draws].sum(axis=1) / np.maximum(boot_n, 1) for name, s in sums.items()}
+    boot_n = np.maximum(counts[draws].sum(axis=1), 1)
+    boot = {name: np.bincount(unit, weights=v, minlength=n_units)[draws].sum(axis=1) / boot_n
+            for name, v in per_sample.items()}
     rows = []
     for name, v in per_sample.items():
         lo, hi = np.percentile(boot[name], [2.5, 97.5])
-        row: dict[str, Any] = {"name": name, "precision": float(v.mean()), "ci95": [float(lo),
-                               float(hi)]}
-        if name != "model":
-            diff = boot["model"] - boot[name]
+        row: dict[str, Any] = {"name": name, "precision": float(v.mean()),
+                               "ci95": [float(lo), float(hi)], "gate": name in GATED}
+        if name != MODEL:
+            diff = boot[MODEL] - boot[name]
             dlo, dhi = np.percentile(diff, [2.5, 97.5])
-            row["model_minus"] = float(per_sample["model"].mean() - v.mean())
+            row["model_minus"] = float(per_sample[MODEL].mean() - v.mean())
             row["diff_ci95"] = [float(dlo), float(dhi)]
             row["model_beats"] = bool(dlo > 0)
         rows.append(row)
-    lost = [r["name"] for r in rows if r["name"] != "model" and not r["model_beats"]]
+    lost = [r["name"] for r in rows if r["gate"] and not r["model_beats"]]
     if not lost:
-        verdict = (f"The model beats every baseline (paired bootstrap over {n_days} held-out "
+        verdict = (f"The model beats every baseline (paired bootstrap over {n_days} {what} "
                    "days, 95 %).")
     else:
         verdict = (f"The model does NOT beat: {', '.join(lost)} (paired bootstrap over {n_days} "
-                   "held-out days, 95 %); do not trust its picks over those.")
+                   f"{what} days, 95 %); do not trust its picks over those.")
     if n_days < 2:
-        verdict += (" Only 1 held-out day: the intervals resample samples, not days, and "
-                    "understate the uncertainty; hold out more days (--val-days).")
+        verdict += (f" Only 1 {what} day: the intervals resample samples, not days, and "
+                    "understate the uncertainty; use more days.")
     elif n_days < 3:
-        verdict += (f" Only {n_days} held-out days: these intervals understate the "
-                    "uncertainty; hold out more days (--val-days).")
-    return {
-        "k": kk, "samples": len(y), "days": n_days, "rows": rows, "verdict": verdict,
-        "beats_all": not lost,
-        "best_fixed_set": [outputs[i] for i in best_fixed],
-        "prior_set": [outputs[i] for i in prior_set],
-    }
+        verdict += (f" Only {n_days} {what} days: these intervals understate the "
+                    "uncertainty; use more days.")
+    return {"k": k, "samples": n, "days": n_days, "rows": rows, "verdict": verdict,
+            "beats_all": not lost, "_boot": boot}
+
+
+def by_regime(per_sample: Mapping[str, np.ndarray], regime: np.ndarray) -> list[dict[str, Any]]:
+    """Precision at k of the model and the gated baselines on each regime's samples."""
+    out = []
+    for code in np.unique(regime):
+        m = regime == code
+        row: dict[str, Any] = {"regime": REGIME_NAMES[int(code) + 1], "samples": int(m.sum())}
+        for name in (MODEL, *GATED):
+            if name in per_sample:
+                row[name] = float(per_sample[name][m].mean())
+        out.append(row)
+    return out
+
+
+def null_comparison(real: dict[str, Any], null: dict[str, Any]) -> dict[str, Any]:
+    """How the real margins compare with the same pipeline's margins on the null copy.
+
+    Per gated baseline: the null's margin with its bootstrap interval and a
+    one-sided p-value, the share of null resamples whose margin reaches the real
+    margin (``(1 + count) / (1 + resamples)``). ``p_value`` is the largest of
+    them: the model's edge over its strongest baseline is that unlikely under
+    "no predictable direction".
+    """
+    rows = []
+    for r in real["rows"]:
+        if not r["gate"]:
+            continue
+        nb = null["_boot"][MODEL] - null["_boot"][r["name"]]
+        lo, hi = np.percentile(nb, [2.5, 97.5])
+        p = (1 + int((nb >= r["model_minus"]).sum())) / (1 + len(nb))
+        rows.append({"name": r["name"], "real_margin": r["model_minus"],
+                     "null_margin": float(nb.mean()), "null_ci95": [float(lo), float(hi)],
+                     "p_value": p})
+    return {"rows": rows, "p_value": max((r["p_value"] for r in rows), default=1.0),
+            "null_beats_all": bool(null["beats_all"]), "null_verdict": null["verdict"],
+            "samples": null["samples"], "days": null["days"]}
+
+
+def public(table: dict[str, Any]) -> dict[str, Any]:
+    """The table without its bootstrap draws (what ``evaluation.json`` stores)."""
+    return {k: v for k, v in table.items() if not k.startswith("_")}
 
 
 def table_lines(ev: dict[str, Any]) -> list[str]:
-    """The evaluation as plain text lines (the CLI prints them in a rich table)."""
-    out = [f"top-{ev['k']} precision on {ev['samples']} held-out samples over {ev['days']} days"]
+    """The evaluation as plain text lines (for logs; the CLI prints rich tables)."""
+    out = [f"top-{ev['k']} precision on {ev['samples']} test samples over {ev['days']} days"]
     for r in ev["rows"]:
         lo, hi = r["ci95"]
         out.append(f"  {r['name']:<18} {r['precision']:.3f}  [{lo:.3f}, {hi:.3f}]")

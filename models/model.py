@@ -121,8 +121,9 @@ def make_train_step(model: SelectorModel, opt: optim.Optimizer,
     inputs and outputs, so the whole update is one graph; the caller runs
     ``mx.eval(state)`` once per step. With a distributed group of size N each
     process passes its own shard of the global batch and the gradients are
-    averaged with ``mx.distributed.all_sum``: equal shards make that exactly the
-    gradient of the mean loss over the global batch.
+    averaged with ``nn.average_gradients`` (one all-reduce of the packed
+    gradients): equal shards make that exactly the gradient of the mean loss
+    over the global batch.
     """
     state = [model.state, opt.state]
     value_and_grad = nn.value_and_grad(model, loss_fn)
@@ -131,9 +132,7 @@ def make_train_step(model: SelectorModel, opt: optim.Optimizer,
     def step(x: mx.array, regime: mx.array, y: mx.array) -> mx.array:
         loss, grads = value_and_grad(model, x, regime, y)
         if size > 1:
-            from mlx.utils import tree_map
-
-            grads = tree_map(lambda g: mx.distributed.all_sum(g, group=group) / size, grads)
+            grads = nn.average_gradients(grads, group)
             loss = mx.distributed.all_sum(loss, group=group) / size
         opt.update(model, grads)
         return loss

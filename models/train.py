@@ -28,7 +28,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,17 +39,31 @@ from engine.registry import REGISTRY
 from models import checkpoint as ck
 from models.dataset import Dataset
 from models.errors import ModelError
-from models.evaluate import epoch_metrics, evaluate, prior_ranking
+from models.evaluate import epoch_metrics
 from models.model import ModelArgs, SelectorModel, loss_fn, make_optimizer, make_train_step
+from models.scoring import BASELINES, SCORES, Scores, fit_baselines, score
+from models.walkforward import EVALUATION, assemble
 
 Emit = Callable[[dict[str, Any]], None]
 VAL_EVAL_MAX = 20_000  # held-out samples scored per epoch (all of them at the end)
 EVAL_BATCH = 512
 
 
+ARCH_KEYS = ("dims", "heads", "layers", "mlp_dims", "patch", "dropout")
+
+
+def _arch() -> ModelArgs:
+    return ModelArgs(n_features=0, n_outputs=0)
+
+
 @dataclass
 class TrainConfig:
-    """Training settings (stored in the checkpoint's config.json)."""
+    """Training settings (stored in the checkpoint's config.json).
+
+    ``model`` holds the architecture; its data-dependent fields (feature and
+    output counts, lookback, prior) are filled from the data set by
+    ``model_args`` when training starts.
+    """
 
     name: str
     epochs: int = 10
@@ -58,17 +72,19 @@ class TrainConfig:
     weight_decay: float = 1e-4
     seed: int = 0
     top_k: int = 10
-    dims: int = 32
-    heads: int = 4
-    layers: int = 2
-    mlp_dims: int = 64
-    patch: int = 10
+    model: ModelArgs = field(default_factory=_arch)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """From ``config.json``'s ``train``; older files kept the architecture flat."""
         names = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in names})
+        kw = {k: v for k, v in d.items() if k in names and k != "model"}
+        arch = dict(d["model"]) if isinstance(d.get("model"), dict) else {}
+        arch.update({k: d[k] for k in ARCH_KEYS if k in d})
+        arch.setdefault("n_features", 0)
+        arch.setdefault("n_outputs", 0)
+        return cls(**kw, model=ModelArgs.from_dict(arch))
 
 
 @dataclass
@@ -104,9 +120,9 @@ def prior_of(outputs: tuple[str, ...]) -> list[float]:
 
 
 def model_args(ds: Dataset, cfg: TrainConfig) -> ModelArgs:
-    return ModelArgs(n_features=len(ds.names), n_outputs=len(ds.outputs),
-                     lookback=ds.spec.lookback, patch=cfg.patch, dims=cfg.dims, heads=cfg.heads,
-                     layers=cfg.layers, mlp_dims=cfg.mlp_dims, prior=prior_of(ds.outputs))
+    """``cfg.model`` with the data set's feature and output counts, lookback and prior."""
+    return replace(cfg.model, n_features=len(ds.names), n_outputs=len(ds.outputs),
+                   lookback=ds.spec.lookback, prior=prior_of(ds.outputs))
 
 
 def config_dict(ds: Dataset, cfg: TrainConfig, args: ModelArgs) -> dict[str, Any]:
@@ -120,12 +136,15 @@ def config_dict(ds: Dataset, cfg: TrainConfig, args: ModelArgs) -> dict[str, Any
         "outputs": list(ds.outputs),
         "lookback": spec.lookback, "horizon": spec.horizon, "top_k": cfg.top_k,
         "interval": spec.interval, "cost_bps": spec.cost_bps, "days": spec.days,
-        "val_days": spec.held_out,
+        "val_days": spec.n_val, "test_days": spec.n_test, "folds": len(ds.folds),
+        "fold": ds.fold + 1,
         "tickers": list(ds.symbols), "requested_tickers": list(spec.tickers),
         "skipped": list(ds.skipped),
         "start": str(ds.sessions[0]), "end": str(ds.sessions[-1]),
-        "val_start": str(ds.val_start),
-        "samples": {"train": len(ds.train_idx), "val": len(ds.val_idx)},
+        "val_start": str(ds.val_start), "test_start": str(ds.test_start),
+        "test_end": str(ds.test_end),
+        "samples": {"train": len(ds.train_idx), "val": len(ds.val_idx),
+                    "test": len(ds.test_idx)},
         "seed": cfg.seed, "train": asdict(cfg),
     }
 
@@ -153,15 +172,24 @@ def _bce(w: np.ndarray, y: np.ndarray) -> float:
 def train(ds: Dataset, cfg: TrainConfig, models_dir: Path, emit: Emit, *,
           resume: ck.CheckpointData | None = None, stop: StopFlag | None = None,
           group: mx.distributed.Group | None = None,
-          on_step: Callable[[int], None] | None = None) -> TrainResult:
-    """Train, checkpoint, evaluate. ``on_step(global_step)`` is a hook for tests."""
+          on_step: Callable[[int], None] | None = None,
+          evaluate: bool = True) -> TrainResult:
+    """Train on ``ds``'s training slice, keep the best checkpoint by its validation slice,
+    then score that checkpoint and the baselines on the test slice.
+
+    The test slice is read once, after the checkpoint is chosen: its scores go to
+    ``scores.npz`` (``models.scoring``) for the walk-forward evaluation to pool;
+    with ``evaluate`` this fold's own table is also written to ``evaluation.json``
+    and emitted. ``on_step(global_step)`` is a hook for tests.
+    """
     rank, size = (group.rank(), group.size()) if group is not None else (0, 1)
     lead = rank == 0
     say: Emit = emit if lead else (lambda e: None)
     train_idx, val_idx = ds.train_idx, ds.val_idx
-    if len(train_idx) == 0 or len(val_idx) == 0:
-        raise ModelError(f"need samples on both sides of the split: {len(train_idx)} training, "
-                         f"{len(val_idx)} held-out")
+    if len(train_idx) == 0 or len(val_idx) == 0 or len(ds.test_idx) == 0:
+        raise ModelError(f"need samples in all three slices: {len(train_idx)} training, "
+                         f"{len(val_idx)} validation, {len(ds.test_idx)} test (use more "
+                         "--days, or fewer --folds)")
     gb = min(cfg.batch_size, len(train_idx)) // size * size
     if gb == 0:
         raise ModelError(f"{len(train_idx)} training samples cannot fill a batch on {size} "
@@ -203,7 +231,8 @@ def train(ds: Dataset, cfg: TrainConfig, models_dir: Path, emit: Emit, *,
 
     say({"event": "start", "name": cfg.name, "epochs": cfg.epochs, "steps_per_epoch": steps,
          "batch_size": gb, "processes": size, "train_samples": len(train_idx),
-         "val_samples": len(val_idx), "features": len(ds.names),
+         "val_samples": len(val_idx), "test_samples": len(ds.test_idx),
+         "fold": ds.fold + 1, "folds": len(ds.folds), "features": len(ds.names),
          "outputs": len(ds.outputs), "resumed_at": gstep if resume is not None else None})
     t0, done_steps = time.monotonic(), 0
     interrupted = False
@@ -249,35 +278,32 @@ def train(ds: Dataset, cfg: TrainConfig, models_dir: Path, emit: Emit, *,
         say({"event": "done", "name": cfg.name, "path": str(model_dir), "interrupted": True,
              "global_step": gstep})
         return TrainResult(cfg.name, result_path, True, history, None, gstep)
-    evaluation = final_evaluation(ds, cfg, model_dir) if lead else None
-    if evaluation is not None:
-        ck.write_json_atomic(model_dir / "evaluation.json", evaluation)
-        say({"event": "eval", **evaluation})
-    say({"event": "done", "name": cfg.name, "path": str(model_dir), "interrupted": False,
-         "global_step": gstep})
+    evaluation = None
+    if lead:
+        scores = score_test(ds, cfg, model_dir)
+        if evaluate:
+            evaluation = assemble([scores], [ds], cfg.top_k, cfg.seed)
+            evaluation["checkpoint"] = ck.resolve(model_dir).name
+            ck.write_json_atomic(model_dir / EVALUATION, evaluation)
+            say({"event": "eval", **evaluation})
+    if evaluate:  # else the walk-forward evaluation that follows says when all is done
+        say({"event": "done", "name": cfg.name, "path": str(model_dir), "interrupted": False,
+             "global_step": gstep})
     return TrainResult(cfg.name, result_path, False, history, evaluation, gstep)
 
 
-def final_evaluation(ds: Dataset, cfg: TrainConfig, model_dir: Path) -> dict[str, Any]:
-    """Score the best checkpoint on every held-out sample against the baselines."""
-    data = ck.load(model_dir, "best")
-    model = SelectorModel(ModelArgs.from_dict(data.config["model"]))
-    model.update(ck.unflat(data.weights))
-    mx.eval(model.parameters())
-    w = predict_all(model, ds, ds.val_idx)
-    priors, families = [], []
-    for n in ds.outputs:
-        try:
-            priors.append(REGISTRY.meta(n).prior)
-            families.append(REGISTRY.indicator_for(n).family)
-        except KeyError:
-            priors.append(None)
-            families.append("synthetic")
-    ev = evaluate(w, ds.labels[ds.val_idx], ds.sample_day[ds.val_idx], cfg.top_k,
-                  ds.labels[ds.train_idx], prior_ranking(ds.outputs, priors, families),
-                  ds.outputs, seed=cfg.seed)
-    ev["checkpoint"] = data.path.name
-    return ev
+def score_test(ds: Dataset, cfg: TrainConfig, model_dir: Path) -> Scores:
+    """Fit the baselines on the training slice, then score them and the best checkpoint
+    on the test slice (saved as ``scores.npz`` and ``baselines.npz``)."""
+    from models.selector import Selector
+
+    fitted = fit_baselines(ds, cfg.top_k, cfg.seed)
+    fitted.save(model_dir / BASELINES)
+    sel = Selector.load(model_dir, check_registry=False)
+    scores = score(ds, ds.test_idx, lambda x, r: sel.select_indicators(x, r)[0], fitted,
+                   ds.mean, ds.std, cfg.top_k)
+    scores.save(model_dir / SCORES)
+    return scores
 
 
 class _sigint:

@@ -22,7 +22,7 @@ import duckdb
 import numpy as np
 
 from storage.errors import AvwapError
-from storage.types import as_dt64
+from storage.types import MINUTE_US, as_dt64
 
 if TYPE_CHECKING:
     from storage.cache import Cache
@@ -32,7 +32,6 @@ __all__ = ["MAX_LABEL", "Anchor", "AnchorError", "add_anchor", "anchor_counts",
 
 #: Longest label kept (it is a row name in the AVWAP pane).
 MAX_LABEL = 24
-_MINUTE_US = 60_000_000
 
 
 class AnchorError(AvwapError):
@@ -68,7 +67,7 @@ def _minute(ts: Any) -> np.datetime64:
 
 
 def _as_utc(ts: np.datetime64) -> dt.datetime:
-    micros = int(ts.astype("datetime64[m]").astype(np.int64)) * _MINUTE_US
+    micros = int(ts.astype("datetime64[m]").astype(np.int64)) * MINUTE_US
     return dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros)
 
 
@@ -82,7 +81,7 @@ def _has_table(cache: Cache) -> bool:
 
 
 def _row(r: tuple[Any, ...]) -> Anchor:
-    return Anchor(int(r[0]), str(r[1]), np.datetime64(int(r[2]) // _MINUTE_US, "m"), str(r[3]))
+    return Anchor(int(r[0]), str(r[1]), np.datetime64(int(r[2]) // MINUTE_US, "m"), str(r[3]))
 
 
 _SELECT = "SELECT id, symbol, epoch_us(ts), label FROM anchors"
@@ -142,8 +141,8 @@ def add_anchor(cache: Cache, symbol: str, ts: Any, label: str = "") -> Anchor:
                 [symbol]).fetchone()
             if span is None or span[0] is None:
                 raise AnchorError(f"{symbol} has no bars in the cache: nothing to anchor on")
-            first = np.datetime64(int(span[0]) // _MINUTE_US, "m")
-            last = np.datetime64(int(span[1]) // _MINUTE_US, "m")
+            first = np.datetime64(int(span[0]) // MINUTE_US, "m")
+            last = np.datetime64(int(span[1]) // MINUTE_US, "m")
             if not first <= minute <= last:
                 raise AnchorError(
                     f"{minute} UTC is outside {symbol}'s bars in the cache "

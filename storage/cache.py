@@ -32,7 +32,7 @@ from storage import calendar
 from storage.anchors import anchor_counts
 from storage.errors import CacheError
 from storage.schema import migrate
-from storage.types import FIELDS, Panel
+from storage.types import FIELDS, MINUTE_US, Panel
 from storage.writes import (
     NULL_SYMBOL,
     SymbolCounts,
@@ -44,7 +44,6 @@ from storage.writes import (
 
 __all__ = ["NULL_SYMBOL", "Cache", "Coverage", "SymbolCounts", "WriteResult", "bars_table"]
 
-_MINUTE_US = 60_000_000
 #: DuckDB buffer pool cap: bounds memory whatever the cache size (DuckDB would take 80 % of RAM).
 MEMORY_LIMIT = "256MB"
 
@@ -567,7 +566,7 @@ def _as_date(value: dt.date | str) -> dt.date:
 
 def _us_to_dt64(value: int) -> np.datetime64:
     """Epoch microseconds (UTC) to ``datetime64[m]``."""
-    return np.datetime64(int(value) // _MINUTE_US, "m")
+    return np.datetime64(int(value) // MINUTE_US, "m")
 
 
 def _first_line(e: BaseException) -> str:

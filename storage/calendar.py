@@ -35,7 +35,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from storage.types import SEGMENT_KINDS
+from storage.types import SEGMENT_KINDS, Panel
 
 EXCHANGE_TZ = "America/New_York"
 _MIN = np.timedelta64(1, "m")
@@ -225,3 +225,25 @@ def exchange_dates(ts: np.ndarray) -> np.ndarray:
     idx = pd.DatetimeIndex(np.asarray(ts, dtype="datetime64[m]").astype("datetime64[ns]"))
     local = idx.tz_localize("UTC").tz_convert(EXCHANGE_TZ).tz_localize(None)
     return np.asarray(local.values).astype("datetime64[D]")
+
+
+def segments_started_before(panel: Panel) -> dict[str, int]:
+    """Anchor kinds whose segment holding ``panel``'s first minute began before it.
+
+    {kind: segment id}: while the live minute is in that segment, the anchor's
+    AVWAP covers only the loaded history (e.g. a 19-session history makes the
+    "year" anchor start in late October). A segment began earlier when the
+    trading session before the first loaded one lies in the same segment (so a
+    history starting on a quarter's first session leaves the quarter whole);
+    the day and session anchors start with their own day, never earlier.
+    """
+    if not len(panel.ts):
+        return {}
+    sched = schedule()
+    i = int(session_index_of(panel.ts[:1])[0])
+    if i == 0:
+        return {}
+    before = describe_minutes(sched.close[i - 1:i] - np.timedelta64(1, "m"))
+    return {k: int(panel.segments[k][0]) for k in SEGMENT_KINDS
+            if k not in ("session", "day")
+            and int(before.segments[k][0]) == int(panel.segments[k][0])}

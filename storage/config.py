@@ -7,8 +7,9 @@ dataclass (``[pg]`` in ``storage.pg_config``, ``[ib]`` in ``storage.feeds``,
 (``AVWAP_PG_DSN``). A missing file is an empty config; a broken file is a
 ``ConfigError`` that names the file and the problem. So are, at load time:
 unknown top-level keys and sections (a typo like ``dbb`` or ``[pgg]`` would
-otherwise be ignored silently), unknown keys inside ``[pg]`` and ``[ib]``, and
-a password inside ``[pg] dsn`` (refused without being echoed: it belongs in
+otherwise be ignored silently), unknown keys inside ``[pg]`` and ``[ib]``
+(every key is declared once, in ``storage.settings``), and a password inside
+``[pg] dsn`` (refused without being echoed: it belongs in
 ``AVWAP_PG_DSN`` or ``~/.pgpass``).
 
 General fields (top level):
@@ -27,6 +28,7 @@ from typing import Any
 import platformdirs
 
 from storage.errors import ConfigError
+from storage.settings import SECTIONS, TOP
 
 APP = "avwap-console"
 
@@ -63,29 +65,20 @@ class Config:
         return value
 
 
-#: Top-level keys and the sections each room reads (``[keys]`` ids are checked
-#: by ``tui.keys`` against the console's bindings).
-TOP_LEVEL = ("db", "tickers")
-SECTIONS = ("ib", "keys", "pg")
-
-
 def check_names(p: Path, raw: dict[str, Any]) -> None:
-    """``ConfigError`` naming every unknown key or section, and a password in ``[pg] dsn``."""
-    unknown = sorted(set(raw) - {*TOP_LEVEL, *SECTIONS})
+    """``ConfigError`` naming every unknown key or section (``storage.settings``), a
+    wrong value in ``[pg]`` or ``[ib]``, and a password in ``[pg] dsn``."""
+    unknown = sorted(set(raw) - {*TOP.known(), *SECTIONS})
     if unknown:
         raise ConfigError(
             f"{p}: unknown key(s) or section(s): {', '.join(unknown)} "
-            f"(keys: {', '.join(TOP_LEVEL)}; sections: {', '.join(f'[{s}]' for s in SECTIONS)})"
+            f"(keys: {', '.join(TOP.known())}; "
+            f"sections: {', '.join(f'[{s}]' for s in SECTIONS)})"
         )
-    for name, known in (("pg", _pg_fields()), ("ib", _ib_fields())):
+    for name, schema in SECTIONS.items():
         section = raw.get(name, {})
-        if isinstance(section, dict):
-            extra = sorted(set(section) - known)
-            if extra:
-                raise ConfigError(
-                    f"{p}: [{name}] unknown key(s): {', '.join(extra)} "
-                    f"(known: {', '.join(sorted(known))})"
-                )
+        if schema is not None and isinstance(section, dict):
+            schema.unknown(section, f"{p}: [{name}]")
     pg = raw.get("pg", {})
     dsn = pg.get("dsn") if isinstance(pg, dict) else None
     if isinstance(dsn, str):
@@ -96,27 +89,6 @@ def check_names(p: Path, raw: dict[str, Any]) -> None:
                 f"{p}: [pg] dsn carries a password; remove it from the file and put the "
                 f"connection string in {DSN_ENV} (or the password in ~/.pgpass)"
             )
-
-
-def _pg_fields() -> set[str]:
-    from dataclasses import fields
-
-    from storage import pg_config
-
-    # The keys ``PgSource.from_section`` accepts; without that list, its fields
-    # (``table`` is given as "schema.table", which the dataclass splits in two).
-    declared = getattr(pg_config, "_FIELDS", None)
-    if declared:
-        return set(declared)
-    return ({f.name for f in fields(pg_config.PgSource)} - {"schema"}) | {"table"}
-
-
-def _ib_fields() -> set[str]:
-    from dataclasses import fields
-
-    from storage.feeds.ib_config import IBConfig
-
-    return {f.name for f in fields(IBConfig)} | {"readonly"}
 
 
 def load_config(path: Path | str | None = None) -> Config:
@@ -131,12 +103,8 @@ def load_config(path: Path | str | None = None) -> Config:
         except OSError as e:
             raise ConfigError(f"{p}: cannot be read: {e.strerror}") from e
         check_names(p, raw)
-    db = raw.get("db")
-    if db is not None and not isinstance(db, str):
-        raise ConfigError(f"{p}: 'db' must be a string path")
-    tickers = raw.get("tickers", "curated")
-    if not isinstance(tickers, str):
-        raise ConfigError(f"{p}: 'tickers' must be the name of a ticker list")
+    top = TOP.read({k: v for k, v in raw.items() if k not in SECTIONS}, str(p))
+    db, tickers = top["db"], top["tickers"]
     return Config(
         path=p,
         db=Path(db).expanduser() if db else default_db_path(),

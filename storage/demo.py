@@ -5,10 +5,11 @@ the index factor from ``seed`` alone, so a symbol's bars are the same whichever
 list it is generated with. Bars exist only on real NYSE sessions (holidays
 skipped, half days short). The model, per symbol:
 
-- **Start price, beta, own volatility** from the shipped table
-  ``tickers/prices.csv`` (SPY starts near SPY's price, COST near COST's);
-  symbols not in it draw a price of $10–$500 and a beta and volatility from
-  their seed.
+- **Start price, beta, own volatility, average daily volume** from the shipped
+  table ``tickers/prices.csv`` (SPY starts near SPY's price, COST near COST's,
+  and SPY trades about 70M shares a day, QQQ 45M, PRU 1.6M: approximate
+  figures, written as such); symbols not in it draw a price of $10–$500, a beta,
+  a volatility and a dollar volume of $80M–$1.2B a day from their seed.
 - **One index factor** shared by every symbol (about 0.9 % a day), so names
   move together: a symbol's one-minute return is ``beta × index + own``.
 - **Intraday shape like US equities**: volatility about 2.6× its midday level
@@ -259,8 +260,12 @@ def _symbol_bars(
     open_, close = np.maximum(open_, 0.01), np.maximum(close, 0.01)
     high = np.maximum(high, np.maximum(open_, close))
 
-    dollar_volume = float(np.exp(rng.uniform(np.log(2e8), np.log(4e9))))
-    per_minute = dollar_volume / p0 / 390.0
+    # A symbol's daily volume: the table's (approximate) average in shares, else a
+    # dollar volume drawn from the seed, $80M-$1.2B a day (a typical large US name;
+    # the draw is made either way so the minutes' noise below stays the same).
+    dollar_volume = float(np.exp(rng.uniform(np.log(8e7), np.log(1.2e9))))
+    daily = traits.adv if traits and traits.adv is not None else dollar_volume / p0
+    per_minute = daily / 390.0
     surprise = 0.6 + 0.5 * np.abs(z)  # busier minutes move more
     volume = (
         per_minute

@@ -33,28 +33,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storage.errors import ConfigError
+from storage.settings import PG, ROLES
 
 DSN_ENV = "AVWAP_PG_DSN"
-ROLES = ("symbol", "ts", "open", "high", "low", "close", "volume")
-TS_TYPES = ("timestamptz", "timestamp")
 
 # Plain SQL identifiers: a letter or underscore, then letters, digits, _ or $,
 # at most 63 bytes (PostgreSQL's NAMEDATALEN - 1). Anything else is refused
 # rather than escaped: a config file is no place for exotic names.
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
-
-_FIELDS = {
-    "table",
-    "columns",
-    "ts_type",
-    "ts_zone",
-    "dsn",
-    "overlap_minutes",
-    "chunk_rows",
-    "max_connections",
-    "future_minutes",
-}
-
 
 def check_identifier(name: object, what: str) -> str:
     """``name`` if it is a plain SQL identifier, else a ``ConfigError`` naming ``what``."""
@@ -103,24 +89,15 @@ class PgSource:
     ) -> PgSource:
         """Build and validate from ``Config.section('pg')`` (``env`` defaults to os.environ)."""
         env = os.environ if env is None else env
-        unknown = sorted(set(section) - _FIELDS)
-        if unknown:
-            raise ConfigError(
-                f"[pg] unknown key(s): {', '.join(unknown)} (known: {', '.join(sorted(_FIELDS))})"
-            )
-        table_spec = section.get("table", "public.bars")
-        if not isinstance(table_spec, str):
-            raise ConfigError("[pg] table must be a string like 'public.minute_bars'")
-        parts = table_spec.split(".")
+        values = PG.read(section, "[pg]")  # keys, types and bounds: ``storage.settings.PG``
+        parts = values["table"].split(".")
         if len(parts) > 2:
-            raise ConfigError(f"[pg] table {table_spec!r}: use 'schema.table' or 'table'")
+            raise ConfigError(f"[pg] table {values['table']!r}: use 'schema.table' or 'table'")
         schema, table = parts if len(parts) == 2 else ["public", parts[0]]
         check_identifier(schema, "schema")
         check_identifier(table, "table")
 
-        cols_raw = section.get("columns", {})
-        if not isinstance(cols_raw, Mapping):
-            raise ConfigError("[pg] columns must be a table: [pg.columns] symbol = '...'")
+        cols_raw = values["columns"]
         bad_roles = sorted(set(cols_raw) - set(ROLES))
         if bad_roles:
             raise ConfigError(
@@ -131,12 +108,9 @@ class PgSource:
         if dup:
             raise ConfigError(f"[pg.columns] one column mapped to several roles: {', '.join(dup)}")
 
-        ts_type = section.get("ts_type", "timestamptz")
-        if ts_type not in TS_TYPES:
-            raise ConfigError(f"[pg] ts_type must be one of {', '.join(TS_TYPES)}, not {ts_type!r}")
-        ts_zone = section.get("ts_zone")
+        ts_type, ts_zone = values["ts_type"], values["ts_zone"]
         if ts_type == "timestamp":
-            if not isinstance(ts_zone, str) or not ts_zone:
+            if not ts_zone:
                 raise ConfigError(
                     "[pg] ts_type = 'timestamp' needs ts_zone, the zone the timestamps are in "
                     "(e.g. 'America/New_York' or 'UTC')"
@@ -148,24 +122,17 @@ class PgSource:
         elif ts_zone is not None:
             raise ConfigError("[pg] ts_zone only applies with ts_type = 'timestamp'")
 
-        dsn = env.get(DSN_ENV) or section.get("dsn") or ""
-        if not isinstance(dsn, str):
-            raise ConfigError("[pg] dsn must be a string")
-        overlap = _int(section, "overlap_minutes", 60, lo=0)
-        chunk = _int(section, "chunk_rows", 250_000, lo=1)
-        max_connections = _int(section, "max_connections", 2, lo=1)
-        future = _int(section, "future_minutes", 15, lo=0)
         return cls(
             schema=schema,
             table=table,
             columns=columns,
             ts_type=ts_type,
             ts_zone=ts_zone,
-            dsn=dsn,
-            overlap_minutes=overlap,
-            chunk_rows=chunk,
-            max_connections=max_connections,
-            future_minutes=future,
+            dsn=env.get(DSN_ENV) or values["dsn"],
+            overlap_minutes=values["overlap_minutes"],
+            chunk_rows=values["chunk_rows"],
+            max_connections=values["max_connections"],
+            future_minutes=values["future_minutes"],
         )
 
     @property
@@ -179,13 +146,6 @@ class PgSource:
                 f"no PostgreSQL connection: set {DSN_ENV} or dsn in the [pg] config section"
             )
         return self.dsn
-
-
-def _int(section: Mapping[str, Any], key: str, default: int, *, lo: int) -> int:
-    value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < lo:
-        raise ConfigError(f"[pg] {key} must be an integer >= {lo}, not {value!r}")
-    return value
 
 
 # ── secrets ───────────────────────────────────────────────────────────────────

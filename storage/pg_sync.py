@@ -49,8 +49,8 @@ from storage.cache import Cache, SymbolCounts, WriteResult
 from storage.pg_config import PgSource
 from storage.pg_rows import Mirror, Prepared, chunks, prepare
 from storage.pg_source import PgSession, ReadPlan, Stream, read_batches
+from storage.types import MINUTE_US
 
-_MINUTE_US = 60_000_000
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: Below this many estimated rows one stream is enough (a second connection
 #: costs more than it brings).
@@ -128,7 +128,7 @@ def plan_for(cache: Cache, session: PgSession, src: PgSource, sel: Selection) ->
     floor = _us(sel.since) if sel.since is not None else None
     starts: dict[str, int | None] = {}
     if not sel.full:
-        overlap = src.overlap_minutes * _MINUTE_US
+        overlap = src.overlap_minutes * MINUTE_US
         for sym, newest in cache.latest(sel.symbols).items():
             start = int(newest.astype("datetime64[us]").astype(np.int64)) - overlap
             starts[sym] = start if floor is None else max(start, floor)
@@ -203,7 +203,7 @@ def sync_events(
         table=src.qualified, source_tag=f"pg {src.qualified} {uuid.uuid4().hex[:8]}"
     )
     now = now or dt.datetime.now(dt.UTC)
-    not_after = _us(now) + src.future_minutes * _MINUTE_US
+    not_after = _us(now) + src.future_minutes * MINUTE_US
 
     def event(kind: str, total: int | None = None, last: str | None = None) -> SyncEvent:
         report.seconds = time.perf_counter() - t0

@@ -38,11 +38,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from storage import calendar
+from storage.types import MINUTE_US
 
 if TYPE_CHECKING:
     from storage.cache import Cache
 
-_MINUTE_US = 60_000_000
 _FULL_SESSION = 390
 
 
@@ -122,7 +122,8 @@ def check(
     ).fetchall()
     minutes = (
         cur.sql(
-            f"SELECT (epoch_us(ts) // 60000000)::BIGINT AS m FROM bars{cond} ORDER BY symbol, ts",
+            f"SELECT (epoch_us(ts) // {MINUTE_US})::BIGINT AS m FROM bars{cond} "
+            "ORDER BY symbol, ts",
             params=params,
         )
         .to_arrow_table()["m"]

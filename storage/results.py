@@ -30,11 +30,9 @@ CHILD_TABLES: tuple[str, ...] = ("backtest_stats", "backtest_trades", "backtest_
 
 
 def save_run(cache: Cache, tables: RunTables) -> int:
-    """Write a run in one transaction; returns its new id."""
-    cur = cache.cursor()
+    """Write a run in one transaction (``Cache.transaction``); returns its new id."""
     try:
-        cur.execute("BEGIN TRANSACTION")
-        try:
+        with cache.transaction() as cur:
             row = cur.execute("SELECT nextval('backtest_run_seq')").fetchone()
             run_id = int(row[0]) if row else 0
             rec = dict(tables.run, run_id=run_id, created_at=dt.datetime.now(dt.UTC))
@@ -51,14 +49,8 @@ def save_run(cache: Cache, tables: RunTables) -> int:
                 cur.execute(f"INSERT INTO {name} (run_id, {cols}) SELECT ?, {cols} FROM staged",
                             [run_id])
                 cur.unregister("staged")
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
     except duckdb.Error as e:
         raise CacheError(f"saving the backtest to {cache.path} failed: {_first(e)}") from e
-    finally:
-        cur.close()
     return run_id
 
 
@@ -113,24 +105,17 @@ def load_run(cache: Cache, run_id: int) -> RunTables:
 
 def delete_run(cache: Cache, run_id: int) -> None:
     """Remove a run and everything saved with it (one transaction)."""
-    cur = cache.cursor()
     try:
-        hit = cur.execute("SELECT count(*) FROM backtest_runs WHERE run_id = ?",
-                          [run_id]).fetchone()
-        if not hit or not hit[0]:
-            raise CacheError(f"no backtest run {run_id} in {cache.path} (see `avwap backtests`)")
-        cur.execute("BEGIN TRANSACTION")
-        try:
+        with cache.transaction() as cur:
+            hit = cur.execute("SELECT count(*) FROM backtest_runs WHERE run_id = ?",
+                              [run_id]).fetchone()
+            if not hit or not hit[0]:
+                raise CacheError(
+                    f"no backtest run {run_id} in {cache.path} (see `avwap backtests`)")
             for t in (*CHILD_TABLES, "backtest_runs"):
                 cur.execute(f"DELETE FROM {t} WHERE run_id = ?", [run_id])
-            cur.execute("COMMIT")
-        except BaseException:
-            cur.execute("ROLLBACK")
-            raise
     except duckdb.Error as e:
         raise CacheError(f"deleting backtest {run_id} failed: {_first(e)}") from e
-    finally:
-        cur.close()
 
 
 def _first(e: BaseException) -> str:

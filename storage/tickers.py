@@ -36,7 +36,6 @@ built-ins then simply do not appear and user lists still work.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -46,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from storage import atomic
 from storage.config import config_dir
 from storage.errors import TickerListError
 
@@ -141,14 +141,16 @@ def cycle_next(current: str | None, names: Sequence[str], step: int = 1) -> str:
 @dataclass(frozen=True)
 class DemoTraits:
     """How the demo market draws one symbol: its starting price and, when the
-    table states them, its beta to the index factor and its own daily volatility."""
+    table states them, its beta to the index factor, its own daily volatility and
+    its (approximate) average daily volume in shares."""
 
     price: float
     beta: float | None = None
     daily_vol: float | None = None
+    adv: float | None = None
 
 
-#: The shipped table of demo traits (``symbol,price,beta,daily_vol``; ``#`` comments).
+#: The shipped table of demo traits (``symbol,price,beta,daily_vol,adv``; ``#`` comments).
 PRICES_FILE = "prices.csv"
 
 
@@ -167,17 +169,20 @@ def demo_traits(path: Path | None = None) -> dict[str, DemoTraits]:
         line = line.split("#", 1)[0].strip()
         if not line or line.startswith("symbol,"):
             continue
-        parts = [x.strip() for x in line.split(",")] + ["", ""]
+        parts = [x.strip() for x in line.split(",")] + ["", "", ""]
         try:
             price = float(parts[0 + 1])
             beta = float(parts[2]) if parts[2] else None
             vol = float(parts[3]) if parts[3] else None
+            adv = float(parts[4]) if parts[4] else None
         except ValueError:
-            raise TickerListError(f"{p}: line {lineno}: expected symbol,price[,beta,daily_vol]"
-                                  ) from None
-        if not price > 0 or (vol is not None and not vol >= 0):
-            raise TickerListError(f"{p}: line {lineno}: price must be > 0 and daily_vol >= 0")
-        out[parts[0].upper()] = DemoTraits(price, beta, vol)
+            raise TickerListError(
+                f"{p}: line {lineno}: expected symbol,price[,beta,daily_vol,adv]") from None
+        if not price > 0 or (vol is not None and not vol >= 0) or (
+                adv is not None and not adv > 0):
+            raise TickerListError(
+                f"{p}: line {lineno}: price must be > 0, daily_vol >= 0 and adv > 0")
+        out[parts[0].upper()] = DemoTraits(price, beta, vol, adv)
     return out
 
 
@@ -313,21 +318,14 @@ def _save(udir: Path, name: str, description: str, symbols: tuple[str, ...],
     """
     if udir.resolve() == builtin_dir().resolve():
         raise TickerListError(f"{udir}: the shipped lists' folder is not a user tickers folder")
-    path, tmp = udir / f"{name}.json", udir / f".{name}.json.tmp"
+    path = udir / f"{name}.json"
     data = {"name": name, "description": description, "symbols": list(symbols)}
     try:
         udir.mkdir(parents=True, exist_ok=True)
-        with tmp.open("w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic.write_json(path, data, indent=2)
         if old is not None and old != path and not _is_builtin(old) and old.is_file():
             os.replace(old, old.with_name(old.name + ".bak"))
     except OSError as e:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
         raise TickerListError(f"{udir}: cannot save the list {name!r}: {e.strerror}") from e
     return TickerList(name=name, description=description, symbols=symbols, path=path)
 

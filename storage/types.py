@@ -37,6 +37,10 @@ FIELDS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 
 Hours = str  # "regular" | "extended"
 
+#: Microseconds in a minute: DuckDB and PostgreSQL hold bar times as integer
+#: microseconds since the epoch, the panels as ``datetime64[m]``.
+MINUTE_US = 60_000_000
+
 
 def as_dt64(ts: object, unit: str = "m") -> np.datetime64:
     """Any timestamp (datetime64 of any unit, datetime, ISO string) as ``datetime64[unit]``.

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from storage.types import MINUTE_US
+
 # Reasons, in the order they are checked (a row gets the first that applies).
 MISSING = "missing value"
 BAD_SYMBOL = "invalid symbol"
@@ -84,7 +86,7 @@ def reasons(
     mark(missing, MISSING)
     mark(bad_symbol, BAD_SYMBOL)
     mark(no_timezone, NO_TIMEZONE)
-    mark(ts_us % 60_000_000 != 0, OFF_MINUTE)
+    mark(ts_us % MINUTE_US != 0, OFF_MINUTE)
     with np.errstate(invalid="ignore"):
         prices = (o, h, lo, c)
         finite = np.isfinite(o) & np.isfinite(h) & np.isfinite(lo) & np.isfinite(c)

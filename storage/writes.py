@@ -18,10 +18,9 @@ import pyarrow.compute as pc
 
 from storage import validate
 from storage.errors import CacheError
-from storage.types import FIELDS
+from storage.types import FIELDS, MINUTE_US
 
 _UTC = "UTC"
-_MINUTE_US = 60_000_000
 
 NULL_SYMBOL = "(null)"
 
@@ -214,7 +213,7 @@ def _last_of_each_key(sym: pa.ChunkedArray | pa.Array, ts_us: np.ndarray) -> np.
     if isinstance(codes, pa.ChunkedArray):
         codes = codes.combine_chunks()
     idx = codes.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    minutes = ts_us // _MINUTE_US
+    minutes = ts_us // MINUTE_US
     key = (idx << 32) | (minutes - minutes.min())
     if np.all(key[1:] > key[:-1]):
         return None

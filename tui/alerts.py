@@ -7,6 +7,12 @@ moves from one side of the chosen AVWAP level or band to the other; touching the
 level is not a cross, and a NaN level (no data yet in the anchor) forgets the
 side so a fresh segment starts clean.
 
+Why a young anchor is not crossed: a calendar anchor's level and bands count
+only once the engine's band-validity rule holds (``engine.bands``: five bars
+with volume since the anchor and a band width above zero), the same rule the
+backtester's signals use; before that the level reads as NaN here too, so the
+session's first minutes never fire on a zero-width band.
+
 Why a dead band and a cooldown: a price hugging a level crosses it back and
 forth every few minutes (35 firings a day for AAPL's session AVWAP), which
 trains a trader to ignore alerts. The side only changes once the price is
@@ -24,7 +30,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,7 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
+from engine import bands
 from engine.snapshot import Snapshot
+from storage import atomic, calendar
 from storage.types import SEGMENT_KINDS
 
 #: Band choices, from the lowest to the highest; ``level`` is the AVWAP itself.
@@ -132,6 +139,7 @@ class AlertBook:
         self._fired_at: dict[int, np.datetime64] = {}
         self.history: list[AlertHit] = []
         self._lock = threading.Lock()
+        self._bars = bands.AnchorBars()
         self.dead_band = dead_band_bp / 1e4
         self.cooldown = cooldown
         #: Where the rules are kept (``None``: not kept, as in the tests).
@@ -163,9 +171,7 @@ class AlertBook:
                  for r in self._rules.values()]
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps({"rules": rules}, indent=1) + "\n", encoding="utf-8")
-            os.replace(tmp, self.path)
+            atomic.write_json(self.path, {"rules": rules})
         except OSError as e:
             self.load_error = f"{self.path}: alerts not saved ({e.strerror or e})"
 
@@ -207,6 +213,7 @@ class AlertBook:
         names = {n: j for j, n in enumerate(snap.names)}
         more = extra or {}
         with self._lock:
+            young = self._young(snap, names)
             for rule in self._rules.values():
                 i, j = index.get(rule.symbol), names.get(rule.output)
                 if i is None:
@@ -218,6 +225,8 @@ class AlertBook:
                 else:
                     continue
                 price = float(snap.last[i])
+                if rule.anchor in young and young[rule.anchor][i]:
+                    level = float("nan")  # the band-validity rule fails: no level yet
                 if not (np.isfinite(price) and np.isfinite(level)):
                     self._side.pop(rule.id, None)
                     continue
@@ -239,3 +248,21 @@ class AlertBook:
                 hits.append(AlertHit(rule, snap.ts, price, level, "up" if side > 0 else "down"))
             self.history.extend(hits)
         return hits
+
+    def _young(self, snap: Snapshot, names: Mapping[str, int]) -> dict[str, np.ndarray]:
+        """Per calendar anchor with a rule, ``[S]`` True where ``engine.bands`` says the
+        anchor's level and bands are not valid yet at this minute."""
+        kinds = {r.anchor for r in self._rules.values() if r.anchor in ANCHORS}
+        if not kinds:
+            return {}
+        when = calendar.describe_minutes(np.array([snap.ts], dtype="datetime64[m]"))
+        traded = np.asarray(snap.valid, bool) & (np.nan_to_num(snap.volume) > 0)
+        counts = self._bars.step(snap.ts, {k: int(when.segments[k][0]) for k in ANCHORS},
+                                 traded, int(when.minute_of_session[0]))
+        out = {}
+        for k in kinds:
+            lvl, up1 = names.get(f"avwap_{k}"), names.get(f"avwap_{k}_up1")
+            width = (snap.values[:, up1] - snap.values[:, lvl]
+                     if lvl is not None and up1 is not None else None)
+            out[k] = ~bands.valid(counts[k], width)
+        return out

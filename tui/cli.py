@@ -36,10 +36,33 @@ def build_parser() -> argparse.ArgumentParser:
         description="AVWAP Console: anchored VWAP levels and indicators on minute bars.",
         parents=[common],
     )
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="show the version, MLX's and the BLAS MLX multiplies with, and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMANDS:
         module.register(sub, common)
     return parser
+
+
+class _Version(argparse.Action):
+    """``--version``: what runs, including which BLAS MLX uses (a slow reference says so)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        from importlib import metadata
+
+        from engine import blas
+
+        def version(dist: str) -> str:
+            try:
+                return metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                return "not installed"
+
+        print(f"avwap-console {version('avwap-console')}\n"
+              f"mlx {version('mlx')}\n"
+              f"BLAS under MLX: {blas.ensure().describe()}")
+        parser.exit()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -18,7 +18,7 @@ from storage.feeds.base import FeedState
 
 if TYPE_CHECKING:
     from tui.alerts import AlertHit
-    from tui.runtime.controller import Frame
+    from tui.runtime.frames import Frame
 
 
 @dataclass
@@ -64,9 +64,15 @@ class SessionReady(Message):
 
 @dataclass
 class SessionFailed(Message):
-    """Loading a list or warming failed; ``error`` is a user-facing sentence."""
+    """Loading a list or warming failed; ``error`` is a user-facing sentence.
+
+    ``no_data``: nothing is loaded and the cache holds no bar at all (the
+    screen shows how to get data instead of the panes). The session asks the
+    cache off the UI thread, so the screen runs no query.
+    """
 
     error: str
+    no_data: bool = False
 
 
 @dataclass

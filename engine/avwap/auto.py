@@ -231,6 +231,62 @@ def auto_batch(
     """Auto-anchored AVWAPs over a panel, named as ``output_names``
     (plus ``avwap_<kind>_sd``, σ itself, if ``with_sd``)."""
     s, t = inp.close.shape
+    d = _days(inp, n_days, source)
+    b, nb, bday = d["block"], d["n_blocks"], d["bday"]
+    ar, a0, a1, am = _anchor(d["cand"], d["fulls"])
+    q, den, base, ok = d["q"], d["den"], d["base"], inp.valid
+    dq = mx.where(mx.isnan(q), 0.0, q - ar)  # today's ref from the anchor's, [3, S, D]
+    lc = d["blocks"](ffill_close((inp.close_t * den - base).astype(mx.float32), ok))
+    outs = _cell_blocks(bday, (ar, a0, a1, am, dq), (*d["prefix"], lc), mults, with_sd)
+    outs = _in_prices(outs, ticks_price(base, den)[None, :, :, None], float(den * TICKS))
+    return _named({n: o.reshape(3, s, nb * b)[..., :t] for n, o in outs.items()})
+
+
+def auto_state(inp: BatchInputs, n_days: int = DEFAULT_DAYS, source: str = "hlc3") -> State:
+    """The ``auto_step`` state after the panel's last minute, read off the batch's days.
+
+    Why: the step's state is per-day data the batch computes anyway: the ring
+    of the ``n_days`` prior days (their first price, full-day moments and
+    per-kind candidates), today's anchor chosen from them, today's moments so
+    far and today's candidates. Prices are relative to the panel's first bar
+    of each symbol (the step's ``base``), so any panel holding the last
+    ``n_days + 1`` days gives the state stepping it would (compensations 0).
+    """
+    s, t = inp.close.shape
+    st = auto_init(s, n_days)
+    if t == 0:
+        return st
+    d = _days(inp, n_days, source)
+    nd = d["n_days"]
+    cv, cp, c0, c1, c2 = d["per_day"]
+    q, base = d["q"], d["base"][:, 0]
+    ring = [d["window"](q, _NAN, 0), *(d["window"](x, 0.0, 0) for x in d["full"])]
+    rcand = [d["window"](cv, _NEG, 1), d["window"](cp, _NAN, 1),
+             *(d["window"](x, 0.0, 1) for x in (c0, c1, c2))]
+    now = nd - 1
+    for name, x in zip(_RING, ring, strict=True):
+        st[name] = x[..., now]
+    for name, x in zip(_RCAND, rcand, strict=True):
+        st[name] = x[..., now]
+    chosen = _anchor([x[..., now] for x in rcand], [x[..., now] for x in ring])
+    for name, a in zip(("ar", "a0", "a1", "am"), chosen, strict=True):
+        st[name] = a
+    st["q"] = q[:, now]
+    for name, x in zip(("s0", "s1", "m2"), d["prefix"], strict=True):
+        st[name] = x.reshape(s, -1)[:, t - 1]
+    has = cv[..., now] > _NEG
+    for name, x in zip(_CAND, (cv, mx.where(cv > _NEG, cp, _NAN), c0, c1, c2), strict=True):
+        st[name] = mx.where(has, x[..., now], 0.0) if name in ("c0", "c1", "cm") else x[..., now]
+    seen = inp.valid.any(axis=1)
+    last = ffill_close((inp.close_t * d["den"] - d["base"]).astype(mx.float32), inp.valid)
+    st.update(day=mx.array(np.asarray(inp.segments["day"])[-1:].astype(np.int32)),
+              base=mx.where(seen, base, 0).astype(mx.int32), based=seen, last=last[:, -1])
+    return st
+
+
+def _days(inp: BatchInputs, n_days: int, source: str) -> dict:  # type: ignore[type-arg]
+    """The per-day quantities both ``auto_batch`` and ``auto_state`` read."""
+    s, t = inp.close.shape
     day = np.asarray(inp.segments["day"])
     change = np.r_[True, day[1:] != day[:-1]]
     starts = np.flatnonzero(change)
@@ -308,12 +364,9 @@ def auto_batch(
 
     cand = [window(cv, _NEG, 1), *(window(x, 0.0, 1) for x in (cp, c0, c1, c2))]
     fulls = [window(q, _NAN, 0), *(window(x, 0.0, 0) for x in full)]
-    ar, a0, a1, am = _anchor(cand, fulls)
-    dq = mx.where(mx.isnan(q), 0.0, q - ar)  # today's ref from the anchor's, [3, S, D]
-    lc = blocks(ffill_close((inp.close_t * den - base).astype(mx.float32), ok))
-    outs = _cell_blocks(bday, (ar, a0, a1, am, dq), (*prefix, lc), mults, with_sd)
-    outs = _in_prices(outs, ticks_price(base, den)[None, :, :, None], unit)
-    return _named({n: o.reshape(3, s, nb * b)[..., :t] for n, o in outs.items()})
+    return {"block": b, "n_blocks": nb, "bday": bday, "blocks": blocks, "window": window,
+            "cand": cand, "fulls": fulls, "q": q, "den": den, "base": base, "unit": unit,
+            "prefix": prefix, "full": full, "per_day": (cv, cp, c0, c1, c2), "n_days": nd}
 
 
 # The batch outputs, on blocks of ``B`` minutes that never straddle a day

@@ -14,8 +14,10 @@ ever passed to ``eval``. Grammar (lowest precedence first)::
     atom   := NUMBER | NAME | NAME "(" args ")" | "(" expr ")"
 
 Names are registry outputs and ``open high low close volume``; functions are
-``prev(x)`` (the value one bar earlier), ``cross_above(a, b)`` and
-``cross_below(a, b)``. An unknown name is an error naming the closest known
+``prev(x)`` (the value at the symbol's previous bar: its last minute with a
+bar, given as ``prev_index``; without it, the previous grid minute),
+``cross_above(a, b)`` and ``cross_below(a, b)`` (now above, at the previous
+bar at or below). An unknown name is an error naming the closest known
 ones; a comparison of two conditions or ``and`` over numbers is a type error.
 """
 
@@ -29,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.backtest.bars import at_prev
 from engine.backtest.errors import BacktestError
 
 PRICE_NAMES: tuple[str, ...] = ("open", "high", "low", "close", "volume")
@@ -229,65 +232,76 @@ def check_names(node: Node, known: Iterable[str]) -> list[str]:
     return used
 
 
-def _prev(x: np.ndarray) -> np.ndarray:
+def _prev(x: np.ndarray, prev_index: np.ndarray | None = None) -> np.ndarray:
+    if prev_index is not None and x.ndim > 0:
+        return at_prev(x, prev_index)
     out = np.empty_like(x)
     out[..., 1:] = x[..., :-1]
     out[..., :1] = np.nan if x.dtype.kind == "f" else False
     return out
 
 
-def evaluate(node: Node, values: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Evaluate to a bool array (a condition) or float array (a number)."""
+def evaluate(node: Node, values: Mapping[str, np.ndarray],
+             prev_index: np.ndarray | None = None) -> np.ndarray:
+    """Evaluate to a bool array (a condition) or float array (a number).
+
+    ``prev_index[S, T]`` (``strategies.prev_bar``) makes ``prev`` and the crosses
+    read each symbol's previous bar instead of the previous grid minute.
+    """
+    pi = prev_index
     kind = node[0]
     if kind == "num":
         return np.asarray(node[1], dtype=np.float64)
     if kind == "name":
         return values[node[1]]
     if kind in ("and", "or"):
-        a, b = _cond(node[1], values), _cond(node[2], values)
+        a, b = _cond(node[1], values, pi), _cond(node[2], values, pi)
         return (a & b) if kind == "and" else (a | b)
     if kind == "not":
-        return ~_cond(node[1], values)
+        return ~_cond(node[1], values, pi)
     if kind == "cmp":
-        a, b = _num(node[2], values), _num(node[3], values)
+        a, b = _num(node[2], values, pi), _num(node[3], values, pi)
         with np.errstate(invalid="ignore"):
             return np.asarray(_CMP[node[1]](a, b))
     if kind == "arith":
-        a, b = _num(node[2], values), _num(node[3], values)
+        a, b = _num(node[2], values, pi), _num(node[3], values, pi)
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.asarray(_ARITH[node[1]](a, b))
     if kind == "neg":
-        return -_num(node[1], values)
+        return -_num(node[1], values, pi)
     if kind == "call":
         if node[1] == "prev":
-            return _prev(np.asarray(evaluate(node[2], values)))
-        a, b = _num(node[2], values), _num(node[3], values)
+            return _prev(np.asarray(evaluate(node[2], values, pi)), pi)
+        a, b = _num(node[2], values, pi), _num(node[3], values, pi)
         a, b = np.broadcast_arrays(a, b)
         with np.errstate(invalid="ignore"):
             if node[1] == "cross_above":
-                return (a > b) & (_prev(a) <= _prev(b))
-            return (a < b) & (_prev(a) >= _prev(b))
+                return (a > b) & (_prev(a, pi) <= _prev(b, pi))
+            return (a < b) & (_prev(a, pi) >= _prev(b, pi))
     raise ExpressionError(f"expression: cannot evaluate {kind!r}")
 
 
-def _cond(node: Node, values: Mapping[str, np.ndarray]) -> np.ndarray:
-    out = evaluate(node, values)
+def _cond(node: Node, values: Mapping[str, np.ndarray],
+          pi: np.ndarray | None = None) -> np.ndarray:
+    out = evaluate(node, values, pi)
     if out.dtype != np.bool_:
         raise ExpressionError("expression: 'and', 'or' and 'not' need conditions, got a number")
     return out
 
 
-def _num(node: Node, values: Mapping[str, np.ndarray]) -> np.ndarray:
-    out = evaluate(node, values)
+def _num(node: Node, values: Mapping[str, np.ndarray],
+         pi: np.ndarray | None = None) -> np.ndarray:
+    out = evaluate(node, values, pi)
     if out.dtype == np.bool_:
         raise ExpressionError(
             "expression: arithmetic and comparisons need numbers, got a condition")
     return out
 
 
-def condition(node: Node, values: Mapping[str, np.ndarray], shape: tuple[int, ...]) -> np.ndarray:
+def condition(node: Node, values: Mapping[str, np.ndarray], shape: tuple[int, ...],
+              prev_index: np.ndarray | None = None) -> np.ndarray:
     """Evaluate a whole expression that must be a condition, broadcast to ``shape``."""
-    out = evaluate(node, values)
+    out = evaluate(node, values, prev_index)
     if out.dtype != np.bool_:
         raise ExpressionError("expression: the signal must be a condition (e.g. close > sma_20)")
     return np.broadcast_to(out, shape)

@@ -52,7 +52,7 @@ def build(strategy: Strategy, given: Mapping[str, Sequence[Any] | Any]) -> Grid:
         vals = raw if isinstance(raw, list | tuple) else [raw]
         parsed = tuple(p.parse(v) if isinstance(v, str) and p.kind is not str else v
                        for v in vals)
-        parsed = tuple(p.parse(str(v)) if p.choices else v for v in parsed)
+        parsed = tuple(p.parse(str(v)) if p.choices else p.check(v) for v in parsed)
         if not parsed:
             raise BacktestError(f"parameter {name}: no values")
         if len(set(parsed)) != len(parsed):
@@ -75,13 +75,33 @@ def build(strategy: Strategy, given: Mapping[str, Sequence[Any] | Any]) -> Grid:
     return Grid(tuple(names), tuple(values), combos, tuple(variant_of), tuple(variants))
 
 
-def estimate_bytes(variants: int, combos: int, symbols: int, minutes: int, outputs: int) -> int:
+#: Bytes a kept trade costs at the peak: 11 fields x 8 bytes, held as the
+#: simulator's records, their concatenation, the sorted ``Trades`` and the Arrow
+#: copy the caller saves.
+TRADE_BYTES = 11 * 8 * 4
+
+
+def estimate_bytes(variants: int, combos: int, symbols: int, minutes: int, outputs: int,
+                   history_minutes: int = 0) -> int:
     """Peak memory of a run, from the array sizes it allocates.
 
-    Prices float64 x 6 (OHLC, filled close, value block), indicator outputs
-    float32, per variant 4 signal + 5 order bools and the int32 next-entry
-    index, per row the state and one window ``[R, 32]`` of float64 x ~12.
+    Over the loaded minutes (history before the start included): prices float64
+    x 6 (OHLC, filled close, value block), indicator outputs float32, the
+    previous-bar index int64 and the band counts. Over the traded minutes, per
+    variant 4 signal + 5 order bools and the int32 next-entry index; per row
+    the state and one window ``[R, 32]`` of float64 x ~12; per combination its
+    statistics and sampled curves; and a first guess at the trades (one per
+    row and session), which ``trade_bytes`` checks again once the orders are known.
     """
+    loaded = symbols * (minutes + history_minutes)
     st = symbols * minutes
-    return int(st * (6 * 8 + outputs * 4) + variants * st * (9 + 4 + 4)
-               + combos * symbols * 32 * 8 * 12 + combos * symbols * 8 * 64)
+    rows = combos * symbols
+    sessions = max(minutes // 390, 1)
+    return int(loaded * (6 * 8 + outputs * 4 + 8 + 4) + variants * st * (9 + 4 + 4)
+               + rows * 32 * 8 * 12 + rows * 8 * 64 + combos * (3 * 24 + 2000) * 8
+               + trade_bytes(rows * sessions))
+
+
+def trade_bytes(trades: int) -> int:
+    """Memory of ``trades`` kept trade records (``TRADE_BYTES`` each)."""
+    return int(trades) * TRADE_BYTES

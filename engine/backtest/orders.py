@@ -6,8 +6,11 @@ an order at t. Intraday (the default):
 
 - a signal whose next bar is in another session is dropped (no overnight fills);
 - no entry fills in the last ``no_entry_minutes`` minutes of a session;
-- every position is closed at the open of the symbol's last bar of the session
-  (a forced exit, reason ``session_end``).
+- every position is closed at the session's last minute *by the calendar*
+  (15:59, 12:59 on a half day; a forced exit, reason ``session_end``): at that
+  minute's open, or, when the symbol has no bar there, at its last close of the
+  session (``sim.session_end_fills`` puts that price on the minute). A live trader
+  knows the calendar's close, never which of a symbol's bars will be its last.
 
 With ``hold_overnight`` none of the three applies. The conflict rules that turn
 the four signal arrays into orders are ``sim.resolve_signals`` (vectorbt's).
@@ -28,12 +31,24 @@ def next_valid(valid: np.ndarray) -> np.ndarray:
     return np.concatenate([nxt[:, 1:], np.full((s, 1), t)], axis=1)
 
 
-def session_last_bar(valid: np.ndarray, session: np.ndarray,
-                     nv: np.ndarray | None = None) -> np.ndarray:
-    """``[S, T]`` bool: the symbol's last bar of each session."""
-    nv = next_valid(valid) if nv is None else nv
-    seg = np.append(session, -2)
-    return valid & (session[None, :] >= 0) & (seg[nv] != session[None, :])
+def session_end(valid: np.ndarray, session: np.ndarray, minute_of_session: np.ndarray,
+                session_minutes: np.ndarray) -> np.ndarray:
+    """``[S, T]`` bool: the calendar's last minute of each session, for every symbol
+    that has had a bar in that session by then (only those can hold a position)."""
+    s, t = valid.shape
+    last = (session >= 0) & (minute_of_session == session_minutes - 1)
+    if not last.any():
+        return np.zeros((s, t), dtype=bool)
+    # A bar seen in the session by t: the running count of bars since the session began.
+    starts = np.ones(t, dtype=bool)
+    starts[1:] = session[1:] != session[:-1]
+    first = np.maximum.accumulate(np.where(starts, np.arange(t), 0))
+    idx = np.nonzero(last)[0]
+    run = np.cumsum(valid, axis=1)
+    before = np.where(first[idx] > 0, run[:, np.maximum(first[idx] - 1, 0)], 0)
+    out = np.zeros((s, t), dtype=bool)
+    out[:, idx] = (run[:, idx] - before) > 0
+    return out
 
 
 def to_fill_bars(
@@ -86,13 +101,12 @@ def fill_orders(
     """The four ``[V, S, T]`` close-signal arrays as simulator orders (see the module doc)."""
     intraday = not hold_overnight
     fmap = fill_map(valid, session, intraday)
-    nv = fmap[0]
     le, lx, se, sx = (
         to_fill_bars(a, valid, session, same_session=intraday, fmap=fmap)
         for a in (entry_long, exit_long, entry_short, exit_short)
     )
     if intraday:
-        forced = session_last_bar(valid, session, nv)
+        forced = session_end(valid, session, minute_of_session, session_minutes)
         late = (minute_of_session >= session_minutes - max(no_entry_minutes, 1)) | (session < 0)
         blocked = forced | late[None, :]
         le &= ~blocked[None]

@@ -87,7 +87,10 @@ def to_tables(res: BacktestResult) -> RunTables:
         "strategy": res.strategy, "grid": res.grid, "combos": res.combos, "best": res.best,
         "neighbours": res.neighbours, "rank_by": res.rank_by, "symbols": list(res.symbols),
         "skipped": list(res.skipped), "start_date": res.start, "end_date": res.end,
-        "split_date": res.split, "settings": res.settings.as_dict(),
+        "split_date": res.split,
+        # The notes ride with the settings (no schema change): what the figures assume.
+        "settings": {**res.settings.as_dict(), "notes": list(res.notes),
+                     "partial_anchors": list(res.partial)},
         "code_version": res.code_version,
     }
     return RunTables(run=run, stats=stats, trades=trades, equity=equity)

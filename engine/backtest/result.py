@@ -11,6 +11,7 @@ out-of-sample curve starts from the value at the split).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,6 +23,8 @@ from storage.types import Panel
 
 #: Longest stored equity curve (points); longer ones keep every k-th bar and the last.
 EQUITY_POINTS = 2000
+#: Minutes of a full regular session (a half day has 210).
+SESSION_MINUTES = 390
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,42 @@ class Settings:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def check(self) -> None:
+        """``BacktestError`` naming the first value that makes no sense (one line).
+
+        Costs and slippage are never negative (a negative slippage turns a loss
+        into a gain), a trade needs cash, and the no-entry window must leave
+        some of a full session open.
+        """
+        from engine.backtest.errors import BacktestError
+
+        def bad(name: str, value: object, why: str) -> BacktestError:
+            return BacktestError(f"{name} {value}: {why}")
+
+        for name, v in (("--cash", self.init_cash), ("--cash-per-trade", self.size_value),
+                        ("--commission", self.commission_per_share),
+                        ("--commission-min", self.commission_min), ("--fee-bps", self.fee_bps),
+                        ("--slippage-bps", self.slippage_bps)):
+            if not np.isfinite(v):
+                raise bad(name, v, "is not a finite number")
+        if self.init_cash <= 0:
+            raise bad("--cash", self.init_cash, "an account needs cash above 0")
+        if self.size_fraction is None and self.size_value <= 0:
+            raise bad("--cash-per-trade", self.size_value, "a trade needs cash above 0")
+        if self.size_fraction is not None and not 0 < self.size_fraction <= 1:
+            raise bad("--equity-fraction", self.size_fraction, "must be above 0 and at most 1")
+        for name, v in (("--commission", self.commission_per_share),
+                        ("--commission-min", self.commission_min), ("--fee-bps", self.fee_bps),
+                        ("--slippage-bps", self.slippage_bps)):
+            if v < 0:
+                raise bad(name, v, "a cost is never negative")
+        if self.slippage_bps >= 10_000:
+            raise bad("--slippage-bps", self.slippage_bps, "must be below 10,000 (100 %)")
+        if not 0 <= self.no_entry_minutes < SESSION_MINUTES:
+            raise bad("--no-entry-minutes", self.no_entry_minutes,
+                      f"must be from 0 to {SESSION_MINUTES - 1} (a session has "
+                      f"{SESSION_MINUTES} minutes)")
 
 
 @dataclass
@@ -72,6 +111,11 @@ class BacktestResult:
     ts: np.ndarray  # [T] datetime64[m] UTC
     stats: RunStats
     run_id: int | None = None  # set once saved
+    #: Anchors whose history the source lacked for some symbol (shown as ``year*``).
+    partial: tuple[str, ...] = ()
+    #: What a reader of the figures must know (partial anchors, half days, zero
+    #: volume, an empty result), one sentence each; saved with the run.
+    notes: tuple[str, ...] = ()
 
     def stat(self, name: str, combo: int | None = None) -> float:
         """One portfolio statistic of a combination (the best by default)."""
@@ -79,7 +123,16 @@ class BacktestResult:
         return float(self.stats.portfolio[c, NAMES.index(name)])
 
     def combo_label(self, c: int) -> str:
-        return ", ".join(f"{k}={self.combos[c][k]}" for k in self.grid) or "defaults"
+        """``k=2, anchor=year*``: a partial anchor carries a star, as in the console."""
+        def show(k: str) -> str:
+            v = self.combos[c][k]
+            star = "*" if k == "anchor" and v in self.partial else ""
+            return f"{k}={v}{star}"
+
+        names = list(self.grid)
+        if self.combos[c].get("anchor") in self.partial and "anchor" not in names:
+            names.append("anchor")
+        return ", ".join(show(k) for k in names) or "defaults"
 
 
 def sample_index(t: int, points: int = EQUITY_POINTS) -> np.ndarray:
@@ -96,8 +149,12 @@ def _block(trades: Trades, s: int, c: int) -> Trades:
 
 
 def period_stats(panel: Panel, trades: Trades, init_cash: np.ndarray, combos: int,
-                 split: int | None) -> RunStats:
-    """Every combination's portfolio figures (and per period with a split)."""
+                 split: int | None,
+                 progress: Callable[[float], None] | None = None) -> RunStats:
+    """Every combination's portfolio figures (and per period with a split).
+
+    ``progress(fraction)`` is called every few combinations (a long sweep's
+    statistics take minutes)."""
     s, t = panel.shape
     close_ff = ffill_close(panel.close)
     keep = sample_index(t)
@@ -106,7 +163,10 @@ def period_stats(panel: Panel, trades: Trades, init_cash: np.ndarray, combos: in
     peq = np.empty((combos, len(keep)))
     ins = np.empty((combos, n)) if split is not None else None
     oos = np.empty((combos, n)) if split is not None else None
+    every = max(1, combos // 100)
     for c in range(combos):  # blocks of S rows: bounded memory, vectorized inside
+        if progress is not None and c % every == 0:
+            progress(c / combos)
         tc = _block(trades, s, c)
         init = float(init_cash[c * s:(c + 1) * s].sum())
         total, held = portfolio_value(tc, s, c, init, close_ff)

@@ -140,6 +140,30 @@ def resolve_signals(
     return le2, se2, lx | se2, sx | le2
 
 
+def session_end_fills(
+    open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray,
+    forced: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Prices the simulator fills at: a session-end minute without a bar gets one flat
+    bar at the symbol's last close (open = high = low = close), the price a
+    session-end exit gets when nothing traded after it. Other minutes are unchanged."""
+    need = forced & np.isnan(open_)
+    if not need.any():
+        return open_, high, low, close
+    t = close.shape[1]
+    ok = ~np.isnan(close)
+    idx = np.where(ok, np.arange(t), 0)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    si, ti = np.nonzero(need)
+    px = close[si, idx[si, ti]]
+    out = []
+    for a in (open_, high, low, close):
+        b = a.copy()
+        b[si, ti] = px
+        out.append(b)
+    return out[0], out[1], out[2], out[3]
+
+
 def _next_true(mask: mx.array) -> mx.array:
     """``out[..., t]`` = first index >= t where mask is True, else T (length T + 1)."""
     t = mask.shape[-1]
@@ -166,8 +190,10 @@ def simulate(
     """Run every row's position machine; returns all trades (see the module docstring).
 
     Prices are ``[S, T]`` float64 with NaN where a symbol has no bar. Row r
-    trades symbol ``row_symbol[r]`` on signal variant ``row_variant[r]``.
+    trades symbol ``row_symbol[r]`` on signal variant ``row_variant[r]``. A
+    session-end minute without a bar fills at the last close (``session_end_fills``).
     """
+    open_, high, low, close = session_end_fills(open_, high, low, close, orders.forced)
     with mx.stream(mx.cpu):
         return _simulate(open_, high, low, close, orders, params, row_symbol, row_variant,
                          window, progress)

@@ -3,8 +3,12 @@
 A strategy names the registry outputs it reads (only those are computed) and
 turns them, for one combination of its parameters, into ``[S, T]`` bool arrays
 (long entry, long exit, short entry, short exit) decided at the bar's close.
-Every rule reads the bar and earlier bars only (crosses compare with the
-previous bar), which the look-ahead test checks by altering the future.
+Every rule reads the bar and earlier bars only, which the look-ahead test
+checks by altering the future. A cross compares with the symbol's previous
+*bar* (``Bars.prev``: its last minute with a bar), not the previous grid
+minute, so a missing minute or ten-minute bars do not cancel a cross. An
+anchor's level and bands read NaN until ``engine.bands``' validity rule holds
+(the runner masks them), and a cross needs a value on both bars.
 
 ``selected`` (the selector model's top-k vote) lives with the models room: it
 is listed here as unavailable until a provider registers it
@@ -20,10 +24,12 @@ from typing import Any
 import numpy as np
 
 from engine.backtest import expr
+from engine.backtest.bars import Bars, at_prev
 from engine.backtest.errors import BacktestError
 
 Signals = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 Values = Mapping[str, np.ndarray]
+
 
 ANCHORS: tuple[str, ...] = ("session", "day", "week", "month", "quarter", "year")
 DIRECTIONS: tuple[str, ...] = ("both", "long", "short")
@@ -38,6 +44,8 @@ class Param:
     default: Any
     help: str
     choices: tuple[Any, ...] = ()
+    #: Numbers: the smallest allowed value (NaN and infinity are never allowed).
+    minimum: float | None = None
 
     def parse(self, text: str) -> Any:
         try:
@@ -49,15 +57,32 @@ class Param:
             raise BacktestError(
                 f"parameter {self.name}: {text!r} is not one of {', '.join(map(str, self.choices))}"
             )
+        return self.check(value)
+
+    def check(self, value: Any) -> Any:
+        """``value`` if it is allowed, else ``BacktestError`` (a NaN stop is not "off")."""
+        if self.kind in (int, float):
+            if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+                raise BacktestError(f"parameter {self.name}: {value!r} is not a number")
+            if not np.isfinite(value):
+                raise BacktestError(f"parameter {self.name}: {value} is not a finite number")
+            if self.minimum is not None and value < self.minimum:
+                raise BacktestError(f"parameter {self.name}: {value} is below {self.minimum:g}"
+                                    f" ({self.help})")
+        elif self.choices and value not in self.choices:
+            raise BacktestError(f"parameter {self.name}: {value!r} is not one of "
+                                f"{', '.join(map(str, self.choices))}")
         return value
 
 
 #: Row parameters every strategy has (stops; they do not change the signals).
 STOP_PARAMS: tuple[Param, ...] = (
-    Param("stop_pct", float, 0.0, "stop-loss, % from the entry fill (0 = off)"),
-    Param("target_pct", float, 0.0, "take-profit, % from the entry fill (0 = off)"),
-    Param("trail_pct", float, 0.0, "trailing stop, % from the best price since entry (0 = off)"),
-    Param("time_stop", int, 0, "exit after this many minutes in the trade (0 = off)"),
+    Param("stop_pct", float, 0.0, "stop-loss, % from the entry fill (0 = off)", minimum=0),
+    Param("target_pct", float, 0.0, "take-profit, % from the entry fill (0 = off)", minimum=0),
+    Param("trail_pct", float, 0.0, "trailing stop, % from the best price since entry (0 = off)",
+          minimum=0),
+    Param("time_stop", int, 0, "exit after this many minutes in the trade (0 = off)",
+          minimum=0),
 )
 DIRECTION = Param("direction", str, "both", "which sides to trade", DIRECTIONS)
 
@@ -68,7 +93,7 @@ class Strategy:
     description: str
     params: tuple[Param, ...]
     outputs: Callable[[Mapping[str, Any]], list[str]]
-    signals: Callable[[Values, Mapping[str, Any], np.ndarray], Signals]
+    signals: Callable[[Values, Mapping[str, Any], Bars], Signals]
     unavailable: str = ""  # the reason, when it cannot run
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -84,21 +109,15 @@ class Strategy:
         raise BacktestError(f"strategy {self.name} has no parameter {name!r} (known: {known})")
 
 
-def _prev(x: np.ndarray) -> np.ndarray:
-    out = np.empty_like(x)
-    out[:, 1:] = x[:, :-1]
-    out[:, :1] = np.nan
-    return out
-
-
-def cross_above(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def cross_above(a: np.ndarray, b: np.ndarray, prev: np.ndarray) -> np.ndarray:
+    """``a`` above ``b`` at this bar and at or below it at the symbol's previous bar."""
     with np.errstate(invalid="ignore"):
-        return (a > b) & (_prev(a) <= _prev(b))
+        return (a > b) & (at_prev(a, prev) <= at_prev(b, prev))
 
 
-def cross_below(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def cross_below(a: np.ndarray, b: np.ndarray, prev: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
-        return (a < b) & (_prev(a) >= _prev(b))
+        return (a < b) & (at_prev(a, prev) >= at_prev(b, prev))
 
 
 def _sides(p: Mapping[str, Any], le: np.ndarray, lx: np.ndarray, se: np.ndarray,
@@ -112,17 +131,18 @@ def _sides(p: Mapping[str, Any], le: np.ndarray, lx: np.ndarray, se: np.ndarray,
     return le, lx, se, sx
 
 
-def _reversion(v: Values, p: Mapping[str, Any], mos: np.ndarray) -> Signals:
+def _reversion(v: Values, p: Mapping[str, Any], bars: Bars) -> Signals:
     a, k = p["anchor"], p["k"]
     c, lvl = v["close"], v[f"avwap_{a}"]
     up, dn = v[f"avwap_{a}_up{k}"], v[f"avwap_{a}_dn{k}"]
     with np.errstate(invalid="ignore"):
-        return _sides(p, cross_below(c, dn), c >= lvl, cross_above(c, up), c <= lvl)
+        return _sides(p, cross_below(c, dn, bars.prev), c >= lvl,
+                      cross_above(c, up, bars.prev), c <= lvl)
 
 
-def _reclaim(v: Values, p: Mapping[str, Any], mos: np.ndarray) -> Signals:
+def _reclaim(v: Values, p: Mapping[str, Any], bars: Bars) -> Signals:
     c, lvl = v["close"], v[f"avwap_{p['anchor']}"]
-    up, down = cross_above(c, lvl), cross_below(c, lvl)
+    up, down = cross_above(c, lvl, bars.prev), cross_below(c, lvl, bars.prev)
     if p["rvol_min"] > 0:
         with np.errstate(invalid="ignore"):
             busy = v["rvol"] >= p["rvol_min"]
@@ -130,12 +150,18 @@ def _reclaim(v: Values, p: Mapping[str, Any], mos: np.ndarray) -> Signals:
     return _sides(p, up, down, down, up)
 
 
-def _orb(v: Values, p: Mapping[str, Any], mos: np.ndarray) -> Signals:
+def _orb(v: Values, p: Mapping[str, Any], bars: Bars) -> Signals:
     m = p["minutes"]
     c, hi, lo = v["close"], v[f"or_high_{m}"], v[f"or_low_{m}"]
-    formed = (mos >= m)[None, :]
+    # Formed at this bar and at the previous one of the same session: a cross never
+    # compares with the previous session's range or a range still forming.
+    mos = bars.minute_of_session.astype(np.float64)
+    before = at_prev(np.broadcast_to(mos[None, :], bars.prev.shape), bars.prev)
     with np.errstate(invalid="ignore"):
-        return _sides(p, cross_above(c, hi) & formed, c < lo, cross_below(c, lo) & formed, c > hi)
+        formed = (mos[None, :] >= m) & (before >= m) & (before < mos[None, :])
+    with np.errstate(invalid="ignore"):
+        return _sides(p, cross_above(c, hi, bars.prev) & formed, c < lo,
+                      cross_below(c, lo, bars.prev) & formed, c > hi)
 
 
 def _expr_outputs(p: Mapping[str, Any]) -> list[str]:
@@ -146,10 +172,10 @@ def _expr_outputs(p: Mapping[str, Any]) -> list[str]:
     return names
 
 
-def _expr(v: Values, p: Mapping[str, Any], mos: np.ndarray) -> Signals:
+def _expr(v: Values, p: Mapping[str, Any], bars: Bars) -> Signals:
     shape = v["close"].shape
-    entry = expr.condition(expr.parse(p["entry"]), v, shape)
-    exit_ = (expr.condition(expr.parse(p["exit"]), v, shape) if p.get("exit")
+    entry = expr.condition(expr.parse(p["entry"]), v, shape, bars.prev)
+    exit_ = (expr.condition(expr.parse(p["exit"]), v, shape, bars.prev) if p.get("exit")
              else np.zeros(shape, bool))
     none = np.zeros(shape, bool)
     if p["side"] == "short":
@@ -157,7 +183,7 @@ def _expr(v: Values, p: Mapping[str, Any], mos: np.ndarray) -> Signals:
     return entry.copy(), exit_.copy(), none, none
 
 
-def _unavailable(v: Values, p: Mapping[str, Any], mos: np.ndarray) -> Signals:
+def _unavailable(v: Values, p: Mapping[str, Any], bars: Bars) -> Signals:
     raise BacktestError("strategy selected is unavailable")
 
 
@@ -176,7 +202,8 @@ STRATEGIES: dict[str, Strategy] = {
             "avwap-reclaim",
             "the close crosses the anchor's AVWAP (long above, short below), "
             "optionally only with relative volume >= rvol_min",
-            (ANCHOR, Param("rvol_min", float, 0.0, "relative volume filter (0 = off)"), DIRECTION),
+            (ANCHOR, Param("rvol_min", float, 0.0, "relative volume filter (0 = off)",
+                                    minimum=0), DIRECTION),
             lambda p: [f"avwap_{p['anchor']}"] + (["rvol"] if p["rvol_min"] > 0 else []),
             _reclaim,
         ),
@@ -218,10 +245,11 @@ def get(name: str) -> Strategy:
     if name not in STRATEGIES:
         import difflib
 
-        close = difflib.get_close_matches(name, list(STRATEGIES), n=2)
+        ready = [n for n, s in STRATEGIES.items() if not s.unavailable]
+        close = difflib.get_close_matches(name, ready, n=2)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise BacktestError(
-            f"unknown strategy {name!r}{hint}; known: {', '.join(STRATEGIES)}")
+            f"unknown strategy {name!r}{hint}; available: {', '.join(ready)}")
     s = STRATEGIES[name]
     if s.unavailable:
         raise BacktestError(f"strategy {name} is unavailable: {s.unavailable}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from engine import avwap as kernels
 from engine.avwap import auto
+from engine.inputs import batch_inputs, last_days
 from engine.meta import History, OutputMeta, band, level, zscore
 from engine.registry import BatchInputs, Indicator, Outputs, State, StepInputs
 from storage.types import SEGMENT_KINDS, Panel
@@ -74,6 +75,11 @@ def _auto_step(state: State, inp: StepInputs) -> tuple[State, Outputs]:
     return auto.auto_step(state, inp)
 
 
+def _auto_warm(panel: Panel) -> State:
+    """The step's state after ``panel``: its last ``DEFAULT_DAYS + 1`` days decide it."""
+    return auto.auto_state(batch_inputs(last_days(panel, auto.DEFAULT_DAYS + 1)))
+
+
 AUTO = (
     Indicator(
         key="avwap_auto",
@@ -90,6 +96,7 @@ AUTO = (
         batch=_auto_batch,
         init=_auto_init,
         step=_auto_step,
+        warm_state=_auto_warm,
         description=(
             "Anchored VWAP from the highest high, the lowest low and the highest-volume bar "
             "of the prior 5 trading days (re-anchored each day), with ±1/2/3σ bands and z"

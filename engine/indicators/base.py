@@ -48,6 +48,9 @@ class Bar:
 BatchFn = Callable[[K.Compact], Outputs]
 InitFn = Callable[[int], State]
 StepFn = Callable[[State, Bar], tuple[State, Outputs]]
+#: The inner state after each symbol's first ``m`` compacted bars, read off the
+#: batch series (``engine.indicators.warm``): ``(bars, m int32 [S]) -> State``.
+StateFn = Callable[[K.Compact, mx.array], State]
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,9 @@ class SeqSpec:
     init: InitFn
     step: StepFn
     warm: dict[str, int]
+    #: The step state from the batch (``StateFn``): how ``IncrementalEngine.warm``
+    #: warms this indicator without stepping minutes.
+    state: StateFn | None = None
 
 
 def bar_of(inp: StepInputs, n: mx.array) -> Bar:
@@ -98,12 +104,15 @@ def seq_indicator(
     description: str = "",
     warmups: dict[str, int] | None = None,
     warm_state: Callable[[Panel], State] | None = None,
+    state: StateFn | None = None,
     compiled: bool = True,
 ) -> Indicator:
     """Declare an indicator computed on each symbol's sequence of real bars.
 
     ``warm_state(panel)`` (for running sums) gives the exact inner state after
     ``panel``, as ``init`` lays it out; see ``Indicator.warm_state``.
+    ``state(bars, m)`` gives the inner state after each symbol's first ``m``
+    compacted bars (``SeqSpec.state``).
     ``compiled``: the batch (with the expansion to the minute grid) runs as one
     ``mx.compile``d call, so its elementwise passes fuse (most of an
     uncompiled batch's time on CPU); False for a batch that leaves MLX (SAR's
@@ -153,7 +162,7 @@ def seq_indicator(
         key=key, family=family, outputs=outputs, params=params, warmup=warmup,
         batch=batch_form, init=init_form, step=step_form, description=description,
         warmups=dict(warmups or {}),
-        seq=SeqSpec(init, step, warm), warm_state=warm_state,
+        seq=SeqSpec(init, step, warm, state), warm_state=warm_state,
     )
 
 

@@ -27,10 +27,11 @@ from __future__ import annotations
 import mlx.core as mx
 import numpy as np
 
+from engine.inputs import day_starts
 from engine.kernels import DayLayout, day_layout, seg_last_index, seg_scan
 from engine.meta import Direction, History, Kind, OutputMeta, Scale, level, plain_level, ratio
 from engine.registry import BatchInputs, Indicator, State, StepInputs
-from storage.types import BarBatch
+from storage.types import BarBatch, Panel
 
 NAN = float("nan")
 INF = float("inf")
@@ -101,8 +102,14 @@ def _rvol_batch(inp: BatchInputs, reg: mx.array, lay: DayLayout,
     flat = mx.array((d * SLOTS + slot).astype(np.int32))
     inreg = mx.array((mos >= 0) & (mos < SLOTS))[None, :]
     vol = mx.where(reg & inreg, inp.volume, 0.0)
-    grid = mx.zeros((s, nd * SLOTS))
-    grid = mx.cumsum(grid.at[:, flat].add(vol).reshape(s, nd, SLOTS), axis=2)  # by minute
+    units, rest = split_volume(vol)
+
+    def by_minute(x: mx.array) -> mx.array:  # [S, days, SLOTS] cumulative within each day
+        return mx.cumsum(mx.zeros((s, nd * SLOTS)).at[:, flat].add(x).reshape(s, nd, SLOTS),
+                         axis=2)
+
+    u, r = by_minute(units), by_minute(rest)
+    grid = u * VOLUME_UNIT + r
     today = mx.take(grid.reshape(s, nd * SLOTS), flat, axis=1)  # today's volume so far
     csum = mx.cumsum(grid, axis=1)
     zero = mx.zeros((s, 1, SLOTS))
@@ -120,47 +127,109 @@ def _rvol_batch(inp: BatchInputs, reg: mx.array, lay: DayLayout,
     return mx.where((last_i >= 0) & inreg, carried, NAN), today
 
 
+#: Shares in one unit of ``split_volume``: a power of two, so a unit count times it is exact.
+VOLUME_UNIT = 4096.0
+
+
+def split_volume(v: mx.array) -> tuple[mx.array, mx.array]:
+    """``v`` as (whole units of ``VOLUME_UNIT`` shares, the rest), for exact running sums.
+
+    Why: a day's volume passes 2**24 (16.8M shares, float32's last exact integer)
+    for every liquid name, so a float32 running sum rounded it (NVDA's day read 8
+    shares off at 38.5M). Integer volumes split this way sum exactly in float32 —
+    units up to 2**24 of them (69B shares), the rest under 4,096 per minute — and
+    their recombination is rounded once.
+    """
+    units = mx.floor(v / VOLUME_UNIT)
+    return units, v - units * VOLUME_UNIT
+
+
 class RvolHistory:
     """Regular-session volume of the last ``RVOL_DAYS`` days, kept in NumPy.
 
-    A ring of ``RVOL_DAYS + 1`` day rows of ``SLOTS`` minutes (today's row
-    included): the step reads one ``[S, days]`` column and writes one cell per
-    symbol, instead of copying ``[S, days * SLOTS]`` through the compiled graph.
-    A day starts when the ``day`` segment changes (with or without bars), as in
-    the batch form; the finished day's row then becomes its cumulative volume by
-    minute, which ``read`` averages. Reads and writes are idempotent for a
-    revised minute.
+    ``days``: the finished days' cumulative volume by minute (``[S, SLOTS]``
+    each, newest last, at most ``RVOL_DAYS``) and ``mean``, their average by
+    minute; ``today``: today's volume by minute so far. The step reads one
+    ``mean`` column and writes one ``today`` cell per symbol, instead of copying
+    ``[S, days * SLOTS]`` through the compiled graph. A day starts when the
+    ``day`` segment changes (with or without bars), as in the batch form.
+    Reads and writes are idempotent for a revised minute.
+
+    Why finished days are immutable arrays (read-only, replaced, never written):
+    an engine checkpoint (``IncrementalEngine.checkpoint``, one per replayed
+    session) shares them and copies only ``today`` (1 MB for 650 symbols),
+    where it copied the whole ``[S, 11, SLOTS]`` ring (11 MB).
     """
 
     ROWS = RVOL_DAYS + 1
 
     def init(self, s: int) -> dict[str, object]:
-        return {"hist": np.zeros((s, self.ROWS, SLOTS), np.float32), "day": None, "ndays": 0}
+        return {"days": (), "mean": _frozen(np.zeros((s, SLOTS), np.float32)),
+                "today": np.zeros((s, SLOTS), np.float32), "day": None, "ndays": 0}
 
     def _roll(self, hs: dict, batch: BarBatch) -> int:  # type: ignore[type-arg]
         day = int(batch.segments["day"])
         if day != hs["day"]:
             if hs["ndays"] > 0:
-                r = hs["ndays"] % self.ROWS
-                hs["hist"][:, r, :] = np.cumsum(hs["hist"][:, r, :], axis=1, dtype=np.float32)
+                done = _frozen(np.cumsum(hs["today"], axis=1, dtype=np.float32))
+                self._set_days(hs, (*hs["days"], done)[-RVOL_DAYS:])
             hs["day"], hs["ndays"] = day, hs["ndays"] + 1
-            hs["hist"][:, hs["ndays"] % self.ROWS, :] = 0.0
+            hs["today"] = np.zeros_like(hs["today"])
         return hs["ndays"]
+
+    @staticmethod
+    def _set_days(hs: dict, days: tuple[np.ndarray, ...]) -> None:  # type: ignore[type-arg]
+        hs["days"] = days
+        if days:
+            total = days[-1].copy()
+            for d in days[-2::-1]:  # newest first, as the ring summed them
+                total += d
+            hs["mean"] = _frozen(total / np.float32(len(days)))
 
     def read(self, hs: dict, batch: BarBatch) -> dict[str, np.ndarray]:  # type: ignore[type-arg]
         ndays, mos = self._roll(hs, batch), int(batch.minute_of_session)
         prior = min(ndays - 1, RVOL_DAYS)
         if prior <= 0 or not 0 <= mos < SLOTS:
             return {"rvol_base": np.zeros(len(batch.valid), np.float32)}
-        rows = [(ndays - j) % self.ROWS for j in range(1, prior + 1)]
-        mean = hs["hist"][:, rows, mos].sum(axis=1, dtype=np.float32) / np.float32(prior)
-        return {"rvol_base": mean}
+        return {"rvol_base": hs["mean"][:, mos]}
+
+    def from_panel(self, panel: Panel) -> dict[str, object]:
+        """The history after replaying ``panel`` minute by minute, in closed form:
+        the last ``RVOL_DAYS`` finished days' cumulative volume by minute and
+        today's volumes so far."""
+        s, t = panel.shape
+        hs = self.init(s)
+        if t == 0:
+            return hs
+        starts = day_starts(panel)
+        nd = len(starts)
+        days = []
+        for k in range(max(0, nd - self.ROWS), nd):
+            a, b = int(starts[k]), int(starts[k + 1]) if k + 1 < nd else t
+            mos = panel.minute_of_session[a:b]
+            inreg = (mos >= 0) & (mos < SLOTS)
+            reg = panel.valid[:, a:b] & (mos < panel.session_minutes[a:b])[None, :] & inreg
+            row = np.zeros((s, SLOTS), np.float32)
+            row[:, mos[inreg]] = np.where(reg, panel.volume[:, a:b], 0.0)[:, inreg]
+            if k < nd - 1:  # a finished day: cumulative by minute, as ``_roll`` leaves it
+                days.append(_frozen(np.cumsum(row, axis=1, dtype=np.float32)))
+            else:
+                hs["today"] = row
+        self._set_days(hs, tuple(days[-RVOL_DAYS:]))
+        hs["day"], hs["ndays"] = int(panel.segments["day"][-1]), nd
+        return hs
 
     def write(self, hs: dict, batch: BarBatch) -> None:  # type: ignore[type-arg]
         ndays, mos = self._roll(hs, batch), int(batch.minute_of_session)
         if 0 <= mos < SLOTS:
             reg = np.asarray(batch.valid, bool) & (mos < int(batch.session_minutes))
-            hs["hist"][:, ndays % self.ROWS, mos] = np.where(reg, batch.volume, 0.0)
+            hs["today"][:, mos] = np.where(reg, batch.volume, 0.0)
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    """``a`` made read-only: shared by engine checkpoints, so never written in place."""
+    a.flags.writeable = False
+    return a
 
 
 def _init(s: int) -> State:
@@ -169,10 +238,81 @@ def _init(s: int) -> State:
         "sh": mx.full((s,), -INF), "sl": mx.full((s,), INF),
         "close": mx.full((s,), NAN), "open": mx.full((s,), NAN),
         "ph": mx.full((s,), NAN), "pl": mx.full((s,), NAN), "pc": mx.full((s,), NAN),
-        "rv": mx.full((s,), NAN), "cv": mx.zeros((s,)), "lc": mx.full((s,), NAN),
+        "rv": mx.full((s,), NAN), "cvu": mx.zeros((s,)), "cvr": mx.zeros((s,)),
+        "lc": mx.full((s,), NAN),
     }
     for m in OR_MINUTES:
         st[f"orh{m}"], st[f"orl{m}"] = mx.full((s,), -INF), mx.full((s,), INF)
+    return st
+
+
+def _warm_state(panel: Panel) -> State:
+    """The step's state after ``panel``, in NumPy from its bars (no stepping).
+
+    Today's extremes, opening ranges, first open, last close and volume; the
+    prior day's values (the last earlier day with regular bars); relative
+    volume at today's last regular bar from ``RvolHistory.from_panel``.
+    """
+    s, t = panel.shape
+    st = _init(s)
+    if t == 0:
+        return st
+    starts = day_starts(panel)
+    mos, sm = panel.minute_of_session, panel.session_minutes
+    reg = panel.valid & ((mos >= 0) & (mos < sm))[None, :]
+    hi = np.where(reg, panel.high, -INF).astype(np.float32)
+    lo = np.where(reg, panel.low, INF).astype(np.float32)
+    day_hi = np.maximum.reduceat(hi, starts, axis=1)  # [S, D]
+    day_lo = np.minimum.reduceat(lo, starts, axis=1)
+    ar = np.arange(t)
+    last_reg = np.maximum.reduceat(np.where(reg, ar, -1), starts, axis=1)
+    rows = np.arange(s)[:, None]
+    day_close = np.where(last_reg >= 0, panel.close[rows, np.maximum(last_reg, 0)], NAN)
+    had = day_hi[:, :-1] > -INF  # earlier days with regular bars
+    src = np.where(had, np.arange(len(starts) - 1)[None, :], -1).max(axis=1, initial=-1)
+    pick = lambda x: np.where(src >= 0, x[np.arange(s), np.maximum(src, 0)], NAN)  # noqa: E731
+    a = int(starts[-1])
+    today = slice(a, t)
+    treg, tmos = reg[:, today], mos[today]
+    first = np.where(treg.any(axis=1), np.argmax(treg, axis=1), -1)
+    inreg = (tmos >= 0) & (tmos < SLOTS)
+    tv = np.where(treg & inreg[None, :], panel.volume[:, today], 0.0).astype(np.float32)
+    units = np.floor(tv / np.float32(VOLUME_UNIT))  # as the step sums them (``split_volume``)
+    cvu = units.sum(axis=1, dtype=np.float64).astype(np.float32)
+    cvr = (tv - units * np.float32(VOLUME_UNIT)).sum(axis=1, dtype=np.float64).astype(np.float32)
+    cv = cvu * np.float32(VOLUME_UNIT) + cvr
+    last_any = np.where(panel.valid.any(axis=1),
+                        t - 1 - np.argmax(panel.valid[:, ::-1], axis=1), -1)
+    st.update({
+        "day": mx.array(np.asarray(panel.segments["day"][-1:], np.int32)),
+        "sh": mx.array(day_hi[:, -1]), "sl": mx.array(day_lo[:, -1]),
+        "close": mx.array(day_close[:, -1].astype(np.float32)),
+        "open": mx.array(np.where(first >= 0, panel.open[:, today][np.arange(s), np.maximum(
+            first, 0)], NAN).astype(np.float32)),
+        "ph": mx.array(pick(day_hi).astype(np.float32)),
+        "pl": mx.array(pick(day_lo).astype(np.float32)),
+        "pc": mx.array(pick(day_close).astype(np.float32)),
+        "cvu": mx.array(cvu), "cvr": mx.array(cvr),
+        "lc": mx.array(np.where(last_any >= 0, panel.close[np.arange(s), np.maximum(
+            last_any, 0)], NAN).astype(np.float32)),
+    })
+    for m in OR_MINUTES:
+        w = treg & (tmos < m)[None, :]
+        st[f"orh{m}"] = mx.array(np.where(w, hi[:, today], -INF).max(axis=1))
+        st[f"orl{m}"] = mx.array(np.where(w, lo[:, today], INF).min(axis=1))
+    # relative volume at today's last regular bar (what the step carries in ``rv``)
+    lr = last_reg[:, -1]
+    hs = RvolHistory().from_panel(panel)
+    nd = int(hs["ndays"])  # type: ignore[call-overload]
+    prior = min(nd - 1, RVOL_DAYS)
+    rv = np.full(s, NAN, np.float32)
+    lr_mos = np.where(lr >= 0, mos[np.maximum(lr, 0)], -1)
+    ok = (lr >= 0) & (lr_mos >= 0) & (lr_mos < SLOTS)
+    if prior > 0 and ok.any():
+        mean = hs["mean"][np.arange(s), np.clip(lr_mos, 0, SLOTS - 1)]  # type: ignore[index]
+        good = ok & (mean > 0)
+        rv = np.where(good, cv / np.where(good, mean, 1.0), NAN).astype(np.float32)
+    st["rv"] = mx.array(rv)
     return st
 
 
@@ -210,7 +350,9 @@ def _step(st: State, inp: StepInputs) -> tuple[State, dict[str, mx.array]]:
     # relative volume: the prior days' mean cumulative volume at this minute comes
     # from ``RvolHistory``
     inreg = (mos >= 0) & (mos < SLOTS)
-    cv = fresh("cv", 0.0) + mx.where(reg & inreg, inp.volume, 0.0)
+    units, rest = split_volume(mx.where(reg & inreg, inp.volume, 0.0))
+    cvu, cvr = fresh("cvu", 0.0) + units, fresh("cvr", 0.0) + rest
+    cv = cvu * VOLUME_UNIT + cvr
     mean = inp.extra["rvol_base"]
     ok = mean > 0
     rv_now = mx.where(ok, cv / mx.where(ok, mean, 1.0), NAN)
@@ -220,14 +362,14 @@ def _step(st: State, inp: StepInputs) -> tuple[State, dict[str, mx.array]]:
     lc = mx.where(inp.valid, inp.close, st["lc"])
     out["change_pct"] = 100.0 * (lc - pc) / pc
     out["day_volume"] = cv
-    new.update({"day": day, "rv": rv, "cv": cv, "lc": lc})
+    new.update({"day": day, "rv": rv, "cvu": cvu, "cvr": cvr, "lc": lc})
     return new, out
 
 
 INTRADAY = (Indicator(
     key="intraday", family="intraday", outputs=NAMES,
     params={"opening_range_minutes": OR_MINUTES, "rvol_days": RVOL_DAYS}, warmup=0,
-    batch=_batch, init=_init, step=_step, host=RvolHistory(),
+    batch=_batch, init=_init, step=_step, host=RvolHistory(), warm_state=_warm_state,
     description="Opening ranges 5/15/30, prior day H/L/C, gap %, session H/L so far, "
                 "relative volume (cumulative, vs the same minute over 10 days), minutes "
                 "since the open, change % vs the prior close",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import mlx.core as mx
 
 from engine import kernels as K
+from engine.indicators import warm as W
 from engine.indicators.base import (
     Bar,
     ema_state,
@@ -63,6 +64,15 @@ def rsi_step(st: State, p: str, b: Bar, xt: mx.array, n: int) -> mx.array:
     return safe_div(100.0 * g, g + lo)
 
 
+def rsi_state(st: State, p: str, xt: mx.array, m: mx.array, n: int) -> State:
+    """``rsi_step``'s state after ``m`` bars of the tick series ``xt``."""
+    d = _tdiff(xt)
+    st[p + "prev"] = W.at(xt, m, 0)
+    st[p + "gy"] = W.ema_y(mx.maximum(d, 0.0), m, n, lead=1, k=1.0 / n)
+    st[p + "ly"] = W.ema_y(mx.maximum(-d, 0.0), m, n, lead=1, k=1.0 / n)
+    return st
+
+
 def _rsi(n: int) -> Indicator:
     name = f"rsi_{n}"
 
@@ -77,7 +87,8 @@ def _rsi(n: int) -> Indicator:
         return st, {name: rsi_step(st, "", b, b.close_t, n)}
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n, batch, init, step,
-                  description=f"Relative strength index, Wilder smoothing over {n}")
+                  description=f"Relative strength index, Wilder smoothing over {n}",
+                  state=lambda c, m: rsi_state({}, "", c.close_t, m, n))
 
 
 # ----------------------------------------------------------- stochastics
@@ -122,8 +133,15 @@ def _stoch(n: int = 14, sk: int = 3, sd: int = 3) -> Indicator:
         return {"h": h, "l": lo, "fk": fk, "k": k}, {"stoch_k": k[:, -1],
                                                      "stoch_d": k.mean(axis=1)}
 
+    def state(c: K.Compact, m: mx.array) -> State:
+        fk = _stoch_k_t(c.close_t, K.rolling_max(c.high_t, n), K.rolling_min(c.low_t, n))
+        return {"h": W.window(c.high_t, m, n, 0), "l": W.window(c.low_t, m, n, 0),
+                "fk": W.window(fk, m, sk, 0.0),
+                "k": W.window(K.rolling_mean(fk, sk), m, sd, 0.0)}
+
     return seq_indicator("stoch", FAMILY, names, {"fastk": n, "slowk": sk, "slowd": sd}, warm,
-                  batch, init, step, description="Slow stochastic %K/%D (14, 3, 3; SMA smoothing)")
+                  batch, init, step, description="Slow stochastic %K/%D (14, 3, 3; SMA smoothing)",
+                  state=state)
 
 
 def _stochrsi(n: int = 14, fk_n: int = 14, fd: int = 3) -> Indicator:
@@ -145,8 +163,15 @@ def _stochrsi(n: int = 14, fk_n: int = 14, fd: int = 3) -> Indicator:
         st["r"], st["k"] = r, k
         return st, {"stochrsi_k": k[:, -1], "stochrsi_d": k.mean(axis=1)}
 
+    def state(c: K.Compact, m: mx.array) -> State:
+        r = rsi_batch(c.close_t, n)
+        k = _stoch_rsi_k(r, K.rolling_max(r, fk_n), K.rolling_min(r, fk_n))
+        st = {"r": W.window(r, m, fk_n, 0.0), "k": W.window(k, m, fd, 0.0)}
+        return rsi_state(st, "", c.close_t, m, n)
+
     return seq_indicator("stochrsi", FAMILY, names, {"period": n, "fastk": fk_n, "fastd": fd}, warm,
-                  batch, init, step, description="Stochastic RSI (14, 14, 3): fast %K, %D")
+                  batch, init, step, description="Stochastic RSI (14, 14, 3): fast %K, %D",
+                  state=state)
 
 
 def _willr(n: int) -> Indicator:
@@ -166,7 +191,9 @@ def _willr(n: int) -> Indicator:
         return {"h": h, "l": lo}, {name: f(b.close_t, h.max(axis=1), lo.min(axis=1))}
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
-                  description=f"Williams %R over {n} bars")
+                  description=f"Williams %R over {n} bars",
+                  state=lambda c, m: {"h": W.window(c.high_t, m, n, 0),
+                                      "l": W.window(c.low_t, m, n, 0)})
 
 
 def _cci_from_offsets(u: list[mx.array]) -> mx.array:
@@ -197,7 +224,8 @@ def _cci(n: int) -> Indicator:
         return {"tp3": tp3}, {name: safe_div(-mean, 0.015 * dev)}
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
-                  description=f"Commodity channel index over {n} bars")
+                  description=f"Commodity channel index over {n} bars",
+                  state=lambda c, m: {"tp3": W.window(c.high_t + c.low_t + c.close_t, m, n, 0)})
 
 
 def _roc_mom(n: int) -> Indicator:
@@ -217,7 +245,8 @@ def _roc_mom(n: int) -> Indicator:
         return {"buf": buf}, {roc: safe_div(100.0 * d, K.to_price(buf[:, 0])), mom: d}
 
     return seq_indicator(f"roc_mom_{n}", FAMILY, (roc, mom), {"period": n}, n, batch, init, step,
-                  description=f"Rate of change (%) and momentum over {n} bars")
+                  description=f"Rate of change (%) and momentum over {n} bars",
+                  state=lambda c, m: {"buf": W.window(c.close_t, m, n + 1, 0)})
 
 
 def _trix(n: int) -> Indicator:
@@ -259,8 +288,19 @@ def _trix(n: int) -> Indicator:
         e3 = level + K.to_price(ref)
         return st, {name: safe_div(100.0 * d_in, e3 - d_in)}
 
+    def state(c: K.Compact, m: mx.array) -> State:
+        level = K.to_price(c.close_t - K.first_col(c.close_t))
+        d = _tdiff(c.close_t)
+        st: State = {"ref": W.first(c.close_t, m, 0), "prev": W.at(c.close_t, m, 0)}
+        for i in range(3):
+            st[f"e{i}y"] = W.ema_y(level, m, n, lead=i * (n - 1))
+            d = K.ema_diff(d, n, i * (n - 1))
+            st[f"d{i}"] = W.at(d, m, 0.0)
+            level = K.ema(level, n, lead=i * (n - 1))
+        return st
+
     return seq_indicator(name, FAMILY, (name,), {"period": n}, 3 * (n - 1) + 1, batch, init, step,
-                  description=f"TRIX: 1-bar % change of the triple EMA ({n})")
+                  description=f"TRIX: 1-bar % change of the triple EMA ({n})", state=state)
 
 
 def _ppo(fast: int = 12, slow: int = 26) -> Indicator:
@@ -290,9 +330,17 @@ def _ppo(fast: int = 12, slow: int = 26) -> Indicator:
         gs = lag_step(st, "s", x, d, b.n, slow, slow - 1)
         return st, {name: safe_div(100.0 * (gs - gf), (x - gs) + K.to_price(ref))}
 
+    def state(c: K.Compact, m: mx.array) -> State:
+        x = K.to_price(c.close_t - K.first_col(c.close_t))
+        d = _tdiff(c.close_t)
+        st: State = {"ref": W.first(c.close_t, m, 0), "prev": W.at(c.close_t, m, 0)}
+        st["fa"], st["fg"] = W.lag_ag(x, d, m, fast, fast - 1)
+        st["sa"], st["sg"] = W.lag_ag(x, d, m, slow, slow - 1)
+        return st
+
     return seq_indicator(name, FAMILY, (name,), {"fast": fast, "slow": slow}, lead, batch, init,
                   step,
-                  description="Percentage price oscillator, EMA 12/26")
+                  description="Percentage price oscillator, EMA 12/26", state=state)
 
 
 def _ultosc(p1: int = 7, p2: int = 14, p3: int = 28) -> Indicator:
@@ -324,9 +372,15 @@ def _ultosc(p1: int = 7, p2: int = 14, p3: int = 28) -> Indicator:
         sums = [(bpb[:, -p:].sum(axis=1), trb[:, -p:].sum(axis=1)) for p in (p1, p2, p3)]
         return {"prev": b.close_t, "bp": bpb, "tr": trb}, {name: combine(sums)}
 
+    def state(c: K.Compact, m: mx.array) -> State:
+        bp, tr = parts(c.close_t, c.high_t, c.low_t,
+                       K.shift(c.close_t, 1, K.first_col(c.close_t)))
+        return {"prev": W.at(c.close_t, m, 0), "bp": W.window(bp, m, p3, 0.0),
+                "tr": W.window(tr, m, p3, 0.0)}
+
     return seq_indicator(name, FAMILY, (name,), {"p1": p1, "p2": p2, "p3": p3}, p3, batch, init,
                   step,
-                  description="Ultimate oscillator 7/14/28")
+                  description="Ultimate oscillator 7/14/28", state=state)
 
 
 def _bop() -> Indicator:
@@ -341,7 +395,8 @@ def _bop() -> Indicator:
         return st, {"bop": f(b.open_t, b.high_t, b.low_t, b.close_t)}
 
     return seq_indicator("bop", FAMILY, ("bop",), {}, 0, batch, lambda s: {}, step,
-                  description="Balance of power (close − open) / (high − low)")
+                  description="Balance of power (close − open) / (high − low)",
+                  state=lambda c, m: {})
 
 
 INDICATORS: tuple[Indicator, ...] = (

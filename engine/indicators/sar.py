@@ -27,6 +27,7 @@ import mlx.core as mx
 import numpy as np
 
 from engine import kernels as K
+from engine.indicators import warm as W
 from engine.indicators.base import Bar, izeros, seq_indicator
 from engine.meta import SESSION_BARS, History, OutputMeta, level
 from engine.registry import Indicator, State
@@ -125,8 +126,47 @@ def _batch(c: K.Compact) -> Out:
     return {"sar": mx.array(np.ascontiguousarray(price))}
 
 
+def _state(c: K.Compact, m: mx.array) -> State:
+    """The step's state after ``m`` bars, from the last ``SESSION_BARS`` of them.
+
+    SAR has no closed form (it flips on comparisons with its own stop), so its
+    declared history is stepped, but in NumPy over ``[S]`` vectors with the
+    step's own float64 maths (``_first``, ``_frame_bar``), not a compiled call
+    of the whole registry. A symbol with more bars starts the window as its
+    first bar, as a step from there would.
+    """
+    s, t = c.shape
+    w = max(1, min(SESSION_BARS, t))
+    h, lo = (np.array(W.window(x, m, w, 0)).astype(np.int64) for x in (c.high_t, c.low_t))
+    mm = np.array(m)
+    ref = np.array(W.at(c.close_t, mx.where(m > 0, mx.maximum(m - w, 0) + 1, 0), 0))
+    ref = ref.astype(np.int64)
+    d, sar, ep, af = np.ones(s), np.zeros(s), np.zeros(s), np.zeros(s)
+    ph, pl = np.zeros(s, np.int64), np.zeros(s, np.int64)
+    pad = w - np.minimum(mm, w)  # window columns before each symbol's first bar
+    for j in range(w):
+        n = j - pad + 1
+        hj, lj = (h[:, j] - ref).astype(np.float64), (lo[:, j] - ref).astype(np.float64)
+        php, plp = (ph - ref).astype(np.float64), (pl - ref).astype(np.float64)
+        first = n <= 2  # as ``_step``: bar 2 takes itself as the previous bar
+        hi2 = np.where(first, hj, np.maximum(php, hj))
+        lo2 = np.where(first, lj, np.minimum(plp, lj))
+        d0, s0, e0 = _first(np, php, plp, hj, lj)
+        _, d1, s1, e1, a1 = _frame_bar(np, np.where(first, d0, d), np.where(first, s0, sar),
+                                       np.where(first, e0, ep), np.where(first, ACC, af),
+                                       hj, lj, hi2, lo2)
+        real = n >= 1
+        d, sar, ep, af = (np.where(real, new, old) for new, old in
+                          ((d1, d), (s1, sar), (e1, ep), (a1, af)))
+        ph, pl = np.where(real, h[:, j], ph), np.where(real, lo[:, j], pl)
+    i32 = lambda a: mx.array(a.astype(np.int32))  # noqa: E731
+    return {"ref": i32(ref), "ph": i32(ph), "pl": i32(pl), "d": i32(d), "ep": i32(ep),
+            "sar": mx.array(sar.view(np.int64)), "af": mx.array(af.view(np.int64))}
+
+
 SAR = seq_indicator("sar", "trend", ("sar",), {"acceleration": ACC, "maximum": MAX_AF}, 1, _batch,
-              _init, _step, description="Parabolic SAR (0.02, 0.2)", compiled=False)
+              _init, _step, description="Parabolic SAR (0.02, 0.2)", state=_state,
+              compiled=False)
 
 INDICATORS: tuple[Indicator, ...] = (SAR,)
 # Path-dependent: two runs agree from their first common reversal on, which on

@@ -14,6 +14,7 @@ import mlx.core as mx
 import numpy as np
 
 from engine import kernels as K
+from engine.indicators import warm as W
 from engine.indicators.base import (
     Bar,
     ema_state,
@@ -45,7 +46,8 @@ def _sma(n: int) -> Indicator:
         return {"buf": buf}, {name: buf.mean(axis=1)}
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
-                  description=f"Simple moving average of close over {n} bars")
+                  description=f"Simple moving average of close over {n} bars",
+                  state=lambda c, m: {"buf": W.window(c.close, m, n, 0.0)})
 
 
 def _ema(n: int) -> Indicator:
@@ -62,7 +64,8 @@ def _ema(n: int) -> Indicator:
         return st, {name: ema_step(st, "e", b.close, b.n, n)}
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
-                  description=f"Exponential moving average of close, k=2/({n}+1), SMA-seeded")
+                  description=f"Exponential moving average of close, k=2/({n}+1), SMA-seeded",
+                  state=lambda c, m: {"ey": W.ema_y(c.close, m, n)})
 
 
 def _wma_weights(n: int) -> np.ndarray:
@@ -99,7 +102,8 @@ def _wma(n: int) -> Indicator:
         return {"buf": buf}, {name: wma_buf(buf)}
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch, init, step,
-                  description=f"Linearly weighted moving average of close over {n} bars")
+                  description=f"Linearly weighted moving average of close over {n} bars",
+                  state=lambda c, m: {"buf": W.window(c.close, m, n, 0.0)})
 
 
 def _dema_tema(n: int, triple: bool) -> Indicator:
@@ -132,9 +136,18 @@ def _dema_tema(n: int, triple: bool) -> Indicator:
         e3 = ema_step(st, "e2", e2, b.n, n, lead=2 * (n - 1))
         return st, {name: 3 * e1 - 3 * e2 + e3 + ref}
 
+    def state(c: K.Compact, m: mx.array) -> State:
+        level = c.close - K.first_col(c.close)
+        st: State = {"ref": W.first(c.close, m, 0.0)}
+        for i in range(depth):
+            st[f"e{i}y"] = W.ema_y(level, m, n, lead=i * (n - 1))
+            level = K.ema(level, n, lead=i * (n - 1))
+        return st
+
     fn = "TEMA" if triple else "DEMA"
     return seq_indicator(name, FAMILY, (name,), {"period": n}, depth * (n - 1), batch, init, step,
-                  description=f"{'Triple' if triple else 'Double'} EMA ({fn}) of close, {n}")
+                  description=f"{'Triple' if triple else 'Double'} EMA ({fn}) of close, {n}",
+                  state=state)
 
 
 _KAMA_FAST, _KAMA_SLOW = 2.0 / 3.0, 2.0 / 31.0
@@ -171,8 +184,13 @@ def _kama(n: int) -> Indicator:
                      mx.where(idx >= n, st["y"] + sc * (b.close - st["y"]), 0.0))
         return {"buf": buf, "y": y}, {name: y}
 
+    def state(c: K.Compact, m: mx.array) -> State:
+        y = W.at(batch(c)[name], m, 0.0)
+        return {"buf": W.window(c.close, m, n + 1, 0.0), "y": mx.where(m >= n, y, 0.0)}
+
     return seq_indicator(name, FAMILY, (name,), {"period": n, "fast": 2, "slow": 30}, n, batch,
-                  init, step, description=f"Kaufman adaptive moving average, efficiency over {n}")
+                  init, step, description=f"Kaufman adaptive moving average, efficiency over {n}",
+                  state=state)
 
 
 def _hma(n: int) -> Indicator:
@@ -195,8 +213,15 @@ def _hma(n: int) -> Indicator:
         dbuf = push(st["dbuf"], d)
         return {"ref": ref, "buf": buf, "dbuf": dbuf}, {name: wma_buf(dbuf) + ref}
 
+    def state(c: K.Compact, m: mx.array) -> State:
+        x = c.close - K.first_col(c.close)
+        d = 2 * wma_batch(x, half) - wma_batch(x, n)
+        return {"ref": W.first(c.close, m, 0.0), "buf": W.window(x, m, n, 0.0),
+                "dbuf": W.window(d, m, sq, 0.0)}
+
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1 + sq - 1, batch, init, step,
-                  description=f"Hull moving average {n}: WMA(2·WMA(n/2) − WMA(n), √n)")
+                  description=f"Hull moving average {n}: WMA(2·WMA(n/2) − WMA(n), √n)",
+                  state=state)
 
 
 def _macd(fast: int = 12, slow: int = 26, signal: int = 9) -> Indicator:
@@ -227,9 +252,20 @@ def _macd(fast: int = 12, slow: int = 26, signal: int = 9) -> Indicator:
         sig = ema_step(st, "g", line, b.n, signal, lead=lead)
         return st, {"macd": line, "macd_signal": sig, "macd_hist": line - sig}
 
+    def state(c: K.Compact, m: mx.array) -> State:
+        x = K.to_price(c.close_t - K.first_col(c.close_t))
+        d = K.to_price(c.close_t - K.shift(c.close_t, 1, K.first_col(c.close_t)))
+        st: State = {"ref": W.first(c.close_t, m, 0), "prev": W.at(c.close_t, m, 0)}
+        st["sa"], st["sg"] = W.lag_ag(x, d, m, slow, lead)
+        st["fa"], st["fg"] = W.lag_ag(x, d, m, fast, lead)
+        line = K.ema_lag(x, d, slow) - K.ema_lag(x, d, fast, seed_at=lead)
+        st["gy"] = W.ema_y(line, m, signal, lead=lead)
+        return st
+
     return seq_indicator(
         "macd", FAMILY, names, {"fast": fast, "slow": slow, "signal": signal}, warm,
         batch, init, step, description="MACD 12/26/9: line, signal EMA, histogram",
+        state=state,
     )
 
 

@@ -12,6 +12,7 @@ import mlx.core as mx
 import numpy as np
 
 from engine import kernels as K
+from engine.indicators import warm as W
 from engine.indicators.base import (
     Bar,
     ema_state,
@@ -79,6 +80,21 @@ def adx_step(st: State, b: Bar, n: int) -> tuple[mx.array, mx.array, mx.array]:
     return pdi, mdi, ema_step(st, "adx", dx, b.n, n, lead=n, k=1.0 / n)
 
 
+def adx_state(st: State, c: K.Compact, m: mx.array, n: int) -> State:
+    """``adx_step``'s state after ``m`` bars (``engine.indicators.warm``)."""
+    ph = K.shift(c.high_t, 1, K.first_col(c.high_t))
+    pl = K.shift(c.low_t, 1, K.first_col(c.low_t))
+    pc = K.shift(c.close_t, 1, K.first_col(c.close_t))
+    pdm, mdm = _dm(c.high_t, c.low_t, ph, pl)
+    tr = _tr(c.high_t, c.low_t, pc)
+    st["p"] = mx.stack([W.at(x, m, 0) for x in (c.high_t, c.low_t, c.close_t)], axis=1)
+    for key, x in (("sp", pdm), ("sm", mdm), ("st", tr)):
+        st[key] = W.wilder_s(x, m, n)
+    _, _, dx = _di_dx(*(K.wilder_sum(x, n, 1) for x in (pdm, mdm, tr)))
+    st["adxy"] = W.ema_y(dx, m, n, lead=n, k=1.0 / n)
+    return st
+
+
 def _adx(n: int) -> Indicator:
     a, p, m = f"adx_{n}", f"plus_di_{n}", f"minus_di_{n}"
 
@@ -93,7 +109,8 @@ def _adx(n: int) -> Indicator:
 
     return seq_indicator(f"adx_{n}", FAMILY, (a, p, m), {"period": n}, 2 * n - 1, batch,
                   lambda s: adx_init({}, s, n), step, warmups={p: n, m: n},
-                  description=f"Average directional index and ±DI ({n})")
+                  description=f"Average directional index and ±DI ({n})",
+                  state=lambda c, k: adx_state({}, c, k, n))
 
 
 def _aroon(n: int) -> Indicator:
@@ -119,7 +136,9 @@ def _aroon(n: int) -> Indicator:
 
     return seq_indicator(f"aroon_{n}", FAMILY, (up, dn, osc), {"period": n}, n, batch,
                   lambda s: {"h": izeros(s, n + 1), "l": izeros(s, n + 1)}, step,
-                  description=f"Aroon up/down/oscillator over {n} bars")
+                  description=f"Aroon up/down/oscillator over {n} bars",
+                  state=lambda c, m: {"h": W.window(c.high_t, m, n + 1, 0),
+                                      "l": W.window(c.low_t, m, n + 1, 0)})
 
 
 def _slope_weights(n: int) -> np.ndarray:
@@ -144,7 +163,8 @@ def _linreg_slope(n: int) -> Indicator:
 
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch,
                   lambda s: {"buf": izeros(s, n)}, step,
-                  description=f"Least-squares slope of close over {n} bars (price per bar)")
+                  description=f"Least-squares slope of close over {n} bars (price per bar)",
+                  state=lambda c, m: {"buf": W.window(c.close_t, m, n, 0)})
 
 
 INDICATORS: tuple[Indicator, ...] = (_adx(14), _aroon(25), _linreg_slope(14))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import mlx.core as mx
 
 from engine import kernels as K
+from engine.indicators import warm as W
 from engine.indicators.base import (
     Bar,
     ema_state,
@@ -61,6 +62,13 @@ def atr_step(st: State, p: str, b: Bar, n: int) -> mx.array:
     return ema_step(st, p + "a", true_range(b.high_t, b.low_t, pc), b.n, n, lead=1, k=1.0 / n)
 
 
+def atr_state(st: State, p: str, c: K.Compact, m: mx.array, n: int) -> State:
+    """``atr_step``'s state after ``m`` bars (``engine.indicators.warm``)."""
+    st[p + "prev"] = W.at(c.close_t, m, 0)
+    st[p + "ay"] = W.ema_y(tr_batch(c), m, n, lead=1, k=1.0 / n)
+    return st
+
+
 def _atr(n: int) -> Indicator:
     atr, natr = f"atr_{n}", f"natr_{n}"
 
@@ -75,7 +83,8 @@ def _atr(n: int) -> Indicator:
 
     return seq_indicator(f"atr_natr_{n}", FAMILY, (atr, natr), {"period": n}, n, batch,
                   lambda s: atr_init({}, "", s, n), step,
-                  description=f"Average true range (Wilder, {n}) and ATR as % of close")
+                  description=f"Average true range (Wilder, {n}) and ATR as % of close",
+                  state=lambda c, m: atr_state({}, "", c, m, n))
 
 
 def window_moments(u: list[mx.array]) -> tuple[mx.array, mx.array]:
@@ -125,7 +134,8 @@ def _bbands(n: int = 20, k: float = 2.0) -> Indicator:
 
     return seq_indicator("bbands", FAMILY, names, {"period": n, "k": k}, n - 1, batch,
                   lambda s: {"buf": izeros(s, n)}, step,
-                  description="Bollinger bands 20/2: upper, middle, lower, %B, width/middle")
+                  description="Bollinger bands 20/2: upper, middle, lower, %B, width/middle",
+                  state=lambda c, m: {"buf": W.window(c.close_t, m, n, 0)})
 
 
 def _stddev_z(n: int) -> Indicator:
@@ -145,7 +155,8 @@ def _stddev_z(n: int) -> Indicator:
 
     return seq_indicator(f"stddev_z_{n}", FAMILY, (sd_name, z_name), {"period": n}, n - 1, batch,
                   lambda s: {"buf": izeros(s, n)}, step,
-                  description=f"Rolling population stdev of close ({n}) and z-score of close")
+                  description=f"Rolling population stdev of close ({n}) and z-score of close",
+                  state=lambda c, m: {"buf": W.window(c.close_t, m, n, 0)})
 
 
 def _keltner(n: int = 20, atr_n: int = 10, k: float = 2.0) -> Indicator:
@@ -166,7 +177,8 @@ def _keltner(n: int = 20, atr_n: int = 10, k: float = 2.0) -> Indicator:
 
     return seq_indicator("keltner", FAMILY, names, {"period": n, "atr": atr_n, "k": k},
                   max(n - 1, atr_n), batch, init, step,
-                  description="Keltner channel: EMA 20 ± 2 × ATR 10")
+                  description="Keltner channel: EMA 20 ± 2 × ATR 10",
+                  state=lambda c, m: atr_state({"ey": W.ema_y(c.close, m, n)}, "t", c, m, atr_n))
 
 
 def _donchian(n: int) -> Indicator:
@@ -184,7 +196,9 @@ def _donchian(n: int) -> Indicator:
 
     return seq_indicator(f"donchian_{n}", FAMILY, (up, lo_, mid), {"period": n}, n - 1, batch,
                   lambda s: {"h": zeros(s, n), "l": zeros(s, n)}, step,
-                  description=f"Donchian channel {n}: highest high, lowest low, midpoint")
+                  description=f"Donchian channel {n}: highest high, lowest low, midpoint",
+                  state=lambda c, m: {"h": W.window(c.high, m, n, 0.0),
+                                      "l": W.window(c.low, m, n, 0.0)})
 
 
 INDICATORS: tuple[Indicator, ...] = (_atr(14), _bbands(), _stddev_z(20), _keltner(), _donchian(20))

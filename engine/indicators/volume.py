@@ -9,10 +9,12 @@ however large the A/D line grows.
 from __future__ import annotations
 
 import mlx.core as mx
+import numpy as np
 
 from engine import kernels as K
-from engine.indicators.base import Bar, compacted, izeros, push, safe_div, seq_indicator, zeros
-from engine.inputs import batch_inputs
+from engine.indicators import warm as W
+from engine.indicators.base import Bar, izeros, push, safe_div, seq_indicator, zeros
+from engine.inputs import to_ticks
 from engine.meta import Direction, History, Kind, OutputMeta, Scale, oscillator
 from engine.registry import Indicator, State
 from storage.types import Panel
@@ -49,20 +51,41 @@ def _obv_ad() -> Indicator:
         ad = st["ad"] + _clv_vol(b.high_t, b.low_t, b.close_t, b.volume)
         return {"prev": b.close_t, "obv": obv, "ad": ad}, {"obv": obv, "ad": ad}
 
-    def warm(panel: Panel) -> State:
-        """The exact state after ``panel``: the batch sums at each symbol's last bar."""
-        c = compacted(batch_inputs(panel))
-        last = mx.maximum(c.pos[:, -1:], 0)
-        seen = c.pos[:, -1] >= 0
+    def state(c: K.Compact, m: mx.array) -> State:
         sums = batch(c)
-        st = {k: mx.take_along_axis(sums[k], last, axis=1)[:, 0] for k in ("obv", "ad")}
-        st = {k: mx.where(seen, a, 0.0) for k, a in st.items()}
-        st["prev"] = mx.where(seen, mx.take_along_axis(c.close_t, last, axis=1)[:, 0], 0)
-        return st
+        return {"prev": W.at(c.close_t, m, 0), "obv": W.at(sums["obv"], m, 0.0),
+                "ad": W.at(sums["ad"], m, 0.0)}
+
+    def warm(panel: Panel) -> State:
+        """The exact state after the whole ``panel`` (running sums: every bar counts).
+
+        In NumPy on each symbol's real bars in a row (one boolean gather, no
+        compaction of the whole history), summed in float64; closes compare as
+        ticks, so a tie is a tie.
+        """
+        s = len(panel.valid)
+        rows, cols = np.nonzero(panel.valid)
+        if not len(rows):
+            return init(s)
+        c = to_ticks(panel.close[rows, cols], np.ones(len(rows), bool))
+        v = panel.volume[rows, cols].astype(np.float64)
+        first = np.r_[True, rows[1:] != rows[:-1]]
+        sv = np.where(first, v, np.sign(np.diff(c, prepend=c[:1])) * v)
+        ok = np.ones(len(rows), bool)
+        h, lo = (to_ticks(x[rows, cols], ok).astype(np.float64) for x in (panel.high, panel.low))
+        cl = c.astype(np.float64)  # ticks, as the batch takes the close's place in the range
+        rng = h - lo
+        clv = np.where(rng > 0, ((cl - lo) - (h - cl)) * v / np.where(rng > 0, rng, 1.0), 0.0)
+        end = np.r_[np.flatnonzero(first)[1:] - 1, len(rows) - 1]
+        prev = np.zeros(s, np.int32)
+        prev[rows[end]] = c[end]
+        return {"obv": mx.array(np.bincount(rows, sv, s).astype(np.float32)),
+                "ad": mx.array(np.bincount(rows, clv, s).astype(np.float32)),
+                "prev": mx.array(prev)}
 
     return seq_indicator("obv_ad", FAMILY, ("obv", "ad"), {}, 0, batch, init, step,
                   description="On-balance volume and the Chaikin accumulation/distribution line",
-                  warm_state=warm)
+                  warm_state=warm, state=state)
 
 
 def _adosc(fast: int = 3, slow: int = 10) -> Indicator:
@@ -82,9 +105,16 @@ def _adosc(fast: int = 3, slow: int = 10) -> Indicator:
         gs = (1.0 - ks) * (st["gs"] + m)
         return {"gf": gf, "gs": gs}, {"adosc": gs - gf}
 
+    def state(c: K.Compact, m: mx.array) -> State:
+        x = _clv_vol(c.high_t, c.low_t, c.close_t, c.volume)
+        x = mx.where(mx.arange(x.shape[1])[None, :] == 0, 0.0, x)
+        return {"gf": W.at(K.scan_const(1.0 - kf, (1.0 - kf) * x), m, 0.0),
+                "gs": W.at(K.scan_const(1.0 - ks, (1.0 - ks) * x), m, 0.0)}
+
     return seq_indicator("adosc", FAMILY, ("adosc",), {"fast": fast, "slow": slow}, slow - 1, batch,
                   lambda s: {"gf": zeros(s), "gs": zeros(s)}, step,
-                  description="Chaikin A/D oscillator: EMA 3 − EMA 10 of the A/D line")
+                  description="Chaikin A/D oscillator: EMA 3 − EMA 10 of the A/D line",
+                  state=state)
 
 
 def _mfi(n: int) -> Indicator:
@@ -115,8 +145,15 @@ def _mfi(n: int) -> Indicator:
         return ({"p": tp3, "pos": pb, "neg": nb},
                 {name: out(pb.sum(axis=1), nb.sum(axis=1))})
 
+    def state(c: K.Compact, m: mx.array) -> State:
+        tp3 = c.high_t + c.low_t + c.close_t
+        pos, neg = flows(K.to_price(tp3) / 3.0, tp3 - K.shift(tp3, 1, K.first_col(tp3)),
+                         c.volume)
+        return {"p": W.at(tp3, m, 0), "pos": W.window(pos, m, n, 0.0),
+                "neg": W.window(neg, m, n, 0.0)}
+
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n, batch, init, step,
-                  description=f"Money flow index over {n} bars")
+                  description=f"Money flow index over {n} bars", state=state)
 
 
 def _cmf(n: int) -> Indicator:
@@ -134,7 +171,9 @@ def _cmf(n: int) -> Indicator:
     return seq_indicator(name, FAMILY, (name,), {"period": n}, n - 1, batch,
                   lambda s: {"m": zeros(s, n), "v": zeros(s, n)}, step,
                   description=f"Chaikin money flow over {n} bars",
-                  )
+                  state=lambda c, m: {
+                      "m": W.window(_clv_vol(c.high_t, c.low_t, c.close_t, c.volume), m, n, 0.0),
+                      "v": W.window(c.volume, m, n, 0.0)})
 
 
 INDICATORS: tuple[Indicator, ...] = (_obv_ad(), _adosc(), _mfi(14), _cmf(20))

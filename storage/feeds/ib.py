@@ -80,8 +80,14 @@ class IBFeed(RecoveryMixin):
             self.supervisor.kick()
         await self._until(
             lambda: self.state in (FeedState.LIVE, FeedState.STALLED, FeedState.DONE)
-            or self.terminal is not None
+            or self.terminal is not None or self._waiting_for_gave_up()
         )
+
+    def _waiting_for_gave_up(self) -> bool:
+        """Recovery is idle and nothing streams because every symbol that could was
+        given up: ``start`` returns (not LIVE), their own retry timer brings them."""
+        return (self.gave_up_retry_at is not None and not self._subs and not self._has_work()
+                and not self.supervisor.busy)
 
     async def settled(self) -> None:
         """Wait until every wanted symbol is subscribed (or given up) and recovery is idle."""
@@ -110,10 +116,11 @@ class IBFeed(RecoveryMixin):
             self._grace.cancel()
         if tasks:
             await asyncio.wait(tasks, timeout=2.0)
+        await self._reads_done(timeout=2.0)
         await self._writer.close(timeout=5.0)
         self._queue.put_nowait(None)
         self._stopped = True
-        self.next_attempt_at = self.pacing = None
+        self.next_attempt_at = self.pacing = self.gave_up_retry_at = None
         self._set_state(FeedState.DONE)
 
     async def set_symbols(self, symbols: list[str]) -> None:
@@ -128,6 +135,8 @@ class IBFeed(RecoveryMixin):
             self._unsubscribe(s)
             self.status.pop(s, None)
             self._need.discard(s)
+            self._gave_up.discard(s)
+            self._retrying.discard(s)
             task = self._sym_tasks.pop(s, None)
             if task is not None:
                 task.cancel()

@@ -18,17 +18,21 @@ Fields (all optional)::
     close_grace_s = 3         # a quiet symbol holds a closed minute back at most this long
     api = ""                  # "ib_async" or "ib_insync"; empty picks what is installed
 
-``readonly`` is not configurable: the console never places orders, so it
-always connects read-only.
+The keys, types, defaults and bounds are declared once, in ``storage.settings``
+(``IB``); this dataclass is what the feed reads. ``readonly`` is not
+configurable: the console never places orders, so it always connects read-only.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from storage.config import Config
 from storage.errors import ConfigError
+from storage.settings import IB
+
+if TYPE_CHECKING:
+    from storage.config import Config
 
 
 @dataclass(frozen=True)
@@ -55,37 +59,10 @@ class IBConfig:
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any], where: str = "[ib]") -> IBConfig:
-        known = {f.name: f for f in fields(cls)}
+        """The ``[ib]`` table read through its schema (``storage.settings.IB``)."""
         if "readonly" in raw and raw["readonly"] is not True:
             raise ConfigError(f"{where}: readonly cannot be turned off; the console never trades")
-        values: dict[str, Any] = {}
-        for key, value in raw.items():
-            if key == "readonly":
-                continue
-            f = known.get(key)
-            if f is None:
-                raise ConfigError(f"{where}: unknown key {key!r}")
-            default = getattr(cls, key)
-            ok = isinstance(value, type(default)) and not (
-                isinstance(value, bool) and not isinstance(default, bool)
-            )
-            if isinstance(default, float) and isinstance(value, int) and not isinstance(
-                value, bool
-            ):
-                value, ok = float(value), True
-            if not ok:
-                raise ConfigError(f"{where}: {key} must be {type(default).__name__}")
-            values[key] = value
-        cfg = cls(**values)
-        if cfg.backfill_days < 0 or cfg.market_data_lines < 1 or not 0 < cfg.port < 65536:
-            raise ConfigError(f"{where}: backfill_days >= 0, market_data_lines >= 1, valid port")
-        for key in ("stall_after_s", "connect_timeout_s", "request_timeout_s",
-                    "history_timeout_s", "reconnect_initial_s", "reconnect_max_s"):
-            if not getattr(cfg, key) > 0:
-                raise ConfigError(f"{where}: {key} must be > 0")
-        if cfg.api not in ("", "ib_async", "ib_insync"):
-            raise ConfigError(f"{where}: api must be 'ib_async' or 'ib_insync'")
-        return cfg
+        return cls(**IB.read(raw, where))
 
     @classmethod
     def from_config(cls, cfg: Config) -> IBConfig:

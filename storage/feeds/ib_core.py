@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -28,6 +29,8 @@ from storage.feeds.ib_writer import CacheWriter
 from storage.feeds.minutes import MinuteAssembler
 from storage.feeds.pacing import HistoricalPacer
 from storage.types import BarBatch
+
+T = TypeVar("T")
 
 
 class FeedCore:
@@ -79,6 +82,7 @@ class FeedCore:
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._writer = CacheWriter(cache, lambda msg: self._event("error", msg))
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._reads: set[threading.Event] = set()  # cache reads running on worker threads
         self._sym_tasks: dict[str, asyncio.Task[None]] = {}
         self._grace: asyncio.TimerHandle | None = None
         self._forming_soon = False
@@ -87,7 +91,15 @@ class FeedCore:
         self._need_connect = False
         self._need: set[str] = set()
         self._check_from: int | None = None  # minute an outage began: check holes since
+        self._check_due = False  # a backfill round ended: check every symbol for holes
+        self._verified: dict[str, int] = {}  # symbol -> first minute not yet checked for holes
         self._gave_up: set[str] = set()
+        self._retrying: set[str] = set()  # given-up symbols being tried again
+        self._backing_off: set[str] = set()  # symbols waiting out a 162 backoff
+        #: Wall clock of the next attempt at the symbols given up after repeated 162s.
+        self.gave_up_retry_at: float | None = None
+        self._gave_up_timer: asyncio.Task[None] | None = None
+        self._gave_up_rounds = 0  # retries of given-up symbols in a row (the backoff's step)
         self._looked_up: set[str] = set()  # symbols whose cache coverage was read
         self._not_live: set[str] = set()  # beyond the market-data lines: backfilled, not live
         self._connecting = False
@@ -200,6 +212,31 @@ class FeedCore:
             return
         self._told.add((what, sym))
         self._event(level, message, sym)
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """A cache read on a worker thread. A cancelled caller leaves the thread
+        running, so ``stop()`` waits for it (``_reads_done``) before the caller may
+        close the cache under it."""
+        done = threading.Event()
+        self._reads.add(done)
+
+        def run() -> T:
+            try:
+                return fn(*args)
+            finally:
+                done.set()
+
+        try:
+            return await asyncio.to_thread(run)
+        finally:
+            if done.is_set():
+                self._reads.discard(done)
+
+    async def _reads_done(self, timeout: float) -> None:
+        reads = list(self._reads)
+        if reads:
+            await asyncio.to_thread(lambda: all(e.wait(timeout) for e in reads))
+        self._reads.clear()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)

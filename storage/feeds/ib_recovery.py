@@ -12,6 +12,7 @@ record what is needed and restart the supervisor.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -30,6 +31,10 @@ PACING_TRIES = 3
 MAX_UNEXPECTED = 5
 #: A pacing wait longer than this releases a round's hold: live symbols stream meanwhile.
 HOLD_RELEASE_WAIT_S = 1.0
+#: Symbols given up after repeated 162s are retried on their own timer: first after
+#: this many seconds, then doubling each time they are given up again, at most the max.
+GAVE_UP_RETRY_S = 60.0
+GAVE_UP_RETRY_MAX_S = 600.0
 _DEAD = ("unknown", "no permission")
 
 
@@ -41,7 +46,8 @@ class RecoveryMixin(StreamMixin):
             return False
         if self._ib_down and not self._need_connect:
             return False  # IB's own outage (1100): wait for 1101/1102
-        return self._need_connect or bool(self._need) or self._check_from is not None
+        return (self._need_connect or bool(self._need) or self._check_due
+                or self._check_from is not None)
 
     def _wanted(self) -> list[str]:
         return [s for s in self._symbols if self.status.get(s) not in _DEAD]
@@ -52,13 +58,22 @@ class RecoveryMixin(StreamMixin):
             await self._connect_once()
         if self._need:
             await self._round()
-        if self._check_from is not None and not self._need:
+        if (self._check_due or self._check_from is not None) and not self._need:
             await self._repair()
         self._unexpected = 0
         if not self._stopping and self.client.is_connected() and self.state in (
             FeedState.DOWN, FeedState.CONNECTING, FeedState.BACKFILLING
-        ):
+        ) and self._streams_or_none_can():
             self._set_state(FeedState.LIVE)
+        elif self.state in (FeedState.DOWN, FeedState.CONNECTING) and self.client.is_connected():
+            self._set_state(FeedState.BACKFILLING)  # connected, nothing streams yet
+
+    def _streams_or_none_can(self) -> bool:
+        """LIVE is shown only with a stream (or when no symbol could ever stream:
+        unknown, no permission or beyond the market-data lines)."""
+        return bool(self._subs) or not any(
+            s not in self._not_live and self.status.get(s) not in _DEAD for s in self._symbols
+        )
 
     async def _connect_once(self) -> None:
         cfg = self.config
@@ -158,8 +173,38 @@ class RecoveryMixin(StreamMixin):
         self._retry_gave_up()
 
     def _retry_gave_up(self) -> None:
+        """A recovery retries the given-up symbols now (their own timer is dropped)."""
+        if self._gave_up_timer is not None:
+            self._gave_up_timer.cancel()
+            self._gave_up_timer = None
+        self.gave_up_retry_at = None
         self._need.update(self._gave_up)
+        self._retrying.update(self._gave_up)
         self._gave_up.clear()
+
+    def _schedule_gave_up_retry(self) -> float:
+        """The given-up symbols' own retry (not only at the next fault): after
+        ``GAVE_UP_RETRY_S``, doubling while they keep being given up; the wall
+        clock of the attempt is returned (and kept in ``gave_up_retry_at``)."""
+        if self._gave_up_timer is None or self._gave_up_timer.done():
+            delay = min(GAVE_UP_RETRY_S * 2 ** self._gave_up_rounds, GAVE_UP_RETRY_MAX_S)
+            self.gave_up_retry_at = time.time() + delay
+            self._gave_up_timer = self._spawn(self._gave_up_retry(delay))
+        assert self.gave_up_retry_at is not None
+        return self.gave_up_retry_at
+
+    async def _gave_up_retry(self, delay: float) -> None:
+        await self.pacer.sleep(delay)
+        self._gave_up_timer = None
+        self._gave_up_rounds += 1
+        if self.client.is_connected():
+            # The wait was long: read the gateway's clock again before the requests
+            # are built (a failure here is the connection's: recovery handles it).
+            with contextlib.suppress(TimeoutError, ConnectionError, OSError):
+                await self._sync_time()
+        self._retry_gave_up()
+        self._work.set()
+        self.supervisor.kick()
 
     async def _round(self) -> None:
         """Subscribe every needed symbol; the hold on emission lasts until they all
@@ -185,7 +230,7 @@ class RecoveryMixin(StreamMixin):
                     await self._launch(todo)
                 self._raise_failed()
                 running = [t for t in self._sym_tasks.values() if not t.done()]
-                queued = set(self.pacer.waiting())
+                queued = set(self.pacer.waiting()) | self._backing_off
                 in_flight = [
                     s for s, t in self._sym_tasks.items() if not t.done() and s not in queued
                 ]
@@ -193,6 +238,9 @@ class RecoveryMixin(StreamMixin):
                     released = True
                     self._release_hold(live=True)
                 if not running and not self._need:
+                    self._check_due = True  # every backfill is checked for holes
+                    if not self._gave_up:
+                        self._gave_up_rounds = 0
                     break
                 self._work.clear()
                 waiter = asyncio.ensure_future(self._work.wait())
@@ -226,8 +274,7 @@ class RecoveryMixin(StreamMixin):
         if not live and self._need_connect:
             return  # the round died with the connection: the next round fills these minutes
         self._asm.hold = False
-        streams = bool(self._subs) or not any(not t.done() for t in self._sym_tasks.values())
-        if live and streams and not self._stopping and self.client.is_connected() and (
+        if live and self._subs and not self._stopping and self.client.is_connected() and (
             self.state is not FeedState.STALLED
         ):
             self._set_state(FeedState.LIVE)
@@ -263,7 +310,7 @@ class RecoveryMixin(StreamMixin):
         unseen = [s for s in ok if s not in self._looked_up]
         if unseen and self.cache is not None:
             # First time this session: reach back to the cache's last bar or its first hole.
-            since = await asyncio.to_thread(self._cached_since, unseen)
+            since = await self._read(self._cached_since, unseen)
             self._looked_up.update(unseen)
             for s, m in since.items():
                 self._last_closed.setdefault(s, m)
@@ -285,23 +332,48 @@ class RecoveryMixin(StreamMixin):
         return {s: (holes[s] - 1 if s in holes else m) for s, m in latest.items()}
 
     async def _repair(self) -> None:
-        """After an outage: per symbol, find holes since it began and fetch them again."""
+        """After every backfill round and every outage: per symbol, find the first hole
+        in the cache since its last check (at first, since the backfill window's start)
+        up to the last minute it has closed, and fetch from there again.
+
+        The upper end is the symbol's own closed minute (the one before its forming
+        bar), never a minute a stale clock projected, so a minute that closed while
+        an answer was on its way is checked too. A hole IB cannot fill (a minute
+        without trades) is fetched once: the check then moves past it.
+        """
         since, self._check_from = self._check_from, None
-        if since is None or self.cache is None:
+        self._check_due = False
+        if self.cache is None:
             return
         await self.flush()
-        ranges = {
-            s: (since, self._last_closed[s]) for s in self._symbols
-            if s in self._last_closed and s in self._contracts and self.status.get(s) in (
-                "live", "not live", "backfilled")
-        }
-        holes = await asyncio.to_thread(gaps.first_holes, self.cache, ranges, self._hours())
-        if not holes:
-            return
-        self._event("info", f"repairing holes since the outage: {', '.join(sorted(holes))}",
-                    kind="repair", symbols=tuple(sorted(holes)))
-        tasks = [self._spawn(self._subscribe(s, live=False, since=h - 1)) for s, h in holes.items()]
-        await asyncio.gather(*tasks)
+        lo = gaps.window_start(self._server_minute(), self.config.backfill_days)
+        ranges: dict[str, tuple[int, int]] = {}
+        for s in self._symbols:
+            if s not in self._contracts or self.status.get(s) not in (
+                    "live", "not live", "backfilled"):
+                continue
+            hi = self._closed_through(s)
+            if hi is None:
+                continue
+            a = self._verified.get(s, lo)
+            ranges[s] = (a if since is None else min(a, since), hi)
+        holes = await self._read(gaps.first_holes, self.cache, ranges, self._hours())
+        if holes:
+            self._event("info", f"repairing holes: {', '.join(sorted(holes))}",
+                        kind="repair", symbols=tuple(sorted(holes)))
+            tasks = [self._spawn(self._subscribe(s, live=False, since=h - 1))
+                     for s, h in holes.items()]
+            await asyncio.gather(*tasks)
+        for s, (_, hi) in ranges.items():
+            self._verified[s] = max(self._verified.get(s, hi + 1), hi + 1)
+
+    def _closed_through(self, sym: str) -> int | None:
+        """The last minute ``sym`` has closed: the one before its forming bar while it
+        streams, else its last closed bar (None before any)."""
+        forming = self._asm.forming.get(sym)
+        if forming is not None:
+            return forming[0] - 1
+        return self._last_closed.get(sym)
 
     def _since(self, sym: str, since: int | None) -> int | None:
         return since if since is not None else self._last_closed.get(sym)
@@ -311,8 +383,8 @@ class RecoveryMixin(StreamMixin):
         duration = gaps.duration_since(
             self._since(sym, since), self.server_now(), self.config.backfill_days
         )
-        end = "" if live else gaps.end_string(self._server_minute())
-        return (sym, live, duration, end)
+        end = None if live else self._server_minute()
+        return (sym, live, duration, "" if end is None else gaps.end_string(end), end)
 
     async def _subscribe(self, sym: str, live: bool, since: int | None = None) -> None:
         """Backfill ``sym`` since its last final bar (``since`` overrides) and, if ``live``,
@@ -348,27 +420,38 @@ class RecoveryMixin(StreamMixin):
                 if attempt < PACING_TRIES:
                     self._event("warning", f"{sym}: pacing violation reported by IB (162); "
                                 f"retrying in {backoff:.0f} s", sym, kind="pacing")
-                    await self.pacer.sleep(backoff)
+                    # Live first: the round does not hold the others' minutes for it.
+                    self._backing_off.add(sym)
+                    self._pacing_blocked = True
+                    self._work.set()
+                    try:
+                        await self.pacer.sleep(backoff)
+                    finally:
+                        self._backing_off.discard(sym)
                     backoff *= 2
+                    await self._sync_time()  # "now" moved on during the backoff
             if code == ibc.PACING:
                 self.status[sym] = "gave up"
                 self._gave_up.add(sym)
+                at = self._schedule_gave_up_retry()
                 self._event("warning", f"gave up on {sym} after {PACING_TRIES} pacing violations "
-                            "(IB 162); retrying at the next recovery", sym, kind="gave_up")
+                            f"(IB 162); next attempt at {_clock(at)}", sym, kind="gave_up",
+                            until=at, symbols=tuple(sorted(self._gave_up)))
                 return
             if code is not None and not bars:
                 self._refused(sym, code, bars if live else None)
                 return
             if bars is not None:
-                self._take(sym, bars, live)
+                self._take(sym, bars, live, req[4])
         except (ConnectionError, OSError, TimeoutError):
             self._need.add(sym)  # the connection went: the reconnect subscribes it again
             raise
         except Exception as e:  # one symbol's failure must not stop the others
             self.status[sym] = "error"
-            self._tell("error", sym, "failed", f"{sym}: subscription failed "
-                       f"({type(e).__name__}: {e}); retrying at the next recovery")
             self._gave_up.add(sym)
+            at = self._schedule_gave_up_retry()
+            self._tell("error", sym, "failed", f"{sym}: subscription failed "
+                       f"({type(e).__name__}: {e}); next attempt at {_clock(at)}")
         finally:
             self._work.set()
             self._pacing_done()
@@ -405,6 +488,11 @@ class RecoveryMixin(StreamMixin):
         if self.pacing is not None and not self.pacer.waiting():
             self.pacing = None
             self._event("info", "pacing: every waiting request is sent", kind="pacing_done")
+
+
+def _clock(wall: float) -> str:
+    """A wall-clock time as the user's local HH:MM:SS."""
+    return time.strftime("%H:%M:%S", time.localtime(wall))
 
 
 def _fmt_s(seconds: float) -> str:

@@ -24,8 +24,15 @@ from storage.feeds.minutes import Ohlcv
 class StreamMixin(FeedCore):
     """Subscriptions, closed minutes, emission and cache writes."""
 
-    def _take(self, sym: str, bars: Any, live: bool) -> None:
-        """Write an answer's closed bars, hand the unseen ones to the assembler, and stream."""
+    def _take(self, sym: str, bars: Any, live: bool, end: int | None = None) -> None:
+        """Write an answer's closed bars, hand the unseen ones to the assembler, and stream.
+
+        Which bars are closed is read from the answer itself, not from a clock
+        read before the request (a minute may close while the answer is on its
+        way): a streaming answer's bars before its last are closed, and so is
+        its last when the gateway's clock is already past it; a one-shot answer
+        (``end``: the minute it was asked to end at) holds closed bars only.
+        """
         server_min = self._server_minute()
         if sym not in self._fed and not self._released_once and self.warm_end is not None:
             self._fed[sym] = int(self.warm_end.astype(np.int64)) - 1  # in the engine's history
@@ -33,13 +40,15 @@ class StreamMixin(FeedCore):
         rows: list[Row] = []
         forming: tuple[int, Ohlcv] | None = None
         late: list[int] = []
+        last = len(bars) - 1
         for i, b in enumerate(bars):
             m = ibc.utc_minute(b.date)
             bar = (b.open, b.high, b.low, b.close, b.volume)
-            if m >= server_min:  # still forming: never final
-                if live and i == len(bars) - 1:
-                    forming = (m, bar)
+            if live and i == last and m >= server_min:  # the forming minute: never final
+                forming = (m, bar)
                 continue
+            if not live and m >= (server_min if end is None else end):
+                continue  # asked to end before it: a bar of an unfinished minute
             rows.append((sym, m, *bar))
             if not self._asm.add_closed(sym, m, bar) and m > fed:
                 late.append(m)
@@ -58,6 +67,11 @@ class StreamMixin(FeedCore):
             return
         self.status[sym] = "live"
         self._subs[sym] = bars
+        if sym in self._retrying:
+            self._retrying.discard(sym)
+            if not self._retrying and not self._gave_up:
+                self._event("info", f"{sym} streams again: no symbol is given up now",
+                            sym, kind="resumed")
         self._asm.live.add(sym)
         if forming is not None:
             self._asm.forming[sym] = forming

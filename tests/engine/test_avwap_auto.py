@@ -11,22 +11,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
-import sys
-from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
 import pytest
+from test_avwap import hlc3_f64, make_panel
+from test_avwap_parity import forming
 
 from engine import stepping
 from engine.avwap import auto as U
 from engine.inputs import batch_inputs
 from engine.registry import BatchInputs, indicator_for
 from storage.types import Panel
-
-sys.path.insert(0, str(Path(__file__).parent))
-from test_avwap import hlc3_f64, make_panel
-from test_avwap_parity import forming
 
 KEYS = {"hh": "high", "ll": "low", "hv": "volume"}
 

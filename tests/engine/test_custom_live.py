@@ -10,12 +10,12 @@ batch (its row never gets a bar).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
 import pytest
+from _tolerance import assert_close, symbol_prices
 
 from engine import stepping
 from engine.avwap import custom as C
@@ -24,9 +24,6 @@ from engine.inputs import batch_inputs, step_inputs
 from storage import demo
 from storage.cache import Cache
 from storage.types import Panel
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _tolerance import assert_close, symbol_prices
 
 SYMBOLS = ("SPY", "AAPL", "NVDA", "TSLA")
 LEVEL, BANDS = "avwap_session", ("up1", "dn1", "up2", "dn2", "up3", "dn3")

@@ -13,23 +13,19 @@ end) and on the real SPY minutes of March 2011 (skipped when absent).
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from functools import lru_cache
-from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
 import pytest
+from _panels import make_panel, spy_panel
+from _tolerance import assert_close, symbol_prices
 
 from engine import IncrementalEngine
 from engine.compute import compute_outputs
 from engine.inputs import batch_inputs
 from engine.registry import REGISTRY, output_names
 from storage.types import Panel
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _panels import make_panel, spy_panel
-from _tolerance import assert_close, symbol_prices
 
 ALL = output_names()
 CONSOLE_WARM_DAYS = 1  # tui: --warm-days default
@@ -107,21 +103,28 @@ def test_an_illiquid_symbol_steps_more_days() -> None:
 
 
 def test_the_auto_anchors_are_wrong_without_their_declared_history() -> None:
-    """Control: stepping only the console's 2 days (the old warm-up) misses the auto anchors."""
+    """Control: the auto anchors' state read from fewer days than they declare (the
+    console's old two-day warm-up) misses the anchors, so the declared days matter."""
+    from engine.avwap.auto import auto_state
+    from engine.inputs import last_days
+
     panel = _random()
-    names = ["avwap_hh", "avwap_ll_z", "obv"]
     cut = len(panel.ts) - LIVE
-    eng = IncrementalEngine(panel.symbols, names)
-    eng._needs = {k: (0, 0) for k in eng._needs}  # the warm-up before histories were declared
-    eng._steady_bars = 0
-    got = eng.warm(panel.slice_time(0, cut), step_sessions=CONSOLE_WARM_DAYS)
-    assert got is not None
-    batch = compute_outputs(batch_inputs(panel), names)
-    want = np.array(batch["avwap_hh"])[:, cut - 1]
-    ok = np.isfinite(want) & np.isfinite(got.column("avwap_hh"))
+    names = ["avwap_hh", "avwap_ll_z"]
+    want = compute_outputs(batch_inputs(panel), names)
     price = symbol_prices(panel.close)
-    off = np.abs(got.column("avwap_hh") - want)[ok] / price[ok]
-    assert (off > 1e-4).any() or (np.isnan(got.column("avwap_hh")) != np.isnan(want)).any()
+    off = {}
+    for days in (2, 6):
+        eng = IncrementalEngine(panel.symbols, names)
+        eng.warm(panel.slice_time(0, cut), step_sessions=CONSOLE_WARM_DAYS)
+        eng.state["avwap_auto"] = auto_state(batch_inputs(last_days(panel.slice_time(0, cut),
+                                                                    days)))
+        got = np.stack([eng.step(panel.batch(i)).column("avwap_hh")
+                        for i in range(cut, len(panel.ts))], axis=1)
+        ref = np.array(want["avwap_hh"])[:, cut:]
+        bad = np.isnan(got) != np.isnan(ref)
+        off[days] = bad.any() or (np.nanmax(np.abs(got - ref) / price[:, None]) > 1e-4)
+    assert off[2] and not off[6]
 
 
 def test_fast_warm_month_level_needs_the_whole_month() -> None:

@@ -7,22 +7,18 @@ symbols of a panel sit at a price and three times it, from $1 to $15,000.
 from __future__ import annotations
 
 import datetime as dt
-import sys
-from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
+from _panels import make_panel
+from _tolerance import assert_close, symbol_prices
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_registry_parity import stepped
 
 from engine.compute import compute_outputs
 from engine.inputs import batch_inputs
 from engine.registry import output_names
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _panels import make_panel
-from _tolerance import assert_close, symbol_prices
-from test_registry_parity import stepped
 
 ALL = output_names()
 

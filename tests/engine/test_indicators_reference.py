@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from functools import lru_cache
-from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
 import pytest
 import talib
+from _panels import make_panel
+from test_registry_parity import close_enough
 
 from engine.compute import compute_outputs
 from engine.inputs import batch_inputs
 from storage.types import Panel
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _panels import make_panel
-from test_registry_parity import close_enough
 
 
 @lru_cache(maxsize=1)

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
-from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
 import talib
+from _panels import make_panel
 
 from engine import REGIMES, IncrementalEngine, compute
 from engine.regime import classify
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _panels import make_panel
 
 
 def test_rules() -> None:

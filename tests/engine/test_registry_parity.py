@@ -11,23 +11,19 @@ revising a still-forming minute never double counts; warm-up is exactly
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from functools import lru_cache
-from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
 import pytest
+from _panels import make_panel
+from _tolerance import LEVEL_RTOL, assert_close, symbol_prices
 
 from engine.compute import compute_outputs
 from engine.incremental import IncrementalEngine
 from engine.inputs import batch_inputs
 from engine.registry import REGISTRY, indicators, output_names
 from storage.types import Panel
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _panels import make_panel
-from _tolerance import LEVEL_RTOL, assert_close, symbol_prices
 
 ALL = output_names()
 

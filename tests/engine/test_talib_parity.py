@@ -21,23 +21,19 @@ typical price and of up/down moves, a halt, $1 to $5,000), and SPY March 2011
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from functools import lru_cache
-from pathlib import Path
 
 import mlx.core as mx
 import numpy as np
 import pytest
+from _panels import adversarial_panel, make_panel, spy_panel
+from references import TALIB, evaluate
 
 from engine.compute import compute_outputs
 from engine.inputs import batch_inputs
 from engine.meta import Kind
 from engine.registry import REGISTRY
 from storage.types import Panel
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _panels import adversarial_panel, make_panel, spy_panel
-from references import TALIB, evaluate
 
 RTOL = 1e-4
 NAMES = sorted(TALIB)

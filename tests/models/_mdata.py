@@ -16,12 +16,14 @@ SPY_CSV = Path(__file__).resolve().parents[3] / "shared/data/spy-2011/SPY_1min_2
 
 def tiny_train(name: str, **kw: object) -> object:
     """A TrainConfig small enough for a test (a few ms per step)."""
-    from models.train import TrainConfig
+    from models.model import ModelArgs
+    from models.train import ARCH_KEYS, TrainConfig
 
-    base: dict[str, object] = dict(name=name, epochs=2, batch_size=64, lr=3e-3, seed=0, top_k=3,
-                                   dims=16, heads=2, layers=1, mlp_dims=32, patch=5)
+    arch: dict[str, object] = dict(dims=16, heads=2, layers=1, mlp_dims=32, patch=5)
+    arch.update({k: kw.pop(k) for k in ARCH_KEYS if k in kw})
+    base: dict[str, object] = dict(name=name, epochs=2, batch_size=64, lr=3e-3, seed=0, top_k=3)
     base.update(kw)
-    return TrainConfig(**base)  # type: ignore[arg-type]
+    return TrainConfig(**base, model=ModelArgs(0, 0, **arch))  # type: ignore[arg-type]
 
 
 def hand_bars(symbols: list[str], dates: np.ndarray, seed: int = 7,

@@ -6,13 +6,9 @@ the sizes are small, so the whole folder stays well under a minute on 2 cores.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).parent))  # the helpers module beside this file
-
 from _mdata import END, hand_bars
 
 from storage import calendar, demo

@@ -10,6 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import engine.blas  # noqa: F401  (MLX's optimized BLAS: before mlx loads)
+
+# isort: split
 import mlx.core as mx
 import numpy as np
 

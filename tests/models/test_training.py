@@ -66,8 +66,8 @@ def test_events_resume_and_round_trip(ds: Dataset, tmp_path: Path) -> None:
     for key in ("loss", "val_loss", "selection_accuracy", "sparsity", "mean_weight", "eta_s"):
         assert np.isfinite(ep[key]), key
     ev = next(e for e in events if e["event"] == "eval")
-    assert [r["name"] for r in ev["rows"]] == ["model", "base rate", "AVWAP prior", "random k",
-                                              "best fixed k-set"]
+    assert [r["name"] for r in ev["rows"]] == ["model", "random k (nonzero)", "best fixed k-set",
+                                              "logistic", "base rate", "AVWAP prior"]
     assert (tmp_path / "full" / "evaluation.json").exists()
 
     # Ctrl-C after step 5, then --resume: the same weights as the uninterrupted run

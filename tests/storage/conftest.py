@@ -8,14 +8,9 @@ independent. Skips (with the reason) only where no server can be made.
 from __future__ import annotations
 
 import itertools
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 from pg_server import PgServer, unavailable
 
 _db_names = itertools.count()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from storage.cache import Cache
 from tui.cli import main
 
@@ -151,3 +153,85 @@ def test_the_indicator_reference_lists_every_registry_output():
     listed = {line.split("`")[1] for line in doc.splitlines() if line.startswith("| `")}
     names = {r[0] for r in rows()}
     assert listed == names and f"\n{len(names)} outputs.\n" in doc
+
+
+# ── issue 28: a typo in the list the console opens with is one line ──
+
+
+def test_unknown_opening_list_is_named_with_the_lists_that_exist(tmp_path, capsys):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('tickers = "curatd"\n')
+    db = str(tmp_path / "x.duckdb")
+    err = _one_error_line(capsys, main(["--config", str(cfg), "--db", db, "tui"]),
+                          "'curatd'", "tickers", "curated", "all")
+    assert str(cfg) in err
+    err = _one_error_line(capsys, main(["--config", str(cfg), "--db", db, "tui",
+                                        "--list", "nope"]), "--list = 'nope'", "curated")
+    assert not (tmp_path / "x.duckdb").exists()  # refused before the cache was opened
+
+
+def test_an_absent_default_cache_points_at_the_demo_cache(tmp_path, capsys, monkeypatch):
+    """`make demo` writes data/demo.duckdb; a bare `avwap backtests` reads the default
+    cache. With no default cache yet, both kinds of command say where the demo's is."""
+    import tui.commands.common as common
+
+    default = tmp_path / "data-home" / "cache.duckdb"
+    demo_db = tmp_path / "checkout" / "data" / "demo.duckdb"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("")
+    monkeypatch.setattr(common, "default_db_path", lambda: default)
+    monkeypatch.setattr(common, "make_demo_db", lambda: demo_db)
+    monkeypatch.setattr("storage.config.default_db_path", lambda: default)
+    assert common.demo_cache_hint(default) == ""  # no demo cache: nothing to point at
+    demo_db.parent.mkdir(parents=True)
+    with Cache(demo_db) as c:
+        c.checkpoint()
+    err = _one_error_line(capsys, main(["--config", str(cfg), "cache", "info"]),
+                          "no such cache file", f"--db {demo_db}")
+    assert str(default) in err
+    default.parent.mkdir(parents=True)
+    assert main(["--config", str(cfg), "backtests"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("avwap: hint: ") and f"--db {demo_db}" in err
+
+
+def test_cli_tables_never_cut_a_value(capsys):
+    """Piped, every description is printed whole; at 80 columns a column folds instead
+    of ending in '…', and a no-wrap name (what `models use` needs) stays on one line."""
+    import io
+
+    from rich.table import Table
+
+    from tui.commands.common import CliConsole
+    from tui.commands.indicators_cmd import rows
+
+    assert main(["indicators"]) == 0
+    out = capsys.readouterr().out
+    assert "…" not in out
+    lines = out.splitlines()
+    for row in rows(None):
+        line = next(ln for ln in lines if ln.startswith(f"│ {row[0]} "))
+        assert all(cell in line for cell in row), (row, line)
+    name = "curated-20261207-with-a-long-suffix-the-user-must-type-again"
+    table = Table("active", "name", "created", "evaluation")
+    table.columns[1].no_wrap = True
+    table.add_row("*", name, "2026-12-07 10:11:12", "no edge over the fixed set " * 3)
+    buf = io.StringIO()
+    CliConsole(file=buf, width=80).print(table)
+    text = buf.getvalue()
+    assert "…" not in text and name in text
+    body = [ln.split("│") for ln in text.splitlines() if ln.startswith("│")]
+    folded = "".join(cells[4].strip() for cells in body)  # the evaluation column, line by line
+    assert folded.replace(" ", "") == ("no edge over the fixed set " * 3).replace(" ", "")
+
+
+def test_train_checks_its_counts_before_the_cache(tmp_path, capsys):
+    """`train --days 0` names the bad count, not the cache it never got to open."""
+    missing = str(tmp_path / "none.duckdb")
+    for argv in (["train", "--days", "0"], ["precheck", "--lookback", "-5"],
+                 ["train", "--epochs", "x"], ["train", "--top-k", "0"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["--db", missing, *argv])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert f"argument {argv[1]}: must be a whole number" in err and "cache" not in err

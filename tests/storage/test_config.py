@@ -84,3 +84,55 @@ def test_a_dsn_without_a_password_and_known_sections_load(tmp_path):
                  '[keys]\n"sort.next" = "x"\n')
     cfg = load_config(f)
     assert cfg.section("pg")["dsn"] == "host=db user=me" and cfg.section("ib") == {"port": 4002}
+
+
+# ── issue 29: one declarative schema, no config <-> ib_config import cycle ─────
+
+
+def test_the_typed_sections_match_the_one_schema():
+    """The dataclasses the feed and the sync read carry the schema's defaults."""
+    from dataclasses import fields
+
+    from storage.feeds.ib_config import IBConfig
+    from storage.pg_config import PgSource
+    from storage.settings import IB, PG
+
+    ib = {f.name: f.default for f in fields(IBConfig)}
+    assert ib == {s.key: s.default for s in IB.settings}
+    pg = PgSource.from_section({}, env={})
+    for s in PG.settings:
+        if s.key not in ("table", "columns", "dsn", "ts_zone"):
+            assert getattr(pg, s.key) == s.default, s.key
+
+
+def test_the_config_reader_does_not_import_the_feeds():
+    import subprocess
+    import sys
+
+    code = ("import sys, storage.config as c; c.check_names(__import__('pathlib').Path('x'), "
+            "{'ib': {'port': 1}, 'pg': {}}); print('storage.feeds' in ' '.join(sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("[ib]\nport = true\n", ("[ib]", "port", "integer")),
+        ("[ib]\nrequest_timeout_s = 0\n", ("[ib]", "request_timeout_s", "> 0")),
+        ("[pg]\nchunk_rows = 0\n", ("[pg]", "chunk_rows", ">= 1")),
+        ("tickers = 3\n", ("'tickers'", "name of a ticker list")),
+    ],
+)
+def test_a_wrong_value_is_named_with_its_rule(tmp_path, text, named):
+    f = tmp_path / "c.toml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        cfg = load_config(f)
+        from storage.feeds.ib_config import IBConfig
+        from storage.pg_config import PgSource
+
+        IBConfig.from_config(cfg)
+        PgSource.from_section(cfg.section("pg"), env={})
+    assert all(n in str(err.value) for n in named), str(err.value)

@@ -170,3 +170,21 @@ def test_seed_cache_reports_what_it_wrote(tmp_path):
 def test_end_past_the_calendar_is_one_clear_error():
     with pytest.raises(InputError, match="past the exchange calendar's last known session"):
         demo.generate(["AAA"], 3, end=dt.date(2099, 1, 2))
+
+
+def test_daily_volume_follows_the_tables_average():
+    """Issue 28: QQQ traded a tenth of SPY's shares and PRU 21M by 11:09. Each symbol
+    with an `adv` in the table trades near it (the day's noise aside), and symbols
+    without one stay in the range of a typical large US name."""
+    traits = demo_traits()
+    listed = ["SPY", "QQQ", "PRU", "DBC", "NVDA"]
+    table = demo.generate([*listed, "ZZZQ"], 5, end=dt.date(2024, 11, 22))
+    sym = table["symbol"].to_numpy(zero_copy_only=False)
+    vol = table["volume"].to_numpy()
+    for s in listed:
+        daily = vol[sym == s].sum() / 5
+        adv = traits[s].adv
+        assert adv is not None and 0.6 * adv < daily < 1.6 * adv, (s, daily, adv)
+    daily_usd = (vol * table["close"].to_numpy())[sym == "ZZZQ"].sum() / 5
+    assert 5e7 < daily_usd < 2e9
+    assert vol[sym == "SPY"].sum() > vol[sym == "QQQ"].sum() > 10 * vol[sym == "PRU"].sum()

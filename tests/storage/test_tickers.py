@@ -272,3 +272,6 @@ def test_a_broken_price_line_names_the_file_and_line(tmp_path):
     f.write_text("AAA,-1,,\n")
     with pytest.raises(TickerListError, match="price must be > 0"):
         demo_traits(f)
+    f.write_text("AAA,10,,,0\n")
+    with pytest.raises(TickerListError, match="adv > 0"):
+        demo_traits(f)

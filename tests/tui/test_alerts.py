@@ -13,7 +13,8 @@ NAMES = ("avwap_session", "avwap_session_up2")
 
 def snap(last: float, level: float, up2: float = np.nan, minute: int = 0) -> Snapshot:
     return Snapshot(
-        ts=np.datetime64("2025-11-21T14:30") + np.timedelta64(minute, "m"),
+        # 10:30 New York: the session anchor is an hour old (engine.bands' rule holds)
+        ts=np.datetime64("2025-11-21T15:30") + np.timedelta64(minute, "m"),
         symbols=("AAPL",), names=NAMES, values=np.array([[level, up2]], dtype=np.float32),
         last=np.array([last], dtype=np.float32), volume=np.zeros(1), valid=np.ones(1, bool),
         regime=np.zeros(1, np.int8),
@@ -89,3 +90,36 @@ def test_rules_persist_across_restarts(tmp_path) -> None:
     path.write_text("{not json")
     broken = AlertBook(path)
     assert broken.rules == [] and str(path) in broken.load_error
+
+
+def _open_snap(minute: int, last: float, level: float, up1: float) -> Snapshot:
+    """AAPL at 09:30 + ``minute`` New York (14:30 UTC on 2025-11-21), one traded bar."""
+    return Snapshot(
+        ts=np.datetime64("2025-11-21T14:30") + np.timedelta64(minute, "m"),
+        symbols=("AAPL",), names=("avwap_session", "avwap_session_up1", "avwap_session_up2"),
+        values=np.array([[level, up1, level + 2 * (up1 - level)]], dtype=np.float32),
+        last=np.array([last], dtype=np.float32), volume=np.ones(1), valid=np.ones(1, bool),
+        regime=np.zeros(1, np.int8))
+
+
+def test_a_young_session_band_never_fires() -> None:
+    # The session's first bar has sigma 0 (up1 == level) and the next ones are a
+    # sample of two to four bars: engine.bands' rule (5 bars with volume, width > 0)
+    # keeps the +2 sigma band silent however the price jumps across it.
+    book = AlertBook()
+    book.add(AlertRule("AAPL", "session", "up2"))
+    prices = [99.0, 101.0, 99.0, 101.0, 99.0]
+    for m, p in enumerate(prices):
+        up1 = 100.0 if m == 0 else 100.2
+        assert book.evaluate(_open_snap(m, p, 100.0, up1)) == [], m
+    # From the fifth bar on, the band counts: below it, then a cross above it fires.
+    assert book.evaluate(_open_snap(5, 99.0, 100.0, 100.2)) == []
+    hits = book.evaluate(_open_snap(6, 101.0, 100.0, 100.2))
+    assert [h.direction for h in hits] == ["up"]
+
+
+def test_a_zero_width_band_is_not_a_level() -> None:
+    book = AlertBook()
+    book.add(AlertRule("AAPL", "session", "up2"))
+    for m in range(10):  # an hour in, but sigma is 0: the band is no level
+        assert book.evaluate(_open_snap(60 + m, 99.0 + 2 * (m % 2), 100.0, 100.0)) == []

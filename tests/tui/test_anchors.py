@@ -24,7 +24,8 @@ from tui import fmt
 from tui.alerts import AlertRule, custom_anchor
 from tui.app import AvwapApp
 from tui.runtime.console import ConsoleSession
-from tui.runtime.controller import Controller, Frame
+from tui.runtime.controller import Controller
+from tui.runtime.frames import Frame
 from tui.screens.common.alert_dialog import AlertDialog
 from tui.screens.common.anchors import AnchorsDialog
 from tui.screens.common.confirm import Confirm

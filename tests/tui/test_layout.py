@@ -14,9 +14,9 @@ import re
 from textual.app import App, ComposeResult
 
 from storage import calendar
+from storage.calendar import segments_started_before
 from tui import fmt
 from tui.alerts import ANCHORS, output_name
-from tui.runtime.controller import segments_started_before
 from tui.screens.console.avwap_pane import BAND_COLUMNS, AvwapTable
 from tui.screens.console.indicators_pane import IndicatorsPane
 from tui.screens.console.status_bar import StatusBar

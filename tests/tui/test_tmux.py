@@ -15,18 +15,15 @@ import os
 import shlex
 import socket
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
+from _tmux import AVWAP, TMUX, wait_for
 
 from storage import demo
 from storage.cache import Cache
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _tmux import AVWAP, TMUX, wait_for
 
 pytestmark = pytest.mark.skipif(TMUX is None or not AVWAP.exists(), reason="needs tmux + avwap")
 

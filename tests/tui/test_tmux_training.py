@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
+from _tmux import AVWAP, TMUX, keys, wait_for
 
 from storage import demo
 from storage.cache import Cache
-
-sys.path.insert(0, str(Path(__file__).parent))
-from _tmux import AVWAP, TMUX, keys, wait_for
 
 pytestmark = pytest.mark.skipif(TMUX is None or not AVWAP.exists(), reason="needs tmux + avwap")
 SYMBOLS = ("SPY", "AAPL", "MSFT", "NVDA")

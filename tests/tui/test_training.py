@@ -330,11 +330,14 @@ async def test_a_list_without_data_gets_the_precheck_message(make_app) -> None:
         summary = ""
         for _ in range(100):  # a precheck started at mount may finish first
             await pilot.pause()
-            job = await app.runtime.wait("precheck")
+            await app.runtime.wait("precheck")
             await pilot.pause()
             summary = str(screen.query_one("#pc-summary").render())
             if "no bars" in summary:
                 break
+        # The job that wrote the summary is the newest one: one read in an earlier
+        # pass may be the mount's precheck, cancelled (a race seen under load).
+        job = await app.runtime.wait("precheck")
         assert job is not None and job.state is JobState.FAILED
         assert "no bars for these symbols" in summary and "avwap demo-data" in summary
         assert screen.query_one("#start").disabled
@@ -360,5 +363,66 @@ async def test_delete_refuses_only_the_model_being_trained(make_app, monkeypatch
         await pilot.press("y")
         await pilot.pause()
         assert not (models_root / "long").exists()
+        app.runtime.cancel("train")
+        await app.runtime.wait("train")
+
+
+# ── issue 28: a free name by default, name errors on the field, Start waits ──
+
+
+async def test_a_blank_name_is_a_free_one_and_a_taken_name_is_marked(make_app,
+                                                                     models_root: Path) -> None:
+    import datetime as dt
+
+    base = f"mini-{dt.date.today():%Y%m%d}"
+    write_model(models_root, base, 0.4)  # a first training of the day
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_training(pilot, debounce=1e6, name="")
+        assert screen.request is not None and screen.request.name == f"{base}-2"
+        screen.query_one(TrainForm).set_value("name", base)
+        await pilot.pause()
+        assert screen.request is None and "exists" in screen.errors["name"]
+        hint = str(screen.query_one("#h-name").render())
+        assert hint.startswith("✗") and base in hint and "--name" not in hint
+
+
+async def test_editing_the_name_keeps_the_precheck_and_start_waits_for_a_running_one(
+        make_app, monkeypatch, models_root: Path, tmp_path: Path) -> None:
+    from storage import demo
+    from storage.cache import Cache
+
+    monkeypatch.setattr(TrainRequest, "train_argv", lambda self, db, **kw: [
+        sys.executable, "-c", "import signal; signal.pause()"])
+    db = tmp_path / "longer.duckdb"  # enough sessions for every slice of a training
+    with Cache(db) as cache:
+        demo.seed_cache(cache, ["SPY", "AAPL", "MSFT", "NVDA", "TSLA", "JPM"], 12,
+                        end=demo.DEFAULT_END)
+    app = make_app(db=db)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_training(pilot, name="first", days="10")
+        report = await prechecked(pilot, screen)
+        assert report["ok"], report
+        job = app.runtime.job("precheck")
+        form = screen.query_one(TrainForm)
+        form.set_value("name", "second")  # the samples are the same: no new precheck
+        form.set_value("epochs", "3")
+        await pilot.pause()
+        assert app.runtime.job("precheck") is job and screen.report is not None
+        assert not screen.query_one("#start").disabled
+        screen.debounce_s = 1e6
+        form.set_value("days", "11")  # new samples: their precheck is pending
+        await pilot.pause()
+        assert screen.report is None
+        await pilot.press("ctrl+t")  # Start waits instead of refusing
+        await pilot.pause()
+        assert app.runtime.job("train") is None
+        assert any("still running" in str(n.message) for n in app._notifications)
+        screen._precheck_timer.stop()
+        screen._run_precheck()
+        assert (await prechecked(pilot, screen))["ok"]
+        await pilot.pause()
+        train = app.runtime.job("train")
+        assert train is not None and train.state is JobState.RUNNING
         app.runtime.cancel("train")
         await app.runtime.wait("train")

@@ -180,8 +180,8 @@ def test_a_grown_group_equals_a_fresh_warm_up(demo_db, user_dir) -> None:
     mine = grown.step_next()  # minute 11 for both
     frame = fresh.step_next()
     assert mine.snapshot.ts == frame.snapshot.ts
-    a = take_rows(grown._universe, ("MSFT", "NVDA"))
-    b = take_rows(fresh._universe, ("MSFT", "NVDA"))
+    a = take_rows(grown.universe.now, ("MSFT", "NVDA"))
+    b = take_rows(fresh.universe.now, ("MSFT", "NVDA"))
     np.testing.assert_array_equal(a.values, b.values)
     np.testing.assert_array_equal(a.last, b.last)
 
@@ -208,7 +208,7 @@ def test_a_group_catching_up_follows_the_replay_back(demo_db, user_dir) -> None:
     grow = ctl.grow(feed.symbols, feed.panel)
     while grow.advance(minutes=2) != 0.95:  # warmed; now stepping today's minutes
         pass
-    first = ctl.rewind_to(ctl.session_start())
+    first = ctl.replay.rewind_to(ctl.replay.session_start())
     ctl.feed.replay.seek(first)
     ctl.step_next()
     assert grow.group.last_ts > ctl.groups[0].last_ts  # the new symbols are ahead now
@@ -220,6 +220,6 @@ def test_a_group_catching_up_follows_the_replay_back(demo_db, user_dir) -> None:
     tl2, present2, missing2 = fresh.resolve_list("mini")
     fresh.prepare(tl2, present2, missing2)
     fresh.step_next()
-    assert fresh._universe.ts == ctl._universe.ts
-    np.testing.assert_array_equal(take_rows(ctl._universe, ("MSFT",)).values,
-                                  take_rows(fresh._universe, ("MSFT",)).values)
+    assert fresh.universe.now.ts == ctl.universe.now.ts
+    np.testing.assert_array_equal(take_rows(ctl.universe.now, ("MSFT",)).values,
+                                  take_rows(fresh.universe.now, ("MSFT",)).values)

@@ -23,11 +23,13 @@ async def test_watchlist_and_avwap_pane_match_the_snapshot(make_app, ready, repl
         snap = app.console_screen.frame.snapshot
         assert snap.ts == np.datetime64("2025-11-21T14:30") + np.timedelta64(N - 1, "m")
 
-        # An independent engine over the same minutes gives the same Snapshot.
+        # An independent engine over the same minutes, warmed as the console warms
+        # (state from the batch; tests/engine/test_incremental_warm.py holds that to
+        # the batch values), gives the same Snapshot bit for bit.
         def reference():
             eng = IncrementalEngine(snap.symbols, snap.names)
             feed = ctl.feed
-            eng.warm(feed.history())
+            eng.warm(feed.history(), step_sessions=ctl._warm_steps())
             for t in range(N):
                 ref = eng.step(feed.panel.batch(len(feed.history().ts) + t))
             return ref
@@ -59,8 +61,8 @@ async def test_watchlist_and_avwap_pane_match_the_snapshot(make_app, ready, repl
         panel = ctl.feed.panel
         start = len(ctl.feed.history().ts)
         today = panel.volume[:, start : start + N]
-        np.testing.assert_allclose(frame.day_volume, np.where(
-            panel.valid[:, start : start + N], today, 0).sum(axis=1))
+        np.testing.assert_allclose(frame.day_volume, np.where(  # exact sum, float32 once
+            panel.valid[:, start : start + N], today, 0).sum(axis=1, dtype=np.float64))
 
         symbol = wl.cursor_symbol
         table = app.console_screen.query_one(AvwapTable)

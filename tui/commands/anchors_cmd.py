@@ -13,7 +13,6 @@ import datetime as dt
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from rich.console import Console
 from rich.markup import escape
 
 from storage.anchors import add_anchor, delete_anchor, list_anchors
@@ -21,7 +20,7 @@ from storage.cache import Cache
 from storage.calendar import EXCHANGE_TZ
 from storage.errors import InputError
 from tui.commands.cache_cmd import anchors_table
-from tui.commands.common import read_db_of
+from tui.commands.common import cli_console, read_db_of
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -62,7 +61,7 @@ def run_list(args: argparse.Namespace) -> int:
             if args.symbols else None)
     with Cache(read_db_of(args)) as cache:
         anchors = list_anchors(cache, syms)
-    console = Console()
+    console = cli_console()
     console.print(anchors_table(anchors) if anchors else "No anchors.")
     return 0
 
@@ -71,7 +70,7 @@ def run_add(args: argparse.Namespace) -> int:
     ts = parse_time(args.time)
     with Cache(read_db_of(args)) as cache:
         anchor = add_anchor(cache, args.symbol, ts, args.label)
-    Console().print(f"Anchor {anchor.id}: {escape(anchor.symbol)} at {args.time.strip()}"
+    cli_console().print(f"Anchor {anchor.id}: {escape(anchor.symbol)} at {args.time.strip()}"
                     + (f" ({escape(anchor.label)})" if anchor.label else ""))
     return 0
 
@@ -79,5 +78,5 @@ def run_add(args: argparse.Namespace) -> int:
 def run_delete(args: argparse.Namespace) -> int:
     with Cache(read_db_of(args)) as cache:
         anchor = delete_anchor(cache, args.id)
-    Console().print(f"Deleted anchor {anchor.id} ({escape(anchor.symbol)}).")
+    cli_console().print(f"Deleted anchor {anchor.id} ({escape(anchor.symbol)}).")
     return 0

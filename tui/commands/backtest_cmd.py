@@ -3,7 +3,8 @@
 The run happens in ``engine.backtest`` and is saved only once it has finished,
 in one transaction: a Ctrl-C at any point leaves no half-saved run (exit 130).
 Bad input (unknown strategy, parameter or expression name, dates without data,
-a grid too large) is one ``avwap: error:`` line and exit 2.
+a grid too large, a negative cost, an empty ticker list) is one ``avwap: error:``
+line and exit 2; the engine's ``BacktestError`` becomes the CLI's ``InputError``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from storage.cache import Cache
-from storage.errors import AvwapError
+from storage.errors import AvwapError, InputError
 from tui.backtest_fmt import fmt_stat
 from tui.commands.common import db_of
 
@@ -50,6 +51,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--no-entry-minutes", type=int, default=15,
                    help="no new entries in the session's last N minutes (default 15)")
     p.add_argument("--no-save", action="store_true", help="print the stats, do not save")
+    p.add_argument("--distributed", action="store_true",
+                   help="one rank of `mlx.launch --backend ring … -- avwap backtest "
+                        "--distributed`: the symbols are split over the ranks; rank 0 "
+                        "saves and prints the run (docs/backtest.md)")
     p.add_argument("--list-strategies", action="store_true", help="list strategies and exit")
     p.set_defaults(func=run)
 
@@ -60,9 +65,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def _bad(msg: str) -> AvwapError:
-    from engine.backtest.errors import BacktestError
-
-    return BacktestError(msg)
+    return InputError(msg)
 
 
 def parse_params(items: list[str], strategy: Any) -> dict[str, Any]:
@@ -89,6 +92,15 @@ def _list_strategies(console: Console) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.backtest.errors import BacktestError
+
+    try:
+        return _run(args)
+    except BacktestError as e:  # the engine's own type (it imports no storage errors)
+        raise InputError(str(e)) from e
+
+
+def _run(args: argparse.Namespace) -> int:
     from engine.backtest import strategies
     from engine.backtest.persist import to_tables
     from engine.backtest.result import Settings
@@ -108,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         params["exit"] = [strat.param("exit").parse(args.exit_expr)]
     if strat.name == "expr" and not params.get("entry"):
         raise _bad("strategy expr needs --entry EXPRESSION")
+    if not args.tickers.strip():
+        raise _bad("--tickers is empty: give a list name, a list file or A,B,C")
     symbols = symbols_from(args.tickers)
     settings = Settings(
         init_cash=args.cash, size_value=args.cash_per_trade,
@@ -116,31 +130,67 @@ def run(args: argparse.Namespace) -> int:
         slippage_bps=args.slippage_bps, hold_overnight=args.overnight,
         no_entry_minutes=args.no_entry_minutes,
     )
-    with Cache(db_of(args)) as cache:
+    settings.check()  # before the cache opens: a bad value costs no load
+    group = _group() if args.distributed else None
+    rank = group.rank() if group is not None else 0
+    # Ranks read the cache at once (read-only connections share the file); rank 0
+    # opens it for writing only once every rank has closed its own.
+    with Cache(db_of(args), read_only=group is not None) as cache:
         start, end = _range(cache, symbols, args.start, args.end)
         try:
             with Progress(TextColumn("{task.description:<14}"), BarColumn(),
                           TimeElapsedColumn(), console=Console(stderr=True),
-                          transient=True, disable=not sys.stderr.isatty()) as bar:
+                          transient=True, disable=rank > 0 or not sys.stderr.isatty()) as bar:
                 task = bar.add_task("starting", total=1.0)
 
                 def progress(stage: str, frac: float) -> None:
                     bar.update(task, description=stage, completed=frac)
 
-                res = MLXBacktester(cache).run_vectorized_backtest(
+                res = MLXBacktester(cache, code_version=code_version()).run_vectorized_backtest(
                     symbols, start, end, strat.name, params, settings, split=args.split,
-                    rank_by=args.rank_by, progress=progress)
-            if not args.no_save:
+                    rank_by=args.rank_by, progress=progress, group=group)
+            if not args.no_save and group is None:
                 res.run_id = save_run(cache, to_tables(res))
         except KeyboardInterrupt:
             print("avwap: error: interrupted; nothing was saved", file=sys.stderr)
             return 130
+    if group is not None:
+        from engine.backtest.distributed import gather_sum
+
+        gather_sum(group, 0)  # a barrier: every rank has closed the cache
+        if rank > 0:
+            return 0
+        if not args.no_save:
+            with Cache(db_of(args)) as cache:
+                res.run_id = save_run(cache, to_tables(res))
     if res.skipped:
         console.print(f"[yellow]skipped (no bars in range): {', '.join(res.skipped)}[/]")
     print_result(console, res)
+    for note in res.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
     if res.run_id is not None:
         console.print(f"Saved as run {res.run_id} (`avwap backtests show {res.run_id}`).")
     return 0
+
+
+def _group() -> Any:
+    """This process's ``mx.distributed`` group (started by ``mlx.launch``)."""
+    import mlx.core as mx
+
+    group = mx.distributed.init()
+    if group.size() < 2:
+        raise _bad("--distributed: this process is not one of several ranks; start it with "
+                   "`mlx.launch --backend ring -n 2 --hosts 127.0.0.1 -- avwap backtest "
+                   "--distributed …` or a --hostfile (docs/backtest.md)")
+    return group
+
+
+def code_version() -> str:
+    """What the run is saved with: a hash of the engine's sources and the MLX version
+    (the warm store's key; it needs no git checkout)."""
+    from tui.runtime.warm_store import code_version as engine_hash
+
+    return engine_hash()[:12]
 
 
 def _range(cache: Cache, symbols: list[str], start: str | None,
@@ -241,7 +291,12 @@ def _print_saved(console: Console, saved: Any) -> None:
     for name in NAMES:
         t.add_row(name, *(fmt_stat(name, by.get((p, name))) for p in periods))
     console.print(t)
-    costs = ", ".join(f"{k}={v}" for k, v in run["settings"].items())
+    settings = dict(run["settings"])
+    notes = settings.pop("notes", [])
+    settings.pop("partial_anchors", None)
+    costs = ", ".join(f"{k}={v}" for k, v in settings.items())
     console.print(f"settings: {costs}")
+    for note in notes:
+        console.print(f"note: {note}", highlight=False)
     console.print(f"{saved.trades.num_rows:,} trades, "
                   f"{saved.equity.num_rows:,} equity points saved")

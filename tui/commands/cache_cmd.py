@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -19,7 +18,7 @@ from storage import quality
 from storage.anchors import Anchor, list_anchors
 from storage.cache import Cache
 from storage.calendar import EXCHANGE_TZ
-from tui.commands.common import read_db_of
+from tui.commands.common import cli_console, read_db_of
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -57,7 +56,7 @@ def _et(ts: np.datetime64 | None) -> str:
 
 
 def run_info(args: argparse.Namespace) -> int:
-    console = Console()
+    console = cli_console()
     with Cache(read_db_of(args)) as cache:
         info = cache.info()
         cov = cache.coverage(_symbols(args.symbols))
@@ -122,7 +121,7 @@ def _symbols(spec: str | None) -> list[str] | None:
 
 def run_check(args: argparse.Namespace) -> int:
     """Print each symbol's problems; exit 1 when there are any (0 when clean)."""
-    console = Console()
+    console = cli_console()
     with Cache(read_db_of(args)) as cache:
         reports = quality.check(cache, _symbols(args.symbols))
     bad = [r for r in reports if not r.ok]
@@ -139,7 +138,7 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_rejected(args: argparse.Namespace) -> int:
-    console = Console()
+    console = cli_console()
     with Cache(read_db_of(args)) as cache:
         rows = cache.rejected(limit=args.limit).to_pylist()
     table = Table(title=f"Rejected rows (first {args.limit})")

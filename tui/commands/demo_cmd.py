@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
-from rich.console import Console
 from rich.markup import escape
 
 from storage import demo, validate
 from storage.cache import Cache
 from storage.errors import InputError
 from storage.tickers import load_list
-from tui.commands.common import db_of, plural
+from tui.commands.common import cli_console, db_of, plural
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -52,7 +51,7 @@ def symbols_from(spec: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    console = Console()
+    console = cli_console()
     dates = demo.sessions_for(args.days, args.end)  # a bad --days/--end fails before any write
     with Cache(db_of(args)) as cache:
         if args.if_empty and cache.bar_count() > 0:

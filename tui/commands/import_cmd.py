@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from storage.cache import Cache, WriteResult
 from storage.csv_import import PRESETS, import_csv, layout_for
-from tui.commands.common import db_of
+from tui.commands.common import cli_console, db_of
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -40,7 +39,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 
 def run(args: argparse.Namespace) -> int:
-    console = Console()
+    console = cli_console()
     layout = layout_for(
         args.preset,
         symbol=args.symbol,

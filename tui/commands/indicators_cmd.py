@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from storage.errors import InputError
-from tui.commands.common import plural
+from tui.commands.common import cli_console, plural
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -101,7 +101,6 @@ def run(args: argparse.Namespace) -> int:
     if args.markdown:
         print(markdown(), end="")
         return 0
-    from rich.console import Console
     from rich.markup import escape
     from rich.table import Table
 
@@ -111,6 +110,6 @@ def run(args: argparse.Namespace) -> int:
         table.add_column(col, no_wrap=col == "output")
     for r in data:
         table.add_row(*(escape(c) for c in r))
-    Console().print(table)
+    cli_console().print(table)
     print(plural(len(data), "output"))
     return 0

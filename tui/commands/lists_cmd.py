@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from tui.commands.common import plural
+from tui.commands.common import cli_console, plural
 
 ACTIONS = ("list", "show", "create", "add", "remove", "delete")
 
@@ -44,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         user_tickers_dir,
     )
 
-    console = Console(highlight=False)
+    console = cli_console(highlight=False)
     udir = user_tickers_dir()
     if args.action == "list":
         table = Table(title=escape(f"Ticker lists (yours in {udir})"))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from rich.console import Console
 from rich.table import Table
+
+from tui.commands.common import cli_console
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
@@ -22,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from models.errors import ModelError  # loads MLX: only when the command runs
     from models.registry import list_models, models_dir, use
 
-    console = Console()
+    console = cli_console()
     root = models_dir(args.models_dir)
     if args.action == "use":
         if not args.name:
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     table = Table(title=f"Trained models in {root}")
     for col in ("active", "name", "created", "data", "val selection accuracy", "evaluation"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "name")  # the name `models use` needs, whole
     for m in found:
         acc = m.metrics.get("val_selection_accuracy")
         table.add_row("*" if m.active else "", m.name, m.created[:19], m.problem or m.data,

@@ -15,13 +15,12 @@ import json
 import time
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from storage.cache import Cache
 from storage.errors import AvwapError, CacheError
-from tui.commands.common import db_of
+from tui.commands.common import cli_console, count, db_of
 from tui.commands.demo_cmd import symbols_from
 
 if TYPE_CHECKING:  # the models (and MLX) load only when a command runs
@@ -35,20 +34,27 @@ def add_data_args(p: argparse.ArgumentParser) -> None:
     """The data flags precheck and train share."""
     p.add_argument("--tickers", default="curated",
                    help="a ticker list (curated, all, …), a list file, or A,B,C (default: curated)")
-    p.add_argument("--days", type=int, default=20, help="sessions in the window (default: 20)")
-    p.add_argument("--sample-interval", type=int, default=15, dest="interval",
+    p.add_argument("--days", type=count(1), default=20, help="sessions in the window (default: 20)")
+    p.add_argument("--sample-interval", type=count(1), default=15, dest="interval",
                    help="minutes between samples (default: 15)")
-    p.add_argument("--max-tickers", type=int, default=None, help="use at most N symbols")
-    p.add_argument("--lookback", type=int, default=120, help="window minutes (default: 120)")
-    p.add_argument("--horizon", type=int, default=15,
+    p.add_argument("--max-tickers", type=count(1), default=None, help="use at most N symbols")
+    p.add_argument("--lookback", type=count(1), default=120, help="window minutes (default: 120)")
+    p.add_argument("--horizon", type=count(1), default=15,
                    help="forward-return minutes for the labels (default: 15)")
     p.add_argument("--cost-bps", type=float, default=5.0,
                    help="round-trip cost a return must exceed to count (default: 5 bps)")
-    p.add_argument("--val-days", type=int, default=None,
-                   help="last sessions held out (default: a fifth of --days, at least 1)")
+    p.add_argument("--val-days", type=count(1), default=None,
+                   help="validation sessions per fold, for early stopping and the checkpoint "
+                        "(default: a tenth of --days, at least 1)")
+    p.add_argument("--test-days", type=count(1), default=None,
+                   help="test sessions per fold, reported only (default: a tenth of --days, "
+                        "at least 1)")
+    p.add_argument("--folds", type=count(1), default=None,
+                   help="walk-forward folds (default: up to 3 while the first keeps half the "
+                        "days to train on)")
     p.add_argument("--end", type=dt.date.fromisoformat, default=None,
                    help="last session YYYY-MM-DD (default: the newest in the cache)")
-    p.add_argument("--min-samples", type=int, default=MIN_SAMPLES,
+    p.add_argument("--min-samples", type=count(0), default=MIN_SAMPLES,
                    help=f"fewest samples worth training on (default: {MIN_SAMPLES})")
 
 
@@ -70,7 +76,8 @@ def spec_of(args: argparse.Namespace) -> DataSpec:
         symbols = symbols[: max(args.max_tickers, 0)]
     return DataSpec(tickers=tuple(symbols), days=args.days, interval=args.interval,
                     lookback=args.lookback, horizon=args.horizon, cost_bps=args.cost_bps,
-                    val_days=args.val_days, end=args.end)
+                    val_days=args.val_days, test_days=args.test_days, folds=args.folds,
+                    end=args.end)
 
 
 def open_cache(args: argparse.Namespace) -> Cache:
@@ -161,7 +168,8 @@ def report(cache: Cache, spec: DataSpec, minimum: int, *, time_step: bool = True
     }
     ds = build(cache, spec, store=False)
     out.update(exact=ds.n, train=len(ds.train_idx), val=len(ds.val_idx),
-               val_start=str(ds.val_start), ok=ds.n >= minimum)
+               test=len(ds.test_idx), folds=len(ds.folds), val_start=str(ds.val_start),
+               test_start=str(ds.test_start), ok=ds.n >= minimum)
     if ds.n < minimum:
         out["error"] = str(insufficient(ds.n, spec, minimum))
     elif time_step:
@@ -189,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
 def _run_tables(args: argparse.Namespace, spec: DataSpec) -> int:
     from models.dataset import build, present_symbols, window_of
 
-    console = Console()
+    console = cli_console()
     with open_cache(args) as cache:
         sessions = window_of(cache, spec)
         present, missing = present_symbols(cache, spec, sessions)
@@ -214,8 +222,10 @@ def _run_tables(args: argparse.Namespace, spec: DataSpec) -> int:
     est = spec.estimate(len(present))
     console.print(f"Samples: estimate {est:,} = ({spec.days} × 390 − {spec.lookback}) ÷ "
                   f"{spec.interval} × {len(present)} tickers; exact {ds.n:,} "
-                  f"({len(ds.train_idx):,} training, {len(ds.val_idx):,} held out from "
-                  f"{ds.val_start}; warm-up, gaps and session ends excluded)")
+                  f"(kept model: {len(ds.train_idx):,} training, {len(ds.val_idx):,} "
+                  f"validation from {ds.val_start}, {len(ds.test_idx):,} test from "
+                  f"{ds.test_start}; {len(ds.folds)} walk-forward fold(s); warm-up, gaps, "
+                  "session ends and the purge excluded)")
     check_count(ds, spec, args.min_samples)
     console.print("[green]Enough samples for training.[/]")
     return 0

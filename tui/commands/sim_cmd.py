@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from storage.cache import Cache
-from tui.commands.common import db_of
+from tui.commands.common import cli_console, db_of
 from tui.commands.demo_cmd import symbols_from
 
 if TYPE_CHECKING:  # the simulator pulls in the engine package (MLX): load it on use
@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 def run(args: argparse.Namespace) -> int:
     from ibsim import SimBars
 
-    console = Console()
+    console = cli_console()
     if args.demo:
         bars = SimBars.from_demo(symbols_from(args.symbols), days=args.days)
     else:

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from storage.cache import Cache
 from storage.config import Config
-from storage.errors import AvwapError, ConfigError
+from storage.errors import AvwapError, ConfigError, TickerListError
 from tui.commands.common import config_of, db_of
 
 if TYPE_CHECKING:  # the engine (MLX) loads only when the console starts
@@ -103,6 +103,24 @@ def ib_factory(cfg: Config, cache: Cache, args: argparse.Namespace) -> IBLiveSes
     return IBLiveSession(ib_cfg, cache, history_sessions=args.history_days)
 
 
+def opening_list(args: argparse.Namespace, cfg: Config) -> str:
+    """The list the console opens with, checked before anything starts.
+
+    Why here: an unknown name (a typo in the config's ``tickers``) used to open
+    an empty console with no word; now it is one line naming the list, where the
+    name came from, and the lists that exist.
+    """
+    from storage.tickers import load_list
+
+    name: str = args.list_name or cfg.tickers
+    origin = "--list" if args.list_name else f"{cfg.path}: tickers"
+    try:
+        load_list(name)
+    except TickerListError as e:
+        raise ConfigError(f"{origin} = {name!r}: {e}") from e
+    return name
+
+
 def build_app(
     args: argparse.Namespace, cfg: Config, cache: Cache
 ) -> tuple[AvwapApp, IBLiveSession | None]:
@@ -111,7 +129,7 @@ def build_app(
     from tui.app import AvwapApp
     from tui.runtime.controller import Controller
 
-    list_name = args.list_name or cfg.tickers
+    list_name = opening_list(args, cfg)
     session = ib_factory(cfg, cache, args) if args.feed == "ib" else None
     source = session if session is not None else replay_source(cache, args)
     controller = Controller(cache, source, engine_warm=args.warm_days)
@@ -155,15 +173,15 @@ def require_terminal(streams: dict[str, TextIO | None] | None = None) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    require_terminal()
     cfg = config_of(args)
+    list_name = opening_list(args, cfg)  # a typo in the list is named even in a pipe
+    require_terminal()
     cache = Cache(db_of(args, cfg))
     try:
         if args.feed == "demo" and cache.bar_count() == 0:
             from storage import demo
             from storage.tickers import load_list
 
-            list_name = args.list_name or cfg.tickers
             print(f"Seeding demo data for {list_name!r} into {cache.path}…")
             demo.seed_cache(cache, load_list(list_name).symbols)
             cache.checkpoint()

@@ -29,7 +29,8 @@ from tui.runtime.anchors import output_name
 from tui.views import CandleData, CandleLine
 
 if TYPE_CHECKING:
-    from tui.runtime.controller import Controller, Frame
+    from tui.runtime.controller import Controller
+    from tui.runtime.frames import Frame
 
 #: Calendar and auto anchors drawn on the chart, in legend order (keys 1..7).
 CALENDAR_LINES: tuple[str, ...] = ("session", "day", "week", "month")

@@ -12,6 +12,12 @@ A list switch cancels the previous switch and the running feed loop, warms the
 engine on the new list (resuming a replay at the minute after the last one
 shown), then starts the new feed loop. A failed switch keeps the previous list
 running.
+
+Every task of the session (the list switch, the feed loop, picks requests,
+model reloads, the data check) is a child of one ``asyncio.TaskGroup`` that
+``run`` owns: when the session ends, none outlives it, and the group waits for
+each to finish. A child's unexpected error becomes an error notice (as the
+feed loop's always did) instead of ending the whole session.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+from collections.abc import Coroutine
 from typing import Any
 
 import numpy as np
@@ -39,9 +46,11 @@ from tui.messages import (
     SnapshotReady,
     WarmProgress,
 )
-from tui.runtime.controller import Controller, Frame, WarmUpCancelled
+from tui.runtime.controller import Controller
+from tui.runtime.frames import Frame
 from tui.runtime.jobs import Job
 from tui.runtime.runtime import Runtime
+from tui.runtime.warmup import WarmUpCancelled
 from tui.views import CandleData
 
 
@@ -62,6 +71,7 @@ class ConsoleSession(Job):
         self.list_name: str | None = None
         self._runtime: Runtime | None = None
         self._closed = asyncio.Event()
+        self._tasks: asyncio.TaskGroup | None = None  # open while ``run`` runs
         self._switch: asyncio.Task[None] | None = None
         self._feed: asyncio.Task[None] | None = None
         self._side: set[asyncio.Task[None]] = set()  # picks requests, model reloads
@@ -81,11 +91,16 @@ class ConsoleSession(Job):
         source = self.controller.source
         source.on_state(self._on_state)
         source.on_event(self._on_event)
-        self.switch_list(self.first_list)
         try:
-            await self._closed.wait()
+            async with asyncio.TaskGroup() as tasks:
+                self._tasks = tasks
+                self.switch_list(self.first_list)
+                try:
+                    await self._closed.wait()
+                finally:
+                    await self._close(source)
         finally:
-            await self._close(source)
+            self._tasks = None
 
     def cancel(self) -> None:
         super().cancel()
@@ -93,17 +108,26 @@ class ConsoleSession(Job):
         self._closed.set()
 
     async def _close(self, source: FeedSource) -> None:
+        """Stop every child task and close the feed (the task group then waits for them)."""
         self.controller.cancel()
         if self._rewarm is not None:
             self._rewarm.cancel()
-        tasks = [t for t in (self._switch, self._feed, *self._side)
-                 if t is not None and not t.done()]
-        for t in tasks:
-            t.cancel()
+        for t in (self._switch, self._feed, *self._side):
+            if t is not None and not t.done():
+                t.cancel()
         with contextlib.suppress(Exception):  # closing: a feed error changes nothing now
             await asyncio.wait_for(source.aclose(), 1.0)
-            if tasks:
-                await asyncio.wait(tasks, timeout=0.5)
+
+    def _start(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """``coro`` as a child of the session's task group (see the module docstring)."""
+        assert self._tasks is not None, "the session is not running"
+        return self._tasks.create_task(self._guarded(coro))
+
+    async def _guarded(self, coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            await coro
+        except Exception as e:  # a bug must not end the session silently: say it
+            self.post(FeedNotice("error", f"the console session failed: {type(e).__name__}: {e}"))
 
     def _on_state(self, state: FeedState) -> None:
         self.post(FeedStateChanged(state))
@@ -146,8 +170,8 @@ class ConsoleSession(Job):
             self._rewarm = None
         if self._switch is not None and not self._switch.done():
             self._switch.cancel()
-        self._switch = asyncio.get_running_loop().create_task(
-            self._switch_list(name, rebuild))
+        if self._tasks is not None:
+            self._switch = self._start(self._switch_list(name, rebuild))
 
     def set_speed(self, speed: float | None) -> bool:
         """Replay speed (``None`` = max); False for a live feed, which cannot change it."""
@@ -201,16 +225,16 @@ class ConsoleSession(Job):
             return ctl.frame
         back = now is not None and target < now
         if back:  # refused before the feed stops: a target it cannot reach changes nothing
-            await ex.run(ctl.session_to_rewind, target)
+            await ex.run(ctl.replay.session_to_rewind, target)
         paused = feed.state is FeedState.PAUSED
         await self._stop_feed()
         try:
             if back:
-                first = await ex.run(ctl.rewind_to, target)
+                first = await ex.run(ctl.replay.rewind_to, target)
                 replay.seek(first)
             frame, done = ctl.frame, False
             while not done:
-                frame, done = await ex.run(ctl.step_until, target)
+                frame, done = await ex.run(ctl.replay.step_until, target)
                 if frame is not None:
                     self.post(SnapshotReady(frame))
             return frame
@@ -223,7 +247,7 @@ class ConsoleSession(Job):
 
     async def back_to_session_start(self) -> Frame | None:
         """The replay back to the first minute of the session on screen."""
-        start = await self.runtime.executor.run(self.controller.session_start)
+        start = await self.runtime.executor.run(self.controller.replay.session_start)
         return None if start is None else await self.jump(start)
 
     def request_picks(self, symbol: str) -> None:
@@ -234,8 +258,11 @@ class ConsoleSession(Job):
         """A model was made active (or none is): reload it, then send ``PicksReady``."""
         self._spawn(self._reload_model(symbol))
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        if self._tasks is None:
+            coro.close()  # the session has ended: nothing to do it for
+            return
+        task = self._start(coro)
         self._side.add(task)
         task.add_done_callback(self._side.discard)
 
@@ -301,7 +328,7 @@ class ConsoleSession(Job):
         try:
             tl, present, missing = await ex.run(ctl.resolve_list, name)
         except AvwapError as e:
-            self._failed(str(e))
+            await self._fail(str(e))
             return
         if rebuild:
             await self._rebuild(tl, present, missing)
@@ -331,7 +358,7 @@ class ConsoleSession(Job):
         except WarmUpCancelled:
             return False
         except AvwapError as e:
-            self._failed(str(e))
+            await self._fail(str(e))
             return False
         return True
 
@@ -355,7 +382,7 @@ class ConsoleSession(Job):
         except WarmUpCancelled:
             return
         except AvwapError as e:
-            self._failed(str(e))
+            await self._fail(str(e))
             return
         self.runtime.gc.settle()
         self.guests, self._finished = (), False
@@ -377,26 +404,28 @@ class ConsoleSession(Job):
         it first when it is new; a ``SessionReady`` with the new rows follows."""
         if self._switch is not None and not self._switch.done():
             self._switch.cancel()
-        self._switch = asyncio.get_running_loop().create_task(self._show(symbol))
+        if self._tasks is not None:
+            self._switch = self._start(self._show(symbol))
 
     async def _show(self, symbol: str) -> None:
         ctl, ex = self.controller, self.runtime.executor
-        tl = ctl.ticker_list
+        tl = ctl.universe.ticker_list
         if tl is None:
             return
         present = tuple(s for s in tl.symbols if s in ctl.view)
         if symbol not in ctl.symbols:
             feed = ctl.source.companion((symbol,))
             if feed is None:
-                self._failed(f"{symbol} is not in the list {tl.name!r}: add it to the list "
-                             "to stream it live")
+                await self._fail(f"{symbol} is not in the list {tl.name!r}: add it to the "
+                                 "list to stream it live")
                 return
             if not await self._grow(feed, tl.name, len(ctl.view) + 1):
                 return
         if symbol not in present and symbol not in self.guests:
             self.guests = (*self.guests, symbol)
-        frame = await ex.run(ctl.set_view, tl, present, ctl.missing, self.guests)
-        self._ready(tl.name, present, ctl.missing, frame)
+        missing = ctl.universe.missing
+        frame = await ex.run(ctl.set_view, tl, present, missing, self.guests)
+        self._ready(tl.name, present, missing, frame)
 
     async def _check_data(self, symbols: tuple[str, ...]) -> None:
         """Once per list: one notice when the loaded history has data problems
@@ -418,21 +447,34 @@ class ConsoleSession(Job):
         if note:
             self.post(FeedNotice("warning", note, "data_quality"))
 
-    def _failed(self, error: str) -> None:
-        self.post(SessionFailed(error))
+    async def _fail(self, error: str) -> None:
+        """Say why a switch failed (and keep the previous list running)."""
+        no_data = self.controller.engine is None and await asyncio.to_thread(self._cache_is_empty)
+        self.post(SessionFailed(error, no_data))
         if self.controller.feed is not None and self.live and not self._finished and (
                 self._feed is None or self._feed.done()):
             self._start_feed()  # keep the previous list running
+
+    def _cache_is_empty(self) -> bool:
+        """True when the cache has no bar at all (a worker thread: DuckDB, no MLX; asked
+        only while nothing is loaded, so the cache is not in use on the MLX thread)."""
+        ctl = self.controller
+        if ctl.source.fills_cache:
+            return False  # a live feed fills it itself
+        try:
+            return ctl.cache.bar_count() == 0
+        except Exception:
+            return False
 
     async def _stop_feed(self) -> None:
         task, self._feed = self._feed, None
         if task is not None and not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await asyncio.wait([task])  # its end, without taking our own cancel for it
 
     def _start_feed(self) -> None:
-        self._feed = asyncio.get_running_loop().create_task(self._run_feed())
+        if self._tasks is not None:
+            self._feed = self._start(self._run_feed())
 
     async def _run_feed(self) -> None:
         ctl, ex = self.controller, self.runtime.executor

@@ -15,6 +15,10 @@ Each group steps its own columns of every minute: the first group's from the
 feed's batch itself, a later group's from its own panel at the same minute (a
 replay's panel holds the whole replay), so the groups never drift apart.
 
+``Universe`` holds the groups and the view: it joins a group, steps every
+group one minute, cuts the view's rows out of the minute, and answers what the
+panes read of the bars (``panel_until_now``, ``chart_series``).
+
 A group also keeps, per session, a checkpoint of its engine taken just before
 the session's first minute: a replay can go back to the session's start (or to
 any minute of it, stepping forward again) without a new warm-up.
@@ -29,6 +33,8 @@ import numpy as np
 
 from engine.incremental import EngineCheckpoint, IncrementalEngine
 from engine.snapshot import Snapshot
+from storage.calendar import segments_started_before
+from storage.tickers import TickerList
 from storage.types import BarBatch, Panel, as_dt64
 
 #: Series kept per minute of today for the chart (besides the close).
@@ -145,3 +151,127 @@ def take(snap: Snapshot, idx: np.ndarray, symbols: tuple[str, ...]) -> Snapshot:
         last=snap.last[idx], volume=snap.volume[idx], valid=snap.valid[idx],
         regime=snap.regime[idx], final=snap.final, extra=snap.extra,
     )
+
+
+class Universe:
+    """Every warmed symbol in groups, and the rows the current list shows of them.
+
+    ``symbols`` is all of them in group order, ``view`` the rows shown (the
+    list + guests). ``now`` is the last minute stepped over all groups (None
+    before the first step of a new universe).
+    """
+
+    def __init__(self) -> None:
+        self.groups: list[Group] = []
+        self.symbols: tuple[str, ...] = ()
+        self.view: tuple[str, ...] = ()
+        self.view_idx = np.zeros(0, np.int64)
+        self.ticker_list: TickerList | None = None
+        self.missing: tuple[str, ...] = ()
+        self.now: Snapshot | None = None
+        #: The last minute in which any symbol had a real bar.
+        self.last_bar_ts: np.datetime64 | None = None
+        #: Calendar anchors whose segment began before the loaded history.
+        self.started_before: dict[str, int] = {}
+        self.data_start: np.datetime64 | None = None
+
+    def reset(self, panel: Panel) -> None:
+        """A new universe over a feed whose whole panel is ``panel`` (no group yet)."""
+        self.groups, self.now, self.symbols, self.last_bar_ts = [], None, (), None
+        self.started_before = segments_started_before(panel)
+        self.data_start = panel.ts[0] if len(panel.ts) else None
+
+    @property
+    def engine(self) -> IncrementalEngine | None:
+        """The first group's engine (None before the first warm-up)."""
+        return self.groups[0].engine if self.groups else None
+
+    @property
+    def last_ts(self) -> np.datetime64 | None:
+        """The universe's clock: the first group's last stepped minute."""
+        return self.groups[0].last_ts if self.groups else None
+
+    def covers(self, symbols: Sequence[str]) -> bool:
+        """True when every one of ``symbols`` is warm (a switch to them is a view change)."""
+        have = set(self.symbols)
+        return bool(self.groups) and all(s in have for s in symbols)
+
+    def join(self, group: Group) -> None:
+        """Add a warmed group that has caught up with the clock."""
+        self.groups.append(group)
+        self.symbols = tuple(s for g in self.groups for s in g.symbols)
+        if self.now is not None and group.snap is not None:
+            self.now = combine([g.snap for g in self.groups if g.snap is not None])
+
+    def set_view(self, tl: TickerList, view: Sequence[str], missing: Sequence[str]) -> None:
+        """Show the rows ``view`` (those warm) of list ``tl``."""
+        pos = {s: i for i, s in enumerate(self.symbols)}
+        self.ticker_list, self.missing = tl, tuple(missing)
+        self.view = tuple(s for s in view if s in pos)
+        self.view_idx = np.array([pos[s] for s in self.view], np.int64)
+
+    def step(self, batch: BarBatch) -> tuple[list[BarBatch], Snapshot]:
+        """Step every group one minute: each group's bars (cut once) and the minute."""
+        owns = [g.own_batch(batch) for g in self.groups]
+        now = self.now = combine([g.step(own) for g, own in zip(self.groups, owns, strict=True)])
+        if now.valid.any():
+            self.last_bar_ts = now.ts
+        return owns, now
+
+    def rows(self, snap: Snapshot) -> Snapshot:
+        """The view's rows of a minute over the whole universe."""
+        return take(snap, self.view_idx, self.view)
+
+    def now_index(self) -> int:
+        """The first group's panel index of the minute last stepped (-1 before any)."""
+        g = self.groups[0]
+        if g.last_ts is None or not len(g.panel.ts):
+            return -1
+        return min(g.index_at(g.last_ts), len(g.panel.ts) - 1)
+
+    def partial(self) -> tuple[str, ...]:
+        """Calendar anchors now covering only the loaded history (see ``Frame.partial``)."""
+        now = self.now_index()
+        return tuple(k for k, sid in self.started_before.items()
+                     if now >= 0 and int(self.groups[0].panel.segments[k][now]) == sid)
+
+    def panel_until_now(self, symbols: Sequence[str]) -> Panel | None:
+        """``symbols``' bars from the first loaded minute to the minute last stepped.
+
+        NumPy only (any thread). Symbols not in the universe are skipped; None
+        when none is loaded.
+        """
+        parts: list[Panel] = []
+        for g in self.groups:
+            mine = [s for s in symbols if s in g.symbols]
+            if not mine:
+                continue
+            stop = 0 if g.last_ts is None else g.index_at(g.last_ts) + 1
+            parts.append(g.panel.select(mine).slice_time(0, stop))
+        if not parts:
+            return None
+        if len(parts) == 1:
+            panel = parts[0]
+        else:
+            t = min(len(p.ts) for p in parts)
+            parts = [p.slice_time(0, t) for p in parts]
+            first = parts[0]
+            panel = Panel(
+                symbols=tuple(s for p in parts for s in p.symbols), ts=first.ts,
+                **{f: np.concatenate([getattr(p, f) for p in parts])
+                   for f in ("open", "high", "low", "close", "volume", "valid")},
+                segments=first.segments, minute_of_session=first.minute_of_session,
+                session_minutes=first.session_minutes, hours=first.hours)
+        order = [s for s in symbols if s in panel.symbols]
+        return panel if tuple(order) == panel.symbols else panel.select(order)
+
+    def chart_series(self, symbol: str) -> dict[str, np.ndarray]:
+        """Today's close and chart levels for ``symbol`` up to the current minute."""
+        for g in self.groups:
+            if symbol in g.symbols:
+                i, n = g.symbols.index(symbol), g.minute
+                out = {"close": g.chart[0, i, :n].copy()}
+                for k, name in enumerate(CHART_NAMES, start=1):
+                    out[name] = g.chart[k, i, :n].copy()
+                return out
+        return {}

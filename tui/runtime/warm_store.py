@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import tempfile
 import time
 from functools import cache
 from pathlib import Path
@@ -32,6 +31,7 @@ import numpy as np
 import engine
 from engine.incremental import IncrementalEngine
 from engine.snapshot import Snapshot
+from storage import atomic
 from storage.types import Panel
 
 KEEP = 8
@@ -110,10 +110,8 @@ class WarmStore:
         flat.update({f"snap:{n}": np.asarray(getattr(snap, n)) for n in _SNAP})
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
+            with atomic.replacing(self._file(key), binary=True) as f:
                 np.savez(f, **flat)  # type: ignore[arg-type]
-            os.replace(tmp, self._file(key))
         except OSError:
             return False
         self._prune()
@@ -125,7 +123,7 @@ class WarmStore:
             with contextlib.suppress(OSError):
                 old.unlink()
         stale = time.time() - STALE_TMP_S  # another console may be writing a newer one
-        for tmp in self.folder.glob("*.tmp"):
+        for tmp in self.folder.glob(f"*{atomic.TMP_SUFFIX}"):
             with contextlib.suppress(OSError):
                 if tmp.stat().st_mtime < stale:
                     tmp.unlink()

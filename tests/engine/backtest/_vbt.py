@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.backtest.sim import Orders, RowParams
+from engine.backtest.sim import Orders, RowParams, session_end_fills
 
 
 def vbt_portfolio(
@@ -18,8 +18,12 @@ def vbt_portfolio(
     Our per-row settings must be equal across rows except the stops, which
     vectorbt broadcasts per column. Per-share commission has no vectorbt
     equivalent: only ``commission_min`` (vectorbt's ``fixed_fees``) is passed.
+    The prices are the ones our simulator fills at: a session-end minute
+    without a bar carries one flat bar at the last close (``session_end_fills``).
     """
     import vectorbt as vbt
+
+    open_, high, low, close = session_end_fills(open_, high, low, close, orders.forced)
 
     assert np.all(params.commission_per_share == 0)
     trailing = ~np.isnan(params.trailing)

@@ -99,11 +99,24 @@ def test_result_round_trips_through_duckdb(db: Path) -> None:
     (["--tickers", "NOPE,NADA"], "has no bars for NOPE, NADA"),
     (["--start", "2025-11-20", "--end", "2025-11-01"], "is before the start date"),
     (["--start", "yesterday", "--end", "2025-11-01"], "not a date (YYYY-MM-DD): 'yesterday'"),
+    # Nonsense that used to pass silently (issue: a negative or NaN stop meant "off",
+    # negative slippage turned a loss into a gain, zero cash made no trades).
+    (["--param", "stop_pct=-1"], "parameter stop_pct: -1.0 is below 0"),
+    (["--param", "stop_pct=nan"], "parameter stop_pct: nan is not a finite number"),
+    (["--param", "trail_pct=inf"], "parameter trail_pct: inf is not a finite number"),
+    (["--param", "time_stop=-5"], "parameter time_stop: -5 is below 0"),
+    (["--slippage-bps", "-50"], "--slippage-bps -50.0: a cost is never negative"),
+    (["--fee-bps", "nan"], "--fee-bps nan: is not a finite number"),
+    (["--cash-per-trade", "0"], "--cash-per-trade 0.0: a trade needs cash above 0"),
+    (["--equity-fraction", "1.5"], "--equity-fraction 1.5: must be above 0 and at most 1"),
+    (["--no-entry-minutes", "400"], "--no-entry-minutes 400: must be from 0 to 389"),
+    (["--tickers", ""], "--tickers is empty"),
+    (["--tickers", "  "], "--tickers is empty"),
 ])
 def test_bad_input_is_one_line_exit_2(db: Path, capsys: Any, argv: list[str],
                                       message: str) -> None:
     base = ["--db", str(db), "backtest", "--tickers", "AAA,BBB"]
-    assert main([*base, *argv]) == 2
+    assert main([*base, *argv]) == 2, capsys.readouterr()
     err = capsys.readouterr().err
     assert err.startswith("avwap: error: ") and message in err, err
     assert err.count("\n") == 1
@@ -116,6 +129,33 @@ def test_grid_too_large_is_refused_with_the_figure(db: Path) -> None:
         MLXBacktester(c, memory_limit=1000).run_vectorized_backtest(
             ["AAA", "BBB"], first, last, "avwap-reversion",
             {"k": [1, 2, 3], "stop_pct": [0.2, 0.4, 0.8]})
+
+
+def test_unknown_strategy_lists_only_available_ones(db: Path, capsys: Any) -> None:
+    assert main(["--db", str(db), "backtest", "--tickers", "AAA", "--strategy", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert "available: avwap-reversion, avwap-reclaim, orb, expr" in err
+    assert "selected" not in err  # unavailable until a model provides it
+
+
+def test_trade_records_count_in_the_memory_guard(db: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # A limit just below what the run's own trade records take is refused once the
+    # orders are known (the old guard estimated arrays only and let it run).
+    import engine.backtest.runner as runner
+    from engine.backtest.grid import trade_bytes
+
+    first, _, last = _dates(db)
+    grid = {"k": [1, 2], "stop_pct": [0.2, 0.4, 0.8]}
+    with Cache(db) as c:
+        res = MLXBacktester(c).run_vectorized_backtest(["AAA", "BBB"], first, last,
+                                                       "avwap-reversion", grid)
+        assert len(res.trades) > 0
+        monkeypatch.setattr(runner, "estimate_bytes", lambda *a, **k: 0)
+        with pytest.raises(BacktestError, match=r"could make [\d,]+ trades, about"):
+            MLXBacktester(c, memory_limit=trade_bytes(len(res.trades)) - 1
+                          ).run_vectorized_backtest(["AAA", "BBB"], first, last,
+                                                    "avwap-reversion", grid)
 
 
 def test_ctrl_c_saves_nothing(db: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:

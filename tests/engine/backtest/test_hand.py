@@ -9,7 +9,7 @@ import pytest
 from _panels import make_panel
 from test_parity import _params
 
-from engine.backtest.orders import fill_orders, session_last_bar
+from engine.backtest.orders import fill_orders
 from engine.backtest.sim import (
     REASONS,
     SESSION_END,
@@ -126,9 +126,10 @@ def test_intraday_rules_flat_at_session_end_and_no_late_entries() -> None:
                   np.arange(s), np.zeros(s, np.int64))
     assert len(tr) > 0
     assert (session[tr.entry_idx] == session[tr.exit_idx]).all()
-    last = session_last_bar(panel.valid, session)
+    # The session-end exit is at the calendar's last minute (15:59), bar or not.
     forced = tr.reason == SESSION_END
     assert forced.any()
-    assert last[tr.row[forced], tr.exit_idx[forced]].all()
+    end = panel.minute_of_session == panel.session_minutes - 1
+    assert end[tr.exit_idx[forced]].all()
     o = Orders  # the type is part of the public API
     assert o.__name__ == "Orders"

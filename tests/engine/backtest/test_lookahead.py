@@ -12,7 +12,7 @@ from test_parity import _params
 from engine.backtest import strategies
 from engine.backtest.grid import build
 from engine.backtest.orders import fill_orders
-from engine.backtest.runner import _features
+from engine.backtest.runner import decide
 from engine.backtest.sim import OPEN, RowParams, simulate
 from storage.types import Panel
 
@@ -42,9 +42,7 @@ def _altered(panel: Panel, t: int, seed: int) -> Panel:
 def _decide(panel: Panel, name: str, params: dict[str, Any]) -> tuple[Any, ...]:
     strat = strategies.get(name)
     grid = build(strat, params)
-    p = grid.variants[0]
-    values = _features(panel, strat.outputs(p))
-    sig = [a[None] & panel.valid[None] for a in strat.signals(values, p, panel.minute_of_session)]
+    sig = decide(panel, 0, strat, grid)
     orders = fill_orders(*sig, panel.valid, panel.segments["session"], panel.minute_of_session,
                          panel.session_minutes)
     s = panel.shape[0]

@@ -11,6 +11,7 @@ import pytest
 
 from storage.feeds.base import FeedState
 from storage.feeds.ib_client import ClientIdInUse, IBClient, load_api
+from ibsim import ManualClock
 from storage.feeds.pacing import HistoricalPacer, VirtualClock
 
 SYMS = ["AAPL", "MSFT", "NVDA"]
@@ -39,27 +40,33 @@ async def test_symbols_beyond_the_lines_never_store_a_forming_minute(
 
 async def test_pacing_refusals_retry_give_up_and_come_back(sim, cache, make_feed, until,
                                                            same_bars) -> None:
-    """Defect 7: 162 is retried with backoff, then "gave up on NVDA", retried at the next
-    recovery; refused attempts do not count against the feed's pacing budget."""
-    vc = VirtualClock(50.0)
-    pacer = HistoricalPacer(clock=vc, sleep=vc.sleep)
+    """Defect 7: 162 is retried with backoff, then "gave up on NVDA"; a recovery before
+    its own retry timer retries it at once; refused attempts do not count against the
+    feed's pacing budget."""
+    mc = ManualClock(50.0)
+    pacer = HistoricalPacer(clock=mc, sleep=mc.sleep)
     sim.refuse_pacing(3, "NVDA")
     feed = make_feed(pacer=pacer)
     await feed.start()
+    await mc.wait_sleeping()
+    mc.advance(15)
+    await mc.wait_sleeping()
+    mc.advance(30)
+    await until(feed, lambda: feed.status.get("NVDA") == "gave up")
     await feed.settled()
     assert feed.status["NVDA"] == "gave up" and feed.streaming == ("AAPL", "MSFT")
     retries = [e.message for e in feed.events if e.kind == "pacing" and e.symbol == "NVDA"]
     assert len(retries) == 2 and "15 s" in retries[0] and "30 s" in retries[1]
     gave_up = [e for e in feed.events if e.kind == "gave_up"]
     assert len(gave_up) == 1 and gave_up[0].message.startswith("gave up on NVDA")
-    assert gave_up[0].level == "warning"
+    assert gave_up[0].level == "warning" and gave_up[0].until == feed.gave_up_retry_at
     assert sim.refused == 3 and pacer.counted == 2  # only the two accepted requests count
 
     sim.broadcast_error(1101, "Connectivity between IB and TWS has been restored - data lost.")
     await until(feed, lambda: "NVDA" in feed.streaming)
     await feed.settled()
     await feed.flush()
-    assert feed.status["NVDA"] == "live"
+    assert feed.status["NVDA"] == "live" and feed.gave_up_retry_at is None
     assert same_bars(sim, cache, SYMS)
 
 
@@ -142,10 +149,10 @@ async def test_one_symbol_failing_does_not_stop_the_others(sim, make_feed, until
     feed = make_feed(pacer=HistoricalPacer(clock=vc, sleep=vc.sleep))
     take = feed._take
 
-    def flaky(sym: str, bars: object, live: bool) -> None:
+    def flaky(sym: str, bars: object, live: bool, end: int | None = None) -> None:
         if sym == "NVDA":
             raise ValueError("cannot read this answer")
-        take(sym, bars, live)
+        take(sym, bars, live, end)
 
     feed._take = flaky  # type: ignore[method-assign]
     await feed.start()

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from storage.cache import Cache
 from storage.results import list_runs
+from storage.types import MINUTE_US
 from tui.backtest_fmt import fmt_stat
 
 #: Runs table columns: (key, title, width, numeric).
@@ -242,7 +243,7 @@ def _load(cache: Cache, run_id: int, combo: int | None
 
 def _minutes(col: pa.ChunkedArray) -> np.ndarray:
     us = col.cast(pa.timestamp("us")).cast(pa.int64()).to_numpy(zero_copy_only=False)
-    return (us // 60_000_000).astype("datetime64[m]")
+    return (us // MINUTE_US).astype("datetime64[m]")
 
 
 def _trades(t: pa.Table) -> Trades:

@@ -74,7 +74,7 @@ def parse_form(values: dict[str, str], user_dir: Path | None = None,
         strat = strategies.get(values.get("strategy", "").strip())
         if strat.unavailable:
             errors["strategy"] = f"{strat.name} is unavailable: {strat.unavailable}"
-    except AvwapError as e:
+    except (AvwapError, ValueError) as e:  # the engine's BacktestError is a ValueError
         errors["strategy"] = str(e)
     params: dict[str, list[Any]] = {}
     if strat is not None:
@@ -111,7 +111,7 @@ def parse_form(values: dict[str, str], user_dir: Path | None = None,
                     continue
                 try:
                     params[key] = [strat.param(key).parse(raw)]
-                except AvwapError as e:
+                except (AvwapError, ValueError) as e:
                     errors[key] = str(e)
         if strat.name == "expr" and not values.get("entry", "").strip():
             errors["entry"] = "strategy expr needs an entry expression"

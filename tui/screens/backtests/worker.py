@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sys
 
+from engine.backtest.errors import BacktestError
 from storage.errors import AvwapError
 
 
@@ -39,7 +40,7 @@ def main(argv: list[str]) -> int:
                                                     "fraction": round(float(frac), 4)}))
             run_id = save_run(cache, to_tables(res))
             cache.checkpoint()
-    except AvwapError as e:
+    except (AvwapError, BacktestError) as e:
         print(f"avwap: error: {e}", file=sys.stderr, flush=True)
         return 2
     except KeyboardInterrupt:

@@ -29,7 +29,7 @@ from tui.screens.console.watchlist import Watchlist
 if TYPE_CHECKING:
     from tui.app import AvwapApp
     from tui.runtime.console import ConsoleSession
-    from tui.runtime.controller import Frame
+    from tui.runtime.frames import Frame
 
 
 def custom_choices(frame: Frame | None, symbol: str) -> list[tuple[str, str, dict[str, float]]]:

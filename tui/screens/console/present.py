@@ -11,7 +11,7 @@ import numpy as np
 from storage.anchors import Anchor
 from tui import fmt
 from tui.runtime.anchors import BANDS, AnchorLevels
-from tui.runtime.controller import Frame
+from tui.runtime.frames import Frame
 from tui.views import AnchorRow, IndicatorValues, Quote, WatchRows
 
 

@@ -51,7 +51,7 @@ from tui.messages import (
     WarmProgress,
 )
 from tui.runtime.console import ConsoleSession
-from tui.runtime.controller import Frame
+from tui.runtime.frames import Frame
 from tui.screens.common.alert_dialog import AlertDialog
 from tui.screens.common.alerts_list import AlertsScreen
 from tui.screens.common.jump import JumpDialog
@@ -208,7 +208,7 @@ class ConsoleScreen(FindListsMixin, AnchorsMixin, Screen[None]):
         self.pending_cursor = None  # the symbol it waited for will not come
         self.query_one(StatusBar).set(background="")
         ctl = self.avwap_app.controller
-        if ctl.engine is None and self._cache_is_empty():
+        if ctl.engine is None and msg.no_data:
             self.show_no_data()
             return
         self.notify(fmt.safe(msg.error), title="Cannot switch list", severity="error",
@@ -218,17 +218,6 @@ class ConsoleScreen(FindListsMixin, AnchorsMixin, Screen[None]):
         elif ctl.feed is not None:
             self.query_one(StatusBar).set(state=ctl.feed.state, warm=None,
                                           list_name=self.list_name or "")
-
-    def _cache_is_empty(self) -> bool:
-        """True when the cache has no bar at all (asked once, after the first list failed:
-        the session is idle then, so the cache is not in use on the MLX thread)."""
-        ctl = self.avwap_app.controller
-        if ctl.source.fills_cache:
-            return False  # a live feed fills it itself
-        try:
-            return ctl.cache.bar_count() == 0
-        except Exception:
-            return False
 
     def show_no_data(self) -> None:
         """The empty-cache page: how to get data, in place of the panes."""
@@ -289,18 +278,19 @@ class ConsoleScreen(FindListsMixin, AnchorsMixin, Screen[None]):
         self.apply_pending_cursor(wl)  # a found or just-added symbol, once its row is here
         self.fit_layout()
         self._show_symbol(wl.cursor_symbol)
-        ctl = app.controller
         # The last minute with a real bar: a replay past the cache's last bar steps
         # empty minutes to the session's end, which must not move the clock.
         shown_ts = frame.last_bar_ts if frame.last_bar_ts is not None else frame.snapshot.ts
         self.query_one(StatusBar).set(
-            state=ctl.feed.state if ctl.feed is not None else FeedState.CONNECTING,
+            # The feed's state is the event loop's own (the feed runs there).
+            state=feed.state if (feed := app.controller.feed) is not None
+            else FeedState.CONNECTING,
             clock=fmt.exchange_time(shown_ts),
-            bars_per_s=ctl.bars_per_second(),
+            bars_per_s=frame.bars_per_s,
             lag_ms=max(0.0, (now - frame.received_at) * 1000.0),
             list_name=self.list_name or app.list_name,
             symbols=len(frame.snapshot.symbols),
-            alerts=len(ctl.alerts.rules),
+            alerts=len(app.controller.alerts.rules),  # the UI thread's own (locked) book
             speed=app.speed,
         )
 

@@ -57,6 +57,13 @@ class TrainRequest:
     name: str
 
     @property
+    def samples_key(self) -> tuple[object, ...]:
+        """What decides the samples (and so the precheck): not the name, epochs, top-k
+        or seed, so editing those never re-runs a precheck that already passed."""
+        return (self.list_name, self.tickers, self.days, self.interval, self.lookback,
+                self.horizon)
+
+    @property
     def tickers(self) -> tuple[str, ...]:
         """The symbols the run uses (the list, cut to ``max_tickers``)."""
         return self.symbols[: self.max_tickers] if self.max_tickers else self.symbols
@@ -108,10 +115,31 @@ CHECKS: dict[str, Callable[[str], tuple[int | None, str | None]]] = {
 }
 
 
+def free_name(base: str, taken: Callable[[str], bool]) -> str:
+    """``base``, or ``base-2``, ``base-3`` … : the first name no model has yet."""
+    name, n = base, 1
+    while taken(name):
+        n += 1
+        name = f"{base}-{n}"
+    return name
+
+
+def same_samples(a: TrainRequest | None, b: TrainRequest | None) -> bool:
+    """Whether two requests build the same samples (one precheck serves both)."""
+    return a is not None and b is not None and a.samples_key == b.samples_key
+
+
 def parse_form(values: dict[str, str], list_name: str | None, symbols: tuple[str, ...] | None,
-               list_error: str | None, default_name: str) -> tuple[TrainRequest | None,
-                                                                    dict[str, str]]:
-    """(request or None, {field: why it is wrong}) for the form's current text."""
+               list_error: str | None, default_name: str,
+               taken: Callable[[str], bool] = lambda name: False,
+               ) -> tuple[TrainRequest | None, dict[str, str]]:
+    """(request or None, {field: why it is wrong}) for the form's current text.
+
+    A blank name becomes the first free one of ``default_name``, ``-2``, ``-3`` …
+    (a second training on the same day used to fail in the child with a CLI
+    flag's error); a typed name that ``taken`` says exists is an error on the
+    Name field itself.
+    """
     errors: dict[str, str] = {}
     parsed: dict[str, int | None] = {}
     for key, check in CHECKS.items():
@@ -124,9 +152,12 @@ def parse_form(values: dict[str, str], list_name: str | None, symbols: tuple[str
         max_tickers, err = _int(1, 100_000, "max tickers")(mt)
         if err:
             errors["max_tickers"] = err
-    name = values.get("name", "").strip() or default_name
+    typed = values.get("name", "").strip()
+    name = typed or free_name(default_name, taken)
     if not _NAME.match(name):
         errors["name"] = "letters, digits, '.', '_' or '-' (up to 64)"
+    elif typed and taken(typed):
+        errors["name"] = f"a model named {typed!r} exists: choose another name (blank: a free one)"
     if list_error or not symbols or not list_name:
         errors["list"] = list_error or "choose a ticker list"
     days, lookback = parsed.get("days"), parsed.get("lookback")

@@ -42,7 +42,7 @@ from tui.screens.training.form import TrainForm
 from tui.screens.training.jobs import ExportThenRun
 from tui.screens.training.models_view import ModelDetail, ModelsTable
 from tui.screens.training.precheck_view import PrecheckView
-from tui.screens.training.request import TrainRequest, cli_argv, parse_form
+from tui.screens.training.request import TrainRequest, cli_argv, parse_form, same_samples
 from tui.screens.training.run_view import RunView
 
 if TYPE_CHECKING:
@@ -100,6 +100,7 @@ class TrainingScreen(Screen[None]):
         self.errors: dict[str, str] = {}
         self._precheck_timer: Timer | None = None
         self._precheck_for: TrainRequest | None = None
+        self._start_when_checked = False  # Start was pressed while the precheck ran
         self._train_db: Path | None = None
         self._training_name: str | None = None  # the model the running training writes
         self._tmp = Path(tempfile.mkdtemp(prefix="avwap-train-"))
@@ -154,10 +155,18 @@ class TrainingScreen(Screen[None]):
             except AvwapError as e:
                 list_error = str(e)
         default_name = f"{form.list_name or 'model'}-{dt.date.today():%Y%m%d}"
-        self.request, self.errors = parse_form(form.values(), form.list_name, symbols,
-                                               list_error, default_name)
+        root = self.models_root
+        self.request, self.errors = parse_form(
+            form.values(), form.list_name, symbols, list_error, default_name,
+            taken=lambda name: (root / name / ck.POINTER).exists())
         form.show_errors(self.errors)
+        if same_samples(self._precheck_for, self.request) and self._precheck_timer is None:
+            # Name, epochs, top-k or seed changed: the samples, and so the precheck
+            # (passed, failed or still running), are the same.
+            self._update_buttons()
+            return
         self.report = None
+        self._start_when_checked = False
         self._update_buttons()
         if self._precheck_timer is not None:
             self._precheck_timer.stop()
@@ -196,6 +205,13 @@ class TrainingScreen(Screen[None]):
         self.query_one("#start", Button).disabled = training or not ok
         self.query_one("#cancel", Button).disabled = not training
 
+    def _precheck_running(self) -> bool:
+        """A precheck of the form's samples is debouncing or running."""
+        job = self.avwap_app.runtime.job(PRECHECK)
+        running = job is not None and job.state is JobState.RUNNING
+        return self.request is not None and (self._precheck_timer is not None or (
+            running and same_samples(self._precheck_for, self.request)))
+
     def _training(self) -> bool:
         job = self.avwap_app.runtime.job(TRAIN)
         return job is not None and job.state is JobState.RUNNING
@@ -203,18 +219,25 @@ class TrainingScreen(Screen[None]):
     # -- job messages ----------------------------------------------------------
     def on_job_progress(self, msg: JobProgress) -> None:
         if msg.name == PRECHECK:
-            if self._precheck_for == self.request:
+            if same_samples(self._precheck_for, self.request):
                 self.report = msg.event
                 self.query_one(PrecheckView).show(msg.event)
                 self._update_buttons()
+                if self._start_when_checked:
+                    self._start_when_checked = False
+                    self.action_start()
         elif msg.name == TRAIN:
             self.query_one(RunView).apply(msg.event)
 
     def on_job_finished(self, msg: JobFinished) -> None:
         if msg.name == PRECHECK:
             if msg.state == JobState.FAILED.value and self.report is None \
-                    and self._precheck_for == self.request:
+                    and same_samples(self._precheck_for, self.request):
                 self.query_one(PrecheckView).failed(msg.error or "precheck failed")
+                if self._start_when_checked:
+                    self._start_when_checked = False
+                    self.notify("Not started: the precheck failed (see its message).",
+                                severity="warning")
             return
         if msg.name != TRAIN:
             return
@@ -253,6 +276,11 @@ class TrainingScreen(Screen[None]):
             return
         if self._training():
             self.notify("A training is already running: cancel it first.", severity="warning")
+            return
+        if self.report is None and self._precheck_running():
+            # Start waits for the precheck of these samples instead of refusing.
+            self._start_when_checked = True
+            self.notify("The precheck is still running: the training starts when it passes.")
             return
         if not (self.report and self.report.get("ok")):
             self.notify("The precheck has not passed (see its message).", severity="warning")
