@@ -108,7 +108,15 @@ def _step(st: State, b: Bar) -> tuple[State, Out]:
 
 
 def _batch(c: K.Compact) -> Out:
-    """Loop over bars with NumPy float64 ops vectorized over symbols (``_frame_bar``)."""
+    """Loop over bars with NumPy float64 ops vectorized over symbols.
+
+    ``_frame_bar``'s arithmetic, op for op (so the step's numbers bit for bit),
+    with the frame's selections done once per bar: each bar's framed
+    ``(h, lo, hi2, lo2)`` for a long and for a short position are precomputed
+    as ``[4, S]`` rows, so one ``where`` frames all four, and the direction is
+    kept as a boolean and applied to the output after the loop (~25 NumPy
+    calls a bar instead of ~33).
+    """
     s, t = c.shape
     ref = np.array(K.first_col(c.close_t)).astype(np.float64)[:, 0]
     h = np.ascontiguousarray((np.array(c.high_t).astype(np.float64) - ref[:, None]).T)  # [T, S]
@@ -117,11 +125,30 @@ def _batch(c: K.Compact) -> Out:
     if t >= 2:
         hi2, lo2 = np.maximum(h[:-1], h[1:]), np.minimum(lo[:-1], lo[1:])
         hi2[0], lo2[0] = h[1], lo[1]  # bar 2 takes itself as the previous bar
+        # bar i's (hd, ld, h2d, l2d) in the long and in the short frame: [T-1, 4, S]
+        fl = np.ascontiguousarray(np.stack([h[1:], lo[1:], hi2, lo2], axis=1))
+        fs = np.ascontiguousarray(np.stack([-lo[1:], -h[1:], -lo2, -hi2], axis=1))
         d, sar, ep = _first(np, h[0], lo[0], h[1], lo[1])
+        lg = d > 0
+        longs = np.zeros((t, s), dtype=bool)
         af = np.full(s, ACC)
         for i in range(1, t):
-            out[i], d, sar, ep, af = _frame_bar(np, d, sar, ep, af, h[i], lo[i],
-                                                hi2[i - 1], lo2[i - 1])
+            cur = np.where(lg, fl[i - 1], fs[i - 1])  # this frame
+            nxt = np.where(lg, fs[i - 1], fl[i - 1])  # the reversed frame
+            hd, ld, h2d = cur[0], cur[1], cur[2]
+            c_ep = np.maximum(ep, hd)
+            c_af = np.where(hd > ep, np.minimum(af + ACC, MAX_AF), af)
+            c_sar = np.minimum(sar + c_af * (c_ep - sar), cur[3])
+            x = np.maximum(ep, h2d)
+            flip = ld <= sar
+            longs[i] = lg
+            out[i] = np.where(flip, x, sar)
+            # reversed: -h2d and -ld are the reversed frame's l2d and hd
+            sar = np.where(flip, np.minimum(-x + ACC * (x - ld), nxt[3]), c_sar)
+            ep = np.where(flip, nxt[0], c_ep)
+            af = np.where(flip, ACC, c_af)
+            lg = lg ^ flip
+        out = np.where(longs, out, -out)
     price = _price(ref[:, None], out.T).astype(np.float32)
     return {"sar": mx.array(np.ascontiguousarray(price))}
 
