@@ -96,6 +96,14 @@ def _increment(
 
 
 @mx.compile
+def _weighted_offset(
+    v: mx.array, ok: mx.array, pz: mx.array, q: mx.array, unit: mx.array
+) -> mx.array:
+    """``v·(p − q)`` per bar from tick numerators (exact offset, then one division)."""
+    return v * mx.where(ok, (pz - q).astype(mx.float32) / unit, 0.0)
+
+
+@mx.compile
 def _mean(
     x0: mx.array, x1: mx.array, dq: mx.array, p0: mx.array, p1: mx.array
 ) -> mx.array:
@@ -181,7 +189,7 @@ def _segmented(
     has = mx.any(okb, axis=-1)
     first = mx.argmax(okb.astype(mx.int32), axis=-1).astype(mx.int32)
     q = mx.where(has, mx.take_along_axis(pb, first[..., None], axis=-1)[..., 0], 0)
-    x1 = vb * mx.where(okb, (pb - q[..., None]).astype(mx.float32) / unit, 0.0)
+    x1 = _weighted_offset(vb, okb, pb, q[..., None], unit)
     p0, p1 = mx.cumsum(vb, axis=-1), mx.cumsum(x1, axis=-1)
     e0, e1 = (mx.cumsum(x, axis=-1, inclusive=False) for x in (vb, x1))
     a0, a1 = p0[..., -1][None], p1[..., -1][None]
