@@ -433,3 +433,36 @@ async def test_cancel_a_running_backtest_saves_nothing(make_bt_app) -> None:
         assert job.state.value == "cancelled"
         assert "nothing was saved" in str(screen.query_one("#bt-status").render())
         assert sorted(shown_ids(screen.query_one("#runs-table", Table))) == [1, 2, 3]
+
+
+# ── issue 28: numbers whole, titles over their values when scrolled ──
+
+
+async def test_virtual_table_keeps_values_whole_and_titles_over_them() -> None:
+    import numpy as np
+    from textual.app import App
+
+    from tui.screens.backtests.table import Column, Table
+
+    class One(App[None]):
+        def compose(self):
+            yield Table(id="t")
+
+    app = One()
+    async with app.run_test(size=(30, 8)) as pilot:
+        t = app.query_one(Table)
+        cash = np.array([3_200_000.0, -12.5, np.nan])
+        t.set_data([Column("sym", "symbol", 6, np.array(["SPY", "AAPL", "BRK.B"])),
+                    Column("pf", "profit factor", 4, np.array([0.58, 12.25, 1.0]),
+                           lambda v: f"{v:.2f}", right=True),
+                    Column("cash", "cash", 6, cash, lambda v: f"{v:,.2f}", right=True)],
+                   keys=np.arange(3))
+        await pilot.pause()
+        rows = [t.cells(i) for i in range(3)]
+        assert ["3,200,000.00", "-12.50", "nan"] == [r[2] for r in rows]
+        t.scroll_to(x=12, animate=False)
+        await pilot.pause()
+        head, first = t.render_line(0).text, t.render_line(1).text
+        col = head.index("cash")  # a right-aligned title ends where its values end
+        assert head.rstrip().endswith("cash") and first.rstrip().endswith("3,200,000.00")
+        assert len(head.rstrip()) == len(first.rstrip()) and col > 0

@@ -426,3 +426,24 @@ async def test_editing_the_name_keeps_the_precheck_and_start_waits_for_a_running
         assert train is not None and train.state is JobState.RUNNING
         app.runtime.cancel("train")
         await app.runtime.wait("train")
+
+
+async def test_escape_leaves_a_field_and_ctrl_o_goes_back_to_run(make_app) -> None:
+    from textual.widgets import Input, TabbedContent
+
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_training(pilot, debounce=1e6, name="quit-test")
+        name = screen.query_one("#f-name", Input)
+        name.focus()
+        await pilot.press("end", "x")
+        assert name.value == "quit-testx"  # typing goes into the field
+        await pilot.press("escape")
+        assert screen.focused is None
+        await pilot.press("ctrl+o")
+        assert screen.query_one(TabbedContent).active == "tab-models"
+        await pilot.press("ctrl+o")
+        assert screen.query_one(TabbedContent).active == "tab-run"
+        await pilot.press("q")  # the app's key again, not a letter in Name
+        await pilot.pause()
+        assert name.value == "quit-testx"

@@ -27,7 +27,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Button, Footer, TabbedContent, TabPane
+from textual.widgets import Button, Footer, Input, Select, TabbedContent, TabPane
 
 from models import checkpoint as ck
 from models.registry import ACTIVE, active_name, models_dir, use
@@ -80,7 +80,8 @@ class TrainingScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+t", "start", "Start", id="train.start"),
         Binding("ctrl+x", "cancel", "Cancel", id="train.cancel", priority=True),
-        Binding("ctrl+o", "models", "Models", id="train.models"),
+        Binding("ctrl+o", "models", "Models ⇄ Run", id="train.models"),
+        Binding("escape", "leave_field", "Leave field", id="train.leave_field", show=False),
     ]
     DEFAULT_CSS = """
     TrainingScreen #train-right { width: 1fr; }
@@ -312,8 +313,20 @@ class TrainingScreen(Screen[None]):
         self.notify("Stopping after the current step…", timeout=3)
 
     def action_models(self) -> None:
-        self.query_one(TabbedContent).active = "tab-models"
+        """The Models tab, or from it back to the Run tab (there was no key back)."""
+        tabs = self.query_one(TabbedContent)
+        if tabs.active == "tab-models":
+            tabs.active = "tab-run"
+            self.set_focus(None)
+            return
+        tabs.active = "tab-models"
         self.query_one(ModelsTable).focus()
+
+    def action_leave_field(self) -> None:
+        """Escape leaves a form field, so the screen's keys (``q``, ``1``…) work again
+        (``q`` used to type itself into Name)."""
+        if isinstance(self.focused, Input | Select):
+            self.set_focus(None)
 
     # -- models ----------------------------------------------------------------
     @on(ModelsTable.Chosen)
