@@ -24,6 +24,10 @@ one ``[100, 7800]`` float32 array (the AVWAP benchmark's panel), best of 9:
 - The per-minute step's costs (``per_node_us``): ``node_*_us`` per graph node on
   650-symbol arrays (elementwise, a row sum of a 26-bar window, a window push)
   and ``fused_100_elementwise_us`` (the same 100 elementwise nodes compiled).
+- ``gemm_ratio_to_numpy``: a float32 ``1024 x 1024`` matmul in MLX (after ``import
+  engine``, which gives MLX its optimized BLAS on Linux: ``blas`` names it) over
+  NumPy's in the same run, best of 9 each (goal ≤ 3; the reference BLAS MLX
+  bundles gives 20-40).
 
 Run: ``.venv/bin/python bench/mlx_ops.py``
 """
@@ -36,12 +40,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import mlx.core as mx
 import numpy as np
 
-# Run as a script, this folder comes first on sys.path and bench/storage.py would
-# shadow the storage package: put the repo root first.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine import blas  # MLX's optimized BLAS: before mlx loads
+
+# isort: split
+import mlx.core as mx
 
 from engine import kernels as K
 
@@ -104,6 +110,19 @@ def per_node_us() -> dict[str, float]:
     }
 
 
+def gemm() -> dict[str, object]:
+    """The 1024² float32 product through MLX's BLAS against NumPy's, same run."""
+    rng = np.random.default_rng(1)
+    an, bn = (rng.normal(size=(1024, 1024)).astype(np.float32) for _ in range(2))
+    am, bm = mx.array(an), mx.array(bn)
+    mx.eval(am, bm)
+    mlx_ms = best_ms(lambda: mx.eval(am @ bm))
+    numpy_ms = best_ms(lambda: an @ bn)
+    return {"gemm_mlx_ms": mlx_ms, "gemm_numpy_ms": numpy_ms,
+            "gemm_ratio_to_numpy": round(mlx_ms / numpy_ms, 2),
+            "blas": blas.ensure().describe()}
+
+
 def main() -> None:
     rng = np.random.default_rng(0)
     xn = rng.uniform(0.5, 1.5, (S, T)).astype(np.float32)
@@ -161,6 +180,7 @@ def main() -> None:
         "expand_warm_ms": best_ms(lambda: mx.eval(K.expand_warm(x, pos, 20))),
         **per_node_us(),
         "mlx": getattr(mx, "__version__", "?"),
+        **gemm(),
     }
     print(json.dumps(result))
 
