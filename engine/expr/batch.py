@@ -46,15 +46,23 @@ def scan_values(panel: Panel, names: Sequence[str]) -> dict[str, np.ndarray]:
     return bands.mask(values, panel.valid, panel.volume, panel.segments)
 
 
-def scan_panel(panel: Panel, scans: Sequence[str | Node]) -> np.ndarray:
-    """``[N, S, T]`` bool: where each scan matches, at the symbols' bars."""
+def compile_scans(scans: Sequence[str | Node]) -> Program:
+    """The scans parsed, their names checked against the registry, typed as conditions."""
     from engine.expr import known_names
 
     trees = [parse(s) if isinstance(s, str) else s for s in scans]
     known = known_names()
     for t in trees:
         check_names(t, known)
-    prog = Program(trees, conditions=True)
-    values = scan_values(panel, prog.names)
+    return Program(trees, conditions=True)
+
+
+def scan_panel(panel: Panel, scans: Sequence[str | Node] | Program,
+               values: dict[str, np.ndarray] | None = None) -> np.ndarray:
+    """``[N, S, T]`` bool: where each scan matches, at the symbols' bars (``values``:
+    ``scan_values`` already computed for the program's names)."""
+    prog = scans if isinstance(scans, Program) else compile_scans(scans)
+    if values is None:
+        values = scan_values(panel, prog.names)
     out = prog.run(values, prev_bar(panel.valid))
     return np.stack([np.broadcast_to(o, panel.shape) & panel.valid for o in out])
