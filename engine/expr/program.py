@@ -141,14 +141,24 @@ class Program:
 
     # -- running --------------------------------------------------------------------------
 
-    def run(self, values: Mapping[str, np.ndarray],
-            prev_index: np.ndarray | None = None) -> list[np.ndarray]:
+    def run(self, values: Mapping[str, np.ndarray], prev_index: np.ndarray | None = None,
+            time_axis: int = -1) -> list[np.ndarray]:
         """Every expression's array (bool for a condition, float for a number).
 
-        ``values`` maps each name read (``names``) to an array whose last axis is
-        time; ``prev_index`` (``prev_bar``) makes the previous value the symbol's
-        previous bar on a grid, else it is the previous step of the last axis.
+        ``values`` maps each name read (``names``) to an array with a time axis
+        (``time_axis``: the last for ``[S, T]``, the first for a live ``[K, S]``
+        window, whose rows are then contiguous); ``prev_index`` (``prev_bar``) makes
+        the previous value the symbol's previous bar on a grid, else it is the
+        previous step of the time axis.
         """
+        prev: Callable[[np.ndarray], np.ndarray]
+        if prev_index is not None:
+            pi = prev_index
+            prev = lambda x: at_prev(x, pi)  # noqa: E731
+        elif time_axis == 0:
+            prev = _shift0
+        else:
+            prev = _shift_last
         r: list[Any] = [None] * self.size
         for slot, c in self._consts:
             r[slot] = c
@@ -161,16 +171,22 @@ class Program:
                 elif how == "un":
                     r[out] = fn(r[args[0]])
                 else:
-                    r[out] = _prev(np.asarray(r[args[0]]), prev_index)
+                    r[out] = prev(np.asarray(r[args[0]]))
         return [np.asarray(r[s]) for s in self.outputs]
 
 
-def _prev(x: np.ndarray, prev_index: np.ndarray | None) -> np.ndarray:
+def _shift_last(x: np.ndarray) -> np.ndarray:
+    return x if x.ndim == 0 else shift(x)
+
+
+def _shift0(x: np.ndarray) -> np.ndarray:
+    """One step back along the first axis (a live ``[K, S]`` window)."""
     if x.ndim == 0:
-        return x if prev_index is None else at_prev(x, prev_index)
-    if prev_index is not None:
-        return at_prev(x, prev_index)
-    return shift(x)
+        return x
+    out = np.empty_like(x)
+    out[1:] = x[:-1]
+    out[:1] = np.nan if x.dtype.kind == "f" else False
+    return out
 
 
 def evaluate(node: Node, values: Mapping[str, np.ndarray],
@@ -184,3 +200,70 @@ def condition(node: Node, values: Mapping[str, np.ndarray], shape: tuple[int, ..
     """One expression that must be a condition, broadcast to ``shape``."""
     out = Program([node], conditions=True).run(values, prev_index)[0]
     return np.broadcast_to(out, shape)
+
+
+class LivePlan:
+    """A ``Program`` unrolled over the bars of a live window: every part evaluated only at
+    the bars it is needed (a cross needs its operands now and one bar back, the rest
+    now only), each on a contiguous ``[S]`` row; ``prev`` costs nothing (it reads the
+    same part one bar back). ``run(window[F', K, S])`` -> each expression now ``[S]``.
+    """
+
+    def __init__(self, program: Program, k: int) -> None:
+        self.k = k
+        need: dict[int, set[int]] = {s: {0} for s in program.outputs}
+        for how, _fn, args, out in reversed(program._ops):
+            for lag in need.get(out, ()):
+                for a in args:
+                    need.setdefault(a, set()).add(lag + 1 if how == "prev" else lag)
+        reg: dict[tuple[int, int], int] = {}
+        self._init: list[Any] = []
+        self._loads: list[tuple[int, int, int]] = []
+        self._ops: list[tuple[Any, int, int, int]] = []
+
+        def new(value: Any = None) -> int:
+            self._init.append(value)
+            return len(self._init) - 1
+
+        consts = dict(program._consts)
+        for slot, c in consts.items():
+            r = new(c)
+            for lag in need.get(slot, ()):
+                reg[slot, lag] = r
+        names = {n: i for i, n in enumerate(program.names)}
+        for slot, name in program._loads:
+            for lag in sorted(need.get(slot, ())):
+                if lag >= k:
+                    raise ValueError(f"a live window of {k} bars cannot read {lag} bars back")
+                reg[slot, lag] = new()
+                self._loads.append((reg[slot, lag], names[name], k - 1 - lag))
+        for how, fn, args, out in program._ops:
+            for lag in sorted(need.get(out, ())):
+                if how == "prev":
+                    reg[out, lag] = reg[args[0], lag + 1]
+                    continue
+                a = reg[args[0], lag]
+                b = reg[args[1], lag] if how == "bin" else -1
+                reg[out, lag] = new()
+                self._ops.append((fn, a, b, reg[out, lag]))
+        self.outputs = [reg[s, 0] for s in program.outputs]
+        # Only arithmetic can warn (x / 0, inf - inf); NaN comparisons never do.
+        self._quiet = any(fn in _ARITH.values() or fn is np.negative
+                          for fn, _a, _b, _o in self._ops)
+
+    def run(self, window: np.ndarray) -> list[np.ndarray]:
+        r = list(self._init)
+        for o, j, row in self._loads:
+            r[o] = window[j, row]
+        if self._quiet:
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                self._run(r)
+        else:
+            self._run(r)
+        # A constant condition (``1 > 0``) is 0-d: spread over the symbols (np.broadcast_to
+        # costs ~10 µs a call, more than the scan's comparisons).
+        return [r[s] if r[s].ndim else np.full(window.shape[2:], r[s]) for s in self.outputs]
+
+    def _run(self, r: list[Any]) -> None:
+        for fn, a, b, o in self._ops:
+            r[o] = fn(r[a], r[b]) if b >= 0 else fn(r[a])
