@@ -10,7 +10,7 @@ this minute matches nothing (the backtester decides at bars only). The same
 ``ts`` again (a revised minute) replaces it; an earlier ``ts`` (a replay jump
 back) starts the window afresh, so the first minute after a jump has no crosses.
 
-The window is ``[F', K, S]`` and the program runs unrolled over its bars
+The window is ``[K, F', S]`` and the program runs unrolled over its bars
 (``LivePlan``): each part only at the bars it is needed, on contiguous ``[S]``
 rows (a ``[S, K]`` window with K = 2 made NumPy iterate two-element inner
 loops, four times slower), ``prev`` a free read one bar back.
@@ -39,7 +39,7 @@ class LiveScans:
         self.names = self.program.names
         self.window = 1 + max((prev_depth(t) for t in trees), default=0)
         self.plan = LivePlan(self.program, self.window)
-        self._win: np.ndarray | None = None  # [F', K, S]: each symbol's last K bars, now last
+        self._win: np.ndarray | None = None  # [K, F', S]: each symbol's last K bars, now last
         self._was: np.ndarray | None = None  # [S]: which symbols have a bar in the last row
         self._ts: np.datetime64 | None = None
         self._cols: np.ndarray | None = None
@@ -67,11 +67,15 @@ class LiveScans:
         win = self._win
         if win is None or win.shape[2] != s or win.dtype != values.dtype \
                 or self._ts is None or ts < self._ts:
-            win = self._win = np.full((len(cols), k, s), np.nan, dtype=values.dtype)
-        elif ts > self._ts and k > 1:  # the previous minute is final: it joins the window
-            win[:, :-1] = np.where(self._was, win[:, 1:], win[:, :-1])
-        win[:, -1] = values[:, cols].T
-        self._ts, self._was = ts, np.asarray(valid, dtype=bool)
-        hits = np.stack(self.plan.run(win))
-        hits &= self._was
+            win = self._win = np.full((k, len(cols), s), np.nan, dtype=values.dtype)
+        elif ts > self._ts and self._was is not None:  # the last minute is final: it joins
+            for j in range(k - 1):
+                np.copyto(win[j], win[j + 1], where=self._was)
+        win[-1] = values[:, cols].T  # (np.take into win[-1] over values.T: 15x slower)
+        self._ts = ts
+        was = self._was = np.asarray(valid, dtype=bool)
+        out = self.plan.run(win)
+        hits = np.empty((len(out), s), dtype=bool)
+        for i, o in enumerate(out):
+            np.logical_and(o, was, out=hits[i])
         return hits

@@ -206,7 +206,7 @@ class LivePlan:
     """A ``Program`` unrolled over the bars of a live window: every part evaluated only at
     the bars it is needed (a cross needs its operands now and one bar back, the rest
     now only), each on a contiguous ``[S]`` row; ``prev`` costs nothing (it reads the
-    same part one bar back). ``run(window[F', K, S])`` -> each expression now ``[S]``.
+    same part one bar back). ``run(window[K, F', S])`` -> each expression now ``[S]``.
     """
 
     def __init__(self, program: Program, k: int) -> None:
@@ -247,14 +247,33 @@ class LivePlan:
                 reg[out, lag] = new()
                 self._ops.append((fn, a, b, reg[out, lag]))
         self.outputs = [reg[s, 0] for s in program.outputs]
+        # Constants only compared (never in arithmetic, whose float64 result type they
+        # decide) may take the window's dtype when that holds them exactly: the comparison
+        # is then the same, without promoting the row to float64 (twice as fast).
+        in_arith = {x for fn, a, b, _o in self._ops if fn not in _CMP.values()
+                    for x in (a, b)}
+        self._cmp_consts = [i for i, v in enumerate(self._init)
+                            if v is not None and i not in in_arith]
+        self._inits: dict[np.dtype[Any], list[Any]] = {}
         # Only arithmetic can warn (x / 0, inf - inf); NaN comparisons never do.
         self._quiet = any(fn in _ARITH.values() or fn is np.negative
                           for fn, _a, _b, _o in self._ops)
 
+    def _init_for(self, dtype: np.dtype[Any]) -> list[Any]:
+        init = self._inits.get(dtype)
+        if init is None:
+            init = list(self._init)
+            for i in self._cmp_consts:
+                narrow = np.asarray(init[i], dtype=dtype) if dtype.kind == "f" else init[i]
+                if narrow.astype(np.float64) == init[i]:
+                    init[i] = narrow
+            self._inits[dtype] = init
+        return init
+
     def run(self, window: np.ndarray) -> list[np.ndarray]:
-        r = list(self._init)
+        r = list(self._init_for(window.dtype))
         for o, j, row in self._loads:
-            r[o] = window[j, row]
+            r[o] = window[row, j]
         if self._quiet:
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 self._run(r)
