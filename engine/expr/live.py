@@ -74,8 +74,4 @@ class LiveScans:
         win[-1] = values[:, cols].T  # (np.take into win[-1] over values.T: 15x slower)
         self._ts = ts
         was = self._was = np.asarray(valid, dtype=bool)
-        out = self.plan.run(win)
-        hits = np.empty((len(out), s), dtype=bool)
-        for i, o in enumerate(out):
-            np.logical_and(o, was, out=hits[i])
-        return hits
+        return self.plan.run(win, was)

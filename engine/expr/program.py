@@ -255,6 +255,16 @@ class LivePlan:
         self._cmp_consts = [i for i, v in enumerate(self._init)
                             if v is not None and i not in in_arith]
         self._inits: dict[np.dtype[Any], list[Any]] = {}
+        # Each expression's last operation writes into its row of the result.
+        dest: dict[int, int] = {}
+        for i, o in enumerate(self.outputs):
+            dest.setdefault(o, i)
+        made = {o for _fn, _a, _b, o in self._ops}
+        self._copied = [i for i, o in enumerate(self.outputs) if o not in made or dest[o] != i]
+        self._ops5 = [(fn, a, b, o, dest.get(o, -1) if o in made else -1)
+                      for fn, a, b, o in self._ops]
+        self._win: np.ndarray | None = None
+        self._bound: list[Any] = []
         # Only arithmetic can warn (x / 0, inf - inf); NaN comparisons never do.
         self._quiet = any(fn in _ARITH.values() or fn is np.negative
                           for fn, _a, _b, _o in self._ops)
@@ -270,19 +280,33 @@ class LivePlan:
             self._inits[dtype] = init
         return init
 
-    def run(self, window: np.ndarray) -> list[np.ndarray]:
-        r = list(self._init_for(window.dtype))
-        for o, j, row in self._loads:
-            r[o] = window[row, j]
+    def run(self, window: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """``[N, S]``: each expression now, where ``mask`` (the symbols with a bar) holds.
+
+        The rows of ``window`` the expressions read are bound once per window buffer
+        (the caller updates it in place); each expression's last operation writes
+        straight into its row of the result.
+        """
+        if window is not self._win:
+            self._win = window
+            self._bound = list(self._init_for(window.dtype))
+            for o, j, row in self._loads:
+                self._bound[o] = window[row, j]
+        r = list(self._bound)
+        hits = np.empty((len(self.outputs), window.shape[2]), dtype=bool)
         if self._quiet:
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                self._run(r)
+                self._run(r, hits)
         else:
-            self._run(r)
-        # A constant condition (``1 > 0``) is 0-d: spread over the symbols (np.broadcast_to
-        # costs ~10 µs a call, more than the scan's comparisons).
-        return [r[s] if r[s].ndim else np.full(window.shape[2:], r[s]) for s in self.outputs]
+            self._run(r, hits)
+        for i in self._copied:  # a name, a constant or a repeated expression
+            hits[i] = r[self.outputs[i]]
+        hits &= mask
+        return hits
 
-    def _run(self, r: list[Any]) -> None:
-        for fn, a, b, o in self._ops:
-            r[o] = fn(r[a], r[b]) if b >= 0 else fn(r[a])
+    def _run(self, r: list[Any], hits: np.ndarray) -> None:
+        for fn, a, b, o, d in self._ops5:
+            if d < 0:
+                r[o] = fn(r[a], r[b]) if b >= 0 else fn(r[a])
+            else:
+                r[o] = fn(r[a], r[b], out=hits[d]) if b >= 0 else fn(r[a], out=hits[d])

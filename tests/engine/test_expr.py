@@ -113,7 +113,10 @@ def _random(s: int, t: int, seed: int) -> tuple[dict[str, np.ndarray], np.ndarra
 
 SCANS = ["close crosses above avwap_session", "close crosses below avwap_session and rsi_14 > 40",
          "prev(close) < close and close > open", "cross_above(prev(close), prev(open))",
-         "rsi_14 < 30 or (close - open) / open * 100 > 0.5"]
+         "rsi_14 < 30 or (close - open) / open * 100 > 0.5",
+         # a repeated scan, one that is a part of another, a constant, a bare comparison
+         "close crosses above avwap_session", "close > open", "1 > 0",
+         "close > open and rsi_14 < 50"]
 
 
 def test_live_window_matches_the_batch_minute_by_minute() -> None:
