@@ -12,10 +12,13 @@ is reported apart).
   symbol streams again and the cache holds every closed bar (default backoff
   ``reconnect_initial_s = 0.5`` doubling: the first attempt after the restart
   may come up to one backoff step late).
-- ``holes_after_faults``: after kill/restart, a 4 s freeze (SIGSTOP-like), 162
-  refusals for one symbol until the feed gives up plus the recovery that
-  retries it, and a kill right after a restart: bars missing from the cache
-  against the simulator's closed bars of the backfill window.
+- ``holes_after_faults``: after a start where every request is refused (162)
+  until each symbol is given up (their own retry timer brings them back), a
+  reconnect whose first answer comes after a minute closed (the boundary
+  fault), kill/restart, a 4 s freeze (SIGSTOP-like), 162 refusals for one
+  symbol until the feed gives up plus the recovery that retries it, and a kill
+  right after a restart: bars missing from the cache against the simulator's
+  closed bars of the backfill window.
 
 Run: .venv/bin/python bench/ib_faults.py [--api ib_insync] (also part of ib_feed.py)
 """
@@ -195,10 +198,29 @@ async def holes_after_faults(api: str) -> dict[str, object]:
     async with GatewaySim(SimBars.from_demo(symbols, days=2), clock=clock) as sim:
         feed = _setup(api, sim, cache, symbols, clock, stall_after_s=90.0,
                       request_timeout_s=0.5, connect_timeout_s=0.5)
-        await feed.start()
-        await feed.settled()
         steps: list[str] = []
+        gave_up = 0
+
+        def count(e: object) -> None:
+            nonlocal gave_up
+            gave_up += getattr(e, "kind", "") == "gave_up"
+
+        feed.on_event(count)  # feed.events keeps the last 500 only
+        # 0. every request refused (162) at the start until each symbol is given up;
+        #    their own retry timer (virtual clock) brings them back, no other fault.
+        sim.refuse_pacing(3 * S)
+        await feed.start()
+        await _phase(feed, lambda: len(feed.streaming) == S)
+        await feed.settled()
+        steps.append("all refused at start")
         with Market(sim):
+            # 0b. a minute closes inside the first answer of a reconnect (the feed's
+            #     clock, read before the request, still calls it forming)
+            sim.close_minute_in_answer(1)
+            sim.drop()
+            await _phase(feed, lambda: sim.boundaries == 0)
+            await _whole(feed, sim, cache, symbols)
+            steps.append("minute closed inside an answer")
             # 1. kill, down 2 s, restart
             await sim.kill()
             await asyncio.sleep(2.0)
@@ -235,7 +257,6 @@ async def holes_after_faults(api: str) -> dict[str, object]:
                      and int(feed.next_minute.astype(np.int64)) * 60 >= sim.bars.now)
         await feed.flush()
         missing, wrong = mismatches(sim, cache, symbols, 2)
-        gave_up = sum(1 for e in feed.events if e.kind == "gave_up")
         with contextlib.suppress(Exception):
             await feed.stop()
     cache.close()

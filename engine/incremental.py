@@ -49,10 +49,10 @@ class IncrementalEngine:
         self._other = [ind for ind in self._inds if ind.seq is None]
         self._seq_names = [n for ind in self._seq for n in ind.outputs]
         self._seq_warm = mx.array(np.array(
-            [ind.seq.warm[n] for ind in self._seq for n in ind.outputs], dtype=np.int32))
+            [ind.spec.warm[n] for ind in self._seq for n in ind.outputs], dtype=np.int32))
         #: Real bars after which every bar-sequence step is in its steady state
         #: (past each seed and warm-up): the bar count ``n`` no longer matters.
-        self._steady_bars = max((w for ind in self._seq for w in ind.seq.warm.values()),
+        self._steady_bars = max((w for ind in self._seq for w in ind.spec.warm.values()),
                                 default=0) + 2
         other_names = [n for ind in self._other for n in ind.outputs]
         col = {n: i for i, n in enumerate([*self._seq_names, *other_names])}
@@ -66,7 +66,7 @@ class IncrementalEngine:
     def _init_state(self) -> Tree:
         s = len(self.symbols)
         tree: Tree = {ind.key: ind.init(s) for ind in self._other}
-        tree.update({ind.key: ind.seq.init(s) for ind in self._seq})
+        tree.update({ind.key: ind.spec.init(s) for ind in self._seq})
         tree["_seq"] = {"n": mx.zeros((s,), dtype=mx.int32),
                         "last": mx.full((s, len(self._seq_names)), float("nan"))}
         tree["_engine"] = {"last": mx.full((s,), float("nan")), "vol": mx.zeros((s,))}
@@ -119,7 +119,7 @@ class IncrementalEngine:
         outs: list[mx.array] = []
         for ind in self._seq:
             inner = state[ind.key]
-            st, o = ind.seq.step(dict(inner), bar)
+            st, o = ind.spec.step(dict(inner), bar)
             new[ind.key] = {k: mx.where(v.reshape((-1,) + (1,) * (a.ndim - 1)), a, inner[k])
                             for k, a in st.items()}
             outs.extend(o[name].astype(mx.float32) for name in ind.outputs)
@@ -267,13 +267,13 @@ class IncrementalEngine:
             tails: dict[int, tuple[Compact, mx.array]] = {}
             tree: Tree = {}
             for ind in self._seq:
-                assert ind.seq.state is not None, f"{ind.key} has no state from the batch"
+                assert ind.spec.state is not None, f"{ind.key} has no state from the batch"
                 # its own declared bars (rounded up, so indicators share tails): the
                 # batch costs the bars it reads, not the longest history's
                 w = -(-max(self._needs[ind.key][0], self._steady_bars) // 128) * 128
                 if w not in tails:
                     tails[w] = _bars_tail(c, before, w)
-                tree[ind.key] = ind.seq.state(*tails[w])
+                tree[ind.key] = ind.spec.state(*tails[w])
                 mx.eval(tree[ind.key])
                 done += 1
                 yield done / inds

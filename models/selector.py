@@ -42,7 +42,11 @@ class Selector:
         self.lookback = int(config["lookback"])
         self.top_k = int(config["top_k"])
         self.name = str(config.get("name", path.name))
+        #: "" when the model beat every baseline with skill on its test days, else
+        #: what it did not beat (``models.registry.edge_note``); the console says it.
+        self.edge = ""
         self._fn = mx.compile(lambda x, r: mx.sigmoid(self.model(x, r)))
+        self._from_tokens = mx.compile(lambda t, r: mx.sigmoid(self.model.from_tokens(t, r)))
 
     @classmethod
     def load(cls, path: Path | str, *, check_registry: bool = True) -> Selector:
@@ -67,7 +71,16 @@ class Selector:
                              f"({e})") from e
         mx.eval(model.parameters())
         model.eval()
-        return cls(model, cfg, data.mean, data.std, data.path)
+        sel = cls(model, cfg, data.mean, data.std, data.path)
+        from models.registry import edge_note, evaluation_of
+
+        sel.edge = edge_note(evaluation_of(data.path.parent))
+        return sel
+
+    @property
+    def label(self) -> str:
+        """The name, with what it has no edge over ("model X — no edge over fixed set")."""
+        return f"{self.name} — {self.edge}" if self.edge else self.name
 
     def select_indicators(self, window: np.ndarray | mx.array,
                           regime: np.ndarray | mx.array) -> tuple[np.ndarray, tuple[str, ...]]:
@@ -80,6 +93,13 @@ class Selector:
         r = mx.array(np.asarray(regime, dtype=np.int32).reshape(-1))
         w = self._fn(mx.array(x), r)
         return np.array(w), self.outputs
+
+    def select_tokens(self, tokens: np.ndarray, regime: np.ndarray) -> np.ndarray:
+        """Weights ``[B, K]`` from standardized tokens ``[B, tokens + 1, F]``
+        (``SelectorModel.tokens_of`` of standardized windows: what ``models.live``
+        keeps up to date), one compiled call."""
+        r = mx.array(np.asarray(regime, dtype=np.int32).reshape(-1))
+        return np.array(self._from_tokens(mx.array(tokens), r))
 
     def pick(self, window: np.ndarray, regime: np.ndarray,
              k: int | None = None) -> list[list[tuple[str, float]]]:

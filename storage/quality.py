@@ -100,8 +100,13 @@ def check(
     symbols: Sequence[str] | None = None,
     start: dt.date | None = None,
     end: dt.date | None = None,
+    through: np.datetime64 | None = None,
 ) -> list[SymbolQuality]:
-    """Quality of the cached bars of ``symbols`` (default all), sessions ``start..end``."""
+    """Quality of the cached bars of ``symbols`` (default all), sessions ``start..end``.
+
+    ``through`` (a UTC minute) is the last minute that has happened: a session still
+    under way is checked up to it, not counted missing for the minutes to come.
+    """
     where, params = [], []
     if symbols is not None:
         where.append("symbol IN (SELECT unnest(?))")
@@ -115,6 +120,9 @@ def check(
         hi = int(np.searchsorted(s.dates, np.datetime64(end, "D"), side="right")) - 1
         where.append("ts < ?")
         params.append(_dt(s.ext_close[max(hi, 0)]))
+    if through is not None:
+        where.append("ts <= ?")
+        params.append(_dt(np.datetime64(str(through), "m")))
     cond = (" WHERE " + " AND ".join(where)) if where else ""
     cur = cache.cursor()
     counts = cur.execute(
@@ -133,14 +141,17 @@ def check(
     found: dict[str, SymbolQuality] = {}
     at = 0
     for sym, n in counts:  # one numpy pass per symbol over its slice
-        found[sym] = symbol_quality(sym, minutes[at : at + n])
+        found[sym] = symbol_quality(sym, minutes[at : at + n], through)
         at += n
     wanted = list(symbols) if symbols is not None else list(found)
     return [found.get(sym) or _empty(sym) for sym in wanted]
 
 
-def symbol_quality(symbol: str, ts: np.ndarray) -> SymbolQuality:
-    """Quality of one symbol's sorted, unique UTC bar minutes (``datetime64[m]``)."""
+def symbol_quality(
+    symbol: str, ts: np.ndarray, through: np.datetime64 | None = None
+) -> SymbolQuality:
+    """Quality of one symbol's sorted, unique UTC bar minutes (``datetime64[m]``);
+    ``through``: the last minute that has happened (a session under way ends there)."""
     s = calendar.schedule()
     n = len(ts)
     if n == 0:
@@ -182,7 +193,11 @@ def symbol_quality(symbol: str, ts: np.ndarray) -> SymbolQuality:
         modal, modal_n = pair_gap[first], pair_n[first]
         regular = (modal > 1) & (2 * modal_n >= steps_per[pair_grp[first]])
         spacing[pair_grp[first][regular]] = modal[regular]
-    length = (s.close[sessions] - s.open[sessions]).astype(np.int64)
+    ends = s.close[sessions]
+    if through is not None:  # the minutes still to come are not missing
+        now = np.asarray(through).astype("datetime64[m]") + np.timedelta64(1, "m")
+        ends = np.minimum(ends, now)
+    length = np.maximum(ends - s.open[sessions], np.timedelta64(0, "m")).astype(np.int64)
     one_minute = spacing == 1
     gaps_per = np.where(one_minute, length - counts, 0)
     return SymbolQuality(
@@ -243,14 +258,15 @@ def summary(reports: Sequence[SymbolQuality], limit: int = 3) -> str | None:
 
 
 def loaded_data_note(
-    cache: Cache, symbols: Sequence[str], start: dt.date, end: dt.date
+    cache: Cache, symbols: Sequence[str], start: dt.date, end: dt.date,
+    through: np.datetime64 | None = None,
 ) -> str | None:
     """The console's one notice about the history it loaded (None when clean).
 
     Checks exactly the symbols and sessions of the loaded panel, so a problem
     outside the loaded window does not nag the user every start.
     """
-    return summary(check(cache, symbols, start, end))
+    return summary(check(cache, symbols, start, end, through))
 
 
 def _empty(symbol: str) -> SymbolQuality:

@@ -27,10 +27,10 @@ from __future__ import annotations
 import mlx.core as mx
 import numpy as np
 
+from engine.indicator_types import BatchInputs, Indicator, State, StepInputs
 from engine.inputs import day_starts
 from engine.kernels import DayLayout, day_layout, seg_last_index, seg_scan
 from engine.meta import Direction, History, Kind, OutputMeta, Scale, level, plain_level, ratio
-from engine.registry import BatchInputs, Indicator, State, StepInputs
 from storage.types import BarBatch, Panel
 
 NAN = float("nan")

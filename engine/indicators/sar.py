@@ -15,10 +15,10 @@ import mlx.core as mx
 import numpy as np
 
 from engine import kernels as K
+from engine.indicator_types import Indicator, State
 from engine.indicators import warm as W
 from engine.indicators.base import Bar, izeros, seq_indicator, zeros
 from engine.meta import SESSION_BARS, History, OutputMeta, level
-from engine.registry import Indicator, State
 
 ACC, MAX_AF = 0.02, 0.2
 Out = dict[str, mx.array]

@@ -12,11 +12,11 @@ import mlx.core as mx
 import numpy as np
 
 from engine import kernels as K
+from engine.indicator_types import Indicator, State
 from engine.indicators import warm as W
 from engine.indicators.base import Bar, izeros, push, safe_div, seq_indicator, zeros
 from engine.inputs import to_ticks
 from engine.meta import Direction, History, Kind, OutputMeta, Scale, oscillator
-from engine.registry import Indicator, State
 from storage.types import Panel
 
 FAMILY = "volume"

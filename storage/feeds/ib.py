@@ -15,8 +15,9 @@ A trader runs IB Gateway all day, so the feed is built around trouble:
   DOWN-and-retrying (``next_attempt_at``) or at a stated ``terminal`` error;
 - a request's duration is computed when it is sent (after its pacing wait)
   from the cache's last final bar of that symbol, start-up reaches back to
-  holes an earlier run left, and after every outage a per-symbol check finds
-  and repairs any hole since the outage began (``ib_gaps``);
+  holes an earlier run left, and after every backfill and outage a per-symbol
+  check finds and repairs any hole up to the symbol's last closed minute
+  (``ib_gaps``);
 - live first: symbols already subscribed stream while others wait on pacing
   (the wait, its reason and ETA are ``pacing`` events; ``prioritize`` puts the
   visible symbols first); a symbol whose history lands after its minutes were
@@ -26,7 +27,8 @@ A trader runs IB Gateway all day, so the feed is built around trouble:
 - forming minutes are never written or emitted as final; symbols beyond the
   market-data lines are marked ``not live``;
 - pacing refusals (162) are retried with backoff, then "gave up on SYM" and a
-  retry at the next recovery; ``stop()`` is bounded in every state.
+  retry on the given-up symbols' own timer (or at the next recovery); farm
+  notices collapse into one line per change; ``stop()`` is bounded in every state.
 
 The layers: ``ib_core`` (state, notices), ``ib_stream`` (answers and updates
 into closed minutes), ``ib_recovery`` (the supervisor's step), this module
@@ -43,6 +45,7 @@ import numpy as np
 
 from storage import calendar
 from storage.feeds import ib_client as ibc
+from storage.feeds import ib_farms as farms
 from storage.feeds.base import FeedState
 from storage.feeds.ib_recovery import RecoveryMixin
 from storage.feeds.ib_supervisor import Supervisor
@@ -166,13 +169,18 @@ class IBFeed(RecoveryMixin):
         self._poke.set()
 
     def _on_error(self, req_id: int, code: int, message: str, symbol: str | None) -> None:
+        if code in farms.BROKEN or code in farms.OK:
+            # Farm notices come in floods: one notice per change, never one per code.
+            line = self.farms.update(code, message)
+            if line is not None:  # a farm broke (said) or came back (the line shrinks)
+                self._event("warning" if code in farms.BROKEN else "info",
+                            line or farms.ALL_OK, kind="farm")
+            return
         if ibc.is_informational(code):
             return
         if req_id is not None and req_id > 0:
             self._req_errors[req_id] = code
-        if code in ibc.WARNING_CODES:
-            self._event("warning", f"IB {code}: {message}", symbol)
-        elif code == ibc.CONNECTIVITY_LOST:
+        if code == ibc.CONNECTIVITY_LOST:
             self._outage()
             self._ib_down = True
             self._set_state(FeedState.DOWN)

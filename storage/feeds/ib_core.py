@@ -24,6 +24,7 @@ from storage.cache import Cache
 from storage.feeds import ib_client as ibc
 from storage.feeds.base import FeedEvent, FeedState
 from storage.feeds.ib_config import IBConfig
+from storage.feeds.ib_farms import FarmStatus
 from storage.feeds.ib_supervisor import Supervisor
 from storage.feeds.ib_writer import CacheWriter
 from storage.feeds.minutes import MinuteAssembler
@@ -66,6 +67,7 @@ class FeedCore:
         self.pacing: tuple[str, float] | None = None  # (reason, wall-clock ETA) while waiting
         self.terminal: str | None = None  # why the feed gave up for good
         self.late: dict[str, int] = {}  # symbol -> first minute its history came in late
+        self.farms = FarmStatus()  # IB's broken data farms and since when
         self._contracts: dict[str, Any] = {}
         self._subs: dict[str, Any] = {}
         self._handlers: dict[str, Callable[[Any, bool], None]] = {}
@@ -96,6 +98,7 @@ class FeedCore:
         self._gave_up: set[str] = set()
         self._retrying: set[str] = set()  # given-up symbols being tried again
         self._backing_off: set[str] = set()  # symbols waiting out a 162 backoff
+        self._paced_streams = 0  # streams the last pacing notice counted
         #: Wall clock of the next attempt at the symbols given up after repeated 162s.
         self.gave_up_retry_at: float | None = None
         self._gave_up_timer: asyncio.Task[None] | None = None

@@ -418,8 +418,10 @@ class RecoveryMixin(StreamMixin):
                 if code != ibc.PACING:
                     break
                 if attempt < PACING_TRIES:
-                    self._event("warning", f"{sym}: pacing violation reported by IB (162); "
-                                f"retrying in {backoff:.0f} s", sym, kind="pacing")
+                    at = time.time() + backoff
+                    self._event("warning", f"{sym}: IB refused a request (162, pacing "
+                                f"violation); retrying at {_clock(at)} ({backoff:.0f} s backoff)",
+                                sym, kind="pacing", until=at)
                     # Live first: the round does not hold the others' minutes for it.
                     self._backing_off.add(sym)
                     self._pacing_blocked = True
@@ -471,23 +473,34 @@ class RecoveryMixin(StreamMixin):
             self.client.cancel(bars)
 
     def _on_pacing_wait(self, seconds: float, why: str) -> None:
-        waiting = tuple(str(s) for s in self.pacer.waiting())
         until = time.time() + seconds
         self.pacing = (why, until)
         if seconds > HOLD_RELEASE_WAIT_S:
             self._pacing_blocked = True
             self._work.set()
-        self._event(
-            "warning" if seconds >= 5 else "info",
-            f"pacing: {len(waiting)} symbol(s) wait {_fmt_s(seconds)} for IB's limit ({why}); "
-            "subscribed symbols keep streaming", kind="pacing", until=until, symbols=waiting,
-        )
+        self._pacing_notice("warning" if seconds >= 5 else "info")
         self._notify()
+
+    def _pacing_notice(self, level: str) -> None:
+        """The pacing wait as it is now: how many wait, until when (a time of day, true
+        for the whole wait; the status bar counts down to ``until``), and whether
+        anything streams meanwhile."""
+        if self.pacing is None:
+            return
+        why, until = self.pacing
+        waiting = tuple(str(s) for s in self.pacer.waiting())
+        n = len(self._subs)
+        meanwhile = "the subscribed ones keep streaming" if n else "nothing streams until then"
+        self._paced_streams = n
+        self._event(
+            level, f"IB pacing: {len(waiting)} symbol(s) wait until {_clock(until)} for IB's "
+            f"limit ({why}); {meanwhile}", kind="pacing", until=until, symbols=waiting,
+        )
 
     def _pacing_done(self) -> None:
         if self.pacing is not None and not self.pacer.waiting():
             self.pacing = None
-            self._event("info", "pacing: every waiting request is sent", kind="pacing_done")
+            self._event("info", "IB pacing: every waiting request is sent", kind="pacing_done")
 
 
 def _clock(wall: float) -> str:
@@ -495,7 +508,3 @@ def _clock(wall: float) -> str:
     return time.strftime("%H:%M:%S", time.localtime(wall))
 
 
-def _fmt_s(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{int(seconds // 60)} min {int(seconds % 60):02d} s"

@@ -20,6 +20,9 @@ from storage.feeds.ib_core import FeedCore
 from storage.feeds.ib_writer import Row
 from storage.feeds.minutes import Ohlcv
 
+#: Seconds a minute handed to the engine waits before its cache write (``ib_writer``).
+WRITE_AFTER_EMIT_S = 0.5
+
 
 class StreamMixin(FeedCore):
     """Subscriptions, closed minutes, emission and cache writes."""
@@ -72,9 +75,7 @@ class StreamMixin(FeedCore):
             if not self._retrying and not self._gave_up:
                 self._event("info", f"{sym} streams again: no symbol is given up now",
                             sym, kind="resumed")
-        self._asm.live.add(sym)
-        if forming is not None:
-            self._asm.forming[sym] = forming
+        self._asm.stream(sym, forming)
         self._last_update[sym] = self.clock()
 
         def handler(bars_: Any, _new: bool, sym: str = sym) -> None:
@@ -82,9 +83,14 @@ class StreamMixin(FeedCore):
 
         self._handlers[sym] = handler
         bars.updateEvent += handler
+        if self.pacing is not None and not self._paced_streams:
+            self._pacing_notice("info")  # the wait's notice said nothing streams: now one does
         if not self._asm.hold and self.state is FeedState.BACKFILLING:
             self._set_state(FeedState.LIVE)  # the first stream after a pacing wait
         self._emit_ready()
+
+    def _pacing_notice(self, level: str) -> None:
+        """Say the pacing wait as it is now (``ib_recovery``)."""
 
     def _unsubscribe(self, sym: str) -> None:
         bars = self._subs.pop(sym, None)
@@ -94,14 +100,12 @@ class StreamMixin(FeedCore):
                 bars.updateEvent -= handler
             if self.client.is_connected():
                 self.client.cancel(bars)
-        self._asm.live.discard(sym)
-        self._asm.forming.pop(sym, None)
+        self._asm.forget(sym)
 
     def _drop_streams(self) -> None:
         self._subs.clear()
         self._handlers.clear()
-        self._asm.live.clear()
-        self._asm.forming.clear()
+        self._asm.forget()
 
     def _on_bar(self, sym: str, b: Any) -> None:
         m = ibc.utc_minute(b.date)
@@ -119,14 +123,17 @@ class StreamMixin(FeedCore):
             asyncio.get_running_loop().call_soon(self._emit_forming)
 
     def _emit_ready(self, force_through: int | None = None) -> None:
+        emitted = False
         for m in self._asm.complete(force_through):
             batch = self._asm.pop_batch(m)
             for s, ok in zip(batch.symbols, batch.valid, strict=True):
                 if ok:
                     self._fed[s] = m
             self._queue.put_nowait(batch)
+            emitted = True
             self._notify()
-        self._writer.kick()
+        # A minute just handed over is written after the engine's step, not during it.
+        self._writer.kick(WRITE_AFTER_EMIT_S if emitted else 0.0)
         if self._asm.pending and self._grace is None and not self._asm.hold:
             first = min(self._asm.pending)
             self._grace = asyncio.get_running_loop().call_later(

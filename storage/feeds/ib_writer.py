@@ -5,6 +5,11 @@ also carries the screen and the socket, so rows are collected and written by
 one task through ``asyncio.to_thread``. A write that fails is reported and
 streaming goes on (upserts make a later rewrite of the same minutes harmless).
 ``close()`` is bounded: stopping the feed never waits on a stuck write.
+
+A minute handed to the engine is written a moment later (``kick(delay)``), not
+at once: the upsert's Python part holds the interpreter lock, and written while
+the engine steps that minute it slowed the step by about a fifth
+(``bench/ib_feed.py``). ``flush()`` writes at once.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ class CacheWriter:
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        self._later: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
         if self._task is None and self.cache is not None:
@@ -45,10 +51,18 @@ class CacheWriter:
         if now:
             self._dirty.set()
 
-    def kick(self) -> None:
-        """Write what is queued now."""
-        if self._rows:
+    def kick(self, delay: float = 0.0) -> None:
+        """Write what is queued now, or in ``delay`` seconds (one pending timer)."""
+        if not self._rows:
+            return
+        if delay <= 0:
             self._dirty.set()
+        elif self._later is None:
+            self._later = asyncio.get_running_loop().call_later(delay, self._due)
+
+    def _due(self) -> None:
+        self._later = None
+        self._dirty.set()
 
     async def flush(self) -> None:
         """Wait until every queued row is in the cache."""
@@ -60,6 +74,9 @@ class CacheWriter:
 
     async def close(self, timeout: float = 5.0) -> None:
         """Write what is queued (at most ``timeout`` seconds), then end the task."""
+        if self._later is not None:
+            self._later.cancel()
+            self._later = None
         if self._task is None:
             return
         with contextlib.suppress(TimeoutError):

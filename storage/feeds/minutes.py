@@ -32,6 +32,8 @@ class MinuteAssembler:
         self.pending: dict[int, dict[str, Ohlcv]] = {}  # minute -> symbol -> bar
         self.emitted_upto: int | None = None  # last minute emitted (epoch minutes)
         self.hold = False  # a backfill round is running: do not emit
+        self._top: int | None = None  # the latest forming minute of any stream
+        self._blocker: str | None = None  # a live symbol last seen not past a pending minute
         self.set_symbols(symbols)
 
     def set_symbols(self, symbols: Sequence[str]) -> None:
@@ -40,10 +42,31 @@ class MinuteAssembler:
         keep = set(self.symbols)
         self.live &= keep
         self.forming = {s: v for s, v in self.forming.items() if s in keep}
+        self._retop()
         for m in list(self.pending):
             self.pending[m] = {s: b for s, b in self.pending[m].items() if s in keep}
 
     # ---------------------------------------------------------------- input
+    def stream(self, symbol: str, forming: tuple[int, Ohlcv] | None) -> None:
+        """``symbol`` streams from now on, its forming bar (if any) known."""
+        self.live.add(symbol)
+        if forming is not None:
+            self.forming[symbol] = forming
+            self._top = forming[0] if self._top is None else max(self._top, forming[0])
+
+    def forget(self, symbol: str | None = None) -> None:
+        """``symbol`` (every symbol when None) no longer streams."""
+        if symbol is None:
+            self.live.clear()
+            self.forming.clear()
+        else:
+            self.live.discard(symbol)
+            self.forming.pop(symbol, None)
+        self._retop()
+
+    def _retop(self) -> None:
+        self._top = max((v[0] for v in self.forming.values()), default=None)
+
     def add_closed(self, symbol: str, minute: int, bar: Ohlcv) -> bool:
         """A closed bar (backfill or stream); False when its minute was already emitted."""
         if self.emitted_upto is not None and minute <= self.emitted_upto:
@@ -58,6 +81,8 @@ class MinuteAssembler:
         if prev is not None and minute < prev[0]:
             return None  # an out-of-order resend of a closed minute: ignore
         self.forming[symbol] = (minute, bar)
+        if self._top is None or minute > self._top:
+            self._top = minute
         if prev is not None and minute > prev[0]:
             self.add_closed(symbol, prev[0], prev[1])
             return prev
@@ -65,28 +90,44 @@ class MinuteAssembler:
 
     # --------------------------------------------------------------- output
     def complete(self, force_through: int | None = None) -> list[int]:
-        """Minutes ready to emit, in order (``force_through``: close those regardless)."""
-        if self.hold:
+        """Minutes ready to emit, in order (``force_through``: close those regardless).
+
+        Called at every closed bar, so it is cheap: the latest forming minute is
+        kept as bars arrive, and "every live symbol is past ``m``" stops at the
+        first symbol that is not, trying the one that held it back last time first
+        (a minute's closes arrive one symbol at a time).
+        """
+        if self.hold or not self.pending:
             return []
-        marks = [self.forming[s][0] for s in self.live if s in self.forming]
-        lagging = [s for s in self.live if s not in self.forming]
-        lowest = min(marks) if marks and not lagging else None
-        highest = max(marks) if marks else None
         out = []
         for m in sorted(self.pending):
             if self.emitted_upto is not None and m <= self.emitted_upto:
                 del self.pending[m]
                 continue
             done = (
-                (lowest is not None and lowest > m)
-                or (highest is not None and highest > m + 1)
-                or (force_through is not None and m <= force_through)
+                (force_through is not None and m <= force_through)
                 or not self.live
+                or (self._top is not None and self._top > m + 1)
+                or self._all_past(m)
             )
             if not done:
                 break
             out.append(m)
         return out
+
+    def _all_past(self, minute: int) -> bool:
+        """Every live symbol streams and its forming bar is later than ``minute``."""
+        b = self._blocker
+        if b is not None and b in self.live:
+            f = self.forming.get(b)
+            if f is None or f[0] <= minute:
+                return False
+        for s in self.live:
+            f = self.forming.get(s)
+            if f is None or f[0] <= minute:
+                self._blocker = s
+                return False
+        return True
 
     def pop_batch(self, minute: int) -> BarBatch:
         """The BarBatch of ``minute`` (which is then emitted and forgotten)."""

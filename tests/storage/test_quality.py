@@ -132,6 +132,23 @@ def test_one_line_summary_for_the_console(cache):
     assert quality.loaded_data_note(cache, ["HALT"], FULL[1], FULL[-1]) is None
 
 
+def test_a_session_under_way_is_not_missing_minutes(tmp_path):
+    """Issue 31, item 5: a live start checked today's unfinished session as if it had
+    ended, so every symbol "had" the rest of the day missing."""
+    # A live console's history: Friday's session is under way (150 minutes so far).
+    so_far = _session_minutes(FULL[4], 150)
+    last = so_far[-1]
+    cache = Cache(tmp_path / "live.duckdb")
+    cache.write_bars(_bars("LIVE", np.r_[np.concatenate(
+        [_session_minutes(d) for d in FULL[:4]]), so_far]))
+    assert quality.loaded_data_note(cache, ["LIVE"], FULL[0], FULL[-1], last) is None
+    (ended,) = quality.check(cache, ["LIVE"], FULL[0], FULL[-1])
+    assert ended.missing_minutes == 240  # without "through": the old count
+    (gap,) = quality.check(cache, ["LIVE"], FULL[0], FULL[-1], last + np.timedelta64(10, "m"))
+    assert gap.missing_minutes == 10  # minutes that have happened and are missing still count
+    cache.close()
+
+
 def test_cache_check_exit_status_and_info_columns(cache, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "300")
     db = str(cache.path)

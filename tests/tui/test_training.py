@@ -26,6 +26,21 @@ from tui.screens.training.screen import TrainingScreen
 SIZE = (160, 48)
 
 
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The console's demo cache with one session more: a training window of three
+    sessions (training, validation, test) then has a session of history before it."""
+    from storage import demo
+    from storage.cache import Cache
+
+    path = tmp_path_factory.mktemp("db") / "demo4.duckdb"
+    with Cache(path) as cache:
+        demo.seed_cache(cache, ("SPY", "AAPL", "MSFT", "NVDA", "TSLA", "JPM"), 4,
+                        end=demo.DEFAULT_END)  # the console fixture's symbols
+        cache.checkpoint()
+    return path
+
+
 @pytest.fixture(autouse=True)
 def models_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "models"
@@ -45,7 +60,7 @@ async def open_training(pilot, *, debounce: float = 0.0, min_samples: int = 10,
     assert isinstance(screen, TrainingScreen)
     screen.debounce_s, screen.min_samples = debounce, min_samples
     form = screen.query_one(TrainForm)
-    for key, text in {"days": "2", "epochs": "2", **fields}.items():
+    for key, text in {"days": "3", "epochs": "2", **fields}.items():
         form.set_value(key, text)
     await pilot.pause()
     return screen
@@ -116,7 +131,9 @@ async def test_a_tiny_training_from_the_screen_ends_listed_and_usable(make_app) 
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_training(pilot, name="tiny")
         report = await prechecked(pilot, screen)
-        assert report["ok"] and report["exact"] == report["train"] + report["val"]
+        assert report["ok"] and report["test"] > 0
+        # the purge drops training samples whose labels reach a later window
+        assert report["exact"] >= report["train"] + report["val"] + report["test"]
         assert report["epoch_s"] > 0
         assert not screen.query_one("#start").disabled
         await pilot.press("ctrl+t")
@@ -133,8 +150,15 @@ async def test_a_tiny_training_from_the_screen_ends_listed_and_usable(make_app) 
         assert [m.name for m in table.models] == ["tiny"]
         cfg = screen.query_one(ModelDetail).show(table.models[0].path)
         assert cfg["name"] == "tiny" and cfg["top_k"] == 10
-        # Make it active: the console's Indicators pane switches to its picks.
+        # Make it active: a model with no edge asks first; then the console's
+        # Indicators pane switches to its picks and says it has no edge.
+        edge = table.models[0].edge
         screen.use_model("tiny")
+        await pilot.pause()
+        if edge:
+            assert isinstance(app.screen, Confirm) and edge in app.screen.question
+            await pilot.press("y")
+            await pilot.pause()
         await app.workers.wait_for_complete()
         await pilot.pause()
         assert screen.query_one(ModelsTable).models[0].active
@@ -143,7 +167,8 @@ async def test_a_tiny_training_from_the_screen_ends_listed_and_usable(make_app) 
         frame = await app.console_screen.session.step_next()
         app.console_screen.show_frame(frame)
         await pilot.pause()
-        assert "model tiny" in app.console_screen.query_one(IndicatorsPane).title
+        title = app.console_screen.query_one(IndicatorsPane).title
+        assert "model tiny" in title and (not edge or f"— {edge}" in title)
 
 
 async def test_cancel_mid_run_keeps_a_usable_checkpoint(make_app, models_root: Path) -> None:
@@ -268,8 +293,17 @@ def write_model(root: Path, name: str, acc: float) -> None:
          "sparsity": 0.6},
         {"epoch": 2, "loss": 0.66, "val_loss": 0.67, "selection_accuracy": acc,
          "sparsity": 0.8}]))
+    beats = acc >= 0.4  # the better one has an edge over every baseline with skill
+    rows = [{"name": "model", "precision": acc, "gate": False}] + [
+        {"name": b, "precision": acc - 0.01, "gate": True, "model_minus": m if beats else -m,
+         "model_beats": beats}
+        for b, m in (("random k (nonzero)", 0.012), ("best fixed k-set", 0.021),
+                     ("logistic", 0.008))]
+    verdict = ("The model beats every baseline" if beats else
+               "The model does NOT beat: random k (nonzero), best fixed k-set, logistic")
     (root / name / "evaluation.json").write_text(json.dumps(
-        {"verdict": "The model beats every baseline"}))
+        {"verdict": verdict, "rows": rows, "beats_all": beats,
+         "null": {"p_value": 0.004 if beats else 0.61}}))
 
 
 def test_training_screen_idle(snap_compare, make_app) -> None:
@@ -341,6 +375,28 @@ async def test_a_list_without_data_gets_the_precheck_message(make_app) -> None:
         assert job is not None and job.state is JobState.FAILED
         assert "no bars for these symbols" in summary and "avwap demo-data" in summary
         assert screen.query_one("#start").disabled
+
+
+async def test_a_model_without_edge_asks_before_it_is_made_active(make_app,
+                                                                 models_root: Path) -> None:
+    write_model(models_root, "weak", 0.38)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_training(pilot, debounce=1e6)
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        table = screen.query_one(ModelsTable)
+        assert table.models[0].edge == "no edge over random k, fixed set, logistic"
+        row = [str(c) for c in table.get_row("weak")]
+        assert "-0.012 ✗" in row and "-0.021 ✗" in row and "0.610" in row
+        screen.use_model("weak")
+        await pilot.pause()
+        assert isinstance(app.screen, Confirm)
+        assert "no edge over random k, fixed set, logistic" in app.screen.question
+        await pilot.press("escape")
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        assert not (models_root / "active.json").exists()  # not made active unasked
 
 
 async def test_delete_refuses_only_the_model_being_trained(make_app, monkeypatch,

@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
 
 def run(args: argparse.Namespace) -> int:
     from models.errors import ModelError  # loads MLX: only when the command runs
-    from models.registry import list_models, models_dir, use
+    from models.registry import edge_note, evaluation_of, list_models, models_dir, use
 
     console = cli_console()
     root = models_dir(args.models_dir)
@@ -30,6 +30,10 @@ def run(args: argparse.Namespace) -> int:
             raise ModelError("`avwap models use` needs the NAME of a trained model")
         path = use(root, args.name)
         console.print(f"{args.name} is now the active model ({path}).")
+        edge = edge_note(evaluation_of(path))
+        if edge:
+            console.print(f"[bold red]{args.name}: {edge} on its test days; the console's "
+                          "Indicators pane says so beside its picks.[/]")
         return 0
     found = list_models(root)
     if not found:

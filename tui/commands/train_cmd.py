@@ -157,8 +157,11 @@ class _RichReporter:
             c.print(f"[yellow]{len(e['symbols'])} symbols not in the cache (skipped): "
                     f"{', '.join(e['symbols'][:20])}[/]")
         elif kind == "start":
-            c.print(f"Training {e['name']}: {e['train_samples']:,} training / "
-                    f"{e['val_samples']:,} held-out samples, {e['features']} features, "
+            fold = (f" (walk-forward fold {e['fold']} of {e['folds']}: the kept model)"
+                    if e.get("folds", 1) > 1 else "")
+            c.print(f"Training {e['name']}{fold}: {e['train_samples']:,} training / "
+                    f"{e['val_samples']:,} validation / {e.get('test_samples', 0):,} test "
+                    f"samples, {e['features']} features, "
                     f"{e['outputs']} selectable outputs, {e['steps_per_epoch']} steps × "
                     f"{e['epochs']} epochs, batch {e['batch_size']} on {e['processes']} "
                     "process(es)")

@@ -105,3 +105,31 @@ async def test_one_symbol_given_up_has_its_gap_repaired(demo_bars, cfg_for, cach
             assert same_bars(sim, cache, syms)
         finally:
             await feed.stop()
+
+
+async def test_pacing_wait_with_nothing_streaming_says_so(demo_bars, cfg_for, cache, api,
+                                                          until) -> None:
+    """Item 3: a reconnect whose every request waits on IB's window does not claim that
+    subscribed symbols keep streaming; "pacing" is said once per notice."""
+    rules = PacingRules(max_per_window=3)
+    mc = ManualClock(1000.0)
+    async with GatewaySim(demo_bars.fork(), clock=mc, pacing=rules) as sim:
+        pacer = HistoricalPacer(rules, clock=mc, sleep=mc.sleep)
+        feed = IBFeed(cfg_for(sim), SYMS, cache, api=api, pacer=pacer)
+        try:
+            await feed.start()
+            await sim.kill()
+            await until(feed, lambda: feed.state is FeedState.DOWN)
+            await sim.restart()
+            await mc.wait_sleeping()  # reconnected: all three wait for the window
+            wait = [e for e in feed.events if e.kind == "pacing"][-1]
+            assert feed.streaming == () and feed.state is FeedState.BACKFILLING
+            assert wait.message.startswith("IB pacing: 3 symbol(s) wait until ")
+            assert wait.message.endswith("nothing streams until then")
+            assert wait.message.count("pacing") == 1 and wait.until == feed.pacing[1]
+            mc.advance(601)
+            await feed.settled()
+            assert feed.streaming == tuple(SYMS)
+            assert [e for e in feed.events if e.kind == "pacing_done"]
+        finally:
+            await feed.stop()

@@ -9,9 +9,9 @@ import sys
 import numpy as np
 import pytest
 
+from ibsim import ManualClock
 from storage.feeds.base import FeedState
 from storage.feeds.ib_client import ClientIdInUse, IBClient, load_api
-from ibsim import ManualClock
 from storage.feeds.pacing import HistoricalPacer, VirtualClock
 
 SYMS = ["AAPL", "MSFT", "NVDA"]
@@ -56,7 +56,7 @@ async def test_pacing_refusals_retry_give_up_and_come_back(sim, cache, make_feed
     await feed.settled()
     assert feed.status["NVDA"] == "gave up" and feed.streaming == ("AAPL", "MSFT")
     retries = [e.message for e in feed.events if e.kind == "pacing" and e.symbol == "NVDA"]
-    assert len(retries) == 2 and "15 s" in retries[0] and "30 s" in retries[1]
+    assert len(retries) == 2 and "(15 s backoff)" in retries[0] and "(30 s backoff)" in retries[1]
     gave_up = [e for e in feed.events if e.kind == "gave_up"]
     assert len(gave_up) == 1 and gave_up[0].message.startswith("gave up on NVDA")
     assert gave_up[0].level == "warning" and gave_up[0].until == feed.gave_up_retry_at

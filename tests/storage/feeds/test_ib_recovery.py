@@ -91,10 +91,15 @@ async def test_live_first_and_pacing_shown(cache, api, until, next_batch, demo_b
             assert len(feed.streaming) == 2  # two requests left in the window
             waiting = set(feed.pacer.waiting())
             assert len(waiting) == 3 and not waiting & set(feed.streaming)
-            ev = [e for e in feed.events if e.kind == "pacing"][-1]
-            assert ev.level == "warning" and ev.until is not None and set(ev.symbols) == waiting
-            assert "10 min" in ev.message
-            assert feed.pacing is not None and feed.pacing[0] == "7 requests per 600 s"
+            ev = [e for e in feed.events if e.kind == "pacing" and e.level == "warning"][-1]
+            assert ev.until is not None and set(ev.symbols) == waiting
+            assert feed.pacing == ("7 requests per 600 s", ev.until)
+            assert ev.message.count("pacing") == 1 and "(7 requests per 600 s)" in ev.message
+            # Said as it is now: once the two stream, the notice says so (it said nothing
+            # streamed while their answers were on the way).
+            now = [e for e in feed.events if e.kind == "pacing"][-1]
+            assert now.message.endswith("the subscribed ones keep streaming")
+            assert now.until == ev.until
 
             # Minutes flow for the streaming symbols while the others wait.
             seen = [await next_batch(it) for _ in range(2)]  # the two missed while down
@@ -205,7 +210,8 @@ async def test_first_start_beyond_sixty_symbols_streams_at_once(cache, api, cfg_
             assert feed.state is FeedState.LIVE and len(feed.streaming) == 60
             assert sorted(feed.pacer.waiting()) == ["S60", "S61"]
             wait = [e for e in feed.events if e.kind == "pacing"][-1]
-            assert "10 min" in wait.message and "60 requests per 600 s" in wait.message
+            assert "(60 requests per 600 s)" in wait.message
+            assert wait.message.endswith("the subscribed ones keep streaming")
             it = feed.batches()
             sim.advance()
             assert (await next_batch(it)).valid.sum() == 60

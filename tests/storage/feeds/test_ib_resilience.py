@@ -88,3 +88,23 @@ def test_assembler_ignores_resent_closed_minutes() -> None:
     assert not asm.add_closed("A", 10, bar)  # a resend of an emitted minute
     assert asm.update("A", 10, bar) is None  # out of order: ignored
     assert asm.complete() == []
+
+
+async def test_farm_status_floods_collapse_into_one_line(sim, make_feed, until) -> None:
+    """Issue 31, item 4: 500 each of 2105 and 2103 are two notices (one per farm that
+    broke), one line naming the farms and since when; the farm's OK ends it."""
+    feed = make_feed()
+    await feed.start()
+    for _ in range(500):
+        sim.broadcast_error(2105, "HMDS data farm connection is broken:ushmds")
+        sim.broadcast_error(2103, "Market data farm connection is broken:usfarm")
+    sim.broadcast_error(2104, "Market data farm connection is OK:usfarm")
+    await until(feed, lambda: not any("usfarm" in k for k in feed.farms.broken))
+    farm = [e for e in feed.events if e.kind == "farm"]
+    assert [e.level for e in farm] == ["warning", "warning", "info"][: len(farm)]
+    assert len(farm) == 3
+    assert farm[1].message.startswith("IB farm broken: ushmds (historical data, IB 2105) since ")
+    assert "usfarm (market data, IB 2103) since " in farm[1].message
+    assert list(feed.farms.broken) == ["ushmds"]
+    assert "ushmds" in feed.farms.summary() and "usfarm" not in feed.farms.summary()
+    assert not [e for e in feed.events if e.kind != "farm" and e.level != "info"]

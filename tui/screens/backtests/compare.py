@@ -82,7 +82,8 @@ class CompareView(Vertical):
     DEFAULT_CSS = """
     CompareView { height: 1fr; }
     CompareView #cmp-head { height: auto; }
-    CompareView #cmp-table { width: 64; height: 1fr; overflow-y: auto; }
+    CompareView #cmp-table { width: auto; height: 1fr; overflow-y: auto;
+                             scrollbar-gutter: stable; }
     CompareView #cmp-chart { width: 1fr; height: 1fr; }
     """
 

@@ -97,7 +97,8 @@ class RunView(Vertical):
     RunView { height: 1fr; }
     RunView #run-head { height: 1; }
     RunView #run-top { height: 1fr; min-height: 10; }
-    RunView #run-stats { width: 38; height: 1fr; overflow-y: auto; }
+    RunView #run-stats { width: auto; min-width: 38; height: 1fr;
+                         overflow-y: auto; scrollbar-gutter: stable; }
     RunView #run-curves { width: 1fr; }
     RunView #chart-equity { height: 2fr; }
     RunView #chart-drawdown { height: 1fr; min-height: 4; }

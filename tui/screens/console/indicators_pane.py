@@ -3,6 +3,8 @@
 With an active selector model (``avwap models use NAME`` or the Training
 screen), the pane lists the model's top-k first — "weight name", the value, and
 the pick's directional reading (▲ long, ▼ short, · none now) — then the rest.
+A model that did not beat the baselines with skill on its test days is named
+with what it has no edge over ("model X picks — no edge over fixed set").
 Without one (or while its window warms), it says so and shows ``DEFAULT_RANKING``
 — the AVWAP family first (distance from each anchor in σ), then the classic
 momentum/trend/volatility/volume reads a discretionary trader scans — and after
@@ -119,7 +121,10 @@ class IndicatorsPane(StripCache, Widget):
         code = view.regime
         regime = REGIMES[code] if 0 <= code < len(REGIMES) else "warming up"
         source = view.picks_source or "default ranking"
-        picks = f"{source} picks" if view.picks else source
+        # "model X — no edge over fixed set": the picks of a model that did not beat the
+        # baselines with skill say so (models.registry.edge_note), "picks" after the name
+        name, sep, edge = source.partition(" — ")
+        picks = f"{name} picks{sep}{edge}" if view.picks else source
         self.title = f"{symbol} indicators · {picks} · regime {regime}"
         per_col, groups = self._grid()
         self.shown = self.rows(view, per_col * groups)

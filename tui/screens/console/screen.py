@@ -23,7 +23,6 @@ Text from data (symbols, list names, errors, feed notices) is shown through
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import events, on
@@ -36,12 +35,14 @@ from textual.widgets import Footer, Static
 
 from storage.errors import AvwapError, TickerListError
 from storage.feeds.base import FeedState
+from storage.feeds.ib_farms import ALL_OK as ALL_FARMS_OK
 from storage.feeds.replay import SPEEDS, speed_label
 from storage.tickers import available_lists, cycle_next
 from tui import fmt
 from tui.alerts import AlertRule
 from tui.messages import (
     AlertsFired,
+    AnchorsChanged,
     FeedNotice,
     FeedStateChanged,
     PicksReady,
@@ -57,9 +58,9 @@ from tui.screens.common.alerts_list import AlertsScreen
 from tui.screens.common.jump import JumpDialog
 from tui.screens.common.list_picker import ListPicker
 from tui.screens.console import present
-from tui.screens.console.anchor_keys import AnchorsMixin, custom_choices
+from tui.screens.console.anchor_keys import AnchorKeys, custom_choices
 from tui.screens.console.avwap_pane import AvwapChart, AvwapPane
-from tui.screens.console.find_lists import FindListsMixin
+from tui.screens.console.find_lists import FindLists
 from tui.screens.console.indicators_pane import IndicatorsPane
 from tui.screens.console.status_bar import StatusBar
 from tui.screens.console.watchlist import COLUMNS, PRIORITY, Watchlist
@@ -69,22 +70,23 @@ if TYPE_CHECKING:
     from tui.app import AvwapApp
 
 
-def feed_notice(msg: FeedNotice, now: float) -> str | None:
-    """The status bar's standing notice for a feed notice (``None``: leave it as is).
+def feed_notice(msg: FeedNotice) -> tuple[str, float | None] | None:
+    """The status bar's standing notice for a feed notice and the time it counts down
+    to (``None``: leave it as is).
 
     A pacing wait shows its reason and ETA, a dropped gateway the next attempt,
-    a terminal error stays; their end ("pacing_done", "restored", "reconnected")
-    clears it.
+    symbols given up their next attempt, a terminal error stays; their end
+    ("pacing_done", "restored", "reconnected", "resumed") clears it. The ETA is
+    the status bar's countdown to ``until``, so it stays true for the whole wait.
     """
-    eta = "" if msg.until is None else f" (~{max(0, round(msg.until - now))} s)"
-    if msg.kind == "pacing":
-        return f"IB pacing: {msg.text}{eta}"
+    if msg.kind in ("pacing", "gave_up"):
+        return msg.text, msg.until
     if msg.kind == "retry":
-        return f"next attempt{eta}"
+        return "next attempt", msg.until
     if msg.kind == "terminal":
-        return msg.text
-    if msg.kind in ("pacing_done", "restored", "reconnected"):
-        return ""
+        return msg.text, None
+    if msg.kind in ("pacing_done", "restored", "reconnected", "resumed"):
+        return "", None
     return None
 
 #: Cells the AVWAP pane keeps before the watchlist may widen (anchor, level, z, ±1σ).
@@ -103,7 +105,7 @@ The cache {path} holds no bars yet. To get some:
 then start the console again (q quits)."""
 
 
-class ConsoleScreen(FindListsMixin, AnchorsMixin, Screen[None]):
+class ConsoleScreen(Screen[None]):
     """The trader's all-day view."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -143,10 +145,40 @@ class ConsoleScreen(FindListsMixin, AnchorsMixin, Screen[None]):
         self.session: ConsoleSession | None = None
         #: The newest model picks per symbol from ``PicksReady`` (frames carry their own).
         self._picks: dict[str, tuple[tuple[tuple[str, float, int], ...], str]] = {}
+        #: The features composed in (``tui.screens.console.host``): find and list
+        #: edits (``/ + - N``), custom anchors (``K``).
+        self.lists = FindLists(self)
+        self.anchor_keys = AnchorKeys(self)
 
     @property
     def avwap_app(self) -> AvwapApp:
         return self.app  # type: ignore[return-value]
+
+    # -- what the composed features use (``ConsoleHost``) ----------------------------
+    def watchlist(self) -> Watchlist:
+        return self.query_one(Watchlist)
+
+    def status_bar(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    # -- the features' keys ------------------------------------------------------------
+    def action_find(self) -> None:
+        self.lists.find()
+
+    def action_add_to_list(self) -> None:
+        self.lists.add_to_list()
+
+    def action_remove_from_list(self) -> None:
+        self.lists.remove_from_list()
+
+    def action_new_list(self) -> None:
+        self.lists.new_list()
+
+    def action_anchors(self) -> None:
+        self.anchor_keys.open_dialog()
+
+    def on_anchors_changed(self, msg: AnchorsChanged) -> None:
+        self.anchor_keys.changed(msg)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -205,7 +237,7 @@ class ConsoleScreen(FindListsMixin, AnchorsMixin, Screen[None]):
                                       list_name=msg.list_name, symbols=len(msg.symbols))
 
     def on_session_failed(self, msg: SessionFailed) -> None:
-        self.pending_cursor = None  # the symbol it waited for will not come
+        self.lists.pending_cursor = None  # the symbol it waited for will not come
         self.query_one(StatusBar).set(background="")
         ctl = self.avwap_app.controller
         if ctl.engine is None and msg.no_data:
@@ -241,9 +273,11 @@ class ConsoleScreen(FindListsMixin, AnchorsMixin, Screen[None]):
             status.set(state=msg.state)
 
     def on_feed_notice(self, msg: FeedNotice) -> None:
-        notice = feed_notice(msg, time.time())
+        notice = feed_notice(msg)
         if notice is not None:
-            self.query_one(StatusBar).set(notice=notice)
+            self.query_one(StatusBar).set(notice=notice[0], notice_until=notice[1])
+        if msg.kind == "farm":  # one line while a farm is broken (floods collapse in the feed)
+            self.query_one(StatusBar).set(farm="" if msg.text == ALL_FARMS_OK else msg.text)
         if msg.level in ("warning", "error"):
             self.notify(fmt.safe(msg.text), title="Feed", timeout=8,
                         severity="error" if msg.level == "error" else "warning")
@@ -275,7 +309,7 @@ class ConsoleScreen(FindListsMixin, AnchorsMixin, Screen[None]):
         self.frame = frame
         wl = self.query_one(Watchlist)
         wl.update_rows(present.watch_rows(frame))
-        self.apply_pending_cursor(wl)  # a found or just-added symbol, once its row is here
+        self.lists.apply_pending_cursor(wl)  # a found or just-added symbol, once here
         self.fit_layout()
         self._show_symbol(wl.cursor_symbol)
         # The last minute with a real bar: a replay past the cache's last bar steps

@@ -11,6 +11,8 @@ feed kind, bars/s and lag go first. A field is shown whole or not at all.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from rich.text import Text
@@ -45,6 +47,18 @@ class Status:
     #: The feed's standing condition, said once: a pacing wait and its ETA, the
     #: next reconnect attempt, a terminal error ("" when there is none).
     notice: str = ""
+    #: When the notice's wait ends (wall clock): the bar counts down to it.
+    notice_until: float | None = None
+    #: IB's broken data farms and since when ("" when all are OK).
+    farm: str = ""
+
+
+def eta_text(seconds: float) -> str:
+    """A countdown: "42 s", "9 min 05 s" (never negative)."""
+    left = max(0, round(seconds))
+    if left < 90:
+        return f"{left} s"
+    return f"{left // 60} min {left % 60:02d} s"
 
 
 class StatusBar(Static):
@@ -54,9 +68,18 @@ class StatusBar(Static):
     StatusBar { height: 1; background: $panel; padding: 0 1; }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, now: Callable[[], float] = time.time) -> None:
         super().__init__("", id=id)
         self.status = Status()
+        self.now = now
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._count_down)
+
+    def _count_down(self) -> None:
+        """A wait's ETA is recomputed every second, not frozen at the notice's time."""
+        if self.status.notice and self.status.notice_until is not None:
+            self.update(self.render_status(), layout=False)
 
     def set(self, **changes: object) -> None:
         new = replace(self.status, **changes)  # type: ignore[arg-type]
@@ -79,7 +102,7 @@ class StatusBar(Static):
             (0, f"● {state}", STATE_STYLE.get(s.state, "bold")),
             (6, f"  {s.feed_kind}", ""),
             (1, f"  {s.clock}", "bold"),
-            (3, f"  speed {speed_label(s.speed)}", ""),
+            (3, "" if s.feed_kind == "ib" else f"  speed {speed_label(s.speed)}", ""),
             (5, f"  {s.bars_per_s:,.0f} bars/s", ""),
             (7, f"  lag {lag}", ""),
             (2, f"  list {s.list_name} ({fmt.plural(s.symbols, 'symbol')})", ""),
@@ -88,17 +111,21 @@ class StatusBar(Static):
             fields.append((3, f"  {s.background}", "italic #58a6ff"))
         if s.alerts:
             fields.append((4, f"  {fmt.plural(s.alerts, 'alert')}", "bold #d29922"))
-        notice = -1
+        notices: list[tuple[int, str, str]] = []
         if s.notice:
-            fields.insert(1, (1, f"  {s.notice}", "bold #d29922"))
-            notice = 1
+            eta = "" if s.notice_until is None else f" (~{eta_text(s.notice_until - self.now())})"
+            notices.append((1, f"  {s.notice}{eta}", "bold #d29922"))
+        if s.farm:
+            notices.append((1, f"  {s.farm}", "bold #f85149"))
+        fields[1:1] = notices
+        gives_way = set(range(1, 1 + len(notices)))
         width = (self.content_size.width if width is None else width) or 10_000
         kept: set[int] = set()
         used = 0
         for k in sorted(range(len(fields)), key=lambda k: fields[k][0]):
             n = len(fields[k][1])
             if used + n > width and kept:
-                if k == notice:
+                if k in gives_way:
                     continue  # a long notice gives way; the toast said it too
                 break  # strictly by priority: a later field never takes an earlier's place
             kept.add(k)

@@ -21,7 +21,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from models import checkpoint as ck
-from models.registry import ModelInfo, list_models
+from models.registry import SHORT, ModelInfo, list_models
 from tui.screens.training.run_view import ACC, LOSS, SPARSE, VAL_LOSS
 from tui.widgets.chart import BrailleChart, Series
 
@@ -47,7 +47,9 @@ class ModelsTable(DataTable[Any]):
         self.models: list[ModelInfo] = []
 
     def on_mount(self) -> None:
-        self.add_columns("", "Model", "Created", "Data", "Val acc", "Verdict")
+        # the verdicts first: they are what a model is chosen by
+        self.add_columns("", "Model", *(f"vs {short}" for short in SHORT.values()), "Null p",
+                         "Val acc", "Created", "Data", "Verdict")
 
     def load(self, root: Path) -> None:
         current = self.current
@@ -57,9 +59,12 @@ class ModelsTable(DataTable[Any]):
             acc = m.metrics.get("val_selection_accuracy")
             verdict = m.problem or m.verdict
             self.add_row(Text("●", style="bold green") if m.active else "", Text(m.name),
-                         m.created[:16].replace("T", " "), Text(m.data),
+                         *(_against(m, name) for name in SHORT),
+                         "" if m.null_p is None else f"{m.null_p:.3f}",
                          "" if acc is None else f"{acc:.3f}",
-                         Text(verdict[:60], style="red" if m.problem else ""), key=m.name)
+                         m.created[:16].replace("T", " "), Text(m.data),
+                         Text(verdict[:60], style="red" if m.problem or m.edge else ""),
+                         key=m.name)
         if current is not None and current in {m.name for m in self.models}:
             self.move_cursor(row=self.get_row_index(current))
 
@@ -85,6 +90,15 @@ class ModelsTable(DataTable[Any]):
 
     def action_resume(self) -> None:
         self._chosen("resume")
+
+
+def _against(m: ModelInfo, baseline: str) -> Text:
+    """One verdict cell: the margin over ``baseline`` on the test days, ✓ when an edge."""
+    if baseline not in m.against:
+        return Text("-", style="dim")
+    margin, beats = m.against[baseline]
+    return Text(f"{margin:+.3f} {'✓' if beats else '✗'}",
+                style="green" if beats else "red")
 
 
 class ModelDetail(Vertical):
@@ -115,14 +129,14 @@ class ModelDetail(Vertical):
         lines = Text()
         lines.append(f"{cfg.get('name')}\n", style="bold")
         for key in ("created", "start", "end", "lookback", "horizon", "top_k", "interval",
-                    "days", "val_days", "seed"):
+                    "days", "val_days", "test_days", "folds", "seed"):
             lines.append(f"{key:>9}: {cfg.get(key)}\n")
         tickers = cfg.get("tickers", [])
         lines.append(f"{'tickers':>9}: {len(tickers)} ({', '.join(tickers[:6])}"
                      f"{' …' if len(tickers) > 6 else ''})\n")
         samples = cfg.get("samples", {})
         lines.append(f"{'samples':>9}: {samples.get('train')} training, {samples.get('val')} "
-                     "held out\n")
+                     f"validation, {samples.get('test', '-')} test\n")
         lines.append(f"{'features':>9}: {len(cfg.get('features', []))}, selectable "
                      f"{len(cfg.get('outputs', []))}\n")
         self.query_one("#md-config", Static).update(lines)

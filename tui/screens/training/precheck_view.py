@@ -50,7 +50,8 @@ class PrecheckView(Vertical):
             lines.append(f"Window {a} .. {b} ({rep.get('sessions')} sessions); ")
         lines.append(f"samples: estimate {rep.get('estimate', 0):,} = {rep.get('formula', '')}; "
                      f"exact {rep.get('exact', 0):,} ({rep.get('train', 0):,} training, "
-                     f"{rep.get('val', 0):,} held out)")
+                     f"{rep.get('val', 0):,} validation, {rep.get('test', 0):,} test; "
+                     f"{rep.get('folds', 1)} walk-forward fold(s))")
         if rep.get("missing"):
             lines.append(f"\n{len(rep['missing'])} of {rep.get('tickers')} symbols have no bars "
                          "in the window (skipped)", style="yellow")

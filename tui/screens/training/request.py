@@ -28,7 +28,7 @@ class Field:
 
 
 FIELDS: tuple[Field, ...] = (
-    Field("days", "Days", "20", "sessions in the window (the last fifth held out)"),
+    Field("days", "Days", "20", "sessions in the window (≥ 3: training, validation, test)"),
     Field("epochs", "Epochs", "10", "passes over the training samples"),
     Field("interval", "Sample interval", "15", "minutes between samples (1-390)"),
     Field("max_tickers", "Max tickers", "", "use at most N symbols of the list (blank: all)"),

@@ -126,7 +126,8 @@ class RunView(Vertical):
         self.query_one("#bar-all", ProgressBar).update(total=self.epochs * steps,
                                                       progress=int(ev.get("resumed_at") or 0))
         self.log_line(f"start {ev.get('name')}: {ev.get('train_samples'):,} training, "
-                      f"{ev.get('val_samples'):,} held-out samples, {ev.get('features')} "
+                      f"{ev.get('val_samples'):,} validation, {ev.get('test_samples', 0):,} "
+                      f"test samples, {ev.get('features')} "
                       f"features, {ev.get('outputs')} selectable, {self.epochs} epochs × "
                       f"{steps} steps")
         self._status(f"Training {ev.get('name')}…")
@@ -156,6 +157,22 @@ class RunView(Vertical):
                       f"sparsity {self.sparsity[-1]:.2f}" + (" (best)" if ev.get("best") else ""))
         self._plot()
 
+    def _on_fold(self, ev: dict[str, Any]) -> None:
+        self._status(f"Walk-forward fold {ev.get('fold')}/{ev.get('folds')}: training a model "
+                     f"to test on {ev.get('test')}…")
+        self.log_line(f"fold {ev.get('fold')}/{ev.get('folds')}: test {ev.get('test')}, "
+                      f"{ev.get('train_samples', 0):,} training, {ev.get('val_samples', 0):,} "
+                      "validation")
+
+    def _on_fold_epoch(self, ev: dict[str, Any]) -> None:
+        self._status(f"Walk-forward fold {ev.get('fold')}/{ev.get('folds')} · epoch "
+                     f"{ev.get('epoch')}/{ev.get('epochs')} · validation accuracy "
+                     f"{float(ev.get('selection_accuracy', np.nan)):.3f}")
+
+    def _on_null(self, ev: dict[str, Any]) -> None:
+        self._status(f"Null test: the {ev.get('test_days')} test days with random directions…")
+        self.log_line("null test: rebuilding the test days sign-randomized")
+
     def _on_checkpoint(self, ev: dict[str, Any]) -> None:
         self.log_line(f"checkpoint {'+'.join(ev.get('roles', []))} → {ev.get('path')}")
 
@@ -167,8 +184,11 @@ class RunView(Vertical):
             ci = row.get("ci95") or [np.nan, np.nan]
             diff = row.get("diff_ci95")
             beats = row.get("model_beats")
+            context = row.get("gate") is False and row.get("name") != "model"
             table.add_row(
-                Text(str(row.get("name", ""))), f"{float(row.get('precision', np.nan)):.3f}",
+                Text(str(row.get("name", "")) + (" (context)" if context else ""),
+                     style="dim" if context else ""),
+                f"{float(row.get('precision', np.nan)):.3f}",
                 f"{float(ci[0]):.3f} – {float(ci[1]):.3f}",
                 "" if row.get("model_minus") is None else
                 f"{float(row['model_minus']):+.3f}"

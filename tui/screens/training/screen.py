@@ -30,7 +30,7 @@ from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Select, TabbedContent, TabPane
 
 from models import checkpoint as ck
-from models.registry import ACTIVE, active_name, models_dir, use
+from models.registry import ACTIVE, active_name, list_models, models_dir, use
 from storage.errors import AvwapError
 from storage.tickers import available_lists, load_list
 from tui.messages import JobFinished, JobProgress
@@ -344,7 +344,22 @@ class TrainingScreen(Screen[None]):
             self._resume(msg.name)
 
     def use_model(self, name: str) -> None:
-        self.run_worker(self._use(name), group="model-use", exclusive=True)
+        """Make ``name`` active; a model without an edge over the baselines asks first."""
+        known = self.query_one(ModelsTable).models or list_models(self.models_root)
+        info = next((m for m in known if m.name == name), None)
+        if info is None or not info.edge:
+            self.run_worker(self._use(name), group="model-use", exclusive=True)
+            return
+
+        def answered(answer: str | None) -> None:
+            if answer == "use":
+                self.run_worker(self._use(name), group="model-use", exclusive=True)
+
+        self.app.push_screen(Confirm(
+            f"{name}: {info.edge} on its test days, so its picks are no better than a "
+            "baseline's. Make it the console's model anyway?",
+            {"y": ("use", "use it anyway (the Indicators pane will say it has no edge)")}),
+            answered)
 
     async def _use(self, name: str) -> None:
         app = self.avwap_app
