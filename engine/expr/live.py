@@ -18,7 +18,7 @@ loops, four times slower), ``prev`` a free read one bar back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -43,16 +43,21 @@ class LiveScans:
         self._was: np.ndarray | None = None  # [S]: which symbols have a bar in the last row
         self._ts: np.datetime64 | None = None
         self._cols: np.ndarray | None = None
-        self._of: tuple[str, ...] = ()
+        self._of: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+        self._extra: list[tuple[int, str]] = []
 
-    def _columns(self, names: Sequence[str]) -> np.ndarray:
-        if tuple(names) != self._of or self._cols is None:
+    def _columns(self, names: Sequence[str], extra: Mapping[str, np.ndarray]) -> np.ndarray:
+        key = (tuple(names), tuple(extra))
+        if key != self._of or self._cols is None:
             pos = {n: i for i, n in enumerate(names)}
-            missing = [n for n in self.names if n not in pos]
+            missing = [n for n in self.names if n not in pos and n not in extra]
             if missing:
                 raise KeyError(f"the minute's values lack {', '.join(missing)}")
-            self._cols = np.array([pos[n] for n in self.names], dtype=np.intp)
-            self._of = tuple(names)
+            # A name the extras give is read from them (the matrix column is a placeholder).
+            self._cols = np.array([pos.get(n, 0) if n not in extra else 0 for n in self.names],
+                                  dtype=np.intp)
+            self._extra = [(j, n) for j, n in enumerate(self.names) if n in extra]
+            self._of = key
         return self._cols
 
     def reset(self) -> None:
@@ -60,9 +65,14 @@ class LiveScans:
         self._win, self._was, self._ts = None, None, None
 
     def step(self, ts: np.datetime64, names: Sequence[str], values: np.ndarray,
-             valid: np.ndarray) -> np.ndarray:
-        """``[N, S]`` bool: which symbols each scan matches at minute ``ts``."""
-        cols = self._columns(names)
+             valid: np.ndarray, extra: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
+        """``[N, S]`` bool: which symbols each scan matches at minute ``ts``.
+
+        ``extra`` gives ``[S]`` values of names the matrix lacks (the console's
+        snapshot carries the bar's close and volume beside the registry's outputs).
+        """
+        extra = extra or {}
+        cols = self._columns(names, extra)
         s, k = values.shape[0], self.window
         win = self._win
         if win is None or win.shape[2] != s or win.dtype != values.dtype \
@@ -72,6 +82,8 @@ class LiveScans:
             for j in range(k - 1):
                 np.copyto(win[j], win[j + 1], where=self._was)
         win[-1] = values[:, cols].T  # (np.take into win[-1] over values.T: 15x slower)
+        for j, n in self._extra:
+            win[-1, j] = extra[n]
         self._ts = ts
         was = self._was = np.asarray(valid, dtype=bool)
         return self.plan.run(win, was)

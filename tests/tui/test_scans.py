@@ -50,7 +50,7 @@ def test_runner_matches_the_batch_minute_by_minute() -> None:
     prog = compile_scans(TEXTS)
     vals = scan_values(panel, prog.names)
     want = scan_panel(panel, prog, vals)
-    names = tuple(prog.names)
+    names = tuple(n for n in prog.names if n != "close")
     mat = np.stack([vals[n] for n in names], axis=2)  # [S, T, F]
     book = ScanBook()
     for i, t in enumerate(TEXTS):
@@ -60,7 +60,8 @@ def test_runner_matches_the_batch_minute_by_minute() -> None:
     run = ScanRunner(book)
     entered = 0
     for t in range(panel.shape[1]):
-        snap = Snapshot(panel.ts[t], panel.symbols, names, mat[:, t], panel.close[:, t],
+        # The snapshot's close is the bar's (``last``, float32 as the engine keeps it).
+        snap = Snapshot(panel.ts[t], panel.symbols, names, mat[:, t], vals["close"][:, t],
                         panel.volume[:, t], panel.valid[:, t], np.zeros(6, np.int64))
         res = {r.scan.name: r for r in run.step(snap)}
         assert not res["broken"].check.ok and res["broken"].symbols == ()
@@ -80,12 +81,13 @@ def test_runner_matches_the_batch_minute_by_minute() -> None:
 
 def test_a_revised_minute_keeps_new_marks_and_a_jump_back_clears_them() -> None:
     book = ScanBook()
-    book.put(Scan("up", "close > open"))
+    book.put(Scan("up", "close > ema_9"))
+    assert "unknown name 'open'" in check("close > open").message  # not kept live
     run = ScanRunner(book)
-    names = ("close", "open")
+    names = ("ema_9",)
 
     def snap(ts: int, close: float) -> Snapshot:
-        return Snapshot(np.datetime64(ts, "m"), ("A",), names, np.array([[close, 10.0]]),
+        return Snapshot(np.datetime64(ts, "m"), ("A",), names, np.array([[10.0]]),
                         np.array([close]), np.array([1.0]), np.array([True]), np.zeros(1))
 
     assert run.step(snap(1, 9.0))[0].symbols == ()

@@ -128,6 +128,7 @@ def build_app(
     from tui.alerts import ALERTS_FILE, AlertBook
     from tui.app import AvwapApp
     from tui.runtime.controller import Controller
+    from tui.runtime.scans import SCANS_FILE, ScanBook, ScanRunner
 
     list_name = opening_list(args, cfg)
     session = ib_factory(cfg, cache, args) if args.feed == "ib" else None
@@ -135,6 +136,7 @@ def build_app(
     controller = Controller(cache, source, engine_warm=args.warm_days)
     # The user's alert rules live beside the config (and survive a restart).
     controller.alerts = AlertBook(cfg.path.parent / ALERTS_FILE)
+    controller.scans = ScanRunner(ScanBook(cfg.path.parent / SCANS_FILE))  # the Scanner's
     app = AvwapApp(
         controller,
         list_name=list_name,

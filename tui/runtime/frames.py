@@ -18,6 +18,7 @@ import numpy as np
 from engine.snapshot import Snapshot
 from tui.alerts import AlertHit
 from tui.runtime.anchors import AnchorLevels
+from tui.runtime.scans import ScanResult
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,9 @@ class Frame:
     #: read on the MLX thread that counts them, so the screen never iterates
     #: the meter while a step appends to it.
     bars_per_s: float = 0.0
+    #: The Scanner's scans at this minute, over the whole warm universe
+    #: (``tui.runtime.scans``: every scan in one call from the snapshot's values).
+    scans: tuple[ScanResult, ...] = ()
 
 
 def output(snap: Snapshot, name: str) -> np.ndarray:

@@ -30,11 +30,21 @@ from typing import Any
 
 import numpy as np
 
-from engine.expr import ExpressionError, LiveScans, check_names, known_names, parse, suggestions
+from engine.expr import ExpressionError, LiveScans, check_names, parse, suggestions
 from engine.snapshot import Snapshot
 from storage import atomic
 
 SCANS_FILE = "scans.json"
+#: The bar's fields a live minute has beside the registry's outputs (the snapshot keeps
+#: each symbol's last close and volume; open, high and low are not kept live).
+LIVE_PRICES = ("close", "volume")
+
+
+def live_names() -> list[str]:
+    """What a live scan may read: the bar's close and volume, then the registry's outputs."""
+    from engine.registry import output_names
+
+    return [*LIVE_PRICES, *output_names()]
 UNIVERSES = ("warm", "all")
 
 
@@ -75,7 +85,7 @@ def check(expression: str, known: list[str] | None = None) -> Check:
     """Parse, check names, type as a condition; never raises for a bad expression."""
     from engine.expr import Program
 
-    known = known if known is not None else known_names()
+    known = known if known is not None else live_names()
     try:
         tree = parse(expression)
         names = check_names(tree, known)
@@ -156,7 +166,7 @@ class ScanRunner:
         self._ts: np.datetime64 | None = None
 
     def _compile(self, scans: list[Scan]) -> None:
-        known = known_names()
+        known = live_names()
         self._checks = {s.name: check(s.expression, known) for s in scans}
         self._valid = [s for s in scans if self._checks[s.name].ok]
         self._live = LiveScans([s.expression for s in self._valid]) if self._valid else None
@@ -174,7 +184,8 @@ class ScanRunner:
         elif self._ts is not None and snap.ts > self._ts:
             self._prev, self._cur = self._cur, {}
         self._ts = snap.ts
-        hits = (self._live.step(snap.ts, snap.names, snap.values, snap.valid)
+        hits = (self._live.step(snap.ts, snap.names, snap.values, snap.valid,
+                                {"close": snap.last, "volume": snap.volume})
                 if self._live is not None else np.zeros((0, len(snap.symbols)), bool))
         row = {s.name: i for i, s in enumerate(self._valid)}
         out: list[ScanResult] = []
@@ -196,6 +207,9 @@ class ScanRunner:
         at = np.asarray(pos, dtype=np.intp)
         vals = snap.values[np.ix_(idx, np.maximum(at, 0))].astype(np.float64)
         vals[:, at < 0] = np.nan
+        for j, c in enumerate(cols):
+            if c in LIVE_PRICES:
+                vals[:, j] = (snap.last if c == "close" else snap.volume)[idx]
         if len(cols) and len(idx):
             key = vals[:, 0]
             order = np.lexsort((-np.nan_to_num(key, nan=-np.inf), np.isnan(key)))
