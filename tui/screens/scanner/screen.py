@@ -98,8 +98,11 @@ class ScannerScreen(Screen[None]):
             chk = r.check if r is not None else check(scan.expression)
             count = "✗ invalid" if not chk.ok else ("…" if r is None else str(len(r.symbols)))
             table.add_row(scan.name, fmt.safe(scan.expression), count, key=scan.name)
-        if self._selected is None and table.row_count:
-            self._selected = str(table.coordinate_to_cell_key(Coordinate(0, 0)).row_key.value)
+        names = [s.name for s in self.avwap_app.controller.scans.book.scans]
+        if self._selected not in names:
+            self._selected = names[0] if names else None
+        if self._selected is not None:  # the cursor follows the selection (a rebuilt table
+            table.move_cursor(row=names.index(self._selected))  # highlights its first row)
         self._render_matches()
 
     def _render_matches(self) -> None:
@@ -175,6 +178,10 @@ class ScannerScreen(Screen[None]):
         if not table.row_count:
             return None
         return str(table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value)
+
+    @on(DataTable.RowSelected, "#scan-matches")
+    def _match_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open_chart()  # the table keeps enter for itself: its selection opens
 
     def action_open_chart(self) -> None:
         from tui.screens.chart.screen import open_chart
