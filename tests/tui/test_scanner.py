@@ -60,3 +60,16 @@ async def test_type_a_scan_see_matches_open_the_chart(make_app, ready, replay) -
         assert isinstance(app.screen, ChartScreen) and app.screen.symbol == first
         assert (app.controller.scans.book.scans[0].name, len(app.controller.scans.book.scans)) \
             == ("up", 2)
+        # The same scan as a backtest: the Backtests form, strategy expr, the scan as entry.
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, ScannerScreen)
+        app.screen.query_one("#scan-list").focus()
+        await pilot.press("ctrl+b")
+        await pilot.pause()
+        await pilot.pause()
+        from tui.screens.backtests.form import NewBacktestForm
+
+        form = app.screen.query_one(NewBacktestForm).values()
+        assert form["strategy"] == "expr" and form["entry"] == "close > avwap_session"
+        assert set(form["tickers"].split(",")) == set(app.controller.universe.symbols)

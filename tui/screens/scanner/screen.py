@@ -11,7 +11,9 @@ jumps (``t``/``b`` on the console) step the controller, so the scans follow.
 Keys: ``enter`` in the input saves the scan (an invalid one is kept and marked
 inline with the parser's message and suggestions); in the matches ``enter``
 opens the chart, ``+`` adds the symbol to a list; ``delete`` removes the
-highlighted scan. New matches (entered this minute) carry a ``●``.
+highlighted scan; ``ctrl+b`` opens the Backtests screen's New form with
+``expr``, the scan's expression as the entry and its universe as the tickers.
+New matches (entered this minute) carry a ``●``.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class ScannerScreen(Screen[None]):
         Binding("plus", "add_to_list", "Add to list", key_display="+", id="scanner.add"),
         Binding("delete", "remove_scan", "Remove scan", id="scanner.remove"),
         Binding("slash", "focus_input", "New scan", key_display="/", id="scanner.new"),
+        Binding("ctrl+b", "backtest", "Backtest it", id="scanner.backtest"),
     ]
 
     def __init__(self) -> None:
@@ -209,3 +212,35 @@ class ScannerScreen(Screen[None]):
             self.notify(fmt.safe(f"Added {symbol} to {name!r}: {fmt.plural(len(tl), 'symbol')}"))
 
         self.app.push_screen(AddToListPicker(symbol, None, user_dir), chosen)
+
+    # -- the same expression as a backtest ----------------------------------------------
+    def action_backtest(self) -> None:
+        """The Backtests screen's New form: strategy ``expr``, this scan as the entry."""
+        scan = next((x for x in self.avwap_app.controller.scans.book.scans
+                     if x.name == self._selected), None)
+        if scan is None:
+            self.notify("No scan to backtest yet.", severity="warning")
+            return
+        if not check(scan.expression).ok:
+            self.notify("Fix the scan's expression first.", severity="warning")
+            return
+        universe = scan.universe if not isinstance(scan.universe, str) \
+            else self.avwap_app.controller.universe.symbols
+        tickers = ",".join(universe)
+        app = self.avwap_app
+
+        def fill() -> None:
+            from tui.screens.backtests.form import NewBacktestForm
+            from tui.screens.backtests.screen import BacktestsScreen
+
+            screen = app.screen
+            if not isinstance(screen, BacktestsScreen):
+                return
+            screen.action_new()
+            form = screen.query_one(NewBacktestForm)
+            form.set_value("strategy", "expr")
+            form.set_value("entry", scan.expression)
+            form.set_value("tickers", tickers)
+
+        app.switch_mode("backtests")
+        app.call_after_refresh(fill)
