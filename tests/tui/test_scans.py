@@ -95,3 +95,30 @@ def test_a_revised_minute_keeps_new_marks_and_a_jump_back_clears_them() -> None:
     assert run.step(snap(2, 11.5))[0].new == (True,)  # the same minute revised
     assert run.step(snap(3, 12.0))[0].new == (False,)
     assert run.step(snap(0, 12.0))[0].new == (False,)  # a jump back: no previous minute
+
+
+def test_an_alerting_scan_fires_on_entry_with_the_band_alerts_cooldown() -> None:
+    from tui.alerts import COOLDOWN
+
+    book = ScanBook()
+    book.put(Scan("up", "close > ema_9", alert=True))
+    book.put(Scan("quiet", "close > ema_9"))
+    run = ScanRunner(book)
+    cool = int(COOLDOWN / np.timedelta64(1, "m"))
+
+    def step(ts: int, close: float) -> tuple[str, ...]:
+        snap = Snapshot(np.datetime64(ts, "m"), ("A",), ("ema_9",), np.array([[10.0]]),
+                        np.array([close]), np.array([1.0]), np.array([True]), np.zeros(1))
+        run.step(snap)
+        return tuple(f"{h.scan}:{h.symbol}" for h in run.hits)
+
+    assert step(0, 9.0) == ()
+    assert step(1, 11.0) == ("up:A",)  # entered (the non-alerting scan stays quiet)
+    assert step(1, 11.5) == ()  # the same minute revised: no second alert
+    assert step(2, 9.0) == () and step(3, 11.0) == ()  # back in within the cooldown
+    assert step(1 + cool - 1, 11.0) == ()
+    assert step(1 + cool, 11.0) == ("up:A",)  # still in when the cooldown ends: it fires
+    assert step(1 + cool + 1, 9.0) == () and step(1 + cool + 2, 11.0) == ()
+    assert step(2 + 2 * cool, 9.0) == ()  # left before the cooldown ended: nothing pending
+    assert step(3 + 2 * cool, 11.0) == ("up:A",)
+    assert run.hits[0].message == "A entered scan 'up': close > ema_9"

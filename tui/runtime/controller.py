@@ -53,7 +53,7 @@ from tui.runtime.frames import Frame, RateMeter, output
 from tui.runtime.grow import Grow
 from tui.runtime.memory import release_memory
 from tui.runtime.replay_nav import ReplayNav
-from tui.runtime.scans import ScanBook, ScanResult, ScanRunner
+from tui.runtime.scans import ScanBook, ScanHit, ScanResult, ScanRunner
 from tui.runtime.selector import ModelPicks, Picks
 from tui.runtime.universe import Group, Universe
 from tui.runtime.warm_store import WarmStore
@@ -284,11 +284,12 @@ class Controller:
         owns, universe = self.universe.step(batch)
         self.anchors.step(owns)
         prev = self.frame
-        hits = tuple(self.alerts.evaluate(universe, self.anchors.alert_values()))
+        scans = tuple(self.scans.step(universe))
+        hits: tuple[AlertHit | ScanHit, ...] = (
+            *self.alerts.evaluate(universe, self.anchors.alert_values()), *self.scans.hits)
         self._seq += 1
         self.rate.count(received, int(np.count_nonzero(universe.valid)))
-        self.frame = self._frame(universe, hits=hits, prev=prev, received=received,
-                                 scans=tuple(self.scans.step(universe)))
+        self.frame = self._frame(universe, hits=hits, prev=prev, received=received, scans=scans)
         return self.frame
 
     def step_next(self) -> Frame | None:
@@ -304,7 +305,8 @@ class Controller:
         now = self.universe.now
         return () if now is None else tuple(self.scans.step(now))
 
-    def _frame(self, universe: Snapshot, *, hits: tuple[AlertHit, ...], prev: Frame | None,
+    def _frame(self, universe: Snapshot, *, hits: tuple[AlertHit | ScanHit, ...],
+               prev: Frame | None,
                received: float | None = None,
                scans: tuple[ScanResult, ...] | None = None) -> Frame:
         """The view's rows of ``universe`` (and the model's picks for the focus)."""

@@ -18,7 +18,7 @@ import numpy as np
 from engine.snapshot import Snapshot
 from tui.alerts import AlertHit
 from tui.runtime.anchors import AnchorLevels
-from tui.runtime.scans import ScanResult
+from tui.runtime.scans import ScanHit, ScanResult
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class Frame:
     minute: int  # minutes of today recorded in the chart series
     seq: int
     received_at: float  # controller clock when the batch arrived
-    hits: tuple[AlertHit, ...] = ()
+    hits: tuple[AlertHit | ScanHit, ...] = ()  # band alerts and scans entered (alerting)
     prev_values: np.ndarray | None = None  # the previous minute's ``snapshot.values``
     #: The active selector model's top-k for the focused symbol(s): (name, weight,
     #: direction) best first; empty when no model is active or it is still warming.

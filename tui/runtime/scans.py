@@ -14,6 +14,13 @@ call; a screen only edits the book and renders ``ScanResult``s.
   which matches are new this minute (they entered it: marked for a minute).
   A replay jump back (an earlier minute) starts afresh.
 
+Scans as alerts: a scan saved with ``alert`` fires a ``ScanHit`` when a symbol
+enters it (matched now, not at the last finished minute), at most once per
+``tui.alerts.COOLDOWN`` of bar time per scan and symbol, like the band alerts;
+the hits join the frame's ``hits``, so the console notifies them as it does the
+band alerts. The band alerts' dead band (basis points beyond a level) has no
+meaning for an arbitrary condition: entering is the event.
+
 Known gap: the live values are the snapshot's, without the band-validity rule
 the backtester and ``avwap scan`` apply to an anchor's first bars
 (``engine.bands``); a scan on a young anchor's band can match here first.
@@ -141,6 +148,20 @@ class ScanBook:
 
 
 @dataclass(frozen=True)
+class ScanHit:
+    """A symbol entered an alerting scan at minute ``ts``."""
+
+    scan: str
+    expression: str
+    symbol: str
+    ts: np.datetime64
+
+    @property
+    def message(self) -> str:
+        return f"{self.symbol} entered scan {self.scan!r}: {self.expression}"
+
+
+@dataclass(frozen=True)
 class ScanResult:
     """One scan at one minute: the matching rows, sorted, and the new ones."""
 
@@ -164,6 +185,10 @@ class ScanRunner:
         self._prev: dict[str, set[str]] = {}  # the matches of the last finished minute
         self._cur: dict[str, set[str]] = {}  # this minute's (a revision replaces them)
         self._ts: np.datetime64 | None = None
+        self._fired: dict[tuple[str, str], np.datetime64] = {}
+        self._pending: set[tuple[str, str]] = set()
+        #: The alerts of the last ``step`` (a scan with ``alert`` that a symbol entered).
+        self.hits: tuple[ScanHit, ...] = ()
 
     def _compile(self, scans: list[Scan]) -> None:
         known = live_names()
@@ -178,7 +203,7 @@ class ScanRunner:
         if tuple(scans) != self._key:
             self._compile(scans)
         if self._ts is not None and snap.ts < self._ts:
-            self._prev, self._cur = {}, {}
+            self._prev, self._cur, self._fired, self._pending = {}, {}, {}, set()
             if self._live is not None:
                 self._live.reset()
         elif self._ts is not None and snap.ts > self._ts:
@@ -195,7 +220,30 @@ class ScanRunner:
                 out.append(ScanResult(scan, chk))
                 continue
             out.append(self._result(scan, chk, hits[row[scan.name]], snap))
+        self.hits = tuple(self._alerts(out, snap.ts))
         return out
+
+    def _alerts(self, results: list[ScanResult], ts: np.datetime64) -> list[ScanHit]:
+        """Entries of alerting scans, at most one per cooldown of bar time per symbol; an
+        entry inside the cooldown fires when it ends if the symbol is still in the scan."""
+        from tui.alerts import COOLDOWN
+
+        fired: list[ScanHit] = []
+        for r in results:
+            if not r.scan.alert:
+                continue
+            inside = set(r.symbols)
+            self._pending = {k for k in self._pending if k[0] != r.scan.name or k[1] in inside}
+            for sym, new in zip(r.symbols, r.new, strict=True):
+                key = (r.scan.name, sym)
+                last = self._fired.get(key)
+                if new and last != ts:  # (a revised minute's entry has fired already)
+                    self._pending.add(key)
+                if key in self._pending and (last is None or ts - last >= COOLDOWN):
+                    fired.append(ScanHit(r.scan.name, r.scan.expression, sym, ts))
+                    self._fired[key] = ts
+                    self._pending.discard(key)
+        return fired
 
     def _result(self, scan: Scan, chk: Check, hit: np.ndarray, snap: Snapshot) -> ScanResult:
         mask = hit.copy()

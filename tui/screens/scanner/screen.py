@@ -65,7 +65,7 @@ class ScannerScreen(Screen[None]):
         return self.app  # type: ignore[return-value]
 
     def compose(self) -> ComposeResult:
-        yield Static("Scanner — name: expression | sort NAME | universe warm|all|LIST",
+        yield Static("Scanner — name: expression | sort NAME | universe warm|all|LIST | alert",
                      id="scan-title")
         yield Input(placeholder="up: close > avwap_session_up2 and rvol > 2", id="scan-input")
         yield Static("", id="scan-error")

@@ -1,4 +1,4 @@
-"""What the trader types for a scan: ``name: expression | sort NAME | universe U``.
+"""What the trader types for a scan: ``name: expression | sort NAME | universe U | alert``.
 
 Textual-free, so the console's tests and help read it the same way. The
 universe is ``warm`` (default: every warm symbol), ``all`` (the same: the
@@ -26,15 +26,18 @@ def parse_spec(text: str, default_name: str,
     name, expr = name.strip(), expr.strip()
     if not expr:
         raise SpecError("type an expression, e.g. up: close > avwap_session_up2 and rvol > 2")
-    sort, universe = "", "warm"
+    sort, universe, alert = "", "warm", False
     uni: str | tuple[str, ...] = universe
     for opt in opts:
         key, _, val = opt.partition(" ")
         val = val.strip()
-        if key == "sort" and val:
+        if key == "alert" and not val:
+            alert = True
+        elif key == "sort" and val:
             sort = val
         elif key == "universe" and val:
             uni = val if val in ("warm", "all") else resolve(val)
         else:
-            raise SpecError(f"{opt!r}: options are '| sort NAME' and '| universe warm|all|LIST'")
-    return Scan(name, expr, sort, uni)
+            raise SpecError(f"{opt!r}: options are '| sort NAME', '| universe warm|all|LIST' "
+                            "and '| alert'")
+    return Scan(name, expr, sort, uni, alert)
