@@ -125,6 +125,7 @@ def build_app(
     args: argparse.Namespace, cfg: Config, cache: Cache
 ) -> tuple[AvwapApp, IBLiveSession | None]:
     """The app for ``args`` and, with ``--feed ib``, the IB session it runs on."""
+    from storage.settings import ALERTS
     from tui.alerts import ALERTS_FILE, AlertBook
     from tui.app import AvwapApp
     from tui.runtime.controller import Controller
@@ -143,6 +144,7 @@ def build_app(
         speed=None if session is not None else args.speed,
         feed_kind=args.feed,
         keys=cfg.section("keys"),
+        desktop_alerts=ALERTS.read(cfg.section("alerts"), f"{cfg.path} [alerts]")["desktop"],
     )
     return app, session
 
