@@ -19,6 +19,7 @@ from storage.feeds.base import FeedState
 if TYPE_CHECKING:
     from tui.alerts import AlertHit
     from tui.runtime.frames import Frame
+    from tui.runtime.scans import ScanHit
 
 
 @dataclass
@@ -33,9 +34,10 @@ class SnapshotReady(Message):
 
 @dataclass
 class AlertsFired(Message):
-    """One or more alert rules crossed their band this minute (never collapsed)."""
+    """One or more alert rules crossed their band, or symbols entered alerting scans,
+    this minute (never collapsed); each hit's ``message`` is what the console shows."""
 
-    hits: tuple[AlertHit, ...]
+    hits: tuple[AlertHit | ScanHit, ...]
 
 
 @dataclass

@@ -126,9 +126,11 @@ def build_app(
     args: argparse.Namespace, cfg: Config, cache: Cache
 ) -> tuple[AvwapApp, IBLiveSession | None]:
     """The app for ``args`` and, with ``--feed ib``, the IB session it runs on."""
+    from storage.settings import ALERTS
     from tui.alerts import ALERTS_FILE, AlertBook
     from tui.app import AvwapApp
     from tui.runtime.controller import Controller
+    from tui.runtime.scans import SCANS_FILE, ScanBook, ScanRunner
 
     list_name = opening_list(args, cfg)
     session = ib_factory(cfg, cache, args) if args.feed == "ib" else None
@@ -136,12 +138,14 @@ def build_app(
     controller = Controller(cache, source, engine_warm=args.warm_days)
     # The user's alert rules live beside the config (and survive a restart).
     controller.alerts = AlertBook(cfg.path.parent / ALERTS_FILE)
+    controller.scans = ScanRunner(ScanBook(cfg.path.parent / SCANS_FILE))  # the Scanner's
     app = AvwapApp(
         controller,
         list_name=list_name,
         speed=None if session is not None else args.speed,
         feed_kind=args.feed,
         keys=cfg.section("keys"),
+        desktop_alerts=ALERTS.read(cfg.section("alerts"), f"{cfg.path} [alerts]")["desktop"],
     )
     return app, session
 
