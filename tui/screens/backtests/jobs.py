@@ -2,11 +2,13 @@
 
 Why a child process: the backtester is one call (not cut into chunks) that
 takes seconds to minutes; on the MLX thread it would hold up the live
-session's minutes. The child (``worker.py``) reports JSON progress lines as
+session's minutes. The child is ``avwap backtest --request JSON --progress-json``
+(as ``avwap train --progress-json`` is the Training screen's); its lines are
+``storage.events`` (``backtest_step``, then ``backtest_done``), posted as
 ``JobProgress``. The console keeps its DuckDB cache open, so the child reads
 an exported copy of the bars (``Cache.export``) and saves its run there; the
 finished run is then copied into the console's cache (``storage.results``,
-one transaction) and its new id posted as ``{"event": "saved"}``.
+one transaction) and its new id posted as ``events.Saved``.
 """
 
 from __future__ import annotations
@@ -14,12 +16,12 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import shutil
-import sys
 import tempfile
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from storage import events
 from storage.cache import Cache
 from storage.errors import CacheError
 from storage.results import load_run, save_run
@@ -27,6 +29,7 @@ from storage.types import RunTables
 from tui.messages import JobProgress
 from tui.runtime.jobs import ProcessJob
 from tui.screens.backtests.request import BacktestRequest
+from tui.screens.training.request import cli_argv
 
 if TYPE_CHECKING:
     from tui.runtime.runtime import Runtime
@@ -73,28 +76,30 @@ class BacktestJob(ProcessJob):
         self.child_id: int | None = None
 
     def _line(self, raw: bytes) -> None:
-        text = raw.decode("utf-8", "replace")
-        if '"event": "done"' in text:
-            import json
-
-            self.child_id = int(json.loads(text)["run_id"])
+        if raw.lstrip().startswith(b"{"):
+            try:
+                ev = events.decode(raw)
+            except events.EventError as e:
+                self.log.append(str(e))  # one clear line; the job's error if the child fails
+                return
+            if isinstance(ev, events.BacktestDone):
+                self.child_id = ev.run_id
         super()._line(raw)
 
     async def run(self, runtime: Runtime) -> None:
         db = self.tmp / "bars.duckdb"
         try:
-            self.post(JobProgress(self.name, {"event": "step", "stage": "exporting bars",
-                                              "fraction": 0.0}))
+            self.post(JobProgress(self.name, events.BacktestStep("exporting bars", 0.0).to_dict()))
             self.req = await asyncio.to_thread(resolve_dates, self.cache, self.req)
             await asyncio.to_thread(export_bars, self.cache, db, self.req)
             if self.cancel_requested:
                 return
-            self.argv = [sys.executable, "-m", "tui.screens.backtests.worker", str(db),
-                         self.req.to_json()]
+            self.argv = [*cli_argv(), "--db", str(db), "backtest", "--request",
+                         self.req.to_json(), "--progress-json"]
             await super().run(runtime)
             if self.cancel_requested or self.child_id is None:
                 return
             self.saved_id = await asyncio.to_thread(copy_run, db, self.child_id, self.cache)
-            self.post(JobProgress(self.name, {"event": "saved", "run_id": self.saved_id}))
+            self.post(JobProgress(self.name, events.Saved(self.saved_id).to_dict()))
         finally:
             shutil.rmtree(self.tmp, ignore_errors=True)
