@@ -122,7 +122,11 @@ def _run(args: argparse.Namespace) -> int:
     if args.request is not None:
         req = _request(args.request)
         strat, params, symbols = strategies.get(req.strategy), req.params, list(req.symbols)
-        settings, first, last = Settings(**req.settings), req.start, req.end
+        first, last = req.start, req.end
+        try:
+            settings = Settings(**req.settings)
+        except TypeError as e:
+            raise _bad(f"--request settings: {e}") from None
     else:
         strat = strategies.get(args.strategy)
         params = parse_params(args.param, strat)
