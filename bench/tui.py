@@ -72,6 +72,12 @@ def _rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _peak_mb() -> float:
+    """The process's peak RSS so far (``peak_rss_mb`` at the end; by phase, to find it)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
 def _parts(ctl) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """``rss_*_mb``: what the console holds, by part, each array counted once (by
     identity): the bars (panels), the engines' MLX state, their NumPy histories,
@@ -115,7 +121,7 @@ def _close(cache) -> None:  # type: ignore[no-untyped-def]
         try:
             cache.close()
             return
-        except Exception:  # noqa: BLE001 - DuckDB: "connection is busy" while a job ends
+        except Exception:
             time.sleep(0.1)
 
 
@@ -151,12 +157,14 @@ async def run(args: argparse.Namespace, db: Path, t_start: float) -> dict[str, f
         await pilot.pause()
         out["first_idle_s"] = time.perf_counter() - t_start
         out["first_frame_s"] = (painted[0] if painted else float("nan")) - t_start
+        out["peak_at_first_frame_mb"] = _peak_mb()
         t0 = time.perf_counter()
         await pilot.pause()
         await app.console_screen.session.settled()
         await pilot.pause()
         out["warm_s"] = time.perf_counter() - t0
         out["rss_warm_mb"] = _rss_mb()
+        out["peak_at_warm_mb"] = _peak_mb()
         screen = app.console_screen
         steps, renders, totals = await _updates(pilot, screen, args.minutes)
         out.update(
@@ -169,8 +177,10 @@ async def run(args: argparse.Namespace, db: Path, t_start: float) -> dict[str, f
         )
         if hasattr(ctl, "universe"):  # the parts (this harness on an older checkout: skipped)
             out.update(_parts(ctl))
+        out["peak_at_updates_mb"] = _peak_mb()
         out.update(await _list_switch(pilot, screen))
         out.update(await _anchor_add(pilot, screen))
+        out["peak_at_anchor_mb"] = _peak_mb()
         out.update(await model_activation(pilot, screen))
         if args.train_minutes:
             out.update(await _while_training(app, pilot, screen, cache, args.train_minutes))
@@ -535,8 +545,7 @@ def main() -> None:
         pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
     else:
         out = asyncio.run(run(args, db, t_start))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out["peak_rss_mb"] = rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+    out["peak_rss_mb"] = _peak_mb()
     out.update(asyncio.run(_second_start(args, db)))
     out["seed_s"] = seed_s
     out["days"] = args.days

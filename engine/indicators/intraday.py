@@ -220,7 +220,8 @@ class RvolHistory:
         return hs
 
     def write(self, hs: dict, batch: BarBatch) -> None:  # type: ignore[type-arg]
-        ndays, mos = self._roll(hs, batch), int(batch.minute_of_session)
+        self._roll(hs, batch)
+        mos = int(batch.minute_of_session)
         if 0 <= mos < SLOTS:
             reg = np.asarray(batch.valid, bool) & (mos < int(batch.session_minutes))
             hs["today"][:, mos] = np.where(reg, batch.volume, 0.0)
