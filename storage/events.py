@@ -43,11 +43,6 @@ class Event:
     def to_dict(self) -> dict[str, Any]:
         return to_dict(self)
 
-    def __getitem__(self, key: str) -> Any:
-        """The wire field ``key`` (``"event"`` is the kind): for readers that index a line."""
-        d = to_dict(self)
-        return d[key]
-
 
 # -- training (``avwap train --progress-json``; docs/model.md) ----------------------------
 
