@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
+import pytest
 from _mdata import END, hand_bars, tiny_train
 
 from models import walkforward
@@ -52,6 +53,7 @@ def test_sign_randomized_keeps_sizes_volume_and_bars(hand_cache: Path) -> None:
     np.testing.assert_allclose(np.median(rng_null), np.median(rng_real), rtol=0.05)
 
 
+@pytest.mark.slow
 def test_pure_noise_and_its_null_do_not_beat(tmp_path: Path) -> None:
     """Random-walk bars: nothing to learn. The walk-forward evaluation (two folds, pooled)
     must not say "beats", and neither must the same pipelines on the null copy."""

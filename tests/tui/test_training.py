@@ -128,6 +128,7 @@ async def test_below_the_minimum_start_is_disabled_with_the_remedies(make_app) -
         assert "Insufficient samples" in summary and "estimate" in summary
 
 
+@pytest.mark.slow
 async def test_a_tiny_training_from_the_screen_ends_listed_and_usable(make_app) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -22,6 +22,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, TextIO
 
+from storage import sharing
 from storage.cache import Cache
 from storage.config import Config
 from storage.errors import AvwapError, ConfigError, TickerListError
@@ -176,6 +177,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_of(args)
     list_name = opening_list(args, cfg)  # a typo in the list is named even in a pipe
     require_terminal()
+    # The screen owns the terminal: a wait for the cache is not printed over it
+    # (the console's own writes never wait long; ``storage.feeds`` keeps minutes).
+    sharing.configure(say=lambda line: None)
     cache = Cache(db_of(args, cfg))
     try:
         if args.feed == "demo" and cache.bar_count() == 0:

@@ -5,14 +5,13 @@ tabs: *Run* — the live precheck, Start/Cancel, and the run as it happens;
 *Models* — every trained model, its config and curves, made active or deleted
 from here. Long work runs through the app's runtime: each precheck and each
 training is a child process (``avwap precheck --json``, ``avwap train
---progress-json``, the same code as the CLI) on an exported copy of the bars,
-so a crash or a heavy epoch never freezes the console, whose live panes keep
-updating meanwhile.
+--progress-json``, the same code as the CLI) on the console's own cache (shared
+by every process, ``storage.sharing``), so a crash or a heavy epoch never
+freezes the console, whose live panes keep updating meanwhile.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import shutil
@@ -39,7 +38,7 @@ from tui.runtime.runtime import JobRefused
 from tui.screens.common.commands import NamedCommands
 from tui.screens.common.confirm import Confirm
 from tui.screens.training.form import TrainForm
-from tui.screens.training.jobs import ExportThenRun
+from tui.screens.training.jobs import RunOnCache
 from tui.screens.training.models_view import ModelDetail, ModelsTable
 from tui.screens.training.precheck_view import PrecheckView
 from tui.screens.training.request import TrainRequest, cli_argv, parse_form, same_samples
@@ -102,7 +101,6 @@ class TrainingScreen(Screen[None]):
         self._precheck_timer: Timer | None = None
         self._precheck_for: TrainRequest | None = None
         self._start_when_checked = False  # Start was pressed while the precheck ran
-        self._train_db: Path | None = None
         self._training_name: str | None = None  # the model the running training writes
         self._tmp = Path(tempfile.mkdtemp(prefix="avwap-train-"))
 
@@ -192,9 +190,8 @@ class TrainingScreen(Screen[None]):
             self._precheck_timer = self.set_timer(0.2, self._run_precheck)  # after it ends
             return
         self._precheck_for = req
-        job = ExportThenRun(PRECHECK, self.avwap_app.controller.cache, self._tmp / "precheck.db",
-                            req.tickers, req.days,
-                            lambda db: req.precheck_argv(db, self.min_samples))
+        job = RunOnCache(PRECHECK, self.avwap_app.controller.cache, req.tickers, req.days,
+                         lambda db: req.precheck_argv(db, self.min_samples))
         try:
             rt.start(job, watcher=self)
         except JobRefused as e:
@@ -255,9 +252,6 @@ class TrainingScreen(Screen[None]):
             self.notify("Training cancelled; the best checkpoint so far is kept.", timeout=6)
         else:
             self.notify("Training finished.", timeout=4)
-        if self._train_db is not None:
-            with contextlib.suppress(OSError):
-                self._train_db.unlink()
         self.query_one(ModelsTable).load(self.models_root)
         self._update_buttons()
 
@@ -291,18 +285,16 @@ class TrainingScreen(Screen[None]):
 
     def _launch(self, name: str, symbols: tuple[str, ...] | list[str], days: int,
                 argv_for: Any, end: dt.date | None = None) -> None:
-        self._train_db = self._tmp / f"train-{name}.db"
         self._training_name = name
-        job = ExportThenRun(TRAIN, self.avwap_app.controller.cache, self._train_db,
-                            list(symbols), days, argv_for, end=end,
-                            output=self._tmp / f"train-{name}.log", nice=TRAIN_NICE)
+        job = RunOnCache(TRAIN, self.avwap_app.controller.cache, list(symbols), days, argv_for,
+                         end=end, output=self._tmp / f"train-{name}.log", nice=TRAIN_NICE)
         job.ask_at_quit = True
         try:
             self.avwap_app.runtime.start(job, watcher=self)
         except JobRefused as e:
             self.notify(escape(str(e)), severity="warning")
             return
-        self.query_one(RunView).reset(f"Starting {name}: exporting the bars…")
+        self.query_one(RunView).reset(f"Starting {name}…")
         self.query_one(TabbedContent).active = "tab-run"
         self._update_buttons()
 
