@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
+from storage.events import KINDS
 from storage.feeds.base import FeedState
 
 if TYPE_CHECKING:
@@ -112,15 +113,19 @@ class JobStarted(Message):
 
 @dataclass
 class JobProgress(Message):
-    """A job's progress event (a training JSON line, a backtest chunk's figures)."""
+    """A job's progress event: a child's line as its wire object (screens read it with
+    ``storage.events.from_dict``, the one decoder), or a chunked job's figures."""
 
     name: str
     event: dict[str, Any]
 
     def can_replace(self, message: Message) -> bool:
         # Only plain progress collapses; epoch ends, evaluations and errors never do.
-        return (isinstance(message, JobProgress) and message.name == self.name
-                and self.event.get("event") == message.event.get("event") == "step")
+        if not (isinstance(message, JobProgress) and message.name == self.name):
+            return False
+        kind = self.event.get("event")
+        cls = KINDS.get(kind) if isinstance(kind, str) else None
+        return cls is not None and cls.collapses and message.event.get("event") == kind
 
 
 @dataclass

@@ -2,25 +2,28 @@
 
 Why a child process: the backtester is one call (not cut into chunks) that
 takes seconds to minutes; on the MLX thread it would hold up the live
-session's minutes. The child (``worker.py``) reports JSON progress lines as
+session's minutes. The child is ``avwap backtest --request JSON --progress-json``
+(as ``avwap train --progress-json`` is the Training screen's); its lines are
+``storage.events`` (``backtest_step``, then ``backtest_done``), posted as
 ``JobProgress``. The cache is shared by every process (``storage.sharing``):
 the child reads the bars from the file the console writes its minutes to and
-saves its run there (one transaction); its id is posted as ``{"event": "saved"}``.
+saves its run there (one transaction); its id is posted as ``events.Saved``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import sys
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from storage import events
 from storage.cache import Cache
 from storage.errors import CacheError
 from tui.messages import JobProgress
 from tui.runtime.jobs import ProcessJob
 from tui.screens.backtests.request import BacktestRequest
+from tui.screens.training.request import cli_argv
 
 if TYPE_CHECKING:
     from tui.runtime.runtime import Runtime
@@ -51,21 +54,24 @@ class BacktestJob(ProcessJob):
         self.child_id: int | None = None
 
     def _line(self, raw: bytes) -> None:
-        text = raw.decode("utf-8", "replace")
-        if '"event": "done"' in text:
-            import json
-
-            self.child_id = int(json.loads(text)["run_id"])
+        if raw.lstrip().startswith(b"{"):
+            try:
+                ev = events.decode(raw)
+            except events.EventError as e:
+                self.log.append(str(e))  # one clear line; the job's error if the child fails
+                return
+            if isinstance(ev, events.BacktestDone):
+                self.child_id = ev.run_id
         super()._line(raw)
 
     async def run(self, runtime: Runtime) -> None:
         self.req = await asyncio.to_thread(resolve_dates, self.cache, self.req)
         if self.cancel_requested:
             return
-        self.argv = [sys.executable, "-m", "tui.screens.backtests.worker", str(self.cache.path),
-                     self.req.to_json()]
+        self.argv = [*cli_argv(), "--db", str(self.cache.path), "backtest", "--request",
+                     self.req.to_json(), "--progress-json"]
         await super().run(runtime)
         if self.cancel_requested or self.child_id is None:
             return
         self.saved_id = self.child_id
-        self.post(JobProgress(self.name, {"event": "saved", "run_id": self.saved_id}))
+        self.post(JobProgress(self.name, events.Saved(self.saved_id).to_dict()))
