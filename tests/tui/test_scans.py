@@ -122,3 +122,24 @@ def test_an_alerting_scan_fires_on_entry_with_the_band_alerts_cooldown() -> None
     assert step(2 + 2 * cool, 9.0) == ()  # left before the cooldown ended: nothing pending
     assert step(3 + 2 * cool, 11.0) == ("up:A",)
     assert run.hits[0].message == "A entered scan 'up': close > ema_9"
+
+
+def test_a_young_anchor_is_not_scanned_live_as_in_the_backtester() -> None:
+    """Issue 30: scans use the backtester's band-validity rule. On a session's first bars
+    σ = 0 (the bands equal the level) or σ is a sample of a few points: a live scan reads
+    the session anchor as NaN there, as `avwap scan` and the backtester do."""
+    names = ("avwap_session", "avwap_session_up1", "avwap_session_up2")
+    book = ScanBook()
+    book.put(Scan("stretched", "close > avwap_session_up2"))
+    run = ScanRunner(book)
+    open_utc = np.datetime64("2025-11-21T14:30")  # 09:30 ET, the session's first minute
+    seen = []
+    for m in range(7):
+        width = 0.0 if m == 0 else 0.5  # σ = 0 on the first bar
+        vals = np.array([[100.0, 100.0 + width, 100.0 + 2 * width]], np.float32)
+        snap = Snapshot(open_utc + np.timedelta64(m, "m"), ("AAA",), names, vals,
+                        np.array([105.0], np.float32), np.array([1000.0], np.float32),
+                        np.array([True]), np.zeros(1, np.int64))
+        seen.append(run.step(snap)[0].symbols == ("AAA",))
+    # valid from the 5th bar with volume (engine.bands.MIN_BARS), never on σ = 0
+    assert seen == [False, False, False, False, True, True, True]

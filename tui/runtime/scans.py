@@ -37,9 +37,11 @@ from typing import Any
 
 import numpy as np
 
+from engine import bands
 from engine.expr import ExpressionError, LiveScans, check_names, parse, suggestions
 from engine.snapshot import Snapshot
-from storage import atomic
+from storage import atomic, calendar
+from storage.types import SEGMENT_KINDS
 
 SCANS_FILE = "scans.json"
 #: The bar's fields a live minute has beside the registry's outputs (the snapshot keeps
@@ -187,6 +189,7 @@ class ScanRunner:
         self._ts: np.datetime64 | None = None
         self._fired: dict[tuple[str, str], np.datetime64] = {}
         self._pending: set[tuple[str, str]] = set()
+        self._bars = bands.AnchorBars()  # bars with volume since each calendar anchor
         #: The alerts of the last ``step`` (a scan with ``alert`` that a symbol entered).
         self.hits: tuple[ScanHit, ...] = ()
 
@@ -209,7 +212,7 @@ class ScanRunner:
         elif self._ts is not None and snap.ts > self._ts:
             self._prev, self._cur = self._cur, {}
         self._ts = snap.ts
-        hits = (self._live.step(snap.ts, snap.names, snap.values, snap.valid,
+        hits = (self._live.step(snap.ts, snap.names, self._valid_values(snap), snap.valid,
                                 {"close": snap.last, "volume": snap.volume})
                 if self._live is not None else np.zeros((0, len(snap.symbols)), bool))
         row = {s.name: i for i, s in enumerate(self._valid)}
@@ -222,6 +225,34 @@ class ScanRunner:
             out.append(self._result(scan, chk, hits[row[scan.name]], snap))
         self.hits = tuple(self._alerts(out, snap.ts))
         return out
+
+    def _valid_values(self, snap: Snapshot) -> np.ndarray:
+        """The minute's values with each calendar anchor the scans read NaN where
+        ``engine.bands``' rule fails (fewer than 5 bars with volume, or no width).
+
+        Why: the backtester and ``avwap scan`` read a young anchor's level and bands
+        as NaN, so a live scan must too, or a cross on a session's first bar (σ = 0)
+        would match here and nowhere else. A cross then needs a valid value on both
+        bars, as in the backtester.
+        """
+        assert self._live is not None
+        kinds = sorted({k for k in map(bands.anchor_of, self._live.names) if k is not None})
+        if not kinds:
+            return snap.values
+        when = calendar.describe_minutes(np.array([snap.ts], dtype="datetime64[m]"))
+        traded = np.asarray(snap.valid, bool) & (np.nan_to_num(snap.volume) > 0)
+        counts = self._bars.step(snap.ts, {k: int(when.segments[k][0]) for k in SEGMENT_KINDS},
+                                 traded, int(when.minute_of_session[0]))
+        pos = {n: i for i, n in enumerate(snap.names)}
+        values = snap.values.copy()
+        for k in kinds:
+            lvl, up1 = pos.get(f"avwap_{k}"), pos.get(f"avwap_{k}_up1")
+            width = (snap.values[:, up1] - snap.values[:, lvl]
+                     if lvl is not None and up1 is not None else None)
+            young = ~bands.valid(counts[k], width)
+            cols = np.array([i for n, i in pos.items() if bands.anchor_of(n) == k], np.intp)
+            values[np.ix_(young, cols)] = np.nan
+        return values
 
     def _alerts(self, results: list[ScanResult], ts: np.datetime64) -> list[ScanHit]:
         """Entries of alerting scans, at most one per cooldown of bar time per symbol; an
