@@ -143,3 +143,13 @@ def test_a_young_anchor_is_not_scanned_live_as_in_the_backtester() -> None:
         seen.append(run.step(snap)[0].symbols == ("AAA",))
     # valid from the 5th bar with volume (engine.bands.MIN_BARS), never on σ = 0
     assert seen == [False, False, False, False, True, True, True]
+
+
+def test_scan_columns_write_prices_to_the_cent() -> None:
+    """A $249.04 close under a $248.97 band read '249  249' with 4 significant digits."""
+    from tui.screens.scanner.screen import cell_format
+
+    assert cell_format("close")(249.04) == "249.04"
+    assert cell_format("avwap_session_dn1")(248.97) == "248.97"
+    assert cell_format("avwap_session_z")(1.5) == "+1.50σ"
+    assert cell_format("volume")(1_234_567) == "1.2M"

@@ -18,6 +18,7 @@ New matches (entered this minute) carry a ``●``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
 from textual import on
@@ -37,6 +38,30 @@ if TYPE_CHECKING:
 
 POLL_S = 0.5
 
+
+
+def cell_format(name: str) -> Callable[[float], str]:
+    """How a scan column's number is written: prices to the cent (the console's rule),
+    volumes in K/M, the rest by size. ``:.4g`` wrote a $249.04 close and a $248.97 band
+    both as 249, which a scan for ``close < band`` cannot be read from."""
+    from engine.meta import Kind
+    from engine.registry import REGISTRY
+
+    if name == "close":
+        return fmt.price
+    if name == "volume":
+        return fmt.volume
+    try:
+        kind = REGISTRY.meta(name).kind
+    except KeyError:
+        return fmt.value
+    if kind in (Kind.LEVEL, Kind.BAND, Kind.PRICE_DIFF):
+        return fmt.price
+    if kind in (Kind.VOLUME, Kind.CUMULATIVE):
+        return fmt.volume
+    if kind is Kind.ZSCORE:
+        return fmt.sigma
+    return fmt.value
 
 class ScannerScreen(Screen[None]):
     """Named scans and the selected scan's matches (see the module docstring)."""
@@ -122,8 +147,9 @@ class ScannerScreen(Screen[None]):
             return
         err.update("")
         table.add_columns("", "symbol", *r.columns)
+        cells = [cell_format(c) for c in r.columns]
         for i, sym in enumerate(r.symbols):
-            vals = [f"{v:,.4g}" for v in r.values[i]]
+            vals = [f(float(v)) for f, v in zip(cells, r.values[i], strict=True)]
             table.add_row("●" if r.new[i] else " ", sym, *vals, key=sym)
 
     @on(DataTable.RowHighlighted, "#scan-list")
