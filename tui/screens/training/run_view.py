@@ -23,18 +23,26 @@ LOSS, VAL_LOSS = Style(color="cyan"), Style(color="#ff8700")
 ACC, SPARSE = Style(color="#3fb950"), Style(color="magenta")
 
 
+def legend(*items: tuple[str, Style]) -> Text:
+    """``━ name`` per curve, two spaces apart; a narrow pane wraps between entries,
+    never inside one (``━ val loss━ selection`` ran together at 80x24)."""
+    return Text("  ").join(Text("━\u00a0" + name.replace(" ", "\u00a0"), style)
+                           for name, style in items)
+
+
 class RunView(Vertical):
     """Progress bars, two curves, the best epoch, the log tail and the evaluation."""
 
     DEFAULT_CSS = """
-    RunView { height: 1fr; }
+    RunView { height: 1fr; min-height: 30; }
     RunView .bar-row { height: 1; }
     RunView .bar-row Static { width: 10; }
     RunView ProgressBar { width: 1fr; }
-    RunView #run-status { height: 2; }
-    RunView #run-charts { height: 1fr; min-height: 6; }
+    RunView #run-status { height: auto; min-height: 2; }
+    RunView #run-charts { height: 1fr; min-height: 8; }
     RunView .curve { width: 1fr; height: 1fr; }
-    RunView .legend { height: 1; }
+    RunView #curve-acc { margin-left: 2; }
+    RunView .legend { height: auto; }
     RunView Log { height: 6; border: round $panel; }
     RunView #run-eval { height: auto; max-height: 9; display: none; }
     RunView #run-verdict { height: auto; display: none; }
@@ -63,12 +71,11 @@ class RunView(Vertical):
         yield Static("No training yet: fill the form and press ctrl+t (Start).", id="run-status")
         with Horizontal(id="run-charts"):
             with Vertical(classes="curve"):
-                yield Static(Text.assemble(("━ loss  ", LOSS), ("━ val loss", VAL_LOSS)),
-                             classes="legend")
+                yield Static(legend(("loss", LOSS), ("val loss", VAL_LOSS)), classes="legend")
                 yield BrailleChart(id="chart-loss")
-            with Vertical(classes="curve"):
-                yield Static(Text.assemble(("━ selection accuracy  ", ACC),
-                                           ("━ sparsity", SPARSE)), classes="legend")
+            with Vertical(classes="curve", id="curve-acc"):
+                yield Static(legend(("selection accuracy", ACC), ("sparsity", SPARSE)),
+                             classes="legend")
                 yield BrailleChart(id="chart-acc")
         yield DataTable(id="run-eval", cursor_type="row")
         yield Static("", id="run-verdict")
