@@ -22,7 +22,7 @@ def header_has_focus_style(table: Table) -> bool:
 
 @pytest.mark.parametrize("size", [(200, 50), (80, 24)])
 async def test_tab_visits_the_shown_tables_and_the_first_enter_opens_a_trade(
-        make_bt_app, size: tuple[int, int]) -> None:
+        make_bt_app, size: tuple[int, int]) -> None:  # noqa: F811 (the fixture)
     app = make_bt_app()
     async with app.run_test(size=size) as pilot:
         screen = await open_screen(pilot)
