@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Static
 from models import checkpoint as ck
 from models.registry import SHORT, ModelInfo, list_models
 from tui.screens.training import running
-from tui.screens.training.run_view import ACC, LOSS, SPARSE, VAL_LOSS, legend
+from tui.screens.training.run_view import ACC, LOSS, SPARSE, VAL_LOSS, Legend
 from tui.widgets.chart import BrailleChart, Series
 
 #: The verdict of a model whose training still runs.
@@ -194,9 +194,8 @@ class ModelDetail(Vertical):
         with Horizontal():
             yield Static("Enter on a model shows its config and curves.", id="md-config")
             with Vertical(id="md-curves"):
-                yield Static(legend(("loss", LOSS), ("val loss", VAL_LOSS),
-                                    ("selection accuracy", ACC), ("sparsity", SPARSE)),
-                             id="md-legend")
+                yield Legend(("loss", LOSS), ("val loss", VAL_LOSS),
+                             ("selection accuracy", ACC), ("sparsity", SPARSE), id="md-legend")
                 yield BrailleChart(id="md-chart")
 
     def show(self, path: Path) -> dict[str, Any]:

@@ -15,19 +15,45 @@ from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import DataTable, Log, ProgressBar, Static
 
 from tui.widgets.chart import BrailleChart, Series
 
 LOSS, VAL_LOSS = Style(color="cyan"), Style(color="#ff8700")
 ACC, SPARSE = Style(color="#3fb950"), Style(color="magenta")
+#: A space the line breaking keeps (see ``legend``).
+GLUE = "\u2800"
 
 
-def legend(*items: tuple[str, Style]) -> Text:
+def legend(*items: tuple[str, Style], width: int | None = None) -> Text:
     """``━ name`` per curve, two spaces apart; a narrow pane wraps between entries,
-    never inside one (``━ val loss━ selection`` ran together at 80x24)."""
-    return Text("  ").join(Text("━\u00a0" + name.replace(" ", "\u00a0"), style)
-                           for name, style in items)
+    never inside one that fits its ``width`` (``━ val loss━ selection`` ran
+    together at 80x24).
+
+    Inside such an entry the spaces are the blank braille cell: it draws as a
+    space, and Textual's line breaking does not break at it (it does at a
+    no-break space). An entry wider than the pane breaks at its spaces instead.
+    """
+    def entry(name: str) -> str:
+        text = f"━ {name}"
+        return text if width is not None and len(text) > width else text.replace(" ", GLUE)
+
+    return Text("  ").join(Text(entry(name), style) for name, style in items)
+
+
+class Legend(Widget):
+    """A chart's legend, wrapped between its entries at the width it has (``legend``)."""
+
+    DEFAULT_CSS = "Legend { height: auto; }"
+
+    def __init__(self, *items: tuple[str, Style], id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.items = items
+
+    def render(self) -> Text:
+        return legend(*self.items, width=self.content_region.width or None)
 
 
 class RunView(Vertical):
@@ -71,10 +97,10 @@ class RunView(Vertical):
         yield Static("No training yet: fill the form and press ctrl+t (Start).", id="run-status")
         with Horizontal(id="run-charts"):
             with Vertical(classes="curve"):
-                yield Static(legend(("loss", LOSS), ("val loss", VAL_LOSS)), classes="legend")
+                yield Legend(("loss", LOSS), ("val loss", VAL_LOSS), classes="legend")
                 yield BrailleChart(id="chart-loss")
             with Vertical(classes="curve", id="curve-acc"):
-                yield Static(legend(("selection accuracy", ACC), ("sparsity", SPARSE)),
+                yield Legend(("selection accuracy", ACC), ("sparsity", SPARSE),
                              classes="legend")
                 yield BrailleChart(id="chart-acc")
         yield DataTable(id="run-eval", cursor_type="row")
