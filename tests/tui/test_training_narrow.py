@@ -99,8 +99,11 @@ async def test_the_models_table_hides_whole_columns_and_says_which(make_app,
         assert table.hidden and "Data" in table.hidden
         used = sum(c.get_render_width(table) for c in table.columns.values())
         assert used <= table.size.width - table.styles.scrollbar_size_vertical
-        line = str(screen.query_one("#models-hidden", Static).render())
+        hidden = screen.query_one("#models-hidden", Static)
+        line = str(hidden.render())
         assert "Hidden at this width" in line and "Data" in line
+        need = hidden.get_content_height(hidden.size, app.size, hidden.content_region.width)
+        assert need > 1 and hidden.content_region.height >= need  # the line wraps, whole
         assert table.get_row("curated-a")[1].plain == "curated-a"  # the name, whole
         narrow = table.hidden
         await pilot.resize_terminal(200, 50)

@@ -89,7 +89,7 @@ class TrainingScreen(Screen[None]):
     TrainingScreen #train-buttons { height: 3; }
     TrainingScreen #train-buttons Button { margin-right: 1; }
     TrainingScreen #models-table { height: 1fr; min-height: 5; }
-    TrainingScreen #models-hidden { height: 1; color: $text-muted; display: none; }
+    TrainingScreen #models-hidden { height: auto; color: $text-muted; display: none; }
     """
     #: Seconds the form must stay unchanged before a precheck starts.
     debounce_s = 0.8
