@@ -13,10 +13,8 @@ orders to the trades and every symbol's value curve:
 
 Both are timed best of two. ``sweep_27_s`` runs a 27-combination grid (k x
 anchor x stop-loss) through ``MLXBacktester`` end to end (signals, orders,
-fills, stats of every combination) on the first ``SWEEP_SYMBOLS`` symbols
-(``sweep_symbols`` in the output; ``--sweep-symbols 650`` for all of them,
-which takes minutes on a shared 2-core machine and breaks the bench's 5-minute
-budget). ``peak_rss_mb`` is this
+fills, stats of every combination) on all 650 symbols by default
+(``sweep_symbols`` in the output; ``--sweep-symbols N`` for the first N). ``peak_rss_mb`` is this
 process's peak resident memory before vectorbt runs (bars, both of our runs);
 ``peak_rss_mb_with_vectorbt`` after it.
 
@@ -42,7 +40,7 @@ from engine.backtest import strategies
 from engine.backtest.grid import build
 from engine.backtest.orders import fill_orders
 from engine.backtest.result import Settings
-from engine.backtest.runner import MLXBacktester, _features, _row_params
+from engine.backtest.runner import MLXBacktester, _row_params, decide
 from engine.backtest.sim import simulate
 from engine.backtest.stats import equity, ffill_close
 from storage import demo
@@ -59,7 +57,7 @@ def _best(fn: Any, n: int = 2) -> tuple[float, Any]:
     return best, out
 
 
-SWEEP_SYMBOLS = 100
+SWEEP_SYMBOLS = 650
 
 
 def main() -> None:
@@ -78,10 +76,8 @@ def main() -> None:
 
         strat = strategies.get("avwap-reversion")
         grid = build(strat, {"k": 2, "stop_pct": 0.5, "target_pct": 1.0})
-        values = _features(panel, strat.outputs(grid.variants[0]))
-        sig = [a[None] & panel.valid[None] for a in
-               strat.signals(values, grid.variants[0], panel.minute_of_session)]
-        orders = fill_orders(*sig, panel.valid, panel.segments["session"],
+        sig = decide(panel, 0, strat, grid)
+        orders = fill_orders(sig[0], sig[1], sig[2], sig[3], panel.valid, panel.segments["session"],
                              panel.minute_of_session, panel.session_minutes)
         settings = Settings(commission_per_share=0.0, commission_min=1.0, fee_bps=0.5,
                             slippage_bps=1.0)
@@ -100,7 +96,7 @@ def main() -> None:
 
         n_trades = len(trades)
         # The sweep loads its own panel: drop the single run's arrays first.
-        del trades, values, sig
+        del trades, sig
         bt = MLXBacktester(cache)
         sweep = {"k": [1, 2, 3], "anchor": ["session", "day", "week"],
                  "stop_pct": [0.3, 0.5, 1.0]}
@@ -118,9 +114,10 @@ def main() -> None:
         small = slice(0, 2)
         from engine.backtest.sim import Orders, RowParams
 
-        o_small = Orders(*(a[:, small] for a in (orders.entry_long, orders.entry_short,
-                                                 orders.exit_long, orders.exit_short)),
-                         forced=orders.forced[small])
+        o_small = Orders(entry_long=orders.entry_long[:, small],
+                         entry_short=orders.entry_short[:, small],
+                         exit_long=orders.exit_long[:, small],
+                         exit_short=orders.exit_short[:, small], forced=orders.forced[small])
         p_small = RowParams(**{k: getattr(params, k)[small] for k in params.__dataclass_fields__})
         pf = vbt_portfolio(panel.open[small], panel.high[small], panel.low[small],
                            panel.close[small], o_small, p_small)

@@ -19,17 +19,30 @@ one ``[100, 7800]`` float32 array (the AVWAP benchmark's panel), best of 9:
   NumPy, once per panel), and the compaction gather of one ``[S, T]`` array as
   float32 / int32 / float64 (``gather_*_ms``).
 
+- ``gemm_ratio_to_numpy``: a float32 ``1024 x 1024`` matmul in MLX (after ``import
+  engine``, which gives MLX its optimized BLAS on Linux: ``blas`` names it) over
+  NumPy's in the same run, best of 9 each (goal ≤ 3; the reference BLAS MLX
+  bundles gives 20-40).
+
 Run: ``.venv/bin/python bench/mlx_ops.py``
 """
 
 from __future__ import annotations
 
 import json
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-import mlx.core as mx
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine import blas  # MLX's optimized BLAS: before mlx loads
+
+# isort: split
+import mlx.core as mx
 
 S, T = 100, 7800
 
@@ -58,6 +71,19 @@ def _outputs(
     sd = mx.sqrt((x0 + u) / w)
     bands = [level + k * sd for k in (1.0, -1.0, 2.0, -2.0, 3.0, -3.0)]
     return [level, *bands, mx.where(sd > 0, ((lc - r) - m) / sd, float("nan"))]
+
+
+def gemm() -> dict[str, object]:
+    """The 1024² float32 product through MLX's BLAS against NumPy's, same run."""
+    rng = np.random.default_rng(1)
+    an, bn = (rng.normal(size=(1024, 1024)).astype(np.float32) for _ in range(2))
+    am, bm = mx.array(an), mx.array(bn)
+    mx.eval(am, bm)
+    mlx_ms = best_ms(lambda: mx.eval(am @ bm))
+    numpy_ms = best_ms(lambda: an @ bn)
+    return {"gemm_mlx_ms": mlx_ms, "gemm_numpy_ms": numpy_ms,
+            "gemm_ratio_to_numpy": round(mlx_ms / numpy_ms, 2),
+            "blas": blas.ensure().describe()}
 
 
 def main() -> None:
@@ -111,6 +137,7 @@ def main() -> None:
         "gather_i32_ms": best_ms(lambda: mx.eval(mx.take_along_axis(xi, idx, axis=1))),
         "gather_f64_ms": best_ms(lambda: mx.eval(mx.take_along_axis(xd, idx, axis=1))),
         "mlx": getattr(mx, "__version__", "?"),
+        **gemm(),
     }
     print(json.dumps(result))
 

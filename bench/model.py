@@ -16,16 +16,25 @@ head on [last, mean]) in PyTorch on the CPU, same batch, same run.
   ``MEASURED_EPOCHS`` epochs are timed and 10 extrapolated (build + 10 × epoch
   + evaluation), named ``default_train_s_extrapolated``.
 - ``live_select_p99_ms``: one minute for 650 symbols (``LiveSelector.update``
-  of a Snapshot, then ``select`` for all 650); ``live_select_one_p99_ms``: the
-  update plus the highlighted symbol's pick (what the console asks).
+  of a Snapshot, then ``select`` for all 650: one model call on the patch sums);
+  ``live_select_one_p99_ms``: the update plus the highlighted symbol's pick
+  (what the console asks); ``live_window_peer_*``: the update plus the model on
+  all 650 whole windows (the path before the patch sums), the same run.
 - ``peak_rss_mb``: peak RSS of a child process building ``all`` (650 symbols)
   × 30 demo sessions (features memory-mapped, batches of 50).
 
-Run: ``.venv/bin/python bench/model.py`` (needs the bench extra: torch).
+- ``blas``: which BLAS MLX multiplied with (``engine.blas``); with ``--reference``
+  the speed part runs again in a child process on MLX's bundled reference BLAS
+  (``AVWAP_BLAS=reference``) and its keys come back prefixed ``reference_``: the
+  before and after of the optimized BLAS in one run.
+
+Run: ``.venv/bin/python bench/model.py [--parts speed,live,train,rss] [--reference]``
+(needs the bench extra: torch; ``--help`` lists the parts).
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import json
 import os
@@ -37,11 +46,15 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import mlx.core as mx
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # before bench/ itself: bench/storage.py would shadow storage/
+
+from engine import blas  # noqa: E402  (MLX's optimized BLAS: before mlx loads)
+
+# isort: split
+import mlx.core as mx  # noqa: E402
 
 from models.model import ModelArgs, SelectorModel, make_optimizer, make_train_step  # noqa: E402
 
@@ -104,6 +117,7 @@ def model_speed(f: int, k: int) -> dict[str, float]:
     r100 = rng.integers(-1, 4, 100).astype(np.int32)
     model = SelectorModel(args)
     mx.eval(model.parameters())
+    model.eval()  # inference, as models.selector runs it
     fwd = mx.compile(lambda x, r: mx.sigmoid(model(x, r)))
     xm, rm = mx.array(x100), mx.array(r100)
     out["infer_batch100_ms"] = p(timed(lambda: mx.eval(fwd(xm, rm)), 30), 50)
@@ -117,6 +131,7 @@ def model_speed(f: int, k: int) -> dict[str, float]:
     xb = rng.normal(size=(BATCH, L, f)).astype(np.float32)
     rb = rng.integers(-1, 4, BATCH).astype(np.int32)
     yb = (rng.random((BATCH, k)) > 0.8).astype(np.float32)
+    model.train()
     opt = make_optimizer(1e-3)
     step = make_train_step(model, opt)
     state = [model.state, opt.state]
@@ -211,21 +226,26 @@ def live_speed(f_names: list[str], outputs: list[str], work: Path) -> dict[str, 
                         last=close, volume=np.ones(650, np.float32),
                         valid=np.ones(650, bool), regime=np.zeros(650, np.int8))
 
-    snaps = [snap(i) for i in range(L + 60)]
+    snaps = [snap(i) for i in range(L + 90)]
     for s in snaps[:L]:
         live.update(s)
-    every, one = [], []
+    every, one, window = [], [], []
     for i, s in enumerate(snaps[L:]):
         t0 = time.perf_counter()
         live.update(s)
-        if i % 2:
+        if i % 3 == 1:
             live.select(["S007"])
             one.append(time.perf_counter() - t0)
+        elif i % 3 == 2:  # the peer: the model on whole windows (the path before the sums)
+            sel.select_indicators(live.window(), live._regime)
+            window.append(time.perf_counter() - t0)
         else:
             live.select()
             every.append(time.perf_counter() - t0)
     return {"live_select_p99_ms": p(every[1:], 99), "live_select_p50_ms": p(every[1:], 50),
-            "live_select_one_p99_ms": p(one[1:], 99), "live_select_one_p50_ms": p(one[1:], 50)}
+            "live_select_one_p99_ms": p(one[1:], 99), "live_select_one_p50_ms": p(one[1:], 50),
+            "live_window_peer_p99_ms": p(window[1:], 99),
+            "live_window_peer_p50_ms": p(window[1:], 50)}
 
 
 RSS_CHILD = """
@@ -263,7 +283,41 @@ def note(res: dict[str, object]) -> None:
     print(json.dumps(res), file=sys.stderr, flush=True)
 
 
-def main() -> None:
+PARTS = ("speed", "live", "train", "rss")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description="The selector model's speed against PyTorch; one JSON object last.")
+    ap.add_argument("--parts", default=",".join(PARTS),
+                    help="comma-separated parts to run: speed (inference, training step, "
+                         "GEMM), live (650-symbol live selection), train (data set and "
+                         "default training), rss (memory of an `all` build); default: all")
+    ap.add_argument("--reference", action="store_true",
+                    help="also run the speed part on MLX's bundled reference BLAS in a child "
+                         "process (keys prefixed reference_)")
+    args = ap.parse_args(argv)
+    args.parts = [x.strip() for x in args.parts.split(",") if x.strip()]
+    bad = [x for x in args.parts if x not in PARTS]
+    if bad:
+        ap.error(f"unknown part(s) {', '.join(bad)}; choose from {', '.join(PARTS)}")
+    return args
+
+
+def reference_speed() -> dict[str, object]:
+    """The speed part in a child on the reference BLAS (``AVWAP_BLAS=reference``)."""
+    env = {**os.environ, blas.ENV: "reference"}
+    child = subprocess.run([sys.executable, __file__, "--parts", "speed"], env=env,
+                           capture_output=True, text=True, cwd=ROOT, timeout=600, check=False)
+    if child.returncode != 0:
+        return {"reference_error": child.stderr.strip().splitlines()[-1:]}
+    got = json.loads(child.stdout.strip().splitlines()[-1])
+    keep = ("infer_batch100_ms", "train_step_ms", "blas_gemm_mlx_ms", "blas")
+    return {f"reference_{k}": got[k] for k in keep if k in got}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     from engine.registry import REGISTRY
     from storage import demo
     from storage.cache import Cache
@@ -271,41 +325,67 @@ def main() -> None:
 
     names, outputs = REGISTRY.output_names(), REGISTRY.selectable()
     res: dict[str, object] = {"features": len(names), "outputs": len(outputs),
+                              "blas": blas.ensure().describe(),
                               "load_avg_1m_start": round(os.getloadavg()[0], 1),
                               "cpus": os.cpu_count()}
-    res.update(model_speed(len(names), len(outputs)))
-    note(res)
+    if "speed" in args.parts:
+        res.update(model_speed(len(names), len(outputs)))
+        note(res)
+    if args.reference:
+        res.update(reference_speed())
+        note(res)
+    if not {"live", "train", "rss"} & set(args.parts):
+        finish(res)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-model-") as tmp:
         work = Path(tmp)
-        db = work / "curated.duckdb"
-        with Cache(db) as cache:
-            demo.seed_cache(cache, load_list("curated").symbols, 20, end=demo.DEFAULT_END)
-        res.update(live_speed(names, outputs, work))
-        note(res)
-        res.update(train_and_build(db, work))
-        note(res)
-        big = work / "all.duckdb"
-        t0 = time.perf_counter()
-        with Cache(big) as cache:
-            demo.seed_cache(cache, load_list("all").symbols, 30, end=demo.DEFAULT_END)
-        res["all_demo_seed_s"] = round(time.perf_counter() - t0, 1)
-        note(res)
-        child = subprocess.run([sys.executable, "-c", RSS_CHILD, str(big), tmp,
-                                str(RSS_BUDGET_S)],
-                               capture_output=True, text=True, cwd=ROOT, timeout=400)
-        if child.returncode == 0:
-            n, secs, done, total, rss = child.stdout.split()[-5:]
-            res.update({"peak_rss_mb": int(rss), "all30_build_s": float(secs),
-                        "all30_symbols_built": f"{done} of {total}"})
-            if int(n) >= 0:
-                res["all30_samples"] = int(n)
-            else:
-                res["peak_rss_note"] = (f"the build stopped after {RSS_BUDGET_S:.0f} s (bench "
-                                        "budget) with the symbols above built; memory is bounded "
-                                        "per batch of 50 (only the small sample index grows: "
-                                        "+40 MB from batch 1 to 2 in a separate run)")
+        if "live" in args.parts:
+            res.update(live_speed(names, outputs, work))
+            note(res)
+        if "train" in args.parts:
+            db = work / "curated.duckdb"
+            with Cache(db) as cache:
+                demo.seed_cache(cache, load_list("curated").symbols, 20, end=demo.DEFAULT_END)
+            res.update(train_and_build(db, work))
+            note(res)
+        if "rss" in args.parts:
+            res.update(rss_of_build(work))
+    finish(res)
+
+
+def rss_of_build(work: Path) -> dict[str, object]:
+    """Peak RSS of a child building ``all`` × 30 demo sessions (within a time budget)."""
+    from storage import demo
+    from storage.cache import Cache
+    from storage.tickers import load_list
+
+    res: dict[str, object] = {}
+    big = work / "all.duckdb"
+    t0 = time.perf_counter()
+    with Cache(big) as cache:
+        demo.seed_cache(cache, load_list("all").symbols, 30, end=demo.DEFAULT_END)
+    res["all_demo_seed_s"] = round(time.perf_counter() - t0, 1)
+    note(res)
+    child = subprocess.run([sys.executable, "-c", RSS_CHILD, str(big), str(work),
+                            str(RSS_BUDGET_S)],
+                           capture_output=True, text=True, cwd=ROOT, timeout=400)
+    if child.returncode == 0:
+        n, secs, done, total, rss = child.stdout.split()[-5:]
+        res.update({"peak_rss_mb": int(rss), "all30_build_s": float(secs),
+                    "all30_symbols_built": f"{done} of {total}"})
+        if int(n) >= 0:
+            res["all30_samples"] = int(n)
         else:
-            res["peak_rss_error"] = child.stderr.strip().splitlines()[-1:]
+            res["peak_rss_note"] = (f"the build stopped after {RSS_BUDGET_S:.0f} s (bench "
+                                    "budget) with the symbols above built; memory is bounded "
+                                    "per batch of 50 (only the small sample index grows: "
+                                    "+40 MB from batch 1 to 2 in a separate run)")
+    else:
+        res["peak_rss_error"] = child.stderr.strip().splitlines()[-1:]
+    return res
+
+
+def finish(res: dict[str, object]) -> None:
     res["goals"] = {"infer_batch100_ms": 5, "infer_ratio_to_torch": 1, "train_ratio_to_torch": 1,
                     "dataset_build_s": 5, "default_train_s": 180, "live_select_p99_ms": 20,
                     "peak_rss_mb": 2048}

@@ -23,7 +23,8 @@ then runs the real app headless (``App.run_test``) on it:
 Prints one JSON object as the last line. Usage: ``.venv/bin/python bench/tui.py
 [--minutes 120] [--days 20] [--warm-days N] [--train-minutes 60]``. Goals: first
 frame ≤ 1.5 s, update p99 ≤ 50 ms (also while training), RSS ≤ 600 MB,
-``list_switch_s`` ≤ 1, ``anchor_add_ms`` ≤ 100, ``warm_s`` ≤ 3.
+``list_switch_s`` ≤ 1, ``anchor_add_ms`` ≤ 100, ``warm_s`` ≤ 3, ``model_activate_s`` ≤ 1,
+``minutes_missed_during_activate`` = 0 (``model_activation``).
 
 Before and after in one run: ``--code DIR`` imports the app from another
 checkout (e.g. ``git archive main | tar -x -C DIR``) under this same harness and
@@ -71,6 +72,12 @@ def _rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def _peak_mb() -> float:
+    """The process's peak RSS so far (``peak_rss_mb`` at the end; by phase, to find it)."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+
+
 def _parts(ctl) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """``rss_*_mb``: what the console holds, by part, each array counted once (by
     identity): the bars (panels), the engines' MLX state, their NumPy histories,
@@ -114,7 +121,7 @@ def _close(cache) -> None:  # type: ignore[no-untyped-def]
         try:
             cache.close()
             return
-        except Exception:  # noqa: BLE001 - DuckDB: "connection is busy" while a job ends
+        except Exception:
             time.sleep(0.1)
 
 
@@ -150,12 +157,14 @@ async def run(args: argparse.Namespace, db: Path, t_start: float) -> dict[str, f
         await pilot.pause()
         out["first_idle_s"] = time.perf_counter() - t_start
         out["first_frame_s"] = (painted[0] if painted else float("nan")) - t_start
+        out["peak_at_first_frame_mb"] = _peak_mb()
         t0 = time.perf_counter()
         await pilot.pause()
         await app.console_screen.session.settled()
         await pilot.pause()
         out["warm_s"] = time.perf_counter() - t0
         out["rss_warm_mb"] = _rss_mb()
+        out["peak_at_warm_mb"] = _peak_mb()
         screen = app.console_screen
         steps, renders, totals = await _updates(pilot, screen, args.minutes)
         out.update(
@@ -168,13 +177,99 @@ async def run(args: argparse.Namespace, db: Path, t_start: float) -> dict[str, f
         )
         if hasattr(ctl, "universe"):  # the parts (this harness on an older checkout: skipped)
             out.update(_parts(ctl))
+        out["peak_at_updates_mb"] = _peak_mb()
         out.update(await _list_switch(pilot, screen))
         out.update(await _anchor_add(pilot, screen))
+        out["peak_at_anchor_mb"] = _peak_mb()
+        out.update(await model_activation(pilot, screen))
         if args.train_minutes:
             out.update(await _while_training(app, pilot, screen, cache, args.train_minutes))
         await pilot.press("q")
     _close(cache)
     return out
+
+
+BASELINE_MINUTES = 30
+
+
+async def model_activation(pilot, screen, interval_s: float = 1.0) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """A model made active with ``all`` loaded, while a 60x replay clock ticks.
+
+    - ``model_activate_s``: from the activation (what the Training screen's "use"
+      calls) until the highlighted symbol's picks are painted in the Indicators pane;
+    - ``model_prime_s``: until every symbol's window is primed (the rest, between minutes);
+    - ``minutes_missed_during_activate``: a minute is due every ``interval_s`` (60x
+      replay); each one that fell due while the previous was still waiting for the
+      MLX thread is missed (the clock stood still). Goal 0; before: 37-50 s frozen.
+    - ``minutes_during_activate``: the minutes stepped meanwhile;
+      ``minutes_missed_without_activate`` / ``minutes_without_activate``: the same
+      clock for ``BASELINE_MINUTES`` just before, with no activation (the peer).
+    """
+    sys.path.insert(0, str(HERE / "tests" / "models"))
+    from _mdata import save_untrained
+
+    from models.registry import use
+    from tui.screens.console.watchlist import Watchlist
+
+    session = screen.session
+    root = Path(tempfile.mkdtemp(prefix="bench-models-"))
+    before = os.environ.get("AVWAP_MODELS_DIR")
+    os.environ["AVWAP_MODELS_DIR"] = str(root)
+    try:
+        save_untrained(root, "bench", lookback=120, patch=10)
+        use(root, "bench")
+        focus = screen.query_one(Watchlist).cursor_symbol
+        stop = asyncio.Event()
+        counts = {"stepped": 0, "missed": 0}
+
+        async def clock() -> None:
+            due = time.perf_counter()
+            while not stop.is_set():
+                due += interval_s
+                now = time.perf_counter()
+                if now > due:  # the previous minute ran past this one's time
+                    late = int((now - due) // interval_s) + 1
+                    counts["missed"] += late
+                    due += late * interval_s
+                await asyncio.sleep(max(0.0, due - time.perf_counter()))
+                if await session.step_next() is None:
+                    break
+                counts["stepped"] += 1
+
+        # the peer: the same clock for as many minutes with no activation (a busy
+        # machine misses minutes by itself when a step outlasts the interval)
+        ticker = asyncio.get_running_loop().create_task(clock())
+        await asyncio.sleep(BASELINE_MINUTES * interval_s)
+        stop.set()
+        await ticker
+        baseline = dict(counts)
+        stop.clear()
+        counts.update(stepped=0, missed=0)
+        ticker = asyncio.get_running_loop().create_task(clock())
+        t0 = time.perf_counter()
+        session.model_changed(focus)
+        activate = float("nan")
+        while time.perf_counter() - t0 < 120:
+            await pilot.pause(0.02)
+            shown = screen._picks.get(focus)  # PicksReady handled: the pane was given them
+            if shown and shown[0]:
+                await pilot.pause()  # painted
+                activate = time.perf_counter() - t0
+                break
+        await session.model_primed()
+        primed = time.perf_counter() - t0
+        stop.set()
+        await ticker
+    finally:
+        if before is None:
+            os.environ.pop("AVWAP_MODELS_DIR", None)
+        else:
+            os.environ["AVWAP_MODELS_DIR"] = before
+    return {"model_activate_s": activate, "model_prime_s": primed,
+            "minutes_missed_during_activate": counts["missed"],
+            "minutes_during_activate": counts["stepped"],
+            "minutes_missed_without_activate": baseline["missed"],
+            "minutes_without_activate": baseline["stepped"]}
 
 
 async def _list_switch(pilot, screen) -> dict[str, float]:  # type: ignore[no-untyped-def]
@@ -450,8 +545,7 @@ def main() -> None:
         pstats.Stats(prof, stream=sys.stderr).sort_stats("cumulative").print_stats(40)
     else:
         out = asyncio.run(run(args, db, t_start))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    out["peak_rss_mb"] = rss / (1024 * 1024) if sys.platform == "darwin" else rss / 1024
+    out["peak_rss_mb"] = _peak_mb()
     out.update(asyncio.run(_second_start(args, db)))
     out["seed_s"] = seed_s
     out["days"] = args.days

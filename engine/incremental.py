@@ -49,10 +49,10 @@ class IncrementalEngine:
         self._other = [ind for ind in self._inds if ind.seq is None]
         self._seq_names = [n for ind in self._seq for n in ind.outputs]
         self._seq_warm = mx.array(np.array(
-            [ind.seq.warm[n] for ind in self._seq for n in ind.outputs], dtype=np.int32))
+            [ind.spec.warm[n] for ind in self._seq for n in ind.outputs], dtype=np.int32))
         #: Real bars after which every bar-sequence step is in its steady state
         #: (past each seed and warm-up): the bar count ``n`` no longer matters.
-        self._steady_bars = max((w for ind in self._seq for w in ind.seq.warm.values()),
+        self._steady_bars = max((w for ind in self._seq for w in ind.spec.warm.values()),
                                 default=0) + 2
         other_names = [n for ind in self._other for n in ind.outputs]
         col = {n: i for i, n in enumerate([*self._seq_names, *other_names])}
@@ -66,7 +66,7 @@ class IncrementalEngine:
     def _init_state(self) -> Tree:
         s = len(self.symbols)
         tree: Tree = {ind.key: ind.init(s) for ind in self._other}
-        tree.update({ind.key: ind.seq.init(s) for ind in self._seq})
+        tree.update({ind.key: ind.spec.init(s) for ind in self._seq})
         tree["_seq"] = {"n": mx.zeros((s,), dtype=mx.int32),
                         "last": mx.full((s, len(self._seq_names)), float("nan"))}
         tree["_engine"] = {"last": mx.full((s,), float("nan")), "vol": mx.zeros((s,))}
@@ -119,7 +119,7 @@ class IncrementalEngine:
         outs: list[mx.array] = []
         for ind in self._seq:
             inner = state[ind.key]
-            st, o = ind.seq.step(dict(inner), bar)
+            st, o = ind.spec.step(dict(inner), bar)
             new[ind.key] = {k: mx.where(v.reshape((-1,) + (1,) * (a.ndim - 1)), a, inner[k])
                             for k, a in st.items()}
             outs.extend(o[name].astype(mx.float32) for name in ind.outputs)
@@ -229,6 +229,7 @@ class IncrementalEngine:
         if t == 0:
             return None
         if step_sessions is None:
+            self.reset()
             for i in range(t - 1):
                 self._advance(panel.batch(i))
                 if i % minutes == minutes - 1:
@@ -254,38 +255,54 @@ class IncrementalEngine:
           NumPy-side histories (relative volume) from ``Host.from_panel``.
         """
         self.reset()
-        inds = len(self._seq) + len(self._other) + 1
+        inds = len(self._seq) + len(self._other) + 3
         done = 0
         if self._seq:
             starts = day_starts(panel)
-            bars = max([self._needs[ind.key][0] for ind in self._seq] + [self._steady_bars])
-            day0 = max(0, min(len(starts) - k, _day_with_bars_left(panel.valid, starts, bars)))
+            need = max([self._needs[ind.key][0] for ind in self._seq] + [self._steady_bars])
+            day0 = max(0, min(len(starts) - k, _day_with_bars_left(panel.valid, starts, need)))
             tail = panel.slice_time(int(starts[day0]), len(panel.ts))
             c = compacted(batch_inputs(tail))
+            mx.eval(vars(c))  # the compacted bars only: the panel's MLX copy is freed
             m = c.pos[:, -1] + 1
             before = mx.maximum(m - 1, 0)
-            tails: dict[int, tuple[Compact, mx.array]] = {}
             tree: Tree = {}
-            for ind in self._seq:
-                assert ind.seq.state is not None, f"{ind.key} has no state from the batch"
-                # its own declared bars (rounded up, so indicators share tails): the
-                # batch costs the bars it reads, not the longest history's
-                w = -(-max(self._needs[ind.key][0], self._steady_bars) // 128) * 128
-                if w not in tails:
-                    tails[w] = _bars_tail(c, before, w)
-                tree[ind.key] = ind.seq.state(*tails[w])
+
+            def bars_of(ind: Indicator) -> int:
+                """Its own declared bars, rounded up so indicators share tails: the
+                batch costs the bars it reads, not the longest history's."""
+                return -(-max(self._needs[ind.key][0], self._steady_bars) // 128) * 128
+
+            w_now, bars = -1, (c, before)
+            for ind in sorted(self._seq, key=bars_of):
+                assert ind.spec.state is not None, f"{ind.key} has no state from the batch"
+                if bars_of(ind) != w_now:  # one tail at a time (memory)
+                    w_now = bars_of(ind)
+                    bars = _bars_tail(c, before, w_now)
+                    mx.eval(vars(bars[0]), bars[1])
+                tree[ind.key] = ind.spec.state(*bars)
                 mx.eval(tree[ind.key])
                 done += 1
                 yield done / inds
+            last = _last_bars(c, m)
+            mx.eval(vars(last))
+            del c, bars
+            mx.clear_cache()
             tree["_seq"] = {"n": before, "last": self._state["_seq"]["last"]}
             new: Tree = {}
-            self._step_seq(tree, _last_bars(c, m), new)
+            self._step_seq(tree, last, new)
             self._state.update(new)
+            mx.eval(self._state)
+            done += 1
+            yield done / inds
             self._exact_sums(panel)
+            done += 1
+            yield done / inds
         for ind in self._other:
             assert ind.warm_state is not None, f"{ind.key} has no warm state"
             self._state[ind.key] = ind.warm_state(panel)
             mx.eval(self._state[ind.key])
+            mx.clear_cache()
             done += 1
             yield done / inds
         self._hosts = [(h, h.from_panel(panel)) for h, _ in self._hosts]
@@ -296,7 +313,11 @@ class IncrementalEngine:
             "last": mx.array(np.where(any_bar, panel.close[rows, last_t], np.nan), mx.float32),
             "vol": mx.array(np.where(any_bar, panel.volume[rows, last_t], 0.0), mx.float32),
         }
-        mx.eval(self._state)
+        # own copies: a state read off a batch series may be a view of it, and a
+        # view keeps the whole [S, T] buffer alive (tens of MB) as long as the state
+        self._state = {k: {n: mx.array(np.array(a)) for n, a in d.items()}
+                       for k, d in self._state.items()}
+        mx.clear_cache()  # the batch's buffers: live steps need a small cache
         self._before, self._last_ts = None, as_dt64(panel.ts[-1])
 
     def _exact_sums(self, panel: Panel) -> None:
@@ -443,8 +464,11 @@ def _last_bars(c: Compact, m: mx.array) -> StepInputs:
     zero = mx.zeros((1,), dtype=mx.int32)
     g = {f: warm_at(getattr(c, f), m) for f in
          ("open", "high", "low", "close", "volume", "open_t", "high_t", "low_t", "close_t")}
-    return StepInputs(valid=m > 0, segments={}, minute_of_session=zero, session_minutes=zero,
-                      ts_minutes=zero, **g)
+    return StepInputs(
+        open=g["open"], high=g["high"], low=g["low"], close=g["close"], volume=g["volume"],
+        valid=m > 0, segments={}, minute_of_session=zero, session_minutes=zero,
+        ts_minutes=zero, open_t=g["open_t"], high_t=g["high_t"], low_t=g["low_t"],
+        close_t=g["close_t"])
 
 
 def _bars_tail(c: Compact, m: mx.array, w: int) -> tuple[Compact, mx.array]:

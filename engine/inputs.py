@@ -19,8 +19,8 @@ from __future__ import annotations
 import mlx.core as mx
 import numpy as np
 
+from engine.indicator_types import BatchInputs, StepInputs
 from engine.kernels import TICKS
-from engine.registry import BatchInputs, StepInputs
 from storage.types import SEGMENT_KINDS, BarBatch, Panel
 
 DTYPE = mx.float32

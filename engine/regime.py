@@ -18,11 +18,11 @@ from __future__ import annotations
 import mlx.core as mx
 
 from engine import kernels as K
+from engine.indicator_types import Indicator, State
 from engine.indicators.base import Bar, seq_indicator
 from engine.indicators.trend_dir import adx_batch, adx_init, adx_state, adx_step
 from engine.indicators.volatility import atr_batch, atr_init, atr_state, atr_step
 from engine.meta import History, Kind, OutputMeta, Scale
-from engine.registry import Indicator, State
 from engine.snapshot import REGIMES
 
 ADX_N, ATR_FAST, ATR_SLOW = 14, 14, 120

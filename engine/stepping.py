@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import mlx.core as mx
 
-from engine.registry import BatchInputs, Outputs, State, StepInputs
+from engine.indicator_types import BatchInputs, Outputs, State, StepInputs
 
 Step = Callable[[State, StepInputs], tuple[State, Outputs]]
 

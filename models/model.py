@@ -11,9 +11,9 @@ projecting ``F`` features into the model, once per token. Averaging each run of
 ``patch`` minutes into one token (120 minutes -> 12 tokens) keeps the shape of
 the whole window visible at a tenth of the cost, and the last minute enters
 unaveraged as its own token, because a directional reading is decided by where
-the close sits *now*. On Linux the ``mlx[cpu]`` wheel multiplies matrices with
-the reference BLAS it bundles (about 10x slower than NumPy's OpenBLAS on the
-same machine), so every FLOP counts there.
+the close sits *now*. On Linux ``engine.blas`` gives MLX an optimized BLAS
+(MKL); with the reference BLAS the ``mlx[cpu]`` wheel bundles (its fallback) a
+product is 20-40x slower, so every FLOP counts there.
 
 The seeds' prior (session AVWAP 0.9, day AVWAP 0.8) enters as the initial
 output bias ``logit(prior)``; it is a starting point the data may overrule,
@@ -25,13 +25,63 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, cast
 
 import mlx.core as mx
 import mlx.nn as nn
 import mlx.optimizers as optim
 
 N_REGIMES = 5  # engine.snapshot.REGIMES plus "unknown" (-1)
+
+# exp(x) = 2**n * e**r, |r| <= ln2/2: Cody-Waite reduction and Cephes' expf polynomial
+_LOG2E, _LN2_HI, _LN2_LO = 1.4426950408889634, 0.693359375, -2.12194440e-4
+_EXP_POLY = (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
+             1.6666665459e-1, 5.0000001201e-1)
+
+
+def _exp_poly(x: mx.array) -> mx.array:
+    x = mx.clip(x, -87.3, 88.3)
+    n = mx.floor(x * _LOG2E + 0.5)
+    r = x - n * _LN2_HI - n * _LN2_LO
+    poly = mx.full(r.shape, _EXP_POLY[0], dtype=r.dtype)
+    for c in _EXP_POLY[1:]:
+        poly = poly * r + c
+    two_n = mx.view(mx.left_shift(n.astype(mx.int32) + 127, 23), mx.float32)
+    return (poly * r * r + r + 1.0) * two_n
+
+
+_exp_fn = mx.custom_function(_exp_poly)
+
+
+@_exp_fn.vjp
+def _exp_vjp(primals: mx.array, cotangent: mx.array, output: mx.array) -> mx.array:
+    return cotangent * output  # d exp(x) = exp(x) dx
+
+
+def fast_exp(x: mx.array) -> mx.array:
+    """``exp`` for float32 within 1e-7 relative, from arithmetic MLX's CPU does quickly.
+
+    Why: ``mx.exp`` on the Linux CPU backend costs ~60 ns an element (100x NumPy's)
+    and was the largest single cost of the selector's forward (the attention's
+    softmax). Inputs are clipped to [-87.3, 88.3] (the float32
+    range of the result); its gradient is its value.
+    """
+    return cast(mx.array, _exp_fn(x))
+
+
+def fast_attention(att: nn.MultiHeadAttention, x: mx.array) -> mx.array:
+    """``att(x, x, x)`` with the softmax written out on ``fast_exp`` (same parameters).
+
+    On the Linux CPU backend MLX's fused attention spends most of its time in
+    ``exp`` (``SelectorModel.encode``)."""
+    h = att.num_heads
+    q = mx.unflatten(att.query_proj(x), -1, (h, -1)).transpose(0, 2, 1, 3)
+    k = mx.unflatten(att.key_proj(x), -1, (h, -1)).transpose(0, 2, 3, 1)
+    v = mx.unflatten(att.value_proj(x), -1, (h, -1)).transpose(0, 2, 1, 3)
+    s = (q * math.sqrt(1 / q.shape[-1])) @ k
+    e = fast_exp(s - s.max(axis=-1, keepdims=True))
+    p = e / e.sum(axis=-1, keepdims=True)
+    return att.out_proj((p @ v).transpose(0, 2, 1, 3).flatten(-2, -1))
 
 
 @dataclass
@@ -89,16 +139,38 @@ class SelectorModel(nn.Module):
 
     def __call__(self, x: mx.array, regime: mx.array) -> mx.array:
         """Logits ``[B, K]`` for windows ``x[B, L, F]`` (the last ``tokens*patch`` minutes)."""
+        return self.from_tokens(self.tokens_of(x), regime)
+
+    def tokens_of(self, x: mx.array) -> mx.array:
+        """``[B, tokens + 1, F]``: the patch means of the window, then its last minute.
+
+        Split from ``from_tokens`` so the live selector, which keeps the patch sums
+        of every symbol's window up to date minute by minute, skips reading whole
+        windows (``models.live``)."""
         a = self.args
         b = x.shape[0]
         n = a.tokens * a.patch
         body = x[:, x.shape[1] - n:, :].reshape(b, a.tokens, a.patch, a.n_features).mean(axis=2)
-        seq = mx.concatenate([body, x[:, -1:, :]], axis=1)
+        return mx.concatenate([body, x[:, -1:, :]], axis=1)
+
+    def from_tokens(self, seq: mx.array, regime: mx.array) -> mx.array:
+        """Logits ``[B, K]`` for tokens ``seq[B, tokens + 1, F]`` (``tokens_of``)."""
         h = self.embed(seq) + self.pos.weight[None]
         h = h + self.regime(mx.clip(regime + 1, 0, N_REGIMES - 1))[:, None, :]
-        h = self.encoder(h, None)
+        h = self.encode(h)
         pooled = mx.concatenate([h[:, -1, :], mx.mean(h, axis=1)], axis=-1)
         return self.head(pooled)
+
+
+    def encode(self, h: mx.array) -> mx.array:
+        """``self.encoder(h, None)`` (MLX's pre-norm ``TransformerEncoder``, its
+        layers and dropout as they are) with ``fast_attention`` for the attention."""
+        for layer in self.encoder.layers:
+            h = h + layer.dropout1(fast_attention(layer.attention, layer.ln1(h)))
+            y = layer.dropout2(layer.activation(layer.linear1(layer.ln2(h))))
+            h = h + layer.linear2(y)
+        out: mx.array = self.encoder.ln(h)
+        return out
 
 
 def loss_fn(model: SelectorModel, x: mx.array, regime: mx.array, y: mx.array) -> mx.array:

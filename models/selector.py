@@ -46,6 +46,7 @@ class Selector:
         #: what it did not beat (``models.registry.edge_note``); the console says it.
         self.edge = ""
         self._fn = mx.compile(lambda x, r: mx.sigmoid(self.model(x, r)))
+        self._from_tokens = mx.compile(lambda t, r: mx.sigmoid(self.model.from_tokens(t, r)))
 
     @classmethod
     def load(cls, path: Path | str, *, check_registry: bool = True) -> Selector:
@@ -92,6 +93,13 @@ class Selector:
         r = mx.array(np.asarray(regime, dtype=np.int32).reshape(-1))
         w = self._fn(mx.array(x), r)
         return np.array(w), self.outputs
+
+    def select_tokens(self, tokens: np.ndarray, regime: np.ndarray) -> np.ndarray:
+        """Weights ``[B, K]`` from standardized tokens ``[B, tokens + 1, F]``
+        (``SelectorModel.tokens_of`` of standardized windows: what ``models.live``
+        keeps up to date), one compiled call."""
+        r = mx.array(np.asarray(regime, dtype=np.int32).reshape(-1))
+        return np.array(self._from_tokens(mx.array(tokens), r))
 
     def pick(self, window: np.ndarray, regime: np.ndarray,
              k: int | None = None) -> list[list[tuple[str, float]]]:

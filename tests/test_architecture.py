@@ -5,12 +5,19 @@ imports inside functions, and follows indirect imports, so neither a lazy import
 nor a chain through a third module slips through. The contracts (see
 docs/architecture.md): storage ← engine ← models ← tui; textual only in tui;
 storage and its live feeds never load MLX; the engine does no cache, database
-or live I/O; panes and view models never see the runtime; only the CLI reaches
-the gateway simulator.
+or live I/O, and imports no storage module but ``storage.types``; panes and
+view models never see the runtime; no screen imports the controller or its
+parts; only the CLI reaches the gateway simulator.
+
+Two rules import-linter cannot state are read from the source here: no
+``Any``-typed cache in the engine (it reads bars through a typed Protocol), and
+screens start no task or thread of their own (Textual workers for their own
+awaits, runtime jobs for long work: docs/architecture.md, "Concurrency").
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +45,9 @@ def test_import_contracts_hold() -> None:
                  "Storage and its live feeds never load MLX or the engine",
                  "The engine is pure compute",
                  "Panes and view models never see the runtime",
-                 "models never import tui"):
+                 "models never import tui",
+                 "The engine imports no storage module but storage.types",
+                 "No screen imports the controller or its parts"):
         assert f"{name}" in run.stdout and "KEPT" in run.stdout.split(name, 1)[1].split("\n")[0]
 
 
@@ -78,3 +87,24 @@ def test_the_cli_starts_without_mlx() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout.strip()
     assert out == "['engine', 'engine.blas']"
+
+
+def test_the_engine_types_the_bars_it_reads() -> None:
+    """No engine module takes or keeps a cache typed ``Any`` (duck-typed I/O)."""
+    untyped = re.compile(r"\b(cache|source)\s*:\s*Any\b")
+    hits = [f"{p.relative_to(ROOT)}:{n}" for p in sorted((ROOT / "engine").rglob("*.py"))
+            for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+            if untyped.search(line)]
+    assert hits == []
+
+
+def test_screens_start_no_task_or_thread_of_their_own() -> None:
+    """Screens await through Textual workers (``run_worker``: cancelled with the screen;
+    a worker may await ``asyncio.to_thread`` for a blocking read) and hand long work
+    to the runtime (``Runtime.start``). No task, thread or executor of their own."""
+    own = re.compile(r"create_task\(|ensure_future\(|threading\.Thread\(|"
+                     r"run_in_executor\(|TaskGroup\(")
+    hits = [f"{p.relative_to(ROOT)}:{n}" for p in sorted((ROOT / "tui" / "screens").rglob("*.py"))
+            for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+            if own.search(line)]
+    assert hits == []

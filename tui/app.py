@@ -228,27 +228,9 @@ class AvwapApp(App[None]):
         mouse = ChartScreen.MOUSE_HELP if isinstance(self.screen, ChartScreen) else MOUSE
         self.push_screen(HelpScreen(self.help_rows(), mouse))
 
-    # palette targets -------------------------------------------------------------
     def switch_list(self, name: str) -> None:
+        """Show ticker list ``name`` on the console (the palette, the tests)."""
         self.console_screen.switch_list(name)
-
-    def set_speed(self, speed: float | None) -> None:
-        self.console_screen.set_speed(speed)
-
-    def sort_by(self, key: str) -> None:
-        from tui.screens.console.watchlist import Watchlist
-
-        self.console_screen.query_one(Watchlist).sort_by(key)
-
-    def show_alerts(self) -> None:
-        self.console_screen.action_show_alerts()
-
-    def console_action(self, action: str) -> None:
-        """Run a console key's action from the palette (``find``, ``add_to_list`` …),
-        on the console whichever screen the palette was opened on."""
-        if self.current_mode != "console":
-            self.switch_mode("console")
-        self.call_later(self.console_screen.run_action, action)
 
 
 def screenshot_dir() -> Path:

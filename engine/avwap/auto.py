@@ -88,8 +88,8 @@ from engine.avwap.core import (
     welford_increment,
     zscore_kernel,
 )
+from engine.indicator_types import BatchInputs, Outputs, State, StepInputs
 from engine.kernels import TICKS
-from engine.registry import BatchInputs, Outputs, State, StepInputs
 
 KINDS: tuple[str, ...] = ("hh", "ll", "hv")
 DEFAULT_DAYS = 5

@@ -57,8 +57,8 @@ from engine.avwap.core import (
     zscore_kernel,
 )
 from engine.avwap.state import shifted_init, shifted_outputs, shifted_update
+from engine.indicator_types import BatchInputs, Outputs, State, StepInputs
 from engine.kernels import TICKS
-from engine.registry import BatchInputs, Outputs, State, StepInputs
 from storage.types import SEGMENT_KINDS, Panel
 
 __all__ = [

@@ -25,7 +25,7 @@ from engine.avwap.core import (
     welford_increment,
 )
 from engine.avwap.state import shifted_init, shifted_outputs, shifted_update
-from engine.registry import BatchInputs, Outputs, State, StepInputs
+from engine.indicator_types import BatchInputs, Outputs, State, StepInputs
 
 
 def anchor_minutes(ts: np.ndarray | np.datetime64 | Sequence[np.datetime64]) -> np.ndarray:

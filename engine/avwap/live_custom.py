@@ -26,9 +26,9 @@ import numpy as np
 from engine.avwap.core import DEN, MULTS, SOURCES, TickMoments, band_suffixes
 from engine.avwap.custom import anchored_init, anchored_step
 from engine.avwap.state import shifted_outputs
+from engine.indicator_types import Outputs, State, StepInputs
 from engine.inputs import ts_minutes
 from engine.kernels import TICKS
-from engine.registry import Outputs, State, StepInputs
 from storage.types import Panel
 
 __all__ = ["OUTPUTS", "concat_rows", "rows_init", "rows_outputs", "rows_state_from_panel",

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import mlx.core as mx
 
 from engine.avwap.core import NAN, finish, kahan, ticks_price, welford_increment
-from engine.registry import State, StepInputs
+from engine.indicator_types import State, StepInputs
 
 
 def shifted_init(k: int, s: int) -> State:

@@ -37,8 +37,17 @@ def prev_bar(valid: np.ndarray) -> np.ndarray:
 
 
 def at_prev(x: np.ndarray, prev: np.ndarray) -> np.ndarray:
-    """``x`` at each minute's previous bar (NaN, or False for a condition, where none)."""
+    """``x`` at each minute's previous bar (NaN, or False for a condition, where none).
+
+    Most bars follow a bar: their value is the previous minute's, one shifted
+    copy; only the minutes after a gap are gathered one by one.
+    """
     x = np.broadcast_to(x, prev.shape)
-    got = np.take_along_axis(x, np.maximum(prev, 0), axis=1)
     fill = False if x.dtype == np.bool_ else np.nan
-    return np.where(prev >= 0, got, fill)
+    out = np.empty(prev.shape, dtype=x.dtype)
+    out[:, 1:] = x[:, :-1]
+    out[:, :1] = fill
+    si, ti = np.nonzero(prev != np.arange(prev.shape[1]) - 1)
+    p = prev[si, ti]
+    out[si, ti] = np.where(p >= 0, x[si, np.maximum(p, 0)], fill)
+    return out

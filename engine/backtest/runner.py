@@ -98,9 +98,11 @@ class MLXBacktester:
         need = estimate_bytes(len(grid.variants), len(grid.combos), len(syms), minutes,
                               len(outputs), history_minutes=max(warm, 0))
         if need > self.memory_limit:
+            more = (f" (+{warm:,} minutes of history the anchors need before {start})"
+                    if warm > 0 else "")
             raise BacktestError(
                 f"the grid is too large: {len(grid.combos)} combinations x {len(syms)} symbols x "
-                f"{minutes:,} minutes needs about {need / 1e9:.1f} GB "
+                f"{minutes:,} minutes{more} needs about {need / 1e9:.1f} GB "
                 f"(limit {self.memory_limit / 1e9:.1f} GB); sweep fewer values or symbols")
         report("loading bars", 0.0)
         source = PanelOf(panel) if panel is not None else self.source
@@ -235,27 +237,23 @@ def decide(full: Panel, first: int, strat: strategies.Strategy, grid: Grid,
     """The four ``[V, S, T - first]`` close-signal arrays of every variant.
 
     Outputs are computed over the whole panel (the history before ``first``
-    included), an anchor's values hidden where ``engine.bands``' rule fails,
-    then the signals are kept from ``first`` on. Variants reading the same
-    outputs are decided together, one group's outputs in memory at a time.
+    included) in one call for the whole grid (the calendar anchors share one
+    kernel: computing them per variant repeated it; ``estimate_bytes`` counts
+    every output), an anchor's values hidden where ``engine.bands``' rule
+    fails, then the signals are kept from ``first`` on.
     """
     s, t = full.shape
-    groups: dict[tuple[str, ...], list[int]] = {}
-    for v, p in enumerate(grid.variants):
-        groups.setdefault(tuple(sorted(strat.outputs(p))), []).append(v)
+    outs = sorted({n for p in grid.variants for n in strat.outputs(p)})
     sig = [np.zeros((len(grid.variants), s, t - first), bool) for _ in range(4)]
     prices = _features(full, [])
+    values = prices | _outputs(full, [o for o in outs if o not in prices] + _band_widths(outs))
+    values = bands.mask(values, full.valid, full.volume, full.segments)
     ctx = Bars.of(full.valid, full.minute_of_session)
-    for i, (outs, members) in enumerate(groups.items()):
-        values = prices | _outputs(full, [o for o in outs if o not in prices]
-                                   + _band_widths(outs))
-        values = bands.mask(values, full.valid, full.volume, full.segments)
+    for v, p in enumerate(grid.variants):
         if report is not None:
-            report("signals", 0.1 + 0.2 * (i + 1) / len(groups))
-        for v in members:
-            for k, a in enumerate(strat.signals(values, grid.variants[v], ctx)):
-                sig[k][v] = (a & full.valid)[:, first:]
-        del values
+            report("signals", 0.1 + 0.2 * (v + 1) / len(grid.variants))
+        for k, a in enumerate(strat.signals(values, p, ctx)):
+            np.logical_and(a[:, first:], full.valid[:, first:], out=sig[k][v])
     return sig
 
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from engine import avwap as kernels
 from engine.avwap import auto
+from engine.indicator_types import BatchInputs, Indicator, Outputs, State, StepInputs
 from engine.inputs import batch_inputs, last_days
 from engine.meta import History, OutputMeta, band, level, zscore
-from engine.registry import BatchInputs, Indicator, Outputs, State, StepInputs
 from storage.types import SEGMENT_KINDS, Panel
 
 CALENDAR_OUTPUTS: tuple[str, ...] = kernels.output_names(SEGMENT_KINDS)

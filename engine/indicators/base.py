@@ -17,57 +17,29 @@ Both forms thus share one definition of warm-up and missing-minute semantics.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import mlx.core as mx
 
 from engine import kernels as K
-from engine.registry import BatchInputs, Indicator, Outputs, State, StepInputs
+from engine.indicator_types import (
+    Bar,
+    BatchInputs,
+    Indicator,
+    InitFn,
+    Outputs,
+    SeqSpec,
+    State,
+    StateFn,
+    StepFn,
+    StepInputs,
+)
 from storage.types import Panel
 
 NAN = float("nan")
 
 
-@dataclass(frozen=True)
-class Bar:
-    """One real bar per symbol (``[S]``) and how many real bars, this one included."""
-
-    open: mx.array
-    high: mx.array
-    low: mx.array
-    close: mx.array
-    volume: mx.array
-    n: mx.array  # int32 [S]
-    open_t: mx.array  # int32 ticks of 1/10,000 (``engine.kernels.to_price``)
-    high_t: mx.array
-    low_t: mx.array
-    close_t: mx.array
-
-
 BatchFn = Callable[[K.Compact], Outputs]
-InitFn = Callable[[int], State]
-StepFn = Callable[[State, Bar], tuple[State, Outputs]]
-#: The inner state after each symbol's first ``m`` compacted bars, read off the
-#: batch series (``engine.indicators.warm``): ``(bars, m int32 [S]) -> State``.
-StateFn = Callable[[K.Compact, mx.array], State]
-
-
-@dataclass(frozen=True)
-class SeqSpec:
-    """The raw maths of a bar-sequence indicator, for an engine that fuses them.
-
-    ``IncrementalEngine`` steps every ``seq_indicator`` with one shared real-bar
-    count and masks all their outputs at once (warm-up, missing bars), instead
-    of each wrapper doing it per output: far fewer graph nodes per minute.
-    """
-
-    init: InitFn
-    step: StepFn
-    warm: dict[str, int]
-    #: The step state from the batch (``StateFn``): how ``IncrementalEngine.warm``
-    #: warms this indicator without stepping minutes.
-    state: StateFn | None = None
 
 
 def bar_of(inp: StepInputs, n: mx.array) -> Bar:

@@ -27,10 +27,10 @@ from __future__ import annotations
 import mlx.core as mx
 import numpy as np
 
+from engine.indicator_types import BatchInputs, Indicator, State, StepInputs
 from engine.inputs import day_starts
 from engine.kernels import DayLayout, day_layout, seg_last_index, seg_scan
 from engine.meta import Direction, History, Kind, OutputMeta, Scale, level, plain_level, ratio
-from engine.registry import BatchInputs, Indicator, State, StepInputs
 from storage.types import BarBatch, Panel
 
 NAN = float("nan")
@@ -220,7 +220,8 @@ class RvolHistory:
         return hs
 
     def write(self, hs: dict, batch: BarBatch) -> None:  # type: ignore[type-arg]
-        ndays, mos = self._roll(hs, batch), int(batch.minute_of_session)
+        self._roll(hs, batch)
+        mos = int(batch.minute_of_session)
         if 0 <= mos < SLOTS:
             reg = np.asarray(batch.valid, bool) & (mos < int(batch.session_minutes))
             hs["today"][:, mos] = np.where(reg, batch.volume, 0.0)

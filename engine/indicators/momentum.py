@@ -11,6 +11,7 @@ from __future__ import annotations
 import mlx.core as mx
 
 from engine import kernels as K
+from engine.indicator_types import Indicator, State
 from engine.indicators import warm as W
 from engine.indicators.base import (
     Bar,
@@ -24,7 +25,6 @@ from engine.indicators.base import (
     zeros,
 )
 from engine.meta import Direction, History, OutputMeta, oscillator, price_diff, ratio
-from engine.registry import Indicator, State
 
 FAMILY = "momentum"
 Out = dict[str, mx.array]

@@ -15,10 +15,10 @@ import mlx.core as mx
 import numpy as np
 
 from engine import kernels as K
+from engine.indicator_types import Indicator, State
 from engine.indicators import warm as W
 from engine.indicators.base import Bar, izeros, seq_indicator, zeros
 from engine.meta import SESSION_BARS, History, OutputMeta, level
-from engine.registry import Indicator, State
 
 ACC, MAX_AF = 0.02, 0.2
 Out = dict[str, mx.array]
@@ -143,7 +143,8 @@ def _state(c: K.Compact, m: mx.array) -> State:
     h, lo = (np.array(W.window(x, m, w, 0)) for x in (c.high_t, c.low_t))
     mm = np.array(m)
     ref = np.array(W.at(c.close_t, mx.where(m > 0, mx.maximum(m - w, 0) + 1, 0), 0))
-    st = {k: np.zeros(s, np.float32) for k in ("long", "sar", "ep", "af", "ph", "pl")}
+    st: dict[str, Any] = {k: np.zeros(s, np.float32)
+                          for k in ("long", "sar", "ep", "af", "ph", "pl")}
     pad = w - np.minimum(mm, w)  # window columns before each symbol's first bar
     for j in range(w):
         n = j - pad + 1

@@ -14,6 +14,7 @@ import mlx.core as mx
 import numpy as np
 
 from engine import kernels as K
+from engine.indicator_types import Indicator, State
 from engine.indicators import warm as W
 from engine.indicators.base import (
     Bar,
@@ -26,7 +27,6 @@ from engine.indicators.base import (
     zeros,
 )
 from engine.meta import Direction, History, OutputMeta, level, price_diff
-from engine.registry import Indicator, State
 
 FAMILY = "trend"
 

@@ -12,6 +12,7 @@ import mlx.core as mx
 import numpy as np
 
 from engine import kernels as K
+from engine.indicator_types import Indicator, State
 from engine.indicators import warm as W
 from engine.indicators.base import (
     Bar,
@@ -24,7 +25,6 @@ from engine.indicators.base import (
     zeros,
 )
 from engine.meta import Direction, History, OutputMeta, oscillator, price_diff
-from engine.registry import Indicator, State
 
 FAMILY = "trend"
 Out = dict[str, mx.array]

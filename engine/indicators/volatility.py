@@ -10,6 +10,7 @@ from __future__ import annotations
 import mlx.core as mx
 
 from engine import kernels as K
+from engine.indicator_types import Indicator, State
 from engine.indicators import warm as W
 from engine.indicators.base import (
     Bar,
@@ -32,7 +33,6 @@ from engine.meta import (
     ratio,
     zscore,
 )
-from engine.registry import Indicator, State
 
 FAMILY = "volatility"
 Out = dict[str, mx.array]

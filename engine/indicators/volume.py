@@ -12,11 +12,11 @@ import mlx.core as mx
 import numpy as np
 
 from engine import kernels as K
+from engine.indicator_types import Indicator, State
 from engine.indicators import warm as W
 from engine.indicators.base import Bar, izeros, push, safe_div, seq_indicator, zeros
 from engine.inputs import to_ticks
 from engine.meta import Direction, History, Kind, OutputMeta, Scale, oscillator
-from engine.registry import Indicator, State
 from storage.types import Panel
 
 FAMILY = "volume"
@@ -59,29 +59,42 @@ def _obv_ad() -> Indicator:
     def warm(panel: Panel) -> State:
         """The exact state after the whole ``panel`` (running sums: every bar counts).
 
-        In NumPy on each symbol's real bars in a row (one boolean gather, no
-        compaction of the whole history), summed in float64; closes compare as
-        ticks, so a tie is a tie.
+        In NumPy on the real bars in row order (boolean gathers, no compaction
+        of the whole history), summed in float64 per symbol; prices compare and
+        divide as ticks, as the batch takes them, so a tie is a tie.
         """
-        s = len(panel.valid)
-        rows, cols = np.nonzero(panel.valid)
-        if not len(rows):
-            return init(s)
-        c = to_ticks(panel.close[rows, cols], np.ones(len(rows), bool))
-        v = panel.volume[rows, cols].astype(np.float64)
-        first = np.r_[True, rows[1:] != rows[:-1]]
-        sv = np.where(first, v, np.sign(np.diff(c, prepend=c[:1])) * v)
-        ok = np.ones(len(rows), bool)
-        h, lo = (to_ticks(x[rows, cols], ok).astype(np.float64) for x in (panel.high, panel.low))
-        cl = c.astype(np.float64)  # ticks, as the batch takes the close's place in the range
+        s, block = len(panel.valid), 64  # symbols at a time: a small transient footprint
+        parts = [sums(*(x[i:i + block] for x in (panel.close, panel.high, panel.low,
+                                                  panel.volume, panel.valid)))
+                 for i in range(0, s, block)]
+        return {k: mx.array(np.concatenate([p[k] for p in parts])) for k in ("obv", "ad", "prev")}
+
+    def sums(close: np.ndarray, high: np.ndarray, low: np.ndarray, volume: np.ndarray,
+             valid: np.ndarray) -> dict[str, np.ndarray]:
+        s = len(valid)
+        counts = valid.sum(axis=1)
+        has = counts > 0
+        if not has.any():
+            return {"obv": np.zeros(s, np.float32), "ad": np.zeros(s, np.float32),
+                    "prev": np.zeros(s, np.int32)}
+        first = (np.cumsum(counts) - counts)[has]  # each symbol's first bar in row order
+        one = np.ones(int(counts.sum()), bool)
+        c = to_ticks(close[valid], one)
+        v = volume[valid].astype(np.float32)
+        dc = np.zeros_like(c)
+        np.subtract(c[1:], c[:-1], out=dc[1:])
+        sv = np.where(dc > 0, v, np.where(dc < 0, -v, np.float32(0.0)))
+        sv[first] = v[first]  # a symbol's first bar counts its volume up
+        h, lo = (to_ticks(x[valid], one) for x in (high, low))
         rng = h - lo
-        clv = np.where(rng > 0, ((cl - lo) - (h - cl)) * v / np.where(rng > 0, rng, 1.0), 0.0)
-        end = np.r_[np.flatnonzero(first)[1:] - 1, len(rows) - 1]
+        num = ((c - lo) - (h - c)).astype(np.float32) * v
+        clv = np.divide(num, rng, out=np.zeros_like(num), where=rng > 0)
+        obv, ad = np.zeros(s), np.zeros(s)
+        obv[has] = np.add.reduceat(sv, first, dtype=np.float64)
+        ad[has] = np.add.reduceat(clv, first, dtype=np.float64)
         prev = np.zeros(s, np.int32)
-        prev[rows[end]] = c[end]
-        return {"obv": mx.array(np.bincount(rows, sv, s).astype(np.float32)),
-                "ad": mx.array(np.bincount(rows, clv, s).astype(np.float32)),
-                "prev": mx.array(prev)}
+        prev[has] = c[first + counts[has] - 1]
+        return {"obv": obv.astype(np.float32), "ad": ad.astype(np.float32), "prev": prev}
 
     return seq_indicator("obv_ad", FAMILY, ("obv", "ad"), {}, 0, batch, init, step,
                   description="On-balance volume and the Chaikin accumulation/distribution line",

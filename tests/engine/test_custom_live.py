@@ -69,6 +69,9 @@ def reference(panel: Panel, sym: np.ndarray, minutes: np.ndarray,
             continue
         level = float((v * x).sum() / v.sum())
         sd = float(np.sqrt((v * (x - level) ** 2).sum() / v.sum()))
+        # One price (a single bar, or flat bars): (v·x)/v can miss x by an ulp, which
+        # made σ 1e-14 and z 1e12 here; σ below float64's resolution of the level is 0.
+        sd = sd if sd > 8 * np.finfo(np.float64).eps * abs(level) else 0.0
         out["level"][r] = level
         for k in (1, 2, 3):
             out[f"up{k}"][r], out[f"dn{k}"][r] = level + k * sd, level - k * sd

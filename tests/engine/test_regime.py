@@ -9,7 +9,8 @@ import numpy as np
 import talib
 from _panels import make_panel
 
-from engine import REGIMES, IncrementalEngine, compute
+from engine import REGIMES, IncrementalEngine
+from engine.compute import compute
 from engine.regime import classify
 
 

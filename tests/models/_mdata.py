@@ -47,3 +47,30 @@ def hand_bars(symbols: list[str], dates: np.ndarray, seed: int = 7,
     table = bars_table(np.concatenate(rows_sym), *(np.concatenate(c) for c in zip(*cols,
                                                                                   strict=True)))
     return table, grid.ts
+
+
+def save_untrained(root: Path, name: str, lookback: int = 20, patch: int = 5,
+                   seed: int = 0) -> Path:
+    """An untrained selector over the whole registry, saved as training saves one
+    (a random scaler, so standardizing is not the identity). Returns its folder."""
+    import mlx.core as mx
+
+    from engine.registry import REGISTRY
+    from models import checkpoint as ck
+    from models.model import ModelArgs, SelectorModel
+    from models.train import prior_of
+
+    names, outputs = REGISTRY.output_names(), REGISTRY.selectable()
+    mx.random.seed(seed)
+    args = ModelArgs(n_features=len(names), n_outputs=len(outputs), lookback=lookback,
+                     patch=patch, dims=16, heads=2, layers=2, mlp_dims=32,
+                     prior=prior_of(tuple(outputs)))
+    model = SelectorModel(args)
+    mx.eval(model.parameters())
+    rng = np.random.default_rng(seed)
+    ck.save(root / name, "ckpt-0000000", ("best",), weights=ck.flat(model.parameters()),
+            optimizer={}, config={"name": name, "model": args.to_dict(), "features": names,
+                                  "outputs": outputs, "lookback": lookback, "top_k": 5},
+            mean=rng.normal(size=len(names)) * 0.1, std=1 + rng.random(len(names)),
+            metrics=[], progress={})
+    return root / name

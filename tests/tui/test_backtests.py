@@ -459,7 +459,7 @@ async def test_virtual_table_keeps_values_whole_and_titles_over_them() -> None:
                    keys=np.arange(3))
         await pilot.pause()
         rows = [t.cells(i) for i in range(3)]
-        assert ["3,200,000.00", "-12.50", "nan"] == [r[2] for r in rows]
+        assert [r[2] for r in rows] == ["3,200,000.00", "-12.50", "nan"]
         t.scroll_to(x=12, animate=False)
         await pilot.pause()
         head, first = t.render_line(0).text, t.render_line(1).text

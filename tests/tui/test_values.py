@@ -29,7 +29,7 @@ async def test_watchlist_and_avwap_pane_match_the_snapshot(make_app, ready, repl
         def reference():
             eng = IncrementalEngine(snap.symbols, snap.names)
             feed = ctl.feed
-            eng.warm(feed.history(), step_sessions=ctl._warm_steps())
+            eng.warm(feed.history(), step_sessions=ctl.warmup.steps)
             for t in range(N):
                 ref = eng.step(feed.panel.batch(len(feed.history().ts) + t))
             return ref

@@ -45,11 +45,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     p.add_argument("--sessions", type=int, default=1,
                    help="sessions to replay, ending at the cache's last one (default: 1)")
     p.add_argument("--warm-days", type=int, default=None, metavar="N",
-                   help="at least N sessions stepped minute by minute at the end of the "
-                        "warm-up (default: 1; more when the outputs' declared history "
-                        "needs it, 7 for the whole registry); calendar AVWAP anchors, "
-                        "OBV, A/D and relative volume are exact from all --history-days "
-                        "sessions, so every output equals its batch value")
+                   help="at least N sessions of bars each indicator's warm state is read "
+                        "from (default: 1; more when its declared history needs it, up "
+                        "to 7); calendar AVWAP anchors, OBV, A/D and relative volume are "
+                        "exact from all --history-days sessions, so every output equals "
+                        "its batch value")
     p.add_argument("--history-days", type=int, default=19, metavar="N",
                    help="sessions of history loaded before the replay: the AVWAP anchors' "
                         "and the relative-volume "

@@ -25,8 +25,8 @@ import numpy as np
 
 from engine import stepping
 from engine.avwap import live_custom as L
+from engine.indicator_types import State
 from engine.inputs import step_inputs
-from engine.registry import State
 from storage.anchors import Anchor, add_anchor, delete_anchor, list_anchors
 from storage.cache import Cache
 from storage.types import BarBatch, Panel, as_dt64

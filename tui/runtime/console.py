@@ -80,6 +80,8 @@ class ConsoleSession(Job):
         self._finished = False  # the replay ran out (a view change does not restart it)
         self._checked: set[str] = set()  # lists whose loaded history was checked
         self._rewarm: asyncio.TimerHandle | None = None
+        self._reload: asyncio.Task[None] | None = None  # a model made active
+        self._priming: asyncio.Task[None] | None = None  # the model's pending symbols
 
     @property
     def runtime(self) -> Runtime:
@@ -256,7 +258,16 @@ class ConsoleSession(Job):
 
     def model_changed(self, symbol: str | None) -> None:
         """A model was made active (or none is): reload it, then send ``PicksReady``."""
-        self._spawn(self._reload_model(symbol))
+        self._reload = asyncio.get_running_loop().create_task(self._reload_model(symbol))
+        self._side.add(self._reload)
+        self._reload.add_done_callback(self._side.discard)
+
+    async def model_primed(self) -> None:
+        """Wait until the model made active has every symbol primed (tests, bench)."""
+        for which in ("_reload", "_priming"):  # the reload starts the priming
+            task = getattr(self, which)
+            while task is not None and not task.done():
+                await asyncio.gather(task, return_exceptions=True)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         if self._tasks is None:
@@ -273,11 +284,35 @@ class ConsoleSession(Job):
         self.post(PicksReady(symbol, picks, note))
 
     async def _reload_model(self, symbol: str | None) -> None:
-        note = await self.runtime.executor.run(self.controller.attach_selector)
+        """Load the model (the pane says "loading model X…" at once), prime the
+        highlighted symbol and show its picks, then the rest between minutes."""
+        ctl, ex = self.controller, self.runtime.executor
+        note = await ex.run(ctl.load_model, symbol)
+        self.post(PicksReady(symbol or "", (), note))
+        await ex.run(ctl.prime_model, 1)
         if symbol is not None:
             await self._picks(symbol)
         else:
-            self.post(PicksReady("", (), note))
+            self.post(PicksReady("", (), ctl.model.note))
+        self._prime_rest()
+
+    def _prime_rest(self) -> None:
+        """Prime the model's pending symbols, a chunk per MLX call (restarted if running)."""
+        if self._priming is not None and not self._priming.done():
+            return
+        self._priming = asyncio.get_running_loop().create_task(self._prime_loop())
+        self._side.add(self._priming)
+        self._priming.add_done_callback(self._side.discard)
+
+    async def _prime_loop(self) -> None:
+        """Each chunk is one call on the MLX thread; the feed's minutes, queued behind
+        it, run before the next chunk is asked for (the executor keeps their order)."""
+        ctl, ex = self.controller, self.runtime.executor
+        while await ex.run(ctl.prime_model):
+            pass
+        focus = ctl.model.focus
+        if focus and ctl.engine is not None:
+            await self._picks(focus[0])
 
     async def settled(self) -> None:
         """Wait until the list switch in progress (if any) has finished (tests, bench)."""
@@ -394,6 +429,7 @@ class ConsoleSession(Job):
         self.post(SessionReady(name, (*present, *self.guests), tuple(missing), frame))
         if self.live and (self._feed is None or self._feed.done()) and not self._finished:
             self._start_feed()
+        self._prime_rest()  # a model's symbols not primed by the warm-up (a no-op without)
         if name not in self._checked:  # once per list and run: the data do not change
             self._checked.add(name)
             self._spawn(self._check_data(tuple(present)))

@@ -250,6 +250,21 @@ class Controller:
             return self.model.note
         return self.model.attach(self.symbols, engine.names, history, self.panel_until_now)
 
+    def load_model(self, focus: str | None = None) -> str:
+        """Load the active model with nothing primed (fast): the pane says it is
+        loading; ``prime_model`` then fills its windows, ``focus`` first."""
+        if focus is not None:
+            self.model.focus = (focus,)
+        engine = self.engine
+        if engine is None:
+            self.model.live = None
+            return self.model.note
+        return self.model.load(self.symbols, engine.names, self.panel_until_now)
+
+    def prime_model(self, n: int | None = None) -> int:
+        """Prime the model's next pending symbols; how many remain (blocking: MLX thread)."""
+        return self.model.prime_more(n)
+
     def picks_for(self, symbol: str) -> tuple[Picks, str]:
         """Focus ``symbol`` and return its picks now (blocking: MLX thread)."""
         self.model.focus = (symbol,)

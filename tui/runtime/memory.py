@@ -1,7 +1,10 @@
 """The console's memory policy: hand freed pages back, keep long-lived objects out of gc.
 
 Why here and not in a screen: memory is the process's, and the runtime is the
-one owner of long work. Two measures, both measured (``bench/tui.py``):
+one owner of long work. Three measures, all measured (``bench/tui.py``):
+
+- ``return_large_allocations``: large temporaries go straight back to the OS
+  when freed, so a warm-up's peak is what it holds at once, not its garbage.
 
 - ``release_memory``: loading ~650 symbols × 20 days leaves a few hundred MB of
   freed allocator pages behind (DuckDB's Arrow batches, the panel scatter, the
@@ -22,6 +25,26 @@ import contextlib
 import ctypes
 import gc
 import sys
+
+#: Allocations at least this large get their own pages, handed back when freed.
+LARGE_ALLOCATION = 1 << 20
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+
+
+def return_large_allocations() -> None:
+    """Map every allocation of ``LARGE_ALLOCATION`` or more on its own, so freeing it
+    returns it to the OS at once (glibc only; elsewhere a no-op).
+
+    Why: glibc raises its mmap threshold after the first large free (up to
+    32 MB), so a warm-up's many [S, T] temporaries (NumPy, MLX) then come from
+    the heap and stay resident until ``malloc_trim``: the console's peak RSS was
+    ~270 MB above what it held (``bench/tui.py``: ``peak_at_warm_mb``). With a
+    fixed threshold the peak is what is alive at once. Once per process.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, LARGE_ALLOCATION)
 
 
 def release_memory() -> None:

@@ -1,13 +1,20 @@
 """The active selector model of the console: loaded, primed and asked for picks.
 
 Why its own class: the model is optional (none active, a corrupt file, still
-warming its window) and each case is a line the Indicators pane shows. This
-class keeps the live selector, that line (``note``) and the focused symbols
-whose picks each minute computes; the controller asks it on the MLX thread.
+loading, still warming its window) and each case is a line the Indicators pane
+shows. This class keeps the live selector, that line (``note``) and the focused
+symbols whose picks each minute computes; the controller asks it on the MLX thread.
+
+Making a model active never stops the live minutes: ``load`` only reads the
+model (the pane says "loading model X…"), then each symbol's window is primed
+from its batch values (``LiveSelector.prime``), the focused symbol first and
+the rest ``CHUNK`` symbols per ``prime_more`` call. The session submits those
+calls to the MLX thread one at a time, so the feed's minutes run between them.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -25,6 +32,10 @@ NO_MODEL = "no model active: default ranking"
 class ModelPicks:
     """The active model's live selector for the universe (see the module docstring)."""
 
+    #: Symbols primed per ``prime_more`` call: each costs one batch computation of
+    #: the registry over their history (about a second for a few symbols on 2 cores).
+    CHUNK = 4
+
     def __init__(self) -> None:
         #: The active model's live selector (``models.live.LiveSelector``) for the
         #: current symbols (None: no model, or it failed to load).
@@ -33,34 +44,84 @@ class ModelPicks:
         self.note = NO_MODEL
         #: Symbols whose picks each step computes (the highlighted one).
         self.focus: tuple[str, ...] = ()
+        #: Symbols whose windows are still to be primed (the focus goes first).
+        self.pending: list[str] = []
+        self._until_now: Callable[[Sequence[str]], Panel | None] | None = None
+        self._history: Panel | None = None
 
-    def attach(self, symbols: Sequence[str], names: Sequence[str], history: Panel | None,
-               until_now: Callable[[Sequence[str]], Panel | None]) -> str:
-        """Load the active model for ``symbols`` and prime it (blocking).
-
-        ``history`` fills its window from batch values; without it (a model made
-        active mid-session) the window up to the current minute comes from
-        ``until_now``. Returns what the Indicators pane says about the model.
-        """
+    def load(self, symbols: Sequence[str], names: Sequence[str],
+             until_now: Callable[[Sequence[str]], Panel | None],
+             history: Panel | None = None) -> str:
+        """Load the active model for ``symbols``, nothing primed yet (fast); every
+        symbol is pending. ``history`` (a warm-up's panel, ending where the live
+        window will start) is primed from instead of ``until_now`` while it is
+        current. Returns what the Indicators pane says about the model."""
         from models.live import LiveSelector
 
-        self.live = None
+        self.live, self.pending = None, []
         try:
             live = LiveSelector.from_active(tuple(symbols), tuple(names))
-            if live is not None:
-                if history is None:
-                    history = until_now(symbols)
-                if history is not None and len(history.ts):
-                    live.prime(history)
         except AvwapError as e:  # a corrupt or mismatched model: say so, keep the ranking
             self.note = f"model not used: {e}"
             return self.note
         if live is None:
             self.note = NO_MODEL
-        else:
-            self.live = live
-            self.note = f"model {live.selector.label}"
+            return self.note
+        self.live, self.pending = live, list(symbols)
+        self._until_now, self._history = until_now, history
+        self.note = f"loading model {live.selector.name}…"
         return self.note
+
+    def attach(self, symbols: Sequence[str], names: Sequence[str], history: Panel | None,
+               until_now: Callable[[Sequence[str]], Panel | None]) -> str:
+        """``load``, then prime the focused symbol (blocking; the rest stay pending)."""
+        self.load(symbols, names, until_now, history)
+        self.prime_more(1)
+        return self.note
+
+    def prime_more(self, n: int | None = None) -> int:
+        """Prime the next ``n`` (``CHUNK``) pending symbols, the focused ones first;
+        returns how many remain (blocking: MLX thread)."""
+        live = self.live
+        if live is None or not self.pending:
+            return 0
+        first = [s for s in self.focus if s in self.pending]
+        order = first + [s for s in self.pending if s not in first]
+        chunk, self.pending = order[: n or self.CHUNK], order[n or self.CHUNK:]
+        panel = self._panel(live, chunk)
+        if panel is not None and len(panel.ts):
+            # bars ending before the live window (a late group): those warm by stepping
+            with contextlib.suppress(ValueError):
+                live.prime(panel, chunk)
+        if not self.pending:
+            self._history = None
+        self._refresh()
+        return len(self.pending)
+
+    def _panel(self, live: LiveSelector, chunk: Sequence[str]) -> Panel | None:
+        """The chunk's bars ending at the live window's newest minute."""
+        h = self._history
+        if h is not None and (live.last_ts is None or (len(h.ts) and h.ts[-1] == live.last_ts)):
+            return h.select(list(chunk))
+        self._history = None
+        return self._until_now(chunk) if self._until_now is not None else None
+
+    def _refresh(self) -> list[str]:
+        """The note for the focus; returns the focused symbols whose window is ready."""
+        live = self.live
+        if live is None:
+            return []
+        name = live.selector.label  # with "— no edge over …" when it has none
+        focus = [s for s in self.focus if s in live.symbols] or list(live.symbols[:1])
+        ready = [s for s in focus if live.seen(s) >= live.needed]
+        if ready:
+            self.note = f"model {name}"
+        elif any(s in self.pending for s in focus):
+            self.note = f"loading model {live.selector.name}…"
+        else:
+            seen = max(live.seen(s) for s in focus) if focus else live.minutes
+            self.note = f"model {name} warming {seen}/{live.needed} min"
+        return [s for s in ready if s in self.focus]
 
     def picks(self, snap: Snapshot | None) -> dict[str, Picks]:
         """Feed ``snap`` (a new minute; None: none) and pick for the focused symbols."""
@@ -69,10 +130,5 @@ class ModelPicks:
             return {}
         if snap is not None:
             live.update(snap)
-        name = live.selector.label  # with "— no edge over …" when it has none
-        if live.minutes < live.needed:
-            self.note = f"model {name} warming {live.minutes}/{live.needed} min"
-            return {}
-        self.note = f"model {name}"
-        focus = [s for s in self.focus if s in live.symbols]
-        return {s: p.triples() for s, p in live.select(focus).items()} if focus else {}
+        ready = self._refresh()
+        return {s: p.triples() for s, p in live.select(ready).items()} if ready else {}

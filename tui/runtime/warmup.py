@@ -19,11 +19,9 @@ from engine.snapshot import Snapshot
 from storage.types import Panel
 from tui.runtime.warm_store import WarmStore, warm_key
 
-#: Sessions stepped minute by minute at the end of a warm-up for every indicator:
-#: the engine starts further back where a symbol has fewer real bars than the
-#: longest bar-sequence window (``IncrementalEngine._plan``) and where an output
-#: declares a longer history, so one is exact (tests/engine/test_incremental_warm.py)
-#: and ~11 % cheaper than two on the ``all`` list (20.8 -> 18.4 s).
+#: Sessions of bars every indicator's warm state is read from at least (its
+#: declared history may need more; ``IncrementalEngine._from_batch``): one is
+#: exact (tests/engine/test_incremental_warm.py).
 WARM_STEP_SESSIONS = 1
 
 
@@ -36,7 +34,7 @@ class WarmUp:
 
     def __init__(self, cache_path: Path, *, engine_warm: int | None = None,
                  keep_warm: bool = True) -> None:
-        #: Sessions the engine steps minute by minute at the end of the history
+        #: Sessions of bars the engine reads every indicator's state from at least
         #: (None: ``WARM_STEP_SESSIONS``). The AVWAP anchors and the relative-volume
         #: history are warmed exactly from the whole history whatever this is.
         self.engine_warm = engine_warm

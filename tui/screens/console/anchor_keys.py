@@ -1,9 +1,10 @@
 """The console's custom-anchor glue: ``K`` opens the anchors dialog; ``AnchorsChanged``.
 
-Why a mixin of its own: the console screen is shared by several features; this
+Why a helper of its own: the console screen is shared by several features; this
 one needs the watchlist's highlighted symbol, the session (which adds and
 deletes anchors on the MLX thread) and the current frame's anchor values, so
-it lives here and the screen keeps one binding line.
+it lives here, behind the ``ConsoleHost`` Protocol, and the screen keeps one
+binding line and one message handler.
 
 ``AnchorsChanged`` (an anchor added from the chart's ``a``, or deleted here)
 carries the frame with the new values, shown at once: an anchor is on screen
@@ -14,8 +15,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual.screen import Screen
-
 from storage.anchors import list_anchors
 from tui import fmt
 from tui.alerts import AlertRule, custom_anchor
@@ -23,13 +22,11 @@ from tui.messages import AnchorsChanged
 from tui.runtime.anchors import BANDS
 from tui.screens.common.alert_dialog import AlertDialog
 from tui.screens.common.anchors import AnchorItem, AnchorsDialog
-from tui.screens.console.status_bar import StatusBar
-from tui.screens.console.watchlist import Watchlist
 
 if TYPE_CHECKING:
     from tui.app import AvwapApp
-    from tui.runtime.console import ConsoleSession
     from tui.runtime.frames import Frame
+    from tui.screens.console.host import ConsoleHost
 
 
 def custom_choices(frame: Frame | None, symbol: str) -> list[tuple[str, str, dict[str, float]]]:
@@ -41,18 +38,15 @@ def custom_choices(frame: Frame | None, symbol: str) -> list[tuple[str, str, dic
              {k: lv.value(k) for k in BANDS}) for lv in rows]
 
 
-class AnchorsMixin(Screen[None]):
-    """Actions of ``ConsoleScreen`` (mixed in; see the module docstring)."""
+class AnchorKeys:
+    """The custom-anchor actions of the console (see the module docstring)."""
 
-    session: ConsoleSession | None  # set by ConsoleScreen
-    frame: Frame | None
-
-    def show_frame(self, frame: Frame) -> None:  # ConsoleScreen's
-        raise NotImplementedError
+    def __init__(self, console: ConsoleHost) -> None:
+        self.console = console
 
     @property
     def _anchors_app(self) -> AvwapApp:
-        return self.app  # type: ignore[return-value]
+        return self.console.avwap_app
 
     def anchor_items(self, symbol: str | None) -> list[AnchorItem]:
         """The anchors of ``symbol`` (or all) from the cache, with their values now."""
@@ -66,40 +60,40 @@ class AnchorsMixin(Screen[None]):
             items.append(AnchorItem(a.id, a.symbol, fmt.exchange_time(a.ts), a.label, vals))
         return items
 
-    def action_anchors(self) -> None:
+    def open_dialog(self) -> None:
         """The anchors dialog for the highlighted symbol (all symbols with none)."""
-        symbol = self.query_one(Watchlist).cursor_symbol
+        symbol = self.console.watchlist().cursor_symbol
         self._anchors_app.push_screen(
             AnchorsDialog(symbol, self.anchor_items, self._delete_anchor, self.alert_on_anchor))
 
     async def _delete_anchor(self, anchor_id: int) -> None:
-        if self.session is None:
+        if self.console.session is None:
             from storage.anchors import AnchorError
 
             raise AnchorError("the console has not started: nothing to delete yet")
-        await self.session.delete_anchor(anchor_id)
+        await self.console.session.delete_anchor(anchor_id)
 
     def alert_on_anchor(self, item: AnchorItem) -> None:
         """Pick a band of one custom anchor and set the alert (persisted like the others)."""
         if not item.values:
-            self.notify(fmt.safe(f"{item.symbol} is not loaded in this list: no values to "
-                                 "alert on yet"), severity="warning")
+            self.console.notify(fmt.safe(f"{item.symbol} is not loaded in this list: no values "
+                                         "to alert on yet"), severity="warning")
             return
         ctl = self._anchors_app.controller
 
         def chosen(rule: AlertRule | None) -> None:
             if rule is not None:
                 ctl.alerts.add(rule)
-                self.query_one(StatusBar).set(alerts=len(ctl.alerts.rules))
-                self.notify(fmt.safe(f"Alert set: {rule.label}"), timeout=3)
+                self.console.status_bar().set(alerts=len(ctl.alerts.rules))
+                self.console.notify(fmt.safe(f"Alert set: {rule.label}"), timeout=3)
 
         self._anchors_app.push_screen(AlertDialog(
             item.symbol, custom=[(custom_anchor(item.anchor_id), item.name, item.values)],
             registry=False), chosen)
 
-    def on_anchors_changed(self, msg: AnchorsChanged) -> None:
+    def changed(self, msg: AnchorsChanged) -> None:
         """An anchor was added or deleted: its values (or its absence) show now."""
-        frame = msg.frame
-        if frame is not None and (self.frame is None or frame.seq >= self.frame.seq):
-            self.show_frame(frame)
-        self.query_one(StatusBar).set(alerts=len(self._anchors_app.controller.alerts.rules))
+        frame, shown = msg.frame, self.console.frame
+        if frame is not None and (shown is None or frame.seq >= shown.seq):
+            self.console.show_frame(frame)
+        self.console.status_bar().set(alerts=len(self._anchors_app.controller.alerts.rules))

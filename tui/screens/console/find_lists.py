@@ -1,8 +1,9 @@
 """The console's find and list-editing keys: ``/`` find, ``+`` add, ``-`` remove, ``N`` new list.
 
-Why a mixin of its own: the console screen is shared by several features; these
+Why a helper of its own: the console screen is shared by several features; these
 actions only need the watchlist, the session and the controller's user tickers
-folder, so they live here and the screen keeps one binding line each.
+folder, so they live here, behind the small ``ConsoleHost`` Protocol of what
+they use of the console, and the screen keeps one binding line each.
 
 Find: a symbol in the watchlist gets the cursor at once; any other symbol of
 the cache is handed to ``ConsoleSession.show_symbol`` (warmed and shown as a
@@ -20,8 +21,6 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from textual.screen import Screen
-
 from storage.errors import TickerListError
 from storage.tickers import (
     add_symbols,
@@ -38,45 +37,44 @@ from tui.screens.console.watchlist import Watchlist
 
 if TYPE_CHECKING:
     from tui.app import AvwapApp
-    from tui.runtime.console import ConsoleSession
+    from tui.screens.console.host import ConsoleHost
 
 
-class FindListsMixin(Screen[None]):
-    """Actions of ``ConsoleScreen`` (mixed in; see the module docstring)."""
+class FindLists:
+    """Find and list edits for the console (see the module docstring)."""
 
-    session: ConsoleSession | None  # set by ConsoleScreen
-    list_name: str | None
+    def __init__(self, console: ConsoleHost) -> None:
+        self.console = console
+        #: The symbol the cursor goes to as soon as a frame's rows hold it (find, edits).
+        self.pending_cursor: str | None = None
+        #: A found symbol to show once the first list is on screen (found during the warm-up).
+        self._deferred_show: str | None = None
 
     @property
     def _app(self) -> AvwapApp:
-        return self.app  # type: ignore[return-value]
-
-    #: The symbol the cursor goes to as soon as a frame's rows hold it (find, edits).
-    pending_cursor: str | None = None
-    #: A found symbol to show once the first list is on screen (found during the warm-up).
-    _deferred_show: str | None = None
+        return self.console.avwap_app
 
     def apply_pending_cursor(self, wl: Watchlist) -> None:
         """After new rows (``show_frame``): mark the guest rows, put the cursor on
         ``pending_cursor`` once the rows hold it, and ask for a symbol found while
         the first list was warming."""
-        if self.session is not None:
-            wl.set_guests(frozenset(self.session.guests))
-        if self._deferred_show is not None and wl.symbols and self.session is not None:
+        if self.console.session is not None:
+            wl.set_guests(frozenset(self.console.session.guests))
+        if self._deferred_show is not None and wl.symbols and self.console.session is not None:
             symbol, self._deferred_show = self._deferred_show, None
             if symbol not in wl.symbols:
-                self.session.show_symbol(symbol)
+                self.console.session.show_symbol(symbol)
         if self.pending_cursor is not None and self.pending_cursor in wl.symbols:
             wl.select_symbol(self.pending_cursor)
             self.pending_cursor = None
 
     # -- find ------------------------------------------------------------------
-    def action_find(self) -> None:
+    def find(self) -> None:
         ctl = self._app.controller
-        wl = self.query_one(Watchlist)
+        wl = self.console.watchlist()
         load = partial(build_index, ctl.cache.symbols, ctl.user_dir)
         self._app.push_screen(
-            FindSymbol(load, wl.symbols, self.list_name, any_symbol=ctl.source.fills_cache),
+            FindSymbol(load, wl.symbols, self.console.list_name, any_symbol=ctl.source.fills_cache),
             self._found)
 
     def _found(self, symbol: str | None) -> None:
@@ -85,33 +83,33 @@ class FindListsMixin(Screen[None]):
 
     def goto_symbol(self, symbol: str) -> None:
         """Show ``symbol``: the cursor moves to it, or it is warmed as a guest row first."""
-        wl = self.query_one(Watchlist)
+        wl = self.console.watchlist()
         if symbol in wl.symbols:
             self.pending_cursor = None
             wl.select_symbol(symbol)
             return
-        if self.session is None:
+        if self.console.session is None:
             return
         self.pending_cursor = symbol
         if not wl.symbols:
             # The first list is still warming: showing a guest now would restart that
             # warm-up with one more symbol; ask once the list is on screen instead.
             self._deferred_show = symbol
-            self.notify(fmt.safe(f"{symbol} is shown once the list is warm."), timeout=3)
+            self.console.notify(fmt.safe(f"{symbol} is shown once the list is warm."), timeout=3)
             return
-        self.session.show_symbol(symbol)
-        self.notify(fmt.safe(f"{symbol} is not in {self.list_name!r}: shown beside it "
-                             "(+ adds it to a list)"), timeout=4)
+        self.console.session.show_symbol(symbol)
+        self.console.notify(fmt.safe(f"{symbol} is not in {self.console.list_name!r}: shown "
+                                     "beside it (+ adds it to a list)"), timeout=4)
 
     # -- list edits --------------------------------------------------------------
     def _target_symbol(self) -> str | None:
         """The symbol ``+``/``N`` act on: the one just found (still loading), else the cursor's."""
-        return self.pending_cursor or self.query_one(Watchlist).cursor_symbol
+        return self.pending_cursor or self.console.watchlist().cursor_symbol
 
-    def action_add_to_list(self) -> None:
+    def add_to_list(self) -> None:
         symbol = self._target_symbol()
         if symbol is None:
-            self.notify("No symbol to add yet.", severity="warning")
+            self.console.notify("No symbol to add yet.", severity="warning")
             return
         user_dir = self._app.controller.user_dir
 
@@ -121,22 +119,23 @@ class FindListsMixin(Screen[None]):
             elif name:
                 self._edit(name, symbol, add=True)
 
-        self._app.push_screen(AddToListPicker(symbol, self.list_name, user_dir), chosen)
+        self._app.push_screen(AddToListPicker(symbol, self.console.list_name, user_dir), chosen)
 
-    def action_remove_from_list(self) -> None:
-        wl = self.query_one(Watchlist)
-        symbol, name = wl.cursor_symbol, self.list_name
+    def remove_from_list(self) -> None:
+        wl = self.console.watchlist()
+        symbol, name = wl.cursor_symbol, self.console.list_name
         if symbol is None or name is None:
-            self.notify("No symbol to remove yet.", severity="warning")
+            self.console.notify("No symbol to remove yet.", severity="warning")
             return
         try:
             in_list = symbol in load_list(name, self._app.controller.user_dir).symbols
         except TickerListError as e:
-            self.notify(fmt.safe(e), severity="error")
+            self.console.notify(fmt.safe(e), severity="error")
             return
         if not in_list:
-            self.notify(fmt.safe(f"{symbol} is not in the list {name!r} (it is shown by find)."),
-                        severity="warning")
+            self.console.notify(
+                fmt.safe(f"{symbol} is not in the list {name!r} (it is shown by find)."),
+                severity="warning")
             return
         row = wl.cursor_row
         neighbour = None
@@ -152,10 +151,10 @@ class FindListsMixin(Screen[None]):
             Confirm(f"Remove {symbol} from the list {name!r}?",
                     {"y": ("remove", f"remove {symbol}")}), answered)
 
-    def action_new_list(self) -> None:
+    def new_list(self) -> None:
         symbol = self._target_symbol()
         if symbol is None:
-            self.notify("No symbol to start a list with yet.", severity="warning")
+            self.console.notify("No symbol to start a list with yet.", severity="warning")
             return
         self._new_list_with(symbol)
 
@@ -168,10 +167,10 @@ class FindListsMixin(Screen[None]):
             try:
                 tl = create_list(name, [symbol], user_dir=user_dir)
             except TickerListError as e:
-                self.notify(fmt.safe(e), title="List not created", severity="error")
+                self.console.notify(fmt.safe(e), title="List not created", severity="error")
                 return
-            self.notify(fmt.safe(f"Created {tl.name!r} with {symbol}; L switches to it"),
-                        timeout=6)
+            self.console.notify(fmt.safe(f"Created {tl.name!r} with {symbol}; L switches to it"),
+                                timeout=6)
 
         self._app.push_screen(NewListDialog(symbol, user_dir), named)
 
@@ -181,13 +180,13 @@ class FindListsMixin(Screen[None]):
         try:
             tl = (add_symbols if add else remove_symbols)(name, [symbol], user_dir)
         except TickerListError as e:
-            self.notify(fmt.safe(e), title="List not changed", severity="error")
+            self.console.notify(fmt.safe(e), title="List not changed", severity="error")
             return
         # Where it went, once: a shipped list's edits live in the user's copy.
         copy = " · saved as your copy" if (builtin_dir() / f"{name}.json").is_file() else ""
         verb = f"Added {symbol} to" if add else f"Removed {symbol} from"
-        self.notify(fmt.safe(f"{verb} {name!r}: {fmt.plural(len(tl), 'symbol')}{copy}"),
-                    timeout=6)
-        if name == self.list_name and self.session is not None:
+        self.console.notify(fmt.safe(f"{verb} {name!r}: {fmt.plural(len(tl), 'symbol')}{copy}"),
+                            timeout=6)
+        if name == self.console.list_name and self.console.session is not None:
             self.pending_cursor = symbol if add else cursor
-            self.session.switch_list(name)
+            self.console.session.switch_list(name)

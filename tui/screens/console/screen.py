@@ -42,6 +42,7 @@ from tui import fmt
 from tui.alerts import AlertRule
 from tui.messages import (
     AlertsFired,
+    AnchorsChanged,
     FeedNotice,
     FeedStateChanged,
     PicksReady,
@@ -57,9 +58,9 @@ from tui.screens.common.alerts_list import AlertsScreen
 from tui.screens.common.jump import JumpDialog
 from tui.screens.common.list_picker import ListPicker
 from tui.screens.console import present
-from tui.screens.console.anchor_keys import AnchorsMixin, custom_choices
+from tui.screens.console.anchor_keys import AnchorKeys, custom_choices
 from tui.screens.console.avwap_pane import AvwapChart, AvwapPane
-from tui.screens.console.find_lists import FindListsMixin
+from tui.screens.console.find_lists import FindLists
 from tui.screens.console.indicators_pane import IndicatorsPane
 from tui.screens.console.status_bar import StatusBar
 from tui.screens.console.watchlist import COLUMNS, PRIORITY, Watchlist
@@ -104,7 +105,7 @@ The cache {path} holds no bars yet. To get some:
 then start the console again (q quits)."""
 
 
-class ConsoleScreen(FindListsMixin, AnchorsMixin, Screen[None]):
+class ConsoleScreen(Screen[None]):
     """The trader's all-day view."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -144,10 +145,40 @@ class ConsoleScreen(FindListsMixin, AnchorsMixin, Screen[None]):
         self.session: ConsoleSession | None = None
         #: The newest model picks per symbol from ``PicksReady`` (frames carry their own).
         self._picks: dict[str, tuple[tuple[tuple[str, float, int], ...], str]] = {}
+        #: The features composed in (``tui.screens.console.host``): find and list
+        #: edits (``/ + - N``), custom anchors (``K``).
+        self.lists = FindLists(self)
+        self.anchor_keys = AnchorKeys(self)
 
     @property
     def avwap_app(self) -> AvwapApp:
         return self.app  # type: ignore[return-value]
+
+    # -- what the composed features use (``ConsoleHost``) ----------------------------
+    def watchlist(self) -> Watchlist:
+        return self.query_one(Watchlist)
+
+    def status_bar(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    # -- the features' keys ------------------------------------------------------------
+    def action_find(self) -> None:
+        self.lists.find()
+
+    def action_add_to_list(self) -> None:
+        self.lists.add_to_list()
+
+    def action_remove_from_list(self) -> None:
+        self.lists.remove_from_list()
+
+    def action_new_list(self) -> None:
+        self.lists.new_list()
+
+    def action_anchors(self) -> None:
+        self.anchor_keys.open_dialog()
+
+    def on_anchors_changed(self, msg: AnchorsChanged) -> None:
+        self.anchor_keys.changed(msg)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="body"):
@@ -206,7 +237,7 @@ class ConsoleScreen(FindListsMixin, AnchorsMixin, Screen[None]):
                                       list_name=msg.list_name, symbols=len(msg.symbols))
 
     def on_session_failed(self, msg: SessionFailed) -> None:
-        self.pending_cursor = None  # the symbol it waited for will not come
+        self.lists.pending_cursor = None  # the symbol it waited for will not come
         self.query_one(StatusBar).set(background="")
         ctl = self.avwap_app.controller
         if ctl.engine is None and msg.no_data:
@@ -278,7 +309,7 @@ class ConsoleScreen(FindListsMixin, AnchorsMixin, Screen[None]):
         self.frame = frame
         wl = self.query_one(Watchlist)
         wl.update_rows(present.watch_rows(frame))
-        self.apply_pending_cursor(wl)  # a found or just-added symbol, once its row is here
+        self.lists.apply_pending_cursor(wl)  # a found or just-added symbol, once here
         self.fit_layout()
         self._show_symbol(wl.cursor_symbol)
         # The last minute with a real bar: a replay past the cache's last bar steps
