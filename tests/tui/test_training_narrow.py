@@ -60,6 +60,11 @@ async def test_the_run_tab_scrolls_to_the_evaluation_and_the_end_wraps(make_app)
         await pilot.pause()
         assert on_screen(app, table), table.region
         assert table.region.height >= 1 + table.row_count  # its title and every row
+        used = sum(c.get_render_width(table) for c in table.columns.values())
+        assert used <= table.size.width, "a column is cut at the edge"
+        assert table.hidden and "95 % interval" in table.hidden
+        note = str(run.query_one("#run-eval-hidden", Static).render())
+        assert "Hidden at this width" in note and "95 % interval" in note
         status = run.query_one("#run-status", Static)
         screen.query_one("#run-scroll", VerticalScroll).scroll_to_widget(status, animate=False)
         await pilot.pause()

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
-from rich.cells import cell_len
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -24,6 +23,7 @@ from textual.widgets import DataTable, Static
 from models import checkpoint as ck
 from models.registry import SHORT, ModelInfo, list_models
 from tui.screens.training import running
+from tui.screens.training.fitted import FittedTable
 from tui.screens.training.run_view import ACC, LOSS, SPARSE, VAL_LOSS, Legend
 from tui.widgets.chart import BrailleChart, Series
 
@@ -31,39 +31,20 @@ from tui.widgets.chart import BrailleChart, Series
 TRAINING = "training…"
 
 
-#: The columns: (key, title), in display order.
-COLUMNS: tuple[tuple[str, str], ...] = (
-    ("mark", ""), ("name", "Model"), *((f"vs:{b}", f"vs {s}") for b, s in SHORT.items()),
-    ("null", "Null p"), ("acc", "Val acc"), ("created", "Created"), ("data", "Data"),
-    ("verdict", "Verdict"))
-#: The order columns are kept in as the table narrows: the name, then the verdicts
-#: (what a model is chosen by), then the rest. A column that does not fit whole is
-#: hidden whole, and so is every one after it; the line above the table names them.
-PRIORITY: tuple[str, ...] = ("mark", "name", *(f"vs:{b}" for b in SHORT), "null", "acc",
-                             "verdict", "created", "data")
-#: Cells of padding a DataTable puts around each column's widest text.
-PAD = 2
-
-
-def fit(need: dict[str, int], width: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(shown keys in display order, hidden titles) for ``width`` cells; ``need`` per key."""
-    used, kept, hidden = 0, set(), list[str]()
-    for key in PRIORITY:
-        if not hidden and (used + need[key] <= width or key in ("mark", "name")):
-            used += need[key]
-            kept.add(key)
-        else:
-            hidden.append(dict(COLUMNS)[key])
-    return tuple(k for k, _ in COLUMNS if k in kept), tuple(hidden)
-
-
-class ModelsTable(DataTable[Any]):
+class ModelsTable(FittedTable):
     """One row per trained model; the active one marked ●.
 
-    Its columns fit its width (``fit``): a value is shown whole or its column
-    is hidden, and ``hidden`` names what is (the screen's title line says it).
+    Its columns fit its width (``FittedTable``): the name, then the verdicts
+    (what a model is chosen by), then the rest.
     """
 
+    COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("mark", ""), ("name", "Model"), *((f"vs:{b}", f"vs {s}") for b, s in SHORT.items()),
+        ("null", "Null p"), ("acc", "Val acc"), ("created", "Created"), ("data", "Data"),
+        ("verdict", "Verdict"))
+    PRIORITY: ClassVar[tuple[str, ...]] = (
+        "mark", "name", *(f"vs:{b}" for b in SHORT), "null", "acc", "verdict", "created", "data")
+    ALWAYS: ClassVar[tuple[str, ...]] = ("mark", "name")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("u", "use", "Use model", id="model.use"),
         Binding("d", "delete", "Delete model", id="model.delete"),
@@ -80,44 +61,6 @@ class ModelsTable(DataTable[Any]):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.models: list[ModelInfo] = []
-        self.cells: list[dict[str, Any]] = []  # every column's cell, per model
-        self.shown: tuple[str, ...] = ()
-        self.hidden: tuple[str, ...] = ()
-
-    @dataclass
-    class Fitted(Message):
-        """The columns were fitted to the width; ``hidden`` names those left out."""
-
-        hidden: tuple[str, ...]
-
-    def on_mount(self) -> None:
-        self._layout()
-
-    def on_resize(self) -> None:
-        self._layout()
-
-    def _layout(self) -> None:
-        """Fit the columns to the width, and refill the rows when the set changed."""
-        need = {k: cell_len(t) + PAD for k, t in COLUMNS}
-        for row in self.cells:
-            for k, v in row.items():
-                need[k] = max(need[k], cell_len(v.plain if isinstance(v, Text) else str(v)) + PAD)
-        # room for a vertical scrollbar, so a longer list never cuts the last column
-        width = self.size.width - self.styles.scrollbar_size_vertical
-        shown, hidden = fit(need, width) if width > 0 else (tuple(k for k, _ in COLUMNS), ())
-        if shown == self.shown and self.columns and self.row_count == len(self.cells):
-            return
-        current = self.current
-        self.shown, self.hidden = shown, hidden
-        self.clear(columns=True)
-        titles = dict(COLUMNS)
-        for k in shown:
-            self.add_column(titles[k], key=k)
-        for m, row in zip(self.models, self.cells, strict=True):
-            self.add_row(*(row[k] for k in shown), key=m.name)
-        if current is not None and current in {m.name for m in self.models}:
-            self.move_cursor(row=self.get_row_index(current))
-        self.post_message(self.Fitted(hidden))
 
     def load(self, root: Path) -> None:
         current = self.current
@@ -127,22 +70,21 @@ class ModelsTable(DataTable[Any]):
         # a training before its first checkpoint is listed too (its folder has no pointer yet)
         self.models += [ModelInfo(n, root / n, "", "", {}, TRAINING, False)
                         for n in sorted(training - listed)]
-        self.cells = []
+        rows = []
         for m in self.models:
             acc = m.metrics.get("val_selection_accuracy")
             # still training (maybe in a process an earlier console left running): not
             # "interrupted", whatever its last checkpoint says
             verdict = TRAINING if m.name in training else m.problem or m.verdict
-            self.cells.append({
+            rows.append((m.name, {
                 "mark": Text("●", style="bold green") if m.active else "", "name": Text(m.name),
                 **{f"vs:{b}": _against(m, b) for b in SHORT},
                 "null": "" if m.null_p is None else f"{m.null_p:.3f}",
                 "acc": "" if acc is None else f"{acc:.3f}",
                 "created": m.created[:16].replace("T", " "), "data": Text(m.data),
                 "verdict": Text(verdict, style="yellow" if m.name in training else
-                                "red" if m.problem or m.edge else "")})
-        self.shown = ()  # refill the rows (and fit the columns to the new values)
-        self._layout()
+                                "red" if m.problem or m.edge else "")}))
+        self.fill(rows)
         if current is not None and current in {m.name for m in self.models}:
             self.move_cursor(row=self.get_row_index(current))
 

@@ -8,16 +8,18 @@ child process reported, nothing recomputed.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from rich.style import Style
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
-from textual.widgets import DataTable, Log, ProgressBar, Static
+from textual.widgets import Log, ProgressBar, Static
 
+from tui.screens.training.fitted import FittedTable
 from tui.widgets.chart import BrailleChart, Series
 
 LOSS, VAL_LOSS = Style(color="cyan"), Style(color="#ff8700")
@@ -56,6 +58,16 @@ class Legend(Widget):
         return legend(*self.items, width=self.content_region.width or None)
 
 
+class EvalTable(FittedTable):
+    """The evaluation: each baseline's top-k precision beside the model's, whole or hidden."""
+
+    COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("name", ""), ("precision", "top-k precision"), ("ci", "95 % interval"),
+        ("minus", "model − it"), ("beats", "beats"))
+    PRIORITY: ClassVar[tuple[str, ...]] = ("name", "precision", "beats", "minus", "ci")
+    ALWAYS: ClassVar[tuple[str, ...]] = ("name",)
+
+
 class RunView(Vertical):
     """Progress bars, two curves, the best epoch, the log tail and the evaluation."""
 
@@ -71,6 +83,7 @@ class RunView(Vertical):
     RunView .legend { height: auto; }
     RunView Log { height: 6; border: round $panel; }
     RunView #run-eval { height: auto; max-height: 9; display: none; }
+    RunView #run-eval-hidden { height: auto; color: $text-muted; display: none; }
     RunView #run-verdict { height: auto; display: none; }
     """
 
@@ -103,13 +116,18 @@ class RunView(Vertical):
                 yield Legend(("selection accuracy", ACC), ("sparsity", SPARSE),
                              classes="legend")
                 yield BrailleChart(id="chart-acc")
-        yield DataTable(id="run-eval", cursor_type="row")
+        yield Static("", id="run-eval-hidden")
+        yield EvalTable(id="run-eval")
         yield Static("", id="run-verdict")
         yield Log(id="run-log", max_lines=500)
 
-    def on_mount(self) -> None:
-        self.query_one("#run-eval", DataTable).add_columns(
-            "", "top-k precision", "95 % interval", "model − it", "beats")
+    @on(FittedTable.Fitted, "#run-eval")
+    def _eval_fitted(self, msg: FittedTable.Fitted) -> None:
+        """The line above the evaluation names the columns too wide to show whole."""
+        line = self.query_one("#run-eval-hidden", Static)
+        line.update(Text(f"Hidden at this width: {', '.join(msg.hidden)}")
+                    if msg.hidden else "")
+        line.display = bool(msg.hidden) and self.query_one(EvalTable).display
 
     def reset(self, title: str) -> None:
         self.loss, self.val_loss, self.accuracy, self.sparsity = [], [], [], []
@@ -118,9 +136,10 @@ class RunView(Vertical):
         # A known total (not an indeterminate, animated bar) until the child says more.
         self.query_one("#bar-epoch", ProgressBar).update(total=1, progress=0)
         self.query_one("#bar-all", ProgressBar).update(total=1, progress=0)
-        self.query_one("#run-eval", DataTable).display = False
+        self.query_one(EvalTable).display = False
+        self.query_one("#run-eval-hidden", Static).display = False
         self.query_one("#run-verdict", Static).display = False
-        self.query_one("#run-eval", DataTable).clear()
+        self.query_one(EvalTable).fill([])
         self.query_one(Log).clear()
         self._status(title)
         self._plot()
@@ -211,24 +230,26 @@ class RunView(Vertical):
 
     def _on_eval(self, ev: dict[str, Any]) -> None:
         self.eval = ev
-        table = self.query_one("#run-eval", DataTable)
-        table.clear()
-        for row in ev.get("rows", []):
+        table = self.query_one(EvalTable)
+        rows = []
+        for i, row in enumerate(ev.get("rows", [])):
             ci = row.get("ci95") or [np.nan, np.nan]
             diff = row.get("diff_ci95")
             beats = row.get("model_beats")
             context = row.get("gate") is False and row.get("name") != "model"
-            table.add_row(
-                Text(str(row.get("name", "")) + (" (context)" if context else ""),
-                     style="dim" if context else ""),
-                f"{float(row.get('precision', np.nan)):.3f}",
-                f"{float(ci[0]):.3f} – {float(ci[1]):.3f}",
-                "" if row.get("model_minus") is None else
+            rows.append((str(i), {
+                "name": Text(str(row.get("name", "")) + (" (context)" if context else ""),
+                             style="dim" if context else ""),
+                "precision": f"{float(row.get('precision', np.nan)):.3f}",
+                "ci": f"{float(ci[0]):.3f} – {float(ci[1]):.3f}",
+                "minus": "" if row.get("model_minus") is None else
                 f"{float(row['model_minus']):+.3f}"
                 + (f" [{float(diff[0]):+.3f}, {float(diff[1]):+.3f}]" if diff else ""),
-                "" if beats is None else Text("yes" if beats else "no",
-                                              style="green" if beats else "bold red"))
+                "beats": "" if beats is None else Text("yes" if beats else "no",
+                                                       style="green" if beats else "bold red")}))
+        table.fill(rows)
         table.display = True
+        self.query_one("#run-eval-hidden", Static).display = bool(table.hidden)
         verdict = self.query_one("#run-verdict", Static)
         verdict.update(Text(str(ev.get("verdict", "")),
                             style="bold green" if ev.get("beats_all") else "bold red"))

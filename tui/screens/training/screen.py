@@ -385,7 +385,7 @@ class TrainingScreen(Screen[None]):
             self.set_focus(None)
 
     # -- models ----------------------------------------------------------------
-    @on(ModelsTable.Fitted)
+    @on(ModelsTable.Fitted, "#models-table")
     def _models_fitted(self, msg: ModelsTable.Fitted) -> None:
         """The line above the table names the columns too wide to show whole."""
         line = self.query_one("#models-hidden", Static)
