@@ -18,7 +18,12 @@ one ``[100, 7800]`` float32 array (the AVWAP benchmark's panel), best of 9:
   (float64, CPU only), ``tick_convert_ms`` (float64 prices to int32 ticks in
   NumPy, once per panel), and the compaction gather of one ``[S, T]`` array as
   float32 / int32 / float64 (``gather_*_ms``).
-
+- A bar-sequence output back on the minute grid: ``expand_mask_ms`` (warm-up
+  mask, gather, select as three passes) vs ``expand_warm_ms`` (the one
+  compiled gather + select every registry batch output now takes).
+- The per-minute step's costs (``per_node_us``): ``node_*_us`` per graph node on
+  650-symbol arrays (elementwise, a row sum of a 26-bar window, a window push)
+  and ``fused_100_elementwise_us`` (the same 100 elementwise nodes compiled).
 - ``gemm_ratio_to_numpy``: a float32 ``1024 x 1024`` matmul in MLX (after ``import
   engine``, which gives MLX its optimized BLAS on Linux: ``blas`` names it) over
   NumPy's in the same run, best of 9 each (goal ≤ 3; the reference BLAS MLX
@@ -43,6 +48,8 @@ from engine import blas  # MLX's optimized BLAS: before mlx loads
 
 # isort: split
 import mlx.core as mx
+
+from engine import kernels as K
 
 S, T = 100, 7800
 
@@ -71,6 +78,36 @@ def _outputs(
     sd = mx.sqrt((x0 + u) / w)
     bands = [level + k * sd for k in (1.0, -1.0, 2.0, -2.0, 3.0, -3.0)]
     return [level, *bands, mx.where(sd > 0, ((lc - r) - m) / sd, float("nan"))]
+
+
+def per_node_us() -> dict[str, float]:
+    """What one graph node costs on the per-minute step's shapes (650 symbols).
+
+    Why: the step is ~1,100 nodes after ``mx.compile`` on tiny arrays, so its
+    time is the node count times these, not arithmetic. 100 nodes each, eager.
+    """
+    x = mx.random.uniform(shape=(650,))
+    w = mx.random.uniform(shape=(650, 26))
+    mx.eval(x, w)
+
+    def chain(op: Callable[[mx.array], mx.array], a: mx.array) -> Callable[[], mx.array]:
+        def build() -> mx.array:
+            z = a
+            for _ in range(100):
+                z = op(z)
+            return z
+        return build
+
+    add = chain(lambda z: z + 1.0, x)
+    fused = mx.compile(add)
+    push = chain(lambda z: mx.concatenate([z[:, 1:], x[:, None]], axis=1), w)
+    sums = lambda: [mx.sum(w, axis=1) + float(i) for i in range(100)]  # noqa: E731
+    return {
+        "node_elementwise_us": round(best_ms(lambda: mx.eval(add())) * 10, 2),
+        "node_row_sum_us": round(best_ms(lambda: mx.eval(sums())) * 10, 2),  # with its add
+        "node_window_push_us": round(best_ms(lambda: mx.eval(push())) * 10, 2),
+        "fused_100_elementwise_us": round(best_ms(lambda: mx.eval(fused())) * 1e3, 1),
+    }
 
 
 def gemm() -> dict[str, object]:
@@ -110,6 +147,8 @@ def main() -> None:
     xd, yd = mx.array(pn, dtype=mx.float64), mx.array(pn - 0.01, dtype=mx.float64)
     idx = mx.array(np.argsort(rng.random((S, T)), axis=1).astype(np.int32))
     mx.eval(xi, yi, xd, yd, idx)
+    pos = mx.cumsum(mx.array(rng.random((S, T)) > 0.02).astype(mx.int32), axis=1) - 1
+    mx.eval(pos)
     sub_i = mx.compile(lambda a, b: (a - b).astype(mx.float32) * 1e-4)
     sub_d = mx.compile(lambda a, b: (a - b).astype(mx.float32))
 
@@ -136,6 +175,10 @@ def main() -> None:
         "gather_f32_ms": best_ms(lambda: mx.eval(mx.take_along_axis(x, idx, axis=1))),
         "gather_i32_ms": best_ms(lambda: mx.eval(mx.take_along_axis(xi, idx, axis=1))),
         "gather_f64_ms": best_ms(lambda: mx.eval(mx.take_along_axis(xd, idx, axis=1))),
+        # a bar-sequence output back on the minute grid (2 % missing bars)
+        "expand_mask_ms": best_ms(lambda: mx.eval(K.expand(K.mask_warmup(x, 20), pos))),
+        "expand_warm_ms": best_ms(lambda: mx.eval(K.expand_warm(x, pos, 20))),
+        **per_node_us(),
         "mlx": getattr(mx, "__version__", "?"),
         **gemm(),
     }

@@ -57,6 +57,7 @@ from engine import blas  # noqa: E402  (MLX's optimized BLAS: before mlx loads)
 import mlx.core as mx  # noqa: E402
 
 from models.model import ModelArgs, SelectorModel, make_optimizer, make_train_step  # noqa: E402
+from storage.events import Event  # noqa: E402
 
 MEASURED_EPOCHS = 2
 L, BATCH = 120, 256
@@ -175,8 +176,8 @@ def train_and_build(db: Path, work: Path) -> dict[str, float | int | str]:
         times: dict[str, float] = {}
         last = [time.perf_counter()]
 
-        def emit(e: dict[str, object]) -> None:
-            now = time.perf_counter()
+        def emit(ev: Event) -> None:
+            now, e = time.perf_counter(), ev.to_dict()
             if e["event"] in ("epoch", "eval"):
                 times[f"{e['event']}{e.get('epoch', '')}"] = now - last[0]
                 last[0] = now

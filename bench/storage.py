@@ -77,8 +77,7 @@ def main() -> None:
                 write_times.append(time.perf_counter() - t0)
                 assert result.written == n
             raw = Path(tmp) / f"raw{i}.duckdb"
-            with Cache(raw) as cache:
-                cur = cache.cursor()
+            with Cache(raw) as cache, cache.transaction() as cur:
                 cur.register("t", table)
                 t0 = time.perf_counter()
                 cur.execute("INSERT INTO bars SELECT * FROM t")

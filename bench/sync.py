@@ -17,14 +17,27 @@ Starts its own throwaway PostgreSQL (like the tests), seeds 650 symbols ×
 * ``noop_incremental_s``: an incremental run with nothing new, in process (the
   sync's own work), with the (symbol, ts) index; ``noop_incremental_noindex_s``:
   the same after the primary key is dropped (the server must scan the table);
-  ``noop_incremental_cli_s``: the same as a subprocess, start-up included.
+  ``noop_incremental_cli_s``: the same as a subprocess, start-up included;
+* ``console_write_p99_ms`` (issue 27): the console's per-minute write while a
+  first sync of the same 5 M rows runs into the same cache file as another
+  process. This process plays the console: a minute of 500 symbols every
+  ``CONSOLE_EVERY_S`` (a minute compressed: enough samples during one sync),
+  written with the IB feed writer's policy and waits (``storage.feeds.ib_writer``);
+  the figure is the p99 of a fresh minute's write (committed, or kept for later
+  when the sync holds the file: it never waits longer than
+  ``FIRST_WAIT_S``), with ``console_kept_minutes`` (kept at first),
+  ``console_lag_max_s`` (the longest a minute waited to be in the cache) and a
+  check that every minute is in the cache at the end.
 
-Goals (issue 16): ratio_to_copy >= 0.5, peak_rss_mb <= 400, noop_incremental_s <= 0.5.
+Goals: ratio_to_copy >= 0.5, peak_rss_mb <= 400, noop_incremental_s <= 0.5 (issue 16),
+console_write_p99_ms <= 50 (issue 27).
 Run: .venv/bin/python bench/sync.py    (the last line printed is the JSON)
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -49,6 +62,77 @@ from storage.pg_sync import Selection, plan_streams, run_sync, stream_count  # n
 
 SYMBOLS, MINUTES = 650, 7692
 PAIRS = 2
+CONSOLE_SYMBOLS = 500
+CONSOLE_EVERY_S = 0.25
+
+
+async def console_while_sync(db: Path, cmd: list[str], env: dict[str, str]) -> dict[str, float]:
+    """The console's minute writes while ``cmd`` (a sync into ``db``) runs (module doc).
+
+    The IB writer's policy, timed per attempt: a fresh minute (with any kept
+    rows before it) tries for ``FIRST_WAIT_S`` and is kept when the sync holds
+    the file; every ``RETRY_AFTER_S`` with rows kept, a retry queues for up to
+    ``RETRY_WAIT_S`` (the sync lets go after its chunk). Writes run on a thread,
+    as the writer's do (``asyncio.to_thread``).
+    """
+    import numpy as np
+
+    from storage.cache import CacheBusy, bars_table
+    from storage.feeds.ib_writer import FIRST_WAIT_S, RETRY_AFTER_S, RETRY_WAIT_S
+
+    cache = Cache(db)  # created first: the sync and the console share one file
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+    syms = np.array([f"LIVE{i:03d}" for i in range(CONSOLE_SYMBOLS)], dtype=object)
+    t0 = np.datetime64("2030-01-02T14:30", "m")
+    firsts: list[float] = []
+    kept_minutes = 0
+    pending: list[tuple[int, float]] = []  # (minute, handed-over time) not yet in the cache
+    lags: list[float] = []
+    last_retry = time.perf_counter()
+    n = 0
+
+    async def attempt(wait: float) -> tuple[float, bool]:
+        ts = np.concatenate([np.full(len(syms), t0 + m) for m, _ in pending])
+        sym = np.tile(syms, len(pending))
+        p = np.full(len(ts), 100.0)
+        table = bars_table(sym, ts, p, p + 1, p - 1, p, np.full(len(ts), 1000.0))
+        start = time.perf_counter()
+        try:
+            await asyncio.to_thread(cache.write_bars, table, source="ib", wait=wait)
+        except CacheBusy:
+            return (time.perf_counter() - start) * 1e3, True
+        done = time.perf_counter()
+        lags.extend(done - t for _, t in pending)
+        pending.clear()
+        return (done - start) * 1e3, False
+
+    while proc.returncode is None:
+        pending.append((n, time.perf_counter()))
+        n += 1
+        ms, kept = await attempt(FIRST_WAIT_S)
+        firsts.append(ms)
+        kept_minutes += kept
+        if pending and time.perf_counter() - last_retry >= RETRY_AFTER_S:
+            last_retry = time.perf_counter()
+            await attempt(RETRY_WAIT_S)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), CONSOLE_EVERY_S)
+    err = (await proc.stderr.read()).decode() if proc.stderr else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"sync beside the console failed ({proc.returncode}): {err.strip()}")
+    while pending:
+        await attempt(RETRY_WAIT_S)
+    landed = cache.read_bars(list(syms)).num_rows
+    cache.close()
+    assert landed == n * CONSOLE_SYMBOLS, (landed, n)
+    return {
+        "console_write_p99_ms": round(float(np.percentile(firsts, 99)), 1),
+        "console_write_p50_ms": round(float(np.percentile(firsts, 50)), 1),
+        "console_minutes": n,
+        "console_kept_minutes": kept_minutes,
+        "console_lag_max_s": round(max(lags), 2),
+    }
 
 
 def seed(dsn: str) -> int:
@@ -142,6 +226,10 @@ def main() -> None:
             noop = run_sync(cache, src, Selection())
             noop_s = time.perf_counter() - t0
         noop_cli_s, _, _ = run_child([*cli, "--progress", "none"], env)
+        shared = tmp / "shared.duckdb"
+        shared_cli = [*cli[:-2], str(shared), "sync", "--progress", "none"]
+        console = asyncio.run(console_while_sync(shared, shared_cli, env))
+        print(f"console beside a sync: {console}", file=sys.stderr)
         with psycopg.connect(server.dsn(), autocommit=True) as con:
             con.execute("ALTER TABLE public.bars DROP CONSTRAINT bars_pkey")
             con.execute("ANALYZE public.bars")
@@ -172,6 +260,7 @@ def main() -> None:
         "noop_incremental_noindex_s": round(noop_noindex_s, 3),
         "noop_incremental_noindex_rows_read": noop_noindex.rows_read,
         "noop_incremental_cli_s": round(noop_cli_s, 2),
+        **console,
         # The machine is shared: the 1-minute load average at start and end.
         "load_avg_1m": [round(load_before, 1), round(os.getloadavg()[0], 1)],
     }

@@ -349,11 +349,11 @@ async def _updates(pilot, screen, minutes: int) -> tuple[list[float], list[float
 
 async def _while_training(app, pilot, screen, cache, minutes: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """``train_update_p99_ms``: the same per-minute update while a real ``avwap train``
-    runs in a child process (the Training screen's job: bars exported, JSON lines
+    runs in a child process (the Training screen's job: the shared cache, JSON lines
     read by the runtime), measured once the child is past its data set build."""
     import os
 
-    from tui.screens.training.jobs import ExportThenRun
+    from tui.screens.training.jobs import RunOnCache
     from tui.screens.training.request import cli_argv
     from tui.screens.training.screen import TRAIN_NICE
 
@@ -361,7 +361,7 @@ async def _while_training(app, pilot, screen, cache, minutes: int) -> dict[str, 
     os.environ["AVWAP_MODELS_DIR"] = str(tmp / "models")
     symbols = list(screen.avwap_app.controller.symbols[:32])
     training = asyncio.Event()
-    job = ExportThenRun("train", cache, tmp / "train.db", symbols, 5, lambda db: [
+    job = RunOnCache("train", cache, symbols, 5, lambda db: [
         *cli_argv(), "--db", db, "train", "--tickers", ",".join(symbols), "--days", "5",
         "--epochs", "1000", "--min-samples", "10", "--name", "bench", "--progress-json"],
         nice=TRAIN_NICE)

@@ -1,7 +1,7 @@
 """The training loop: compiled MLX steps, validation by time, best checkpoint, resume.
 
 ``train(ds, cfg, models_dir, emit)`` trains a ``SelectorModel`` on a built
-``Dataset`` and reports through ``emit(event: dict)``, the one channel both
+``Dataset`` and reports through ``emit(event)`` (typed: ``storage.events``), the one channel both
 the CLI's rich progress and ``--progress-json`` (the console's Training screen)
 read; the event schema is in docs/model.md.
 
@@ -43,8 +43,9 @@ from models.evaluate import epoch_metrics
 from models.model import ModelArgs, SelectorModel, loss_fn, make_optimizer, make_train_step
 from models.scoring import BASELINES, SCORES, Scores, fit_baselines, score
 from models.walkforward import EVALUATION, assemble
+from storage import events
 
-Emit = Callable[[dict[str, Any]], None]
+Emit = Callable[[events.Event], None]
 VAL_EVAL_MAX = 20_000  # held-out samples scored per epoch (all of them at the end)
 EVAL_BATCH = 512
 
@@ -226,14 +227,13 @@ def train(ds: Dataset, cfg: TrainConfig, models_dir: Path, emit: Emit, *,
                        config=cfg_json, mean=ds.mean, std=ds.std, metrics=history,
                        progress={"epoch": epoch, "step": step, "global_step": gstep,
                                  "best": best, "steps_per_epoch": steps})
-        say({"event": "checkpoint", "roles": list(roles), "path": str(path),
-             "global_step": gstep})
+        say(events.Checkpoint(roles=list(roles), path=str(path), global_step=gstep))
 
-    say({"event": "start", "name": cfg.name, "epochs": cfg.epochs, "steps_per_epoch": steps,
-         "batch_size": gb, "processes": size, "train_samples": len(train_idx),
-         "val_samples": len(val_idx), "test_samples": len(ds.test_idx),
-         "fold": ds.fold + 1, "folds": len(ds.folds), "features": len(ds.names),
-         "outputs": len(ds.outputs), "resumed_at": gstep if resume is not None else None})
+    say(events.Start(name=cfg.name, epochs=cfg.epochs, steps_per_epoch=steps, batch_size=gb,
+                     processes=size, train_samples=len(train_idx), val_samples=len(val_idx),
+                     test_samples=len(ds.test_idx), fold=ds.fold + 1, folds=len(ds.folds),
+                     features=len(ds.names), outputs=len(ds.outputs),
+                     resumed_at=gstep if resume is not None else None))
     t0, done_steps = time.monotonic(), 0
     interrupted = False
     with _sigint(stop):
@@ -250,8 +250,8 @@ def train(ds: Dataset, cfg: TrainConfig, models_dir: Path, emit: Emit, *,
                 done_steps += 1
                 if on_step is not None:
                     on_step(gstep)
-                say({"event": "step", "epoch": epoch + 1, "step": s + 1, "steps": steps,
-                     "global_step": gstep, "loss": _f(loss)})
+                say(events.Step(epoch=epoch + 1, step=s + 1, steps=steps, global_step=gstep,
+                                loss=_f(loss)))
                 if stop.set:
                     interrupted = True
                     save(("last",), epoch, s + 1)
@@ -271,12 +271,16 @@ def train(ds: Dataset, cfg: TrainConfig, models_dir: Path, emit: Emit, *,
             improved = m["selection_accuracy"] > best
             if improved:
                 best = m["selection_accuracy"]
-            say({"event": "epoch", **rec, "best": improved, "eta_s": eta, "epochs": cfg.epochs})
+            say(events.Epoch(epoch=epoch + 1, epochs=cfg.epochs, global_step=gstep,
+                             loss=train_loss, val_loss=rec["val_loss"],
+                             selection_accuracy=m["selection_accuracy"], sparsity=m["sparsity"],
+                             weight_entropy=m["weight_entropy"], mean_weight=m["mean_weight"],
+                             best=improved, eta_s=eta))
             save(("best", "last") if improved else ("last",), epoch + 1, 0)
     result_path = model_dir
     if interrupted:
-        say({"event": "done", "name": cfg.name, "path": str(model_dir), "interrupted": True,
-             "global_step": gstep})
+        say(events.Done(name=cfg.name, path=str(model_dir), interrupted=True,
+                        global_step=gstep))
         return TrainResult(cfg.name, result_path, True, history, None, gstep)
     evaluation = None
     if lead:
@@ -285,10 +289,10 @@ def train(ds: Dataset, cfg: TrainConfig, models_dir: Path, emit: Emit, *,
             evaluation = assemble([scores], [ds], cfg.top_k, cfg.seed)
             evaluation["checkpoint"] = ck.resolve(model_dir).name
             ck.write_json_atomic(model_dir / EVALUATION, evaluation)
-            say({"event": "eval", **evaluation})
+            say(events.Eval(table=evaluation))
     if evaluate:  # else the walk-forward evaluation that follows says when all is done
-        say({"event": "done", "name": cfg.name, "path": str(model_dir), "interrupted": False,
-             "global_step": gstep})
+        say(events.Done(name=cfg.name, path=str(model_dir), interrupted=False,
+                        global_step=gstep))
     return TrainResult(cfg.name, result_path, False, history, evaluation, gstep)
 
 

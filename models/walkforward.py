@@ -29,6 +29,7 @@ from models.dataset import Dataset, SyntheticFn
 from models.errors import ModelError
 from models.evaluate import GATED, by_regime, compare, null_comparison, public
 from models.scoring import BASELINES, SCORES, Fitted, Scores, WeightsFn, score
+from storage import events
 
 if TYPE_CHECKING:
     from models.selector import Selector
@@ -102,21 +103,21 @@ def run(ds: Dataset, cfg: TrainConfig, models_dir: Path, emit: Emit, *,
         where = fold_dir(model_dir, f, last)
         if not (where / SCORES).exists():
             resume = ck.load(where, "last") if (where / ck.POINTER).exists() else None
-            emit({"event": "fold", "fold": f + 1, "folds": len(views), "test": _span(view),
-                  "train_samples": len(view.train_idx), "val_samples": len(view.val_idx),
-                  "test_samples": len(view.test_idx)})
+            emit(events.Fold(fold=f + 1, folds=len(views), test=_span(view),
+                             train_samples=len(view.train_idx), val_samples=len(view.val_idx),
+                             test_samples=len(view.test_idx)))
             res = train(view, dataclasses.replace(cfg, name=where.name), where.parent,
                         _fold_events(emit, f + 1, len(views)), resume=resume, stop=stop,
                         evaluate=False)
             if res.interrupted:
-                emit({"event": "done", "name": cfg.name, "path": str(model_dir),
-                      "interrupted": True, "fold": f + 1})
+                emit(events.Done(name=cfg.name, path=str(model_dir), interrupted=True,
+                                 fold=f + 1))
                 return None
         parts.append(Scores.load(where / SCORES))
     null_parts = None
     if null_source is not None:
-        emit({"event": "null", "test_days": sum(v.folds[v.fold].test[1] - v.folds[v.fold].test[0]
-                                                for v in views)})
+        emit(events.Null(test_days=int(sum(v.folds[v.fold].test[1] - v.folds[v.fold].test[0]
+                                           for v in views))))
         null_ds = null_source()
         with null_ds:
             null_parts = []
@@ -133,8 +134,8 @@ def run(ds: Dataset, cfg: TrainConfig, models_dir: Path, emit: Emit, *,
     fitted = Fitted.load(model_dir / BASELINES)
     evaluation["best_fixed_set"] = [ds.outputs[i] for i in fitted.fixed]
     ck.write_json_atomic(model_dir / EVALUATION, evaluation)
-    emit({"event": "eval", **evaluation})
-    emit({"event": "done", "name": cfg.name, "path": str(model_dir), "interrupted": False})
+    emit(events.Eval(table=evaluation))
+    emit(events.Done(name=cfg.name, path=str(model_dir), interrupted=False))
     return evaluation
 
 
@@ -144,11 +145,11 @@ def _weights_of(sel: Selector) -> WeightsFn:
 
 def _fold_events(emit: Emit, fold: int, folds: int) -> Emit:
     """A fold's training reports only its epochs, as ``fold_epoch`` events."""
-    def inner(e: dict[str, Any]) -> None:
-        if e.get("event") == "epoch":
-            emit({"event": "fold_epoch", "fold": fold, "folds": folds, "epoch": e["epoch"],
-                  "epochs": e["epochs"], "loss": e["loss"], "val_loss": e["val_loss"],
-                  "selection_accuracy": e["selection_accuracy"], "best": e["best"]})
+    def inner(e: events.Event) -> None:
+        if isinstance(e, events.Epoch):
+            emit(events.FoldEpoch(fold=fold, folds=folds, epoch=e.epoch, epochs=e.epochs,
+                                  loss=e.loss, val_loss=e.val_loss,
+                                  selection_accuracy=e.selection_accuracy, best=e.best))
     return inner
 
 

@@ -74,9 +74,10 @@ def _as_utc(ts: np.datetime64) -> dt.datetime:
 def _has_table(cache: Cache) -> bool:
     """False for a cache written before anchors existed and opened read-only
     (a read-only open applies no migration)."""
-    row = cache.cursor().execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'anchors'"
-    ).fetchone()
+    with cache.reading() as cur:
+        row = cur.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'anchors'"
+        ).fetchone()
     return bool(row and row[0])
 
 
@@ -96,7 +97,8 @@ def list_anchors(cache: Cache, symbols: Sequence[str] | None = None) -> list[Anc
         sql += " WHERE symbol IN (SELECT unnest(?))"
         params.append(list(symbols))
     try:
-        rows = cache.cursor().execute(sql + " ORDER BY symbol, ts, id", params).fetchall()
+        with cache.reading() as cur:
+            rows = cur.execute(sql + " ORDER BY symbol, ts, id", params).fetchall()
     except duckdb.Error as e:
         raise AnchorError(f"cannot read the anchors of {cache.path}: "
                           f"{str(e).strip().splitlines()[0]}") from e
@@ -105,8 +107,10 @@ def list_anchors(cache: Cache, symbols: Sequence[str] | None = None) -> list[Anc
 
 def get_anchor(cache: Cache, anchor_id: int) -> Anchor:
     """The anchor with ``anchor_id``; ``AnchorError`` when there is none."""
-    rows = (cache.cursor().execute(_SELECT + " WHERE id = ?", [int(anchor_id)]).fetchall()
-            if _has_table(cache) else [])
+    rows = []
+    if _has_table(cache):
+        with cache.reading() as cur:
+            rows = cur.execute(_SELECT + " WHERE id = ?", [int(anchor_id)]).fetchall()
     if not rows:
         raise AnchorError(f"no anchor with id {anchor_id}")
     return _row(rows[0])
@@ -116,8 +120,9 @@ def anchor_counts(cache: Cache) -> dict[str, int]:
     """Anchors per symbol (``avwap cache info``)."""
     if not _has_table(cache):
         return {}
-    rows = cache.cursor().execute(
-        "SELECT symbol, count(*) FROM anchors GROUP BY symbol ORDER BY symbol").fetchall()
+    with cache.reading() as cur:
+        rows = cur.execute(
+            "SELECT symbol, count(*) FROM anchors GROUP BY symbol ORDER BY symbol").fetchall()
     return {str(s): int(n) for s, n in rows}
 
 

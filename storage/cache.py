@@ -14,8 +14,8 @@ back).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import threading
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -31,7 +31,8 @@ import pyarrow.compute as pc
 from storage import calendar
 from storage.anchors import anchor_counts
 from storage.errors import CacheError
-from storage.schema import migrate
+from storage.schema import MIGRATIONS, migrate
+from storage.sharing import CacheBusy, default_wait, share_of
 from storage.types import FIELDS, MINUTE_US, Panel
 from storage.writes import (
     NULL_SYMBOL,
@@ -42,7 +43,9 @@ from storage.writes import (
     value_counts,
 )
 
-__all__ = ["NULL_SYMBOL", "Cache", "Coverage", "SymbolCounts", "WriteResult", "bars_table"]
+__all__ = [
+    "NULL_SYMBOL", "Cache", "CacheBusy", "Coverage", "SymbolCounts", "WriteResult", "bars_table",
+]
 
 #: DuckDB buffer pool cap: bounds memory whatever the cache size (DuckDB would take 80 % of RAM).
 MEMORY_LIMIT = "256MB"
@@ -61,30 +64,62 @@ class Coverage:
 
 
 class Cache:
-    """One DuckDB file. Thread-safe: writes serialize on a lock, reads use cursors."""
+    """One DuckDB file, shared with other processes (``storage.sharing``).
+
+    The object holds no connection of its own: each operation holds the file
+    for as long as it runs (a read shares it with other readers, a write holds
+    it alone) and waits, saying for whom, at most ``wait`` seconds
+    (``AVWAP_CACHE_WAIT``, default 60) before ``CacheBusy``. Thread-safe: the
+    threads of a process take turns.
+    """
 
     def __init__(
-        self, path: Path | str, *, read_only: bool = False, memory_limit: str = MEMORY_LIMIT
+        self,
+        path: Path | str,
+        *,
+        read_only: bool = False,
+        memory_limit: str = MEMORY_LIMIT,
+        wait: float | None = None,
     ) -> None:
         self.path = Path(path)
         self.read_only = read_only
+        self.memory_limit = memory_limit
+        self.wait = default_wait() if wait is None else wait
         try:
             if not read_only:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._con = duckdb.connect(str(self.path), read_only=read_only)
-            self._con.execute("SET TimeZone = 'UTC'")
-            self._con.execute(f"SET memory_limit = '{memory_limit}'")
-            if not read_only:
-                migrate(self._con)
+            elif not self.path.exists():
+                raise CacheError(f"cannot open the cache {self.path}: no such file")
+            self._share = share_of(self.path)
+            if not read_only and not self._current():
+                with self._hold(write=True) as con:
+                    migrate(con)
         except duckdb.Error as e:
             raise CacheError(f"cannot open the cache {self.path}: {_first_line(e)}") from e
         except OSError as e:
             raise CacheError(f"cannot create the cache {self.path}: {e.strerror}") from e
-        self._lock = threading.RLock()
+
+    def _current(self) -> bool:
+        """The file exists at this program's schema version (no write needed to open)."""
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            return False
+        with self._hold(write=False) as con:
+            row = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+            ).fetchone()
+            if not row or not row[0]:
+                return False
+            ver = con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()
+        return ver is not None and int(ver[0]) == len(MIGRATIONS)
 
     # -- lifecycle -------------------------------------------------------------
     def close(self) -> None:
-        self._con.close()
+        """Let the file go now (an idle connection would be let go soon anyway)."""
+        self._share.release_if(force=True)
+
+    def release(self) -> None:
+        """Let other processes in between two operations (the same as ``close``)."""
+        self._share.release_if(force=True)
 
     def __enter__(self) -> Cache:
         return self
@@ -92,29 +127,76 @@ class Cache:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        cur = self._con.cursor()
-        cur.execute("SET TimeZone = 'UTC'")
-        return cur
-
-    def transaction(self) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
-        """A cursor in one transaction under the write lock (``storage.anchors``)."""
-        return self._txn()
+    @contextmanager
+    def _hold(
+        self, write: bool, wait: float | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
+        if write and self.read_only:
+            raise CacheError(f"the cache {self.path} is open read-only")
+        bound = self.wait if wait is None else wait
+        with self._share.hold(write, bound, self.memory_limit) as con:
+            cur = con.cursor()
+            try:
+                cur.execute("SET TimeZone = 'UTC'")  # per session: Arrow results in UTC
+                yield cur
+            finally:
+                cur.close()
 
     @contextmanager
-    def _txn(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self._lock:
-            cur = self.cursor()
+    def reading(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor for reads while the file is held (shared with other readers)."""
+        with self._hold(write=False) as cur:
+            yield cur
+
+    def transaction(
+        self, wait: float | None = None
+    ) -> AbstractContextManager[duckdb.DuckDBPyConnection]:
+        """A cursor in one write transaction, the file held alone (``storage.anchors``)."""
+        return self._txn(wait)
+
+    @contextmanager
+    def _txn(self, wait: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._hold(write=True, wait=wait) as cur:
             cur.execute("BEGIN TRANSACTION")
             try:
                 yield cur
             except BaseException:
-                cur.execute("ROLLBACK")
+                with contextlib.suppress(duckdb.Error):
+                    cur.execute("ROLLBACK")
                 raise
             else:
                 cur.execute("COMMIT")
-            finally:
-                cur.close()
+
+    # -- what others changed ---------------------------------------------------
+    def mark(self) -> tuple[int, int]:
+        """A point to compare with later (``changed_elsewhere``): microseconds, no I/O
+        beyond 8 bytes of the lock file."""
+        return self._share.generation(), self._share.own_writes
+
+    def changed_elsewhere(self, since: tuple[int, int]) -> bool:
+        """Another process wrote to the cache after ``since`` (a ``mark()``).
+
+        Why: the console keeps warm state built from the cache; a sync, an anchor
+        added or a run saved from a shell must show up there without a restart.
+        Every committed write bumps a counter beside the file, and this process
+        counts its own, so the difference is the others' writes.
+        """
+        gen, own = self.mark()
+        return gen - since[0] != own - since[1]
+
+    def fingerprint(self, symbols: Sequence[str], until: Any) -> dict[str, tuple[int, int]]:
+        """Per symbol (bar count, XOR of the bars' hashes) of its bars up to ``until``:
+        exact and order-free, to tell whether history the console has warmed on was
+        changed by another process."""
+        end = np.datetime64(until, "m") + np.timedelta64(1, "m")
+        where, params = _where(symbols, None, end)
+        with self.reading() as cur:
+            rows = cur.execute(
+                "SELECT symbol, count(*), bit_xor(hash(ts, open, high, low, close, volume))"
+                f" FROM bars {where} GROUP BY symbol",
+                params,
+            ).fetchall()
+        return {str(s): (int(n), int(h or 0)) for s, n, h in rows}
 
     # -- writes ----------------------------------------------------------------
     def write_bars(
@@ -126,8 +208,13 @@ class Cache:
         refused: pa.Table | None = None,
         clear: pa.Table | None = None,
         prestaged: tuple[pa.Table, pa.Table | None, WriteResult] | None = None,
+        wait: float | None = None,
     ) -> WriteResult:
         """Validate and upsert bars in one transaction; bad rows go to ``rejected_bars``.
+
+        ``wait``: seconds to wait for the file (default the cache's bound);
+        ``CacheBusy`` when another process held it all that time (the console's
+        live minutes use a short wait and keep the minute for later).
 
         ``bars`` has columns symbol, ts, open, high, low, close, volume. ``ts``
         must carry a time zone (an Arrow timestamp with tz, or NumPy
@@ -164,7 +251,7 @@ class Cache:
                     counts = result._symbol(sym).rejected_by_reason
                     counts[reason] = counts.get(reason, 0) + 1
         try:
-            with self._txn() as cur:
+            with self._txn(wait) as cur:
                 if clear is not None and len(clear):
                     self._clear(cur, clear, staged, result)
                 if len(staged):
@@ -182,51 +269,82 @@ class Cache:
         result: WriteResult,
         by_symbol: bool = False,
     ) -> None:
-        cur.register("staged_bars", staged)
-        try:
-            lo = pc.min(staged["ts"]).as_py()
-            hi = pc.max(staged["ts"]).as_py()
-            # The symbol range too: DuckDB's zone maps then skip the row groups
-            # of other symbols (a sync writes symbol by symbol), so a chunk's
-            # check does not scan the whole cache.
-            s_lo = pc.min(staged["symbol"]).as_py()
-            s_hi = pc.max(staged["symbol"]).as_py()
-            bounds = [lo, hi, s_lo, s_hi]
-            has_any = cur.execute(
-                "SELECT count(*) FROM bars WHERE ts BETWEEN ? AND ? AND symbol BETWEEN ? AND ?",
-                bounds,
-            ).fetchone()
-            replaced = 0
-            if has_any and has_any[0]:
-                cur.execute(
-                    """
-                    DELETE FROM bars USING staged_bars s
-                    WHERE bars.ts BETWEEN ? AND ? AND bars.symbol BETWEEN ? AND ?
-                      AND bars.symbol = s.symbol AND bars.ts = s.ts
-                    RETURNING bars.symbol
+        """Insert new keys, rewrite keys whose values changed, leave equal rows alone.
+
+        Why not "delete every incoming key, insert all": a sync re-reads its
+        overlap window on every run, so most incoming rows usually equal what
+        is cached. Rewriting them costs a delete and an insert each and made the
+        summary say "replaced" for rows nothing changed. Here one left join of
+        the batch against the cache rows in its (symbol, ts) bounding box
+        classifies each row; only changed rows are deleted (by ``rowid``, a
+        list of integers, which fits any memory limit) and re-inserted.
+        """
+        n = len(staged)
+        lo = pc.min(staged["ts"]).as_py()
+        hi = pc.max(staged["ts"]).as_py()
+        # The symbol range too: DuckDB's zone maps then skip the row groups
+        # of other symbols (a sync writes symbol by symbol).
+        bounds = [lo, hi, pc.min(staged["symbol"]).as_py(), pc.max(staged["symbol"]).as_py()]
+        inside = "ts BETWEEN ? AND ? AND symbol BETWEEN ? AND ?"
+        has_any = cur.execute(f"SELECT count(*) FROM bars WHERE {inside}", bounds).fetchall()[0]
+        keep = None
+        changed = unchanged = 0
+        changed_syms: pa.ChunkedArray | None = None
+        unchanged_syms: pa.ChunkedArray | None = None
+        if has_any and has_any[0]:
+            indexed = staged.append_column("i", pa.array(np.arange(n, dtype=np.int64)))
+            cur.register("staged_bars", indexed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                hits: pa.Table = cur.execute(
+                    f"""
+                    SELECT s.i, b.rowid AS r,
+                           (b.open IS DISTINCT FROM s.open OR b.high IS DISTINCT FROM s.high
+                            OR b.low IS DISTINCT FROM s.low OR b.close IS DISTINCT FROM s.close
+                            OR b.volume IS DISTINCT FROM s.volume) AS differs
+                    FROM staged_bars s
+                    JOIN (SELECT rowid, * FROM bars WHERE {inside}) b
+                      ON b.symbol = s.symbol AND b.ts = s.ts
                     """,
                     bounds,
-                )
-                with warnings.catch_warnings():
-                    # A DML result can only be fetched from the DB-API cursor; the
-                    # extra copy DuckDB warns about is one string column.
-                    warnings.simplefilter("ignore", UserWarning)
-                    deleted: pa.Table = cur.to_arrow_table()
-                replaced = deleted.num_rows
-                if by_symbol and replaced:
-                    for sym, n in value_counts(deleted["symbol"]):
-                        result._symbol(sym).replaced += n
+                ).to_arrow_table()
+            with contextlib.suppress(duckdb.Error):
+                cur.unregister("staged_bars")
+            if hits.num_rows:
+                differs = hits["differs"].to_numpy(zero_copy_only=False)
+                idx = hits["i"].to_numpy()
+                keep = np.ones(n, dtype=bool)
+                keep[idx[~differs]] = False
+                rowids = hits["r"].to_numpy()[differs]
+                changed, unchanged = int(differs.sum()), int((~differs).sum())
+                if changed:
+                    cur.register("changed_rows", pa.table({"r": rowids}))
+                    cur.execute("DELETE FROM bars WHERE rowid IN (SELECT r FROM changed_rows)")
+                    with contextlib.suppress(duckdb.Error):
+                        cur.unregister("changed_rows")
+                if by_symbol:
+                    syms = staged["symbol"]
+                    changed_syms = syms.take(pa.array(idx[differs]))
+                    unchanged_syms = syms.take(pa.array(idx[~differs]))
+        to_insert = staged if keep is None else staged.filter(pa.array(keep))
+        if len(to_insert):
+            cur.register("insert_bars", to_insert)
             cur.execute(
                 "INSERT INTO bars SELECT symbol, ts, open, high, low, close, volume"
-                " FROM staged_bars"
+                " FROM insert_bars"
             )
-        finally:
-            cur.unregister("staged_bars")
-        result.written += len(staged)
-        result.replaced += replaced
+            with contextlib.suppress(duckdb.Error):
+                cur.unregister("insert_bars")
+        result.written += n
+        result.replaced += changed
+        result.unchanged += unchanged
         if by_symbol:
-            for sym, n in value_counts(staged["symbol"]):
-                result._symbol(sym).written += n
+            for sym, k in value_counts(staged["symbol"]):
+                result._symbol(sym).written += k
+            for sym, k in value_counts(changed_syms) if changed_syms is not None else []:
+                result._symbol(sym).replaced += k
+            for sym, k in value_counts(unchanged_syms) if unchanged_syms is not None else []:
+                result._symbol(sym).unchanged += k
 
     def _clear(
         self,
@@ -252,8 +370,9 @@ class Cache:
                 warnings.simplefilter("ignore", UserWarning)
                 deleted: pa.Table = cur.to_arrow_table()
         finally:
-            cur.unregister("clear_ranges")
-            cur.unregister("clear_keep")
+            for name in ("clear_ranges", "clear_keep"):
+                with contextlib.suppress(duckdb.Error):  # never hide the first error
+                    cur.unregister(name)
         result.removed += deleted.num_rows
         for sym, n in value_counts(deleted["symbol"]) if deleted.num_rows else []:
             result._symbol(sym).removed += n
@@ -284,7 +403,8 @@ class Cache:
                 [source],
             )
         finally:
-            cur.unregister("rejected_in")
+            with contextlib.suppress(duckdb.Error):  # never hide the first error
+                cur.unregister("rejected_in")
 
     def reject(self, rows: pa.Table, *, source: str) -> WriteResult:
         """Store rows a parser could not even turn into bars (all text + ``reason``)."""
@@ -300,22 +420,24 @@ class Cache:
 
     # -- reads -----------------------------------------------------------------
     def symbols(self) -> list[str]:
-        cur = self.cursor()
-        return [r[0] for r in cur.execute("SELECT DISTINCT symbol FROM bars ORDER BY 1").fetchall()]
+        with self.reading() as cur:
+            rows = cur.execute("SELECT DISTINCT symbol FROM bars ORDER BY 1").fetchall()
+        return [r[0] for r in rows]
 
     def bar_count(self) -> int:
-        row = self.cursor().execute("SELECT count(*) FROM bars").fetchone()
+        with self.reading() as cur:
+            row = cur.execute("SELECT count(*) FROM bars").fetchone()
         return int(row[0]) if row else 0
 
     def latest(self, symbols: Sequence[str] | None = None) -> dict[str, np.datetime64]:
         """Newest bar start per symbol (UTC ``datetime64[m]``), for incremental sync."""
-        cur = self.cursor()
         sql = "SELECT symbol, epoch_us(max(ts)) FROM bars"
         params: list[Any] = []
         if symbols is not None:
             sql += " WHERE symbol IN (SELECT unnest(?))"
             params.append(list(symbols))
-        rows = cur.execute(sql + " GROUP BY symbol", params).fetchall()
+        with self.reading() as cur:
+            rows = cur.execute(sql + " GROUP BY symbol", params).fetchall()
         return {s: _us_to_dt64(t) for s, t in rows}
 
     def read_bars(
@@ -323,57 +445,19 @@ class Cache:
     ) -> pa.Table:
         """Raw bars (Arrow) ordered by symbol, ts; ``end`` is exclusive."""
         where, params = _where(symbols, start, end)
-        return (
-            self.cursor()
-            .sql(
+        with self.reading() as cur:
+            return cur.sql(
                 "SELECT symbol, ts, open, high, low, close, volume FROM bars "
                 f"{where} ORDER BY symbol, ts",
                 params=params,
-            )
-            .to_arrow_table()
-        )
-
-    def export(
-        self,
-        path: Path | str,
-        symbols: Sequence[str] | None = None,
-        start: Any = None,
-        end: Any = None,
-    ) -> int:
-        """A new cache file at ``path`` with these symbols' bars in [start, end); rows copied.
-
-        Why: DuckDB lets one process hold a file read-write, and then no other
-        process may open it at all. The console keeps its cache open (the IB
-        feed writes to it) while a child process trains or prechecks on a
-        window of it; the child reads this copy instead.
-        """
-        out = Path(path)
-        if out.exists():
-            out.unlink()
-        Cache(out).close()  # the schema, at the current version
-        where, params = _where(symbols, start, end)
-        cur = self.cursor()
-        quoted = str(out).replace("'", "''")
-        try:
-            cur.execute(f"ATTACH '{quoted}' AS export_db (READ_WRITE)")
-            try:
-                cur.execute(
-                    "INSERT INTO export_db.bars SELECT symbol, ts, open, high, low, close, "
-                    f"volume FROM bars {where} ORDER BY symbol, ts",
-                    params,
-                )
-                row = cur.execute("SELECT count(*) FROM export_db.bars").fetchone()
-            finally:
-                cur.execute("DETACH export_db")
-        except duckdb.Error as e:
-            raise CacheError(f"cannot export bars to {out}: {_first_line(e)}") from e
-        return int(row[0]) if row else 0
+            ).to_arrow_table()
 
     def rejected(self, limit: int | None = None) -> pa.Table:
         sql = "SELECT * FROM rejected_bars ORDER BY rejected_at"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        return self.cursor().sql(sql).to_arrow_table()
+        with self.reading() as cur:
+            return cur.sql(sql).to_arrow_table()
 
     def load_panel(
         self,
@@ -419,31 +503,33 @@ class Cache:
             lookup[grid.ts.astype(np.int64) - t0] = np.arange(t)
             start_ts = np.datetime64(int(t0), "m").astype("datetime64[us]").item()
             end_ts = np.datetime64(int(t1), "m").astype("datetime64[us]").item()
-            reader = (
-                self.cursor()
-                .sql(
-                    """
-                SELECT s.i AS si, (epoch_us(b.ts) // 60000000)::BIGINT AS m,
-                       b.open, b.high, b.low, b.close, b.volume
-                FROM bars b JOIN (SELECT unnest(?) AS symbol, generate_subscripts(?, 1) - 1 AS i) s
-                  USING (symbol)
-                WHERE b.ts >= ? AND b.ts < ?
-                """,
-                    params=[list(syms), list(syms), start_ts, end_ts],
+            with self.reading() as cur:
+                reader = (
+                    cur
+                    .sql(
+                        """
+                    SELECT s.i AS si, (epoch_us(b.ts) // 60000000)::BIGINT AS m,
+                           b.open, b.high, b.low, b.close, b.volume
+                    FROM bars b JOIN (SELECT unnest(?) AS symbol,
+                                             generate_subscripts(?, 1) - 1 AS i) s
+                      USING (symbol)
+                    WHERE b.ts >= ? AND b.ts < ?
+                    """,
+                        params=[list(syms), list(syms), start_ts, end_ts],
+                    )
+                    .to_arrow_reader(1 << 18)  # ~14 MB batches: bounded peak memory
                 )
-                .to_arrow_reader(1 << 18)  # ~14 MB batches: bounded peak memory
-            )
-            flat_valid = valid.ravel()
-            for rb in reader:  # scatter batch by batch: no concatenation copy
-                ti = lookup[rb.column(1).to_numpy() - t0]
-                flat = rb.column(0).to_numpy() * t + ti
-                on_grid = ti >= 0
-                if not on_grid.all():
-                    flat = flat[on_grid]
-                for j, f in enumerate(FIELDS, start=2):
-                    values = rb.column(j).to_numpy()
-                    arrays[f].ravel()[flat] = values if on_grid.all() else values[on_grid]
-                flat_valid[flat] = True
+                flat_valid = valid.ravel()
+                for rb in reader:  # scatter batch by batch: no concatenation copy
+                    ti = lookup[rb.column(1).to_numpy() - t0]
+                    flat = rb.column(0).to_numpy() * t + ti
+                    on_grid = ti >= 0
+                    if not on_grid.all():
+                        flat = flat[on_grid]
+                    for j, f in enumerate(FIELDS, start=2):
+                        values = rb.column(j).to_numpy()
+                        arrays[f].ravel()[flat] = values if on_grid.all() else values[on_grid]
+                    flat_valid[flat] = True
         if not valid.all():
             missing = ~valid
             for f in FIELDS:
@@ -462,18 +548,15 @@ class Cache:
     def coverage(self, symbols: Sequence[str] | None = None) -> list[Coverage]:
         """Per symbol: first/last bar, bar count, trading days, missing sessions."""
         where, params = _where(symbols, None, None)
-        rows = (
-            self.cursor()
-            .execute(
+        with self.reading() as cur:
+            rows = cur.execute(
                 f"""
             SELECT symbol, epoch_us(min(ts)), epoch_us(max(ts)), count(*),
                    list(DISTINCT CAST(timezone('{calendar.EXCHANGE_TZ}', ts) AS DATE))
             FROM bars {where} GROUP BY symbol ORDER BY symbol
             """,
                 params,
-            )
-            .fetchall()
-        )
+            ).fetchall()
         found = {r[0]: r for r in rows}
         out = []
         for sym in symbols if symbols is not None else list(found):
@@ -492,14 +575,14 @@ class Cache:
 
     def info(self) -> dict[str, Any]:
         """Totals for ``avwap cache info``."""
-        cur = self.cursor()
-        row = cur.execute(
-            "SELECT count(*), count(DISTINCT symbol), epoch_us(min(ts)), epoch_us(max(ts))"
-            " FROM bars"
-        ).fetchone()
-        rej = cur.execute("SELECT count(*) FROM rejected_bars").fetchone()
-        ver = cur.execute("SELECT max(version) FROM schema_version").fetchone()
-        anchors = anchor_counts(self)
+        with self.reading() as cur:
+            row = cur.execute(
+                "SELECT count(*), count(DISTINCT symbol), epoch_us(min(ts)), epoch_us(max(ts))"
+                " FROM bars"
+            ).fetchone()
+            rej = cur.execute("SELECT count(*) FROM rejected_bars").fetchone()
+            ver = cur.execute("SELECT max(version) FROM schema_version").fetchone()
+            anchors = anchor_counts(self)
         assert row is not None
         return {
             "path": str(self.path),
@@ -516,19 +599,16 @@ class Cache:
 
     def check_unique(self) -> int:
         """Number of duplicated (symbol, ts) keys; 0 is the invariant."""
-        row = (
-            self.cursor()
-            .execute(
+        with self.reading() as cur:
+            row = cur.execute(
                 "SELECT count(*) FROM"
                 " (SELECT symbol, ts FROM bars GROUP BY ALL HAVING count(*) > 1)"
-            )
-            .fetchone()
-        )
+            ).fetchone()
         return int(row[0]) if row else 0
 
     def checkpoint(self) -> None:
-        with self._lock:
-            self._con.execute("CHECKPOINT")
+        with self._hold(write=True) as cur:
+            cur.execute("CHECKPOINT")
 
 
 def _where(symbols: Sequence[str] | None, start: Any, end: Any) -> tuple[str, list[Any]]:

@@ -24,13 +24,14 @@ from storage.writes import WriteResult, stage
 
 INFINITE_TS = "infinite timestamp"
 DST_GAP = "local time that does not exist (skipped by a DST change)"
+DST_FOLD = "local time repeated by a DST change (ambiguous without a zone)"
 FUTURE = "timestamp in the future"
 NOT_A_NUMBER = "value not a number"
 OUT_OF_RANGE = "value out of float64 range"
 VOLUME_TOO_LARGE = "volume of 2^53 or more (cannot be stored exactly)"
 
 #: Checked in this order: a row gets the first that applies.
-REASONS = (INFINITE_TS, DST_GAP, FUTURE, NOT_A_NUMBER, OUT_OF_RANGE, VOLUME_TOO_LARGE)
+REASONS = (INFINITE_TS, DST_GAP, DST_FOLD, FUTURE, NOT_A_NUMBER, OUT_OF_RANGE, VOLUME_TOO_LARGE)
 MAX_EXACT = 2**53
 
 _NUMBER = r"(?i)^[+-]?((\d+\.?\d*|\.\d+)(e[+-]?\d+)?|inf|infinity|nan)$"
@@ -68,6 +69,9 @@ def refuse(table: pa.Table, *, not_after_us: int) -> tuple[pa.Table, pa.Table | 
         inf = pc.match_substring_regex(pc.fill_null(bad_ts, ""), _INF_WORD)
         mark(pc.and_(is_bad, inf), INFINITE_TS)
         mark(is_bad, DST_GAP)
+    fold_ts = table.column("fold_ts") if "fold_ts" in table.column_names else None
+    if fold_ts is not None and fold_ts.null_count < n:
+        mark(pc.is_valid(fold_ts), DST_FOLD)
     ts = table.column("ts")
     if ts.type != _UTC_US:
         ts = pc.cast(ts, _UTC_US)
@@ -102,6 +106,8 @@ def refuse(table: pa.Table, *, not_after_us: int) -> tuple[pa.Table, pa.Table | 
         rej = table.take(bad_idx)
         text = {c: pc.cast(rej.column(c), pa.string()) for c in _TEXT_COLS}
         text["ts"] = pc.coalesce(rej.column("bad_ts"), text["ts"])
+        if fold_ts is not None:  # the local wall time as the source holds it
+            text["ts"] = pc.coalesce(rej.column("fold_ts"), text["ts"])
         text["reason"] = pa.array([REASONS[i] for i in code[~good]], pa.string())
         refused = pa.table(text)
     cols = {"symbol": table.column("symbol"), "ts": ts, **values}

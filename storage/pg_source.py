@@ -46,8 +46,6 @@ if TYPE_CHECKING:
 #: Column types read as ``float8`` on the server (exact: every value fits).
 _EXACT_FLOAT = ("double precision", "real", "smallint", "integer")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-#: Most symbols read as one branch each (the server plans ~650 in tens of ms).
-MAX_BRANCHES = 2000
 _HOUR = dt.timedelta(hours=1)
 _READ_ONLY = "SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY"
 #: No parallel workers either: they would be processes on the user's server
@@ -282,14 +280,8 @@ class PgSession:
         return self.split_points(parts)
 
     def _per_symbol(self, plan: ReadPlan) -> bool:
-        """One index range scan per symbol: an index to use, and not so many
-        symbols that planning the union costs more than one scan."""
-        return (
-            self.info.indexed
-            and plan.starts is not None
-            and not plan.others
-            and len(plan.starts) <= MAX_BRANCHES
-        )
+        """One index range scan per symbol: an index to use and a start per symbol."""
+        return self.info.indexed and plan.starts is not None and not plan.others
 
     def _query(self, plan: ReadPlan, lo: str | None, hi: str | None) -> sql.Composable:
         from psycopg import sql
@@ -322,29 +314,7 @@ class PgSession:
             }
             if not starts:
                 return sql.SQL("SELECT {} FROM {} t WHERE false").format(cols, rel)
-            # Rendered once and joined as text: composing hundreds of branches
-            # object by object costs psycopg most of a second.
-            # Branches select the raw columns; the conversions are applied once
-            # outside the union (the server plans hundreds of branches faster).
-            con = self._con
-            raw = sql.SQL(", ").join(
-                sql.Identifier(n) for n in dict.fromkeys(self.src.columns.values())
-            )
-            head = sql.SQL("SELECT {} FROM {} t WHERE {} = ").format(raw, rel, t["symbol"])
-            head_text = head.as_string(con)
-            common = "".join(" AND " + c.as_string(con) for c in conds)
-            branches = []
-            for s in sorted(starts):
-                since = starts[s]
-                tail = "" if since is None else " AND " + self._since(t["ts"], since).as_string(con)
-                branches.append(head_text + sql.Literal(s).as_string(con) + common + tail)
-            u = {r: sql.SQL("u.{}").format(sql.Identifier(n)) for r, n in self.src.columns.items()}
-            return sql.SQL("SELECT {} FROM ({}) u ORDER BY {}, {}").format(
-                self._select_list(u),
-                sql.SQL(" UNION ALL ".join(branches)),
-                u["symbol"],
-                u["ts"],
-            )
+            return self._lateral(starts, conds)
 
         # No index to range over: one scan, joined to the resume points (all of
         # them in every stream; the stream's range is the server's condition).
@@ -376,6 +346,70 @@ class PgSession:
             + order
         )
 
+    def _lateral(self, starts: Mapping[str, int | None], conds: Sequence[sql.Composable]
+                 ) -> sql.Composable:
+        """One index range scan per symbol, driven by the list of resume points.
+
+        Why this shape: the resume points are one ``unnest`` of three arrays (a
+        plan of a few nodes whatever the number of symbols; a ``UNION ALL`` of
+        one branch per symbol took the planner seconds beyond ~2,000 symbols,
+        and a ``VALUES`` join beyond that turned into a sequential scan with a
+        hash join). For each symbol the inner ``ORDER BY ts`` is the index's own
+        order, and a nested loop emits its outer rows in turn: the stream comes
+        out symbol by symbol (the list's order), each in time order, with no
+        sort of the whole read (an outer ``ORDER BY`` sorted 1.85 M rows on
+        disk). Kill safety needs exactly that: each symbol contiguous, in time.
+        """
+        from psycopg import sql
+
+        con = self._con
+        t = {r: sql.SQL("t.{}").format(sql.Identifier(n)) for r, n in self.src.columns.items()}
+        x = {r: sql.SQL("x.{}").format(sql.Identifier(n)) for r, n in self.src.columns.items()}
+        raw = sql.SQL(", ").join(
+            sql.SQL("t.{}").format(sql.Identifier(n))
+            for n in dict.fromkeys(self.src.columns.values())
+        )
+        syms = sorted(starts)
+        bounds = [self._bound_values(starts[s]) for s in syms]
+        # Rendered as text and joined: composing thousands of literals object by
+        # object costs psycopg most of a second.
+        def array(values: list[Any], typ: str) -> str:
+            items = ",".join(sql.Literal(v).as_string(con) for v in values)
+            return f"ARRAY[{items}]::{typ}[]"
+
+        arrays = ", ".join((
+            array(syms, "text"),
+            array([b[0] for b in bounds], "timestamp"),
+            array([b[1] for b in bounds], "timestamptz"),
+        ))
+        if self.src.ts_type == "timestamp":
+            resume = sql.SQL(
+                "{ts} >= coalesce(w.lb, '-infinity'::timestamp)"
+                " AND {utc} >= coalesce(w.ub, '-infinity'::timestamptz)"
+            ).format(ts=t["ts"], utc=self._utc(t["ts"]))
+        else:
+            resume = sql.SQL("{ts} >= coalesce(w.ub, '-infinity'::timestamptz)").format(
+                ts=t["ts"])
+        inner = sql.SQL("SELECT {raw} FROM {rel} t WHERE {sym} = w.s AND {resume}").format(
+            raw=raw, rel=self._relation(), sym=t["symbol"], resume=resume)
+        inner = inner + sql.SQL("").join(sql.SQL(" AND ") + c for c in conds)
+        inner = inner + sql.SQL(" ORDER BY {}").format(t["ts"])
+        return sql.SQL(
+            "SELECT {cols} FROM unnest({arrays}) AS w(s, lb, ub) CROSS JOIN LATERAL ({inner}) x"
+        ).format(cols=self._select_list(x), arrays=sql.SQL(arrays), inner=inner)
+
+    def _bound_values(self, us: int | None) -> tuple[dt.datetime | None, dt.datetime | None]:
+        """(local wall time for a zone-less column, UTC) of a resume point."""
+        if us is None:
+            return None, None
+        utc = us_to_dt(us)
+        if self.src.ts_type != "timestamp":
+            return None, utc
+        # The raw column is local wall time: an hour earlier covers a DST fold
+        # after the bound; the exact cut is the UTC condition beside it.
+        zone = zoneinfo.ZoneInfo(self.src.ts_zone or "UTC")
+        return (utc.astimezone(zone) - _HOUR).replace(tzinfo=None), utc
+
     def _select_list(self, t: Mapping[str, sql.Composable]) -> sql.Composable:
         from psycopg import sql
 
@@ -392,6 +426,16 @@ class PgSession:
         # The source's own text of a timestamp the cache cannot take (±infinity,
         # a local time skipped by a DST change), NULL for every other row.
         items.append(sql.SQL("CASE WHEN {} THEN {}::text END AS bad_ts").format(bad, ts))
+        if self.src.ts_type == "timestamp":
+            # A local time the fall-back repeats (01:xx in New York on the first
+            # Sunday of November) names two instants an hour apart: a zone-less
+            # column cannot say which, so such rows are refused with a reason
+            # (``pg_rows.DST_FOLD``), never folded silently onto one key.
+            items.append(sql.SQL(
+                "CASE WHEN isfinite({ts}) AND ((({ts} AT TIME ZONE {z}) - interval '1 hour')"
+                " AT TIME ZONE {z} = {ts} OR (({ts} AT TIME ZONE {z}) + interval '1 hour')"
+                " AT TIME ZONE {z} = {ts}) THEN {ts}::text END AS fold_ts"
+            ).format(ts=ts, z=zone))
         for role in ("open", "high", "low", "close", "volume"):
             typ = self.info.types.get(self.src.columns[role], "")
             if typ in _EXACT_FLOAT:

@@ -124,20 +124,20 @@ def check(
         where.append("ts <= ?")
         params.append(_dt(np.datetime64(str(through), "m")))
     cond = (" WHERE " + " AND ".join(where)) if where else ""
-    cur = cache.cursor()
-    counts = cur.execute(
-        f"SELECT symbol, count(*) FROM bars{cond} GROUP BY symbol ORDER BY symbol", params
-    ).fetchall()
-    minutes = (
-        cur.sql(
-            f"SELECT (epoch_us(ts) // {MINUTE_US})::BIGINT AS m FROM bars{cond} "
-            "ORDER BY symbol, ts",
-            params=params,
+    with cache.reading() as cur:  # both reads in one hold: the counts match the minutes
+        counts = cur.execute(
+            f"SELECT symbol, count(*) FROM bars{cond} GROUP BY symbol ORDER BY symbol", params
+        ).fetchall()
+        minutes = (
+            cur.sql(
+                f"SELECT (epoch_us(ts) // {MINUTE_US})::BIGINT AS m FROM bars{cond}"
+                " ORDER BY symbol, ts",
+                params=params,
+            )
+            .to_arrow_table()["m"]
+            .to_numpy()
+            .astype("datetime64[m]")
         )
-        .to_arrow_table()["m"]
-        .to_numpy()
-        .astype("datetime64[m]")
-    )
     found: dict[str, SymbolQuality] = {}
     at = 0
     for sym, n in counts:  # one numpy pass per symbol over its slice

@@ -57,8 +57,8 @@ def save_run(cache: Cache, tables: RunTables) -> int:
 def list_runs(cache: Cache) -> list[dict[str, Any]]:
     """Every saved run (newest first) with the best combination's portfolio figures."""
     try:
-        cur = cache.cursor()
-        rows = cur.execute(
+        with cache.reading() as cur:
+            rows = cur.execute(
             """
             SELECT r.run_id, r.created_at, r.strategy, r.start_date, r.end_date,
                    json_array_length(r.symbols) AS n_symbols,
@@ -72,9 +72,8 @@ def list_runs(cache: Cache) -> list[dict[str, Any]]:
                  AND s.symbol = '*' AND s.period = 'all'
             GROUP BY ALL ORDER BY r.run_id DESC
             """
-        ).fetchall()
-        names = [d[0] for d in cur.description or []]
-        cur.close()
+            ).fetchall()
+            names = [d[0] for d in cur.description or []]
     except duckdb.Error as e:
         raise CacheError(f"reading backtests from {cache.path} failed: {_first(e)}") from e
     return [dict(zip(names, r, strict=True)) for r in rows]
@@ -83,21 +82,22 @@ def list_runs(cache: Cache) -> list[dict[str, Any]]:
 def load_run(cache: Cache, run_id: int) -> RunTables:
     """One run: its record, statistics, trades and equity; CacheError if there is none."""
     try:
-        cur = cache.cursor()
-        row = cur.execute(
-            f"SELECT {', '.join(RUN_COLUMNS)} FROM backtest_runs WHERE run_id = ?", [run_id]
-        ).fetchone()
-        if row is None:
-            raise CacheError(f"no backtest run {run_id} in {cache.path} (see `avwap backtests`)")
-        run = {c: json.loads(v) if c in JSON_COLUMNS else v
-               for c, v in zip(RUN_COLUMNS, row, strict=True)}
-        with warnings.catch_warnings():
-            # A parameterized result is fetched from the DB-API cursor; the extra
-            # copy DuckDB warns about is one run's rows.
-            warnings.simplefilter("ignore", UserWarning)
-            out = [cur.execute(f"SELECT * EXCLUDE (run_id) FROM {t} WHERE run_id = ? "
-                               "ORDER BY ALL", [run_id]).to_arrow_table() for t in CHILD_TABLES]
-        cur.close()
+        with cache.reading() as cur:
+            row = cur.execute(
+                f"SELECT {', '.join(RUN_COLUMNS)} FROM backtest_runs WHERE run_id = ?", [run_id]
+            ).fetchone()
+            if row is None:
+                raise CacheError(
+                    f"no backtest run {run_id} in {cache.path} (see `avwap backtests`)")
+            run = {c: json.loads(v) if c in JSON_COLUMNS else v
+                   for c, v in zip(RUN_COLUMNS, row, strict=True)}
+            with warnings.catch_warnings():
+                # A parameterized result is fetched from the DB-API cursor; the extra
+                # copy DuckDB warns about is one run's rows.
+                warnings.simplefilter("ignore", UserWarning)
+                out = [cur.execute(f"SELECT * EXCLUDE (run_id) FROM {t} WHERE run_id = ? "
+                                   "ORDER BY ALL", [run_id]).to_arrow_table()
+                       for t in CHILD_TABLES]
     except duckdb.Error as e:
         raise CacheError(f"reading backtest {run_id} from {cache.path} failed: {_first(e)}") from e
     return RunTables(run=run, stats=out[0], trades=out[1], equity=out[2])

@@ -133,6 +133,12 @@ IB = Section("ib", (
     Setting("api", str, "", choices=("", "ib_async", "ib_insync")),
 ), fixed={"readonly": True})
 
+ALERTS = Section("alerts", (
+    Setting("desktop", str, "osc9", choices=("osc9", "osc777", "off"),
+            what="'osc9', 'osc777' or 'off': the desktop notification the console's "
+                 "alerts also send through the terminal"),
+))
+
 #: The tables the file may hold: their schema here, or None for a table its room
 #: checks itself (``[keys]``: binding ids, checked by ``tui.keys``).
-SECTIONS: dict[str, Section | None] = {"ib": IB, "keys": None, "pg": PG}
+SECTIONS: dict[str, Section | None] = {"alerts": ALERTS, "ib": IB, "keys": None, "pg": PG}

@@ -35,6 +35,8 @@ class SymbolCounts:
     replaced: int = 0
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     removed: int = 0
+    unchanged: int = 0
+    """Rows the cache already held with the same values (written, not rewritten)."""
     """Cache rows deleted because the source no longer has them (``write_bars(clear=)``)."""
 
     @property
@@ -46,6 +48,7 @@ class SymbolCounts:
         self.written += other.written
         self.replaced += other.replaced
         self.removed += other.removed
+        self.unchanged += other.unchanged
         _merge_counts(self.rejected_by_reason, other.rejected_by_reason)
 
 
@@ -69,6 +72,9 @@ class WriteResult:
     duplicates: int = 0
     removed: int = 0
     """Cache rows deleted because the source no longer has them (``write_bars(clear=)``)."""
+    unchanged: int = 0
+    """Rows the cache already held with the same values (counted in ``written``, not
+    rewritten); ``replaced`` counts only rows whose values really changed."""
 
     def add(self, other: WriteResult) -> None:
         self.received += other.received
@@ -77,6 +83,7 @@ class WriteResult:
         self.rejected += other.rejected
         self.duplicates += other.duplicates
         self.removed += other.removed
+        self.unchanged += other.unchanged
         _merge_counts(self.rejected_by_reason, other.rejected_by_reason)
         for sym, counts in other.by_symbol.items():
             self.by_symbol.setdefault(sym, SymbolCounts()).add(counts)

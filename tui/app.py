@@ -70,8 +70,11 @@ class AvwapApp(App[None]):
         render_interval: float = 0.1,
         chart_interval: float = 0.5,
         live: bool = True,
+        desktop_alerts: str = "off",
     ) -> None:
         super().__init__()
+        #: The alerts' desktop notification (``tui.notify``; the config's [alerts] desktop).
+        self.desktop_alerts = desktop_alerts
         self.controller = controller
         self.runtime = Runtime(self.post_message)
         self.list_name = list_name

@@ -82,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         args = tui_args
     try:
+        _name_for_the_cache(args)
         return int(args.func(args) or 0)
     except AvwapError as e:
         print(f"avwap: error: {e}", file=sys.stderr)
@@ -92,6 +93,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `avwap indicators | head`: the reader left, not an error
         sys.stderr.close()
         return 0
+
+
+def _name_for_the_cache(args: argparse.Namespace) -> None:
+    """How other processes waiting for the cache name this one (``storage.sharing``)."""
+    from storage import sharing
+
+    command = str(getattr(args, "command", "") or "tui")
+    sharing.configure(label="the avwap console" if command == "tui" else f"avwap {command}")
 
 
 def entry() -> None:

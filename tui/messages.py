@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
+from storage.events import KINDS
 from storage.feeds.base import FeedState
 
 if TYPE_CHECKING:
     from tui.alerts import AlertHit
     from tui.runtime.frames import Frame
+    from tui.runtime.scans import ScanHit
 
 
 @dataclass
@@ -33,9 +35,10 @@ class SnapshotReady(Message):
 
 @dataclass
 class AlertsFired(Message):
-    """One or more alert rules crossed their band this minute (never collapsed)."""
+    """One or more alert rules crossed their band, or symbols entered alerting scans,
+    this minute (never collapsed); each hit's ``message`` is what the console shows."""
 
-    hits: tuple[AlertHit, ...]
+    hits: tuple[AlertHit | ScanHit, ...]
 
 
 @dataclass
@@ -110,15 +113,19 @@ class JobStarted(Message):
 
 @dataclass
 class JobProgress(Message):
-    """A job's progress event (a training JSON line, a backtest chunk's figures)."""
+    """A job's progress event: a child's line as its wire object (screens read it with
+    ``storage.events.from_dict``, the one decoder), or a chunked job's figures."""
 
     name: str
     event: dict[str, Any]
 
     def can_replace(self, message: Message) -> bool:
         # Only plain progress collapses; epoch ends, evaluations and errors never do.
-        return (isinstance(message, JobProgress) and message.name == self.name
-                and self.event.get("event") == message.event.get("event") == "step")
+        if not (isinstance(message, JobProgress) and message.name == self.name):
+            return False
+        kind = self.event.get("event")
+        cls = KINDS.get(kind) if isinstance(kind, str) else None
+        return cls is not None and cls.collapses and message.event.get("event") == kind
 
 
 @dataclass

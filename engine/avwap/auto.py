@@ -14,9 +14,10 @@ Semantics (the contract both forms implement):
   shares the same window.
 - At the first minute of each day the anchor of each kind is chosen among the
   symbol's real bars of the window: the highest ``high`` (``hh``), the lowest
-  ``low`` (``ll``), the highest ``volume`` (``hv``). Ties go to the earliest
-  bar. The anchor stays fixed for the whole day and the AVWAP accumulates every
-  real bar from the anchor bar (included) through now, current day included.
+  ``low`` (``ll``), the highest ``volume`` (``hv``). Prices are compared in
+  exact ticks; ties go to the earliest bar. The anchor stays fixed for the
+  whole day and the AVWAP accumulates every real bar from the anchor bar
+  (included) through now, current day included.
 - Fewer than N prior days (the start of a panel or stream): the days available
   are used, as TradingView's lookbacks clip to the history they have. No prior
   day with a bar: NaN for that whole day.
@@ -74,6 +75,7 @@ import numpy as np
 from engine.avwap.core import (
     MULTS,
     TINY,
+    band_kernel,
     band_suffixes,
     block_plan,
     ffill_close,
@@ -106,8 +108,18 @@ def output_names(n_mults: int = 3) -> tuple[str, ...]:
     )
 
 
-def _keys(high: mx.array, low: mx.array, vol: mx.array, ok: mx.array) -> mx.array:
-    """What each kind maximises (``-low`` for the lowest low); -inf where no bar."""
+def _keys(inp: BatchInputs | StepInputs, ref: mx.array, vol: mx.array, ok: mx.array) -> mx.array:
+    """What each kind maximises (``-low`` for the lowest low); -inf where no bar.
+
+    Why ticks: the choice of anchor bar is a path decision (the whole AVWAP
+    restarts there), and float32 prices above $2,048 tie ticks that differ
+    (4999.1234 and 4999.1236 are one float32). Highs and lows enter as int32
+    ticks relative to ``ref`` (the symbol's first price in ticks), exact in
+    float32 within 2**24 ticks ($1,677) of it, so a tie is a tie of ticks.
+    Volume enters as given.
+    """
+    high = (inp.high_t - ref).astype(mx.float32)
+    low = (inp.low_t - ref).astype(mx.float32)
     return mx.where(ok[None], mx.stack([high, -low, vol]), _NEG)
 
 
@@ -331,7 +343,7 @@ def _days(inp: BatchInputs, n_days: int, source: str) -> dict:  # type: ignore[t
     else:
         flat = mx.array(gidx.reshape(-1))
         lanes = lambda x: mx.take(x, flat, axis=-1).reshape(*x.shape[:-1], nd, width)  # noqa: E731
-    win = mx.where(inday, lanes(_keys(inp.high, inp.low, v, ok)), _NEG)
+    win = mx.where(inday, lanes(_keys(inp, base // den, v, ok)), _NEG)
     cv = mx.max(win, axis=3)
     j = mx.argmax(win, axis=3, keepdims=True)
     pw, vw = lanes(p)[None], mx.where(inday, lanes(v), 0.0)[None]
@@ -385,11 +397,6 @@ def _b_var(
     return mx.maximum(m2, 0.0) / (a0 + p0)
 
 
-@mx.compile
-def _b_band(level: mx.array, sd: mx.array, k: mx.array) -> mx.array:
-    return level + k * sd
-
-
 def _cell_blocks(
     bday: mx.array, anchor: Sequence[mx.array], minute: Sequence[mx.array],
     mults: Sequence[float], with_sd: bool,
@@ -407,7 +414,7 @@ def _cell_blocks(
     outs = {"level": level}
     signed = [x for k in mults for x in (k, -k)]  # level + k·σ, level − k·σ
     for name, k in zip(band_suffixes(len(mults))[:-1], signed, strict=True):
-        outs[name] = _b_band(level, sd, mx.array(k, dtype=mx.float32))
+        outs[name] = band_kernel(level, sd, mx.array(k, dtype=mx.float32))
     outs["z"] = zscore_kernel(lc, ar, m, sd)
     if with_sd:
         outs["sd"] = sd
@@ -489,7 +496,7 @@ def auto_step(
     _grow(st, new, ("s0", "s1", "m2"), ("e0", "e1", "em"), newday, v, mx.where(ok, p - q, 0.0))
     # today's candidates: a new extreme restarts the moments at this bar
     cv = mx.where(newday, _NEG, st["cv"])
-    key = _keys(inp.high, inp.low, v, ok)
+    key = _keys(inp, base // den, v, ok)
     hit = key > cv
     new["cv"] = mx.where(hit, key, cv)
     cp = mx.where(hit, p[None], mx.where(newday, _NAN, st["cp"]))

@@ -43,8 +43,8 @@ from engine.avwap.core import (
     NAN,
     SOURCES,
     TickMoments,
+    band_kernels,
     band_suffixes,
-    bands,
     block_plan,
     check_mode,
     ffill_close,
@@ -93,6 +93,14 @@ def _increment(
     """
     d = (pz - r).astype(mx.float32) / unit
     return welford_increment(v, d, x0 + e0, x1 + e1 + dq * e0, x0 + p0)
+
+
+@mx.compile
+def _weighted_offset(
+    v: mx.array, ok: mx.array, pz: mx.array, q: mx.array, unit: mx.array
+) -> mx.array:
+    """``v·(p − q)`` per bar from tick numerators (exact offset, then one division)."""
+    return v * mx.where(ok, (pz - q).astype(mx.float32) / unit, 0.0)
 
 
 @mx.compile
@@ -181,7 +189,7 @@ def _segmented(
     has = mx.any(okb, axis=-1)
     first = mx.argmax(okb.astype(mx.int32), axis=-1).astype(mx.int32)
     q = mx.where(has, mx.take_along_axis(pb, first[..., None], axis=-1)[..., 0], 0)
-    x1 = vb * mx.where(okb, (pb - q[..., None]).astype(mx.float32) / unit, 0.0)
+    x1 = _weighted_offset(vb, okb, pb, q[..., None], unit)
     p0, p1 = mx.cumsum(vb, axis=-1), mx.cumsum(x1, axis=-1)
     e0, e1 = (mx.cumsum(x, axis=-1, inclusive=False) for x in (vb, x1))
     a0, a1 = p0[..., -1][None], p1[..., -1][None]
@@ -208,7 +216,7 @@ def _segmented(
         m = _mean(x0n[i], x1[i], dq[i], p0, p1)
         level = level_kernel(ref, m)
         sd = _sd(x0n[i], xu[0][..., None], u, p0)
-        outs = [level, *bands(level, sd, mode, mults), zscore_kernel(lc, ref, m, sd)]
+        outs = [level, *band_kernels(level, sd, mode, mults), zscore_kernel(lc, ref, m, sd)]
         if with_sd:
             outs.append(sd)
         row = {n: o.reshape(s, nb * b) for n, o in zip(names, outs, strict=True)}

@@ -183,6 +183,21 @@ zscore_kernel = mx.compile(zscore)
 level_kernel = mx.compile(_add)  # ref + offset
 
 
+@mx.compile
+def band_kernel(level: mx.array, sd: mx.array, k: mx.array) -> mx.array:
+    """``level + k·σ`` as one pass (unfused it is two, a multiply and an add)."""
+    return level + k * sd
+
+
+def band_kernels(
+    level: mx.array, sd: mx.array, mode: str, mults: Sequence[float]
+) -> list[mx.array]:
+    """``bands`` for the batch forms: each band one compiled pass."""
+    if mode != "stdev":
+        return bands(level, sd, mode, mults)
+    return [band_kernel(level, sd, mx.array(x, dtype=mx.float32)) for k in mults for x in (k, -k)]
+
+
 def merge_moments(
     s0: mx.array, s1: mx.array, m2: mx.array, axis: int
 ) -> tuple[mx.array, mx.array, mx.array]:

@@ -3,7 +3,8 @@
 A cross compares with the symbol's previous *bar* (its last minute with a
 bar), not the previous grid minute: on a grid with a missing minute, or on
 ten-minute bars, the grid minute before a bar is empty and would cancel every
-cross (docs/backtest.md, "Timing").
+cross (docs/backtest.md, "Timing"). ``prev_bar`` and ``at_prev`` live with the
+expression language (``engine.expr.prev``), which the scanner and alerts share.
 """
 
 from __future__ import annotations
@@ -11,6 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from engine.expr.prev import at_prev, prev_bar
+
+__all__ = ["Bars", "at_prev", "prev_bar"]
 
 
 @dataclass(frozen=True)
@@ -24,30 +29,3 @@ class Bars:
     @staticmethod
     def of(valid: np.ndarray, minute_of_session: np.ndarray) -> Bars:
         return Bars(minute_of_session, prev_bar(valid))
-
-
-def prev_bar(valid: np.ndarray) -> np.ndarray:
-    """``[S, T]``: the symbol's last minute with a bar strictly before t, or -1."""
-    s, t = valid.shape
-    last = np.where(valid, np.arange(t), -1)
-    np.maximum.accumulate(last, axis=1, out=last)
-    out = np.full((s, t), -1, dtype=np.int64)
-    out[:, 1:] = last[:, :-1]
-    return out
-
-
-def at_prev(x: np.ndarray, prev: np.ndarray) -> np.ndarray:
-    """``x`` at each minute's previous bar (NaN, or False for a condition, where none).
-
-    Most bars follow a bar: their value is the previous minute's, one shifted
-    copy; only the minutes after a gap are gathered one by one.
-    """
-    x = np.broadcast_to(x, prev.shape)
-    fill = False if x.dtype == np.bool_ else np.nan
-    out = np.empty(prev.shape, dtype=x.dtype)
-    out[:, 1:] = x[:, :-1]
-    out[:, :1] = fill
-    si, ti = np.nonzero(prev != np.arange(prev.shape[1]) - 1)
-    p = prev[si, ti]
-    out[si, ti] = np.where(p >= 0, x[si, np.maximum(p, 0)], fill)
-    return out

@@ -17,6 +17,7 @@ Both forms thus share one definition of warm-up and missing-minute semantics.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from typing import Any
 
 import mlx.core as mx
@@ -48,6 +49,11 @@ def bar_of(inp: StepInputs, n: mx.array) -> Bar:
                inp.open_t, inp.high_t, inp.low_t, inp.close_t)
 
 
+def astuple_shallow(c: K.Compact) -> tuple[mx.array, ...]:
+    """The Compact's arrays in field order (``dataclasses.astuple`` would copy them)."""
+    return tuple(getattr(c, f.name) for f in fields(c))
+
+
 def compacted(inp: BatchInputs) -> K.Compact:
     """The panel's compacted bars, computed once per ``BatchInputs``."""
     c = inp.extra.get("_compact")
@@ -72,6 +78,7 @@ def seq_indicator(
     warmups: dict[str, int] | None = None,
     warm_state: Callable[[Panel], State] | None = None,
     state: StateFn | None = None,
+    compiled: bool = True,
 ) -> Indicator:
     """Declare an indicator computed on each symbol's sequence of real bars.
 
@@ -79,13 +86,24 @@ def seq_indicator(
     ``panel``, as ``init`` lays it out; see ``Indicator.warm_state``.
     ``state(bars, m)`` gives the inner state after each symbol's first ``m``
     compacted bars (``SeqSpec.state``).
+    ``compiled``: the batch (with the expansion to the minute grid) runs as one
+    ``mx.compile``d call, so its elementwise passes fuse (most of an
+    uncompiled batch's time on CPU); False for a batch that leaves MLX (SAR's
+    NumPy loop).
     """
     warm = {o: (warmups or {}).get(o, warmup) for o in outputs}
 
+    def expanded(c: K.Compact) -> Outputs:
+        raw = batch(c)
+        return {o: K.expand_warm(raw[o], c.pos, warm[o]) for o in outputs}
+
+    fused = mx.compile(lambda arrays: expanded(K.Compact(*arrays)))
+
     def batch_form(inp: BatchInputs) -> Outputs:
         c = compacted(inp)
-        raw = batch(c)
-        return {o: K.expand(K.mask_warmup(raw[o], warm[o]), c.pos) for o in outputs}
+        if not compiled:
+            return expanded(c)
+        return fused(astuple_shallow(c))  # type: ignore[no-any-return]
 
     def init_form(s: int) -> State:
         st = dict(init(s))

@@ -100,6 +100,17 @@ def _offsets_batch(xt: mx.array, n: int) -> list[mx.array]:
     return [K.to_price(w - xt) for w in K.window_stack(xt, n)]
 
 
+@mx.compile
+def _moments_fused(win: list[mx.array], xt: mx.array) -> tuple[mx.array, mx.array]:
+    return window_moments([K.to_price(w - xt) for w in win])
+
+
+def moments_batch(xt: mx.array, n: int) -> tuple[mx.array, mx.array]:
+    """``window_moments`` of the offsets to the current ``xt`` over ``n`` bars, as one
+    compiled kernel (the 3n elementwise passes fused into one)."""
+    return _moments_fused(K.window_stack(xt, n), xt)
+
+
 def _bbands(n: int = 20, k: float = 2.0) -> Indicator:
     names = ("bb_upper", "bb_middle", "bb_lower", "bb_pctb", "bb_width")
 
@@ -111,7 +122,7 @@ def _bbands(n: int = 20, k: float = 2.0) -> Indicator:
                 "bb_width": safe_div(2 * k * sd, mid)}
 
     def batch(c: K.Compact) -> Out:
-        mean, sd = window_moments(_offsets_batch(c.close_t, n))
+        mean, sd = moments_batch(c.close_t, n)
         return outs(c.close, mean, sd)
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
@@ -134,7 +145,7 @@ def _stddev_z(n: int) -> Indicator:
         return {sd_name: sd, z_name: safe_div(-mean, sd)}
 
     def batch(c: K.Compact) -> Out:
-        return outs(*window_moments(_offsets_batch(c.close_t, n)))
+        return outs(*moments_batch(c.close_t, n))
 
     def step(st: State, b: Bar) -> tuple[State, Out]:
         buf = push(st["buf"], b.close_t)

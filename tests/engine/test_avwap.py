@@ -138,6 +138,7 @@ def sigma_rel(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.max(np.abs(got[pos] - want[pos]) / want[pos], initial=0.0))
 
 
+@pytest.mark.slow
 def test_float32_level_and_sigma_match_float64_two_pass(month_panel: Panel) -> None:
     out = A.calendar_batch(batch_inputs(month_panel), with_sd=True)
     kinds = ("session", "week", "month", "quarter")

@@ -44,6 +44,8 @@ def reference(panel: Panel, n_days: int = U.DEFAULT_DAYS) -> dict[str, tuple[np.
     res: dict[str, tuple[np.ndarray, ...]] = {}
     for kind, field in KEYS.items():
         key = getattr(panel, field).astype(np.float32).astype(np.float64)
+        if kind != "hv":  # prices compare in exact ticks (engine.avwap.auto)
+            key = np.rint(getattr(panel, field) * 1e4)
         key = -key if kind == "ll" else key
         lev, sd, ar = (np.full((s_, t_), np.nan) for _ in range(3))
         for s in range(s_):
@@ -193,6 +195,36 @@ def test_planted_extremes_and_ties_anchor_as_documented() -> None:
     t = 6 * 390
     from_50 = np.sum(v[:, 50 : t + 1] * p[:, 50 : t + 1], 1) / np.sum(v[:, 50 : t + 1], 1)
     assert not np.allclose(out["avwap_hh"][:, t], from_50, rtol=1e-6)
+
+
+def test_a_one_tick_higher_extreme_wins_where_float32_ties() -> None:
+    """At $4,999 two highs (lows) one tick apart are one float32; the later,
+    higher high (lower low) is the anchor, in the batch and the step."""
+    pan = make_panel(dt.date(2024, 6, 3), dt.date(2024, 6, 4), n=2, missing=0.0, seed=7,
+                     base=4990.0, drift=1e-4)
+    high, low = pan.high.copy(), pan.low.copy()
+    def tie(x: float, step: float) -> float:  # x and x + step ticks: one float32
+        while np.float32(x) != np.float32(x + step):
+            x = round(x + 1e-4, 4)
+        return x
+
+    top = tie(round(float(np.nanmax(high)) + 1.0, 4), 1e-4)
+    bottom = tie(round(float(np.nanmin(low)) - 1.0, 4), -1e-4)
+    assert np.float32(top) == np.float32(top + 1e-4)  # a float32 tie of two ticks
+    assert np.float32(bottom) == np.float32(bottom - 1e-4)
+    high[:, 50], high[:, 300] = top, top + 1e-4  # the later is one tick higher
+    low[:, 60], low[:, 310] = bottom, bottom - 1e-4  # the later is one tick lower
+    pan = dataclasses.replace(pan, high=high, low=low)
+    inp = batch_inputs(pan)
+    p = hlc3_f64(pan)
+    v = pan.volume.astype(np.float32).astype(np.float64)
+    batch = {k: np.array(a) for k, a in U.auto_batch(inp).items()}
+    step = live(inp, 2, 3, U.DEFAULT_DAYS)
+    for kind, bar in (("hh", 300), ("ll", 310)):
+        want = np.cumsum(v[:, bar:] * p[:, bar:], axis=1) / np.cumsum(v[:, bar:], axis=1)
+        for form, out in (("batch", batch), ("step", step)):
+            got = out[f"avwap_{kind}"][:, 390:]
+            assert np.allclose(got, want[:, 390 - bar :], rtol=1e-6), (kind, form)
 
 
 def test_symbol_absent_for_the_whole_window_is_nan_then_recovers() -> None:

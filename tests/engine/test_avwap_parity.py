@@ -13,6 +13,7 @@ import datetime as dt
 
 import mlx.core as mx
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -102,6 +103,7 @@ def live(inp: BatchInputs, s: int, seed: int) -> dict[str, np.ndarray]:
     missing=st.sampled_from([0.0, 0.3, 0.9]),
     price=st.sampled_from([1.0, 150.0, 4500.0]),
 )
+@pytest.mark.slow
 def test_incremental_equals_batch(
     window: int, s: int, seed: int, missing: float, price: float
 ) -> None:

@@ -10,6 +10,7 @@ import datetime as dt
 
 import mlx.core as mx
 import numpy as np
+import pytest
 from _panels import make_panel
 from _tolerance import assert_close, symbol_prices
 from hypothesis import HealthCheck, given, settings
@@ -27,6 +28,7 @@ ALL = output_names()
 @given(seed=st.integers(0, 10_000), missing=st.sampled_from([0.0, 0.2, 0.6]),
        day=st.integers(4, 8), hours=st.sampled_from(["regular", "extended"]),
        level=st.sampled_from([1.0, 75.0, 5000.0]))
+@pytest.mark.slow
 def test_random_panels(seed: int, missing: float, day: int, hours: str, level: float) -> None:
     p = make_panel(s=2, start=dt.date(2024, 3, day), end=dt.date(2024, 3, day + 1), hours=hours,
                    seed=seed, missing=missing, levels=(level, level * 3))

@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 import numpy as np
+import pytest
 from _mdata import END, hand_bars, tiny_train
 
 from models import walkforward
@@ -16,6 +17,7 @@ from models.null import sign_randomized
 from models.train import train
 from storage import calendar
 from storage.cache import Cache
+from storage.events import Event
 
 
 def _last_real(close: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -51,6 +53,7 @@ def test_sign_randomized_keeps_sizes_volume_and_bars(hand_cache: Path) -> None:
     np.testing.assert_allclose(np.median(rng_null), np.median(rng_real), rtol=0.05)
 
 
+@pytest.mark.slow
 def test_pure_noise_and_its_null_do_not_beat(tmp_path: Path) -> None:
     """Random-walk bars: nothing to learn. The walk-forward evaluation (two folds, pooled)
     must not say "beats", and neither must the same pipelines on the null copy."""
@@ -64,11 +67,15 @@ def test_pure_noise_and_its_null_do_not_beat(tmp_path: Path) -> None:
     with Cache(db, read_only=True) as cache:
         ds = build(cache, spec, workdir=tmp_path)
     events: list[dict] = []
+
+    def collect(e: Event) -> None:
+        events.append(e.to_dict())  # the wire object, as --progress-json prints it
+
     with ds:
         cfg = tiny_train("noise", epochs=2)
-        res = train(ds, cfg, tmp_path / "m", events.append, evaluate=False)
+        res = train(ds, cfg, tmp_path / "m", collect, evaluate=False)
         assert not res.interrupted and not any(e["event"] == "eval" for e in events)
-        ev = walkforward.run(ds, cfg, tmp_path / "m", events.append,
+        ev = walkforward.run(ds, cfg, tmp_path / "m", collect,
                              null_source=lambda: walkforward.null_dataset(db, ds, tmp_path))
     assert ev is not None
     assert [e["event"] for e in events][-2:] == ["eval", "done"]

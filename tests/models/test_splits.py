@@ -84,8 +84,9 @@ def test_the_test_slice_never_reaches_model_selection(demo_cache: Path, tmp_path
         scrambled = dataclasses.replace(ds, labels=labels, arrays=arrays, workdir=None)
         a_ev: list[dict] = []
         b_ev: list[dict] = []
-        train(ds, tiny_train("a", epochs=3), tmp_path / "a", a_ev.append)
-        train(scrambled, tiny_train("a", epochs=3), tmp_path / "b", b_ev.append)
+        train(ds, tiny_train("a", epochs=3), tmp_path / "a", lambda e: a_ev.append(e.to_dict()))
+        train(scrambled, tiny_train("a", epochs=3), tmp_path / "b",
+              lambda e: b_ev.append(e.to_dict()))
     a_epochs = [e for e in a_ev if e["event"] == "epoch"]
     b_epochs = [e for e in b_ev if e["event"] == "epoch"]
     assert [{k: v for k, v in e.items() if k != "eta_s"} for e in a_epochs] == \

@@ -56,9 +56,10 @@ def test_model_shapes_prior_and_compiled_step() -> None:
     assert float(np.asarray(loss_fn(model, x, r, y))) < first * 0.7
 
 
+@pytest.mark.slow
 def test_events_resume_and_round_trip(ds: Dataset, tmp_path: Path) -> None:
     events: list[dict[str, Any]] = []
-    full = train(ds, tiny_train("full"), tmp_path, events.append)
+    full = train(ds, tiny_train("full"), tmp_path, lambda e: events.append(e.to_dict()))
     kinds = [e["event"] for e in events]
     assert kinds[0] == "start" and kinds[-1] == "done" and "eval" in kinds
     assert kinds.count("epoch") == 2 and kinds.count("step") == 2 * events[0]["steps_per_epoch"]

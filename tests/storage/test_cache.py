@@ -47,7 +47,8 @@ def test_writing_twice_leaves_one_copy(cache):
     first = cache.write_bars(bars)
     second = cache.write_bars(bars)
     assert (first.written, first.replaced) == (60, 0)
-    assert (second.written, second.replaced) == (60, 60)
+    # The same values again change nothing: counted as unchanged, not replaced.
+    assert (second.written, second.replaced, second.unchanged) == (60, 0, 60)
     assert cache.bar_count() == 60
     assert cache.check_unique() == 0
 
@@ -203,12 +204,12 @@ def test_unopenable_cache_is_a_clear_error(tmp_path):
 
 def test_per_symbol_counts(cache):
     cache.write_bars(_bars(n=10))
-    again = _bars(n=10).slice(5, 12)  # AAA 5..9 (replaced) and BBB 0..6 (replaced)
+    again = _bars(n=10).slice(5, 12)  # AAA 5..9 and BBB 0..6 again (unchanged)
     vol = again["volume"].to_pylist()
     vol[0] = -1.0  # one AAA row rejected
     r = cache.write_bars(again.set_column(6, "volume", pa.array(vol)), by_symbol=True)
     aaa, bbb = r.by_symbol["AAA"], r.by_symbol["BBB"]
-    assert (aaa.read, aaa.written, aaa.replaced) == (5, 4, 4)
+    assert (aaa.read, aaa.written, aaa.replaced, aaa.unchanged) == (5, 4, 0, 4)
     assert aaa.rejected_by_reason == {validate.BAD_VOLUME: 1}
-    assert (bbb.read, bbb.written, bbb.replaced, bbb.rejected) == (7, 7, 7, 0)
+    assert (bbb.read, bbb.written, bbb.replaced, bbb.unchanged, bbb.rejected) == (7, 7, 0, 7, 0)
     assert cache.write_bars(_bars(n=2)).by_symbol == {}  # only when asked for

@@ -136,6 +136,7 @@ def test_every_listed_symbol_has_a_table_price():
         assert set(load_list(name).symbols) <= set(traits)
 
 
+@pytest.mark.slow
 def test_the_whole_calendar_neither_overflows_nor_wanders():
     # --days 100000 clamps to the calendar (2000 on) and stays near the table price.
     table = demo.generate(["AAPL"], 100_000)

@@ -78,4 +78,5 @@ def test_a_failed_save_leaves_nothing(tmp_path):
             save_run(cache, broken)
         assert list_runs(cache) == []
         for t in ("backtest_stats", "backtest_trades", "backtest_equity"):
-            assert cache.cursor().execute(f"SELECT count(*) FROM {t}").fetchone() == (0,)
+            with cache.reading() as cur:
+                assert cur.execute(f"SELECT count(*) FROM {t}").fetchone() == (0,)

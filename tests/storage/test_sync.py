@@ -45,7 +45,11 @@ def check_report(rep: SyncReport) -> None:
     assert sum(s.read for s in per) == rep.result.received
     assert sum(s.written for s in per) == rep.result.written
     assert sum(s.replaced for s in per) == rep.result.replaced
+    assert sum(s.unchanged for s in per) == rep.result.unchanged
     assert sum(s.rejected for s in per) == rep.result.rejected
+    # Every row read is written (new, changed or unchanged), rejected or a duplicate.
+    t = rep.result
+    assert t.received == t.written + t.rejected + t.duplicates
 
 
 @pytest.fixture
@@ -79,14 +83,17 @@ def test_incremental_reads_little_and_picks_up_new_rows(seeded: str, tmp_path) -
         cached_syms = len(cache.symbols())
         assert again.rows_read <= cached_syms * 6 + first.result.rejected
         assert again.rows_read < first.rows_read / 20
-        assert again.result.written == again.result.replaced  # nothing new
+        # Nothing new, nothing changed: the overlap re-read is counted, not rewritten.
+        assert again.result.written == again.result.unchanged
+        assert again.result.replaced == 0
         with psycopg.connect(seeded, autocommit=True) as con:
             con.execute(
                 "INSERT INTO market.bars SELECT symbol, ts + interval '1 day', open, high, low,"
                 " close, volume FROM market.bars WHERE symbol = 'EEE'"
             )
         third = run_sync(cache, src, Selection())
-        assert third.per_symbol["EEE"].written - third.per_symbol["EEE"].replaced == MINUTES
+        eee = third.per_symbol["EEE"]
+        assert eee.written - eee.replaced - eee.unchanged == MINUTES
         assert cache_rows(cache) == expected_rows(seeded)
         check_report(third)
 
@@ -103,7 +110,10 @@ def test_a_correction_in_the_overlap_replaces_the_old_value(seeded: str, tmp_pat
                 " - interval '10 min'"
             )
         rep = run_sync(cache, src, Selection(symbols=("AAA", "BBB")))
-        assert rep.per_symbol["AAA"].replaced == 31  # the overlap plus the newest bar
+        # The overlap plus the newest bar were read; one of them really changed.
+        aaa = rep.per_symbol["AAA"]
+        assert (aaa.read, aaa.replaced, aaa.unchanged) == (31, 1, 30)
+        assert rep.per_symbol["BBB"].replaced == 0
         check_report(rep)
         want = [r for r in expected_rows(seeded) if r[0] in ("AAA", "BBB")]
         assert cache_rows(cache) == want
@@ -125,7 +135,8 @@ def test_full_resync_rewrites_without_duplicates(seeded: str, tmp_path) -> None:
     with Cache(tmp_path / "c.duckdb") as cache:
         run_sync(cache, source(seeded), Selection(symbols=("AAA",)))
         rep = run_sync(cache, source(seeded), Selection(symbols=("AAA",), full=True))
-        assert rep.result.replaced == rep.result.written == MINUTES + 1
+        assert rep.result.unchanged == rep.result.written == MINUTES + 1
+        assert rep.result.replaced == 0
         assert cache.check_unique() == 0
         check_report(rep)
 

@@ -55,8 +55,9 @@ def runs_db(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
                                                {"k": [1, 2], "stop_pct": [0.3, 0.5, 1.0]}))
         save(cache, bt.run_vectorized_backtest(SYMBOLS, START, end, "orb", {"minutes": 15}))
         # A fixed save time and code version: the snapshots show the date.
-        cache.cursor().execute("UPDATE backtest_runs SET created_at = TIMESTAMPTZ "
-                               "'2025-11-21 22:00:00+00', code_version = 'test'")
+        with cache.transaction() as cur:
+            cur.execute("UPDATE backtest_runs SET created_at = TIMESTAMPTZ "
+                        "'2025-11-21 22:00:00+00', code_version = 'test'")
         cache.checkpoint()
     return path
 
@@ -68,7 +69,8 @@ def make_bt_app(runs_db: Path, tmp_path: Path, user_dir: Path):
         shutil.copy(runs_db, db)
         cache = Cache(db)
         if drop:  # the symbol's bars leave the cache; its runs stay
-            cache.cursor().execute("DELETE FROM bars WHERE symbol = ?", [drop])
+            with cache.transaction() as cur:
+                cur.execute("DELETE FROM bars WHERE symbol = ?", [drop])
         if empty:
             for r in (1, 2, 3):
                 from storage.results import delete_run

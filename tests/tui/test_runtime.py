@@ -142,8 +142,8 @@ async def test_loaded_data_problems_are_said_once(make_app, ready, demo_db, tmp_
 
     db = tmp_path / "halt.duckdb"
     shutil.copy(demo_db, db)
-    with Cache(db) as cache:
-        cache.cursor().execute(
+    with Cache(db) as cache, cache.transaction() as cur:
+        cur.execute(
             "DELETE FROM bars WHERE symbol = 'MSFT' AND ts >= '2025-11-21 15:00:00+00' "
             "AND ts < '2025-11-21 15:20:00+00'")
     app = make_app(db=db)

@@ -96,8 +96,9 @@ def cut_db(tmp_path: Path) -> Path:
     db = tmp_path / "cut.duckdb"
     with Cache(db) as cache:
         demo.seed_cache(cache, ("SPY", "AAPL"), 2, end=demo.DEFAULT_END)
-        cache.cursor().execute(
-            "DELETE FROM bars WHERE ts > TIMESTAMP '2025-11-21 15:24:00'")  # 10:24 ET
+        with cache.transaction() as cur:
+            cur.execute(
+                "DELETE FROM bars WHERE ts > TIMESTAMP '2025-11-21 15:24:00'")  # 10:24 ET
         cache.checkpoint()
     return db
 

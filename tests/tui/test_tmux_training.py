@@ -21,6 +21,7 @@ pytestmark = pytest.mark.skipif(TMUX is None or not AVWAP.exists(), reason="need
 SYMBOLS = ("SPY", "AAPL", "MSFT", "NVDA")
 
 
+@pytest.mark.slow
 def test_a_training_started_from_the_screen_shows_progress(tmp_path: Path) -> None:
     db = tmp_path / "demo.duckdb"
     cfg = tmp_path / "cfg"

@@ -12,8 +12,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from textual.widgets import Log
 
 from models.selector import Selector
+from storage.events import Build, Done, encode
 from tui.runtime.jobs import JobState
 from tui.screens.common.confirm import Confirm
 from tui.screens.console.indicators_pane import IndicatorsPane
@@ -126,6 +128,7 @@ async def test_below_the_minimum_start_is_disabled_with_the_remedies(make_app) -
         assert "Insufficient samples" in summary and "estimate" in summary
 
 
+@pytest.mark.slow
 async def test_a_tiny_training_from_the_screen_ends_listed_and_usable(make_app) -> None:
     app = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -209,6 +212,37 @@ async def test_a_crashed_training_shows_its_error(make_app, monkeypatch) -> None
         run = screen.query_one(RunView)
         assert run.finished == "exit code 1: boom: out of memory"
         assert "boom: out of memory" in str(run.query_one("#run-status").render())
+
+
+async def test_a_bad_progress_line_is_one_error_line_and_the_run_goes_on(make_app,
+                                                                       monkeypatch) -> None:
+    """The child's lines go through the one decoder: a line that is no known event is
+    one log line naming it; the good lines around it still drive the view."""
+    lines = [
+        encode(Build(tickers=2, days=3)),
+        '{"event": "step", "epoch": 1}',
+        encode(Done(name="fake", path="/nowhere/fake", interrupted=False)),
+    ]
+
+    def child(self, db, **kw):
+        return [sys.executable, "-c", f"print({chr(10).join(lines)!r})"]
+
+    monkeypatch.setattr(TrainRequest, "train_argv", child)
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_training(pilot, debounce=1e6)
+        screen.report = {"ok": True}
+        await pilot.press("ctrl+t")
+        job = await app.runtime.wait("train")
+        await pilot.pause()
+        assert job is not None and job.state is JobState.DONE
+        run = screen.query_one(RunView)
+        logged = [str(line) for line in run.query_one(Log).lines]
+        assert logged[0] == "build: 2 symbols × 3 days"
+        bad = [line for line in logged if "bad progress line" in line]
+        assert bad == ["error: bad progress line: 'step' lacks 'step', 'steps', 'global_step', "
+                       "'loss': {\"event\": \"step\", \"epoch\": 1}"]
+        assert run.finished == "done"
 
 
 async def test_two_trainings_at_once_are_refused(make_app, monkeypatch) -> None:

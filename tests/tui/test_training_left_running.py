@@ -38,10 +38,11 @@ name, fifo, log = sys.argv[1:4]
 def emit(ev):
     with open(log, "a") as f:
         f.write(json.dumps(ev) + "\n")
-emit({"event": "start", "name": name, "epochs": 2, "steps_per_epoch": 4,
+emit({"event": "start", "name": name, "epochs": 2, "steps_per_epoch": 4, "batch_size": 32,
       "train_samples": 100, "val_samples": 20, "features": 3, "outputs": 2})
-emit({"event": "epoch", "epoch": 1, "epochs": 2, "loss": 0.7, "val_loss": 0.69,
-      "selection_accuracy": 0.3, "sparsity": 0.5, "best": True})
+emit({"event": "epoch", "epoch": 1, "epochs": 2, "global_step": 4, "loss": 0.7,
+      "val_loss": 0.69, "selection_accuracy": 0.3, "sparsity": 0.5, "mean_weight": 0.4,
+      "best": True})
 open(fifo).read()  # until the test lets the training end
 emit({"event": "done", "name": name, "path": "/models/" + name, "interrupted": False})
 """

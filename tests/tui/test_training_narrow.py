@@ -20,10 +20,12 @@ NARROW = (80, 24)
 PATH = "/home/trader/.local/share/avwap/models/curated-20261207-2"
 EVENTS = [
     {"event": "start", "name": "curated-20261207-2", "epochs": 2, "steps_per_epoch": 4,
+     "batch_size": 32,
      "train_samples": 900, "val_samples": 300, "test_samples": 300, "features": 152,
      "outputs": 131},
-    *({"event": "epoch", "epoch": e, "epochs": 2, "loss": 0.7 - 0.01 * e, "val_loss": 0.69,
-       "selection_accuracy": 0.3 + 0.01 * e, "sparsity": 0.5, "best": True} for e in (1, 2)),
+    *({"event": "epoch", "epoch": e, "epochs": 2, "global_step": 4 * e, "loss": 0.7 - 0.01 * e,
+       "val_loss": 0.69, "selection_accuracy": 0.3 + 0.01 * e, "sparsity": 0.5,
+       "mean_weight": 0.4, "best": True} for e in (1, 2)),
     {"event": "eval", "verdict": "The model does NOT beat: best fixed k-set", "beats_all": False,
      "rows": [{"name": n, "precision": 0.31, "ci95": [0.29, 0.33], "model_minus": 0.01,
                "diff_ci95": [-0.01, 0.03], "model_beats": False, "gate": True}
@@ -72,6 +74,7 @@ async def test_the_run_tab_scrolls_to_the_evaluation_and_the_end_wraps(make_app)
         assert need > 2 and status.content_region.height >= need, "Done: … is cut"
         assert on_screen(app, status)
         assert PATH in str(status.render())
+        assert len(run.loss) == 2  # every event was read (none logged as an error)
 
 
 async def test_legends_keep_their_entries_whole_and_apart(make_app) -> None:

@@ -12,6 +12,7 @@ from tui.commands import (
     lists_cmd,
     models_cmd,
     precheck_cmd,
+    scan_cmd,
     sim_cmd,
     sync_cmd,
     train_cmd,
@@ -23,3 +24,4 @@ COMMANDS += [precheck_cmd, train_cmd, models_cmd]
 COMMANDS += [backtest_cmd]
 COMMANDS += [lists_cmd]
 COMMANDS += [anchors_cmd]
+COMMANDS += [scan_cmd]

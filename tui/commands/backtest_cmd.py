@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from storage import events
 from storage.cache import Cache
 from storage.errors import AvwapError, InputError
 from tui.backtest_fmt import fmt_stat
@@ -56,6 +57,11 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
                         "--distributed`: the symbols are split over the ranks; rank 0 "
                         "saves and prints the run (docs/backtest.md)")
     p.add_argument("--list-strategies", action="store_true", help="list strategies and exit")
+    p.add_argument("--progress-json", action="store_true",
+                   help="print progress as JSON lines (for the Backtests screen)")
+    p.add_argument("--request", metavar="JSON", default=None,
+                   help="the run as the Backtests screen's form gives it (strategy, params, "
+                        "symbols, dates, settings); replaces the run's flags")
     p.set_defaults(func=run)
 
     q = sub.add_parser("backtests", parents=[common], help="list, show or delete saved backtests")
@@ -112,39 +118,53 @@ def _run(args: argparse.Namespace) -> int:
     if args.list_strategies:
         _list_strategies(console)
         return 0
-    strat = strategies.get(args.strategy)
-    params = parse_params(args.param, strat)
-    if args.entry is not None:
-        params["entry"] = [strat.param("entry").parse(args.entry)]
-    if args.exit_expr is not None:
-        params["exit"] = [strat.param("exit").parse(args.exit_expr)]
-    if strat.name == "expr" and not params.get("entry"):
-        raise _bad("strategy expr needs --entry EXPRESSION")
-    if not args.tickers.strip():
-        raise _bad("--tickers is empty: give a list name, a list file or A,B,C")
-    symbols = symbols_from(args.tickers)
-    settings = Settings(
-        init_cash=args.cash, size_value=args.cash_per_trade,
-        size_fraction=args.equity_fraction, commission_per_share=args.commission,
-        commission_min=args.commission_min, fee_bps=args.fee_bps,
-        slippage_bps=args.slippage_bps, hold_overnight=args.overnight,
-        no_entry_minutes=args.no_entry_minutes,
-    )
+    first, last = args.start, args.end
+    if args.request is not None:
+        req = _request(args.request)
+        strat, params, symbols = strategies.get(req.strategy), req.params, list(req.symbols)
+        first, last = req.start, req.end
+        try:
+            settings = Settings(**req.settings)
+        except TypeError as e:
+            raise _bad(f"--request settings: {e}") from None
+    else:
+        strat = strategies.get(args.strategy)
+        params = parse_params(args.param, strat)
+        if args.entry is not None:
+            params["entry"] = [strat.param("entry").parse(args.entry)]
+        if args.exit_expr is not None:
+            params["exit"] = [strat.param("exit").parse(args.exit_expr)]
+        if strat.name == "expr" and not params.get("entry"):
+            raise _bad("strategy expr needs --entry EXPRESSION")
+        if not args.tickers.strip():
+            raise _bad("--tickers is empty: give a list name, a list file or A,B,C")
+        symbols = symbols_from(args.tickers)
+        settings = Settings(
+            init_cash=args.cash, size_value=args.cash_per_trade,
+            size_fraction=args.equity_fraction, commission_per_share=args.commission,
+            commission_min=args.commission_min, fee_bps=args.fee_bps,
+            slippage_bps=args.slippage_bps, hold_overnight=args.overnight,
+            no_entry_minutes=args.no_entry_minutes,
+        )
     settings.check()  # before the cache opens: a bad value costs no load
     group = _group() if args.distributed else None
     rank = group.rank() if group is not None else 0
     # Ranks read the cache at once (read-only connections share the file); rank 0
     # opens it for writing only once every rank has closed its own.
     with Cache(db_of(args), read_only=group is not None) as cache:
-        start, end = _range(cache, symbols, args.start, args.end)
+        start, end = _range(cache, symbols, first, last)
         try:
             with Progress(TextColumn("{task.description:<14}"), BarColumn(),
                           TimeElapsedColumn(), console=Console(stderr=True),
-                          transient=True, disable=rank > 0 or not sys.stderr.isatty()) as bar:
+                          transient=True, disable=(rank > 0 or args.progress_json
+                                                   or not sys.stderr.isatty())) as bar:
                 task = bar.add_task("starting", total=1.0)
 
                 def progress(stage: str, frac: float) -> None:
-                    bar.update(task, description=stage, completed=frac)
+                    if args.progress_json:
+                        _emit(events.BacktestStep(stage=stage, fraction=round(float(frac), 4)))
+                    else:
+                        bar.update(task, description=stage, completed=frac)
 
                 res = MLXBacktester(cache, code_version=code_version()).run_vectorized_backtest(
                     symbols, start, end, strat.name, params, settings, split=args.split,
@@ -163,6 +183,11 @@ def _run(args: argparse.Namespace) -> int:
         if not args.no_save:
             with Cache(db_of(args)) as cache:
                 res.run_id = save_run(cache, to_tables(res))
+    if args.progress_json:
+        if res.run_id is not None:
+            _emit(events.BacktestDone(run_id=int(res.run_id), trades=len(res.trades.pnl),
+                                      skipped=list(res.skipped)))
+        return 0
     if res.skipped:
         console.print(f"[yellow]skipped (no bars in range): {', '.join(res.skipped)}[/]")
     print_result(console, res)
@@ -171,6 +196,20 @@ def _run(args: argparse.Namespace) -> int:
     if res.run_id is not None:
         console.print(f"Saved as run {res.run_id} (`avwap backtests show {res.run_id}`).")
     return 0
+
+
+def _emit(ev: events.Event) -> None:
+    print(events.encode(ev), flush=True)
+
+
+def _request(text: str) -> Any:
+    """The Backtests screen's checked form (``BacktestRequest``) from ``--request``."""
+    from tui.screens.backtests.request import BacktestRequest
+
+    try:
+        return BacktestRequest.from_json(text)
+    except (ValueError, KeyError, TypeError) as e:
+        raise _bad(f"--request is not a backtest request ({type(e).__name__}: {e})") from None
 
 
 def _group() -> Any:

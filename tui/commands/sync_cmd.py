@@ -308,34 +308,40 @@ SUMMARY_ROWS = 20
 
 def _summary(console: Console, r: SyncReport) -> None:
     table = Table(title=f"Sync summary · {r.table} · {r.rows_read:,} rows in {r.seconds:.1f} s")
-    for col in ("symbol", "read", "written", "replaced", "removed", "rejected", "reasons"):
+    cols = ("symbol", "read", "new", "changed", "unchanged", "duplicates", "removed", "rejected",
+            "reasons")
+    for col in cols:
         table.add_column(col, justify="left" if col in ("symbol", "reasons") else "right")
+    # Every row read is accounted for: read = new + changed + unchanged +
+    # duplicates (a key the source holds twice) + rejected. "changed" counts
+    # cached rows whose values really changed, "unchanged" the re-read overlap.
     # Every symbol with something to say (rejected or removed rows), the first
     # SUMMARY_ROWS of the others; the rest in one line (650 rows of rich table
     # cost seconds and tell nothing).
     noted = [(s, st) for s, st in sorted(r.per_symbol.items()) if st.rejected or st.removed]
     clean = [(s, st) for s, st in sorted(r.per_symbol.items()) if not (st.rejected or st.removed)]
     shown, rest = clean[:SUMMARY_ROWS], clean[SUMMARY_ROWS:]
+
+    def figures(read: int, written: int, replaced: int, unchanged: int, removed: int,
+                rejected: int) -> list[str]:
+        dups = read - written - rejected
+        return [f"{read:,}", f"{written - replaced - unchanged:,}", f"{replaced:,}",
+                f"{unchanged:,}", f"{dups:,}", f"{removed:,}", f"{rejected:,}"]
+
     for sym, st in sorted(noted + shown):
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(st.rejected_by_reason.items()))
         table.add_row(
             escape(sym),
-            f"{st.read:,}",
-            f"{st.written:,}",
-            f"{st.replaced:,}",
-            f"{st.removed:,}",
-            f"{st.rejected:,}",
+            *figures(st.read, st.written, st.replaced, st.unchanged, st.removed, st.rejected),
             escape(reasons) or "—",
             style="yellow" if st.rejected else "",
         )
     if rest:
         table.add_row(
             f"… {len(rest):,} more",
-            f"{sum(st.read for _, st in rest):,}",
-            f"{sum(st.written for _, st in rest):,}",
-            f"{sum(st.replaced for _, st in rest):,}",
-            "0",
-            "0",
+            *figures(*(sum(getattr(st, f) for _, st in rest)
+                       for f in ("read", "written", "replaced", "unchanged", "removed",
+                                 "rejected"))),
             "—",
             style="dim",
         )
@@ -344,11 +350,7 @@ def _summary(console: Console, r: SyncReport) -> None:
     table.add_section()
     table.add_row(
         "total",
-        f"{t.received:,}",
-        f"{t.written:,}",
-        f"{t.replaced:,}",
-        f"{t.removed:,}",
-        f"{t.rejected:,}",
+        *figures(t.received, t.written, t.replaced, t.unchanged, t.removed, t.rejected),
         escape(reasons) or "—",
         style="bold",
     )

@@ -2,8 +2,8 @@
 
 Progress goes to one ``emit(event)`` channel (``models.train``): rendered with
 rich here, or printed as one JSON object per line with ``--progress-json``
-(what the console's Training screen reads from its child process; schema in
-docs/model.md). Ctrl-C stops after the current step, saves, and prints the
+(``storage.events``: what the console's Training screen reads from its child
+process; schema in docs/model.md). Ctrl-C stops after the current step, saves, and prints the
 command that resumes; ``--resume NAME`` continues that run exactly.
 
 Under ``mlx.launch --backend ring -n N … avwap train …`` the processes train
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import sys
 from typing import Any
 
@@ -23,6 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from storage import events
 from storage.errors import AvwapError
 from tui.commands.common import count, db_of
 from tui.commands.precheck_cmd import add_data_args, check_count, open_cache, spec_of
@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         return _run(args, json_mode)
     except AvwapError as e:
         if json_mode:
-            _print_json({"event": "error", "message": str(e)})
+            _print_json(events.Error(message=str(e)))
         raise
 
 
@@ -95,12 +95,12 @@ def _run(args: argparse.Namespace, json_mode: bool) -> int:
     shown = _JsonReporter() if json_mode else _RichReporter(console)
     reporter = shown if lead else (lambda e: None)  # other ranks train silently
     with open_cache(args) as cache:
-        reporter({"event": "build", "tickers": len(spec.tickers), "days": spec.days})
+        reporter(events.Build(tickers=len(spec.tickers), days=spec.days))
         ds = build(cache, spec, progress=lambda done, total: reporter(
-            {"event": "build_progress", "done": done, "total": total}))
+            events.BuildProgress(done=done, total=total)))
     with ds:
         if ds.skipped:
-            reporter({"event": "skipped", "symbols": list(ds.skipped)})
+            reporter(events.Skipped(symbols=list(ds.skipped)))
         check_count(ds, spec, args.min_samples)
         stop = StopFlag()
         result = train(ds, cfg, root, reporter, resume=resume, stop=stop,
@@ -120,7 +120,7 @@ def _run(args: argparse.Namespace, json_mode: bool) -> int:
         msg = (f"Interrupted {where}; saved to {result.path}. Resume "
                f"with: avwap train{db} --resume {cfg.name}{extra}")
         if json_mode:
-            _print_json({"event": "interrupted", "message": msg, "name": cfg.name})
+            _print_json(events.Interrupted(message=msg, name=cfg.name))
         else:
             console.print(f"[yellow]{msg}[/]")
         return 130
@@ -130,13 +130,13 @@ def _run(args: argparse.Namespace, json_mode: bool) -> int:
     return 0
 
 
-def _print_json(event: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(event, default=str) + "\n")
+def _print_json(event: events.Event) -> None:
+    sys.stdout.write(events.encode(event) + "\n")
     sys.stdout.flush()
 
 
 class _JsonReporter:
-    def __call__(self, event: dict[str, Any]) -> None:
+    def __call__(self, event: events.Event) -> None:
         _print_json(event)
 
 
@@ -148,8 +148,8 @@ class _RichReporter:
         self.progress: Progress | None = None
         self.task: Any = None
 
-    def __call__(self, e: dict[str, Any]) -> None:
-        kind = e["event"]
+    def __call__(self, ev: events.Event) -> None:
+        kind, e = ev.kind, ev.to_dict()  # rendered by wire name, as docs/model.md lists them
         c = self.console
         if kind == "build":
             c.print(f"Building the data set: {e['tickers']} symbols, {e['days']} sessions…")

@@ -22,6 +22,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, TextIO
 
+from storage import sharing
 from storage.cache import Cache
 from storage.config import Config
 from storage.errors import AvwapError, ConfigError, TickerListError
@@ -125,9 +126,11 @@ def build_app(
     args: argparse.Namespace, cfg: Config, cache: Cache
 ) -> tuple[AvwapApp, IBLiveSession | None]:
     """The app for ``args`` and, with ``--feed ib``, the IB session it runs on."""
+    from storage.settings import ALERTS
     from tui.alerts import ALERTS_FILE, AlertBook
     from tui.app import AvwapApp
     from tui.runtime.controller import Controller
+    from tui.runtime.scans import SCANS_FILE, ScanBook, ScanRunner
 
     list_name = opening_list(args, cfg)
     session = ib_factory(cfg, cache, args) if args.feed == "ib" else None
@@ -135,12 +138,14 @@ def build_app(
     controller = Controller(cache, source, engine_warm=args.warm_days)
     # The user's alert rules live beside the config (and survive a restart).
     controller.alerts = AlertBook(cfg.path.parent / ALERTS_FILE)
+    controller.scans = ScanRunner(ScanBook(cfg.path.parent / SCANS_FILE))  # the Scanner's
     app = AvwapApp(
         controller,
         list_name=list_name,
         speed=None if session is not None else args.speed,
         feed_kind=args.feed,
         keys=cfg.section("keys"),
+        desktop_alerts=ALERTS.read(cfg.section("alerts"), f"{cfg.path} [alerts]")["desktop"],
     )
     return app, session
 
@@ -176,6 +181,9 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_of(args)
     list_name = opening_list(args, cfg)  # a typo in the list is named even in a pipe
     require_terminal()
+    # The screen owns the terminal: a wait for the cache is not printed over it
+    # (the console's own writes never wait long; ``storage.feeds`` keeps minutes).
+    sharing.configure(say=lambda line: None)
     cache = Cache(db_of(args, cfg))
     try:
         if args.feed == "demo" and cache.bar_count() == 0:

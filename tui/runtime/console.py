@@ -80,6 +80,12 @@ class ConsoleSession(Job):
         self._finished = False  # the replay ran out (a view change does not restart it)
         self._checked: set[str] = set()  # lists whose loaded history was checked
         self._rewarm: asyncio.TimerHandle | None = None
+        #: Others' writes to the shared cache (``_watch_others``): the point last
+        #: looked at, the warmed history's fingerprint, and "warm symbols are stale".
+        self._mark: tuple[int, int] | None = None
+        self._base: tuple[np.datetime64, dict[str, tuple[int, int]]] | None = None
+        self._stale = False
+        self._watching: asyncio.Task[None] | None = None  # the baseline or a look at a change
         self._reload: asyncio.Task[None] | None = None  # a model made active
         self._priming: asyncio.Task[None] | None = None  # the model's pending symbols
 
@@ -318,6 +324,8 @@ class ConsoleSession(Job):
         """Wait until the list switch in progress (if any) has finished (tests, bench)."""
         while self._switch is not None and not self._switch.done():
             await asyncio.gather(self._switch, return_exceptions=True)
+        while self._watching is not None and not self._watching.done():
+            await asyncio.gather(self._watching, return_exceptions=True)
 
     async def feed_finished(self) -> None:
         """Wait until the feed loop has ended (a replay that ran out; tests)."""
@@ -327,7 +335,9 @@ class ConsoleSession(Job):
 
     async def step_next(self) -> Frame | None:
         """One replayed minute now, without pacing (tests and the benchmark)."""
-        return await self.runtime.executor.run(self.controller.step_next)
+        frame = await self.runtime.executor.run(self.controller.step_next)
+        self._watch_others()
+        return frame
 
     async def add_anchor(self, symbol: str, ts: np.datetime64, label: str = "") -> Anchor:
         """Anchor an AVWAP at ``symbol``'s bar ``ts`` (kept in the cache) and show it now:
@@ -360,6 +370,8 @@ class ConsoleSession(Job):
     # -- internals -------------------------------------------------------------
     async def _switch_list(self, name: str, rebuild: bool = False) -> None:
         ctl, ex = self.controller, self.runtime.executor
+        if self._stale:  # another process changed bars the universe was warmed on
+            rebuild, self._stale = True, False
         try:
             tl, present, missing = await ex.run(ctl.resolve_list, name)
         except AvwapError as e:
@@ -421,6 +433,7 @@ class ConsoleSession(Job):
             return
         self.runtime.gc.settle()
         self.guests, self._finished = (), False
+        self._base = self._mark = None  # a new universe: a new baseline
         self._ready(tl.name, present, missing, frame)
 
     def _ready(self, name: str, present: tuple[str, ...], missing: tuple[str, ...],
@@ -433,6 +446,62 @@ class ConsoleSession(Job):
         if name not in self._checked:  # once per list and run: the data do not change
             self._checked.add(name)
             self._spawn(self._check_data(tuple(present)))
+        self._watch(self._baseline())
+
+    # -- other processes' writes to the shared cache -------------------------------
+    def _watch(self, coro: Coroutine[Any, Any, None]) -> None:
+        """A child of the session (like ``_spawn``) that ``settled`` waits for."""
+        if self._tasks is None:
+            coro.close()
+            return
+        self._watching = self._start(coro)
+        self._side.add(self._watching)
+        self._watching.add_done_callback(self._side.discard)
+
+    async def _baseline(self) -> None:
+        """What the warmed history looks like now (to tell others' changes later)."""
+        ctl = self.controller
+        if ctl.frame is None or not ctl.symbols:
+            return
+        until, symbols = ctl.frame.snapshot.ts, ctl.symbols
+        mark = ctl.cache.mark()
+        try:
+            base = await asyncio.to_thread(ctl.cache.fingerprint, symbols, until)
+        except AvwapError:
+            return  # the cache is busy: the next others' write looks again
+        self._mark, self._base = mark, (until, base)
+
+    def _watch_others(self) -> None:
+        """After each minute: did another process write to the cache? (8 bytes read)"""
+        if self._base is None and (self._watching is None or self._watching.done()):
+            self._watch(self._baseline())  # no minute had been stepped at the switch
+            return
+        if self._mark is not None and self.controller.cache.changed_elsewhere(self._mark):
+            self._mark = None  # looked at once per change
+            self._watch(self._others_wrote())
+
+    async def _others_wrote(self) -> None:
+        """Another process wrote: anchors are read again at the next minute; bars it
+        changed under symbols on screen warm the list again from the cache now, under
+        other warm symbols at the next list switch (``_stale``)."""
+        ctl, ex = self.controller, self.runtime.executor
+        mark = ctl.cache.mark()
+        await ex.run(ctl.anchors.invalidate)
+        if self._base is None:
+            self._mark = mark
+            return
+        until, base = self._base
+        try:
+            now = await asyncio.to_thread(ctl.cache.fingerprint, ctl.symbols, until)
+        except AvwapError:
+            self._mark = mark
+            return
+        changed = {s for s in ctl.symbols if now.get(s) != base.get(s)}
+        self._mark = mark
+        if changed & set(ctl.view):
+            self._rewarm_soon()
+        elif changed:
+            self._stale = True
 
     # -- found symbols ---------------------------------------------------------
     def show_symbol(self, symbol: str) -> None:
@@ -527,6 +596,7 @@ class ConsoleSession(Job):
             async for batch in feed.batches():
                 frame = await ex.run(ctl.step, batch)
                 self.post(SnapshotReady(frame))
+                self._watch_others()
                 if frame.hits:
                     self.post(AlertsFired(frame.hits))
         except AvwapError as e:

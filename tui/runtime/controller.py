@@ -53,6 +53,7 @@ from tui.runtime.frames import Frame, RateMeter, output
 from tui.runtime.grow import Grow
 from tui.runtime.memory import release_memory
 from tui.runtime.replay_nav import ReplayNav
+from tui.runtime.scans import ScanBook, ScanHit, ScanResult, ScanRunner
 from tui.runtime.selector import ModelPicks, Picks
 from tui.runtime.universe import Group, Universe
 from tui.runtime.warm_store import WarmStore
@@ -81,6 +82,8 @@ class Controller:
         self.warmup = WarmUp(cache.path, engine_warm=engine_warm, keep_warm=keep_warm)
         self.universe = Universe()
         self.alerts = AlertBook()
+        #: The Scanner's scans, evaluated on every minute's universe snapshot.
+        self.scans = ScanRunner(ScanBook())
         #: The trader's custom anchors and their live values (rebuilt by themselves
         #: from ``panel_until_now`` when the universe or the clock jumps).
         self.anchors = AnchorBook(cache, self.panel_until_now)
@@ -281,10 +284,12 @@ class Controller:
         owns, universe = self.universe.step(batch)
         self.anchors.step(owns)
         prev = self.frame
-        hits = tuple(self.alerts.evaluate(universe, self.anchors.alert_values()))
+        scans = tuple(self.scans.step(universe))
+        hits: tuple[AlertHit | ScanHit, ...] = (
+            *self.alerts.evaluate(universe, self.anchors.alert_values()), *self.scans.hits)
         self._seq += 1
         self.rate.count(received, int(np.count_nonzero(universe.valid)))
-        self.frame = self._frame(universe, hits=hits, prev=prev, received=received)
+        self.frame = self._frame(universe, hits=hits, prev=prev, received=received, scans=scans)
         return self.frame
 
     def step_next(self) -> Frame | None:
@@ -295,8 +300,15 @@ class Controller:
         """Symbol-bars stepped per second over the last ~2 s of clock."""
         return self.rate.per_second()
 
-    def _frame(self, universe: Snapshot, *, hits: tuple[AlertHit, ...], prev: Frame | None,
-               received: float | None = None) -> Frame:
+    def scan_now(self) -> tuple[ScanResult, ...]:
+        """The scans at the current minute again (a scan added or edited; MLX thread)."""
+        now = self.universe.now
+        return () if now is None else tuple(self.scans.step(now))
+
+    def _frame(self, universe: Snapshot, *, hits: tuple[AlertHit | ScanHit, ...],
+               prev: Frame | None,
+               received: float | None = None,
+               scans: tuple[ScanResult, ...] | None = None) -> Frame:
         """The view's rows of ``universe`` (and the model's picks for the focus)."""
         u = self.universe
         snap = u.rows(universe)
@@ -320,6 +332,7 @@ class Controller:
             data_start=u.data_start if partial else None,
             anchors=self.anchors.levels(),
             bars_per_s=self.rate.per_second(),
+            scans=scans if scans is not None else (prev.scans if prev is not None else ()),
         )
 
     # -- custom anchors ------------------------------------------------------------

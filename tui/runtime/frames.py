@@ -18,6 +18,7 @@ import numpy as np
 from engine.snapshot import Snapshot
 from tui.alerts import AlertHit
 from tui.runtime.anchors import AnchorLevels
+from tui.runtime.scans import ScanHit, ScanResult
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,7 @@ class Frame:
     minute: int  # minutes of today recorded in the chart series
     seq: int
     received_at: float  # controller clock when the batch arrived
-    hits: tuple[AlertHit, ...] = ()
+    hits: tuple[AlertHit | ScanHit, ...] = ()  # band alerts and scans entered (alerting)
     prev_values: np.ndarray | None = None  # the previous minute's ``snapshot.values``
     #: The active selector model's top-k for the focused symbol(s): (name, weight,
     #: direction) best first; empty when no model is active or it is still warming.
@@ -50,6 +51,9 @@ class Frame:
     #: read on the MLX thread that counts them, so the screen never iterates
     #: the meter while a step appends to it.
     bars_per_s: float = 0.0
+    #: The Scanner's scans at this minute, over the whole warm universe
+    #: (``tui.runtime.scans``: every scan in one call from the snapshot's values).
+    scans: tuple[ScanResult, ...] = ()
 
 
 def output(snap: Snapshot, name: str) -> np.ndarray:

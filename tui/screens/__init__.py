@@ -41,4 +41,5 @@ SCREENS: tuple[ScreenSpec, ...] = (
     ScreenSpec("console", "1", "Console", "tui.screens.console.screen:ConsoleScreen"),
     ScreenSpec("training", "2", "Training", "tui.screens.training.screen:TrainingScreen"),
     ScreenSpec("backtests", "3", "Backtests", "tui.screens.backtests.screen:BacktestsScreen"),
+    ScreenSpec("scanner", "4", "Scanner", "tui.screens.scanner.screen:ScannerScreen"),
 )

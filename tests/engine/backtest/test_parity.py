@@ -72,6 +72,7 @@ def spy() -> Panel:
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.slow
 def test_spy_2011_matches_vectorbt(vbt: Any, spy: Panel, case: str) -> None:
     shorts = case != "fraction_no_stops"
     sig = _signals(spy, seed=len(case), density=0.01, shorts=shorts)
@@ -90,6 +91,7 @@ def test_spy_2011_matches_vectorbt(vbt: Any, spy: Panel, case: str) -> None:
     trail=st.booleans(),
     overnight=st.booleans(),
 )
+@pytest.mark.slow
 def test_random_panels_match_vectorbt(
     vbt: Any, seed: int, density: float, sl: float, tp: float, trail: bool, overnight: bool
 ) -> None:

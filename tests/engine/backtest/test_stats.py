@@ -73,6 +73,7 @@ def _check(vbt: Any, panel: Panel, **kw: Any) -> None:
         np.testing.assert_allclose(ours[name], want, rtol=1e-9, atol=1e-12, err_msg=name)
 
 
+@pytest.mark.slow
 def test_stats_equal_vectorbt_on_spy(vbt: Any) -> None:
     panel = spy_panel(hours="regular")
     if panel is None:

@@ -78,12 +78,9 @@ def read_runs(cache: Cache) -> list[RunRow]:
     runs = list_runs(cache)
     if not runs:
         return []
-    cur = cache.cursor()
-    try:
+    with cache.reading() as cur:
         meta = {int(r[0]): (json.loads(r[1]), json.loads(r[2]), int(r[3])) for r in cur.execute(
             "SELECT run_id, grid, combos, best FROM backtest_runs").fetchall()}
-    finally:
-        cur.close()
     rows = []
     for r in runs:
         grid, combos, best = meta.get(int(r["run_id"]), ({}, [{}], 0))
@@ -216,8 +213,7 @@ def _load(cache: Cache, run_id: int, combo: int | None
     from storage.results import RUN_COLUMNS as COLS
 
     try:
-        cur = cache.cursor()
-        try:
+        with cache.reading() as cur:
             row = cur.execute(f"SELECT {', '.join(COLS)} FROM backtest_runs WHERE run_id = ?",
                               [run_id]).fetchone()
             if row is None:
@@ -234,8 +230,6 @@ def _load(cache: Cache, run_id: int, combo: int | None
                 eq = cur.execute("SELECT ts, value FROM backtest_equity WHERE run_id = ? AND "
                                  "combo = ? AND symbol = '*' ORDER BY ts",
                                  [run_id, cb]).to_arrow_table()
-        finally:
-            cur.close()
     except duckdb.Error as e:
         raise CacheError(f"reading backtest {run_id} failed: {str(e).splitlines()[0]}") from e
     return run, st, tr, eq

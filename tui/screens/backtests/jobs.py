@@ -1,32 +1,29 @@
-"""A backtest from the screen: export the bars, run the child, copy the saved run back.
+"""A backtest from the screen: the child runs on the console's own cache and saves there.
 
 Why a child process: the backtester is one call (not cut into chunks) that
 takes seconds to minutes; on the MLX thread it would hold up the live
-session's minutes. The child (``worker.py``) reports JSON progress lines as
-``JobProgress``. The console keeps its DuckDB cache open, so the child reads
-an exported copy of the bars (``Cache.export``) and saves its run there; the
-finished run is then copied into the console's cache (``storage.results``,
-one transaction) and its new id posted as ``{"event": "saved"}``.
+session's minutes. The child is ``avwap backtest --request JSON --progress-json``
+(as ``avwap train --progress-json`` is the Training screen's); its lines are
+``storage.events`` (``backtest_step``, then ``backtest_done``), posted as
+``JobProgress``. The cache is shared by every process (``storage.sharing``):
+the child reads the bars from the file the console writes its minutes to and
+saves its run there (one transaction); its id is posted as ``events.Saved``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import shutil
-import sys
-import tempfile
 from dataclasses import replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from storage import events
 from storage.cache import Cache
 from storage.errors import CacheError
-from storage.results import load_run, save_run
-from storage.types import RunTables
 from tui.messages import JobProgress
 from tui.runtime.jobs import ProcessJob
 from tui.screens.backtests.request import BacktestRequest
+from tui.screens.training.request import cli_argv
 
 if TYPE_CHECKING:
     from tui.runtime.runtime import Runtime
@@ -47,54 +44,34 @@ def resolve_dates(cache: Cache, req: BacktestRequest) -> BacktestRequest:
     return replace(req, start=req.start or first.isoformat(), end=req.end or last.isoformat())
 
 
-def export_bars(cache: Cache, db: Path, req: BacktestRequest) -> int:
-    start = dt.date.fromisoformat(str(req.start)) - dt.timedelta(days=1)
-    end = dt.date.fromisoformat(str(req.end)) + dt.timedelta(days=2)
-    return cache.export(db, list(req.symbols), start, end)
-
-
-def copy_run(src: Path, run_id: int, cache: Cache) -> int:
-    """Copy run ``run_id`` of the file ``src`` into ``cache``; its new id there."""
-    with Cache(src, read_only=True) as c:
-        saved = load_run(c, run_id)
-    run = {k: v for k, v in saved.run.items() if k not in ("run_id", "created_at")}
-    return save_run(cache, RunTables(run=run, stats=saved.stats, trades=saved.trades,
-                                    equity=saved.equity))
-
-
 class BacktestJob(ProcessJob):
     """See the module docstring; ``saved_id`` is the run's id in the console's cache."""
 
     def __init__(self, cache: Cache, req: BacktestRequest) -> None:
         super().__init__(NAME, [])
         self.cache, self.req = cache, req
-        self.tmp = Path(tempfile.mkdtemp(prefix="avwap-backtest-"))
         self.saved_id: int | None = None
         self.child_id: int | None = None
 
     def _line(self, raw: bytes) -> None:
-        text = raw.decode("utf-8", "replace")
-        if '"event": "done"' in text:
-            import json
-
-            self.child_id = int(json.loads(text)["run_id"])
+        if raw.lstrip().startswith(b"{"):
+            try:
+                ev = events.decode(raw)
+            except events.EventError as e:
+                self.log.append(str(e))  # one clear line; the job's error if the child fails
+                return
+            if isinstance(ev, events.BacktestDone):
+                self.child_id = ev.run_id
         super()._line(raw)
 
     async def run(self, runtime: Runtime) -> None:
-        db = self.tmp / "bars.duckdb"
-        try:
-            self.post(JobProgress(self.name, {"event": "step", "stage": "exporting bars",
-                                              "fraction": 0.0}))
-            self.req = await asyncio.to_thread(resolve_dates, self.cache, self.req)
-            await asyncio.to_thread(export_bars, self.cache, db, self.req)
-            if self.cancel_requested:
-                return
-            self.argv = [sys.executable, "-m", "tui.screens.backtests.worker", str(db),
-                         self.req.to_json()]
-            await super().run(runtime)
-            if self.cancel_requested or self.child_id is None:
-                return
-            self.saved_id = await asyncio.to_thread(copy_run, db, self.child_id, self.cache)
-            self.post(JobProgress(self.name, {"event": "saved", "run_id": self.saved_id}))
-        finally:
-            shutil.rmtree(self.tmp, ignore_errors=True)
+        self.req = await asyncio.to_thread(resolve_dates, self.cache, self.req)
+        if self.cancel_requested:
+            return
+        self.argv = [*cli_argv(), "--db", str(self.cache.path), "backtest", "--request",
+                     self.req.to_json(), "--progress-json"]
+        await super().run(runtime)
+        if self.cancel_requested or self.child_id is None:
+            return
+        self.saved_id = self.child_id
+        self.post(JobProgress(self.name, events.Saved(self.saved_id).to_dict()))

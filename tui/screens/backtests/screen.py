@@ -23,6 +23,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Button, Input, Select, Static, TabbedContent, TabPane, Tabs
 
+from storage import events
 from storage.errors import AvwapError
 from storage.results import delete_run
 from tui.messages import JobFinished, JobProgress
@@ -435,13 +436,17 @@ class BacktestsScreen(Screen[None]):
     def on_job_progress(self, msg: JobProgress) -> None:
         if msg.name != NAME:
             return
-        ev = msg.event
         form = self.query_one(NewBacktestForm)
-        if ev.get("event") == "step":
-            form.progress(float(ev.get("fraction", 0.0)))
-            form.status(f"{ev.get('stage', '')}…")
-        elif ev.get("event") == "saved":
-            run_id = int(ev["run_id"])
+        try:
+            ev = events.from_dict(msg.event)
+        except events.EventError as e:
+            form.status(str(e), error=True)
+            return
+        if isinstance(ev, events.BacktestStep):
+            form.progress(ev.fraction)
+            form.status(f"{ev.stage}…")
+        elif isinstance(ev, events.Saved):
+            run_id = ev.run_id
             form.progress(1.0)
             form.status(Text(f"Saved as run {run_id}: it is in the Runs tab.", style="bold"))
             self.refresh_runs(select=run_id)

@@ -397,8 +397,11 @@ class ConsoleScreen(Screen[None]):
             self.query_one(IndicatorsPane).show(msg.symbol, view)
 
     def on_alerts_fired(self, msg: AlertsFired) -> None:
+        from tui.notify import desktop_notify
+
         for hit in msg.hits:
             self.notify(fmt.safe(hit.message), title="Alert", severity="warning", timeout=10)
+            desktop_notify(self.app, self.avwap_app.desktop_alerts, "AVWAP alert", hit.message)
         self.app.bell()
         self.query_one(StatusBar).set(alerts=len(self.avwap_app.controller.alerts.rules))
 

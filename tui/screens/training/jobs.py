@@ -1,13 +1,11 @@
-"""The Training screen's jobs: export the window's bars, then run the CLI in a child process.
+"""The Training screen's jobs: the CLI in a child process, on the console's own cache.
 
-Why export: the console keeps its DuckDB cache open (the IB feed writes to it),
-and DuckDB then lets no other process open that file. So each precheck or
-training first copies the bars it needs (the symbols, the window plus the
-sessions the features warm on) into a file of its own (``Cache.export``, a few
-hundred milliseconds for the curated list), off the MLX thread, and the child
-``avwap precheck --json`` / ``avwap train --progress-json`` reads that copy.
-The child runs the same code as the CLI; its JSON lines arrive as
-``JobProgress`` messages.
+The cache is shared by every process (``storage.sharing``): the child
+``avwap precheck --json`` / ``avwap train --progress-json`` opens the same file
+the console writes its live minutes to, and reads the bars it needs while the
+console goes on (its minute writes wait their turn, nothing is copied). The
+child runs the same code as the CLI; its JSON lines arrive as ``JobProgress``
+messages.
 """
 
 from __future__ import annotations
@@ -18,9 +16,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from storage import calendar
 from storage.cache import Cache
 from storage.errors import CacheError
 from tui.runtime.jobs import ProcessJob
@@ -28,40 +23,27 @@ from tui.runtime.jobs import ProcessJob
 if TYPE_CHECKING:
     from tui.runtime.runtime import Runtime
 
-#: Sessions exported before the window: the builder warms every output on up to 7.
-WARM_SESSIONS = 10
 
-
-def export_window(cache: Cache, path: Path, symbols: Sequence[str], days: int,
-                  end: dt.date | None = None) -> int:
-    """Copy ``symbols``' bars of the last ``days`` sessions (+ warm-up) to ``path``; rows."""
-    latest = cache.latest(symbols)
-    if not latest:
+def check_bars(cache: Cache, symbols: Sequence[str]) -> None:
+    """A clear line before a child starts on symbols the cache has no bars for."""
+    if not cache.latest(symbols):
         raise CacheError("the cache has no bars for these symbols; seed it with "
                          "`avwap demo-data`, `avwap sync` or `avwap import-csv`")
-    if end is None:
-        last = max(latest.values())
-        end = calendar.exchange_dates(np.array([last]))[0].astype(dt.date)
-    dates = calendar.previous_sessions(end, days + WARM_SESSIONS)
-    start = dates[0].astype(dt.date) - dt.timedelta(days=1) if len(dates) else None
-    return cache.export(path, symbols, start)
 
 
-class ExportThenRun(ProcessJob):
-    """``export_window`` to ``db``, then the child ``argv_for(db)`` (see the module docstring)."""
+class RunOnCache(ProcessJob):
+    """The child ``argv_for(cache path)`` (see the module docstring)."""
 
-    def __init__(self, name: str, cache: Cache, db: Path, symbols: Sequence[str], days: int,
+    def __init__(self, name: str, cache: Cache, symbols: Sequence[str], days: int,
                  argv_for: Callable[[str], list[str]], *, end: dt.date | None = None,
                  output: Path | None = None, nice: int = 0) -> None:
         super().__init__(name, [], output=output, nice=nice)
-        self.cache, self.db, self.symbols, self.days, self.end = cache, db, symbols, days, end
+        self.cache, self.symbols, self.days, self.end = cache, symbols, days, end
         self.argv_for = argv_for
-        self.rows = 0
 
     async def run(self, runtime: Runtime) -> None:
-        self.rows = await asyncio.to_thread(export_window, self.cache, self.db, self.symbols,
-                                            self.days, self.end)
+        await asyncio.to_thread(check_bars, self.cache, self.symbols)
         if self.cancel_requested:
             return
-        self.argv = self.argv_for(str(self.db))
+        self.argv = self.argv_for(str(self.cache.path))
         await super().run(runtime)

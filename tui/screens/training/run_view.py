@@ -1,13 +1,14 @@
 """A training run as it happens: progress and ETA, loss and accuracy curves, log, evaluation.
 
-``RunView.apply(event)`` takes the JSON events of ``avwap train --progress-json``
-(documented in docs/model.md) one at a time; everything on it is what the
+``RunView.apply(event)`` takes the events of ``avwap train --progress-json``
+(``storage.events``, documented in docs/model.md) one at a time; everything on it is what the
 child process reported, nothing recomputed.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,6 +20,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import Log, ProgressBar, Static
 
+from storage import events
+from storage.events import Event, EventError, from_dict
 from tui.screens.training.fitted import FittedTable
 from tui.widgets.chart import BrailleChart, Series
 
@@ -152,81 +155,95 @@ class RunView(Vertical):
                                                      else Text(text))
 
     # -- events ----------------------------------------------------------------
-    def apply(self, ev: dict[str, Any]) -> None:
-        kind = ev.get("event")
-        handler = getattr(self, f"_on_{kind}", None)
-        if handler is not None:
-            handler(ev)
+    def apply(self, ev: Event | Mapping[str, Any]) -> None:
+        """Show one event; a wire object is decoded first (``storage.events.from_dict``).
 
-    def _on_build(self, ev: dict[str, Any]) -> None:
-        self._status(f"Building the data set: {ev.get('tickers')} symbols, {ev.get('days')} days…")
-        self.log_line(f"build: {ev.get('tickers')} symbols × {ev.get('days')} days")
+        A line that is no known event is one error line in the log, never a crash.
+        """
+        if not isinstance(ev, Event):
+            try:
+                ev = from_dict(ev)
+            except EventError as e:
+                self.log_line(f"error: {e}")
+                return
+        match ev:
+            case events.Build():
+                self._status(f"Building the data set: {ev.tickers} symbols, {ev.days} days…")
+                self.log_line(f"build: {ev.tickers} symbols × {ev.days} days")
+            case events.BuildProgress():
+                self.query_one("#bar-epoch", ProgressBar).update(total=ev.total,
+                                                                progress=ev.done)
+                self._status(f"Building the data set: {ev.done} of {ev.total} symbols")
+            case events.Skipped():
+                self.log_line("skipped (no bars in the window): "
+                              f"{', '.join(map(str, ev.symbols[:20]))}")
+            case events.Start():
+                self._on_start(ev)
+            case events.Step():
+                self.query_one("#bar-epoch", ProgressBar).update(progress=ev.step)
+                self.query_one("#bar-all", ProgressBar).update(progress=ev.global_step)
+                self._status(f"Epoch {ev.epoch}/{self.epochs} · step {ev.step}/{ev.steps} · "
+                             f"loss {ev.loss:.4f}" + self._best_text())
+            case events.Epoch():
+                self._on_epoch(ev)
+            case events.Fold():
+                self._status(f"Walk-forward fold {ev.fold}/{ev.folds}: training a model "
+                             f"to test on {ev.test}…")
+                self.log_line(f"fold {ev.fold}/{ev.folds}: test {ev.test}, "
+                              f"{ev.train_samples:,} training, {ev.val_samples:,} validation")
+            case events.FoldEpoch():
+                self._status(f"Walk-forward fold {ev.fold}/{ev.folds} · epoch "
+                             f"{ev.epoch}/{ev.epochs} · validation accuracy "
+                             f"{ev.selection_accuracy:.3f}")
+            case events.Null():
+                self._status(f"Null test: the {ev.test_days} test days with random "
+                             "directions…")
+                self.log_line("null test: rebuilding the test days sign-randomized")
+            case events.Checkpoint():
+                self.log_line(f"checkpoint {'+'.join(ev.roles)} → {ev.path}")
+            case events.Eval():
+                self._on_eval(ev.table)
+            case events.Interrupted():
+                self.finished = "interrupted"
+                self._status(Text(ev.message, style="yellow"))
+                self.log_line(ev.message)
+            case events.Done():
+                self.finished = "interrupted" if ev.interrupted else "done"
+                if not ev.interrupted:
+                    self._status(Text(f"Done: {ev.name} saved to {ev.path}"
+                                      + self._best_text(), style="green"))
+            case events.Error():
+                self.failed(ev.message)
 
-    def _on_build_progress(self, ev: dict[str, Any]) -> None:
-        self.query_one("#bar-epoch", ProgressBar).update(total=ev.get("total"),
-                                                        progress=ev.get("done", 0))
-        self._status(f"Building the data set: {ev.get('done')} of {ev.get('total')} symbols")
-
-    def _on_skipped(self, ev: dict[str, Any]) -> None:
-        syms = ev.get("symbols", [])
-        self.log_line(f"skipped (no bars in the window): {', '.join(map(str, syms[:20]))}")
-
-    def _on_start(self, ev: dict[str, Any]) -> None:
-        self.epochs = int(ev.get("epochs", 0))
-        steps = int(ev.get("steps_per_epoch", 0))
+    def _on_start(self, ev: events.Start) -> None:
+        self.epochs = ev.epochs
+        steps = ev.steps_per_epoch
         self.query_one("#bar-epoch", ProgressBar).update(total=steps, progress=0)
         self.query_one("#bar-all", ProgressBar).update(total=self.epochs * steps,
-                                                      progress=int(ev.get("resumed_at") or 0))
-        self.log_line(f"start {ev.get('name')}: {ev.get('train_samples'):,} training, "
-                      f"{ev.get('val_samples'):,} validation, {ev.get('test_samples', 0):,} "
-                      f"test samples, {ev.get('features')} "
-                      f"features, {ev.get('outputs')} selectable, {self.epochs} epochs × "
+                                                      progress=ev.resumed_at or 0)
+        self.log_line(f"start {ev.name}: {ev.train_samples:,} training, "
+                      f"{ev.val_samples:,} validation, {ev.test_samples:,} "
+                      f"test samples, {ev.features} "
+                      f"features, {ev.outputs} selectable, {self.epochs} epochs × "
                       f"{steps} steps")
-        self._status(f"Training {ev.get('name')}…")
+        self._status(f"Training {ev.name}…")
 
-    def _on_step(self, ev: dict[str, Any]) -> None:
-        self.query_one("#bar-epoch", ProgressBar).update(progress=int(ev.get("step", 0)))
-        self.query_one("#bar-all", ProgressBar).update(progress=int(ev.get("global_step", 0)))
-        self._status(f"Epoch {ev.get('epoch')}/{self.epochs} · step {ev.get('step')}/"
-                     f"{ev.get('steps')} · loss {float(ev.get('loss', np.nan)):.4f}"
-                     + self._best_text())
-
-    def _on_epoch(self, ev: dict[str, Any]) -> None:
-        self.loss.append(float(ev.get("loss", np.nan)))
-        self.val_loss.append(float(ev.get("val_loss", np.nan)))
-        self.accuracy.append(float(ev.get("selection_accuracy", np.nan)))
-        self.sparsity.append(float(ev.get("sparsity", np.nan)))
-        if ev.get("best"):
-            self.best_epoch = int(ev.get("epoch", 0))
-            self.best_accuracy = float(ev.get("selection_accuracy", np.nan))
-        eta = ev.get("eta_s")
-        eta_text = f" · ETA {_duration(float(eta))}" if eta is not None else ""
-        self._status(f"Epoch {ev.get('epoch')}/{ev.get('epochs')} done · val loss "
+    def _on_epoch(self, ev: events.Epoch) -> None:
+        self.loss.append(float(ev.loss))
+        self.val_loss.append(float(ev.val_loss))
+        self.accuracy.append(float(ev.selection_accuracy))
+        self.sparsity.append(float(ev.sparsity))
+        if ev.best:
+            self.best_epoch = ev.epoch
+            self.best_accuracy = float(ev.selection_accuracy)
+        eta_text = f" · ETA {_duration(float(ev.eta_s))}" if ev.eta_s is not None else ""
+        self._status(f"Epoch {ev.epoch}/{ev.epochs} done · val loss "
                      f"{self.val_loss[-1]:.4f} · accuracy {self.accuracy[-1]:.3f} · sparsity "
                      f"{self.sparsity[-1]:.2f}{eta_text}" + self._best_text())
-        self.log_line(f"epoch {ev.get('epoch')}: loss {self.loss[-1]:.4f} "
+        self.log_line(f"epoch {ev.epoch}: loss {self.loss[-1]:.4f} "
                       f"val {self.val_loss[-1]:.4f} acc {self.accuracy[-1]:.3f} "
-                      f"sparsity {self.sparsity[-1]:.2f}" + (" (best)" if ev.get("best") else ""))
+                      f"sparsity {self.sparsity[-1]:.2f}" + (" (best)" if ev.best else ""))
         self._plot()
-
-    def _on_fold(self, ev: dict[str, Any]) -> None:
-        self._status(f"Walk-forward fold {ev.get('fold')}/{ev.get('folds')}: training a model "
-                     f"to test on {ev.get('test')}…")
-        self.log_line(f"fold {ev.get('fold')}/{ev.get('folds')}: test {ev.get('test')}, "
-                      f"{ev.get('train_samples', 0):,} training, {ev.get('val_samples', 0):,} "
-                      "validation")
-
-    def _on_fold_epoch(self, ev: dict[str, Any]) -> None:
-        self._status(f"Walk-forward fold {ev.get('fold')}/{ev.get('folds')} · epoch "
-                     f"{ev.get('epoch')}/{ev.get('epochs')} · validation accuracy "
-                     f"{float(ev.get('selection_accuracy', np.nan)):.3f}")
-
-    def _on_null(self, ev: dict[str, Any]) -> None:
-        self._status(f"Null test: the {ev.get('test_days')} test days with random directions…")
-        self.log_line("null test: rebuilding the test days sign-randomized")
-
-    def _on_checkpoint(self, ev: dict[str, Any]) -> None:
-        self.log_line(f"checkpoint {'+'.join(ev.get('roles', []))} → {ev.get('path')}")
 
     def _on_eval(self, ev: dict[str, Any]) -> None:
         self.eval = ev
@@ -254,20 +271,6 @@ class RunView(Vertical):
         verdict.update(Text(str(ev.get("verdict", "")),
                             style="bold green" if ev.get("beats_all") else "bold red"))
         verdict.display = True
-
-    def _on_interrupted(self, ev: dict[str, Any]) -> None:
-        self.finished = "interrupted"
-        self._status(Text(str(ev.get("message", "Interrupted")), style="yellow"))
-        self.log_line(str(ev.get("message", "")))
-
-    def _on_done(self, ev: dict[str, Any]) -> None:
-        self.finished = "interrupted" if ev.get("interrupted") else "done"
-        if not ev.get("interrupted"):
-            self._status(Text(f"Done: {ev.get('name')} saved to {ev.get('path')}"
-                              + self._best_text(), style="green"))
-
-    def _on_error(self, ev: dict[str, Any]) -> None:
-        self.failed(str(ev.get("message", "training failed")))
 
     def failed(self, error: str) -> None:
         self.finished = error

@@ -5,9 +5,9 @@ tabs: *Run* — the live precheck, Start/Cancel, and the run as it happens;
 *Models* — every trained model, its config and curves, made active or deleted
 from here. Long work runs through the app's runtime: each precheck and each
 training is a child process (``avwap precheck --json``, ``avwap train
---progress-json``, the same code as the CLI) on an exported copy of the bars,
-so a crash or a heavy epoch never freezes the console, whose live panes keep
-updating meanwhile.
+--progress-json``, the same code as the CLI) on the console's own cache (shared
+by every process, ``storage.sharing``), so a crash or a heavy epoch never
+freezes the console, whose live panes keep updating meanwhile.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -40,7 +39,7 @@ from tui.screens.common.commands import NamedCommands
 from tui.screens.common.confirm import Confirm
 from tui.screens.training import running
 from tui.screens.training.form import TrainForm
-from tui.screens.training.jobs import ExportThenRun
+from tui.screens.training.jobs import RunOnCache
 from tui.screens.training.models_view import ModelDetail, ModelsTable
 from tui.screens.training.precheck_view import PrecheckView
 from tui.screens.training.request import TrainRequest, cli_argv, parse_form, same_samples
@@ -104,9 +103,7 @@ class TrainingScreen(Screen[None]):
         self._precheck_timer: Timer | None = None
         self._precheck_for: TrainRequest | None = None
         self._start_when_checked = False  # Start was pressed while the precheck ran
-        self._train_db: Path | None = None
         self._training_name: str | None = None  # the model the running training writes
-        self._tmp = Path(tempfile.mkdtemp(prefix="avwap-train-"))
 
     @property
     def avwap_app(self) -> AvwapApp:
@@ -142,10 +139,6 @@ class TrainingScreen(Screen[None]):
         self.query_one(ModelsTable).load(self.models_root)
         self._validate(self.query_one(TrainForm))
         self._follow_left_running()
-
-    def on_unmount(self) -> None:
-        # Only prechecks use it: a training's files live in its model's folder.
-        shutil.rmtree(self._tmp, ignore_errors=True)
 
     def _follow_left_running(self) -> None:
         """A training an earlier console left running: follow it in the Run tab.
@@ -226,9 +219,8 @@ class TrainingScreen(Screen[None]):
             self._precheck_timer = self.set_timer(0.2, self._run_precheck)  # after it ends
             return
         self._precheck_for = req
-        job = ExportThenRun(PRECHECK, self.avwap_app.controller.cache, self._tmp / "precheck.db",
-                            req.tickers, req.days,
-                            lambda db: req.precheck_argv(db, self.min_samples))
+        job = RunOnCache(PRECHECK, self.avwap_app.controller.cache, req.tickers, req.days,
+                         lambda db: req.precheck_argv(db, self.min_samples))
         try:
             rt.start(job, watcher=self)
         except JobRefused as e:
@@ -326,30 +318,28 @@ class TrainingScreen(Screen[None]):
 
     def _launch(self, name: str, symbols: tuple[str, ...] | list[str], days: int,
                 argv_for: Any, end: dt.date | None = None) -> None:
-        # The child's files live in its model's folder, not the console's temporary
-        # one: it may outlive the console ("leave it running"), and whoever sees it
-        # end (this console, or a later one following it) removes them.
+        # The child's progress lives in its model's folder, not the console's temporary
+        # one: it may outlive the console ("leave it running"), and whoever sees it end
+        # (this console, or a later one following it) removes its record.
         model_dir = self.models_root / name
         try:
             model_dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             self.notify(escape(f"Cannot start {name}: {e}"), severity="error")
             return
-        self._train_db = model_dir / ".bars.duckdb"
         self._training_name = name
         log = model_dir / running.LOG
-        job = ExportThenRun(TRAIN, self.avwap_app.controller.cache, self._train_db,
-                            list(symbols), days, argv_for, end=end, output=log, nice=TRAIN_NICE)
+        job = RunOnCache(TRAIN, self.avwap_app.controller.cache, list(symbols), days, argv_for,
+                         end=end, output=log, nice=TRAIN_NICE)
         job.ask_at_quit = True
         job.label = f"training {name}"
-        temp = (self._train_db, self._train_db.with_name(self._train_db.name + ".wal"))
-        job.on_spawn = lambda pid: self._spawned(model_dir, pid, log, temp)
+        job.on_spawn = lambda pid: self._spawned(model_dir, pid, log, ())
         try:
             self.avwap_app.runtime.start(job, watcher=self)
         except JobRefused as e:
             self.notify(escape(str(e)), severity="warning")
             return
-        self.query_one(RunView).reset(f"Starting {name}: exporting the bars…")
+        self.query_one(RunView).reset(f"Starting {name}…")
         self.query_one(TabbedContent).active = "tab-run"
         self._update_buttons()
 
