@@ -20,7 +20,7 @@ from test_training import SIZE, demo_db, open_training, write_model  # noqa: F40
 from tui.runtime.jobs import JobState
 from tui.screens.common.confirm import Confirm
 from tui.screens.training import running
-from tui.screens.training.models_view import TRAINING, ModelsTable
+from tui.screens.training.models_view import TRAINING, TRAINING_MARK, ModelsTable
 from tui.screens.training.request import TrainRequest
 from tui.screens.training.run_view import RunView
 
@@ -65,6 +65,7 @@ async def test_a_training_left_running_is_followed_after_a_restart(make_app, mod
             table = screen.query_one(ModelsTable)
             row = table.get_row("m1")
             assert str(row[-1]) == TRAINING, row
+            assert str(row[0]) == TRAINING_MARK  # shown even where Verdict is hidden (80x24)
             run = screen.query_one(RunView)
             for _ in range(400):  # the follower reads the lines the child wrote
                 await pilot.pause(0.02)

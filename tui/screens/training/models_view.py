@@ -27,12 +27,12 @@ from tui.screens.training.fitted import FittedTable
 from tui.screens.training.run_view import ACC, LOSS, SPARSE, VAL_LOSS, Legend
 from tui.widgets.chart import BrailleChart, Series
 
-#: The verdict of a model whose training still runs.
-TRAINING = "training…"
+#: The verdict of a model whose training still runs, and its mark beside the name.
+TRAINING, TRAINING_MARK = "training…", "…"
 
 
 class ModelsTable(FittedTable):
-    """One row per trained model; the active one marked ●.
+    """One row per trained model; the active one marked ●, one still training ….
 
     Its columns fit its width (``FittedTable``): the name, then the verdicts
     (what a model is chosen by), then the rest.
@@ -77,7 +77,10 @@ class ModelsTable(FittedTable):
             # "interrupted", whatever its last checkpoint says
             verdict = TRAINING if m.name in training else m.problem or m.verdict
             rows.append((m.name, {
-                "mark": Text("●", style="bold green") if m.active else "", "name": Text(m.name),
+                # the mark column is never hidden: a narrow table still shows a training
+                "mark": Text("●", style="bold green") if m.active else
+                Text(TRAINING_MARK, style="bold yellow") if m.name in training else "",
+                "name": Text(m.name),
                 **{f"vs:{b}": _against(m, b) for b in SHORT},
                 "null": "" if m.null_p is None else f"{m.null_p:.3f}",
                 "acc": "" if acc is None else f"{acc:.3f}",
