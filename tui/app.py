@@ -84,6 +84,8 @@ class AvwapApp(App[None]):
         self.render_interval = render_interval
         self.chart_interval = chart_interval
         self.live = live
+        #: One line per job left running at quit, printed once the terminal is back.
+        self.left_running: list[str] = []
         keymap, self.key_warnings = keymap_from_section(dict(keys or {}), self.binding_ids())
         if keymap:
             self.set_keymap(keymap)
@@ -124,6 +126,7 @@ class AvwapApp(App[None]):
                 return
             keep = tuple(j.name for j in asking) if answer == "leave" else ()
             await self.runtime.shutdown(keep=keep)
+            self.left_running = [j.left_running_note() for j in asking if j.detached]
             self.exit()
 
         self.push_screen(Confirm(f"A {names} is running. Quit anyway?", {

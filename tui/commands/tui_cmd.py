@@ -204,6 +204,8 @@ def run(args: argparse.Namespace) -> int:
             # first warm-up on a busy machine) may still use the cache: let it
             # end before the cache closes under it.
             app.runtime.executor.finish()
+        for line in app.left_running:  # the training goes on: say which, and where
+            print(line)
     finally:
         cache.close()
     return app.return_code or 0  # 128 + the signal after SIGHUP/SIGTERM

@@ -68,6 +68,8 @@ class Job:
         self.ask_at_quit = False
         #: The work was left running past the console (``detach``).
         self.detached = False
+        #: What the job is, in words ("training curated-20261207"); its name if unset.
+        self.label = name
         self._runtime: Runtime | None = None
 
     def post(self, message: Message) -> None:
@@ -84,6 +86,10 @@ class Job:
     def detach(self) -> None:
         """Let the work outlive the console: only work outside this process can."""
         raise ValueError(f"{self.name!r} runs inside the console and cannot outlive it")
+
+    def left_running_note(self) -> str:
+        """The one line printed after the console exits, when this job was left running."""
+        return f"The {self.label} goes on in the background."
 
     async def run(self, runtime: Runtime) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -152,6 +158,8 @@ class ProcessJob(Job):
         self.log: deque[str] = deque(maxlen=log_lines)
         self.returncode: int | None = None
         self.stop_timeout = stop_timeout
+        #: Called with the child's pid once it runs (the training records it beside its model).
+        self.on_spawn: Callable[[int], None] | None = None
         self._proc: asyncio.subprocess.Process | None = None
 
     @property
@@ -175,6 +183,11 @@ class ProcessJob(Job):
             raise ValueError("only a job writing to a file can outlive the console")
         self.detached = True
 
+    def left_running_note(self) -> str:
+        """Which process goes on and where its progress is written (the user can follow it)."""
+        return (f"The {self.label} goes on in the background (pid {self.pid}); "
+                f"its progress is written to {self.output}.")
+
     async def run(self, runtime: Runtime) -> None:
         if self.output is not None:
             with open(self.output, "wb") as sink:
@@ -190,6 +203,8 @@ class ProcessJob(Job):
                 preexec_fn=self._lower_priority)
             readers = [self._read_stdout(), self._read_stderr()]
         proc = self._proc
+        if self.on_spawn is not None:
+            self.on_spawn(proc.pid)
         if self.cancel_requested:
             self.cancel()
         try:

@@ -110,6 +110,7 @@ class RunView(Vertical):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.detail: RunDetail | None = None
+        self._head = ""
 
     def compose(self) -> ComposeResult:
         yield Static("Open a run from the Runs tab (Enter).", id="run-head")
@@ -124,16 +125,23 @@ class RunView(Vertical):
             yield Table(id="run-symbols", empty="per-symbol figures: best combination only")
             yield Table(id="run-trades", empty="no trades")
 
+    def note(self, text: str | None) -> None:
+        """A word after the run's head line (a trade being opened), or none."""
+        head = Text(self._head, style="bold")
+        if text:
+            head.append(f" · {text}", style="bold #d29922")
+        self.query_one("#run-head", Static).update(head)
+
     def show(self, detail: RunDetail) -> None:
         self.detail = detail
         run = detail.run
         grid = f" · combination {detail.combo + 1} of {len(detail.combos)}" \
             if len(detail.combos) > 1 else ""
         skipped = f" · skipped: {', '.join(run['skipped'])}" if run.get("skipped") else ""
-        self.query_one("#run-head", Static).update(Text(
-            f"run {detail.run_id} · {run['strategy']} · {detail.label}{grid} · "
-            f"{len(run['symbols'])} symbols {run['start_date']} → {run['end_date']}"
-            f"{skipped}", style="bold"))
+        self._head = (f"run {detail.run_id} · {run['strategy']} · {detail.label}{grid} · "
+                      f"{len(run['symbols'])} symbols {run['start_date']} → {run['end_date']}"
+                      f"{skipped}")
+        self.note(None)
         self.query_one("#run-stats", Static).update(stats_table(detail))
         ticks = day_ticks(detail.equity_ts)
         n = max(len(detail.equity), 2)

@@ -21,7 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Input, Select, Static, TabbedContent, TabPane
+from textual.widgets import Button, Input, Select, Static, TabbedContent, TabPane, Tabs
 
 from storage import events
 from storage.errors import AvwapError
@@ -159,6 +159,10 @@ class BacktestsScreen(Screen[None]):
         yield StableFooter()
 
     def on_mount(self) -> None:
+        # Tab visits what a tab shows (its tables, the filter, the form), never the
+        # tab bar, whose focus showed nowhere: a trader tabbing to the trades landed
+        # on it and the next Enter did nothing. The tabs have keys (Enter, c, g, n, escape).
+        self.query_one("#bt-tabs", TabbedContent).query_one(Tabs).can_focus = False
         self.refresh_runs()
         self._validate()
         self.query_one("#runs-table", Table).focus()
@@ -260,6 +264,12 @@ class BacktestsScreen(Screen[None]):
     @on(Table.Chosen, "#run-trades")
     def _trade_chosen(self, event: Table.Chosen) -> None:
         event.stop()
+        d = self.detail
+        if self.chart_worker is not None and self.chart_worker.is_running:
+            return  # one trade opens at a time; a second Enter does not restart it
+        if d is not None:  # at once: the day's AVWAP may take a moment on a busy MLX thread
+            self.query_one(RunView).note(f"opening the {d.trades.symbol[event.row]} trade of "
+                                         f"{exchange_day(d.trades.entry_ts[event.row])}…")
         self.chart_worker = self.run_worker(self.show_trade(event.row), group="trade-chart",
                                             exclusive=True)
 
@@ -291,6 +301,8 @@ class BacktestsScreen(Screen[None]):
         except AvwapError as e:
             self.notify(escape(str(e)), title="Trade chart", severity="error")
             return
+        finally:
+            self.query_one(RunView).note(None)
         await self.app.push_screen(TradeChartScreen(
             td, int(tr.direction[i]), tr.entry_ts[i], tr.exit_ts[i], float(tr.entry_price[i]),
             float(tr.exit_price[i]), float(tr.pnl[i]), str(tr.reason[i])))

@@ -25,6 +25,10 @@ from textual.strip import Strip
 
 GAIN, LOSS = Style(color="#3fb950"), Style(color="#f85149")
 HEADER = Style(bold=True, color="#8b949e")
+#: The focused table's title line: which of two tables side by side has the keys
+#: (the cursor's reverse row alone was too quiet to find at a glance).
+HEADER_FOCUS = Style(bold=True, color="black", bgcolor="#58a6ff")
+FOCUS_MARK = "▶"
 CURSOR = Style(reverse=True)
 MARKED = Style(color="#d29922", bold=True)
 
@@ -205,9 +209,11 @@ class Table(ScrollView, can_focus=True):
                 titles.append(mark + c.title if c.right else c.title + mark)
             # One space where the rows have their mark, and the rows' horizontal
             # scroll: titles stay above their values (at 80x24 → moved only the rows).
-            text = " " + self._line(titles) if self.columns else ""
+            focused = self.has_focus
+            text = (FOCUS_MARK if focused else " ") + self._line(titles) if self.columns else ""
+            head = base + (HEADER_FOCUS if focused else HEADER)
             x = int(self.scroll_offset.x)
-            return Strip([Segment(text, base + HEADER)]).crop_extend(x, x + width, base)
+            return Strip([Segment(text, head)]).crop_extend(x, x + width, head if focused else base)
         pos = y - 1 + int(self.scroll_offset.y)
         if not len(self.order):
             text = self.empty if y == 1 else ""

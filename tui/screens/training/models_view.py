@@ -22,13 +22,29 @@ from textual.widgets import DataTable, Static
 
 from models import checkpoint as ck
 from models.registry import SHORT, ModelInfo, list_models
-from tui.screens.training.run_view import ACC, LOSS, SPARSE, VAL_LOSS
+from tui.screens.training import running
+from tui.screens.training.fitted import FittedTable
+from tui.screens.training.run_view import ACC, LOSS, SPARSE, VAL_LOSS, Legend
 from tui.widgets.chart import BrailleChart, Series
 
+#: The verdict of a model whose training still runs, and its mark beside the name.
+TRAINING, TRAINING_MARK = "training…", "…"
 
-class ModelsTable(DataTable[Any]):
-    """One row per trained model; the active one marked ●."""
 
+class ModelsTable(FittedTable):
+    """One row per trained model; the active one marked ●, one still training ….
+
+    Its columns fit its width (``FittedTable``): the name, then the verdicts
+    (what a model is chosen by), then the rest.
+    """
+
+    COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("mark", ""), ("name", "Model"), *((f"vs:{b}", f"vs {s}") for b, s in SHORT.items()),
+        ("null", "Null p"), ("acc", "Val acc"), ("created", "Created"), ("data", "Data"),
+        ("verdict", "Verdict"))
+    PRIORITY: ClassVar[tuple[str, ...]] = (
+        "mark", "name", *(f"vs:{b}" for b in SHORT), "null", "acc", "verdict", "created", "data")
+    ALWAYS: ClassVar[tuple[str, ...]] = ("mark", "name")
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("u", "use", "Use model", id="model.use"),
         Binding("d", "delete", "Delete model", id="model.delete"),
@@ -46,25 +62,32 @@ class ModelsTable(DataTable[Any]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.models: list[ModelInfo] = []
 
-    def on_mount(self) -> None:
-        # the verdicts first: they are what a model is chosen by
-        self.add_columns("", "Model", *(f"vs {short}" for short in SHORT.values()), "Null p",
-                         "Val acc", "Created", "Data", "Verdict")
-
     def load(self, root: Path) -> None:
         current = self.current
         self.models = list_models(root)
-        self.clear()
+        training = {r.name for r in running.find(root) if r.alive}
+        listed = {m.name for m in self.models}
+        # a training before its first checkpoint is listed too (its folder has no pointer yet)
+        self.models += [ModelInfo(n, root / n, "", "", {}, TRAINING, False)
+                        for n in sorted(training - listed)]
+        rows = []
         for m in self.models:
             acc = m.metrics.get("val_selection_accuracy")
-            verdict = m.problem or m.verdict
-            self.add_row(Text("●", style="bold green") if m.active else "", Text(m.name),
-                         *(_against(m, name) for name in SHORT),
-                         "" if m.null_p is None else f"{m.null_p:.3f}",
-                         "" if acc is None else f"{acc:.3f}",
-                         m.created[:16].replace("T", " "), Text(m.data),
-                         Text(verdict[:60], style="red" if m.problem or m.edge else ""),
-                         key=m.name)
+            # still training (maybe in a process an earlier console left running): not
+            # "interrupted", whatever its last checkpoint says
+            verdict = TRAINING if m.name in training else m.problem or m.verdict
+            rows.append((m.name, {
+                # the mark column is never hidden: a narrow table still shows a training
+                "mark": Text("●", style="bold green") if m.active else
+                Text(TRAINING_MARK, style="bold yellow") if m.name in training else "",
+                "name": Text(m.name),
+                **{f"vs:{b}": _against(m, b) for b in SHORT},
+                "null": "" if m.null_p is None else f"{m.null_p:.3f}",
+                "acc": "" if acc is None else f"{acc:.3f}",
+                "created": m.created[:16].replace("T", " "), "data": Text(m.data),
+                "verdict": Text(verdict, style="yellow" if m.name in training else
+                                "red" if m.problem or m.edge else "")}))
+        self.fill(rows)
         if current is not None and current in {m.name for m in self.models}:
             self.move_cursor(row=self.get_row_index(current))
 
@@ -108,7 +131,7 @@ class ModelDetail(Vertical):
     ModelDetail { height: 1fr; }
     ModelDetail #md-config { width: 48; height: 1fr; overflow-y: auto; }
     ModelDetail #md-curves { width: 1fr; height: 1fr; }
-    ModelDetail #md-legend { height: 1; }
+    ModelDetail #md-legend { height: auto; }
     ModelDetail BrailleChart { width: 1fr; height: 1fr; }
     """
 
@@ -116,9 +139,8 @@ class ModelDetail(Vertical):
         with Horizontal():
             yield Static("Enter on a model shows its config and curves.", id="md-config")
             with Vertical(id="md-curves"):
-                yield Static(Text.assemble(("━ loss  ", LOSS), ("━ val loss  ", VAL_LOSS),
-                                           ("━ selection accuracy  ", ACC),
-                                           ("━ sparsity", SPARSE)), id="md-legend")
+                yield Legend(("loss", LOSS), ("val loss", VAL_LOSS),
+                             ("selection accuracy", ACC), ("sparsity", SPARSE), id="md-legend")
                 yield BrailleChart(id="md-chart")
 
     def show(self, path: Path) -> dict[str, Any]:

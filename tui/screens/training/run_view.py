@@ -9,37 +9,84 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from rich.style import Style
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Log, ProgressBar, Static
+from textual.widget import Widget
+from textual.widgets import Log, ProgressBar, Static
 
 from storage import events
 from storage.events import Event, EventError, from_dict
+from tui.screens.training.fitted import FittedTable
 from tui.widgets.chart import BrailleChart, Series
 
 LOSS, VAL_LOSS = Style(color="cyan"), Style(color="#ff8700")
 ACC, SPARSE = Style(color="#3fb950"), Style(color="magenta")
+#: A space the line breaking keeps (see ``legend``).
+GLUE = "\u2800"
+
+
+def legend(*items: tuple[str, Style], width: int | None = None) -> Text:
+    """``━ name`` per curve, two spaces apart; a narrow pane wraps between entries,
+    never inside one that fits its ``width`` (``━ val loss━ selection`` ran
+    together at 80x24).
+
+    Inside such an entry the spaces are the blank braille cell: it draws as a
+    space, and Textual's line breaking does not break at it (it does at a
+    no-break space). An entry wider than the pane breaks at its spaces instead.
+    """
+    def entry(name: str) -> str:
+        text = f"━ {name}"
+        return text if width is not None and len(text) > width else text.replace(" ", GLUE)
+
+    return Text("  ").join(Text(entry(name), style) for name, style in items)
+
+
+class Legend(Widget):
+    """A chart's legend, wrapped between its entries at the width it has (``legend``)."""
+
+    DEFAULT_CSS = "Legend { height: auto; }"
+
+    def __init__(self, *items: tuple[str, Style], id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.items = items
+
+    def render(self) -> Text:
+        return legend(*self.items, width=self.content_region.width or None)
+
+
+class EvalTable(FittedTable):
+    """The evaluation: each baseline's top-k precision beside the model's, whole or hidden."""
+
+    COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("name", ""), ("precision", "top-k precision"), ("ci", "95 % interval"),
+        ("minus", "model − it"), ("beats", "beats"))
+    PRIORITY: ClassVar[tuple[str, ...]] = ("name", "precision", "beats", "minus", "ci")
+    ALWAYS: ClassVar[tuple[str, ...]] = ("name",)
 
 
 class RunView(Vertical):
     """Progress bars, two curves, the best epoch, the log tail and the evaluation."""
 
     DEFAULT_CSS = """
-    RunView { height: 1fr; }
+    RunView { height: 1fr; min-height: 30; }
     RunView .bar-row { height: 1; }
     RunView .bar-row Static { width: 10; }
     RunView ProgressBar { width: 1fr; }
-    RunView #run-status { height: 2; }
-    RunView #run-charts { height: 1fr; min-height: 6; }
+    RunView #run-status { height: auto; min-height: 2; }
+    RunView #run-charts { height: 1fr; min-height: 8; }
     RunView .curve { width: 1fr; height: 1fr; }
-    RunView .legend { height: 1; }
+    RunView #curve-acc { margin-left: 2; }
+    RunView .legend { height: auto; }
     RunView Log { height: 6; border: round $panel; }
     RunView #run-eval { height: auto; max-height: 9; display: none; }
+    RunView #run-eval-hidden { height: auto; color: $text-muted; display: none; }
     RunView #run-verdict { height: auto; display: none; }
     """
 
@@ -66,20 +113,24 @@ class RunView(Vertical):
         yield Static("No training yet: fill the form and press ctrl+t (Start).", id="run-status")
         with Horizontal(id="run-charts"):
             with Vertical(classes="curve"):
-                yield Static(Text.assemble(("━ loss  ", LOSS), ("━ val loss", VAL_LOSS)),
-                             classes="legend")
+                yield Legend(("loss", LOSS), ("val loss", VAL_LOSS), classes="legend")
                 yield BrailleChart(id="chart-loss")
-            with Vertical(classes="curve"):
-                yield Static(Text.assemble(("━ selection accuracy  ", ACC),
-                                           ("━ sparsity", SPARSE)), classes="legend")
+            with Vertical(classes="curve", id="curve-acc"):
+                yield Legend(("selection accuracy", ACC), ("sparsity", SPARSE),
+                             classes="legend")
                 yield BrailleChart(id="chart-acc")
-        yield DataTable(id="run-eval", cursor_type="row")
+        yield Static("", id="run-eval-hidden")
+        yield EvalTable(id="run-eval")
         yield Static("", id="run-verdict")
         yield Log(id="run-log", max_lines=500)
 
-    def on_mount(self) -> None:
-        self.query_one("#run-eval", DataTable).add_columns(
-            "", "top-k precision", "95 % interval", "model − it", "beats")
+    @on(FittedTable.Fitted, "#run-eval")
+    def _eval_fitted(self, msg: FittedTable.Fitted) -> None:
+        """The line above the evaluation names the columns too wide to show whole."""
+        line = self.query_one("#run-eval-hidden", Static)
+        line.update(Text(f"Hidden at this width: {', '.join(msg.hidden)}")
+                    if msg.hidden else "")
+        line.display = bool(msg.hidden) and self.query_one(EvalTable).display
 
     def reset(self, title: str) -> None:
         self.loss, self.val_loss, self.accuracy, self.sparsity = [], [], [], []
@@ -88,9 +139,10 @@ class RunView(Vertical):
         # A known total (not an indeterminate, animated bar) until the child says more.
         self.query_one("#bar-epoch", ProgressBar).update(total=1, progress=0)
         self.query_one("#bar-all", ProgressBar).update(total=1, progress=0)
-        self.query_one("#run-eval", DataTable).display = False
+        self.query_one(EvalTable).display = False
+        self.query_one("#run-eval-hidden", Static).display = False
         self.query_one("#run-verdict", Static).display = False
-        self.query_one("#run-eval", DataTable).clear()
+        self.query_one(EvalTable).fill([])
         self.query_one(Log).clear()
         self._status(title)
         self._plot()
@@ -195,24 +247,26 @@ class RunView(Vertical):
 
     def _on_eval(self, ev: dict[str, Any]) -> None:
         self.eval = ev
-        table = self.query_one("#run-eval", DataTable)
-        table.clear()
-        for row in ev.get("rows", []):
+        table = self.query_one(EvalTable)
+        rows = []
+        for i, row in enumerate(ev.get("rows", [])):
             ci = row.get("ci95") or [np.nan, np.nan]
             diff = row.get("diff_ci95")
             beats = row.get("model_beats")
             context = row.get("gate") is False and row.get("name") != "model"
-            table.add_row(
-                Text(str(row.get("name", "")) + (" (context)" if context else ""),
-                     style="dim" if context else ""),
-                f"{float(row.get('precision', np.nan)):.3f}",
-                f"{float(ci[0]):.3f} – {float(ci[1]):.3f}",
-                "" if row.get("model_minus") is None else
+            rows.append((str(i), {
+                "name": Text(str(row.get("name", "")) + (" (context)" if context else ""),
+                             style="dim" if context else ""),
+                "precision": f"{float(row.get('precision', np.nan)):.3f}",
+                "ci": f"{float(ci[0]):.3f} – {float(ci[1]):.3f}",
+                "minus": "" if row.get("model_minus") is None else
                 f"{float(row['model_minus']):+.3f}"
                 + (f" [{float(diff[0]):+.3f}, {float(diff[1]):+.3f}]" if diff else ""),
-                "" if beats is None else Text("yes" if beats else "no",
-                                              style="green" if beats else "bold red"))
+                "beats": "" if beats is None else Text("yes" if beats else "no",
+                                                       style="green" if beats else "bold red")}))
+        table.fill(rows)
         table.display = True
+        self.query_one("#run-eval-hidden", Static).display = bool(table.hidden)
         verdict = self.query_one("#run-verdict", Static)
         verdict.update(Text(str(ev.get("verdict", "")),
                             style="bold green" if ev.get("beats_all") else "bold red"))

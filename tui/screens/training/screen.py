@@ -15,18 +15,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.markup import escape
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Button, Footer, Input, Select, TabbedContent, TabPane
+from textual.widgets import Button, Footer, Input, Select, Static, TabbedContent, TabPane
 
 from models import checkpoint as ck
 from models.registry import ACTIVE, active_name, list_models, models_dir, use
@@ -37,6 +37,7 @@ from tui.runtime.jobs import JobState, ProcessJob
 from tui.runtime.runtime import JobRefused
 from tui.screens.common.commands import NamedCommands
 from tui.screens.common.confirm import Confirm
+from tui.screens.training import running
 from tui.screens.training.form import TrainForm
 from tui.screens.training.jobs import RunOnCache
 from tui.screens.training.models_view import ModelDetail, ModelsTable
@@ -87,6 +88,7 @@ class TrainingScreen(Screen[None]):
     TrainingScreen #train-buttons { height: 3; }
     TrainingScreen #train-buttons Button { margin-right: 1; }
     TrainingScreen #models-table { height: 1fr; min-height: 5; }
+    TrainingScreen #models-hidden { height: auto; color: $text-muted; display: none; }
     """
     #: Seconds the form must stay unchanged before a precheck starts.
     debounce_s = 0.8
@@ -102,7 +104,6 @@ class TrainingScreen(Screen[None]):
         self._precheck_for: TrainRequest | None = None
         self._start_when_checked = False  # Start was pressed while the precheck ran
         self._training_name: str | None = None  # the model the running training writes
-        self._tmp = Path(tempfile.mkdtemp(prefix="avwap-train-"))
 
     @property
     def avwap_app(self) -> AvwapApp:
@@ -118,7 +119,9 @@ class TrainingScreen(Screen[None]):
         with Horizontal():
             yield TrainForm(lists, app.list_name, id="train-form")
             with Vertical(id="train-right"), TabbedContent(id="train-tabs"):
-                with TabPane("Run", id="tab-run"):
+                # scrolls when the window is too low for all of it (80x24): the
+                # evaluation table and the log stay reachable
+                with TabPane("Run", id="tab-run"), VerticalScroll(id="run-scroll"):
                     yield PrecheckView(id="precheck")
                     with Horizontal(id="train-buttons"):
                         yield Button("Start (ctrl+t)", id="start", variant="success",
@@ -127,6 +130,7 @@ class TrainingScreen(Screen[None]):
                                      disabled=True)
                     yield RunView(id="run")
                 with TabPane("Models", id="tab-models"):
+                    yield Static("", id="models-hidden")
                     yield ModelsTable(id="models-table")
                     yield ModelDetail(id="model-detail")
         yield Footer()
@@ -134,11 +138,35 @@ class TrainingScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one(ModelsTable).load(self.models_root)
         self._validate(self.query_one(TrainForm))
+        self._follow_left_running()
 
-    def on_unmount(self) -> None:
-        job = self.avwap_app.runtime.job(TRAIN)
-        if job is None or not job.detached:
-            shutil.rmtree(self._tmp, ignore_errors=True)
+    def _follow_left_running(self) -> None:
+        """A training an earlier console left running: follow it in the Run tab.
+
+        A live one is followed until it ends; one that ended meanwhile is read
+        once, so its end is shown; either way its record goes when it is over.
+        """
+        rt = self.avwap_app.runtime
+        if rt.job(TRAIN) is not None:
+            return
+        found = running.find(self.models_root)
+        live = [r for r in found if r.alive]
+        run = live[0] if live else (found[-1] if found else None)
+        if run is None:
+            return
+        for other in found:
+            if other is not run and not other.alive:
+                running.clear(self.models_root / other.name, other)
+        self._training_name = run.name
+        job = running.FollowJob(TRAIN, run)
+        job.label = f"training {run.name}"
+        try:
+            rt.start(job, watcher=self)
+        except JobRefused:
+            return
+        what = "left running by an earlier console" if run.alive else "ended while no console ran"
+        self.query_one(RunView).reset(f"Following {run.name} (pid {run.pid}, {what})…")
+        self._update_buttons()
 
     # -- the form and the precheck ---------------------------------------------
     @on(TrainForm.Changed)
@@ -157,7 +185,8 @@ class TrainingScreen(Screen[None]):
         root = self.models_root
         self.request, self.errors = parse_form(
             form.values(), form.list_name, symbols, list_error, default_name,
-            taken=lambda name: (root / name / ck.POINTER).exists())
+            taken=lambda name: (root / name / ck.POINTER).exists()
+            or (root / name / running.RUNNING).exists())
         form.show_errors(self.errors)
         if same_samples(self._precheck_for, self.request) and self._precheck_timer is None:
             # Name, epochs, top-k or seed changed: the samples, and so the precheck
@@ -226,6 +255,8 @@ class TrainingScreen(Screen[None]):
                     self.action_start()
         elif msg.name == TRAIN:
             self.query_one(RunView).apply(msg.event)
+            if msg.event.get("event") == "checkpoint":  # its created date, accuracy…
+                self.query_one(ModelsTable).load(self.models_root)
 
     def on_job_finished(self, msg: JobFinished) -> None:
         if msg.name == PRECHECK:
@@ -252,6 +283,8 @@ class TrainingScreen(Screen[None]):
             self.notify("Training cancelled; the best checkpoint so far is kept.", timeout=6)
         else:
             self.notify("Training finished.", timeout=4)
+        if self._training_name is not None and not (job is not None and job.detached):
+            running.clear(self.models_root / self._training_name)  # its record and temp files
         self.query_one(ModelsTable).load(self.models_root)
         self._update_buttons()
 
@@ -285,10 +318,22 @@ class TrainingScreen(Screen[None]):
 
     def _launch(self, name: str, symbols: tuple[str, ...] | list[str], days: int,
                 argv_for: Any, end: dt.date | None = None) -> None:
+        # The child's progress lives in its model's folder, not the console's temporary
+        # one: it may outlive the console ("leave it running"), and whoever sees it end
+        # (this console, or a later one following it) removes its record.
+        model_dir = self.models_root / name
+        try:
+            model_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            self.notify(escape(f"Cannot start {name}: {e}"), severity="error")
+            return
         self._training_name = name
+        log = model_dir / running.LOG
         job = RunOnCache(TRAIN, self.avwap_app.controller.cache, list(symbols), days, argv_for,
-                         end=end, output=self._tmp / f"train-{name}.log", nice=TRAIN_NICE)
+                         end=end, output=log, nice=TRAIN_NICE)
         job.ask_at_quit = True
+        job.label = f"training {name}"
+        job.on_spawn = lambda pid: self._spawned(model_dir, pid, log, ())
         try:
             self.avwap_app.runtime.start(job, watcher=self)
         except JobRefused as e:
@@ -297,6 +342,15 @@ class TrainingScreen(Screen[None]):
         self.query_one(RunView).reset(f"Starting {name}…")
         self.query_one(TabbedContent).active = "tab-run"
         self._update_buttons()
+
+    def _spawned(self, model_dir: Path, pid: int, log: Path, temp: tuple[Path, ...]) -> None:
+        """The training child runs: recorded beside its model (a later console finds it)."""
+        try:
+            running.record(model_dir, pid, log, temp)
+        except OSError as e:
+            self.notify(escape(f"A restarted console will not find this training: {e}"),
+                        severity="warning")
+        self.query_one(ModelsTable).load(self.models_root)  # listed as training…
 
     def action_cancel(self) -> None:
         if not self.avwap_app.runtime.cancel(TRAIN):
@@ -321,6 +375,14 @@ class TrainingScreen(Screen[None]):
             self.set_focus(None)
 
     # -- models ----------------------------------------------------------------
+    @on(ModelsTable.Fitted, "#models-table")
+    def _models_fitted(self, msg: ModelsTable.Fitted) -> None:
+        """The line above the table names the columns too wide to show whole."""
+        line = self.query_one("#models-hidden", Static)
+        line.update(Text(f"Hidden at this width: {', '.join(msg.hidden)} (widen the "
+                         "window to see them)") if msg.hidden else "")
+        line.display = bool(msg.hidden)
+
     @on(ModelsTable.Chosen)
     def _model_chosen(self, msg: ModelsTable.Chosen) -> None:
         if msg.action == "open":
@@ -367,7 +429,8 @@ class TrainingScreen(Screen[None]):
                     timeout=5)
 
     def _delete(self, name: str) -> None:
-        if self._training() and name == self._training_name:
+        rec = running.read(self.models_root / name)
+        if (self._training() and name == self._training_name) or (rec and rec.alive):
             self.notify(f"{name} is being trained: cancel it first.", severity="warning")
             return
 

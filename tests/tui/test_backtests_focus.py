@@ -1,0 +1,51 @@
+"""Backtests run view (issue 28 item 8): the focus shows, Tab visits only what the Run tab
+shows, and the first Enter on a trade opens it.
+
+The trader's path: Enter on a run, Tab to look for the trades, Enter. Tab used to stop on
+the tab bar (its focus drawn nowhere), where that Enter did nothing.
+"""
+
+from __future__ import annotations
+
+import pytest
+from test_backtests import make_bt_app, open_screen, runs_db  # noqa: F401 (fixtures)
+
+from tui.screens.backtests.run_view import RunView
+from tui.screens.backtests.table import HEADER_FOCUS, Table
+from tui.screens.backtests.trade_chart import TradeChartScreen
+
+
+def header_has_focus_style(table: Table) -> bool:
+    return any(seg.style is not None and seg.style.bgcolor == HEADER_FOCUS.bgcolor
+               for seg in table.render_line(0))
+
+
+@pytest.mark.parametrize("size", [(200, 50), (80, 24)])
+async def test_tab_visits_the_shown_tables_and_the_first_enter_opens_a_trade(
+        make_bt_app, size: tuple[int, int]) -> None:  # noqa: F811 (the fixture)
+    app = make_bt_app()
+    async with app.run_test(size=size) as pilot:
+        screen = await open_screen(pilot)
+        await pilot.press("enter")  # open the first run
+        await pilot.pause()
+        view = screen.query_one(RunView)
+        trades = screen.query_one("#run-trades", Table)
+        symbols = screen.query_one("#run-symbols", Table)
+        assert app.focused is trades
+        stops = []
+        for _ in range(4):
+            await pilot.press("tab")
+            await pilot.pause()
+            f = app.focused
+            stops.append(f)
+            assert isinstance(f, Table) and f in view.query(Table), f"Tab stopped on {f!r}"
+            assert f.region.area > 0 and screen.region.contains_region(f.region), f
+            other = symbols if f is trades else trades
+            assert header_has_focus_style(f) and not header_has_focus_style(other)
+        assert stops == [symbols, trades, symbols, trades]
+        await pilot.press("enter")  # on a trade: its chart, at the first Enter
+        assert screen.chart_worker is not None
+        await screen.chart_worker.wait()
+        await pilot.pause()
+        assert isinstance(app.screen, TradeChartScreen)
+        await pilot.press("escape")
