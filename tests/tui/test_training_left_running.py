@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_training import SIZE, demo_db, open_training, write_model  # noqa: F401 (fixture)
 
+from tests.tui.test_training import SIZE, demo_db, open_training, write_model  # noqa: F401 (fixture)
 from tui.runtime.jobs import JobState
 from tui.screens.common.confirm import Confirm
 from tui.screens.training import running

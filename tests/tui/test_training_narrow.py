@@ -8,11 +8,11 @@ shows whole columns only, naming the ones it hides.
 from __future__ import annotations
 
 import pytest
-from test_training import demo_db, open_training, write_model  # noqa: F401 (fixture)
 from textual.containers import VerticalScroll
 from textual.geometry import Region
 from textual.widgets import DataTable, Static
 
+from tests.tui.test_training import demo_db, open_training, write_model  # noqa: F401 (fixture)
 from tui.screens.training.models_view import ModelsTable
 from tui.screens.training.run_view import GLUE, Legend, RunView
 
