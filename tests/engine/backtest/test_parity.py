@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _panels import make_panel, spy_panel
+from _panels import make_panel
 from _parity import assert_same_trades
 from _vbt import vbt_portfolio
 from hypothesis import HealthCheck, given, settings
@@ -62,13 +62,6 @@ CASES = {
     "fraction_no_stops": dict(size_value=np.nan, size_fraction=0.5, slippage=0.0),
 }
 
-
-@pytest.fixture(scope="module")
-def spy() -> Panel:
-    p = spy_panel(hours="regular")
-    if p is None:
-        pytest.skip("../shared/data/spy-2011 not present")
-    return p
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

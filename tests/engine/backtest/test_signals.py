@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from _panels import make_panel, spy_panel
+from _panels import make_panel
 
 from engine import bands
 from engine.backtest import strategies
@@ -21,13 +21,6 @@ from storage.types import Panel
 
 SETTINGS = Settings(commission_min=0.0, commission_per_share=0.0, slippage_bps=0.0)
 
-
-@pytest.fixture(scope="module")
-def spy() -> Panel:
-    p = spy_panel(hours="regular")
-    if p is None:
-        pytest.skip("../shared/data/spy-2011 not present")
-    return p
 
 
 def _with(panel: Panel, **arrays: np.ndarray) -> Panel:
