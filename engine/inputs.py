@@ -24,6 +24,7 @@ from engine.kernels import TICKS
 from storage.types import SEGMENT_KINDS, BarBatch, Panel
 
 DTYPE = mx.float32
+NAN = float("nan")
 MAX_PRICE = float(np.iinfo(np.int32).max) / TICKS
 
 
@@ -79,6 +80,38 @@ def batch_inputs(panel: Panel, dtype: mx.Dtype = DTYPE) -> BatchInputs:
         session_minutes=mx.array(panel.session_minutes.astype(np.int32)),
         ts_minutes=mx.array(ts_minutes(panel.ts)),
         open_t=ot, high_t=ht, low_t=lt, close_t=ct,
+    )
+
+
+def pad_time(inp: BatchInputs, t: int) -> BatchInputs:
+    """``inp`` lengthened to ``t`` minutes by minutes without a bar (NaN prices, 0 volume,
+    0 ticks, not valid) that repeat the last minute's calendar fields.
+
+    Why: ``engine.compute`` pads every batch to a few lengths (``padded_length``) so
+    the compiled batch kernels see few shapes. The padded minutes come after every
+    real one and the batch is causal, so the first minutes' values are unchanged
+    (``tests/engine/test_compute_padding.py`` holds it bit for bit); repeating the
+    calendar (no new segment, no minute of session past the close) keeps them
+    minutes the kernels already know how to skip.
+    """
+    s, n = inp.valid.shape
+    if t <= n or n == 0:
+        return inp
+
+    def more(x: mx.array, fill: float | bool) -> mx.array:
+        return mx.concatenate([x, mx.full((s, t - n), fill, dtype=x.dtype)], axis=1)
+
+    def repeat(x: mx.array) -> mx.array:
+        return mx.concatenate([x, mx.repeat(x[-1:], t - n)])
+
+    return BatchInputs(
+        open=more(inp.open, NAN), high=more(inp.high, NAN), low=more(inp.low, NAN),
+        close=more(inp.close, NAN), volume=more(inp.volume, 0.0), valid=more(inp.valid, False),
+        segments={k: repeat(v) for k, v in inp.segments.items()},
+        minute_of_session=repeat(inp.minute_of_session),
+        session_minutes=repeat(inp.session_minutes), ts_minutes=repeat(inp.ts_minutes),
+        open_t=more(inp.open_t, 0), high_t=more(inp.high_t, 0), low_t=more(inp.low_t, 0),
+        close_t=more(inp.close_t, 0),
     )
 
 
