@@ -132,6 +132,30 @@ def test_one_line_summary_for_the_console(cache):
     assert quality.loaded_data_note(cache, ["HALT"], FULL[1], FULL[-1]) is None
 
 
+def test_a_long_list_is_read_a_few_symbols_at_a_time(cache, monkeypatch):
+    """The console checks its whole list (650 symbols) after loading it: the minutes are
+    read a few symbols per query, so its memory is bounded, with the same reports in
+    the list's order, for a list and for the whole cache (``symbols=None``)."""
+    names = ["TENMIN", "CLEAN", "NOSUCH", "HALT", "NIGHT", "EXT", "HALFDAY"]
+    whole = quality.check(cache, names)
+    everything = quality.check(cache)
+    reads: list[int] = []
+    real = quality._check_chunk
+
+    def spy(c, symbols, *rest):  # type: ignore[no-untyped-def]
+        reads.append(len(symbols))
+        return real(c, symbols, *rest)
+
+    monkeypatch.setattr(quality, "CHECK_CHUNK", 2)
+    monkeypatch.setattr(quality, "_check_chunk", spy)
+    assert quality.check(cache, names) == whole
+    assert reads == [2, 2, 2, 1]
+    assert [r.symbol for r in whole] == names and whole[2].bars == 0
+    assert quality.check(cache) == everything
+    assert [r.symbol for r in everything] == sorted(r.symbol for r in everything)
+    assert len(everything) == 8
+
+
 def test_a_session_under_way_is_not_missing_minutes(tmp_path):
     """Issue 31, item 5: a live start checked today's unfinished session as if it had
     ended, so every symbol "had" the rest of the day missing."""
