@@ -121,6 +121,12 @@ class Cache:
         """Let other processes in between two operations (the same as ``close``)."""
         self._share.release_if(force=True)
 
+    @property
+    def connected(self) -> bool:
+        """True while this process keeps a DuckDB connection to the file open (and with
+        it DuckDB's buffer pool: the blocks its reads brought in stay resident)."""
+        return self._share.con is not None
+
     def __enter__(self) -> Cache:
         return self
 

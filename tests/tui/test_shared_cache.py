@@ -83,3 +83,37 @@ async def test_anchor_added_from_a_shell_and_bars_changed_by_another_process_sho
         group = ctl.groups[0]
         assert np.datetime64(group.panel.ts[0], "m") == t0
         assert float(group.panel.high[group.symbols.index("SPY"), 0]) == old + 100
+
+
+async def test_a_view_change_scans_no_history_and_the_cache_is_let_go(
+    make_app, ready, demo_db: Path, tmp_path: Path
+) -> None:
+    """The console's scans of the whole history (the fingerprint it tells others' writes
+    by, the data check) let the DuckDB connection go when done, so the blocks they
+    read do not stay resident (~90 MB for the ``all`` list); a switch to a list whose
+    symbols are all warm keeps the universe, and so its fingerprint: no new scan."""
+    db = tmp_path / "shared.duckdb"
+    shutil.copy(demo_db, db)
+    app = make_app(db=db)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await ready(pilot)
+        session = app.console_screen.session
+        ctl = session.controller
+        await session.step_next()  # the first minute: the baseline is read
+        await session.settled()
+        assert session._base is not None
+        assert not ctl.cache.connected
+        scans: list[int] = []
+        real = ctl.cache.fingerprint
+
+        def fingerprint(symbols, until):  # type: ignore[no-untyped-def]
+            scans.append(len(symbols))
+            return real(symbols, until)
+
+        ctl.cache.fingerprint = fingerprint  # type: ignore[method-assign]
+        session.switch_list("half")  # SPY and AAPL: warm
+        await session.settled()
+        await pilot.pause()
+        assert app.console_screen.list_name == "half"
+        assert scans == []
+        assert not ctl.cache.connected

@@ -25,8 +25,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Callable, Coroutine
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -52,6 +52,8 @@ from tui.runtime.jobs import Job
 from tui.runtime.runtime import Runtime
 from tui.runtime.warmup import WarmUpCancelled
 from tui.views import CandleData
+
+_T = TypeVar("_T")
 
 
 class ConsoleSession(Job):
@@ -84,6 +86,7 @@ class ConsoleSession(Job):
         #: looked at, the warmed history's fingerprint, and "warm symbols are stale".
         self._mark: tuple[int, int] | None = None
         self._base: tuple[np.datetime64, dict[str, tuple[int, int]]] | None = None
+        self._base_of: tuple[str, ...] = ()  # the symbols the baseline covers
         self._stale = False
         self._watching: asyncio.Task[None] | None = None  # the baseline or a look at a change
         self._reload: asyncio.Task[None] | None = None  # a model made active
@@ -446,7 +449,9 @@ class ConsoleSession(Job):
         if name not in self._checked:  # once per list and run: the data do not change
             self._checked.add(name)
             self._spawn(self._check_data(tuple(present)))
-        self._watch(self._baseline())
+        if self._base is None or self._base_of != self.controller.symbols:
+            # a view change keeps the universe and its baseline: no scan of the history
+            self._watch(self._baseline())
 
     # -- other processes' writes to the shared cache -------------------------------
     def _watch(self, coro: Coroutine[Any, Any, None]) -> None:
@@ -466,10 +471,10 @@ class ConsoleSession(Job):
         until, symbols = ctl.frame.snapshot.ts, ctl.symbols
         mark = ctl.cache.mark()
         try:
-            base = await asyncio.to_thread(ctl.cache.fingerprint, symbols, until)
+            base = await self._read_once(ctl.cache.fingerprint, symbols, until)
         except AvwapError:
             return  # the cache is busy: the next others' write looks again
-        self._mark, self._base = mark, (until, base)
+        self._mark, self._base, self._base_of = mark, (until, base), symbols
 
     def _watch_others(self) -> None:
         """After each minute: did another process write to the cache? (8 bytes read)"""
@@ -492,7 +497,7 @@ class ConsoleSession(Job):
             return
         until, base = self._base
         try:
-            now = await asyncio.to_thread(ctl.cache.fingerprint, ctl.symbols, until)
+            now = await self._read_once(ctl.cache.fingerprint, ctl.symbols, until)
         except AvwapError:
             self._mark = mark
             return
@@ -502,6 +507,27 @@ class ConsoleSession(Job):
             self._rewarm_soon()
         elif changed:
             self._stale = True
+
+    async def _read_once(self, read: Callable[..., _T], *args: Any) -> _T:
+        """``read(*args)`` on a worker thread (a scan of the whole history), then the
+        cache's connection let go.
+
+        Why: DuckDB keeps the blocks a scan read in its buffer pool while the
+        connection is open (up to the cache's memory limit), and the console's own
+        scans are rare: the fingerprint of the warmed history and the data check
+        read all of it once (~90 MB of blocks for the ``all`` list), then nothing
+        for minutes. Closing the connection hands those blocks back; the next
+        read opens it again (a few ms).
+        """
+        cache = self.controller.cache
+
+        def once() -> _T:
+            try:
+                return read(*args)
+            finally:
+                cache.release()  # a no-op while another thread is inside a read
+
+        return await asyncio.to_thread(once)
 
     # -- found symbols ---------------------------------------------------------
     def show_symbol(self, symbol: str) -> None:
@@ -547,8 +573,8 @@ class ConsoleSession(Job):
         try:
             # Through the loaded panel's last minute: a live session under way is not
             # missing the minutes still to come.
-            note = await asyncio.to_thread(loaded_data_note, self.controller.cache, symbols,
-                                           start, end, feed.panel.ts[-1])
+            note = await self._read_once(loaded_data_note, self.controller.cache, symbols,
+                                         start, end, feed.panel.ts[-1])
         except AvwapError:
             return  # the check is advice; a failing read must not disturb the session
         if note:
@@ -605,3 +631,4 @@ class ConsoleSession(Job):
             self.post(FeedNotice("error", f"the live minutes stopped: {type(e).__name__}: {e}"))
         self._finished = feed.state is FeedState.DONE
         self.post(FeedStateChanged(feed.state))
+

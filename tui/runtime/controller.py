@@ -24,9 +24,11 @@ Every number is the engine's: change %, day volume and relative volume are the
 registry outputs ``change_pct``, ``day_volume`` and ``rvol`` (one definition
 each, shared with the model and the backtester), read off the Snapshot.
 
-Memory: ``prepare`` hands freed pages back (``release_memory``, MLX's buffer
-cache) after the load and after the warm-up, so the warm-up's own peak does not
-stack on top of the load's leftovers (see ``tui.runtime.memory``).
+Memory: ``prepare`` lets the cache's connection go after the load (DuckDB keeps
+the blocks a scan read while it is open) and hands freed pages back
+(``release_memory``, MLX's buffer cache) after the load and after the warm-up,
+so the warm-up's own peak does not stack on top of the load's leftovers (see
+``tui.runtime.memory``).
 """
 
 from __future__ import annotations
@@ -173,6 +175,7 @@ class Controller:
         symbols = tuple(symbols)
         feed = self.source(symbols, resume_at)
         history = feed.load()
+        self.cache.release()  # DuckDB's buffers of the scan (~90 MB) go before the warm-up
         release_memory()
         engine = IncrementalEngine(symbols, self.names)
         u = self.universe
