@@ -86,6 +86,8 @@ class WarmUp:
 
             snap = engine.warm(prior, step_sessions=self.steps, progress=tick)
             self.save(key, engine, snap)
+        if snap is not None:  # the first live minute at the step's steady cost
+            engine.rehearse(prior.batch(len(prior.ts) - 1))
         return snap
 
     def chunks(self, engine: IncrementalEngine, prior: Panel, minutes: int
