@@ -423,8 +423,14 @@ class ConsoleSession(Job):
         self.runtime.gc.thaw()  # the previous session's objects become collectable again
         self.post(WarmProgress(0.0, tl.name, len(present)))
 
+        loop = asyncio.get_running_loop()
+        check = [tl.name not in self._checked]
+
         def progress(f: float) -> None:
             self.post(WarmProgress(f, tl.name, len(present)))
+            if check[0]:  # the history is loaded: check it beside the warm-up
+                check[0] = False
+                loop.call_soon_threadsafe(self._check_once, tl.name, present)
 
         try:
             frame = await ex.run(
@@ -446,9 +452,7 @@ class ConsoleSession(Job):
         if self.live and (self._feed is None or self._feed.done()) and not self._finished:
             self._start_feed()
         self._prime_rest()  # a model's symbols not primed by the warm-up (a no-op without)
-        if name not in self._checked:  # once per list and run: the data do not change
-            self._checked.add(name)
-            self._spawn(self._check_data(tuple(present)))
+        self._check_once(name, present)
         if self._base is None or self._base_of != self.controller.symbols:
             # a view change keeps the universe and its baseline: no scan of the history
             self._watch(self._baseline())
@@ -466,9 +470,12 @@ class ConsoleSession(Job):
     async def _baseline(self) -> None:
         """What the warmed history looks like now (to tell others' changes later)."""
         ctl = self.controller
-        if ctl.frame is None or not ctl.symbols:
+        # Through the minute shown, or the warm-up's last before any (a replay that has
+        # not started): read at the switch, not beside the first live minute.
+        until = ctl.frame.snapshot.ts if ctl.frame is not None else ctl.universe.last_ts
+        if until is None or not ctl.symbols:
             return
-        until, symbols = ctl.frame.snapshot.ts, ctl.symbols
+        symbols = ctl.symbols
         mark = ctl.cache.mark()
         try:
             base = await self._read_once(ctl.cache.fingerprint, symbols, until)
@@ -557,6 +564,18 @@ class ConsoleSession(Job):
         missing = ctl.universe.missing
         frame = await ex.run(ctl.set_view, tl, present, missing, self.guests)
         self._ready(tl.name, present, missing, frame)
+
+    def _check_once(self, name: str, symbols: tuple[str, ...]) -> None:
+        """``_check_data`` once per list and run (the data do not change).
+
+        A new universe starts it as soon as its history is loaded, beside the
+        warm-up (it reads DuckDB on a worker thread, ~1 s of CPU for the ``all``
+        list), so it is over before the live minutes start rather than slowing
+        the first of them; a view change starts it at once.
+        """
+        if name not in self._checked:
+            self._checked.add(name)
+            self._spawn(self._check_data(tuple(symbols)))
 
     async def _check_data(self, symbols: tuple[str, ...]) -> None:
         """Once per list: one notice when the loaded history has data problems
