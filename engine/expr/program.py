@@ -105,6 +105,8 @@ class Program:
             return self._op(key, NUM, "bin", _ARITH[node[1]], a, b)
         if kind == "neg":
             return self._op(key, NUM, "un", np.negative, self._num(node[1]))
+        if kind == "abs":  # not in the grammar: the dead band's tolerance (``deadband``)
+            return self._op(key, NUM, "un", np.abs, self._num(node[1]))
         if kind == "call" and node[1] == "prev":
             inner, itype = self._emit(node[2])
             return self._op(key, itype, "prev", None, inner)
@@ -266,7 +268,7 @@ class LivePlan:
         self._win: np.ndarray | None = None
         self._bound: list[Any] = []
         # Only arithmetic can warn (x / 0, inf - inf); NaN comparisons never do.
-        self._quiet = any(fn in _ARITH.values() or fn is np.negative
+        self._quiet = any(fn in _ARITH.values() or fn in (np.negative, np.abs)
                           for fn, _a, _b, _o in self._ops)
 
     def _init_for(self, dtype: np.dtype[Any]) -> list[Any]:
