@@ -275,3 +275,32 @@ def test_a_scan_name_is_one_word_of_plain_characters() -> None:
         assert "scan name '/up'" in str(e)
     else:
         raise AssertionError("a '/' in a scan's name was accepted")
+
+
+def test_the_console_scans_the_whole_bar_as_the_batch_does(demo_db: Path, user_dir: Path) -> None:
+    """Live scans read the minute's open, high and low (the controller hands them beside the
+    snapshot), and match the batch scan of the same bars minute by minute."""
+    from tests.tui.conftest import make_controller
+
+    texts = ["close > open", "high - low > 0.0015 * open", "low crosses below prev(low)"]
+    ctl = make_controller(demo_db, user_dir)
+    for i, t in enumerate(texts):
+        ctl.scans.book.put(Scan(f"s{i}", t))
+    tl, present, missing = ctl.resolve_list("mini")
+    ctl.prepare(tl, present, missing)
+    seen: dict[np.datetime64, list[set[str]]] = {}
+    for _ in range(40):
+        frame = ctl.step_next()
+        assert frame is not None
+        seen[frame.snapshot.ts] = [set(r.symbols) for r in frame.scans]
+    panel = ctl.panel_until_now(ctl.symbols)
+    assert panel is not None
+    want = scan_panel(panel, texts)
+    pos = {ts: t for t, ts in enumerate(panel.ts.astype("datetime64[m]"))}
+    hits = 0
+    for ts, got in seen.items():
+        t = pos[np.datetime64(ts, "m")]
+        for i in range(len(texts)):
+            assert got[i] == {s for k, s in enumerate(panel.symbols) if want[i, k, t]}, (ts, i)
+            hits += len(got[i])
+    assert hits > 40
