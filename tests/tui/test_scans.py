@@ -304,3 +304,25 @@ def test_the_console_scans_the_whole_bar_as_the_batch_does(demo_db: Path, user_d
             assert got[i] == {s for k, s in enumerate(panel.symbols) if want[i, k, t]}, (ts, i)
             hits += len(got[i])
     assert hits > 40
+
+
+def test_alert_state_follows_each_symbol_when_the_universe_grows() -> None:
+    """New symbols join the warm universe (a list grows): a symbol already in an alerting
+    scan keeps its state by name, and a newcomer already in the scan does not fire."""
+    book = ScanBook()
+    book.put(Scan("up", "close > ema_9", alert=True))
+    run = ScanRunner(book)
+
+    def step(m: int, syms: tuple[str, ...], closes: list[float]) -> list[str]:
+        n = len(syms)
+        snap = Snapshot(np.datetime64("2025-11-20T16:00") + np.timedelta64(m, "m"), syms,
+                        ("ema_9",), np.full((n, 1), 10.0), np.array(closes),
+                        np.ones(n), np.ones(n, bool), np.zeros(n))
+        run.step(snap)
+        return [h.symbol for h in run.hits]
+
+    assert step(0, ("A",), [9.0]) == []
+    assert step(1, ("A",), [11.0]) == ["A"]
+    assert step(2, ("B", "A"), [11.0, 11.0]) == []  # A stays in; B is new (no entry seen)
+    assert step(3, ("B", "A"), [9.0, 9.0]) == []
+    assert step(20, ("B", "A"), [11.0, 11.0]) == ["B", "A"]

@@ -102,8 +102,8 @@ an entry inside that cooldown fires when it ends if the symbol is still in the
 scan. A minute without a bar changes nothing. Comparisons without prices
 (`rvol > 2`, `rsi_14 < 30`) have no scale to put a dead band on: such a scan
 leaves when it stops matching, and the cooldown alone spaces its alerts. The
-first minute a scan is evaluated its matches are taken as already in (no
-alert). Code: `engine/expr/deadband.py`, `tui/runtime/scan_alerts.py`.
+first minute a scan is evaluated, or a symbol joins the universe, its matches
+are taken as already in (no alert). Code: `engine/expr/deadband.py`, `tui/runtime/scan_alerts.py`.
 """
 
 

@@ -270,14 +270,21 @@ class ScanRunner:
         self._valid: list[Scan] = []
         self._alerting: list[Scan] = []
         self._checks: dict[str, Check] = {}
-        self._prev: dict[str, set[str]] = {}  # the matches of the last finished minute
-        self._cur: dict[str, set[str]] = {}  # this minute's (a revision replaces them)
+        # Each scan's matches ``[S]`` at the last finished minute and at this one (a
+        # revision replaces it), over ``_of``'s symbols.
+        self._prev: dict[str, np.ndarray] = {}
+        self._cur: dict[str, np.ndarray] = {}
         self._ts: np.datetime64 | None = None
         self._bar: tuple[np.datetime64, dict[str, np.ndarray]] | None = None
         self._ages = AnchorAges()  # when no counts are handed in (standalone)
         self._entries = Entries()
+        # Per snapshot layout (its symbols and names, rarely changing): universe masks,
+        # the symbols as an array, each anchor kind's columns, each scan's columns.
+        self._of: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
         self._masks: dict[tuple[str, ...] | str, np.ndarray] = {}
-        self._mask_of: tuple[str, ...] = ()
+        self._sym_arr = np.zeros(0, object)
+        self._kind_cols: dict[str, list[tuple[str, int]]] = {}
+        self._cols: dict[str, tuple[tuple[str, ...], np.ndarray]] = {}
         #: The alerts of the last ``step`` (a scan with ``alert`` that a symbol entered).
         self.hits: tuple[ScanHit, ...] = ()
 
@@ -291,7 +298,25 @@ class ScanRunner:
         trees += [widen(parse(s.expression), self.margin) for s in self._alerting]
         self._live = LiveScans(trees) if trees else None
         self._key = tuple(scans)
-        self._prev, self._cur = {}, {}
+        self._prev, self._cur, self._cols = {}, {}, {}
+
+    def _layout(self, snap: Snapshot) -> None:
+        """Forget what depends on the snapshot's symbols and names when they change."""
+        if snap.symbols is self._of[0] and snap.names is self._of[1]:
+            return
+        if (snap.symbols, snap.names) == self._of:
+            self._of = (snap.symbols, snap.names)
+            return
+        if snap.symbols != self._of[0]:
+            self._prev, self._cur = {}, {}
+        self._of = (snap.symbols, snap.names)
+        self._masks, self._cols = {}, {}
+        self._sym_arr = np.array(snap.symbols, dtype=object)
+        self._kind_cols = {}
+        for j, n in enumerate(snap.names):
+            k = bands.anchor_of(n)
+            if k is not None:
+                self._kind_cols.setdefault(k, []).append((n, j))
 
     def step(self, snap: Snapshot, bar: dict[str, np.ndarray] | None = None,
              counts: dict[str, np.ndarray] | None = None) -> list[ScanResult]:
@@ -301,6 +326,7 @@ class ScanRunner:
         scans = self.book.scans
         if tuple(scans) != self._key:
             self._compile(scans)
+        self._layout(snap)
         if self._ts is not None and snap.ts < self._ts:
             self._prev, self._cur = {}, {}
             if self._live is not None:
@@ -309,8 +335,8 @@ class ScanRunner:
             self._prev, self._cur = self._cur, {}
         self._ts = snap.ts
         fields = self._fields(snap, bar)
-        hits = (self._live.step(snap.ts, snap.names, self._valid_values(snap, counts),
-                                snap.valid, fields)
+        hits = (self._live.step(snap.ts, snap.names, snap.values, snap.valid,
+                                {**fields, **self._young_masked(snap, counts)})
                 if self._live is not None else np.zeros((0, len(snap.symbols)), bool))
         self.lists.refresh()
         row = {s.name: i for i, s in enumerate(self._valid)}
@@ -322,11 +348,11 @@ class ScanRunner:
                 out.append(ScanResult(scan, chk))
                 continue
             inside, note = self._universe(scan, snap.symbols)
-            r = self._result(scan, chk, hits[row[scan.name]], inside, note, snap, fields)
-            out.append(r)
+            now = hits[row[scan.name]] if inside is None else hits[row[scan.name]] & inside
+            out.append(self._result(scan, chk, now, note, snap, fields))
             if scan.alert:
                 stay = hits[len(self._valid) + self._alerting.index(scan)]
-                entries.append(Entry(scan.name, scan.expression, r.symbols,
+                entries.append(Entry(scan.name, scan.expression, now,
                                      stay if inside is None else stay & inside))
         self.hits = tuple(self._entries.step(snap.ts, snap.symbols, snap.valid, entries))
         return out
@@ -346,8 +372,6 @@ class ScanRunner:
         """``[S]`` which ``symbols`` the scan's universe holds (None: all), and a note."""
         if isinstance(scan.universe, str) and scan.universe in UNIVERSES:
             return None, ""
-        if symbols is not self._mask_of:
-            self._masks, self._mask_of = {}, symbols
         note = ""
         if isinstance(scan.universe, str):
             members, note = self.lists.symbols(scan.universe)
@@ -360,46 +384,58 @@ class ScanRunner:
                                                       len(symbols))
         return mask, note
 
-    def _valid_values(self, snap: Snapshot, counts: dict[str, np.ndarray] | None) -> np.ndarray:
-        """The minute's values with each calendar anchor the scans read NaN where
-        ``engine.bands``' rule fails (fewer than 5 bars with volume, or no width).
+    def _young_masked(self, snap: Snapshot, counts: dict[str, np.ndarray] | None
+                      ) -> dict[str, np.ndarray]:
+        """Each calendar anchor output the scans read, NaN where ``engine.bands``' rule
+        fails (fewer than 5 bars with volume since the anchor, or no width).
 
         Why: the backtester and ``avwap scan`` read a young anchor's level and bands
         as NaN, so a live scan must too, or a cross on a session's first bar (σ = 0)
         would match here and nowhere else. A cross then needs a valid value on both
-        bars, as in the backtester.
+        bars, as in the backtester. (Given to ``LiveScans`` beside the matrix, so the
+        matrix itself is never copied.)
         """
         assert self._live is not None
-        kinds = sorted({k for k in map(bands.anchor_of, self._live.names) if k is not None})
+        read = set(self._live.names)
+        kinds = sorted(k for k, cols in self._kind_cols.items()
+                       if any(n in read for n, _ in cols))
         if not kinds:
-            return snap.values
-        pos = {n: i for i, n in enumerate(snap.names)}
-        values = snap.values.copy()
-        for k, y in young(snap, kinds, counts if counts is not None else self._ages.step(snap),
-                          pos).items():
-            cols = np.array([i for n, i in pos.items() if bands.anchor_of(n) == k], np.intp)
-            values[np.ix_(y, cols)] = np.nan
-        return values
+            return {}
+        pos = {n: j for k in kinds for n, j in self._kind_cols[k]}
+        for k in kinds:  # the width the rule tests
+            for n in (f"avwap_{k}", f"avwap_{k}_up1"):
+                if n in snap.names and n not in pos:
+                    pos[n] = snap.names.index(n)
+        ages = counts if counts is not None else self._ages.step(snap)
+        out: dict[str, np.ndarray] = {}
+        for k, y in young(snap, kinds, ages, pos).items():
+            for n, j in self._kind_cols[k]:
+                if n in read:
+                    out[n] = np.where(y, np.float32(np.nan), snap.values[:, j])
+        return out
 
-    def _result(self, scan: Scan, chk: Check, hit: np.ndarray, inside: np.ndarray | None,
-                note: str, snap: Snapshot, fields: dict[str, np.ndarray]) -> ScanResult:
-        mask = hit if inside is None else hit & inside
-        idx = np.nonzero(mask)[0]
-        cols = tuple(dict.fromkeys([*([scan.sort] if scan.sort else []), *chk.names]))
-        pos = [snap.names.index(c) if c in snap.names else -1 for c in cols]
-        at = np.asarray(pos, dtype=np.intp)
-        vals = snap.values[np.ix_(idx, np.maximum(at, 0))].astype(np.float64)
-        vals[:, at < 0] = np.nan
+    def _result(self, scan: Scan, chk: Check, mask: np.ndarray, note: str, snap: Snapshot,
+                fields: dict[str, np.ndarray]) -> ScanResult:
+        idx = np.flatnonzero(mask)
+        cached = self._cols.get(scan.name)
+        if cached is None:
+            cols = tuple(dict.fromkeys([*([scan.sort] if scan.sort else []), *chk.names]))
+            at = np.array([snap.names.index(c) if c in snap.names else -1 for c in cols],
+                          np.intp)
+            cached = self._cols[scan.name] = (cols, at)
+        cols, at = cached
+        vals = snap.values[idx][:, np.maximum(at, 0)].astype(np.float64)
         for j, c in enumerate(cols):
             if c in fields:
                 vals[:, j] = fields[c][idx]
-        if len(cols) and len(idx):
-            key = vals[:, 0]
-            order = np.lexsort((-np.nan_to_num(key, nan=-np.inf), np.isnan(key)))
+            elif at[j] < 0:
+                vals[:, j] = np.nan
+        if len(cols) and len(idx) > 1:  # by the first column, highest first, NaN last
+            order = np.argsort(-vals[:, 0], kind="stable")
             idx, vals = idx[order], vals[order]
-        syms = tuple(snap.symbols[i] for i in idx)
         # New: entered since the last finished minute (none on the first minute seen).
         before = self._prev.get(scan.name)
-        new = tuple(before is not None and s not in before for s in syms)
-        self._cur[scan.name] = set(syms)
-        return ScanResult(scan, chk, cols, syms, vals, new, note)
+        new = (~before[idx]).tolist() if before is not None else [False] * len(idx)
+        self._cur[scan.name] = mask
+        return ScanResult(scan, chk, cols, tuple(self._sym_arr[idx].tolist()), vals,
+                          tuple(new), note)
