@@ -136,7 +136,7 @@ class Entries:
     def step(self, ts: np.datetime64, symbols: Sequence[str], valid: np.ndarray,
              entries: Sequence[Entry]) -> list[ScanHit]:
         """The alerts of minute ``ts``; ``valid[S]``: which ``symbols`` have a bar."""
-        ts = np.datetime64(ts, "m")
+        ts = ts.astype("datetime64[m]")
         if self._ts is not None and ts < self._ts:
             self.reset()
         elif self._ts is not None and ts > self._ts:
