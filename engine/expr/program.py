@@ -232,7 +232,13 @@ class LivePlan:
             r = new(c)
             for lag in need.get(slot, ()):
                 reg[slot, lag] = r
-        names = {n: i for i, n in enumerate(program.names)}
+        # The window's columns: the names read at an earlier bar first, so a new minute
+        # shifts only those (``lagged`` columns), the rest are read now only.
+        back = {name for slot, name in program._loads if max(need.get(slot, {0})) > 0}
+        self.order = [n for n in program.names if n in back] + \
+            [n for n in program.names if n not in back]
+        self.lagged = len(back)
+        names = {n: i for i, n in enumerate(self.order)}
         for slot, name in program._loads:
             for lag in sorted(need.get(slot, ())):
                 if lag >= k:
