@@ -33,12 +33,13 @@ from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 
 from tui.keys import binding_ids, keymap_from_section
-from tui.palette import ConsoleCommands
+from tui.palette import ScreenCommands
 from tui.runtime.controller import Controller
 from tui.runtime.runtime import Runtime
 from tui.screens import SCREENS
 from tui.screens.common.confirm import Confirm
 from tui.screens.common.help import MOUSE, HelpRow, HelpScreen
+from tui.screens.console.commands import ConsoleCommands
 from tui.screens.console.screen import ConsoleScreen
 from tui.terminal import ConsoleDriver, is_terminal
 
@@ -50,7 +51,8 @@ class AvwapApp(App[None]):
     CSS_PATH = "app.tcss"
     MODES: ClassVar = {spec.mode: spec.factory() for spec in SCREENS}
     DEFAULT_MODE = "console"
-    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    #: The console's entries act on the console from every screen (switching to it).
+    COMMANDS = App.COMMANDS | {ScreenCommands, ConsoleCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.interrupt"),
