@@ -17,6 +17,12 @@ it can show while leaving the AVWAP pane ``RIGHT_MIN`` cells, and shares the
 height between the AVWAP table, the chart and the indicators; the panes drop
 whole columns by priority, never cutting a number.
 
+Keys: the screen's own are the session's (speed, pause, step, jump, session
+start), the lists' (next, pick) and the alerts book. What acts on the
+highlighted symbol is the watchlist's, which posts the request
+(``Watchlist.Asked``); the screen hands it to a composed helper (``FindLists``,
+``AnchorKeys``, behind ``ConsoleHost``) or does it (the alert dialog, the chart).
+
 Text from data (symbols, list names, errors, feed notices) is shown through
 ``fmt.safe`` so it never reads as markup.
 """
@@ -108,9 +114,8 @@ then start the console again (q quits)."""
 class ConsoleScreen(Screen[None]):
     """The trader's all-day view."""
 
-    #: The screen's own keys: replay, lists, the alerts book. What acts on the
-    #: highlighted symbol (sort, find, list edits, alert, anchors, chart) is the
-    #: watchlist's (``Watchlist.BINDINGS``); it posts the request, handled below.
+    #: The screen's own keys (see the module docstring); the watchlist's are in
+    #: ``Watchlist.BINDINGS``.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "speed", "Speed", id="replay.speed"),
         Binding("space", "pause", "Pause", id="replay.pause"),

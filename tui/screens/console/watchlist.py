@@ -13,6 +13,15 @@ Why columns drop and never cut: a price cut to its last digits (``9.94`` for
 value in the frame (found with one ``nanmax``/``nanmin`` per column, not by
 formatting every row), and when the pane is narrower than all of them the
 columns go whole in ``PRIORITY`` order (symbol, last and change stay longest).
+
+Why the watchlist owns the keys that act on its rows: sort (``o O``), find
+(``/``), list edits (``+ - N``), alert (``a``), anchors (``K``) and chart
+(``c``/Enter) are about the highlighted symbol or the list, so they are bound
+here (ids unchanged, remappable in ``[keys]``) and work while the watchlist has
+the focus. Sorting is the widget's own; every other key posts what the trader
+asked as a typed message (``Watchlist.Asked`` and its kinds, with the
+highlighted symbol), and the screen the watchlist sits on does the work: the
+widget knows nothing of lists on disk, dialogs or the session.
 """
 
 from __future__ import annotations
