@@ -57,6 +57,16 @@ class AvwapApp(App[None]):
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.interrupt"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+        # Tab moves the focus the moment it arrives, not after it has bubbled back up
+        # from the focused widget: Textual forwards each key to the widget focused when
+        # the key is read, so on a busy machine a key typed right after Tab (``q`` to
+        # quit, a letter for the table) still went into the input being left. As
+        # priority bindings, the move happens before the next key is routed. No widget
+        # here consumes Tab (no TextArea), so nothing loses it.
+        Binding("tab", "app.focus_next", "Focus Next", show=False, priority=True,
+                id="app.focus_next"),
+        Binding("shift+tab", "app.focus_previous", "Focus Previous", show=False, priority=True,
+                id="app.focus_previous"),
         *(spec.binding() for spec in SCREENS),
     ]
 
