@@ -14,8 +14,7 @@ opens the chart, ``+`` adds the symbol to a list; ``delete`` removes the
 highlighted scan; ``ctrl+b`` opens the Backtests screen's New form with
 ``expr``, the scan's expression as the entry and its universe as the tickers.
 New matches (entered this minute) carry a ``●``. ``/`` focuses the line (typed
-into the empty line it is that key, not text); ``tab`` moves the focus before
-the next key is read (a priority binding: see ``BINDINGS``).
+into the empty line it is that key, not text).
 """
 
 from __future__ import annotations
@@ -96,12 +95,6 @@ class ScannerScreen(Screen[None]):
         Binding("delete", "remove_scan", "Remove scan", id="scanner.remove"),
         Binding("slash", "focus_input", "New scan", key_display="/", id="scanner.new"),
         Binding("ctrl+b", "backtest", "Backtest it", id="scanner.backtest"),
-        # Priority: Textual runs a plain binding only after the key has bubbled up from
-        # the focused widget, by which time a key read in the same chunk (Tab then q,
-        # typed fast or read at once on a busy start) was already given to the line.
-        Binding("tab", "app.focus_next", show=False, priority=True, id="scanner.next"),
-        Binding("shift+tab", "app.focus_previous", show=False, priority=True,
-                id="scanner.previous"),
     ]
 
     def __init__(self) -> None:
