@@ -206,6 +206,8 @@ class Controller:
         for t in range(today, len(history.ts)):
             self.warmup.check()
             frame = self.step(history.batch(t))
+        if group.last_ts is not None:  # the custom anchors read now, not at the first minute
+            self.anchors.rebuild(self.universe.symbols)
         mx.clear_cache()  # the warm-up's buffers; steady stepping refills a small cache
         release_memory()
         if progress:
