@@ -1,10 +1,17 @@
 """Making a model active with a large list loaded keeps the live minutes coming.
 
-The model's windows are primed a few symbols per MLX call, the highlighted
-symbol first; the replay's minutes run between those calls. Minutes are
-counted (the frames' sequence numbers), never timed: at max replay speed a
-minute is always queued behind each chunk, so a console that froze for the
-whole activation (priming every symbol in one call, as before) emits none.
+The model's windows are primed from the rows the console kept (the warm-up's
+last minutes and every minute since: ``ModelPicks.tape``), the highlighted
+symbol first, then a chunk of symbols per MLX call; the replay's minutes run
+between those calls. Everything is counted, never timed:
+
+- minutes stepped between the priming calls (the frames): at max replay speed a
+  minute is queued behind each chunk, so a console that froze for the whole
+  activation (priming every symbol in one call) emits none;
+- the registry computations the activation asks for: none of the registry, only
+  the few lookback-scaled outputs the tape keeps too briefly (a recompute of
+  every output over each symbol's history, as before, fails it);
+- the highlighted symbol's picks are there after the first priming call.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import engine.compute
 from storage import demo
 from storage.cache import Cache
 from storage.feeds.replay import ReplaySource
@@ -54,7 +62,9 @@ async def test_activation_keeps_the_replay_clock_moving(
                                          speed=None), clock=lambda: 0.0, user_dir=tickers)
     notes: list[str] = []
     calls: list[str] = []  # the MLX thread's work in order: "S" a minute, "P" a priming call
-    step, prime = ctl.step, ctl.prime_model
+    step, prime, asked = ctl.step, ctl.prime_model, ctl.picks_for
+    computed: list[tuple[str, ...]] = []  # the registry outputs each batch computation asked
+    compute = engine.compute.compute
 
     def stepping(batch):  # type: ignore[no-untyped-def]
         frame = step(batch)
@@ -66,8 +76,20 @@ async def test_activation_keeps_the_replay_clock_moving(
         calls.append("P")
         return prime(n)
 
+    def picks_for(symbol: str):  # type: ignore[no-untyped-def]
+        got = asked(symbol)
+        calls.append("K" if got[0] else "k")  # picks for the focus, or none yet
+        return got
+
+    def computing(panel, names, *a, **kw):  # type: ignore[no-untyped-def]
+        computed.append(tuple(names))
+        return compute(panel, names, *a, **kw)
+
     monkeypatch.setattr(ctl, "step", stepping)
     monkeypatch.setattr(ctl, "prime_model", priming)
+    monkeypatch.setattr(ctl, "picks_for", picks_for)
+    monkeypatch.setattr(engine.compute, "compute", computing)
+    monkeypatch.setattr(ModelPicks, "KEPT_CHUNK", 4)  # several chunks of a small list
     app = AvwapApp(ctl, list_name="big", speed=None, live=True, clock=lambda: 0.0,
                    render_interval=0.0, chart_interval=0.0)
     async with app.run_test(size=(160, 48)) as pilot:
@@ -79,6 +101,7 @@ async def test_activation_keeps_the_replay_clock_moving(
         focus = ctl.universe.view[3]
         while ctl.frame is None:  # the feed's first minute (polling, not synchronisation)
             await pilot.pause(0.05)
+        assert ctl.model.tape.cover(ctl.symbols).min() >= ctl.model.tape.length  # kept
         notes[:], calls[:] = [], []
         session.model_changed(focus)
         await session.model_primed()
@@ -86,9 +109,14 @@ async def test_activation_keeps_the_replay_clock_moving(
         assert live is not None and not ctl.model.pending
         first, last = calls.index("P"), len(calls) - 1 - calls[::-1].index("P")
         primes = calls.count("P")
-        assert primes >= 1 + (N - 1) // ModelPicks.CHUNK  # the focus, then chunks
+        assert primes == 1 + -(-(N - 1) // ModelPicks.KEPT_CHUNK)  # the focus, then chunks
         minutes = calls[first:last].count("S")  # minutes stepped while priming went on
         assert minutes >= (primes - 1) // 2, calls  # one whole-list call would give 0
+        # the focus's picks after one priming call: the first ask after it has them
+        assert [c for c in calls[first + 1:] if c in "PKk"][0] == "K", calls
+        # no registry recompute: only the lookback-scaled outputs, in batch
+        scaled = {n for n, r in zip(live.selector.features, live._roll, strict=True) if r}
+        assert computed and all(set(names) <= scaled for names in computed), computed
         # once the model is loading the pane never says there is none
         while notes and notes[0] == NO_MODEL:  # a minute already queued before the call
             notes.pop(0)

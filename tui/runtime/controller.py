@@ -192,9 +192,11 @@ class Controller:
         first_day = full.segments["day"][min(len(history.ts), len(full.ts) - 1)]
         today = int(np.searchsorted(history.segments["day"], first_day, side="left"))
         prior = history.slice_time(0, today)
-        if len(prior.ts):
+        self.model.tape.clear()
+        if len(prior.ts):  # its last minutes stepped onto the model's tape
             group.snap = self.warmup.warm(
-                engine, prior, (lambda f: progress(f * 0.95)) if progress else None)
+                engine, prior, (lambda f: progress(f * 0.95)) if progress else None,
+                tail=self.model.tape.length, record=self.model.record)
             u.now = group.snap  # a view change before the first minute shows it
         self.attach_selector(prior)
         frame = None

@@ -74,17 +74,37 @@ class WarmUp:
             self.store.save(key, engine, snap)
 
     def warm(self, engine: IncrementalEngine, prior: Panel,
-             progress: Callable[[float], None] | None = None) -> Snapshot | None:
-        """``engine`` warmed on ``prior`` in one blocking call (loaded when saved)."""
+             progress: Callable[[float], None] | None = None, *, tail: int = 1,
+             record: Callable[[Snapshot], None] | None = None) -> Snapshot | None:
+        """``engine`` warmed on ``prior`` in one blocking call (loaded when saved).
+
+        The last ``tail`` minutes of ``prior`` are stepped (the engine's warm-up
+        steps one), each Snapshot handed to ``record``: the rows a model made
+        active later is primed from (``ModelPicks.tape``), at the cost of the
+        steps (~8 ms a minute for 650 symbols). A saved state has no such
+        minutes: the model then primes those symbols from their history.
+        """
         key = self.key(engine, prior)
         snap = self.load(key, engine)
         if snap is None:
+            t = len(prior.ts)
+            stepped = min(max(tail, 1), t)
+            share = 0.8 if stepped > 1 else 1.0  # of the progress: the batch part
+
             def tick(fraction: float) -> None:
                 self.check()
                 if progress:
                     progress(fraction)
 
-            snap = engine.warm(prior, step_sessions=self.steps, progress=tick)
+            snap = engine.warm(prior.slice_time(0, t - stepped + 1), step_sessions=self.steps,
+                               progress=lambda f: tick(f * share))
+            for j, i in enumerate(range(t - stepped + 1, t)):
+                if record is not None and snap is not None:
+                    record(snap)
+                tick(share + (1 - share) * j / stepped)
+                snap = engine.step(prior.batch(i))
+            if record is not None and snap is not None:
+                record(snap)
             self.save(key, engine, snap)
         return snap
 
