@@ -26,13 +26,17 @@ about a feature.
 Priming is per symbol: ``prime_rows`` writes some symbols' last minutes from
 batch values while the others keep stepping, so the console primes the
 highlighted symbol first and the rest in chunks between live minutes; each
-symbol's pick says whether its window is complete (``Pick.ready``).
+symbol's pick says whether its window is complete (``Pick.ready``). Where the
+rows come from: ``prime`` recomputes the registry over the symbols' history
+(seconds per call); ``prime_kept`` reads the rows the console already stepped
+(``models.tape.FeatureTape``), computing only the lookback-scaled features.
 
 How the console uses it (see docs/model.md)::
 
     live = LiveSelector.from_active(symbols, snapshot.names)   # None: no active model
     live.prime(history_panel)        # optional: fill the ring from history at start
     live.prime(history_panel, ["AAPL"])   # or some symbols at a time (the focus first)
+    live.prime_kept(tape, ["AAPL"], history_panel)   # or from kept rows (the console)
     live.update(snapshot)            # every Snapshot, forming or final
     pick = live.select([symbol])[symbol]   # Pick(names, weights, directions)
 """
@@ -259,7 +263,7 @@ class LiveSelector:
         lb, roll = self.lookback, self._roll.any()
         if (not want or tape.names != self._snapshot_names or lb > tape.length
                 or tape.last_ts is None
-                or (self._count and tape.last_ts != _minute(self._last_ts))):
+                or (self._count and tape.last_ts != self._last_ts)):
             return want
         covered = tape.cover(want) >= lb
         ok = [s for s, c in zip(want, covered, strict=True) if c]
@@ -327,7 +331,3 @@ class LiveSelector:
         self._sums[:, rows] = block.reshape(self._tokens, p, len(rows), f).sum(
             axis=1, dtype=np.float64)
 
-
-def _minute(ts: np.datetime64 | None) -> np.datetime64 | None:
-    """``ts`` to the minute (the tape's unit)."""
-    return None if ts is None else np.datetime64(ts, "m")

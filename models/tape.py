@@ -13,7 +13,7 @@ no registry work (``models.live.LiveSelector.prime_kept``).
 What it holds, compactly: ``[length, S, N]`` float32 values (the Snapshot's own
 dtype: nothing is rounded) and the carried close ``[length, S]`` (what
 ``LiveSelector.update`` scales prices by), in a ring, minute ``m`` at slot
-``m % length``. For 650 symbols × 152 outputs × 120 minutes that is 47 MB.
+``m % length``. For 650 symbols × 152 outputs × 120 minutes that is 45 MB (MiB).
 
 The tape follows the clock as the console does: a revision of the newest
 minute (a forming IB bar) replaces its row, a minute older than the newest
@@ -30,6 +30,7 @@ import numpy as np
 
 from engine.snapshot import Snapshot
 from models.dataset import DataSpec
+from storage.types import as_dt64
 
 #: Minutes kept by default: a model's default lookback (``DataSpec.lookback``).
 MINUTES: int = DataSpec.lookback
@@ -70,7 +71,7 @@ class FeatureTape:
             self.names = snap.names
         if len(snap.symbols) > len(self.symbols):
             self._grow(snap.symbols)
-        ts = np.datetime64(snap.ts, "m")
+        ts = as_dt64(snap.ts)
         if self._count and ts < self._ts[(self._count - 1) % self.length]:
             self._truncate(ts)
         if self._count and ts == self._ts[(self._count - 1) % self.length]:

@@ -155,4 +155,4 @@ def test_the_tape_follows_the_clock() -> None:
 
 
 def test_the_tape_keeps_a_default_models_lookback() -> None:
-    assert MINUTES == DataSpec.lookback
+    assert DataSpec.lookback == MINUTES

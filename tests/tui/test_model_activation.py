@@ -113,7 +113,7 @@ async def test_activation_keeps_the_replay_clock_moving(
         minutes = calls[first:last].count("S")  # minutes stepped while priming went on
         assert minutes >= (primes - 1) // 2, calls  # one whole-list call would give 0
         # the focus's picks after one priming call: the first ask after it has them
-        assert [c for c in calls[first + 1:] if c in "PKk"][0] == "K", calls
+        assert next(c for c in calls[first + 1:] if c in "PKk") == "K", calls
         # no registry recompute: only the lookback-scaled outputs, in batch
         scaled = {n for n, r in zip(live.selector.features, live._roll, strict=True) if r}
         assert computed and all(set(names) <= scaled for names in computed), computed
