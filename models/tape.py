@@ -97,6 +97,25 @@ class FeatureTape:
         self.symbols = symbols
         self._row = {sym: i for i, sym in enumerate(symbols)}
 
+    def adopt(self, other: FeatureTape) -> None:
+        """Take in ``other``'s symbols with the newest minutes both tapes kept (a group
+        that warmed beside the universe and caught up with its clock, joining it)."""
+        new = [s for s in other.symbols if s not in self._row]
+        if not new or not self.names or other.names != self.names:
+            return
+        self._grow((*self.symbols, *new))
+        n = min(self._count, other._count, self.length)
+        mine, theirs = self._minutes(n), other._minutes(n)
+        same = self._ts[mine] == other._ts[theirs]
+        k = n - (int(np.flatnonzero(~same)[-1]) + 1 if (~same).any() else 0)  # newest alike
+        if not k:
+            return
+        rows = np.array([self._row[s] for s in new], np.int64)
+        src = np.array([other._row[s] for s in new], np.int64)
+        self._vals[np.ix_(mine[n - k:], rows)] = other._vals[np.ix_(theirs[n - k:], src)]
+        self._close[np.ix_(mine[n - k:], rows)] = other._close[np.ix_(theirs[n - k:], src)]
+        self._cover[rows] = np.minimum(other._cover[src], k)
+
     def _truncate(self, ts: np.datetime64) -> None:
         """Drop the minutes at and after ``ts`` (the clock went back)."""
         kept = min(self._count, self.length)

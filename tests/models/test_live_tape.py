@@ -57,8 +57,8 @@ def _stepped(kind: str) -> tuple[Panel, FeatureTape, list[Snapshot]]:
     cut = t - LIVE - AFTER
     eng = IncrementalEngine(panel.symbols, NAMES)
     tape = FeatureTape()
-    WarmUp(Path("unsaved"), keep_warm=False).warm(
-        eng, panel.slice_time(0, cut), tail=tape.length, record=tape.push)
+    WarmUp(Path("unsaved"), keep_warm=False, tail=tape.length).warm(
+        eng, panel.slice_time(0, cut), record=tape.push)
     for i in range(cut, t - AFTER):
         tape.push(eng.step(panel.batch(i)))
     return panel, tape, [eng.step(panel.batch(i)) for i in range(t - AFTER, t)]
