@@ -253,7 +253,10 @@ async def model_activation(pilot, screen, interval_s: float = 1.0) -> dict[str, 
             await pilot.pause(0.02)
             shown = screen._picks.get(focus)  # PicksReady handled: the pane was given them
             if shown and shown[0]:
-                await pilot.pause()  # painted
+                # painted: its events handled and the screen updated (``pause()`` with
+                # no delay would also wait up to 1 s for the process to go idle, which
+                # it does not while the other symbols prime in the background)
+                await pilot.pause(0)
                 activate = time.perf_counter() - t0
                 break
         await session.model_primed()
