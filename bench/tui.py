@@ -373,8 +373,9 @@ async def _while_training(app, pilot, screen, cache, minutes: int) -> dict[str, 
     read by the runtime), measured once the child is past its data set build."""
     import os
 
+    from storage import events
+    from tui.runtime.jobs import cli_argv
     from tui.screens.training.jobs import RunOnCache
-    from tui.screens.training.request import cli_argv
     from tui.screens.training.screen import TRAIN_NICE
 
     tmp = Path(tempfile.mkdtemp(prefix="avwap-bench-train-"))
@@ -388,7 +389,7 @@ async def _while_training(app, pilot, screen, cache, minutes: int) -> dict[str, 
     post = job.post
 
     def seen(message):  # type: ignore[no-untyped-def]
-        if getattr(message, "event", {}).get("event") == "step":
+        if isinstance(getattr(message, "event", None), events.Step):
             training.set()
         post(message)
 

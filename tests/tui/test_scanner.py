@@ -4,6 +4,8 @@ an invalid scan is marked inline with the parser's message and suggestions."""
 from __future__ import annotations
 
 import numpy as np
+from textual import events
+from textual.widgets import Input
 
 from tui.screens.chart.screen import ChartScreen
 from tui.screens.scanner.screen import ScannerScreen
@@ -49,6 +51,17 @@ async def test_type_a_scan_see_matches_open_the_chart(make_app, ready, replay) -
         await pilot.pause()
         err = str(scr.query_one("#scan-error").render())
         assert "unknown name 'avwap_sesion'" in err and "avwap_session" in err
+        # Tab then a key typed at once (a busy machine reads both before either is
+        # handled): the key goes where Tab sent the focus, never into the input left.
+        inp = scr.query_one("#scan-input", Input)
+        inp.focus()
+        await pilot.pause()
+        before = inp.value
+        app.post_message(events.Key("tab", "\t"))
+        app.post_message(events.Key("x", "x"))
+        await pilot.pause()
+        assert inp.value == before
+        assert app.focused is scr.query_one("#scan-list")
         # Back to the valid scan, then enter on a match opens its chart.
         scr.query_one("#scan-list").move_cursor(row=0)
         await pilot.pause()
