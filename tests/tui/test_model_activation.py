@@ -30,6 +30,7 @@ from storage.tickers import load_list
 from tui.app import AvwapApp
 from tui.runtime.controller import Controller
 from tui.runtime.selector import NO_MODEL, ModelPicks
+from tui.screens.console.watchlist import Watchlist
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "models"))
 
@@ -42,7 +43,9 @@ N = 24  # symbols: six chunks of ModelPicks.CHUNK
 def big_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("big") / "big.duckdb"
     with Cache(path) as cache:
-        demo.seed_cache(cache, load_list("all").symbols[:N], 2, end=demo.DEFAULT_END)
+        # one session to warm on, four to replay: at max speed the feed is still
+        # running when the model is made active (priming takes a few calls)
+        demo.seed_cache(cache, load_list("all").symbols[:N], 5, end=demo.DEFAULT_END)
         cache.checkpoint()
     return path
 
@@ -58,7 +61,7 @@ async def test_activation_keeps_the_replay_clock_moving(
     tickers.mkdir()
     (tickers / "big.txt").write_text("\n".join(load_list("all").symbols[:N]))
     cache = Cache(big_db, read_only=True)
-    ctl = Controller(cache, ReplaySource(cache, end=demo.DEFAULT_END, warm_sessions=1,
+    ctl = Controller(cache, ReplaySource(cache, end=demo.DEFAULT_END, warm_sessions=1, sessions=4,
                                          speed=None), clock=lambda: 0.0, user_dir=tickers)
     notes: list[str] = []
     calls: list[str] = []  # the MLX thread's work in order: "S" a minute, "P" a priming call
@@ -78,7 +81,7 @@ async def test_activation_keeps_the_replay_clock_moving(
 
     def picks_for(symbol: str):  # type: ignore[no-untyped-def]
         got = asked(symbol)
-        calls.append("K" if got[0] else "k")  # picks for the focus, or none yet
+        calls.append("K" if got[0] else "k")  # picks for the highlighted one, or none yet
         return got
 
     def computing(panel, names, *a, **kw):  # type: ignore[no-untyped-def]
@@ -98,7 +101,12 @@ async def test_activation_keeps_the_replay_clock_moving(
         await session.settled()
         assert ctl.model.live is None and ctl.model.note == NO_MODEL
         use(root, "tiny")
-        focus = ctl.universe.view[3]
+        wl = app.console_screen.query_one(Watchlist)
+        wl.focus()
+        await pilot.press("down", "down", "down")  # not the first symbol: it goes first
+        await pilot.pause()
+        focus = wl.cursor_symbol
+        assert focus is not None and focus != ctl.universe.view[0]
         while ctl.frame is None:  # the feed's first minute (polling, not synchronisation)
             await pilot.pause(0.05)
         assert ctl.model.tape.cover(ctl.symbols).min() >= ctl.model.tape.length  # kept
