@@ -23,7 +23,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Select, Static, TabbedContent, TabPane
@@ -119,16 +119,16 @@ class TrainingScreen(Screen[None]):
         with Horizontal():
             yield TrainForm(lists, app.list_name, id="train-form")
             with Vertical(id="train-right"), TabbedContent(id="train-tabs"):
-                # scrolls when the window is too low for all of it (80x24): the
-                # evaluation table and the log stay reachable
-                with TabPane("Run", id="tab-run"), VerticalScroll(id="run-scroll"):
+                # the run view scrolls, the precheck and the buttons at its top, when the
+                # window is too low for all of it (80x24): the evaluation, the verdict
+                # and the log stay reachable
+                with TabPane("Run", id="tab-run"), RunView(id="run"):
                     yield PrecheckView(id="precheck")
                     with Horizontal(id="train-buttons"):
                         yield Button("Start (ctrl+t)", id="start", variant="success",
                                      disabled=True)
                         yield Button("Cancel (ctrl+x)", id="cancel", variant="error",
                                      disabled=True)
-                    yield RunView(id="run")
                 with TabPane("Models", id="tab-models"):
                     yield Static("", id="models-hidden")
                     yield ModelsTable(id="models-table")
