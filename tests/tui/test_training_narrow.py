@@ -15,8 +15,9 @@ from textual.widgets import Log, Static
 
 from tests.tui.test_training import demo_db, open_training, write_model  # noqa: F401 (fixture)
 from tui.screens.training.eval_view import EvalRow, EvalStack, EvalTable, EvalView, stacked
-from tui.screens.training.models_view import ModelsTable
+from tui.screens.training.models_view import ModelDetail, ModelsTable
 from tui.screens.training.run_view import GLUE, Legend, RunView
+from tui.widgets.chart import BrailleChart
 
 NARROW = (80, 24)
 PATH = "/home/trader/.local/share/avwap/models/curated-20261207-2"
@@ -216,3 +217,30 @@ async def test_the_verdict_and_the_log_are_reached_below_a_stacked_evaluation(ma
         await pilot.pause()
         assert on_screen(app, log), (log.region, app.size)
         assert any("epoch 2: loss" in line for line in screen_lines(app))
+
+
+async def test_a_models_config_and_curves_fit_a_narrow_tab(make_app, models_root) -> None:
+    """Side by side the config (48 columns) was cut at the 36-column tab's edge and the
+    curves had no width; at 80x24 the curves go under the config, and both are reached."""
+    write_model(models_root, "curated-a", 0.41)
+    app = make_app()
+    async with app.run_test(size=NARROW) as pilot:
+        screen = await open_training(pilot, debounce=1e6)
+        await pilot.press("ctrl+o")
+        await pilot.press("enter")  # the model under the cursor: its config and curves
+        await pilot.pause()
+        detail = screen.query_one(ModelDetail)
+        config = detail.query_one("#md-config", Static)
+        chart = detail.query_one("#md-chart", BrailleChart)
+        assert "curated-a" in str(config.render())
+        assert config.region.right <= detail.region.right - 1, "the config is cut at the edge"
+        need = config.get_content_height(config.size, app.size, config.content_region.width)
+        assert config.region.height >= need  # every line, wrapped where it is long
+        detail.scroll_to_widget(chart, animate=False)
+        await pilot.pause()
+        assert chart.region.width >= 20 and chart.region.height >= 6, chart.region
+        assert on_screen(app, chart), (chart.region, app.size)
+        await pilot.resize_terminal(200, 50)
+        await pilot.pause()
+        assert config.region.width == ModelDetail.CONFIG_WIDTH  # side by side again
+        assert chart.region.x > config.region.right - 1 and chart.region.width >= 60

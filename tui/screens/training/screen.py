@@ -83,7 +83,15 @@ class TrainingScreen(Screen[None]):
         Binding("ctrl+o", "models", "Models ⇄ Run", id="train.models"),
         Binding("escape", "leave_field", "Leave field", id="train.leave_field", show=False),
     ]
+    #: ``-narrow`` where the right-hand tabs cannot hold a model's config and curves
+    #: side by side: they are stacked, the curves under the
+    #: config, at 8 rows (the Run tab's least), in a detail that scrolls.
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
+        (0, "-narrow"), (TrainForm.WIDTH + ModelDetail.CONFIG_WIDTH + ModelDetail.CURVES_MIN, "-wide")]
     DEFAULT_CSS = """
+    TrainingScreen.-narrow #md-row { layout: vertical; height: auto; }
+    TrainingScreen.-narrow #md-config { width: 1fr; height: auto; overflow-y: hidden; }
+    TrainingScreen.-narrow #md-curves { height: 8; }
     TrainingScreen #train-right { width: 1fr; }
     TrainingScreen #train-buttons { height: 3; }
     TrainingScreen #train-buttons Button { margin-right: 1; }
