@@ -244,3 +244,47 @@ async def test_a_models_config_and_curves_fit_a_narrow_tab(make_app, models_root
         await pilot.pause()
         assert config.region.width == ModelDetail.CONFIG_WIDTH  # side by side again
         assert chart.region.x > config.region.right - 1 and chart.region.width >= 60
+
+
+REPORT = {"ok": True, "window": ["2025-10-27", "2025-11-21"], "sessions": 20, "estimate": 16384,
+          "formula": "(20 × 390 − 120) ÷ 15 × 32 tickers", "exact": 16000, "train": 12576,
+          "val": 1376, "test": 1600, "folds": 3, "epoch_s": 1.4, "steps_per_epoch": 49,
+          "step_ms": 28.0, "tickers": 32,
+          "coverage": [{"symbol": s, "sessions": 20, "missing": []}
+                       for s in ("SPY", "QQQ", "IWM", "DIA", "AAPL", "MSFT", "NVDA")]}
+
+
+async def test_the_precheck_shows_its_symbols_and_start_shows_the_progress(make_app,
+                                                                          monkeypatch) -> None:
+    """At 80x24 the precheck's 12 fixed rows went to its wrapped summary, leaving its
+    table no row; and once started, the progress sat below the window's edge."""
+    import sys
+
+    from tui.screens.training.precheck_view import PrecheckView
+    from tui.screens.training.request import TrainRequest
+
+    monkeypatch.setattr(TrainRequest, "train_argv", lambda self, db, **kw: [
+        sys.executable, "-c", "import signal; signal.pause()"])
+    app = make_app()
+    async with app.run_test(size=NARROW) as pilot:
+        screen = await open_training(pilot, debounce=1e6)
+        precheck = screen.query_one(PrecheckView)
+        precheck.show(REPORT)
+        screen.report = REPORT
+        screen._update_buttons()
+        await pilot.pause()
+        table = precheck.query_one("#pc-table")
+        body = [line[table.region.x:table.region.right]
+                for line in screen_lines(app)[table.region.y + 1:table.region.bottom]]
+        assert [line.split()[0] for line in body[:5]] == ["SPY", "QQQ", "IWM", "DIA", "AAPL"]
+        assert table.region.bottom <= app.size.height - 1  # on screen as the tab opens
+        start = screen.query_one("#start")
+        assert on_screen(app, start), start.region
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        run = screen.query_one(RunView)
+        for widget in (run.query_one("#bar-all"), run.query_one("#run-status"),
+                       run.query_one("#chart-loss")):
+            assert on_screen(app, widget), (widget, widget.region)
+        app.runtime.cancel("train")
+        await app.runtime.wait("train")

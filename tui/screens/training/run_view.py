@@ -129,6 +129,12 @@ class RunView(VerticalScroll):
         self._status(title)
         self._plot()
 
+    def show_progress(self) -> None:
+        """Scroll the progress bars to the top (in a low window they sat below its edge,
+        under the precheck); where everything fits this changes nothing."""
+        bars = self.query_one(".bar-row")
+        self.call_after_refresh(self.scroll_to_widget, bars, top=True, animate=False)
+
     def log_line(self, line: str) -> None:
         self.query_one(Log).write_line(line)
 

@@ -174,6 +174,7 @@ class TrainingScreen(Screen[None]):
             return
         what = "left running by an earlier console" if run.alive else "ended while no console ran"
         self.query_one(RunView).reset(f"Following {run.name} (pid {run.pid}, {what})…")
+        self.query_one(RunView).show_progress()
         self._update_buttons()
 
     # -- the form and the precheck ---------------------------------------------
@@ -348,6 +349,7 @@ class TrainingScreen(Screen[None]):
             self.notify(escape(str(e)), severity="warning")
             return
         self.query_one(RunView).reset(f"Starting {name}…")
+        self.query_one(RunView).show_progress()
         self.query_one(TabbedContent).active = "tab-run"
         self._update_buttons()
 
