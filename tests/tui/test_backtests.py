@@ -261,6 +261,20 @@ async def test_empty_table_says_how_to_start(make_bt_app) -> None:
         assert "Press n" in table.render_line(1).text
 
 
+async def test_the_empty_tables_message_wraps_at_80_columns(make_bt_app) -> None:
+    """At 80x24 it ended at the edge: "… (the form runs it on the cached ba"."""
+    from tui.screens.backtests.screen import EMPTY
+
+    app = make_bt_app(empty=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(pilot)
+        table = screen.query_one("#runs-table", Table)
+        width = table.scrollable_content_region.width
+        lines = [table.render_line(y).text.rstrip() for y in range(1, table.size.height)]
+        assert all(len(line) <= width for line in lines)
+        assert " ".join(line for line in lines if line) == EMPTY, lines
+
+
 async def test_form_validation_and_a_run_from_it(make_bt_app) -> None:
     app = make_bt_app()
     async with app.run_test(size=SIZE) as pilot:

@@ -10,6 +10,7 @@ sorts and refreshes, keyed by ``keys``.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
@@ -215,8 +216,9 @@ class Table(ScrollView, can_focus=True):
             x = int(self.scroll_offset.x)
             return Strip([Segment(text, head)]).crop_extend(x, x + width, head if focused else base)
         pos = y - 1 + int(self.scroll_offset.y)
-        if not len(self.order):
-            text = self.empty if y == 1 else ""
+        if not len(self.order):  # the message, wrapped (at 80x24 its end was cut)
+            lines = textwrap.wrap(self.empty, max(width, 1)) or [""]
+            text = lines[y - 1] if y - 1 < len(lines) else ""
             return Strip([Segment(text, base)]).crop_extend(0, width, base)
         if pos >= len(self.order):
             return Strip.blank(width, base)
