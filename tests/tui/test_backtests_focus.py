@@ -49,3 +49,39 @@ async def test_tab_visits_the_shown_tables_and_the_first_enter_opens_a_trade(
         await pilot.pause()
         assert isinstance(app.screen, TradeChartScreen)
         await pilot.press("escape")
+
+
+def cut_cells(table: Table) -> list[tuple[int, str, str]]:
+    """(line, column, what shows) for every cell the table's window cuts: a value or a
+    title only partly drawn at its left or right edge."""
+    width, x = table.scrollable_content_region.width, int(table.scroll_offset.x)
+    cut = []
+    for y in range(min(table.size.height, table.row_count + 1)):
+        shown = table.render_line(y).text
+        start = 1
+        for c in table.columns:
+            end = start + c.width
+            if (start < x < end or start < x + width < end) and c.width <= width:
+                part = shown[max(start - x, 0):min(end - x, width)]
+                if part.strip():
+                    cut.append((y, c.key, part))
+            start = end + 1
+    return cut
+
+
+async def test_a_run_views_tables_show_values_whole_or_not_at_all(make_bt_app) -> None:
+    """At 80x24 the symbols table ended in "0." (a profit factor) and the trades table in
+    "2" (an entry time): a cell the window cuts is left blank, → brings it in whole."""
+    app = make_bt_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+        tables = [screen.query_one("#run-symbols", Table), screen.query_one("#run-trades", Table)]
+        assert all(t.virtual_size.width > t.scrollable_content_region.width for t in tables)
+        for table in tables:
+            table.focus()
+            for _ in range(6):
+                await pilot.pause()
+                assert cut_cells(table) == [], (table.id, int(table.scroll_offset.x))
+                await pilot.press("right", "right", "right")
