@@ -194,6 +194,42 @@ async def test_compare_two_marked_runs(make_bt_app) -> None:
         assert "B − A" in text and "run 3" in text
 
 
+def test_a_counts_difference_has_one_sign() -> None:
+    from tui.screens.backtests.compare import difference
+
+    assert difference("trades", 3547, 3547) == ("+0", "")  # it said "++0"
+    assert difference("closed_trades", 10, 12) == ("+2", "B")
+    assert difference("trades", 12, 10) == ("-2", "A")
+    assert difference("max_drawdown_minutes", 100, 90) == ("-10", "B")
+
+
+async def test_compare_at_80x24_puts_the_curves_under_the_table(make_bt_app) -> None:
+    """Beside the 66-column table the curves had one column at 80x24."""
+    from tui.widgets.chart import BrailleChart
+
+    app = make_bt_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(pilot)
+        table = screen.query_one("#runs-table", Table)
+        table.sort_by("run_id")
+        table.move_to_key(1)
+        await pilot.press("m", "down", "m", "c")
+        await pilot.pause()
+        view = screen.query_one(CompareView)
+        stats = view.query_one("#cmp-table")
+        chart = view.query_one("#cmp-chart", BrailleChart)
+        assert stats.region.right <= 80 and stats.region.width >= 60
+        need = stats.get_content_height(stats.size, app.size, stats.content_region.width)
+        assert stats.region.height >= need  # every statistic, none scrolled inside
+        view.scroll_to_widget(chart, animate=False)
+        await pilot.pause()
+        assert chart.region.width >= 60 and chart.region.height >= 8, chart.region
+        assert chart.region.y >= 0 and chart.region.bottom <= 23, chart.region
+        await pilot.resize_terminal(200, 50)
+        await pilot.pause()
+        assert chart.region.x >= stats.region.right and chart.region.width >= 60
+
+
 async def test_grid_heatmap_cell_opens_its_combination(make_bt_app) -> None:
     app = make_bt_app()
     async with app.run_test(size=SIZE) as pilot:
