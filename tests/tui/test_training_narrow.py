@@ -288,3 +288,26 @@ async def test_the_precheck_shows_its_symbols_and_start_shows_the_progress(make_
             assert on_screen(app, widget), (widget, widget.region)
         app.runtime.cancel("train")
         await app.runtime.wait("train")
+
+
+@pytest.mark.parametrize("size", [NARROW, (200, 50)])
+async def test_the_curves_end_at_the_last_epoch(make_app, size) -> None:
+    """The curves were drawn as if one point shorter: from the third epoch on, the last
+    one fell off the right edge (a 3-epoch run's axis ended at "2")."""
+    epochs = [{"event": "epoch", "epoch": e, "epochs": 3, "global_step": 4 * e,
+               "loss": 0.7 - 0.1 * e, "val_loss": 0.69, "selection_accuracy": 0.3 + 0.01 * e,
+               "sparsity": 0.5, "mean_weight": 0.4, "best": True} for e in (1, 2, 3)]
+    app = make_app()
+    async with app.run_test(size=size) as pilot:
+        screen = await open_training(pilot, debounce=1e6)
+        run = screen.query_one(RunView)
+        run.reset("Starting…")
+        for ev in [EVENTS[0], *epochs]:
+            run.apply(ev)
+        await pilot.pause()
+        chart = run.query_one("#chart-loss", BrailleChart)
+        lines = [s.text for s in chart.render_lines(Region(0, 0, *chart.size))]
+        assert lines[-1].split() == ["1", "2", "3"], lines[-1]
+        plot = [line.split("┤", 1)[-1].split("│", 1)[-1] for line in lines[:-2]]
+        width = max(len(p) for p in plot)
+        assert any(len(p) == width and p[-1] != " " for p in plot), "no point at the right edge"

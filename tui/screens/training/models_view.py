@@ -24,7 +24,7 @@ from models import checkpoint as ck
 from models.registry import SHORT, ModelInfo, list_models
 from tui.screens.training import running
 from tui.screens.training.fitted import FittedTable
-from tui.screens.training.run_view import ACC, LOSS, SPARSE, VAL_LOSS, Legend
+from tui.screens.training.run_view import ACC, LOSS, SPARSE, VAL_LOSS, Legend, epoch_ticks
 from tui.widgets.chart import BrailleChart, Series
 
 #: The verdict of a model whose training still runs, and its mark beside the name.
@@ -179,5 +179,5 @@ class ModelDetail(VerticalScroll):
         ]
         n = max(len(metrics), 1)
         self.query_one("#md-chart", BrailleChart).plot(
-            series, x_max=max(n - 1, 1), x_ticks=[(k, str(k + 1)) for k in range(n)])
+            series, x_max=max(n, 2), x_ticks=epoch_ticks(n))  # x_max: the points
         return dict(cfg)

@@ -253,13 +253,21 @@ class RunView(VerticalScroll):
 
     def _plot(self) -> None:
         n = max(len(self.loss), 1)
-        ticks = [(k, str(k + 1)) for k in range(0, n, max(1, n // 8))]
+        ticks = epoch_ticks(n)
+        # x_max is the number of points (the chart's x runs 0 … x_max − 1): n − 1
+        # drew the last epoch off the right edge, from the third epoch on
         self.query_one("#chart-loss", BrailleChart).plot(
             [Series(np.asarray(self.loss), LOSS), Series(np.asarray(self.val_loss), VAL_LOSS)],
-            x_max=max(n - 1, 1), x_ticks=ticks)
+            x_max=max(n, 2), x_ticks=ticks)
         self.query_one("#chart-acc", BrailleChart).plot(
             [Series(np.asarray(self.accuracy), ACC), Series(np.asarray(self.sparsity), SPARSE)],
-            x_max=max(n - 1, 1), x_ticks=ticks)
+            x_max=max(n, 2), x_ticks=ticks)
+
+
+def epoch_ticks(n: int) -> list[tuple[int, str]]:
+    """About eight epoch numbers under ``n`` points, the last epoch always among them."""
+    ticks = [(k, str(k + 1)) for k in range(0, n, max(1, n // 8))]
+    return ticks if ticks[-1][0] == n - 1 else [*ticks, (n - 1, str(n))]
 
 
 def _duration(seconds: float) -> str:
