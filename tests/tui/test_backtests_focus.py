@@ -85,3 +85,22 @@ async def test_a_run_views_tables_show_values_whole_or_not_at_all(make_bt_app) -
                 await pilot.pause()
                 assert cut_cells(table) == [], (table.id, int(table.scroll_offset.x))
                 await pilot.press("right", "right", "right")
+
+
+@pytest.mark.parametrize("size", [(200, 50), (80, 24)])
+async def test_the_run_views_two_tables_share_the_width(make_bt_app, size) -> None:
+    """A fixed 62 columns hid the symbols table's last columns at 200x50 and left the
+    trades table 16 columns (symbol and side only) at 80x24."""
+    app = make_bt_app()
+    async with app.run_test(size=size) as pilot:
+        screen = await open_screen(pilot)
+        await pilot.press("enter")
+        await pilot.pause()
+        symbols = screen.query_one("#run-symbols", Table)
+        trades = screen.query_one("#run-trades", Table)
+        if size[0] >= 160:  # room for every per-symbol column
+            assert symbols.virtual_size.width <= symbols.scrollable_content_region.width
+        else:
+            assert trades.region.width >= size[0] // 2 - 1
+        assert trades.region.x >= symbols.region.right
+        assert trades.region.width >= 30 and symbols.region.width >= 30
