@@ -104,3 +104,18 @@ async def test_the_run_views_two_tables_share_the_width(make_bt_app, size) -> No
             assert trades.region.width >= size[0] // 2 - 1
         assert trades.region.x >= symbols.region.right
         assert trades.region.width >= 30 and symbols.region.width >= 30
+
+
+async def test_the_run_views_head_line_wraps_at_80_columns(make_bt_app) -> None:
+    """One row high, it lost the run's end date at 80x24 ("… 2025-09-29 →")."""
+    app = make_bt_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(pilot)
+        screen.open_run(2)  # a grid: "combination 1 of 6" makes the line longer
+        await pilot.pause()
+        head = screen.query_one("#run-head")
+        view = screen.query_one(RunView)
+        end = str(view.detail.run["end_date"])
+        assert str(head.render()).rstrip().endswith(end)
+        need = head.get_content_height(head.size, app.size, head.content_region.width)
+        assert need > 1 and head.region.height >= need

@@ -95,7 +95,7 @@ class RunView(Vertical):
 
     DEFAULT_CSS = """
     RunView { height: 1fr; }
-    RunView #run-head { height: 1; }
+    RunView #run-head { height: auto; }  /* wraps: at 80x24 its end date was cut */
     RunView #run-top { height: 1fr; min-height: 10; }
     RunView #run-stats { width: auto; min-width: 38; height: 1fr;
                          overflow-y: auto; scrollbar-gutter: stable; }
