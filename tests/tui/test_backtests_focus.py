@@ -69,7 +69,8 @@ def cut_cells(table: Table) -> list[tuple[int, str, str]]:
     return cut
 
 
-async def test_a_run_views_tables_show_values_whole_or_not_at_all(make_bt_app) -> None:
+async def test_a_run_views_tables_show_values_whole_or_not_at_all(
+        make_bt_app) -> None:  # noqa: F811 (the fixture)
     """At 80x24 the symbols table ended in "0." (a profit factor) and the trades table in
     "2" (an entry time): a cell the window cuts is left blank, → brings it in whole."""
     app = make_bt_app()
@@ -88,7 +89,8 @@ async def test_a_run_views_tables_show_values_whole_or_not_at_all(make_bt_app) -
 
 
 @pytest.mark.parametrize("size", [(200, 50), (80, 24)])
-async def test_the_run_views_two_tables_share_the_width(make_bt_app, size) -> None:
+async def test_the_run_views_two_tables_share_the_width(
+        make_bt_app, size) -> None:  # noqa: F811 (the fixture)
     """A fixed 62 columns hid the symbols table's last columns at 200x50 and left the
     trades table 16 columns (symbol and side only) at 80x24."""
     app = make_bt_app()
@@ -106,7 +108,8 @@ async def test_the_run_views_two_tables_share_the_width(make_bt_app, size) -> No
         assert trades.region.width >= 30 and symbols.region.width >= 30
 
 
-async def test_the_run_views_head_line_wraps_at_80_columns(make_bt_app) -> None:
+async def test_the_run_views_head_line_wraps_at_80_columns(
+        make_bt_app) -> None:  # noqa: F811 (the fixture)
     """One row high, it lost the run's end date at 80x24 ("… 2025-09-29 →")."""
     app = make_bt_app()
     async with app.run_test(size=(80, 24)) as pilot:

@@ -112,7 +112,7 @@ class BacktestsScreen(Screen[None]):
     ]
     #: ``-narrow`` where the Compare tab's curves do not fit beside its table (about
     #: 66 columns): they go under it (``CompareView``).
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
+    HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012 (Textual's own attribute, not a ClassVar)
         (0, "-narrow"), (COMPARE_TABLE + CompareView.CURVES_MIN, "-wide")]
     DEFAULT_CSS = """
     BacktestsScreen.-narrow #cmp-row { layout: vertical; height: auto; }

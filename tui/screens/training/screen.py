@@ -87,8 +87,9 @@ class TrainingScreen(Screen[None]):
     #: ``-narrow`` where the right-hand tabs cannot hold a model's config and curves
     #: side by side: they are stacked, the curves under the
     #: config, at 8 rows (the Run tab's least), in a detail that scrolls.
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]]] = [
-        (0, "-narrow"), (TrainForm.WIDTH + ModelDetail.CONFIG_WIDTH + ModelDetail.CURVES_MIN, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012 (Textual's own attribute, not a ClassVar)
+        (0, "-narrow"),
+        (TrainForm.WIDTH + ModelDetail.CONFIG_WIDTH + ModelDetail.CURVES_MIN, "-wide")]
     DEFAULT_CSS = """
     TrainingScreen.-narrow #md-row { layout: vertical; height: auto; }
     TrainingScreen.-narrow #md-config { width: 1fr; height: auto; overflow-y: hidden; }
