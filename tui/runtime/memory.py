@@ -10,6 +10,10 @@ one owner of long work. Three measures, all measured (``bench/tui.py``):
   freed allocator pages behind (DuckDB's Arrow batches, the panel scatter, the
   engine's warm-up buffers), much of it in the MLX thread's malloc arena, which
   glibc does not hand back by itself; ``malloc_trim`` does.
+- ``limit_mlx_cache``: MLX keeps freed buffers for reuse, up to a limit that
+  defaults to the machine's memory; the console's warm-up and a model's
+  priming left ~32 MB there at the peak. The steady minute reuses ~5 MB, so a
+  small limit costs it nothing.
 - ``GcPolicy``: a warmed session holds ~110k long-lived Python objects
   (Textual's DOM and caches, the registry, calendars); a full collection over
   them took 70–120 ms on a busy 2-core machine, every ~13 frames at max speed,
@@ -45,6 +49,17 @@ def return_large_allocations() -> None:
         return
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None).mallopt(_M_MMAP_THRESHOLD, LARGE_ALLOCATION)
+
+
+#: Freed MLX buffers kept for reuse (a steady console minute reuses ~5 MB).
+MLX_CACHE_LIMIT = 16 << 20
+
+
+def limit_mlx_cache() -> None:
+    """Keep at most ``MLX_CACHE_LIMIT`` of freed MLX buffers; the rest go back (once)."""
+    import mlx.core as mx
+
+    mx.set_cache_limit(MLX_CACHE_LIMIT)
 
 
 def release_memory() -> None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 from tui.messages import JobFinished, JobStarted
 from tui.runtime.executor import MlxExecutor
 from tui.runtime.jobs import Job, JobFailed, JobState
-from tui.runtime.memory import GcPolicy, return_large_allocations
+from tui.runtime.memory import GcPolicy, limit_mlx_cache, return_large_allocations
 
 if TYPE_CHECKING:
     from textual.message import Message
@@ -36,6 +36,7 @@ class Runtime:
     def __init__(self, post: Callable[[Message], object]) -> None:
         self.post = post
         return_large_allocations()  # before the executor's thread allocates anything
+        limit_mlx_cache()
         self.executor = MlxExecutor()
         self.gc = GcPolicy()
         self._jobs: dict[str, Job] = {}
