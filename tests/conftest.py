@@ -38,7 +38,7 @@ _UNKNOWN_TEST_S = 0.5
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--record-file-costs", action="store_true",
-                     help="write each file's seconds (setup+call+teardown) to tests/file_costs.json")
+                     help="write each file's seconds (all phases) to tests/file_costs.json")
 
 
 def _file_of(nodeid: str) -> str:
