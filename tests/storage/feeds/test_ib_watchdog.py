@@ -14,6 +14,11 @@ from storage.feeds.base import FeedState
 from storage.feeds.ib import IBFeed
 from storage.feeds.pacing import HistoricalPacer, PacingRules, VirtualClock
 
+#: A guard that stop() awaits nothing unbounded: the waits it must not make are the 30 s
+#: login and probe timeouts below; a loaded machine may take seconds for the rest.
+STOP_S = 10.0
+GUARD_S = 30.0  # a hang guard only, for the event-driven waits
+
 SYMS = ["AAPL", "MSFT", "NVDA"]
 
 
@@ -80,12 +85,7 @@ async def _others_move_on(feed, sim, clock: VirtualClock) -> None:
     clock.t += 60.0
     target = feed.next_minute + 1
     sim.advance(2)
-    await asyncio.wait_for(feed.wait_until(lambda: feed.next_minute >= target), 10)
-
-
-#: A guard that stop() awaits nothing unbounded: the waits it must not make are the 30 s
-#: login and probe timeouts below; a loaded machine may take seconds for the rest.
-STOP_S = 10.0
+    await asyncio.wait_for(feed.wait_until(lambda: feed.next_minute >= target), GUARD_S)
 
 
 async def _stops_promptly(feed, start: asyncio.Task[None]) -> None:
