@@ -32,8 +32,15 @@ if os.environ.get("CI"):
 # Longest first (LPT) leaves only short files for the end. The seconds per file are
 # in ``file_costs.json`` (any recent run; only their order matters); a file not in
 # it counts 0.5 s per test. ``pytest --record-file-costs`` rewrites it from the run.
+#
+# The console's files go first, then the rest (each part longest first): the console
+# collects the whole heap at each warm-up (``tui.runtime.memory``), and vectorbt,
+# which two backtest files import, more than doubles a worker's heap; run after
+# them, it makes no console test slower. (Replaying measured per-test times through
+# xdist's scheduling: the split keeps the two workers within a second of each other.)
 _COSTS = Path(__file__).with_name("file_costs.json")
 _UNKNOWN_TEST_S = 0.5
+_CONSOLE = "tests/tui/"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,8 +60,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     def weight(f: str) -> float:
         return costs.get(f, _UNKNOWN_TEST_S * counts[f])
 
-    # stable within a file: its tests keep their written order
-    items.sort(key=lambda it: (-weight(_file_of(it.nodeid)), first[_file_of(it.nodeid)]))
+    def key(it: pytest.Item) -> tuple[bool, float, int]:
+        f = _file_of(it.nodeid)  # stable within a file: its tests keep their written order
+        return (not f.startswith(_CONSOLE), -weight(f), first[f])
+
+    items.sort(key=key)
 
 
 _spent: Counter[str] = Counter()
