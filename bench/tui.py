@@ -20,8 +20,14 @@ then runs the real app headless (``App.run_test``) on it:
   while a real ``avwap train`` runs in a child process (the Training screen's
   job, on 32 symbols × 5 days; measured once it is training, not building).
 
+- ``scans_update_p50_ms`` / ``scans_update_p99_ms`` (``--scan-minutes M``): the
+  per-minute update with the Scanner's ten scans active over every warm symbol,
+  beside ``noscans_update_*``, its peer in the same run (alternating blocks of 10
+  minutes of the same replay); the issue's goal: within noise of each other.
+
 Prints one JSON object as the last line. Usage: ``.venv/bin/python bench/tui.py
-[--minutes 120] [--days 20] [--warm-days N] [--train-minutes 60]``. Goals: first
+[--minutes 120] [--days 20] [--warm-days N] [--train-minutes 60] [--scan-minutes M]
+[--only-updates]``. Goals: first
 frame ≤ 1.5 s, update p99 ≤ 50 ms (also while training), RSS ≤ 600 MB,
 ``list_switch_s`` ≤ 1, ``anchor_add_ms`` ≤ 100, ``warm_s`` ≤ 3, ``model_activate_s`` ≤ 1,
 ``minutes_missed_during_activate`` = 0 (``model_activation``).
@@ -178,6 +184,12 @@ async def run(args: argparse.Namespace, db: Path, t_start: float) -> dict[str, f
         if hasattr(ctl, "universe"):  # the parts (this harness on an older checkout: skipped)
             out.update(_parts(ctl))
         out["peak_at_updates_mb"] = _peak_mb()
+        if args.scan_minutes:
+            out.update(await _with_scans(pilot, screen, args.scan_minutes))
+        if args.only_updates:
+            await pilot.press("q")
+            _close(cache)
+            return out
         out.update(await _list_switch(pilot, screen))
         out.update(await _anchor_add(pilot, screen))
         out["peak_at_anchor_mb"] = _peak_mb()
@@ -347,14 +359,70 @@ async def _updates(pilot, screen, minutes: int) -> tuple[list[float], list[float
     return steps, renders, totals
 
 
+#: Ten scans of the Scanner (bench/scan.py's), over the whole warm universe.
+SCANS = (
+    "close > avwap_session_up2 and rvol > 2",
+    "close crosses above avwap_session",
+    "close crosses below avwap_session_dn1",
+    "rsi_14 < 30 and close > avwap_session_dn2",
+    "rsi_14 > 70 and close < avwap_session_up2",
+    "ema_9 crosses above ema_21",
+    "(close - avwap_session) / avwap_session * 100 > 0.5 and rvol > 1.5",
+    "close > avwap_day and close > avwap_week and rvol > 1",
+    "close > high - 0.1 * (high - low) and close > open and rvol > 1.2",
+    "not close > sma_20 and rsi_14 crosses above 30",
+)
+SCAN_BLOCK = 10
+
+
+async def _with_scans(pilot, screen, minutes: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """``scans_update_p50/p99_ms``: the per-minute update (as ``update_*``) with the ten
+    scans above active over every warm symbol, and ``noscans_update_*`` without them,
+    its peer: blocks of ``SCAN_BLOCK`` minutes alternate between the two (the same
+    replay stretch, the same machine load), ``minutes`` each. The scans are not
+    alerting (a toast per entry would measure the notifications, not the scans)."""
+    from tui.runtime.scans import Scan, ScanBook, ScanRunner
+
+    ctl = screen.avwap_app.controller
+    book = ScanBook()
+    for i, text in enumerate(SCANS):
+        book.put(Scan(f"s{i}", text, sort="rvol"))
+    off, on = ScanRunner(ScanBook(), ctl.user_dir), ScanRunner(book, ctl.user_dir)
+    before = ctl.scans
+    got: dict[bool, list[float]] = {False: [], True: []}
+    steps: dict[bool, list[float]] = {False: [], True: []}
+    scanned = False
+    try:
+        while min(len(v) for v in got.values()) < minutes:
+            ctl.scans = on if scanned else off
+            step, _render, total = await _updates(pilot, screen, SCAN_BLOCK)
+            if not total:
+                break
+            got[scanned] += total
+            steps[scanned] += step
+            scanned = not scanned
+    finally:
+        ctl.scans = before
+    out = {}
+    for key, name in ((True, "scans"), (False, "noscans")):
+        out[f"{name}_update_p50_ms"] = _pct(got[key], 50)
+        out[f"{name}_update_p99_ms"] = _pct(got[key], 99)
+        out[f"{name}_step_p50_ms"] = _pct(steps[key], 50)
+        out[f"{name}_minutes"] = len(got[key])
+    frame = ctl.frame
+    out["scans_matches"] = sum(len(r.symbols) for r in frame.scans) if frame else 0
+    return out
+
+
 async def _while_training(app, pilot, screen, cache, minutes: int) -> dict[str, float]:  # type: ignore[no-untyped-def]
     """``train_update_p99_ms``: the same per-minute update while a real ``avwap train``
     runs in a child process (the Training screen's job: the shared cache, JSON lines
     read by the runtime), measured once the child is past its data set build."""
     import os
 
+    from storage import events
+    from tui.runtime.jobs import cli_argv
     from tui.screens.training.jobs import RunOnCache
-    from tui.screens.training.request import cli_argv
     from tui.screens.training.screen import TRAIN_NICE
 
     tmp = Path(tempfile.mkdtemp(prefix="avwap-bench-train-"))
@@ -368,7 +436,7 @@ async def _while_training(app, pilot, screen, cache, minutes: int) -> dict[str, 
     post = job.post
 
     def seen(message):  # type: ignore[no-untyped-def]
-        if getattr(message, "event", {}).get("event") == "step":
+        if isinstance(getattr(message, "event", None), events.Step):
             training.set()
         post(message)
 
@@ -516,6 +584,12 @@ def main() -> None:
     ap.add_argument("--days", type=int, default=20)
     ap.add_argument("--warm-days", type=int, default=None,
                     help="sessions the engine warms on (default: the app's, week start)")
+    ap.add_argument("--scan-minutes", type=int, default=0,
+                    help="minutes each with and without ten active scans, alternating in "
+                         "blocks of 10 (scans_update_* vs noscans_update_*; 0: skip)")
+    ap.add_argument("--only-updates", action="store_true",
+                    help="stop after the update figures (and --scan-minutes): no list "
+                         "switch, anchor, model, training, second start or backtests")
     ap.add_argument("--code", type=Path, default=None,
                     help="import the app from this checkout (another commit: before/after "
                          "in one run with the same harness)")
@@ -546,10 +620,11 @@ def main() -> None:
     else:
         out = asyncio.run(run(args, db, t_start))
     out["peak_rss_mb"] = _peak_mb()
-    out.update(asyncio.run(_second_start(args, db)))
+    if not args.only_updates:
+        out.update(asyncio.run(_second_start(args, db)))
+        out.update(asyncio.run(backtest_bench(tmp)))
     out["seed_s"] = seed_s
     out["days"] = args.days
-    out.update(asyncio.run(backtest_bench(tmp)))
     print(json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}))
 
 

@@ -212,6 +212,25 @@ class Saved(Event):
     run_id: int
 
 
+# -- made by the reader of a child's lines, never printed (not in ``KINDS``) ----------------
+
+@dataclass(frozen=True)
+class BadLine(Event):
+    """A child's line that is no known event: ``message`` is ``EventError``'s one line."""
+
+    kind: ClassVar[str] = "bad_line"
+    message: str
+
+
+@dataclass(frozen=True)
+class Report(Event):
+    """A child's one JSON object that reports rather than progresses
+    (``avwap precheck --json``); ``report`` is that object as printed."""
+
+    kind: ClassVar[str] = "report"
+    report: dict[str, Any]
+
+
 KINDS: dict[str, type[Event]] = {c.kind: c for c in (
     Build, BuildProgress, Skipped, Start, Step, Epoch, Checkpoint, Fold, FoldEpoch, Null,
     Eval, Interrupted, Done, Error, BacktestStep, BacktestDone, Saved)}

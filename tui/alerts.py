@@ -31,7 +31,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,6 +129,41 @@ COOLDOWN = np.timedelta64(10, "m")
 ALERTS_FILE = "alerts.json"
 
 
+class AnchorAges:
+    """Bars with volume since each calendar anchor, for every symbol of a minute's snapshot
+    (``engine.bands.AnchorBars`` fed with the calendar's segments of that minute).
+
+    Why one object: the band alerts and the scans both apply the band-validity rule to
+    the same snapshot; the controller counts once a minute and hands the counts to
+    both (``AlertBook.evaluate(counts=)``, ``ScanRunner.step(counts=)``). Standalone
+    (the tests), each keeps its own. The same minute again replaces it (a revision).
+    """
+
+    def __init__(self) -> None:
+        self._bars = bands.AnchorBars()
+
+    def step(self, snap: Snapshot) -> dict[str, np.ndarray]:
+        """``{anchor kind: [S] counts}`` at ``snap``'s minute."""
+        when = calendar.describe_minutes(np.array([snap.ts], dtype="datetime64[m]"))
+        traded = np.asarray(snap.valid, bool) & (np.nan_to_num(snap.volume) > 0)
+        return self._bars.step(snap.ts, {k: int(when.segments[k][0]) for k in ANCHORS},
+                               traded, int(when.minute_of_session[0]))
+
+
+def young(snap: Snapshot, kinds: Iterable[str], counts: Mapping[str, np.ndarray],
+          names: Mapping[str, int] | None = None) -> dict[str, np.ndarray]:
+    """Per calendar anchor in ``kinds``, ``[S]`` True where ``engine.bands`` says its level
+    and bands are not valid yet (too few bars with volume since it, or no width)."""
+    names = names if names is not None else {n: j for j, n in enumerate(snap.names)}
+    out = {}
+    for k in kinds:
+        lvl, up1 = names.get(f"avwap_{k}"), names.get(f"avwap_{k}_up1")
+        width = (snap.values[:, up1] - snap.values[:, lvl]
+                 if lvl is not None and up1 is not None else None)
+        out[k] = ~bands.valid(counts[k], width)
+    return out
+
+
 class AlertBook:
     """The user's rules and what fired; thread-safe (UI edits, worker evaluates)."""
 
@@ -139,7 +174,7 @@ class AlertBook:
         self._fired_at: dict[int, np.datetime64] = {}
         self.history: list[AlertHit] = []
         self._lock = threading.Lock()
-        self._bars = bands.AnchorBars()
+        self._ages = AnchorAges()  # when no counts are handed in (standalone)
         self.dead_band = dead_band_bp / 1e4
         self.cooldown = cooldown
         #: Where the rules are kept (``None``: not kept, as in the tests).
@@ -202,18 +237,20 @@ class AlertBook:
         return len(gone)
 
     def evaluate(self, snap: Snapshot,
-                 extra: Mapping[str, Mapping[str, float]] | None = None) -> list[AlertHit]:
+                 extra: Mapping[str, Mapping[str, float]] | None = None,
+                 counts: Mapping[str, np.ndarray] | None = None) -> list[AlertHit]:
         """Rules crossed by this minute (each also appended to ``history``).
 
         ``extra``: per symbol, values not in the Snapshot by output name (the
         custom anchors' ``anchor_<id>[_<band>]``, ``AnchorBook.alert_values``).
+        ``counts``: ``AnchorAges.step(snap)`` when the caller counted already.
         """
         hits: list[AlertHit] = []
         index = {s: i for i, s in enumerate(snap.symbols)}
         names = {n: j for j, n in enumerate(snap.names)}
         more = extra or {}
         with self._lock:
-            young = self._young(snap, names)
+            young = self._young(snap, names, counts)
             for rule in self._rules.values():
                 i, j = index.get(rule.symbol), names.get(rule.output)
                 if i is None:
@@ -249,20 +286,11 @@ class AlertBook:
             self.history.extend(hits)
         return hits
 
-    def _young(self, snap: Snapshot, names: Mapping[str, int]) -> dict[str, np.ndarray]:
+    def _young(self, snap: Snapshot, names: Mapping[str, int],
+               counts: Mapping[str, np.ndarray] | None) -> dict[str, np.ndarray]:
         """Per calendar anchor with a rule, ``[S]`` True where ``engine.bands`` says the
         anchor's level and bands are not valid yet at this minute."""
         kinds = {r.anchor for r in self._rules.values() if r.anchor in ANCHORS}
         if not kinds:
             return {}
-        when = calendar.describe_minutes(np.array([snap.ts], dtype="datetime64[m]"))
-        traded = np.asarray(snap.valid, bool) & (np.nan_to_num(snap.volume) > 0)
-        counts = self._bars.step(snap.ts, {k: int(when.segments[k][0]) for k in ANCHORS},
-                                 traded, int(when.minute_of_session[0]))
-        out = {}
-        for k in kinds:
-            lvl, up1 = names.get(f"avwap_{k}"), names.get(f"avwap_{k}_up1")
-            width = (snap.values[:, up1] - snap.values[:, lvl]
-                     if lvl is not None and up1 is not None else None)
-            out[k] = ~bands.valid(counts[k], width)
-        return out
+        return young(snap, kinds, counts if counts is not None else self._ages.step(snap), names)

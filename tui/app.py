@@ -33,12 +33,13 @@ from textual.driver import Driver
 from textual.drivers.linux_driver import LinuxDriver
 
 from tui.keys import binding_ids, keymap_from_section
-from tui.palette import ConsoleCommands
+from tui.palette import ScreenCommands
 from tui.runtime.controller import Controller
 from tui.runtime.runtime import Runtime
 from tui.screens import SCREENS
 from tui.screens.common.confirm import Confirm
 from tui.screens.common.help import MOUSE, HelpRow, HelpScreen
+from tui.screens.console.commands import ConsoleCommands
 from tui.screens.console.screen import ConsoleScreen
 from tui.terminal import ConsoleDriver, is_terminal
 
@@ -50,11 +51,22 @@ class AvwapApp(App[None]):
     CSS_PATH = "app.tcss"
     MODES: ClassVar = {spec.mode: spec.factory() for spec in SCREENS}
     DEFAULT_MODE = "console"
-    COMMANDS = App.COMMANDS | {ConsoleCommands}
+    #: The console's entries act on the console from every screen (switching to it).
+    COMMANDS = App.COMMANDS | {ScreenCommands, ConsoleCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("ctrl+c", "quit", "Quit", show=False, priority=True, id="app.interrupt"),
         Binding("question_mark", "help", "Help", key_display="?", id="app.help"),
+        # Tab moves the focus the moment it arrives, not after it has bubbled back up
+        # from the focused widget: Textual forwards each key to the widget focused when
+        # the key is read, so on a busy machine a key typed right after Tab (``q`` to
+        # quit, a letter for the table) still went into the input being left. As
+        # priority bindings, the move happens before the next key is routed. No widget
+        # here consumes Tab (no TextArea), so nothing loses it.
+        Binding("tab", "app.focus_next", "Focus Next", show=False, priority=True,
+                id="app.focus_next"),
+        Binding("shift+tab", "app.focus_previous", "Focus Previous", show=False, priority=True,
+                id="app.focus_previous"),
         *(spec.binding() for spec in SCREENS),
     ]
 

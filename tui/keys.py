@@ -11,9 +11,13 @@ bound. Example::
 
 Unknown ids and non-string keys are reported (as warnings the app shows), not
 fatal: a stale config must not stop the console from starting. A remap onto a
-key another action already answers to in the same place (the same screen or
-widget class, or an app-wide binding) is a ``ConfigError`` naming both actions:
-it would silently unbind the other one.
+key another action already answers to in the same place is a ``ConfigError``
+naming both actions: it would silently unbind (or, from a focused widget,
+shadow) the other one. The same place: the same screen or widget class, an
+app-wide binding, or a widget and a screen of the same folder (a screen's
+folder holds the widgets it composes, and the focused widget's keys come
+before its screen's: the watchlist's ``o`` would hide a screen key remapped to
+``o``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.dom import DOMNode
+from textual.screen import Screen
 
 from storage.errors import ConfigError
 
@@ -71,15 +76,27 @@ def keymap_from_section(section: dict[str, Any], known: Iterable[str]
     return keymap, warnings
 
 
-def _scopes() -> dict[str, set[str]]:
-    """Binding id -> where it is active: the classes declaring it, or ``*`` app-wide."""
-    out: dict[str, set[str]] = {}
+def _scopes() -> dict[str, set[type]]:
+    """Binding id -> the classes declaring it (an ``App`` subclass: active everywhere)."""
+    out: dict[str, set[type]] = {}
     for cls in _subclasses(DOMNode):
         for b in cls.__dict__.get("BINDINGS", []):
             if isinstance(b, Binding) and b.id:
-                scope = "*" if issubclass(cls, App) else f"{cls.__module__}.{cls.__qualname__}"
-                out.setdefault(b.id, set()).add(scope)
+                out.setdefault(b.id, set()).add(cls)
     return out
+
+
+def _folder(cls: type) -> str:
+    return cls.__module__.rpartition(".")[0]
+
+
+def _together(a: type, b: type) -> bool:
+    """Whether keys declared on ``a`` and on ``b`` can be active at once (see the docstring)."""
+    if a is b or issubclass(a, App) or issubclass(b, App):
+        return True
+    if issubclass(a, Screen) == issubclass(b, Screen):
+        return False  # two screens, or two widgets side by side
+    return _folder(a) == _folder(b)
 
 
 def key_clashes(keymap: dict[str, str]) -> list[str]:
@@ -96,7 +113,7 @@ def key_clashes(keymap: dict[str, str]) -> list[str]:
         mine = scopes.get(bid, set())
         for other, keys in effective.items():
             theirs = scopes.get(other, set())
-            shared = mine & theirs or ("*" in mine | theirs and bool(mine and theirs))
+            shared = any(_together(a, b) for a in mine for b in theirs)
             clash = sorted(effective[bid] & keys)
             pair = frozenset((bid, other))
             if other != bid and shared and clash and pair not in seen:

@@ -10,11 +10,11 @@ never collapse.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from storage.events import KINDS
+from storage.events import Event
 from storage.feeds.base import FeedState
 
 if TYPE_CHECKING:
@@ -113,19 +113,16 @@ class JobStarted(Message):
 
 @dataclass
 class JobProgress(Message):
-    """A job's progress event: a child's line as its wire object (screens read it with
-    ``storage.events.from_dict``, the one decoder), or a chunked job's figures."""
+    """A job's progress event, typed (``storage.events``): a child's line decoded by the
+    runtime's job (``ProcessJob``), or what a job reports itself."""
 
     name: str
-    event: dict[str, Any]
+    event: Event
 
     def can_replace(self, message: Message) -> bool:
         # Only plain progress collapses; epoch ends, evaluations and errors never do.
-        if not (isinstance(message, JobProgress) and message.name == self.name):
-            return False
-        kind = self.event.get("event")
-        cls = KINDS.get(kind) if isinstance(kind, str) else None
-        return cls is not None and cls.collapses and message.event.get("event") == kind
+        return (isinstance(message, JobProgress) and message.name == self.name
+                and self.event.collapses and type(message.event) is type(self.event))
 
 
 @dataclass

@@ -36,9 +36,10 @@ class LiveScans:
             for t in trees:
                 check_names(t, known_l)
         self.program = Program(trees, conditions=True)
-        self.names = self.program.names
         self.window = 1 + max((prev_depth(t) for t in trees), default=0)
         self.plan = LivePlan(self.program, self.window)
+        #: The names read, in the window's column order (those read a bar back first).
+        self.names = self.plan.order
         self._win: np.ndarray | None = None  # [K, F', S]: each symbol's last K bars, now last
         self._was: np.ndarray | None = None  # [S]: which symbols have a bar in the last row
         self._ts: np.datetime64 | None = None
@@ -79,8 +80,9 @@ class LiveScans:
                 or self._ts is None or ts < self._ts:
             win = self._win = np.full((k, len(cols), s), np.nan, dtype=values.dtype)
         elif ts > self._ts and self._was is not None:  # the last minute is final: it joins
+            lag = self.plan.lagged  # only the names read a bar back need their past
             for j in range(k - 1):
-                np.copyto(win[j], win[j + 1], where=self._was)
+                np.copyto(win[j, :lag], win[j + 1, :lag], where=self._was)
         win[-1] = values[:, cols].T  # (np.take into win[-1] over values.T: 15x slower)
         for j, n in self._extra:
             win[-1, j] = extra[n]

@@ -105,6 +105,8 @@ class Program:
             return self._op(key, NUM, "bin", _ARITH[node[1]], a, b)
         if kind == "neg":
             return self._op(key, NUM, "un", np.negative, self._num(node[1]))
+        if kind == "abs":  # not in the grammar: the dead band's tolerance (``deadband``)
+            return self._op(key, NUM, "un", np.abs, self._num(node[1]))
         if kind == "call" and node[1] == "prev":
             inner, itype = self._emit(node[2])
             return self._op(key, itype, "prev", None, inner)
@@ -230,7 +232,13 @@ class LivePlan:
             r = new(c)
             for lag in need.get(slot, ()):
                 reg[slot, lag] = r
-        names = {n: i for i, n in enumerate(program.names)}
+        # The window's columns: the names read at an earlier bar first, so a new minute
+        # shifts only those (``lagged`` columns), the rest are read now only.
+        back = {name for slot, name in program._loads if max(need.get(slot, {0})) > 0}
+        self.order = [n for n in program.names if n in back] + \
+            [n for n in program.names if n not in back]
+        self.lagged = len(back)
+        names = {n: i for i, n in enumerate(self.order)}
         for slot, name in program._loads:
             for lag in sorted(need.get(slot, ())):
                 if lag >= k:
@@ -266,7 +274,7 @@ class LivePlan:
         self._win: np.ndarray | None = None
         self._bound: list[Any] = []
         # Only arithmetic can warn (x / 0, inf - inf); NaN comparisons never do.
-        self._quiet = any(fn in _ARITH.values() or fn is np.negative
+        self._quiet = any(fn in _ARITH.values() or fn in (np.negative, np.abs)
                           for fn, _a, _b, _o in self._ops)
 
     def _init_for(self, dtype: np.dtype[Any]) -> list[Any]:

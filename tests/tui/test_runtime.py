@@ -5,23 +5,24 @@ from __future__ import annotations
 import itertools
 import sys
 from collections.abc import Iterator
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from storage.events import Step
 from tui.runtime.jobs import ChunkedJob, JobState, ProcessJob
 
 SIZE = (160, 48)
 
 
-def endless() -> Iterator[dict[str, Any]]:
+def endless() -> Iterator[Step]:
     """A job that never ends by itself: one tiny MLX chunk at a time."""
     import mlx.core as mx
 
     for i in itertools.count():
         mx.eval(mx.arange(64).sum())
-        yield {"event": "step", "chunk": i}
+        yield Step(epoch=1, step=i, steps=0, global_step=i, loss=0.0)
 
 
 async def test_a_cancelled_job_leaves_the_console_updating(make_app, ready) -> None:
@@ -81,16 +82,17 @@ async def test_a_child_process_job_reports_and_fails_with_its_error(make_app, re
 
 async def test_a_child_process_job_cancels_with_sigint(make_app, ready) -> None:
     app = make_app()
-    code = ("import json, signal; print(json.dumps({'event': 'step'}), flush=True); "
-            "signal.pause()")
-    seen: list[dict[str, Any]] = []
+    step = ("{'event': 'step', 'epoch': 1, 'step': 1, 'steps': 2, 'global_step': 1, "
+            "'loss': 0.5}")
+    code = f"import json, signal; print(json.dumps({step}), flush=True); signal.pause()"
+    seen: list[object] = []
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         job = ProcessJob("train", [sys.executable, "-c", code])
         orig = job.post
-        job.post = lambda m: (seen.append(getattr(m, "event", {})), orig(m))  # type: ignore
+        job.post = lambda m: (seen.append(getattr(m, "event", None)), orig(m))  # type: ignore
         app.runtime.start(job)
-        while not any(e.get("event") == "step" for e in seen):
+        while not any(isinstance(e, Step) for e in seen):  # decoded by the job
             await pilot.pause()  # the child's first line arrives through the loop
         job.cancel()
         await app.runtime.wait("train")
@@ -204,15 +206,11 @@ async def test_a_child_process_job_runs_at_a_lower_priority(make_app, ready) -> 
     import os
 
     app = make_app()
-    code = "import json, os; print(json.dumps({'event': 'nice', 'nice': os.nice(0)}))"
-    seen: list[dict[str, Any]] = []
+    code = "import os; print(f'nice {os.nice(0)}')"  # not JSON: kept in the job's log
     async with app.run_test(size=SIZE) as pilot:
         await ready(pilot)
         job = ProcessJob("nice", [sys.executable, "-c", code], nice=7)
-        orig = job.post
-        job.post = lambda m: (seen.append(getattr(m, "event", {})), orig(m))  # type: ignore
         app.runtime.start(job)
         await app.runtime.wait("nice")
         assert job.state is JobState.DONE
-        niceness = [e["nice"] for e in seen if e.get("event") == "nice"]
-        assert niceness == [min(19, os.nice(0) + 7)]
+        assert list(job.log) == [f"nice {min(19, os.nice(0) + 7)}"]

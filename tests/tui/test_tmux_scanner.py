@@ -47,8 +47,12 @@ def test_scanner_at_80x24(tmp_path: Path) -> None:
                           "universe": "warm", "alert": False}]
         keys(session, "-l", "bad: rsi14 < 30")
         keys(session, "Enter")
-        wait_for(session, lambda s: "unknown name 'rsi14'" in s and "rsi_14" in s)
+        screen = wait_for(session, lambda s: "unknown name 'rsi14'" in s and "rsi_14" in s)
+        # The line keeps q for typing (the footer does not offer it) until the focus has
+        # left it: wait for the footer's "q Quit", the visible sign, before pressing q.
+        assert "q Quit" not in screen
         keys(session, "Tab")
+        wait_for(session, lambda s: "q Quit" in s)
         keys(session, "q")
         assert "AVWAP-EXIT=0" in wait_for(session, lambda s: "AVWAP-EXIT=" in s)
     finally:

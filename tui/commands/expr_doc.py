@@ -67,7 +67,8 @@ so no scan, alert or backtest acts on a band that is still the bar's own spread.
 - Over a panel `[S, T]` (the backtester, `avwap scan`): one program for all
   expressions, every symbol at once; a symbol matches only at its bars.
 - On a live minute (the Scanner screen, `engine.expr.LiveScans`): the
-  console's per-minute registry values `[S]` and each symbol's previous bars,
+  console's per-minute registry values `[S]` and the bar (open, high, low,
+  close, volume), with each symbol's previous bars,
   every scan of every symbol in one call; the same minute revised replaces
   it, a replay jump back starts afresh. Parts written in several scans
   (`close > avwap_session` in five of them) are computed once.
@@ -77,11 +78,46 @@ so no scan, alert or backtest acts on a band that is still the bar's own spread.
 """
 
 
+_ALERTS = """## Scans as alerts: entering, with a dead band and a cooldown
+
+A scan saved with `| alert` notifies when a symbol *enters* it. A price hugging
+a level would enter and leave every few minutes, so, like the band alerts, an
+entry only counts once the symbol has really left the scan since its last one:
+
+- **by the dead band**: the scan's *leave test* no longer holds. It is the
+  scan with every comparison of prices loosened by {bp:g} bp of the compared
+  prices (`a > b` holds while `a - b > -{half:g} · (|a| + |b|)`), tightened
+  under `not`, and a cross read as the state it crosses into (`close crosses
+  above avwap_session` stays in while the close is above the level, less the
+  dead band). Prices are the bar's open, high, low and close, the levels and
+  bands of the registry (`avwap_session`, `avwap_day_up2`, moving averages,
+  Bollinger and Keltner bands, …), a price plus or minus a price move
+  (`avwap_session + 2 * atr_14`) or a price times a number, compared with a
+  price or a number;
+- **or by time**: it has been out of the scan itself for {rearm} minutes of bar
+  time (it hovered inside the dead band, then pushed through again).
+
+An entry fires at most once per {cool} minutes of bar time per scan and symbol;
+an entry inside that cooldown fires when it ends if the symbol is still in the
+scan. A minute without a bar changes nothing. Comparisons without prices
+(`rvol > 2`, `rsi_14 < 30`) have no scale to put a dead band on: such a scan
+leaves when it stops matching, and the cooldown alone spaces its alerts. The
+first minute a scan is evaluated, or a symbol joins the universe, its matches
+are taken as already in (no alert). Code: `engine/expr/deadband.py`, `tui/runtime/scan_alerts.py`.
+"""
+
+
 def markdown() -> str:
+    import numpy as np
+
     from engine.expr import FUNCTIONS, PRICE_NAMES
     from engine.registry import indicators
+    from tui.runtime.scan_alerts import COOLDOWN, DEAD_BAND_BP, REARM
 
-    lines = [_RULES, "## Names", "",
+    minutes = lambda t: int(t / np.timedelta64(1, "m"))  # noqa: E731
+    alerts = _ALERTS.format(bp=DEAD_BAND_BP, half=DEAD_BAND_BP / 2e4,
+                            rearm=minutes(REARM), cool=minutes(COOLDOWN))
+    lines = [_RULES, alerts, "## Names", "",
              f"The bar: {', '.join(f'`{n}`' for n in PRICE_NAMES)}. Functions: "
              f"{', '.join(f'`{f}`' for f in FUNCTIONS)}. The registry's outputs, by family "
              "(meanings and warm-up: docs/indicators.md):", ""]

@@ -138,7 +138,8 @@ def build_app(
     controller = Controller(cache, source, engine_warm=args.warm_days)
     # The user's alert rules live beside the config (and survive a restart).
     controller.alerts = AlertBook(cfg.path.parent / ALERTS_FILE)
-    controller.scans = ScanRunner(ScanBook(cfg.path.parent / SCANS_FILE))  # the Scanner's
+    controller.scans = ScanRunner(ScanBook(cfg.path.parent / SCANS_FILE),  # the Scanner's
+                                  controller.user_dir)
     app = AvwapApp(
         controller,
         list_name=list_name,

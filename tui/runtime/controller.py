@@ -47,13 +47,13 @@ from storage.errors import CacheError
 from storage.feeds.base import Feed, FeedSource
 from storage.tickers import TickerList, load_list
 from storage.types import BarBatch, Panel
-from tui.alerts import AlertBook, AlertHit
+from tui.alerts import AlertBook, AlertHit, AnchorAges
 from tui.runtime.anchors import AnchorBook
 from tui.runtime.frames import Frame, RateMeter, output
 from tui.runtime.grow import Grow
 from tui.runtime.memory import release_memory
 from tui.runtime.replay_nav import ReplayNav
-from tui.runtime.scans import ScanBook, ScanHit, ScanResult, ScanRunner
+from tui.runtime.scans import ScanBook, ScanHit, ScanResult, ScanRunner, bar_fields
 from tui.runtime.selector import ModelPicks, Picks
 from tui.runtime.universe import Group, Universe
 from tui.runtime.warm_store import WarmStore
@@ -83,7 +83,9 @@ class Controller:
         self.universe = Universe()
         self.alerts = AlertBook()
         #: The Scanner's scans, evaluated on every minute's universe snapshot.
-        self.scans = ScanRunner(ScanBook())
+        self.scans = ScanRunner(ScanBook(), user_dir)
+        #: Bars since each calendar anchor, counted once a minute for the alerts and scans.
+        self.anchor_ages = AnchorAges()
         #: The trader's custom anchors and their live values (rebuilt by themselves
         #: from ``panel_until_now`` when the universe or the clock jumps).
         self.anchors = AnchorBook(cache, self.panel_until_now)
@@ -284,9 +286,11 @@ class Controller:
         owns, universe = self.universe.step(batch)
         self.anchors.step(owns)
         prev = self.frame
-        scans = tuple(self.scans.step(universe))
+        counts = self.anchor_ages.step(universe)
+        scans = tuple(self.scans.step(universe, bar_fields(owns), counts))
         hits: tuple[AlertHit | ScanHit, ...] = (
-            *self.alerts.evaluate(universe, self.anchors.alert_values()), *self.scans.hits)
+            *self.alerts.evaluate(universe, self.anchors.alert_values(), counts),
+            *self.scans.hits)
         self._seq += 1
         self.rate.count(received, int(np.count_nonzero(universe.valid)))
         self.frame = self._frame(universe, hits=hits, prev=prev, received=received, scans=scans)
@@ -303,7 +307,9 @@ class Controller:
     def scan_now(self) -> tuple[ScanResult, ...]:
         """The scans at the current minute again (a scan added or edited; MLX thread)."""
         now = self.universe.now
-        return () if now is None else tuple(self.scans.step(now))
+        if now is None:
+            return ()
+        return tuple(self.scans.step(now, counts=self.anchor_ages.step(now)))
 
     def _frame(self, universe: Snapshot, *, hits: tuple[AlertHit | ScanHit, ...],
                prev: Frame | None,

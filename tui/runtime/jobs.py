@@ -13,9 +13,11 @@ Three kinds cover the console's long work:
   the MLX thread, so the live session's minutes interleave with it and the
   console keeps updating; cancelling stops it between chunks;
 - ``ProcessJob``: a child process that reports progress as JSON lines on its
-  stdout (training: the same code as ``avwap train``), so a crash or a heavy
-  epoch can never freeze or kill the console; cancelling sends SIGINT (stop
-  after the current step), then SIGTERM if it does not end.
+  stdout (training: the same code as ``avwap train``, run by ``cli_argv``), so
+  a crash or a heavy epoch can never freeze or kill the console; cancelling
+  sends SIGINT (stop after the current step), then SIGTERM if it does not end.
+  Each line is decoded here, once (``storage.events``): screens get typed
+  events, a bad line as ``events.BadLine``.
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ import enum
 import json
 import os
 import signal
+import sys
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storage import events
 from tui.messages import JobProgress
 
 if TYPE_CHECKING:
@@ -99,13 +103,13 @@ class ChunkedJob(Job):
     """MLX work as a generator whose every step runs on the MLX thread.
 
     ``work()`` returns an iterator; each ``next()`` is one chunk (keep it to
-    tens of milliseconds) and may yield a progress dict, posted as
+    tens of milliseconds) and may yield a progress event, posted as
     ``JobProgress``. The value the generator returns is kept in ``result``.
     """
 
     kind = "chunked"
 
-    def __init__(self, name: str, work: Callable[[], Iterator[dict[str, Any] | None]]) -> None:
+    def __init__(self, name: str, work: Callable[[], Iterator[events.Event | None]]) -> None:
         super().__init__(name)
         self.work = work
         self.result: Any = None
@@ -133,9 +137,10 @@ def _advance(it: Iterator[Any]) -> tuple[bool, Any]:
 class ProcessJob(Job):
     """A child process reporting JSON lines (see the module docstring).
 
-    Each stdout line that parses as a JSON object is posted as ``JobProgress``;
-    other lines and stderr are kept in ``log`` (the last ``log_lines``). A
-    non-zero exit fails the job with the last error line it printed.
+    Each stdout line that parses as a JSON object is posted as ``JobProgress``
+    with its event (``event_of``); other lines and stderr are kept in ``log``
+    (the last ``log_lines``). A non-zero exit fails the job with the last error
+    line it printed.
 
     With ``output`` (a file path) the child writes there instead of to a pipe
     and the job follows the file: then the child can outlive the console (the
@@ -225,9 +230,17 @@ class ProcessJob(Job):
         except ValueError:
             event = None
         if isinstance(event, dict):
-            self.post(JobProgress(self.name, event))
+            self.post(JobProgress(self.name, self.event_of(event, line)))
         elif line:
             self.log.append(line)
+
+    def event_of(self, obj: dict[str, Any], line: str) -> events.Event:
+        """The typed event of one JSON object line (``storage.events.from_dict``); a
+        line that is no known event becomes ``BadLine`` (its one line)."""
+        try:
+            return events.from_dict(obj, line=line)
+        except events.EventError as e:
+            return events.BadLine(str(e))
 
     async def _read_stdout(self) -> None:
         assert self._proc is not None and self._proc.stdout is not None
@@ -278,3 +291,8 @@ class ProcessJob(Job):
 
 class JobFailed(Exception):
     """A job ended in error; the message is the one line the screen shows."""
+
+
+def cli_argv() -> list[str]:
+    """The ``avwap`` CLI as a child process of this interpreter (what a ``ProcessJob`` runs)."""
+    return [sys.executable, "-m", "tui.cli"]

@@ -15,15 +15,18 @@ call; a screen only edits the book and renders ``ScanResult``s.
   A replay jump back (an earlier minute) starts afresh.
 
 Scans as alerts: a scan saved with ``alert`` fires a ``ScanHit`` when a symbol
-enters it (matched now, not at the last finished minute), at most once per
-``tui.alerts.COOLDOWN`` of bar time per scan and symbol, like the band alerts;
-the hits join the frame's ``hits``, so the console notifies them as it does the
-band alerts. The band alerts' dead band (basis points beyond a level) has no
-meaning for an arbitrary condition: entering is the event.
+enters it, with a dead band and the band alerts' cooldown
+(``tui.runtime.scan_alerts``); the hits join the frame's ``hits``, so the
+console notifies them as it does the band alerts.
 
-Known gap: the live values are the snapshot's, without the band-validity rule
-the backtester and ``avwap scan`` apply to an anchor's first bars
-(``engine.bands``); a scan on a young anchor's band can match here first.
+A live scan reads the bar's open, high, low, close and volume (the controller
+hands the minute's open/high/low beside the snapshot, which keeps the close and
+volume) and applies the backtester's band-validity rule (``engine.bands``), so
+a live minute matches what ``avwap scan`` finds at that minute.
+
+A list universe is the list's name, read again whenever its file changes
+(``ListSymbols``: a ``stat`` of the folder and the file per minute), so adding
+a symbol to the list from the console moves the scan with it.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,28 +43,39 @@ from typing import Any
 import numpy as np
 
 from engine import bands
-from engine.expr import ExpressionError, LiveScans, check_names, parse, suggestions
+from engine.expr import (
+    PRICE_NAMES,
+    ExpressionError,
+    LiveScans,
+    check_names,
+    known_names,
+    parse,
+    suggestions,
+)
+from engine.expr.deadband import widen
 from engine.snapshot import Snapshot
-from storage import atomic, calendar
-from storage.types import SEGMENT_KINDS
+from storage import atomic
+from storage.types import BarBatch
+from tui.alerts import AnchorAges, young
+from tui.runtime.scan_alerts import DEAD_BAND_BP, Entries, Entry, ScanHit
 
 SCANS_FILE = "scans.json"
-#: The bar's fields a live minute has beside the registry's outputs (the snapshot keeps
-#: each symbol's last close and volume; open, high and low are not kept live).
-LIVE_PRICES = ("close", "volume")
+#: The bar's fields a live scan reads beside the registry's outputs (all of them).
+LIVE_PRICES = PRICE_NAMES
+#: The bar's fields the snapshot lacks (the controller hands them with the minute).
+BAR_FIELDS = ("open", "high", "low")
+UNIVERSES = ("warm", "all")
 
 
 def live_names() -> list[str]:
-    """What a live scan may read: the bar's close and volume, then the registry's outputs."""
-    from engine.registry import output_names
-
-    return [*LIVE_PRICES, *output_names()]
-UNIVERSES = ("warm", "all")
+    """What a live scan may read: the bar's prices and volume, then the registry's outputs."""
+    return known_names()
 
 
 @dataclass(frozen=True)
 class Scan:
-    """One named scan. ``universe``: ``warm``, ``all`` or symbols (a list's, resolved)."""
+    """One named scan. ``universe``: ``warm``, ``all``, a ticker list's name (followed as
+    it is edited) or fixed symbols (a file saved before lists were followed)."""
 
     name: str
     expression: str
@@ -150,20 +166,6 @@ class ScanBook:
 
 
 @dataclass(frozen=True)
-class ScanHit:
-    """A symbol entered an alerting scan at minute ``ts``."""
-
-    scan: str
-    expression: str
-    symbol: str
-    ts: np.datetime64
-
-    @property
-    def message(self) -> str:
-        return f"{self.symbol} entered scan {self.scan!r}: {self.expression}"
-
-
-@dataclass(frozen=True)
 class ScanResult:
     """One scan at one minute: the matching rows, sorted, and the new ones."""
 
@@ -173,23 +175,116 @@ class ScanResult:
     symbols: tuple[str, ...] = ()
     values: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # [matches, columns]
     new: tuple[bool, ...] = ()
+    #: Why the universe is empty (its list cannot be read), else "".
+    note: str = ""
+
+
+def _racy(mtime: float) -> bool:
+    """A file time within a second of now may be followed by an edit with the same time
+    (file times tick coarsely): such a ``stat`` is not trusted to mean "unchanged"."""
+    return abs(time.time() - mtime) < 1.0
+
+
+class ListSymbols:
+    """Ticker lists by name, read again when their file or the user's folder changes.
+
+    Why ``stat`` and not a reload per minute: a list is a file the console's list
+    edits replace atomically (a rename: the folder's mtime moves), or one the
+    trader edits by hand (the file's mtime moves); two ``stat`` calls a minute
+    see both, and the file is parsed only then. A list that cannot be read
+    gives no symbols and its error.
+    """
+
+    def __init__(self, user_dir: Path | None = None) -> None:
+        self.user_dir = user_dir
+        self._dir_key: tuple[int, int] | None = None
+        self._paths: dict[str, Path] = {}
+        self._seen: dict[str, tuple[tuple[int, int, int], tuple[str, ...], str]] = {}
+
+    def _folder(self) -> Path:
+        from storage.tickers import user_tickers_dir
+
+        return user_tickers_dir() if self.user_dir is None else Path(self.user_dir).expanduser()
+
+    def refresh(self) -> None:
+        """Look at the user's folder once (call once a minute, before ``symbols``)."""
+        from storage.tickers import available_lists
+
+        try:
+            st = self._folder().stat()
+            key: tuple[int, int] | None = (st.st_mtime_ns, st.st_ino)
+            if _racy(st.st_mtime):
+                key = None  # changed within the clock's tick: look again next time
+        except OSError:
+            key = (0, 0)
+        if key is None or key != self._dir_key:
+            self._dir_key = key
+            self._paths = available_lists(self.user_dir)
+
+    def symbols(self, name: str) -> tuple[tuple[str, ...], str]:
+        """The list's symbols and "" (or ``()`` and the reason it cannot be read)."""
+        from storage.tickers import TickerListError, load_list
+
+        path = self._paths.get(name)
+        if path is None:
+            return (), f"universe: no ticker list named {name!r}"
+        try:
+            st = path.stat()
+            key = (st.st_mtime_ns, st.st_size, st.st_ino)
+            racy = _racy(st.st_mtime)
+        except OSError:
+            key, racy = (0, 0, 0), False
+        seen = self._seen.get(name)
+        if seen is not None and seen[0] == key and not racy:
+            return seen[1], seen[2]
+        try:
+            out: tuple[tuple[str, ...], str] = (load_list(path).symbols, "")
+        except TickerListError as e:
+            out = ((), f"universe: {e}")
+        self._seen[name] = (key, *out)
+        return out
+
+
+
+def bar_fields(batches: Sequence[BarBatch]) -> dict[str, np.ndarray]:
+    """The minute's ``open``/``high``/``low`` ``[S]`` over the groups' batches, in the
+    universe's order (what ``ScanRunner.step`` reads beside the snapshot)."""
+    return {f: np.concatenate([getattr(b, f) for b in batches]) if batches else np.zeros(0)
+            for f in BAR_FIELDS}
 
 
 class ScanRunner:
-    """Evaluates a book's valid scans on each snapshot (the runtime's thread)."""
+    """Evaluates a book's valid scans on each snapshot (the runtime's thread).
 
-    def __init__(self, book: ScanBook) -> None:
+    ``user_dir``: where the trader's ticker lists are (a list universe's symbols);
+    ``dead_band_bp``: the alerts' dead band (``tui.runtime.scan_alerts``).
+    """
+
+    def __init__(self, book: ScanBook, user_dir: Path | None = None, *,
+                 dead_band_bp: float = DEAD_BAND_BP) -> None:
         self.book = book
+        self.lists = ListSymbols(user_dir)
+        self.margin = dead_band_bp / 1e4
         self._key: tuple[Scan, ...] = ()
         self._live: LiveScans | None = None
         self._valid: list[Scan] = []
+        self._alerting: list[Scan] = []
         self._checks: dict[str, Check] = {}
-        self._prev: dict[str, set[str]] = {}  # the matches of the last finished minute
-        self._cur: dict[str, set[str]] = {}  # this minute's (a revision replaces them)
+        # Each scan's matches ``[S]`` at the last finished minute and at this one (a
+        # revision replaces it), over ``_of``'s symbols.
+        self._prev: dict[str, np.ndarray] = {}
+        self._cur: dict[str, np.ndarray] = {}
         self._ts: np.datetime64 | None = None
-        self._fired: dict[tuple[str, str], np.datetime64] = {}
-        self._pending: set[tuple[str, str]] = set()
-        self._bars = bands.AnchorBars()  # bars with volume since each calendar anchor
+        self._bar: tuple[np.datetime64, dict[str, np.ndarray]] | None = None
+        self._ages = AnchorAges()  # when no counts are handed in (standalone)
+        self._entries = Entries()
+        # Per snapshot layout (its symbols and names, rarely changing): universe masks,
+        # the symbols as an array, each anchor kind's columns, each scan's columns.
+        self._of: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
+        self._masks: dict[tuple[str, ...] | str, np.ndarray] = {}
+        self._sym_arr = np.zeros(0, object)
+        self._kind_cols: dict[str, list[tuple[str, int]]] = {}
+        self._cols: dict[str, tuple[tuple[str, ...], np.ndarray]] = {}
         #: The alerts of the last ``step`` (a scan with ``alert`` that a symbol entered).
         self.hits: tuple[ScanHit, ...] = ()
 
@@ -197,105 +292,150 @@ class ScanRunner:
         known = live_names()
         self._checks = {s.name: check(s.expression, known) for s in scans}
         self._valid = [s for s in scans if self._checks[s.name].ok]
-        self._live = LiveScans([s.expression for s in self._valid]) if self._valid else None
+        self._alerting = [s for s in self._valid if s.alert]
+        # One call: every scan, then each alerting scan's leave test (its dead band).
+        trees = [parse(s.expression) for s in self._valid]
+        trees += [widen(parse(s.expression), self.margin) for s in self._alerting]
+        self._live = LiveScans(trees) if trees else None
         self._key = tuple(scans)
-        self._prev, self._cur = {}, {}
+        self._prev, self._cur, self._cols = {}, {}, {}
 
-    def step(self, snap: Snapshot) -> list[ScanResult]:
+    def _layout(self, snap: Snapshot) -> None:
+        """Forget what depends on the snapshot's symbols and names when they change."""
+        if snap.symbols is self._of[0] and snap.names is self._of[1]:
+            return
+        if (snap.symbols, snap.names) == self._of:
+            self._of = (snap.symbols, snap.names)
+            return
+        if snap.symbols != self._of[0]:
+            self._prev, self._cur = {}, {}
+        self._of = (snap.symbols, snap.names)
+        self._masks, self._cols = {}, {}
+        self._sym_arr = np.array(snap.symbols, dtype=object)
+        self._kind_cols = {}
+        for j, n in enumerate(snap.names):
+            k = bands.anchor_of(n)
+            if k is not None:
+                self._kind_cols.setdefault(k, []).append((n, j))
+
+    def step(self, snap: Snapshot, bar: dict[str, np.ndarray] | None = None,
+             counts: dict[str, np.ndarray] | None = None) -> list[ScanResult]:
+        """Every scan at ``snap``'s minute. ``bar``: the minute's ``open``/``high``/``low``
+        ``[S]`` (without it, those of the last step at this minute, else NaN);
+        ``counts``: ``tui.alerts.AnchorAges.step(snap)`` when the caller counted."""
         scans = self.book.scans
         if tuple(scans) != self._key:
             self._compile(scans)
+        self._layout(snap)
         if self._ts is not None and snap.ts < self._ts:
-            self._prev, self._cur, self._fired, self._pending = {}, {}, {}, set()
+            self._prev, self._cur = {}, {}
             if self._live is not None:
                 self._live.reset()
         elif self._ts is not None and snap.ts > self._ts:
             self._prev, self._cur = self._cur, {}
         self._ts = snap.ts
-        hits = (self._live.step(snap.ts, snap.names, self._valid_values(snap), snap.valid,
-                                {"close": snap.last, "volume": snap.volume})
+        fields = self._fields(snap, bar)
+        hits = (self._live.step(snap.ts, snap.names, snap.values, snap.valid,
+                                {**fields, **self._young_masked(snap, counts)})
                 if self._live is not None else np.zeros((0, len(snap.symbols)), bool))
+        self.lists.refresh()
         row = {s.name: i for i, s in enumerate(self._valid)}
         out: list[ScanResult] = []
+        entries: list[Entry] = []
         for scan in scans:
             chk = self._checks[scan.name]
             if not chk.ok:
                 out.append(ScanResult(scan, chk))
                 continue
-            out.append(self._result(scan, chk, hits[row[scan.name]], snap))
-        self.hits = tuple(self._alerts(out, snap.ts))
+            inside, note = self._universe(scan, snap.symbols)
+            now = hits[row[scan.name]] if inside is None else hits[row[scan.name]] & inside
+            out.append(self._result(scan, chk, now, note, snap, fields))
+            if scan.alert:
+                stay = hits[len(self._valid) + self._alerting.index(scan)]
+                entries.append(Entry(scan.name, scan.expression, now,
+                                     stay if inside is None else stay & inside))
+        self.hits = tuple(self._entries.step(snap.ts, snap.symbols, snap.valid, entries))
         return out
 
-    def _valid_values(self, snap: Snapshot) -> np.ndarray:
-        """The minute's values with each calendar anchor the scans read NaN where
-        ``engine.bands``' rule fails (fewer than 5 bars with volume, or no width).
+    def _fields(self, snap: Snapshot, bar: dict[str, np.ndarray] | None) -> dict[str, np.ndarray]:
+        """The bar's prices by name: the snapshot's close and volume, the minute's open,
+        high and low (kept for a second evaluation of the same minute)."""
+        s = len(snap.symbols)
+        if bar is not None:
+            self._bar = (snap.ts, dict(bar))
+        kept = self._bar[1] if self._bar is not None and self._bar[0] == snap.ts else {}
+        nan = np.full(s, np.nan, np.float32)
+        out = {f: kept[f] if f in kept and len(kept[f]) == s else nan for f in BAR_FIELDS}
+        return {**out, "close": snap.last, "volume": snap.volume}
+
+    def _universe(self, scan: Scan, symbols: tuple[str, ...]) -> tuple[np.ndarray | None, str]:
+        """``[S]`` which ``symbols`` the scan's universe holds (None: all), and a note."""
+        if isinstance(scan.universe, str) and scan.universe in UNIVERSES:
+            return None, ""
+        note = ""
+        if isinstance(scan.universe, str):
+            members, note = self.lists.symbols(scan.universe)
+        else:
+            members = scan.universe
+        mask = self._masks.get(members)
+        if mask is None:
+            want = set(members)
+            mask = self._masks[members] = np.fromiter((s in want for s in symbols), bool,
+                                                      len(symbols))
+        return mask, note
+
+    def _young_masked(self, snap: Snapshot, counts: dict[str, np.ndarray] | None
+                      ) -> dict[str, np.ndarray]:
+        """Each calendar anchor output the scans read, NaN where ``engine.bands``' rule
+        fails (fewer than 5 bars with volume since the anchor, or no width).
 
         Why: the backtester and ``avwap scan`` read a young anchor's level and bands
         as NaN, so a live scan must too, or a cross on a session's first bar (σ = 0)
         would match here and nowhere else. A cross then needs a valid value on both
-        bars, as in the backtester.
+        bars, as in the backtester. (Given to ``LiveScans`` beside the matrix, so the
+        matrix itself is never copied.)
         """
         assert self._live is not None
-        kinds = sorted({k for k in map(bands.anchor_of, self._live.names) if k is not None})
+        read = set(self._live.names)
+        kinds = sorted(k for k, cols in self._kind_cols.items()
+                       if any(n in read for n, _ in cols))
         if not kinds:
-            return snap.values
-        when = calendar.describe_minutes(np.array([snap.ts], dtype="datetime64[m]"))
-        traded = np.asarray(snap.valid, bool) & (np.nan_to_num(snap.volume) > 0)
-        counts = self._bars.step(snap.ts, {k: int(when.segments[k][0]) for k in SEGMENT_KINDS},
-                                 traded, int(when.minute_of_session[0]))
-        pos = {n: i for i, n in enumerate(snap.names)}
-        values = snap.values.copy()
-        for k in kinds:
-            lvl, up1 = pos.get(f"avwap_{k}"), pos.get(f"avwap_{k}_up1")
-            width = (snap.values[:, up1] - snap.values[:, lvl]
-                     if lvl is not None and up1 is not None else None)
-            young = ~bands.valid(counts[k], width)
-            cols = np.array([i for n, i in pos.items() if bands.anchor_of(n) == k], np.intp)
-            values[np.ix_(young, cols)] = np.nan
-        return values
+            return {}
+        pos = {n: j for k in kinds for n, j in self._kind_cols[k]}
+        for k in kinds:  # the width the rule tests
+            for n in (f"avwap_{k}", f"avwap_{k}_up1"):
+                if n in snap.names and n not in pos:
+                    pos[n] = snap.names.index(n)
+        ages = counts if counts is not None else self._ages.step(snap)
+        out: dict[str, np.ndarray] = {}
+        for k, y in young(snap, kinds, ages, pos).items():
+            for n, j in self._kind_cols[k]:
+                if n in read:
+                    out[n] = np.where(y, np.float32(np.nan), snap.values[:, j])
+        return out
 
-    def _alerts(self, results: list[ScanResult], ts: np.datetime64) -> list[ScanHit]:
-        """Entries of alerting scans, at most one per cooldown of bar time per symbol; an
-        entry inside the cooldown fires when it ends if the symbol is still in the scan."""
-        from tui.alerts import COOLDOWN
-
-        fired: list[ScanHit] = []
-        for r in results:
-            if not r.scan.alert:
-                continue
-            inside = set(r.symbols)
-            self._pending = {k for k in self._pending if k[0] != r.scan.name or k[1] in inside}
-            for sym, new in zip(r.symbols, r.new, strict=True):
-                key = (r.scan.name, sym)
-                last = self._fired.get(key)
-                if new and last != ts:  # (a revised minute's entry has fired already)
-                    self._pending.add(key)
-                if key in self._pending and (last is None or ts - last >= COOLDOWN):
-                    fired.append(ScanHit(r.scan.name, r.scan.expression, sym, ts))
-                    self._fired[key] = ts
-                    self._pending.discard(key)
-        return fired
-
-    def _result(self, scan: Scan, chk: Check, hit: np.ndarray, snap: Snapshot) -> ScanResult:
-        mask = hit.copy()
-        if not isinstance(scan.universe, str):
-            mask &= np.isin(np.array(snap.symbols), np.array(scan.universe))
-        idx = np.nonzero(mask)[0]
-        cols = tuple(dict.fromkeys([*( [scan.sort] if scan.sort else []), *chk.names]))
-        pos = [snap.names.index(c) if c in snap.names else -1 for c in cols]
-        at = np.asarray(pos, dtype=np.intp)
-        vals = snap.values[np.ix_(idx, np.maximum(at, 0))].astype(np.float64)
-        vals[:, at < 0] = np.nan
+    def _result(self, scan: Scan, chk: Check, mask: np.ndarray, note: str, snap: Snapshot,
+                fields: dict[str, np.ndarray]) -> ScanResult:
+        idx = np.flatnonzero(mask)
+        cached = self._cols.get(scan.name)
+        if cached is None:
+            cols = tuple(dict.fromkeys([*([scan.sort] if scan.sort else []), *chk.names]))
+            at = np.array([snap.names.index(c) if c in snap.names else -1 for c in cols],
+                          np.intp)
+            cached = self._cols[scan.name] = (cols, at)
+        cols, at = cached
+        vals = snap.values[idx][:, np.maximum(at, 0)].astype(np.float64)
         for j, c in enumerate(cols):
-            if c in LIVE_PRICES:
-                vals[:, j] = (snap.last if c == "close" else snap.volume)[idx]
-        if len(cols) and len(idx):
-            key = vals[:, 0]
-            order = np.lexsort((-np.nan_to_num(key, nan=-np.inf), np.isnan(key)))
+            if c in fields:
+                vals[:, j] = fields[c][idx]
+            elif at[j] < 0:
+                vals[:, j] = np.nan
+        if len(cols) and len(idx) > 1:  # by the first column, highest first, NaN last
+            order = np.argsort(-vals[:, 0], kind="stable")
             idx, vals = idx[order], vals[order]
-        syms = tuple(snap.symbols[i] for i in idx)
         # New: entered since the last finished minute (none on the first minute seen).
         before = self._prev.get(scan.name)
-        new = tuple(before is not None and s not in before for s in syms)
-        self._cur[scan.name] = set(syms)
-        return ScanResult(scan, chk, cols, syms, vals, new)
+        new = (~before[idx]).tolist() if before is not None else [False] * len(idx)
+        self._cur[scan.name] = mask
+        return ScanResult(scan, chk, cols, tuple(self._sym_arr[idx].tolist()), vals,
+                          tuple(new), note)

@@ -15,15 +15,14 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from storage import events
 from storage.cache import Cache
 from storage.errors import CacheError
 from tui.messages import JobProgress
-from tui.runtime.jobs import ProcessJob
+from tui.runtime.jobs import ProcessJob, cli_argv
 from tui.screens.backtests.request import BacktestRequest
-from tui.screens.training.request import cli_argv
 
 if TYPE_CHECKING:
     from tui.runtime.runtime import Runtime
@@ -53,16 +52,13 @@ class BacktestJob(ProcessJob):
         self.saved_id: int | None = None
         self.child_id: int | None = None
 
-    def _line(self, raw: bytes) -> None:
-        if raw.lstrip().startswith(b"{"):
-            try:
-                ev = events.decode(raw)
-            except events.EventError as e:
-                self.log.append(str(e))  # one clear line; the job's error if the child fails
-                return
-            if isinstance(ev, events.BacktestDone):
-                self.child_id = ev.run_id
-        super()._line(raw)
+    def event_of(self, obj: dict[str, Any], line: str) -> events.Event:
+        ev = super().event_of(obj, line)
+        if isinstance(ev, events.BadLine):
+            self.log.append(ev.message)  # one clear line; the job's error if the child fails
+        elif isinstance(ev, events.BacktestDone):
+            self.child_id = ev.run_id
+        return ev
 
     async def run(self, runtime: Runtime) -> None:
         self.req = await asyncio.to_thread(resolve_dates, self.cache, self.req)
@@ -74,4 +70,4 @@ class BacktestJob(ProcessJob):
         if self.cancel_requested or self.child_id is None:
             return
         self.saved_id = self.child_id
-        self.post(JobProgress(self.name, events.Saved(self.saved_id).to_dict()))
+        self.post(JobProgress(self.name, events.Saved(self.saved_id)))

@@ -437,12 +437,10 @@ class BacktestsScreen(Screen[None]):
         if msg.name != NAME:
             return
         form = self.query_one(NewBacktestForm)
-        try:
-            ev = events.from_dict(msg.event)
-        except events.EventError as e:
-            form.status(str(e), error=True)
-            return
-        if isinstance(ev, events.BacktestStep):
+        ev = msg.event
+        if isinstance(ev, events.BadLine):
+            form.status(ev.message, error=True)
+        elif isinstance(ev, events.BacktestStep):
             form.progress(ev.fraction)
             form.status(f"{ev.stage}…")
         elif isinstance(ev, events.Saved):

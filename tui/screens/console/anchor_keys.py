@@ -1,10 +1,10 @@
-"""The console's custom-anchor glue: ``K`` opens the anchors dialog; ``AnchorsChanged``.
+"""The console's custom anchors: the dialog the watchlist's ``K`` asks for; ``AnchorsChanged``.
 
-Why a helper of its own: the console screen is shared by several features; this
-one needs the watchlist's highlighted symbol, the session (which adds and
-deletes anchors on the MLX thread) and the current frame's anchor values, so
-it lives here, behind the ``ConsoleHost`` Protocol, and the screen keeps one
-binding line and one message handler.
+Why a helper of its own: ``K`` belongs to the watchlist, which posts
+``Watchlist.AnchorsAsked`` with the highlighted symbol; the dialog needs the
+session (which adds and deletes anchors on the MLX thread) and the current
+frame's anchor values, so it lives here, behind the ``ConsoleHost`` Protocol,
+and the screen keeps one handler line per message.
 
 ``AnchorsChanged`` (an anchor added from the chart's ``a``, or deleted here)
 carries the frame with the new values, shown at once: an anchor is on screen
@@ -60,9 +60,8 @@ class AnchorKeys:
             items.append(AnchorItem(a.id, a.symbol, fmt.exchange_time(a.ts), a.label, vals))
         return items
 
-    def open_dialog(self) -> None:
-        """The anchors dialog for the highlighted symbol (all symbols with none)."""
-        symbol = self.console.watchlist().cursor_symbol
+    def open_dialog(self, symbol: str | None) -> None:
+        """The anchors dialog for ``symbol``, the highlighted one (all symbols with none)."""
         self._anchors_app.push_screen(
             AnchorsDialog(symbol, self.anchor_items, self._delete_anchor, self.alert_on_anchor))
 

@@ -1,9 +1,12 @@
-"""The console's find and list-editing keys: ``/`` find, ``+`` add, ``-`` remove, ``N`` new list.
+"""The console's find and list edits: what the watchlist's ``/ + - N`` ask for.
 
-Why a helper of its own: the console screen is shared by several features; these
-actions only need the watchlist, the session and the controller's user tickers
-folder, so they live here, behind the small ``ConsoleHost`` Protocol of what
-they use of the console, and the screen keeps one binding line each.
+Why a helper of its own: the keys belong to the watchlist (``Watchlist.BINDINGS``),
+which posts what the trader asked (``Watchlist.FindAsked``, ``AddAsked``,
+``RemoveAsked``, ``NewListAsked``) with the highlighted symbol; the console
+screen hands each request to this helper. The work needs the watchlist, the
+session and the controller's user tickers folder, so it lives here, behind
+the small ``ConsoleHost`` Protocol of what it uses of the console, and the
+screen keeps one handler line per request.
 
 Find: a symbol in the watchlist gets the cursor at once; any other symbol of
 the cache is handed to ``ConsoleSession.show_symbol`` (warmed and shown as a
@@ -69,12 +72,12 @@ class FindLists:
             self.pending_cursor = None
 
     # -- find ------------------------------------------------------------------
-    def find(self) -> None:
+    def find(self, current: tuple[str, ...]) -> None:
+        """The find dialog; ``current`` (the rows on screen) ranks first."""
         ctl = self._app.controller
-        wl = self.console.watchlist()
         load = partial(build_index, ctl.cache.symbols, ctl.user_dir)
         self._app.push_screen(
-            FindSymbol(load, wl.symbols, self.console.list_name, any_symbol=ctl.source.fills_cache),
+            FindSymbol(load, current, self.console.list_name, any_symbol=ctl.source.fills_cache),
             self._found)
 
     def _found(self, symbol: str | None) -> None:
@@ -102,12 +105,12 @@ class FindLists:
                                      "beside it (+ adds it to a list)"), timeout=4)
 
     # -- list edits --------------------------------------------------------------
-    def _target_symbol(self) -> str | None:
+    def _target_symbol(self, highlighted: str | None) -> str | None:
         """The symbol ``+``/``N`` act on: the one just found (still loading), else the cursor's."""
-        return self.pending_cursor or self.console.watchlist().cursor_symbol
+        return self.pending_cursor or highlighted
 
-    def add_to_list(self) -> None:
-        symbol = self._target_symbol()
+    def add_to_list(self, highlighted: str | None) -> None:
+        symbol = self._target_symbol(highlighted)
         if symbol is None:
             self.console.notify("No symbol to add yet.", severity="warning")
             return
@@ -121,9 +124,9 @@ class FindLists:
 
         self._app.push_screen(AddToListPicker(symbol, self.console.list_name, user_dir), chosen)
 
-    def remove_from_list(self) -> None:
-        wl = self.console.watchlist()
-        symbol, name = wl.cursor_symbol, self.console.list_name
+    def remove_from_list(self, symbol: str | None, neighbour: str | None) -> None:
+        """Remove the highlighted ``symbol`` (after a question); ``neighbour`` gets the cursor."""
+        name = self.console.list_name
         if symbol is None or name is None:
             self.console.notify("No symbol to remove yet.", severity="warning")
             return
@@ -137,11 +140,6 @@ class FindLists:
                 fmt.safe(f"{symbol} is not in the list {name!r} (it is shown by find)."),
                 severity="warning")
             return
-        row = wl.cursor_row
-        neighbour = None
-        if len(wl.symbols) > 1:
-            neighbour = wl.row_symbol(row + 1 if row + 1 < len(wl.symbols) else row - 1)
-
         def answered(answer: str | None) -> None:
             if answer == "remove":
                 self._edit(name, symbol, add=False, cursor=neighbour)
@@ -151,8 +149,8 @@ class FindLists:
             Confirm(f"Remove {symbol} from the list {name!r}?",
                     {"y": ("remove", f"remove {symbol}")}), answered)
 
-    def new_list(self) -> None:
-        symbol = self._target_symbol()
+    def new_list(self, highlighted: str | None) -> None:
+        symbol = self._target_symbol(highlighted)
         if symbol is None:
             self.console.notify("No symbol to start a list with yet.", severity="warning")
             return

@@ -5,7 +5,8 @@ mixins of ``ConsoleScreen``, each redeclaring the attributes it expected and
 stubbing ``show_frame``. Each is now a helper the screen composes
 (``FindLists``, ``AnchorKeys``), given the screen as a ``ConsoleHost``: the
 helper can use only what this Protocol names, and a test or another screen can
-host it.
+host it. The keys are the watchlist's (``Watchlist.BINDINGS``); the screen
+hands each request it posts (``Watchlist.Asked``) to the helper.
 """
 
 from __future__ import annotations

@@ -17,6 +17,12 @@ it can show while leaving the AVWAP pane ``RIGHT_MIN`` cells, and shares the
 height between the AVWAP table, the chart and the indicators; the panes drop
 whole columns by priority, never cutting a number.
 
+Keys: the screen's own are the session's (speed, pause, step, jump, session
+start), the lists' (next, pick) and the alerts book. What acts on the
+highlighted symbol is the watchlist's, which posts the request
+(``Watchlist.Asked``); the screen hands it to a composed helper (``FindLists``,
+``AnchorKeys``, behind ``ConsoleHost``) or does it (the alert dialog, the chart).
+
 Text from data (symbols, list names, errors, feed notices) is shown through
 ``fmt.safe`` so it never reads as markup.
 """
@@ -108,9 +114,9 @@ then start the console again (q quits)."""
 class ConsoleScreen(Screen[None]):
     """The trader's all-day view."""
 
+    #: The screen's own keys (see the module docstring); the watchlist's are in
+    #: ``Watchlist.BINDINGS``.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("o", "sort_next", "Sort", id="sort.next"),
-        Binding("O", "sort_reverse", "Reverse", show=False, id="sort.reverse"),
         Binding("s", "speed", "Speed", id="replay.speed"),
         Binding("space", "pause", "Pause", id="replay.pause"),
         Binding("full_stop", "step_minute", "Step", show=False, key_display=".",
@@ -119,17 +125,7 @@ class ConsoleScreen(Screen[None]):
         Binding("b", "session_start", "Session start", show=False, id="replay.start"),
         Binding("l", "next_list", "Next list", id="list.next"),
         Binding("L", "pick_list", "Lists", id="list.pick"),
-        Binding("a", "add_alert", "Alert", id="alert.add"),
         Binding("A", "show_alerts", "Alerts", show=False, id="alert.list"),
-        # K, not k: the watchlist moves its cursor up with k (vim keys)
-        Binding("K", "anchors", "Anchors", show=False, id="anchors.list"),
-        Binding("c,enter", "open_chart", "Chart", id="chart.open"),
-        Binding("slash", "find", "Find", key_display="/", id="find.symbol"),
-        Binding("plus", "add_to_list", "Add to list", show=False, key_display="+",
-                id="list.add"),
-        Binding("minus", "remove_from_list", "Remove from list", show=False, key_display="-",
-                id="list.remove"),
-        Binding("N", "new_list", "New list", show=False, id="list.new"),
     ]
 
     def __init__(self) -> None:
@@ -146,7 +142,7 @@ class ConsoleScreen(Screen[None]):
         #: The newest model picks per symbol from ``PicksReady`` (frames carry their own).
         self._picks: dict[str, tuple[tuple[tuple[str, float, int], ...], str]] = {}
         #: The features composed in (``tui.screens.console.host``): find and list
-        #: edits (``/ + - N``), custom anchors (``K``).
+        #: edits (the watchlist's ``/ + - N``), custom anchors (its ``K``).
         self.lists = FindLists(self)
         self.anchor_keys = AnchorKeys(self)
 
@@ -161,21 +157,30 @@ class ConsoleScreen(Screen[None]):
     def status_bar(self) -> StatusBar:
         return self.query_one(StatusBar)
 
-    # -- the features' keys ------------------------------------------------------------
-    def action_find(self) -> None:
-        self.lists.find()
+    # -- what the watchlist's keys ask (``Watchlist.Asked``) ----------------------------
+    def on_watchlist_find_asked(self, msg: Watchlist.FindAsked) -> None:
+        self.lists.find(msg.current)
 
-    def action_add_to_list(self) -> None:
-        self.lists.add_to_list()
+    def on_watchlist_add_asked(self, msg: Watchlist.AddAsked) -> None:
+        self.lists.add_to_list(msg.symbol)
 
-    def action_remove_from_list(self) -> None:
-        self.lists.remove_from_list()
+    def on_watchlist_remove_asked(self, msg: Watchlist.RemoveAsked) -> None:
+        self.lists.remove_from_list(msg.symbol, msg.neighbour)
 
-    def action_new_list(self) -> None:
-        self.lists.new_list()
+    def on_watchlist_new_list_asked(self, msg: Watchlist.NewListAsked) -> None:
+        self.lists.new_list(msg.symbol)
 
-    def action_anchors(self) -> None:
-        self.anchor_keys.open_dialog()
+    def on_watchlist_anchors_asked(self, msg: Watchlist.AnchorsAsked) -> None:
+        self.anchor_keys.open_dialog(msg.symbol)
+
+    def on_watchlist_alert_asked(self, msg: Watchlist.AlertAsked) -> None:
+        self.add_alert(msg.symbol)
+
+    def on_watchlist_chart_asked(self, msg: Watchlist.ChartAsked) -> None:
+        """The symbol's candles (``tui.screens.chart``)."""
+        from tui.screens.chart.screen import open_chart
+
+        open_chart(self.avwap_app, msg.symbol)
 
     def on_anchors_changed(self, msg: AnchorsChanged) -> None:
         self.anchor_keys.changed(msg)
@@ -406,12 +411,6 @@ class ConsoleScreen(Screen[None]):
         self.query_one(StatusBar).set(alerts=len(self.avwap_app.controller.alerts.rules))
 
     # -- actions ---------------------------------------------------------------
-    def action_sort_next(self) -> None:
-        self.query_one(Watchlist).cycle_sort()
-
-    def action_sort_reverse(self) -> None:
-        self.query_one(Watchlist).toggle_reverse()
-
     def set_speed(self, speed: float | None) -> None:
         app = self.avwap_app
         if app.feed_kind == "ib":
@@ -505,8 +504,8 @@ class ConsoleScreen(Screen[None]):
         self.app.push_screen(ListPicker(self.list_name, self.avwap_app.controller.user_dir),
                              chosen)
 
-    def action_add_alert(self) -> None:
-        symbol = self.query_one(Watchlist).cursor_symbol
+    def add_alert(self, symbol: str | None) -> None:
+        """The alert dialog for ``symbol`` (the watchlist's ``a``)."""
         if symbol is None or self.frame is None:
             self.notify("No symbol to set an alert on yet.", severity="warning")
             return
@@ -526,9 +525,3 @@ class ConsoleScreen(Screen[None]):
             self.query_one(StatusBar).set(alerts=len(self.avwap_app.controller.alerts.rules))
 
         self.app.push_screen(AlertsScreen(self.avwap_app.controller.alerts), closed)
-
-    def action_open_chart(self) -> None:
-        """The highlighted symbol's candles (``tui.screens.chart``)."""
-        from tui.screens.chart.screen import open_chart
-
-        open_chart(self.avwap_app, self.query_one(Watchlist).cursor_symbol)

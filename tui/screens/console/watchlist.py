@@ -13,6 +13,15 @@ Why columns drop and never cut: a price cut to its last digits (``9.94`` for
 value in the frame (found with one ``nanmax``/``nanmin`` per column, not by
 formatting every row), and when the pane is narrower than all of them the
 columns go whole in ``PRIORITY`` order (symbol, last and change stay longest).
+
+Why the watchlist owns the keys that act on its rows: sort (``o O``), find
+(``/``), list edits (``+ - N``), alert (``a``), anchors (``K``) and chart
+(``c``/Enter) are about the highlighted symbol or the list, so they are bound
+here (ids unchanged, remappable in ``[keys]``) and work while the watchlist has
+the focus. Sorting is the widget's own; every other key posts what the trader
+asked as a typed message (``Watchlist.Asked`` and its kinds, with the
+highlighted symbol), and the screen the watchlist sits on does the work: the
+widget knows nothing of lists on disk, dialogs or the session.
 """
 
 from __future__ import annotations
@@ -97,6 +106,20 @@ class Watchlist(ScrollView, can_focus=True):
         Binding("pagedown", "page(1)", "Page down", show=False, id="watchlist.page_down"),
         Binding("home,g", "jump(0)", "First", show=False, id="watchlist.first"),
         Binding("end,G", "jump(-1)", "Last", show=False, id="watchlist.last"),
+        # What the trader asks of the highlighted symbol or the list: the watchlist
+        # posts it (the messages below) and the screen it sits on does the work.
+        Binding("o", "sort_next", "Sort", id="sort.next"),
+        Binding("O", "sort_reverse", "Reverse", show=False, id="sort.reverse"),
+        Binding("a", "add_alert", "Alert", id="alert.add"),
+        # K, not k: k moves the cursor up (vim keys)
+        Binding("K", "anchors", "Anchors", show=False, id="anchors.list"),
+        Binding("c,enter", "open_chart", "Chart", id="chart.open"),
+        Binding("slash", "find", "Find", key_display="/", id="find.symbol"),
+        Binding("plus", "add_to_list", "Add to list", show=False, key_display="+",
+                id="list.add"),
+        Binding("minus", "remove_from_list", "Remove from list", show=False, key_display="-",
+                id="list.remove"),
+        Binding("N", "new_list", "New list", show=False, id="list.new"),
     ]
 
     @dataclass
@@ -111,6 +134,40 @@ class Watchlist(ScrollView, can_focus=True):
 
         column: str
         reverse: bool
+
+    # -- what the trader asked (posted by the keys; the host screen does the work) --
+    @dataclass
+    class Asked(Message):
+        """A request about ``symbol``, the highlighted one (``None``: no rows yet)."""
+
+        symbol: str | None
+
+    @dataclass
+    class FindAsked(Asked):
+        """``/``: find any symbol (``current``: the rows, ranked first)."""
+
+        current: tuple[str, ...] = ()
+
+    class AddAsked(Asked):
+        """``+``: add the symbol to a list."""
+
+    @dataclass
+    class RemoveAsked(Asked):
+        """``-``: remove the symbol from the list on screen; ``neighbour`` gets the cursor."""
+
+        neighbour: str | None = None
+
+    class NewListAsked(Asked):
+        """``N``: a new list starting with the symbol."""
+
+    class AlertAsked(Asked):
+        """``a``: set an alert on the symbol."""
+
+    class AnchorsAsked(Asked):
+        """``K``: the symbol's custom anchors."""
+
+    class ChartAsked(Asked):
+        """``c``/Enter: the symbol's chart."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -265,6 +322,36 @@ class Watchlist(ScrollView, can_focus=True):
 
     def action_jump(self, row: int) -> None:
         self.move_to_row(len(self.symbols) - 1 if row < 0 else row)
+
+    # -- the trader's requests (see ``Asked``) ------------------------------------
+    def action_sort_next(self) -> None:
+        self.cycle_sort()
+
+    def action_sort_reverse(self) -> None:
+        self.toggle_reverse()
+
+    def action_find(self) -> None:
+        self.post_message(self.FindAsked(self.cursor_symbol, self.symbols))
+
+    def action_add_to_list(self) -> None:
+        self.post_message(self.AddAsked(self.cursor_symbol))
+
+    def action_remove_from_list(self) -> None:
+        n, row = len(self.symbols), self.cursor_row
+        neighbour = self.row_symbol(row + 1 if row + 1 < n else row - 1) if n > 1 else None
+        self.post_message(self.RemoveAsked(self.cursor_symbol, neighbour))
+
+    def action_new_list(self) -> None:
+        self.post_message(self.NewListAsked(self.cursor_symbol))
+
+    def action_add_alert(self) -> None:
+        self.post_message(self.AlertAsked(self.cursor_symbol))
+
+    def action_anchors(self) -> None:
+        self.post_message(self.AnchorsAsked(self.cursor_symbol))
+
+    def action_open_chart(self) -> None:
+        self.post_message(self.ChartAsked(self.cursor_symbol))
 
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)

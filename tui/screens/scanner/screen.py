@@ -13,7 +13,8 @@ inline with the parser's message and suggestions); in the matches ``enter``
 opens the chart, ``+`` adds the symbol to a list; ``delete`` removes the
 highlighted scan; ``ctrl+b`` opens the Backtests screen's New form with
 ``expr``, the scan's expression as the entry and its universe as the tickers.
-New matches (entered this minute) carry a ``●``.
+New matches (entered this minute) carry a ``●``. ``/`` focuses the line (typed
+into the empty line it is that key, not text).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, ClassVar
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.coordinate import Coordinate
@@ -30,7 +31,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from storage.errors import AvwapError
 from tui import fmt
-from tui.runtime.scans import ScanResult, check
+from tui.runtime.scans import UNIVERSES, ScanResult, check
 from tui.screens.scanner.spec import SpecError, parse_spec
 
 if TYPE_CHECKING:
@@ -63,6 +64,23 @@ def cell_format(name: str) -> Callable[[float], str]:
         return fmt.sigma
     return fmt.value
 
+class ScanInput(Input):
+    """The scan line. A ``/`` typed into the *empty* line is not text but the screen's
+    "New scan" key (an expression never starts with a division, and a leading ``/``
+    became part of the scan's name); anywhere else it is text (``close / open``)."""
+
+    def check_consume_key(self, key: str, character: str | None) -> bool:
+        if character == "/" and not self.value:
+            return False  # the screen's binding keeps it
+        return super().check_consume_key(key, character)
+
+    async def _on_key(self, event: events.Key) -> None:
+        if event.character == "/" and not self.value:
+            event.prevent_default()  # not typed; it bubbles to the binding
+            return
+        await super()._on_key(event)
+
+
 class ScannerScreen(Screen[None]):
     """Named scans and the selected scan's matches (see the module docstring)."""
 
@@ -92,7 +110,7 @@ class ScannerScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static("Scanner — name: expression | sort NAME | universe warm|all|LIST | alert",
                      id="scan-title")
-        yield Input(placeholder="up: close > avwap_session_up2 and rvol > 2", id="scan-input")
+        yield ScanInput(placeholder="up: close > avwap_session_up2 and rvol > 2", id="scan-input")
         yield Static("", id="scan-error")
         yield DataTable(id="scan-list", cursor_type="row", zebra_stripes=True)
         yield DataTable(id="scan-matches", cursor_type="row", zebra_stripes=True)
@@ -145,7 +163,7 @@ class ScannerScreen(Screen[None]):
                 if r.check.suggestions else ""
             err.update(fmt.safe(f"{r.scan.name}: {r.check.message}{hint}"))
             return
-        err.update("")
+        err.update(fmt.safe(f"{r.scan.name}: {r.note}") if r.note else "")
         table.add_columns("", "symbol", *r.columns)
         cells = [cell_format(c) for c in r.columns]
         for i, sym in enumerate(r.symbols):
@@ -250,8 +268,19 @@ class ScannerScreen(Screen[None]):
         if not check(scan.expression).ok:
             self.notify("Fix the scan's expression first.", severity="warning")
             return
-        universe = scan.universe if not isinstance(scan.universe, str) \
-            else self.avwap_app.controller.universe.symbols
+        ctl = self.avwap_app.controller
+        if not isinstance(scan.universe, str):
+            universe: tuple[str, ...] = scan.universe
+        elif scan.universe in UNIVERSES:
+            universe = ctl.universe.symbols
+        else:  # a list: its symbols now (it is followed as it is edited)
+            from storage.tickers import TickerListError, load_list
+
+            try:
+                universe = load_list(scan.universe, ctl.user_dir).symbols
+            except TickerListError as e:
+                self.notify(fmt.safe(e), title="Scan universe", severity="error")
+                return
         tickers = ",".join(universe)
         app = self.avwap_app
 

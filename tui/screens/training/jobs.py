@@ -14,8 +14,9 @@ import asyncio
 import datetime as dt
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from storage import events
 from storage.cache import Cache
 from storage.errors import CacheError
 from tui.runtime.jobs import ProcessJob
@@ -47,3 +48,10 @@ class RunOnCache(ProcessJob):
             return
         self.argv = self.argv_for(str(self.cache.path))
         await super().run(runtime)
+
+
+class PrecheckOnCache(RunOnCache):
+    """``avwap precheck --json`` on the cache: its one JSON object is the report."""
+
+    def event_of(self, obj: dict[str, Any], line: str) -> events.Event:
+        return events.Report(obj)

@@ -10,9 +10,10 @@ it inline; only a fully valid form becomes a ``TrainRequest``, whose
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from tui.runtime.jobs import cli_argv
 
 REGULAR_MINUTES = 390
 
@@ -84,11 +85,6 @@ class TrainRequest:
         return [*cli_argv(), "--db", db, "train", *self._data_flags(), "--epochs",
                 str(self.epochs), "--top-k", str(self.top_k), "--seed", str(self.seed),
                 *run, *extra, "--progress-json"]
-
-
-def cli_argv() -> list[str]:
-    """The ``avwap`` CLI as a child process of this interpreter."""
-    return [sys.executable, "-m", "tui.cli"]
 
 
 def _int(lo: int, hi: int, what: str) -> Callable[[str], tuple[int | None, str | None]]:

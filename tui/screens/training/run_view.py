@@ -214,6 +214,8 @@ class RunView(Vertical):
                                       + self._best_text(), style="green"))
             case events.Error():
                 self.failed(ev.message)
+            case events.BadLine():  # a line that is no known event: one line, the run goes on
+                self.log_line(f"error: {ev.message}")
 
     def _on_start(self, ev: events.Start) -> None:
         self.epochs = ev.epochs

@@ -30,19 +30,20 @@ from textual.widgets import Button, Footer, Input, Select, Static, TabbedContent
 
 from models import checkpoint as ck
 from models.registry import ACTIVE, active_name, list_models, models_dir, use
+from storage import events
 from storage.errors import AvwapError
 from storage.tickers import available_lists, load_list
 from tui.messages import JobFinished, JobProgress
-from tui.runtime.jobs import JobState, ProcessJob
+from tui.runtime.jobs import JobState, ProcessJob, cli_argv
 from tui.runtime.runtime import JobRefused
 from tui.screens.common.commands import NamedCommands
 from tui.screens.common.confirm import Confirm
 from tui.screens.training import running
 from tui.screens.training.form import TrainForm
-from tui.screens.training.jobs import RunOnCache
+from tui.screens.training.jobs import PrecheckOnCache, RunOnCache
 from tui.screens.training.models_view import ModelDetail, ModelsTable
 from tui.screens.training.precheck_view import PrecheckView
-from tui.screens.training.request import TrainRequest, cli_argv, parse_form, same_samples
+from tui.screens.training.request import TrainRequest, parse_form, same_samples
 from tui.screens.training.run_view import RunView
 
 if TYPE_CHECKING:
@@ -219,8 +220,8 @@ class TrainingScreen(Screen[None]):
             self._precheck_timer = self.set_timer(0.2, self._run_precheck)  # after it ends
             return
         self._precheck_for = req
-        job = RunOnCache(PRECHECK, self.avwap_app.controller.cache, req.tickers, req.days,
-                         lambda db: req.precheck_argv(db, self.min_samples))
+        job = PrecheckOnCache(PRECHECK, self.avwap_app.controller.cache, req.tickers, req.days,
+                              lambda db: req.precheck_argv(db, self.min_samples))
         try:
             rt.start(job, watcher=self)
         except JobRefused as e:
@@ -246,16 +247,17 @@ class TrainingScreen(Screen[None]):
     # -- job messages ----------------------------------------------------------
     def on_job_progress(self, msg: JobProgress) -> None:
         if msg.name == PRECHECK:
-            if same_samples(self._precheck_for, self.request):
-                self.report = msg.event
-                self.query_one(PrecheckView).show(msg.event)
+            if isinstance(msg.event, events.Report) and same_samples(self._precheck_for,
+                                                                     self.request):
+                self.report = msg.event.report
+                self.query_one(PrecheckView).show(self.report)
                 self._update_buttons()
                 if self._start_when_checked:
                     self._start_when_checked = False
                     self.action_start()
         elif msg.name == TRAIN:
             self.query_one(RunView).apply(msg.event)
-            if msg.event.get("event") == "checkpoint":  # its created date, accuracy…
+            if isinstance(msg.event, events.Checkpoint):  # its created date, accuracy…
                 self.query_one(ModelsTable).load(self.models_root)
 
     def on_job_finished(self, msg: JobFinished) -> None:
