@@ -265,13 +265,17 @@ async def model_activation(pilot, screen, interval_s: float = 1.0) -> dict[str, 
             await pilot.pause(0.02)
             shown = screen._picks.get(focus)  # PicksReady handled: the pane was given them
             if shown and shown[0]:
-                await pilot.pause()  # painted
+                # painted: its events handled and the screen updated (``pause()`` with
+                # no delay would also wait up to 1 s for the process to go idle, which
+                # it does not while the other symbols prime in the background)
+                await pilot.pause(0)
                 activate = time.perf_counter() - t0
                 break
         await session.model_primed()
         primed = time.perf_counter() - t0
         stop.set()
         await ticker
+        held = _model_parts(session.controller)
     finally:
         if before is None:
             os.environ.pop("AVWAP_MODELS_DIR", None)
@@ -281,7 +285,23 @@ async def model_activation(pilot, screen, interval_s: float = 1.0) -> dict[str, 
             "minutes_missed_during_activate": counts["missed"],
             "minutes_during_activate": counts["stepped"],
             "minutes_missed_without_activate": baseline["missed"],
-            "minutes_without_activate": baseline["stepped"]}
+            "minutes_without_activate": baseline["stepped"], **held}
+
+
+def _model_parts(ctl) -> dict[str, float]:  # type: ignore[no-untyped-def]
+    """``rss_tape_mb``: the rows kept for a model made active (``ModelPicks.tape``;
+    absent on an older checkout); ``rss_selector_mb``: the active model's live window."""
+    import numpy as np
+
+    out: dict[str, float] = {}
+    tape = getattr(ctl.model, "tape", None)
+    if tape is not None:
+        out["rss_tape_mb"] = tape.nbytes / 2**20
+    live = ctl.model.live
+    if live is not None:
+        out["rss_selector_mb"] = sum(
+            v.nbytes for v in vars(live).values() if isinstance(v, np.ndarray)) / 2**20
+    return out
 
 
 async def _list_switch(pilot, screen) -> dict[str, float]:  # type: ignore[no-untyped-def]

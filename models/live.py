@@ -26,13 +26,17 @@ about a feature.
 Priming is per symbol: ``prime_rows`` writes some symbols' last minutes from
 batch values while the others keep stepping, so the console primes the
 highlighted symbol first and the rest in chunks between live minutes; each
-symbol's pick says whether its window is complete (``Pick.ready``).
+symbol's pick says whether its window is complete (``Pick.ready``). Where the
+rows come from: ``prime`` recomputes the registry over the symbols' history
+(seconds per call); ``prime_kept`` reads the rows the console already stepped
+(``models.tape.FeatureTape``), computing only the lookback-scaled features.
 
 How the console uses it (see docs/model.md)::
 
     live = LiveSelector.from_active(symbols, snapshot.names)   # None: no active model
     live.prime(history_panel)        # optional: fill the ring from history at start
     live.prime(history_panel, ["AAPL"])   # or some symbols at a time (the focus first)
+    live.prime_kept(tape, ["AAPL"], history_panel)   # or from kept rows (the console)
     live.update(snapshot)            # every Snapshot, forming or final
     pick = live.select([symbol])[symbol]   # Pick(names, weights, directions)
 """
@@ -53,6 +57,7 @@ from models.errors import ModelError
 from models.evaluate import top_k
 from models.features import RowScaler, scale_free
 from models.selector import Selector
+from models.tape import FeatureTape
 from storage.types import Panel
 
 _ROLLING = (Scale.DIFF, Scale.RMS)  # scaled over the lookback: kept raw too
@@ -86,6 +91,7 @@ class LiveSelector:
             raise ModelError(f"the engine does not compute {len(absent)} of the model's "
                              f"features: {', '.join(absent[:10])}")
         col = {n: i for i, n in enumerate(snapshot_names)}
+        self._snapshot_names = tuple(snapshot_names)
         self._idx = np.array([col[n] for n in feats], dtype=np.int64)
         self._metas: list[OutputMeta] = [REGISTRY.meta(n) for n in feats]
         self._roll = np.array([m.scale in _ROLLING for m in self._metas])
@@ -243,6 +249,46 @@ class LiveSelector:
             close = ffill(sub.close.astype(np.float64))[:, first:]
             self.prime_rows(chunk, vals, close, panel.ts[-1])
 
+    def prime_kept(self, tape: FeatureTape, symbols: Sequence[str],
+                   panel: Panel | None = None) -> list[str]:
+        """Prime ``symbols`` from the rows ``tape`` keeps (the engine's own, minute by
+        minute): only this model's scaling and nothing of the registry, but for the
+        few features scaled over the lookback (DIFF, RMS: a window of ``needed``
+        minutes, twice what the tape keeps), which are the batch of those outputs
+        alone over ``panel`` (the symbols' bars ending at the tape's newest minute),
+        as ``prime`` computes them. Returns the symbols it could not prime: those
+        the tape does not cover ``lookback`` minutes of, or all of them when the tape
+        or ``panel`` ends elsewhere than the live window (``prime`` them instead)."""
+        want = list(symbols)
+        lb, roll = self.lookback, self._roll.any()
+        if (not want or tape.names != self._snapshot_names or lb > tape.length
+                or tape.last_ts is None
+                or (self._count and tape.last_ts != self._last_ts)):
+            return want
+        covered = tape.cover(want) >= lb
+        ok = [s for s, c in zip(want, covered, strict=True) if c]
+        left = [s for s, c in zip(want, covered, strict=True) if not c]
+        if not ok:
+            return left
+        vals, close, ts = tape.window(ok, self._idx, lb)
+        if roll:
+            if panel is None or len(panel.ts) < lb or not np.array_equal(
+                    panel.ts[-lb:].astype("datetime64[m]"), ts):
+                return want
+            from engine.compute import compute
+
+            names = [n for n, r in zip(self.selector.features, self._roll, strict=True) if r]
+            rolled = np.array(compute(panel.select(ok), names).values)[:, -self.needed:]
+            m = rolled.shape[1]
+            full = np.full((len(ok), m, len(self._idx)), np.nan, np.float32)
+            full[:, m - lb:] = vals
+            full[:, :, self._roll] = rolled
+            wide = np.full((len(ok), m), np.nan, np.float32)
+            wide[:, m - lb:] = close
+            vals, close = full, wide
+        self.prime_rows(ok, vals, close.astype(np.float64), ts[-1])
+        return left
+
     def prime_rows(self, symbols: Sequence[str], values: np.ndarray, close: np.ndarray,
                    ts: np.datetime64) -> None:
         """Write ``symbols``' last minutes from batch values: ``values[s, m, F]`` (the
@@ -284,3 +330,4 @@ class LiveSelector:
         block = self._std[self._minutes(n)[:, None], rows[None]]  # [n, rows, F]
         self._sums[:, rows] = block.reshape(self._tokens, p, len(rows), f).sum(
             axis=1, dtype=np.float64)
+

@@ -131,7 +131,8 @@ class AvwapApp(App[None]):
             await self.runtime.shutdown()
             self.exit()
             return
-        names = ", ".join(j.name for j in asking)
+        # each job's label ("training NAME"), not its id ("train")
+        names = " and the ".join(j.label for j in asking)
 
         async def answered(answer: str | None) -> None:
             if answer is None:
@@ -141,7 +142,8 @@ class AvwapApp(App[None]):
             self.left_running = [j.left_running_note() for j in asking if j.detached]
             self.exit()
 
-        self.push_screen(Confirm(f"A {names} is running. Quit anyway?", {
+        self.push_screen(Confirm(f"The {names} {'is' if len(asking) == 1 else 'are'} "
+                                 "running. Quit anyway?", {
             "s": ("stop", "stop it (the best checkpoint so far is kept), then quit"),
             "l": ("leave", "leave it running to completion in the background, then quit"),
         }), answered)

@@ -194,6 +194,42 @@ async def test_compare_two_marked_runs(make_bt_app) -> None:
         assert "B − A" in text and "run 3" in text
 
 
+def test_a_counts_difference_has_one_sign() -> None:
+    from tui.screens.backtests.compare import difference
+
+    assert difference("trades", 3547, 3547) == ("+0", "")  # it said "++0"
+    assert difference("closed_trades", 10, 12) == ("+2", "B")
+    assert difference("trades", 12, 10) == ("-2", "A")
+    assert difference("max_drawdown_minutes", 100, 90) == ("-10", "B")
+
+
+async def test_compare_at_80x24_puts_the_curves_under_the_table(make_bt_app) -> None:
+    """Beside the 66-column table the curves had one column at 80x24."""
+    from tui.widgets.chart import BrailleChart
+
+    app = make_bt_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(pilot)
+        table = screen.query_one("#runs-table", Table)
+        table.sort_by("run_id")
+        table.move_to_key(1)
+        await pilot.press("m", "down", "m", "c")
+        await pilot.pause()
+        view = screen.query_one(CompareView)
+        stats = view.query_one("#cmp-table")
+        chart = view.query_one("#cmp-chart", BrailleChart)
+        assert stats.region.right <= 80 and stats.region.width >= 60
+        need = stats.get_content_height(stats.size, app.size, stats.content_region.width)
+        assert stats.region.height >= need  # every statistic, none scrolled inside
+        view.scroll_to_widget(chart, animate=False)
+        await pilot.pause()
+        assert chart.region.width >= 60 and chart.region.height >= 8, chart.region
+        assert chart.region.y >= 0 and chart.region.bottom <= 23, chart.region
+        await pilot.resize_terminal(200, 50)
+        await pilot.pause()
+        assert chart.region.x >= stats.region.right and chart.region.width >= 60
+
+
 async def test_grid_heatmap_cell_opens_its_combination(make_bt_app) -> None:
     app = make_bt_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -259,6 +295,20 @@ async def test_empty_table_says_how_to_start(make_bt_app) -> None:
         table = screen.query_one("#runs-table", Table)
         assert table.row_count == 0
         assert "Press n" in table.render_line(1).text
+
+
+async def test_the_empty_tables_message_wraps_at_80_columns(make_bt_app) -> None:
+    """At 80x24 it ended at the edge: "… (the form runs it on the cached ba"."""
+    from tui.screens.backtests.screen import EMPTY
+
+    app = make_bt_app(empty=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_screen(pilot)
+        table = screen.query_one("#runs-table", Table)
+        width = table.scrollable_content_region.width
+        lines = [table.render_line(y).text.rstrip() for y in range(1, table.size.height)]
+        assert all(len(line) <= width for line in lines)
+        assert " ".join(line for line in lines if line) == EMPTY, lines
 
 
 async def test_form_validation_and_a_run_from_it(make_bt_app) -> None:

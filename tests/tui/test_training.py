@@ -282,6 +282,10 @@ async def test_quit_during_a_training_asks_first(make_app, monkeypatch) -> None:
         await pilot.press("q")
         await pilot.pause()
         assert isinstance(app.screen, Confirm)
+        # the question names the training (it said "A train is running", the job's id)
+        name = screen.request.name
+        assert app.screen.question.startswith(f"The training {name} is running."), \
+            app.screen.question
         await pilot.press("escape")  # stay
         await pilot.pause()
         assert job.state is JobState.RUNNING and app.is_running

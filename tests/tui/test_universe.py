@@ -184,6 +184,15 @@ def test_a_grown_group_equals_a_fresh_warm_up(demo_db, user_dir) -> None:
     b = take_rows(fresh.universe.now, ("MSFT", "NVDA"))
     np.testing.assert_array_equal(a.values, b.values)
     np.testing.assert_array_equal(a.last, b.last)
+    # the rows kept for a model made active: the grown symbols' joined the tape, equal
+    # to those the fresh console kept (a model primes them without their history)
+    pair = ("MSFT", "NVDA")
+    n = grown.model.tape.length
+    assert grown.model.tape.cover(pair).tolist() == fresh.model.tape.cover(pair).tolist() == [n, n]
+    cols = np.arange(len(b.names))
+    for x, y in zip(grown.model.tape.window(pair, cols, n), fresh.model.tape.window(pair, cols, n),
+                    strict=True):
+        np.testing.assert_array_equal(x, y)
 
 
 def take_rows(snap, symbols):  # type: ignore[no-untyped-def]

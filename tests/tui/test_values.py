@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from engine.incremental import IncrementalEngine
 from engine.snapshot import REGIMES
 from tui import fmt
 from tui.alerts import ANCHORS
+from tui.runtime.warmup import WarmUp
 from tui.screens.console.avwap_pane import BAND_COLUMNS, AvwapTable, band_cell, z_cell
 from tui.screens.console.watchlist import COLUMNS, Watchlist
 
@@ -24,12 +27,15 @@ async def test_watchlist_and_avwap_pane_match_the_snapshot(make_app, ready, repl
         assert snap.ts == np.datetime64("2025-11-21T14:30") + np.timedelta64(N - 1, "m")
 
         # An independent engine over the same minutes, warmed as the console warms
-        # (state from the batch; tests/engine/test_incremental_warm.py holds that to
-        # the batch values), gives the same Snapshot bit for bit.
+        # (state from the batch, its last ``tail`` minutes stepped for the model's
+        # tape; tests/engine/test_incremental_warm.py holds that to the batch values),
+        # gives the same Snapshot bit for bit.
         def reference():
             eng = IncrementalEngine(snap.symbols, snap.names)
             feed = ctl.feed
-            eng.warm(feed.history(), step_sessions=ctl.warmup.steps)
+            unsaved = WarmUp(Path("unsaved"), engine_warm=ctl.warmup.steps, keep_warm=False,
+                             tail=ctl.warmup.tail)
+            unsaved.warm(eng, feed.history())
             for t in range(N):
                 ref = eng.step(feed.panel.batch(len(feed.history().ts) + t))
             return ref

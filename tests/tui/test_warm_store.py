@@ -70,13 +70,13 @@ def test_the_second_start_on_a_cache_does_not_warm(demo_db: Path, tmp_path, monk
     db = tmp_path / "copy.duckdb"
     shutil.copy(demo_db, db)
     warms: list[int] = []
-    real = IncrementalEngine.warm
+    real = IncrementalEngine.warm_chunks  # what every warm-up of the console runs
 
     def counting(self, panel, *a, **kw):  # type: ignore[no-untyped-def]
         warms.append(len(panel.ts))
         return real(self, panel, *a, **kw)
 
-    monkeypatch.setattr(IncrementalEngine, "warm", counting)
+    monkeypatch.setattr(IncrementalEngine, "warm_chunks", counting)
     frames = []
     for _ in range(2):
         ctl = make_controller(db, None, warm=2)  # every registry output

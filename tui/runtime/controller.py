@@ -41,6 +41,7 @@ import numpy as np
 
 from engine.incremental import IncrementalEngine
 from engine.snapshot import Snapshot
+from models.tape import FeatureTape
 from storage.anchors import Anchor
 from storage.cache import Cache
 from storage.errors import CacheError
@@ -79,7 +80,9 @@ class Controller:
     ) -> None:
         self.cache, self.source, self.clock, self.user_dir = cache, source, clock, user_dir
         self.names = tuple(names) if names is not None else None
-        self.warmup = WarmUp(cache.path, engine_warm=engine_warm, keep_warm=keep_warm)
+        self.model = ModelPicks()
+        self.warmup = WarmUp(cache.path, engine_warm=engine_warm, keep_warm=keep_warm,
+                             tail=self.model.tape.length)
         self.universe = Universe()
         self.alerts = AlertBook()
         #: The Scanner's scans, evaluated on every minute's universe snapshot.
@@ -89,7 +92,6 @@ class Controller:
         #: The trader's custom anchors and their live values (rebuilt by themselves
         #: from ``panel_until_now`` when the universe or the clock jumps).
         self.anchors = AnchorBook(cache, self.panel_until_now)
-        self.model = ModelPicks()
         self.feed: Feed | None = None
         self.frame: Frame | None = None  # the last frame made (any thread may read it)
         self.replay = ReplayNav(self.universe, feed=lambda: self.feed,
@@ -194,9 +196,11 @@ class Controller:
         first_day = full.segments["day"][min(len(history.ts), len(full.ts) - 1)]
         today = int(np.searchsorted(history.segments["day"], first_day, side="left"))
         prior = history.slice_time(0, today)
-        if len(prior.ts):
+        self.model.tape.clear()
+        if len(prior.ts):  # its last minutes stepped onto the model's tape
             group.snap = self.warmup.warm(
-                engine, prior, (lambda f: progress(f * 0.95)) if progress else None)
+                engine, prior, (lambda f: progress(f * 0.95)) if progress else None,
+                record=self.model.record)
             u.now = group.snap  # a view change before the first minute shows it
         self.attach_selector(prior)
         frame = None
@@ -228,12 +232,17 @@ class Controller:
         """Warm ``symbols`` (not yet in the universe) over ``panel`` in chunks; the group
         joins the universe when it has caught up with the clock (see ``Grow``)."""
         engine = IncrementalEngine(tuple(symbols), self.names)
+        kept = FeatureTape(self.model.tape.length)  # its minutes, for the model's tape
         return Grow(Group(tuple(symbols), engine, panel), universe=self.universe,
-                    warmup=self.warmup, names=self.names, join=self.join)
+                    warmup=self.warmup, names=self.names,
+                    join=lambda g: self.join(g, kept), record=kept.push)
 
-    def join(self, group: Group) -> None:
-        """A grown group joins the universe (the model's window needs its symbols)."""
+    def join(self, group: Group, kept: FeatureTape | None = None) -> None:
+        """A grown group joins the universe (the model's window needs its symbols),
+        its stepped minutes (``kept``) joining the model's tape."""
         self.universe.join(group)
+        if kept is not None:
+            self.model.tape.adopt(kept)
         if self.model.live is not None:
             self.attach_selector()
 

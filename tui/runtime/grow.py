@@ -32,9 +32,13 @@ class Grow:
     """
 
     def __init__(self, group: Group, *, universe: Universe, warmup: WarmUp,
-                 names: Sequence[str] | None, join: Callable[[Group], None]) -> None:
+                 names: Sequence[str] | None, join: Callable[[Group], None],
+                 record: Callable[[Snapshot], None] | None = None) -> None:
         self.group = group
         self.universe, self.warmup, self.names, self._join = universe, warmup, names, join
+        #: Handed every minute the group steps (its warm-up's last ones, its catch-up):
+        #: the rows a model made active primes the group's symbols from.
+        self._record = record
         self._warm: Generator[float, None, Snapshot | None] | None = None
         self._start = 0  # panel index of the clock's day: where catching up begins
         self._t: int | None = None  # next panel index to catch up
@@ -53,7 +57,9 @@ class Grow:
         for _ in range(minutes):
             if self._t > stop or self._t >= len(g.panel.ts):
                 break
-            g.step(g.panel.batch(self._t))
+            snap = g.step(g.panel.batch(self._t))
+            if self._record is not None:
+                self._record(snap)
             self._t += 1
         if self._t > stop or self._t >= len(g.panel.ts):
             self._join(g)
@@ -82,7 +88,7 @@ class Grow:
             if self.warmup.load(self._key, g.engine) is not None:
                 self._t = today
                 return 0.9
-            self._warm = self.warmup.chunks(g.engine, prior, minutes)
+            self._warm = self.warmup.chunks(g.engine, prior, minutes, self._record)
         try:
             return 0.9 * next(self._warm)
         except StopIteration as done:

@@ -6,10 +6,20 @@ shows. This class keeps the live selector, that line (``note``) and the focused
 symbols whose picks each minute computes; the controller asks it on the MLX thread.
 
 Making a model active never stops the live minutes: ``load`` only reads the
-model (the pane says "loading model X…"), then each symbol's window is primed
-from its batch values (``LiveSelector.prime``), the focused symbol first and
-the rest ``CHUNK`` symbols per ``prime_more`` call. The session submits those
-calls to the MLX thread one at a time, so the feed's minutes run between them.
+model (the pane says "loading model X…"), then each symbol's window is primed,
+the focused symbol first and the rest in chunks, one ``prime_more`` call each.
+The session submits those calls to the MLX thread one at a time, so the feed's
+minutes run between them.
+
+Where a window comes from: ``tape`` (``models.tape.FeatureTape``) keeps the
+last minutes of every registry output for every symbol, from the warm-up's last
+minutes of history (``WarmUp.warm(record=...)``) and every minute stepped since,
+whether or not a model is active. A symbol the tape covers is primed from it
+(``LiveSelector.prime_kept``: the model's scaling, no registry recompute),
+``KEPT_CHUNK`` symbols per call. Only a symbol the tape lacks (it joined the
+universe a moment ago, or the model's lookback is longer than the tape) is
+primed from its batch values over its history (``LiveSelector.prime``), which
+costs a registry computation: ``CHUNK`` symbols per call.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from engine.snapshot import Snapshot
+from models.tape import FeatureTape
 from storage.errors import AvwapError
 from storage.types import Panel
 
@@ -32,9 +43,12 @@ NO_MODEL = "no model active: default ranking"
 class ModelPicks:
     """The active model's live selector for the universe (see the module docstring)."""
 
-    #: Symbols primed per ``prime_more`` call: each costs one batch computation of
-    #: the registry over their history (about a second for a few symbols on 2 cores).
+    #: Symbols primed from their history per ``prime_more`` call: each call costs
+    #: one batch computation of the registry (about a second for a few symbols on 2 cores).
     CHUNK = 4
+    #: Symbols primed from the tape per call: scaling their kept rows, plus the batch
+    #: of the few lookback-scaled outputs (tens of ms for 64 symbols).
+    KEPT_CHUNK = 64
 
     def __init__(self) -> None:
         #: The active model's live selector (``models.live.LiveSelector``) for the
@@ -48,6 +62,12 @@ class ModelPicks:
         self.pending: list[str] = []
         self._until_now: Callable[[Sequence[str]], Panel | None] | None = None
         self._history: Panel | None = None
+        #: The last minutes of every output, for a model made active later.
+        self.tape = FeatureTape()
+
+    def record(self, snap: Snapshot) -> None:
+        """Keep a minute on the tape (the warm-up's last minutes; ``picks`` does live ones)."""
+        self.tape.push(snap)
 
     def load(self, symbols: Sequence[str], names: Sequence[str],
              until_now: Callable[[Sequence[str]], Panel | None],
@@ -87,12 +107,19 @@ class ModelPicks:
             return 0
         first = [s for s in self.focus if s in self.pending]
         order = first + [s for s in self.pending if s not in first]
-        chunk, self.pending = order[: n or self.CHUNK], order[n or self.CHUNK:]
+        if n is None:  # a chunk of kept symbols, or of the others when the next is not kept
+            kept = self.tape.cover(order) >= live.lookback
+            same = [s for s, k in zip(order, kept, strict=True) if k == kept[0]]
+            chunk = same[: self.KEPT_CHUNK if kept[0] else self.CHUNK]
+        else:
+            chunk = order[:n]
+        self.pending = [s for s in order if s not in set(chunk)]
         panel = self._panel(live, chunk)
-        if panel is not None and len(panel.ts):
+        rest = live.prime_kept(self.tape, chunk, panel)
+        if rest and panel is not None and len(panel.ts):
             # bars ending before the live window (a late group): those warm by stepping
             with contextlib.suppress(ValueError):
-                live.prime(panel, chunk)
+                live.prime(panel.select(rest), rest)
         if not self.pending:
             self._history = None
         self._refresh()
@@ -125,6 +152,8 @@ class ModelPicks:
 
     def picks(self, snap: Snapshot | None) -> dict[str, Picks]:
         """Feed ``snap`` (a new minute; None: none) and pick for the focused symbols."""
+        if snap is not None:
+            self.tape.push(snap)
         live = self.live
         if live is None:
             return {}

@@ -54,11 +54,13 @@ def code_version() -> str:
     return h.hexdigest()
 
 
-def warm_key(panel: Panel, names: tuple[str, ...], step_sessions: int) -> str:
-    """The key of warming ``names`` over ``panel`` stepping ``step_sessions`` sessions."""
+def warm_key(panel: Panel, names: tuple[str, ...], step_sessions: int, tail: int = 1) -> str:
+    """The key of warming ``names`` over ``panel`` stepping ``step_sessions`` sessions
+    (and its last ``tail`` minutes: ``WarmUp.tail``)."""
     h = hashlib.blake2b(digest_size=20)
     h.update(code_version().encode())
-    h.update(repr((panel.symbols, names, step_sessions, panel.hours)).encode())
+    h.update(repr((panel.symbols, names, step_sessions, panel.hours)
+                  + ((tail,) if tail != 1 else ())).encode())
     for arr in (panel.ts, panel.open, panel.high, panel.low, panel.close, panel.volume,
                 panel.valid, panel.minute_of_session, panel.session_minutes):
         h.update(np.ascontiguousarray(arr).tobytes())

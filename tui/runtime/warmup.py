@@ -33,7 +33,7 @@ class WarmUp:
     """How this console warms engines (see the module docstring)."""
 
     def __init__(self, cache_path: Path, *, engine_warm: int | None = None,
-                 keep_warm: bool = True) -> None:
+                 keep_warm: bool = True, tail: int = 1) -> None:
         #: Sessions of bars the engine reads every indicator's state from at least
         #: (None: ``WARM_STEP_SESSIONS``). The AVWAP anchors and the relative-volume
         #: history are warmed exactly from the whole history whatever this is.
@@ -42,6 +42,11 @@ class WarmUp:
         #: warming; None disables it.
         self.store: WarmStore | None = (
             WarmStore.beside(cache_path) if keep_warm and cache_path.suffix else None)
+        #: Minutes at the end of a warm-up that are stepped, not read off the batch
+        #: (at least the last one; the console steps a model's default lookback so
+        #: their rows can prime a model made active later: ~8 ms a minute for 650
+        #: symbols). A saved state has no such rows: those symbols prime from history.
+        self.tail = max(tail, 1)
         self._cancel = threading.Event()
 
     @property
@@ -62,7 +67,7 @@ class WarmUp:
         """The saved-state key of warming ``engine`` on ``prior`` (None: no store)."""
         if self.store is None:
             return None
-        return warm_key(prior, engine.names, self.steps)
+        return warm_key(prior, engine.names, self.steps, self.tail)
 
     def load(self, key: str | None, engine: IncrementalEngine) -> Snapshot | None:
         """``engine`` put in the saved state ``key`` (None: none saved, or no store)."""
@@ -74,21 +79,52 @@ class WarmUp:
             self.store.save(key, engine, snap)
 
     def warm(self, engine: IncrementalEngine, prior: Panel,
-             progress: Callable[[float], None] | None = None) -> Snapshot | None:
-        """``engine`` warmed on ``prior`` in one blocking call (loaded when saved)."""
+             progress: Callable[[float], None] | None = None, *,
+             record: Callable[[Snapshot], None] | None = None) -> Snapshot | None:
+        """``engine`` warmed on ``prior`` in one blocking call (loaded when saved);
+        ``record`` is handed the last ``tail`` minutes' Snapshots (``chunks``)."""
         key = self.key(engine, prior)
         snap = self.load(key, engine)
         if snap is None:
-            def tick(fraction: float) -> None:
+            work = self.chunks(engine, prior, 64, record)
+            while True:
+                try:
+                    fraction = next(work)
+                except StopIteration as done:
+                    snap = done.value
+                    break
                 self.check()
                 if progress:
                     progress(fraction)
-
-            snap = engine.warm(prior, step_sessions=self.steps, progress=tick)
             self.save(key, engine, snap)
         return snap
 
-    def chunks(self, engine: IncrementalEngine, prior: Panel, minutes: int
+    def chunks(self, engine: IncrementalEngine, prior: Panel, minutes: int,
+               record: Callable[[Snapshot], None] | None = None
                ) -> Generator[float, None, Snapshot | None]:
-        """``engine.warm_chunks`` with this console's stepped sessions (``Grow``)."""
-        return engine.warm_chunks(prior, step_sessions=self.steps, minutes=minutes)
+        """This console's warm-up as a generator (``Grow`` runs it between minutes):
+        ``engine.warm_chunks`` up to the last ``tail`` minutes of ``prior``, then
+        those minutes stepped, ``minutes`` per yield, each Snapshot handed to
+        ``record`` (the rows a model made active later is primed from:
+        ``ModelPicks.tape``). Every warm-up of the console follows this one
+        recipe, so a group grown later equals one warmed at the start, bit for bit."""
+        t = len(prior.ts)
+        stepped = min(self.tail, max(t, 1))
+        share = 0.8 if stepped > 1 else 1.0  # of the progress: the batch part
+        work = engine.warm_chunks(prior.slice_time(0, t - stepped + 1),
+                                  step_sessions=self.steps, minutes=minutes)
+        while True:
+            try:
+                yield share * next(work)
+            except StopIteration as done:
+                snap: Snapshot | None = done.value
+                break
+        for j, i in enumerate(range(t - stepped + 1, t)):
+            if record is not None and snap is not None:
+                record(snap)
+            if j % minutes == minutes - 1:
+                yield share + (1 - share) * j / stepped
+            snap = engine.step(prior.batch(i))
+        if record is not None and snap is not None:
+            record(snap)
+        return snap

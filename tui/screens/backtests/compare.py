@@ -14,7 +14,7 @@ from rich.style import Style
 from rich.table import Table as RichTable
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
 
 from tui.screens.backtests.data import LOWER_BETTER, RunDetail, fmt_stat
@@ -29,8 +29,8 @@ def difference(name: str, a: float | None, b: float | None) -> tuple[str, str]:
     if a is None or b is None or any(math.isnan(x) or math.isinf(x) for x in (a, b)):
         return "–", ""
     d = b - a
-    text = fmt_stat(name, d) if name not in ("trades", "closed_trades") else f"{d:+,.0f}"
-    if text and text[0] not in "-–":
+    text = fmt_stat(name, d)
+    if text and text[0] not in "+-–":  # a count said "++0" when it had its own sign
         text = "+" + text
     if d == 0:
         return text, ""
@@ -76,12 +76,20 @@ def _fill_inside(y: np.ndarray) -> np.ndarray:
     return out
 
 
-class CompareView(Vertical):
-    """``show(a, b)``: the side-by-side table and the two curves."""
+class CompareView(VerticalScroll):
+    """``show(a, b)``: the side-by-side table and the two curves.
 
+    The curves sit beside the table where there is room for them; on a narrower
+    screen (``BacktestsScreen``'s ``-narrow``) under it, and the view scrolls:
+    beside a 66-column table at 80x24 the curves had one column.
+    """
+
+    #: Columns the curves need beside the table (their price labels take 13).
+    CURVES_MIN = 40
     DEFAULT_CSS = """
     CompareView { height: 1fr; }
     CompareView #cmp-head { height: auto; }
+    CompareView #cmp-row { height: 1fr; }
     CompareView #cmp-table { width: auto; height: 1fr; overflow-y: auto;
                              scrollbar-gutter: stable; }
     CompareView #cmp-chart { width: 1fr; height: 1fr; }
@@ -94,9 +102,9 @@ class CompareView(Vertical):
     def compose(self) -> ComposeResult:
         yield Static("Mark two runs in the Runs tab (m), then press c to compare them.",
                      id="cmp-head")
-        with Horizontal():
+        with Horizontal(id="cmp-row"):
             yield Static("", id="cmp-table")
-            with Vertical():
+            with Vertical(id="cmp-curves"):
                 yield Static("", id="cmp-legend")
                 yield BrailleChart(id="cmp-chart")
 

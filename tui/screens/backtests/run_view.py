@@ -95,7 +95,7 @@ class RunView(Vertical):
 
     DEFAULT_CSS = """
     RunView { height: 1fr; }
-    RunView #run-head { height: 1; }
+    RunView #run-head { height: auto; }  /* wraps: at 80x24 its end date was cut */
     RunView #run-top { height: 1fr; min-height: 10; }
     RunView #run-stats { width: auto; min-width: 38; height: 1fr;
                          overflow-y: auto; scrollbar-gutter: stable; }
@@ -103,7 +103,8 @@ class RunView(Vertical):
     RunView #chart-equity { height: 2fr; }
     RunView #chart-drawdown { height: 1fr; min-height: 4; }
     RunView #run-bottom { height: 1fr; min-height: 6; }
-    RunView #run-symbols { width: 62; }
+    RunView #run-symbols { width: 1fr; }
+    RunView #run-trades { width: 1fr; }
     RunView .legend { height: 1; }
     """
 
@@ -150,7 +151,12 @@ class RunView(Vertical):
         self.query_one("#chart-drawdown", BrailleChart).plot(
             [Series(detail.drawdown * 100.0, DRAWDOWN)], x_max=n, x_ticks=ticks)
         cols, syms = symbol_columns(detail)
-        self.query_one("#run-symbols", Table).set_data(cols, syms)
+        symbols = self.query_one("#run-symbols", Table)
+        symbols.set_data(cols, syms)
+        # Half the width at most, and no more than its columns (and its scrollbar) need:
+        # at a fixed 62 it hid its last columns at 200x50 and left the trades 16 columns
+        # (symbol and side) at 80x24.
+        symbols.styles.max_width = symbols.virtual_size.width + 2
         tr = detail.trades
         self.query_one("#run-trades", Table).set_data(
             trade_columns(detail), np.arange(len(tr)), np.sign(tr.pnl).astype(np.int8))

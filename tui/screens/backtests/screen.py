@@ -60,6 +60,8 @@ if TYPE_CHECKING:
 EMPTY = ("No saved backtests yet. Press n for a new one (the form runs it on the cached bars), "
          "or in a shell: avwap backtest --tickers curated")
 ALL = "all strategies"
+#: The Compare table's columns with a run's figures in the millions.
+COMPARE_TABLE = 70
 
 
 class BacktestCommands(NamedCommands):
@@ -108,7 +110,14 @@ class BacktestsScreen(Screen[None]):
         # Priority: the form's inputs would take ctrl+x as "cut".
         Binding("ctrl+x", "cancel", "Cancel", priority=True, id="backtests.cancel"),
     ]
+    #: ``-narrow`` where the Compare tab's curves do not fit beside its table (about
+    #: 66 columns): they go under it (``CompareView``).
+    HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012 (Textual's own attribute, not a ClassVar)
+        (0, "-narrow"), (COMPARE_TABLE + CompareView.CURVES_MIN, "-wide")]
     DEFAULT_CSS = """
+    BacktestsScreen.-narrow #cmp-row { layout: vertical; height: auto; }
+    BacktestsScreen.-narrow #cmp-table { width: 1fr; height: auto; overflow-y: hidden; }
+    BacktestsScreen.-narrow #cmp-curves { height: 14; }
     BacktestsScreen #runs-bar { height: 1; }
     BacktestsScreen #runs-bar Input { width: 40; height: 1; border: none; padding: 0; }
     BacktestsScreen #runs-bar Select { width: 30; height: 1; }

@@ -10,6 +10,7 @@ sorts and refreshes, keyed by ``keys``.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
@@ -199,6 +200,20 @@ class Table(ScrollView, can_focus=True):
             out.append(t.rjust(c.width) if c.right else t.ljust(c.width))
         return " ".join(out)
 
+    def _whole(self, text: str, x: int, width: int) -> str:
+        """``text`` (a line: its one-character mark, then the columns) with each column
+        the window ``[x, x + width)`` would cut left blank: a value (a price, a time) is
+        whole or not shown; → brings it in. A column wider than the window is cut, as
+        it can never be whole."""
+        start = 1
+        chars = list(text)
+        for c in self.columns:
+            end = start + c.width
+            if (start < x < end or start < x + width < end) and c.width <= width:
+                chars[start:end] = " " * (min(end, len(chars)) - start)
+            start = end + 1
+        return "".join(chars)
+
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         base = self.rich_style
@@ -213,10 +228,12 @@ class Table(ScrollView, can_focus=True):
             text = (FOCUS_MARK if focused else " ") + self._line(titles) if self.columns else ""
             head = base + (HEADER_FOCUS if focused else HEADER)
             x = int(self.scroll_offset.x)
+            text = self._whole(text, x, width)
             return Strip([Segment(text, head)]).crop_extend(x, x + width, head if focused else base)
         pos = y - 1 + int(self.scroll_offset.y)
-        if not len(self.order):
-            text = self.empty if y == 1 else ""
+        if not len(self.order):  # the message, wrapped (at 80x24 its end was cut)
+            lines = textwrap.wrap(self.empty, max(width, 1)) or [""]
+            text = lines[y - 1] if y - 1 < len(lines) else ""
             return Strip([Segment(text, base)]).crop_extend(0, width, base)
         if pos >= len(self.order):
             return Strip.blank(width, base)
@@ -228,12 +245,12 @@ class Table(ScrollView, can_focus=True):
         if _plain(self.keys[row]) in self.marked:
             style = style + MARKED
         prefix = "●" if _plain(self.keys[row]) in self.marked else " "
-        text = prefix + self._line(self.cells(pos))
+        x = int(self.scroll_offset.x)
+        text = self._whole(prefix + self._line(self.cells(pos)), x, width)
         if pos == self.cursor and self.has_focus:
             style = style + CURSOR
         elif pos == self.cursor:
             style = style + Style(underline=True)
-        x = int(self.scroll_offset.x)
         return Strip([Segment(text, style)]).crop_extend(x, x + width, base)
 
     # -- cursor ------------------------------------------------------------------

@@ -78,15 +78,19 @@ class FittedTable(DataTable[Any]):
         self.shown = ()
         self._layout()
 
-    def _layout(self) -> None:
+    def fitted(self, width: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(shown keys, hidden titles) were the table ``width`` cells wide."""
         need = {k: cell_len(t) + PAD for k, t in self.COLUMNS}
         for _, row in self.rows_cells:
             for k, v in row.items():
                 need[k] = max(need[k], cell_len(v.plain if isinstance(v, Text) else str(v)) + PAD)
         # room for a vertical scrollbar, so a longer list never cuts the last column
-        width = self.size.width - self.styles.scrollbar_size_vertical
-        shown, hidden = (fit(need, width, self.COLUMNS, self.PRIORITY, self.ALWAYS)
-                         if width > 0 else (tuple(k for k, _ in self.COLUMNS), ()))
+        width -= self.styles.scrollbar_size_vertical
+        return (fit(need, width, self.COLUMNS, self.PRIORITY, self.ALWAYS)
+                if width > 0 else (tuple(k for k, _ in self.COLUMNS), ()))
+
+    def _layout(self) -> None:
+        shown, hidden = self.fitted(self.size.width)
         if shown == self.shown and self.columns and self.row_count == len(self.rows_cells):
             return
         keep = self._cursor_key()

@@ -16,15 +16,17 @@ from tui.screens.training.request import FIELDS
 class TrainForm(VerticalScroll):
     """Inputs with the seeds' defaults; ``Changed`` on every edit (the screen validates)."""
 
-    DEFAULT_CSS = """
-    TrainForm { width: 44; height: 1fr; padding: 0 1; }
-    TrainForm .row { height: 1; }
-    TrainForm .row Label { width: 16; }
-    TrainForm .row Input { width: 1fr; height: 1; border: none; padding: 0; }
-    TrainForm .row Select { width: 1fr; }
-    TrainForm #row-list { height: 3; }
-    TrainForm .hint { color: $text-muted; height: auto; margin-bottom: 1; }
-    TrainForm .hint.-error { color: $error; }
+    #: Its columns (the screen's breakpoints count them).
+    WIDTH = 44
+    DEFAULT_CSS = f"""
+    TrainForm {{ width: {WIDTH}; height: 1fr; padding: 0 1; }}
+    TrainForm .row {{ height: 1; }}
+    TrainForm .row Label {{ width: 16; }}
+    TrainForm .row Input {{ width: 1fr; height: 1; border: none; padding: 0; }}
+    TrainForm .row Select {{ width: 1fr; }}
+    TrainForm #row-list {{ height: 3; }}
+    TrainForm .hint {{ color: $text-muted; height: auto; margin-bottom: 1; }}
+    TrainForm .hint.-error {{ color: $error; }}
     """
 
     @dataclass

@@ -16,7 +16,7 @@ import numpy as np
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
@@ -24,7 +24,7 @@ from models import checkpoint as ck
 from models.registry import SHORT, ModelInfo, list_models
 from tui.screens.training import running
 from tui.screens.training.fitted import FittedTable
-from tui.screens.training.run_view import ACC, LOSS, SPARSE, VAL_LOSS, Legend
+from tui.screens.training.run_view import ACC, LOSS, SPARSE, VAL_LOSS, Legend, epoch_ticks
 from tui.widgets.chart import BrailleChart, Series
 
 #: The verdict of a model whose training still runs, and its mark beside the name.
@@ -124,11 +124,21 @@ def _against(m: ModelInfo, baseline: str) -> Text:
                 style="green" if beats else "red")
 
 
-class ModelDetail(Vertical):
-    """A model's config and its loss and accuracy curves."""
+class ModelDetail(VerticalScroll):
+    """A model's config and its loss and accuracy curves.
 
+    Side by side where both fit (the config's 48 columns and ``CURVES_MIN`` for
+    the curves); on a narrower screen (the Models tab at 80x24 is 36 columns) the
+    screen stacks them (``TrainingScreen``'s ``-narrow`` rules) and the detail
+    scrolls: side by side, the config was cut at the tab's edge and the curves
+    had no width at all.
+    """
+
+    #: The config's columns, and the fewest the curves need beside it.
+    CONFIG_WIDTH, CURVES_MIN = 48, 30
     DEFAULT_CSS = """
     ModelDetail { height: 1fr; }
+    ModelDetail #md-row { height: 1fr; }
     ModelDetail #md-config { width: 48; height: 1fr; overflow-y: auto; }
     ModelDetail #md-curves { width: 1fr; height: 1fr; }
     ModelDetail #md-legend { height: auto; }
@@ -136,7 +146,7 @@ class ModelDetail(Vertical):
     """
 
     def compose(self) -> ComposeResult:
-        with Horizontal():
+        with Horizontal(id="md-row"):
             yield Static("Enter on a model shows its config and curves.", id="md-config")
             with Vertical(id="md-curves"):
                 yield Legend(("loss", LOSS), ("val loss", VAL_LOSS),
@@ -169,5 +179,5 @@ class ModelDetail(Vertical):
         ]
         n = max(len(metrics), 1)
         self.query_one("#md-chart", BrailleChart).plot(
-            series, x_max=max(n - 1, 1), x_ticks=[(k, str(k + 1)) for k in range(n)])
+            series, x_max=max(n, 2), x_ticks=epoch_ticks(n))  # x_max: the points
         return dict(cfg)

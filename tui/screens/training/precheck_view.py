@@ -13,10 +13,14 @@ from textual.widgets import DataTable, Static
 class PrecheckView(Vertical):
     """What ``avwap precheck --json`` found for the form as it is now."""
 
+    #: As tall as the summary and up to 5 symbols' rows (the table scrolls), at least
+    #: 12. A fixed 12 rows left the table no row at all at 80x24, where the summary
+    #: wraps to 9 lines.
     DEFAULT_CSS = """
-    PrecheckView { height: 12; border-title-color: $accent; border: round $panel; }
+    PrecheckView { height: auto; min-height: 12; border-title-color: $accent;
+                   border: round $panel; }
     PrecheckView #pc-summary { height: auto; }
-    PrecheckView DataTable { height: 1fr; }
+    PrecheckView DataTable { height: auto; max-height: 6; }
     """
 
     def compose(self) -> ComposeResult:

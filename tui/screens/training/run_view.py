@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 from rich.style import Style
 from rich.text import Text
-from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Log, ProgressBar, Static
 
 from storage import events
 from storage.events import Event, EventError, from_dict
-from tui.screens.training.fitted import FittedTable
+from tui.screens.training.eval_view import EvalView
 from tui.widgets.chart import BrailleChart, Series
 
 LOSS, VAL_LOSS = Style(color="cyan"), Style(color="#ff8700")
@@ -61,21 +60,17 @@ class Legend(Widget):
         return legend(*self.items, width=self.content_region.width or None)
 
 
-class EvalTable(FittedTable):
-    """The evaluation: each baseline's top-k precision beside the model's, whole or hidden."""
+class RunView(VerticalScroll):
+    """Progress bars, two curves, the best epoch, the log tail and the evaluation.
 
-    COLUMNS: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("name", ""), ("precision", "top-k precision"), ("ci", "95 % interval"),
-        ("minus", "model − it"), ("beats", "beats"))
-    PRIORITY: ClassVar[tuple[str, ...]] = ("name", "precision", "beats", "minus", "ci")
-    ALWAYS: ClassVar[tuple[str, ...]] = ("name",)
-
-
-class RunView(Vertical):
-    """Progress bars, two curves, the best epoch, the log tail and the evaluation."""
+    It scrolls, below whatever the screen puts above it (the precheck and the
+    buttons, given as its children): the curves take the room left and never
+    less than 8 rows, and in a low window (80x24) the rest is scrolled to, never
+    cut (a fixed-height view cut the verdict and the log there).
+    """
 
     DEFAULT_CSS = """
-    RunView { height: 1fr; min-height: 30; }
+    RunView { height: 1fr; }
     RunView .bar-row { height: 1; }
     RunView .bar-row Static { width: 10; }
     RunView ProgressBar { width: 1fr; }
@@ -85,8 +80,6 @@ class RunView(Vertical):
     RunView #curve-acc { margin-left: 2; }
     RunView .legend { height: auto; }
     RunView Log { height: 6; border: round $panel; }
-    RunView #run-eval { height: auto; max-height: 9; display: none; }
-    RunView #run-eval-hidden { height: auto; color: $text-muted; display: none; }
     RunView #run-verdict { height: auto; display: none; }
     """
 
@@ -119,18 +112,9 @@ class RunView(Vertical):
                 yield Legend(("selection accuracy", ACC), ("sparsity", SPARSE),
                              classes="legend")
                 yield BrailleChart(id="chart-acc")
-        yield Static("", id="run-eval-hidden")
-        yield EvalTable(id="run-eval")
+        yield EvalView(id="run-evaluation")
         yield Static("", id="run-verdict")
         yield Log(id="run-log", max_lines=500)
-
-    @on(FittedTable.Fitted, "#run-eval")
-    def _eval_fitted(self, msg: FittedTable.Fitted) -> None:
-        """The line above the evaluation names the columns too wide to show whole."""
-        line = self.query_one("#run-eval-hidden", Static)
-        line.update(Text(f"Hidden at this width: {', '.join(msg.hidden)}")
-                    if msg.hidden else "")
-        line.display = bool(msg.hidden) and self.query_one(EvalTable).display
 
     def reset(self, title: str) -> None:
         self.loss, self.val_loss, self.accuracy, self.sparsity = [], [], [], []
@@ -139,13 +123,17 @@ class RunView(Vertical):
         # A known total (not an indeterminate, animated bar) until the child says more.
         self.query_one("#bar-epoch", ProgressBar).update(total=1, progress=0)
         self.query_one("#bar-all", ProgressBar).update(total=1, progress=0)
-        self.query_one(EvalTable).display = False
-        self.query_one("#run-eval-hidden", Static).display = False
+        self.query_one(EvalView).show(None)
         self.query_one("#run-verdict", Static).display = False
-        self.query_one(EvalTable).fill([])
         self.query_one(Log).clear()
         self._status(title)
         self._plot()
+
+    def show_progress(self) -> None:
+        """Scroll the progress bars to the top (in a low window they sat below its edge,
+        under the precheck); where everything fits this changes nothing."""
+        bars = self.query_one(".bar-row")
+        self.call_after_refresh(self.scroll_to_widget, bars, top=True, animate=False)
 
     def log_line(self, line: str) -> None:
         self.query_one(Log).write_line(line)
@@ -249,26 +237,7 @@ class RunView(Vertical):
 
     def _on_eval(self, ev: dict[str, Any]) -> None:
         self.eval = ev
-        table = self.query_one(EvalTable)
-        rows = []
-        for i, row in enumerate(ev.get("rows", [])):
-            ci = row.get("ci95") or [np.nan, np.nan]
-            diff = row.get("diff_ci95")
-            beats = row.get("model_beats")
-            context = row.get("gate") is False and row.get("name") != "model"
-            rows.append((str(i), {
-                "name": Text(str(row.get("name", "")) + (" (context)" if context else ""),
-                             style="dim" if context else ""),
-                "precision": f"{float(row.get('precision', np.nan)):.3f}",
-                "ci": f"{float(ci[0]):.3f} – {float(ci[1]):.3f}",
-                "minus": "" if row.get("model_minus") is None else
-                f"{float(row['model_minus']):+.3f}"
-                + (f" [{float(diff[0]):+.3f}, {float(diff[1]):+.3f}]" if diff else ""),
-                "beats": "" if beats is None else Text("yes" if beats else "no",
-                                                       style="green" if beats else "bold red")}))
-        table.fill(rows)
-        table.display = True
-        self.query_one("#run-eval-hidden", Static).display = bool(table.hidden)
+        self.query_one(EvalView).show(ev)
         verdict = self.query_one("#run-verdict", Static)
         verdict.update(Text(str(ev.get("verdict", "")),
                             style="bold green" if ev.get("beats_all") else "bold red"))
@@ -286,13 +255,21 @@ class RunView(Vertical):
 
     def _plot(self) -> None:
         n = max(len(self.loss), 1)
-        ticks = [(k, str(k + 1)) for k in range(0, n, max(1, n // 8))]
+        ticks = epoch_ticks(n)
+        # x_max is the number of points (the chart's x runs 0 … x_max − 1): n − 1
+        # drew the last epoch off the right edge, from the third epoch on
         self.query_one("#chart-loss", BrailleChart).plot(
             [Series(np.asarray(self.loss), LOSS), Series(np.asarray(self.val_loss), VAL_LOSS)],
-            x_max=max(n - 1, 1), x_ticks=ticks)
+            x_max=max(n, 2), x_ticks=ticks)
         self.query_one("#chart-acc", BrailleChart).plot(
             [Series(np.asarray(self.accuracy), ACC), Series(np.asarray(self.sparsity), SPARSE)],
-            x_max=max(n - 1, 1), x_ticks=ticks)
+            x_max=max(n, 2), x_ticks=ticks)
+
+
+def epoch_ticks(n: int) -> list[tuple[int, str]]:
+    """About eight epoch numbers under ``n`` points, the last epoch always among them."""
+    ticks = [(k, str(k + 1)) for k in range(0, n, max(1, n // 8))]
+    return ticks if ticks[-1][0] == n - 1 else [*ticks, (n - 1, str(n))]
 
 
 def _duration(seconds: float) -> str:

@@ -23,7 +23,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Select, Static, TabbedContent, TabPane
@@ -84,7 +84,16 @@ class TrainingScreen(Screen[None]):
         Binding("ctrl+o", "models", "Models ⇄ Run", id="train.models"),
         Binding("escape", "leave_field", "Leave field", id="train.leave_field", show=False),
     ]
+    #: ``-narrow`` where the right-hand tabs cannot hold a model's config and curves
+    #: side by side: they are stacked, the curves under the
+    #: config, at 8 rows (the Run tab's least), in a detail that scrolls.
+    HORIZONTAL_BREAKPOINTS = [  # noqa: RUF012 (Textual's own attribute, not a ClassVar)
+        (0, "-narrow"),
+        (TrainForm.WIDTH + ModelDetail.CONFIG_WIDTH + ModelDetail.CURVES_MIN, "-wide")]
     DEFAULT_CSS = """
+    TrainingScreen.-narrow #md-row { layout: vertical; height: auto; }
+    TrainingScreen.-narrow #md-config { width: 1fr; height: auto; overflow-y: hidden; }
+    TrainingScreen.-narrow #md-curves { height: 8; }
     TrainingScreen #train-right { width: 1fr; }
     TrainingScreen #train-buttons { height: 3; }
     TrainingScreen #train-buttons Button { margin-right: 1; }
@@ -120,16 +129,16 @@ class TrainingScreen(Screen[None]):
         with Horizontal():
             yield TrainForm(lists, app.list_name, id="train-form")
             with Vertical(id="train-right"), TabbedContent(id="train-tabs"):
-                # scrolls when the window is too low for all of it (80x24): the
-                # evaluation table and the log stay reachable
-                with TabPane("Run", id="tab-run"), VerticalScroll(id="run-scroll"):
+                # the run view scrolls, the precheck and the buttons at its top, when the
+                # window is too low for all of it (80x24): the evaluation, the verdict
+                # and the log stay reachable
+                with TabPane("Run", id="tab-run"), RunView(id="run"):
                     yield PrecheckView(id="precheck")
                     with Horizontal(id="train-buttons"):
                         yield Button("Start (ctrl+t)", id="start", variant="success",
                                      disabled=True)
                         yield Button("Cancel (ctrl+x)", id="cancel", variant="error",
                                      disabled=True)
-                    yield RunView(id="run")
                 with TabPane("Models", id="tab-models"):
                     yield Static("", id="models-hidden")
                     yield ModelsTable(id="models-table")
@@ -167,6 +176,7 @@ class TrainingScreen(Screen[None]):
             return
         what = "left running by an earlier console" if run.alive else "ended while no console ran"
         self.query_one(RunView).reset(f"Following {run.name} (pid {run.pid}, {what})…")
+        self.query_one(RunView).show_progress()
         self._update_buttons()
 
     # -- the form and the precheck ---------------------------------------------
@@ -342,6 +352,7 @@ class TrainingScreen(Screen[None]):
             self.notify(escape(str(e)), severity="warning")
             return
         self.query_one(RunView).reset(f"Starting {name}…")
+        self.query_one(RunView).show_progress()
         self.query_one(TabbedContent).active = "tab-run"
         self._update_buttons()
 
