@@ -38,8 +38,10 @@ demo: $(RUNTIME)
 
 # Two workers, one test file each at a time (files share session fixtures: a
 # PostgreSQL server, the demo caches): the suite is CPU-bound and this machine has 2 cores.
+# Files go out heaviest first (tests/conftest.py, tests/file_costs.json), not in
+# xdist's default order of most tests first, so the workers finish together.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n 2 --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP)
 	$(BIN)/ruff check storage engine models tui tests bench

@@ -120,3 +120,18 @@ def own_tmux_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
         os.environ.pop("TMUX_TMPDIR", None)
     else:
         os.environ["TMUX_TMPDIR"] = old
+
+
+@pytest.fixture(autouse=True)
+def _drop_textual_style_caches() -> Iterator[None]:
+    """After each test, let its app's widgets go: Textual's ``StylesCache.get_inner_outer``
+    is an ``lru_cache`` (1,024 entries) on a method, so its keys keep the last ~50 apps'
+    style caches and their rendered strips alive (~6,000 objects per app). The console
+    collects the whole heap when a list is warmed (``tui.runtime.memory``), so in a test
+    worker each warm-up's collection grew with the apps before it."""
+    yield
+    from textual._styles_cache import StylesCache
+
+    clear = getattr(StylesCache.get_inner_outer, "cache_clear", None)
+    if clear is not None:  # a later Textual may cache it differently
+        clear()

@@ -137,8 +137,11 @@ def test_quit_with_an_unreachable_ib_gateway(tmp_path: Path, small_db: Path, key
         pid = pid_of(pid_file)
         wait_for(session, lambda s: "● DOWN" in s or "CONNECTING" in s or "WARMING" in s)
         subprocess.run([TMUX, "send-keys", "-t", session, key], check=True)
-        wait_gone(pid, timeout=5.0)
-        assert "AVWAP-EXIT=0" in wait_for(session, lambda s: "AVWAP-EXIT=" in s, 5.0)
+        # Gone after the first key (it used to hang for minutes, or ignore Ctrl-C). The
+        # bound is generous: the exit waits for the MLX thread's current call, which on
+        # a loaded machine can stretch past the 5 s this allowed before.
+        wait_gone(pid, timeout=30.0)
+        assert "AVWAP-EXIT=0" in wait_for(session, lambda s: "AVWAP-EXIT=" in s, 30.0)
     finally:
         kill_session(session)
 
@@ -157,7 +160,7 @@ def test_killing_the_terminal_ends_the_console(tmp_path: Path, small_db: Path,
     finally:
         kill_session(session)
     # Bounded by the MLX thread's current call (a first warm-up on a busy machine).
-    wait_gone(pid, timeout=20.0)
+    wait_gone(pid, timeout=60.0)
 
 
 def test_sigterm_quits_cleanly(tmp_path: Path, small_db: Path) -> None:
@@ -166,9 +169,9 @@ def test_sigterm_quits_cleanly(tmp_path: Path, small_db: Path) -> None:
         pid = pid_of(pid_file)
         wait_for(session, lambda s: "Symbol" in s)
         os.kill(pid, 15)
-        wait_gone(pid, timeout=20.0)
+        wait_gone(pid, timeout=60.0)
         # 128 + SIGTERM, and the shell prompt is back on a normal screen.
-        assert "AVWAP-EXIT=143" in wait_for(session, lambda s: "AVWAP-EXIT=" in s, 5.0)
+        assert "AVWAP-EXIT=143" in wait_for(session, lambda s: "AVWAP-EXIT=" in s, 30.0)
     finally:
         kill_session(session)
 

@@ -293,7 +293,9 @@ async def test_quit_during_a_training_asks_first(make_app, monkeypatch) -> None:
         await pilot.pause()
         pid = job.pid
         await pilot.press("s")  # stop it, then quit
-        await pilot.pause()
+        # The quit waits at most a second for the child to end on SIGINT; a busy machine
+        # can take longer, and the job is CANCELLED only once it has ended.
+        await app.runtime.wait("train")
         assert job.state is JobState.CANCELLED
     # Told to stop (SIGINT), the child ends by itself: gone within a bounded wait.
     assert await exited(pid), "the training child kept running after 'stop'"

@@ -19,6 +19,9 @@ from storage.types import BarBatch
 
 SYMBOLS = ["AAPL", "MSFT", "NVDA"]
 APIS = ["ib_async", "ib_insync"]
+#: The waits below are event-driven; their timeout only guards against a hang, so it is
+#: generous: a backfill that takes a second on a quiet machine takes several under load.
+GUARD_S = 30.0
 
 
 @pytest.fixture(params=APIS)
@@ -73,7 +76,7 @@ async def make_feed(
             await f.stop()
 
 
-async def _wait_state(feed: IBFeed, state: FeedState, timeout: float = 10.0) -> None:
+async def _wait_state(feed: IBFeed, state: FeedState, timeout: float = GUARD_S) -> None:
     """Wait (event-driven) until ``feed.state`` is ``state``; the timeout is only a guard."""
     if feed.state == state:
         return
@@ -82,7 +85,7 @@ async def _wait_state(feed: IBFeed, state: FeedState, timeout: float = 10.0) -> 
     await asyncio.wait_for(ev.wait(), timeout)
 
 
-async def _next_batch(it: AsyncIterator[BarBatch], timeout: float = 10.0) -> BarBatch:
+async def _next_batch(it: AsyncIterator[BarBatch], timeout: float = GUARD_S) -> BarBatch:
     return await asyncio.wait_for(it.__anext__(), timeout)
 
 
@@ -96,7 +99,7 @@ def next_batch() -> Callable[..., Awaitable[BarBatch]]:
     return _next_batch
 
 
-async def _until(feed: IBFeed, pred: Callable[[], bool], timeout: float = 10.0) -> None:
+async def _until(feed: IBFeed, pred: Callable[[], bool], timeout: float = GUARD_S) -> None:
     """Wait until ``pred()``, re-checked at each of the feed's events, state changes,
     answers and recovery steps; the timeout is only a guard."""
     await asyncio.wait_for(feed.wait_until(pred), timeout)

@@ -19,6 +19,7 @@ from storage.feeds.ib_recovery import GAVE_UP_RETRY_S
 from storage.feeds.pacing import HistoricalPacer, PacingRules
 
 SYMS = ["AAPL", "MSFT", "NVDA"]
+GUARD_S = 30.0  # a hang guard only (the clock here is manual); generous for a loaded machine
 
 
 def _paced(demo_bars, cfg_for, cache, api, symbols):
@@ -52,7 +53,7 @@ async def test_every_symbol_refused_at_start(demo_bars, cfg_for, cache, api, unt
         try:
             start = asyncio.ensure_future(feed.start())
             await _refused_three_times(mc, 3)
-            await asyncio.wait_for(start, 10)  # returns: nothing to wait for but the timer
+            await asyncio.wait_for(start, GUARD_S)  # returns: nothing to wait for but the timer
             assert feed.state is FeedState.BACKFILLING and feed.streaming == ()
             gave_up = [e for e in feed.events if e.kind == "gave_up"]
             assert len(gave_up) == 3 and all(e.until == feed.gave_up_retry_at for e in gave_up)
@@ -93,7 +94,7 @@ async def test_one_symbol_given_up_has_its_gap_repaired(demo_bars, cfg_for, cach
         try:
             start = asyncio.ensure_future(feed.start())
             await _refused_three_times(mc, 1)
-            await asyncio.wait_for(start, 10)
+            await asyncio.wait_for(start, GUARD_S)
             await until(feed, lambda: feed.status.get("TSLA") == "gave up")
             assert feed.state is FeedState.LIVE and "TSLA" not in feed.streaming
             sim.advance(3)

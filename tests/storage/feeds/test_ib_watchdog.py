@@ -14,6 +14,11 @@ from storage.feeds.base import FeedState
 from storage.feeds.ib import IBFeed
 from storage.feeds.pacing import HistoricalPacer, PacingRules, VirtualClock
 
+#: A guard that stop() awaits nothing unbounded: the waits it must not make are the 30 s
+#: login and probe timeouts below; a loaded machine may take seconds for the rest.
+STOP_S = 10.0
+GUARD_S = 30.0  # a hang guard only, for the event-driven waits
+
 SYMS = ["AAPL", "MSFT", "NVDA"]
 
 
@@ -80,13 +85,13 @@ async def _others_move_on(feed, sim, clock: VirtualClock) -> None:
     clock.t += 60.0
     target = feed.next_minute + 1
     sim.advance(2)
-    await asyncio.wait_for(feed.wait_until(lambda: feed.next_minute >= target), 10)
+    await asyncio.wait_for(feed.wait_until(lambda: feed.next_minute >= target), GUARD_S)
 
 
 async def _stops_promptly(feed, start: asyncio.Task[None]) -> None:
-    await asyncio.wait_for(feed.stop(), 3.0)  # a guard: stop() awaits nothing unbounded
+    await asyncio.wait_for(feed.stop(), STOP_S)
     assert feed.state is FeedState.DONE
-    await asyncio.wait_for(start, 1.0)  # start() returns once the feed is stopped
+    await asyncio.wait_for(start, STOP_S)  # start() returns once the feed is stopped
 
 
 async def test_stop_while_connecting_to_nothing(sim, make_feed, until) -> None:
@@ -126,7 +131,7 @@ async def test_stop_while_down_and_while_stalled(sim, make_feed, until) -> None:
     await feed.start()
     await sim.kill()
     await until(feed, lambda: feed.state is FeedState.DOWN)
-    await asyncio.wait_for(feed.stop(), 3.0)
+    await asyncio.wait_for(feed.stop(), STOP_S)
     assert feed.state is FeedState.DONE
     await sim.restart()
 
@@ -138,6 +143,6 @@ async def test_stop_while_down_and_while_stalled(sim, make_feed, until) -> None:
     clock.t += 60.0
     feed.poke_watchdog()
     await until(feed, lambda: feed.state is FeedState.STALLED)  # the probe now hangs 30 s
-    await asyncio.wait_for(feed.stop(), 3.0)
+    await asyncio.wait_for(feed.stop(), STOP_S)
     assert feed.state is FeedState.DONE
     sim.thaw()
