@@ -441,7 +441,10 @@ async def _while_training(app, pilot, screen, cache, minutes: int) -> dict[str, 
     import os
 
     from storage import events
-    from tui.runtime.jobs import cli_argv
+    try:
+        from tui.runtime.jobs import cli_argv
+    except ImportError:  # --code at a commit from before cli_argv moved beside ProcessJob
+        from tui.screens.training.request import cli_argv  # type: ignore[no-redef]
     from tui.screens.training.jobs import RunOnCache
     from tui.screens.training.screen import TRAIN_NICE
 
