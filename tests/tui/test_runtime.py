@@ -99,6 +99,32 @@ async def test_a_child_process_job_cancels_with_sigint(make_app, ready) -> None:
         assert job.state is JobState.CANCELLED and job.returncode != 0
 
 
+async def test_a_cancel_reaches_a_child_started_with_sigint_ignored() -> None:
+    """A console started with SIGINT ignored (``nohup``, a script's ``cmd &``) passed the
+    ignore on to its children, so the cancel (a SIGINT) was lost and the job never
+    ended. The child now starts with SIGINT at its default."""
+    import asyncio
+    import signal
+
+    from tui.runtime.runtime import Runtime
+
+    code = "import signal; print('ready', flush=True); signal.pause()"
+    job = ProcessJob("train", [sys.executable, "-c", code])
+    runtime = Runtime(lambda m: None)
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        runtime.start(job)
+        while "ready" not in job.log:  # the child is up, past its own start-up
+            await asyncio.sleep(0.02)  # polling interval, not synchronisation
+        job.cancel()
+        # An upper bound only: a lost cancel never ends, a delivered one ends at once.
+        await asyncio.wait_for(runtime.wait("train"), 60)
+    finally:
+        signal.signal(signal.SIGINT, old)
+        await runtime.shutdown()
+    assert job.state is JobState.CANCELLED and job.returncode == -signal.SIGINT
+
+
 class Scratch(Screen[None]):
     """A screen a later feature might add: its keys carry binding ids."""
 

@@ -177,8 +177,15 @@ class ProcessJob(Job):
             with contextlib.suppress(ProcessLookupError):
                 self._proc.send_signal(signal.SIGINT)
 
-    def _lower_priority(self) -> None:
-        """In the child, before exec: ``os.nice(self.nice)`` (0 leaves it as is)."""
+    def _before_exec(self) -> None:
+        """In the child, before exec: SIGINT back to its default, then ``os.nice(self.nice)``.
+
+        Cancelling is a SIGINT. A process started with SIGINT ignored (``nohup``, a
+        script's ``cmd &``, some supervisors) passes the ignore on through fork and
+        exec, and a Python child that starts with SIGINT ignored never installs its
+        KeyboardInterrupt handler: the cancel was lost and the job waited forever.
+        """
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
         if self.nice:
             os.nice(self.nice)
 
@@ -199,13 +206,13 @@ class ProcessJob(Job):
                 self._proc = await asyncio.create_subprocess_exec(
                     *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=sink,
                     stderr=asyncio.subprocess.STDOUT, env=self.env, start_new_session=True,
-                    preexec_fn=self._lower_priority)
+                    preexec_fn=self._before_exec)
             readers = [self._follow(self.output)]
         else:
             self._proc = await asyncio.create_subprocess_exec(
                 *self.argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, env=self.env, start_new_session=True,
-                preexec_fn=self._lower_priority)
+                preexec_fn=self._before_exec)
             readers = [self._read_stdout(), self._read_stderr()]
         proc = self._proc
         if self.on_spawn is not None:
