@@ -4,7 +4,6 @@ end with the weights of one process trained on the whole (doubled) batch."""
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,14 +12,9 @@ import mlx.core as mx
 import numpy as np
 import pytest
 from dist_worker import run
+from ring_ports import ring_starting_port
 
 LAUNCH = Path(sys.executable).with_name("mlx.launch")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.skipif(not LAUNCH.exists(), reason="mlx.launch is not installed")
@@ -28,7 +22,8 @@ def test_two_processes_equal_one_with_doubled_batch(tmp_path: Path) -> None:
     worker = Path(__file__).with_name("dist_worker.py")
     proc = subprocess.run(
         [str(LAUNCH), "--backend", "ring", "-n", "2", "--hosts", "127.0.0.1",
-         "--starting-port", str(free_port()), "--", sys.executable, str(worker), str(tmp_path)],
+         "--starting-port", str(ring_starting_port()), "--", sys.executable, str(worker),
+         str(tmp_path)],
         capture_output=True, text=True, timeout=120, cwd=Path(__file__).parents[2])
     outs = [tmp_path / f"rank{r}-of-2.safetensors" for r in (0, 1)]
     assert all(p.exists() for p in outs), proc.stdout + proc.stderr  # mlx.launch exits 0 anyway

@@ -3,13 +3,13 @@ the run one process saves: the same trades, statistics, curves, best and neighbo
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from ring_ports import ring_starting_port
 
 from storage.cache import Cache
 from storage.results import list_runs, load_run
@@ -19,12 +19,6 @@ LAUNCH = Path(sys.executable).with_name("mlx.launch")
 ROOT = Path(__file__).resolve().parents[3]
 # Five symbols split 3 + 2, and one without bars (skipped on the second rank).
 TICKERS = "AAA,BBB,CCC,DDD,EEE,NOPE"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.skipif(not LAUNCH.exists(), reason="mlx.launch is not installed")
@@ -38,7 +32,7 @@ def test_two_processes_save_the_one_process_run(tmp_path: Path) -> None:
     assert main(args) == 0
     proc = subprocess.run(
         [str(LAUNCH), "--backend", "ring", "-n", "2", "--hosts", "127.0.0.1",
-         "--starting-port", str(free_port()), "--", sys.executable, "-m", "tui.cli",
+         "--starting-port", str(ring_starting_port()), "--", sys.executable, "-m", "tui.cli",
          *args, "--distributed"],
         capture_output=True, text=True, timeout=600, cwd=ROOT)
     with Cache(db) as c:
