@@ -379,7 +379,8 @@ async def _updates(pilot, screen, minutes: int) -> tuple[list[float], list[float
     return steps, renders, totals
 
 
-#: Ten scans of the Scanner (bench/scan.py's), over the whole warm universe.
+#: Ten scans over the whole warm universe: bench/scan.py's, but the ninth reads the live
+#: bar's open/high/low (which the console's scans get each minute) instead of prior_high.
 SCANS = (
     "close > avwap_session_up2 and rvol > 2",
     "close crosses above avwap_session",
